@@ -1,0 +1,214 @@
+//! The `case-harness` command line (DESIGN §5, a fixed contract: scripts rely on it).
+//!
+//! Flags are parsed by clap into [`Cli`]; each subcommand calls one pipeline and returns an
+//! [`Exit`], the single place where outcomes become exit codes. Human output goes to
+//! stdout, diagnostics to stderr; neither ever carries a secret.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::HarnessConfig;
+use crate::gates::{self, GateInputs, GateStatus};
+use crate::output::CheckOutput;
+
+/// How the harness ended; maps one-to-one onto exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// 0: ready / pass / verified / clean.
+    Success,
+    /// 1: ran and failed, verification failed, or a scan hit.
+    Failed,
+    /// 2: usage or internal error.
+    Error,
+    /// 3: blocked before `case_process_started`.
+    Blocked,
+}
+
+impl Exit {
+    /// The process exit code.
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Success => 0,
+            Exit::Failed => 1,
+            Exit::Error => 2,
+            Exit::Blocked => 3,
+        }
+    }
+}
+
+const ENVIRONMENT_HELP: &str = "\
+Environment:
+  CTO_HARNESS_CASE_DECISION_FILE         path of the CTO-WORK-020 decision record (or --decision)
+  CTO_HARNESS_CASE_MODEL_ADMISSION_FILE  path of the CTO-WORK-020 admission record (required)
+  CTO_HARNESS_CASE_LOCAL_BASE_URL        local OpenAI-compatible base URL, e.g. http://127.0.0.1:8080/v1
+  CTO_HARNESS_CASE_LOCAL_API_KEY         optional secret for the local provider; never printed or passed to Case
+Any other CTO_HARNESS_CASE_* variable blocks (local_adapter_config_invalid): a typo must not go unnoticed.
+
+Exit codes: 0 ready/pass/verified, 1 ran and failed, 2 usage or internal error, 3 blocked before case_process_started.";
+
+/// Gates, runs and proves Case's Stage 2 against an admitted local model provider.
+#[derive(Debug, Parser)]
+#[command(name = "case-harness", version, after_long_help = ENVIRONMENT_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Output format for `check` and `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// A readable table.
+    Human,
+    /// One JSON object on stdout (DESIGN §5).
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Evaluate every gate and say whether Case may start; never starts it.
+    ///
+    /// Reads the decision record, the admission record and the local base URL, probes
+    /// GET {base}/models (loopback only, no redirects), and reports every gate in order.
+    /// Exit 0 when ready, 3 when any gate blocks.
+    #[command(after_long_help = ENVIRONMENT_HELP)]
+    Check {
+        /// Decision record path (overrides CTO_HARNESS_CASE_DECISION_FILE).
+        #[arg(long, value_name = "PATH")]
+        decision: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+        /// Seconds to wait for GET {base}/models.
+        #[arg(long, value_name = "SECS", default_value_t = gates::DEFAULT_PROBE_TIMEOUT.as_secs_f64())]
+        probe_timeout: f64,
+    },
+    /// Derive each work item's status from the verified reports in an evidence folder.
+    ///
+    /// CTO-WORK-022 stays blocked until a verified real_stage2 pass report exists;
+    /// CTO-WORK-020 stays blocked until, in addition, its admission says `admitted`
+    /// (read from CTO_HARNESS_CASE_MODEL_ADMISSION_FILE when set). Never edits the SOT.
+    #[command(after_long_help = ENVIRONMENT_HELP)]
+    Status {
+        /// The planning document.
+        #[arg(long, value_name = "PATH")]
+        sot: PathBuf,
+        /// Folder searched (recursively) for report.json files.
+        #[arg(long, value_name = "DIR")]
+        evidence: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let exit = match run(cli) {
+        Ok(exit) => exit,
+        Err(message) => {
+            eprintln!("case-harness: error: {message}");
+            Exit::Error
+        }
+    };
+    ExitCode::from(exit.code())
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|err| format!("cannot start the async runtime: {err}"))
+}
+
+fn run(cli: Cli) -> Result<Exit, String> {
+    match cli.command {
+        Command::Check {
+            decision,
+            format,
+            probe_timeout,
+        } => check(decision, format, probe_timeout),
+        Command::Status { sot, evidence, format } => status(&sot, &evidence, format),
+    }
+}
+
+fn probe_timeout(seconds: f64) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(seconds)
+        .ok()
+        .filter(|timeout| !timeout.is_zero())
+        .ok_or_else(|| format!("--probe-timeout must be a positive number of seconds, got {seconds}"))
+}
+
+fn check(decision: Option<PathBuf>, format: Format, timeout: f64) -> Result<Exit, String> {
+    let config = HarnessConfig::from_env().with_decision_flag(decision);
+    let inputs = GateInputs {
+        config: &config,
+        case_command: &[],
+        probe_timeout: probe_timeout(timeout)?,
+    };
+    let evaluation = runtime()?.block_on(gates::evaluate(&inputs));
+    let output = CheckOutput::from_evaluation(&evaluation);
+    match format {
+        Format::Json => println!("{}", to_json(&output)?),
+        Format::Human => print_check(&output),
+    }
+    Ok(if evaluation.is_ready() { Exit::Success } else { Exit::Blocked })
+}
+
+fn print_check(output: &CheckOutput) {
+    if output.blocked.is_empty() {
+        println!("ready: every gate passed; Case may start");
+    } else {
+        println!(
+            "blocked: {} gate(s) block before case_process_started: {}",
+            output.blocked.len(),
+            output.blocked.iter().map(|code| code.as_str()).collect::<Vec<_>>().join(", ")
+        );
+    }
+    for gate in &output.gates {
+        let status = match gate.status {
+            GateStatus::Pass => "pass",
+            GateStatus::Blocked => "BLOCKED",
+            GateStatus::Skipped => "skipped",
+        };
+        println!("  {status:<8} {:<44} {}", gate.code.as_str(), gate.detail);
+    }
+}
+
+fn to_json(value: &impl serde::Serialize) -> Result<String, String> {
+    serde_json::to_string(value).map_err(|err| format!("cannot serialize output: {err}"))
+}
+
+fn status(sot: &std::path::Path, evidence: &std::path::Path, format: Format) -> Result<Exit, String> {
+    let document = crate::sot::load(sot).map_err(|err| err.to_string())?;
+    let folder = crate::status::collect_reports(evidence, |_| {
+        Err("report verification is not available yet".to_owned())
+    })
+    .map_err(|err| format!("{}: cannot read evidence folder: {err}", evidence.display()))?;
+    let config = HarnessConfig::from_env();
+    let admission = match &config.admission_file {
+        Some(path) => Some(crate::records::AdmissionRecord::load(path).map_err(|err| err.to_string())?.record),
+        None => None,
+    };
+    let output = crate::status::derive(&document, &folder, admission.as_ref());
+    match format {
+        Format::Json => println!("{}", to_json(&output)?),
+        Format::Human => {
+            for item in &output.work_items {
+                println!("{}  {}  (SOT status: {})", item.id, item.title, item.status);
+            }
+            println!();
+            for (id, derived) in &output.derived {
+                println!("{id}: {}", derived.status);
+                for reason in &derived.reasons {
+                    println!("  - {reason}");
+                }
+            }
+        }
+    }
+    Ok(Exit::Success)
+}

@@ -1,0 +1,130 @@
+//! The harness's configuration, read from the environment variables the seed names
+//! (DESIGN §4.2). Paths given as flags override their variables.
+//!
+//! Reading is separate from judging: this module records what was set (empty counts as
+//! unset) and the gates decide what that means. Unknown `CTO_HARNESS_CASE_*` variables are
+//! kept so the gates can refuse them — a typo must not silently disable a setting.
+
+use std::path::PathBuf;
+
+use crate::secrets::SecretValue;
+
+/// Path of the CTO-WORK-020 admission record (required).
+pub const ENV_ADMISSION_FILE: &str = "CTO_HARNESS_CASE_MODEL_ADMISSION_FILE";
+/// The local provider's OpenAI-compatible base URL (required to start Case).
+pub const ENV_LOCAL_BASE_URL: &str = "CTO_HARNESS_CASE_LOCAL_BASE_URL";
+/// Path of the decision record (or `--decision`).
+pub const ENV_DECISION_FILE: &str = "CTO_HARNESS_CASE_DECISION_FILE";
+/// Optional secret for the local provider; never leaves the harness process.
+pub const ENV_LOCAL_API_KEY: &str = "CTO_HARNESS_CASE_LOCAL_API_KEY";
+
+/// Prefix of every variable the harness owns.
+pub const ENV_PREFIX: &str = "CTO_HARNESS_CASE_";
+
+/// Every `CTO_HARNESS_CASE_*` variable the harness understands.
+pub const KNOWN_VARIABLES: &[&str] = &[
+    ENV_ADMISSION_FILE,
+    ENV_LOCAL_BASE_URL,
+    ENV_DECISION_FILE,
+    ENV_LOCAL_API_KEY,
+];
+
+/// Environment variables a Case process inherits from the harness (everything else is
+/// cleared). Their values are checked by the `external_fallback_configured` gate.
+pub const CASE_PASSTHROUGH_VARIABLES: &[&str] =
+    &["PATH", "HOME", "USER", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "TERM"];
+
+/// What the environment (and flags) configure for one harness invocation.
+#[derive(Debug, Clone, Default)]
+pub struct HarnessConfig {
+    /// `CTO_HARNESS_CASE_DECISION_FILE` or `--decision`.
+    pub decision_file: Option<PathBuf>,
+    /// `CTO_HARNESS_CASE_MODEL_ADMISSION_FILE`.
+    pub admission_file: Option<PathBuf>,
+    /// `CTO_HARNESS_CASE_LOCAL_BASE_URL`, verbatim.
+    pub local_base_url: Option<String>,
+    /// `CTO_HARNESS_CASE_LOCAL_API_KEY`, if set and non-empty.
+    pub local_api_key: Option<SecretValue>,
+    /// `CTO_HARNESS_CASE_*` variables set but not understood (names only).
+    pub unknown_variables: Vec<String>,
+    /// Variables (name, value) a Case process would inherit; see [`CASE_PASSTHROUGH_VARIABLES`].
+    pub case_passthrough: Vec<(String, String)>,
+}
+
+impl HarnessConfig {
+    /// Reads the process environment.
+    pub fn from_env() -> Self {
+        Self::from_vars(std::env::vars_os().filter_map(|(name, value)| {
+            // A name or value that is not UTF-8 is kept lossily: it can still be judged
+            // (and refused), never silently dropped.
+            Some((name.into_string().ok()?, value.to_string_lossy().into_owned()))
+        }))
+    }
+
+    /// Reads an explicit set of variables (for tests and embedding).
+    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Self {
+        let mut config = HarnessConfig::default();
+        for (name, value) in vars {
+            let set = !value.is_empty();
+            match name.as_str() {
+                ENV_DECISION_FILE if set => config.decision_file = Some(PathBuf::from(value)),
+                ENV_ADMISSION_FILE if set => config.admission_file = Some(PathBuf::from(value)),
+                ENV_LOCAL_BASE_URL if set => config.local_base_url = Some(value),
+                ENV_LOCAL_API_KEY if set => config.local_api_key = Some(SecretValue::new(value)),
+                _ if KNOWN_VARIABLES.contains(&name.as_str()) => {}
+                _ if name.starts_with(ENV_PREFIX) => config.unknown_variables.push(name),
+                _ if CASE_PASSTHROUGH_VARIABLES.contains(&name.as_str()) => {
+                    config.case_passthrough.push((name, value))
+                }
+                _ => {}
+            }
+        }
+        config.unknown_variables.sort();
+        config.case_passthrough.sort();
+        config
+    }
+
+    /// Overrides the decision file with a `--decision` flag, when given.
+    pub fn with_decision_flag(mut self, flag: Option<PathBuf>) -> Self {
+        if flag.is_some() {
+            self.decision_file = flag;
+        }
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HarnessConfig {
+        HarnessConfig::from_vars(pairs.iter().map(|(n, v)| (n.to_string(), v.to_string())))
+    }
+
+    #[test]
+    fn empty_counts_as_unset() {
+        let config = vars(&[(ENV_ADMISSION_FILE, ""), (ENV_LOCAL_BASE_URL, ""), (ENV_LOCAL_API_KEY, "")]);
+        assert!(config.admission_file.is_none());
+        assert!(config.local_base_url.is_none());
+        assert!(config.local_api_key.is_none());
+    }
+
+    #[test]
+    fn unknown_harness_variables_are_kept_by_name() {
+        let config = vars(&[("CTO_HARNESS_CASE_LOCAL_BASEURL", "http://127.0.0.1:1/v1"), ("OTHER", "x")]);
+        assert_eq!(config.unknown_variables, vec!["CTO_HARNESS_CASE_LOCAL_BASEURL"]);
+    }
+
+    #[test]
+    fn flag_overrides_variable() {
+        let config = vars(&[(ENV_DECISION_FILE, "from-env.json")])
+            .with_decision_flag(Some(PathBuf::from("from-flag.json")));
+        assert_eq!(config.decision_file, Some(PathBuf::from("from-flag.json")));
+    }
+
+    #[test]
+    fn secret_is_not_in_debug_output() {
+        let config = vars(&[(ENV_LOCAL_API_KEY, "canary-secret-77")]);
+        assert!(!format!("{config:?}").contains("canary-secret-77"));
+    }
+}

@@ -1,0 +1,588 @@
+//! The gate engine: every reason the route may not start Case, evaluated before anything is
+//! spawned (DESIGN §4.3).
+//!
+//! All gates are evaluated and all failures reported, in the fixed order of [`GateCode::ALL`].
+//! A gate whose inputs are unavailable because an earlier gate blocked is `skipped`, not
+//! `pass`: only a gate that looked at its input and found it good passes. The probe gates
+//! send traffic only to a URL that already passed the loopback gates.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::config::{ENV_ADMISSION_FILE, ENV_DECISION_FILE, ENV_LOCAL_BASE_URL, HarnessConfig, KNOWN_VARIABLES};
+use crate::records::{AdmissionRecord, AdmissionStatus, DecisionRecord, LoadedRecord, RecordError};
+use crate::upstream::{self, LocalBaseUrl, ModelList};
+
+/// The only `decision_status` that opens the route.
+pub const REQUIRED_DECISION_STATUS: &str = "local_provider_required";
+/// The only provider class the route accepts.
+pub const REQUIRED_PROVIDER_CLASS: &str = "local_case_compatible";
+
+/// Default bound on the `GET {base}/models` probe.
+pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A gate's stable code, as it appears in JSON output, reports and JUnit properties.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GateCode {
+    /// No decision file configured, or the configured file does not exist.
+    DecisionRecordMissing,
+    /// Decision file unreadable, not JSON, or not the schema.
+    DecisionRecordInvalid,
+    /// `decision_status` is not exactly `local_provider_required`.
+    DecisionStatusNotLocalProviderRequired,
+    /// The decision's `provider_class` is not exactly `local_case_compatible`.
+    ProviderClassNotLocalCaseCompatible,
+    /// `CTO_HARNESS_CASE_MODEL_ADMISSION_FILE` unset or empty.
+    AdmissionFileNotConfigured,
+    /// Admission file missing, unreadable, not JSON, or not the schema.
+    AdmissionFileInvalid,
+    /// Admission's `work_item`/`decision_status`/`provider_class` differ from the decision.
+    AdmissionMismatch,
+    /// Admission status `rejected` or `revoked`.
+    ModelAdmissionRejected,
+    /// `CTO_HARNESS_CASE_LOCAL_BASE_URL` unset or empty.
+    LocalAdapterConfigMissing,
+    /// Base URL malformed, or an unknown `CTO_HARNESS_CASE_*` variable is set.
+    LocalAdapterConfigInvalid,
+    /// Base URL host is not loopback.
+    LocalEndpointNotLocal,
+    /// An external provider/model is named where it could be used as a fallback.
+    ExternalFallbackConfigured,
+    /// `GET {base}/models` did not answer 200 with a model list.
+    LocalProviderUnreachable,
+    /// `/models` does not list the admitted `case_model`.
+    AdmittedModelNotServed,
+}
+
+impl GateCode {
+    /// Every gate, in evaluation and reporting order.
+    pub const ALL: [GateCode; 14] = [
+        GateCode::DecisionRecordMissing,
+        GateCode::DecisionRecordInvalid,
+        GateCode::DecisionStatusNotLocalProviderRequired,
+        GateCode::ProviderClassNotLocalCaseCompatible,
+        GateCode::AdmissionFileNotConfigured,
+        GateCode::AdmissionFileInvalid,
+        GateCode::AdmissionMismatch,
+        GateCode::ModelAdmissionRejected,
+        GateCode::LocalAdapterConfigMissing,
+        GateCode::LocalAdapterConfigInvalid,
+        GateCode::LocalEndpointNotLocal,
+        GateCode::ExternalFallbackConfigured,
+        GateCode::LocalProviderUnreachable,
+        GateCode::AdmittedModelNotServed,
+    ];
+
+    /// The stable snake_case code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GateCode::DecisionRecordMissing => "decision_record_missing",
+            GateCode::DecisionRecordInvalid => "decision_record_invalid",
+            GateCode::DecisionStatusNotLocalProviderRequired => "decision_status_not_local_provider_required",
+            GateCode::ProviderClassNotLocalCaseCompatible => "provider_class_not_local_case_compatible",
+            GateCode::AdmissionFileNotConfigured => "admission_file_not_configured",
+            GateCode::AdmissionFileInvalid => "admission_file_invalid",
+            GateCode::AdmissionMismatch => "admission_mismatch",
+            GateCode::ModelAdmissionRejected => "model_admission_rejected",
+            GateCode::LocalAdapterConfigMissing => "local_adapter_config_missing",
+            GateCode::LocalAdapterConfigInvalid => "local_adapter_config_invalid",
+            GateCode::LocalEndpointNotLocal => "local_endpoint_not_local",
+            GateCode::ExternalFallbackConfigured => "external_fallback_configured",
+            GateCode::LocalProviderUnreachable => "local_provider_unreachable",
+            GateCode::AdmittedModelNotServed => "admitted_model_not_served",
+        }
+    }
+
+    /// Parses a stable code (for scenarios and reports).
+    pub fn from_code(code: &str) -> Option<GateCode> {
+        GateCode::ALL.into_iter().find(|gate| gate.as_str() == code)
+    }
+}
+
+impl std::fmt::Display for GateCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a gate concluded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GateStatus {
+    /// The gate looked at its input and found it good.
+    Pass,
+    /// The gate blocks the route.
+    Blocked,
+    /// The gate's input was unavailable because an earlier gate blocked.
+    Skipped,
+}
+
+/// One gate's verdict with a one-line detail that says what was seen and what to do.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct GateResult {
+    /// Which gate.
+    pub code: GateCode,
+    /// Its verdict.
+    pub status: GateStatus,
+    /// What it saw; for a block, what to fix.
+    pub detail: String,
+}
+
+/// Everything the gates look at.
+#[derive(Debug, Clone)]
+pub struct GateInputs<'a> {
+    /// Environment and flags.
+    pub config: &'a HarnessConfig,
+    /// The Case command that would be spawned (empty for `check`).
+    pub case_command: &'a [String],
+    /// Bound on the `/models` probe.
+    pub probe_timeout: Duration,
+}
+
+/// The outcome of evaluating every gate, plus what they loaded (so the run reuses it).
+#[derive(Debug)]
+pub struct GateEvaluation {
+    /// One result per gate, in [`GateCode::ALL`] order.
+    pub results: Vec<GateResult>,
+    /// The decision record, if it loaded.
+    pub decision: Option<LoadedRecord<DecisionRecord>>,
+    /// The admission record, if it loaded.
+    pub admission: Option<LoadedRecord<AdmissionRecord>>,
+    /// The base URL, if it passed the URL gates.
+    pub base_url: Option<LocalBaseUrl>,
+    /// What `/models` listed, if the probe succeeded.
+    pub models: Option<ModelList>,
+}
+
+impl GateEvaluation {
+    /// Codes of the blocking gates, in order.
+    pub fn blocked_codes(&self) -> Vec<GateCode> {
+        self.results
+            .iter()
+            .filter(|result| result.status == GateStatus::Blocked)
+            .map(|result| result.code)
+            .collect()
+    }
+
+    /// True when every gate passed.
+    pub fn is_ready(&self) -> bool {
+        self.results.iter().all(|result| result.status == GateStatus::Pass)
+    }
+}
+
+/// Evaluates every gate in order.
+pub async fn evaluate(inputs: &GateInputs<'_>) -> GateEvaluation {
+    let mut gates = Recorder::default();
+    let config = inputs.config;
+
+    // Decision record.
+    let decision = match &config.decision_file {
+        None => {
+            gates.block(
+                GateCode::DecisionRecordMissing,
+                format!("no decision record: set {ENV_DECISION_FILE} or pass --decision PATH"),
+            );
+            gates.skip(GateCode::DecisionRecordInvalid, "no decision record to read");
+            None
+        }
+        Some(path) => match DecisionRecord::load(path) {
+            Err(RecordError::Missing { path }) => {
+                gates.block(
+                    GateCode::DecisionRecordMissing,
+                    format!("decision record {} does not exist: check {ENV_DECISION_FILE} / --decision", path.display()),
+                );
+                gates.skip(GateCode::DecisionRecordInvalid, "no decision record to read");
+                None
+            }
+            Err(err) => {
+                gates.pass(GateCode::DecisionRecordMissing, format!("{} exists", path.display()));
+                gates.block(GateCode::DecisionRecordInvalid, format!("{err}; fix the decision record"));
+                None
+            }
+            Ok(loaded) => {
+                gates.pass(GateCode::DecisionRecordMissing, format!("{} exists", path.display()));
+                gates.pass(GateCode::DecisionRecordInvalid, format!("{} is a valid decision record", path.display()));
+                Some(loaded)
+            }
+        },
+    };
+    match &decision {
+        None => {
+            gates.skip(GateCode::DecisionStatusNotLocalProviderRequired, "no valid decision record");
+            gates.skip(GateCode::ProviderClassNotLocalCaseCompatible, "no valid decision record");
+        }
+        Some(loaded) => {
+            gates.expect_exact(
+                GateCode::DecisionStatusNotLocalProviderRequired,
+                &loaded.path,
+                "decision_status",
+                loaded.record.decision_status.as_str(),
+                REQUIRED_DECISION_STATUS,
+            );
+            gates.expect_exact(
+                GateCode::ProviderClassNotLocalCaseCompatible,
+                &loaded.path,
+                "provider_class",
+                loaded.record.provider_class.as_str(),
+                REQUIRED_PROVIDER_CLASS,
+            );
+        }
+    }
+
+    // Admission record.
+    let admission = match &config.admission_file {
+        None => {
+            gates.block(
+                GateCode::AdmissionFileNotConfigured,
+                format!("{ENV_ADMISSION_FILE} is unset or empty: point it at the CTO-WORK-020 admission JSON"),
+            );
+            gates.skip(GateCode::AdmissionFileInvalid, "no admission file configured");
+            None
+        }
+        Some(path) => {
+            gates.pass(GateCode::AdmissionFileNotConfigured, format!("{ENV_ADMISSION_FILE}={}", path.display()));
+            match AdmissionRecord::load(path) {
+                Err(err) => {
+                    gates.block(
+                        GateCode::AdmissionFileInvalid,
+                        format!("{err}; the admission file is owned by CTO-WORK-020: fix it there"),
+                    );
+                    None
+                }
+                Ok(loaded) => {
+                    gates.pass(GateCode::AdmissionFileInvalid, format!("{} is a valid admission record", path.display()));
+                    Some(loaded)
+                }
+            }
+        }
+    };
+    match (&decision, &admission) {
+        (Some(decision), Some(admission)) => gates.check_mismatch(decision, admission),
+        _ => gates.skip(GateCode::AdmissionMismatch, "needs a valid decision record and a valid admission record"),
+    }
+    match &admission {
+        None => gates.skip(GateCode::ModelAdmissionRejected, "no valid admission record"),
+        Some(loaded) => {
+            let status = loaded.record.case_model_admission_status;
+            match status {
+                AdmissionStatus::Rejected | AdmissionStatus::Revoked => gates.block(
+                    GateCode::ModelAdmissionRejected,
+                    format!(
+                        "{}: field `case_model_admission_status` is {:?}; CTO-WORK-020 must admit or re-nominate the model",
+                        loaded.path.display(),
+                        status.as_str()
+                    ),
+                ),
+                AdmissionStatus::Candidate | AdmissionStatus::Admitted => {
+                    gates.pass(GateCode::ModelAdmissionRejected, format!("case_model_admission_status is {:?}", status.as_str()))
+                }
+            }
+        }
+    }
+
+    // Local adapter configuration.
+    let base_url = gates.check_base_url(config);
+
+    // External fallback, anywhere the harness can see it.
+    let findings = external_fallback_findings(inputs, decision.as_ref(), admission.as_ref());
+    if findings.is_empty() {
+        gates.pass(GateCode::ExternalFallbackConfigured, "no external provider or model named in records, Case environment or command");
+    } else {
+        gates.block(
+            GateCode::ExternalFallbackConfigured,
+            format!("{}; the route allows no external fallback: remove it", findings.join("; ")),
+        );
+    }
+
+    // Probe, only ever against a URL that passed the loopback gates.
+    let models = match &base_url {
+        None => {
+            gates.skip(GateCode::LocalProviderUnreachable, "no valid local base URL to probe");
+            None
+        }
+        Some(base) => match probe(base, config, inputs.probe_timeout).await {
+            Ok(models) => {
+                gates.pass(
+                    GateCode::LocalProviderUnreachable,
+                    format!("GET {} answered with {} model(s)", base.endpoint("models"), models.ids.len()),
+                );
+                Some(models)
+            }
+            Err(reason) => {
+                gates.block(
+                    GateCode::LocalProviderUnreachable,
+                    format!("{reason}; start the local provider or fix {ENV_LOCAL_BASE_URL}"),
+                );
+                None
+            }
+        },
+    };
+    match (&models, &admission) {
+        (Some(models), Some(admission)) => {
+            let wanted = admission.record.case_model.as_str();
+            if models.ids.iter().any(|id| id == wanted) {
+                gates.pass(GateCode::AdmittedModelNotServed, format!("/models lists {wanted:?}"));
+            } else {
+                gates.block(
+                    GateCode::AdmittedModelNotServed,
+                    format!(
+                        "/models lists {:?} but the admission's case_model is {wanted:?}; serve that model (e.g. as an alias) or fix the admission in CTO-WORK-020",
+                        models.ids
+                    ),
+                );
+            }
+        }
+        _ => gates.skip(GateCode::AdmittedModelNotServed, "needs a successful probe and a valid admission record"),
+    }
+
+    GateEvaluation {
+        results: gates.results,
+        decision,
+        admission,
+        base_url,
+        models,
+    }
+}
+
+async fn probe(base: &LocalBaseUrl, config: &HarnessConfig, timeout: Duration) -> Result<ModelList, String> {
+    let client = upstream::loopback_client(Some(timeout)).map_err(|err| format!("cannot build the HTTP client: {}", err.without_url()))?;
+    upstream::probe_models(&client, base, config.local_api_key.as_ref())
+        .await
+        .map_err(|err| err.to_string())
+}
+
+/// Collects results in order.
+#[derive(Default)]
+struct Recorder {
+    results: Vec<GateResult>,
+}
+
+impl Recorder {
+    fn push(&mut self, code: GateCode, status: GateStatus, detail: impl Into<String>) {
+        debug_assert_eq!(GateCode::ALL.get(self.results.len()), Some(&code), "gates out of order");
+        self.results.push(GateResult {
+            code,
+            status,
+            detail: detail.into(),
+        });
+    }
+    fn pass(&mut self, code: GateCode, detail: impl Into<String>) {
+        self.push(code, GateStatus::Pass, detail);
+    }
+    fn block(&mut self, code: GateCode, detail: impl Into<String>) {
+        self.push(code, GateStatus::Blocked, detail);
+    }
+    fn skip(&mut self, code: GateCode, detail: impl Into<String>) {
+        self.push(code, GateStatus::Skipped, detail);
+    }
+
+    fn expect_exact(&mut self, code: GateCode, path: &std::path::Path, field: &str, value: &str, required: &str) {
+        if value == required {
+            self.pass(code, format!("{field} is {required:?}"));
+        } else {
+            self.block(
+                code,
+                format!(
+                    "{}: field `{field}` is {value:?}, but this route requires exactly {required:?}",
+                    path.display()
+                ),
+            );
+        }
+    }
+
+    fn check_mismatch(&mut self, decision: &LoadedRecord<DecisionRecord>, admission: &LoadedRecord<AdmissionRecord>) {
+        let (d, a) = (&decision.record, &admission.record);
+        let differing: Vec<String> = [
+            ("work_item", d.work_item.as_str(), a.work_item.as_str()),
+            ("decision_status", d.decision_status.as_str(), a.decision_status.as_str()),
+            ("provider_class", d.provider_class.as_str(), a.provider_class.as_str()),
+        ]
+        .into_iter()
+        .filter(|(_, decided, admitted)| decided != admitted)
+        .map(|(field, decided, admitted)| format!("`{field}` is {admitted:?} in the admission but {decided:?} in the decision"))
+        .collect();
+        if differing.is_empty() {
+            self.pass(GateCode::AdmissionMismatch, "admission agrees with the decision on work_item, decision_status and provider_class");
+        } else {
+            self.block(
+                GateCode::AdmissionMismatch,
+                format!(
+                    "{} vs {}: {}; the admission JSON is the authority, so the decision or admission must be corrected in CTO-WORK-020",
+                    admission.path.display(),
+                    decision.path.display(),
+                    differing.join(", ")
+                ),
+            );
+        }
+    }
+
+    fn check_base_url(&mut self, config: &HarnessConfig) -> Option<LocalBaseUrl> {
+        let unknown = if config.unknown_variables.is_empty() {
+            None
+        } else {
+            Some(format!(
+                "unknown variable(s) {}: the harness reads only {}; remove or rename them",
+                config.unknown_variables.join(", "),
+                KNOWN_VARIABLES.join(", ")
+            ))
+        };
+        let Some(text) = &config.local_base_url else {
+            self.block(
+                GateCode::LocalAdapterConfigMissing,
+                format!("{ENV_LOCAL_BASE_URL} is unset or empty: set it to the local provider's OpenAI-compatible base URL, e.g. http://127.0.0.1:8080/v1"),
+            );
+            match unknown {
+                Some(detail) => self.block(GateCode::LocalAdapterConfigInvalid, detail),
+                None => self.skip(GateCode::LocalAdapterConfigInvalid, "no base URL to validate"),
+            }
+            self.skip(GateCode::LocalEndpointNotLocal, "no base URL to validate");
+            return None;
+        };
+        self.pass(GateCode::LocalAdapterConfigMissing, format!("{ENV_LOCAL_BASE_URL} is set"));
+        let parsed = LocalBaseUrl::parse(text);
+        let shown = shown_url(text);
+        match (&parsed, unknown) {
+            (_, Some(detail)) => self.block(GateCode::LocalAdapterConfigInvalid, detail),
+            (Err(err), None) if !err.is_not_local() => {
+                self.block(GateCode::LocalAdapterConfigInvalid, format!("{ENV_LOCAL_BASE_URL}={shown} {err}"))
+            }
+            _ => self.pass(GateCode::LocalAdapterConfigInvalid, format!("{ENV_LOCAL_BASE_URL} is a well-formed http(s) URL")),
+        }
+        match &parsed {
+            Err(err) if err.is_not_local() => {
+                self.block(GateCode::LocalEndpointNotLocal, format!("{ENV_LOCAL_BASE_URL}={shown} {err}; run the provider on this machine"));
+                None
+            }
+            Err(_) => {
+                self.skip(GateCode::LocalEndpointNotLocal, "base URL is malformed");
+                None
+            }
+            Ok(base) => {
+                self.pass(GateCode::LocalEndpointNotLocal, format!("{} is loopback", base.host_port()));
+                Some(base.clone())
+            }
+        }
+    }
+}
+
+/// The URL as it may be shown in a message: user-info, query and fragment could hold a
+/// credential, so a URL that has any of them is shown without them.
+fn shown_url(text: &str) -> String {
+    match url::Url::parse(text) {
+        Ok(mut url) => {
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            let redacted = url.query().is_some() || url.fragment().is_some();
+            url.set_query(None);
+            url.set_fragment(None);
+            let mut shown = url.to_string();
+            if redacted {
+                shown.push_str("[query/fragment removed]");
+            }
+            shown
+        }
+        Err(_) => format!("{:?}", text.chars().take(80).collect::<String>()),
+    }
+}
+
+/// Names that mean an external provider: Anthropic (any host, product or credential) and
+/// any Claude model. Matched case-insensitively anywhere in a value.
+pub const EXTERNAL_NAMES: &[&str] = &["anthropic", "claude"];
+
+/// Returns the external name found in `value`, if any. Also treats Ollama's `:cloud`
+/// models (which Ollama forwards to its hosted service) as external.
+pub fn external_reference(value: &str) -> Option<&'static str> {
+    let lower = value.to_ascii_lowercase();
+    if let Some(name) = EXTERNAL_NAMES.iter().find(|name| lower.contains(*name)) {
+        return Some(name);
+    }
+    if lower.ends_with(":cloud") || lower.contains(":cloud@") || lower.ends_with("-cloud") {
+        return Some(":cloud");
+    }
+    None
+}
+
+fn external_fallback_findings(
+    inputs: &GateInputs<'_>,
+    decision: Option<&LoadedRecord<DecisionRecord>>,
+    admission: Option<&LoadedRecord<AdmissionRecord>>,
+) -> Vec<String> {
+    let mut findings = Vec::new();
+    let mut record_field = |path: &PathBuf, field: &str, value: &str| {
+        if let Some(name) = external_reference(value) {
+            findings.push(format!("{}: field `{field}` = {value:?} names `{name}`", path.display()));
+        }
+    };
+    if let Some(loaded) = admission {
+        let r = &loaded.record;
+        for (field, value) in [
+            ("work_item", Some(&r.work_item)),
+            ("decision_status", Some(&r.decision_status)),
+            ("provider_class", Some(&r.provider_class)),
+            ("case_model_provider", Some(&r.case_model_provider)),
+            ("case_model", Some(&r.case_model)),
+            ("notes", r.notes.as_ref()),
+        ] {
+            if let Some(value) = value {
+                record_field(&loaded.path, field, value.as_str());
+            }
+        }
+    }
+    if let Some(loaded) = decision {
+        let r = &loaded.record;
+        for (field, value) in [
+            ("decision_status", Some(&r.decision_status)),
+            ("provider_class", Some(&r.provider_class)),
+            ("notes", r.notes.as_ref()),
+        ] {
+            if let Some(value) = value {
+                record_field(&loaded.path, field, value.as_str());
+            }
+        }
+    }
+    // Environment values and command arguments are not echoed: they may be private.
+    for (name, value) in &inputs.config.case_passthrough {
+        if let Some(found) = external_reference(value) {
+            findings.push(format!("environment variable {name} (passed to Case) names `{found}`"));
+        }
+    }
+    if let Some(found) = inputs.config.local_base_url.as_deref().and_then(external_reference) {
+        findings.push(format!("{ENV_LOCAL_BASE_URL} names `{found}`"));
+    }
+    for (index, arg) in inputs.case_command.iter().enumerate() {
+        if let Some(found) = external_reference(arg) {
+            findings.push(format!("Case command argument {index} names `{found}`"));
+        }
+    }
+    findings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn external_names_match_case_insensitively_anywhere() {
+        for value in ["Anthropic", "anthropic-vertex", "claude-sonnet-4-6-20260101", "https://api.ANTHROPIC.com", "qwen3:cloud"] {
+            assert!(external_reference(value).is_some(), "{value}");
+        }
+        for value in ["smollm2-135m-instruct", "llama.cpp", "qwen3:8b", "local_case_compatible"] {
+            assert_eq!(external_reference(value), None, "{value}");
+        }
+    }
+
+    #[test]
+    fn codes_round_trip_and_are_unique() {
+        for code in GateCode::ALL {
+            assert_eq!(GateCode::from_code(code.as_str()), Some(code));
+            assert_eq!(serde_json::to_value(code).ok(), Some(serde_json::Value::from(code.as_str())));
+        }
+    }
+
+    #[test]
+    fn shown_url_drops_possible_credentials() {
+        let shown = shown_url("http://user:pw@127.0.0.1:1/v1?key=sekrit#xyzzy");
+        assert!(!shown.contains("pw") && !shown.contains("sekrit") && !shown.contains("xyzzy"), "{shown}");
+    }
+}

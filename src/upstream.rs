@@ -1,0 +1,351 @@
+//! The local upstream: the validated base URL, the one HTTP client allowed to reach it, and
+//! the `GET {base}/models` probe.
+//!
+//! "Local" is proven twice: the URL text must name a loopback host ([`LocalBaseUrl::parse`]),
+//! and every response must have come over a connection whose peer address is loopback
+//! ([`check_peer`]). The client never follows redirects, never uses a proxy, never retries,
+//! and resolves only `localhost` (to 127.0.0.1 / ::1) — there is no DNS lookup to subvert.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
+
+use url::{Host, Url};
+
+use crate::secrets::SecretValue;
+
+/// Largest `/models` answer the probe reads.
+const MAX_MODELS_BYTES: usize = 1024 * 1024;
+
+/// Why a base URL is not an acceptable local adapter configuration.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum BaseUrlError {
+    /// Not a URL at all.
+    #[error("is not a URL ({0})")]
+    Unparseable(String),
+    /// Scheme other than http/https.
+    #[error("uses scheme `{0}`; only http and https are allowed")]
+    Scheme(String),
+    /// `user:pass@` in the URL (credentials belong in `CTO_HARNESS_CASE_LOCAL_API_KEY`).
+    #[error("contains user-info; put credentials in CTO_HARNESS_CASE_LOCAL_API_KEY instead")]
+    UserInfo,
+    /// `?query` in the URL.
+    #[error("has a query string; remove everything from `?`")]
+    Query,
+    /// `#fragment` in the URL.
+    #[error("has a fragment; remove everything from `#`")]
+    Fragment,
+    /// No host.
+    #[error("has no host")]
+    NoHost,
+    /// Host is not loopback.
+    #[error("host `{0}` is not loopback (127.0.0.0/8, ::1 or exactly `localhost`)")]
+    NotLoopback(String),
+}
+
+impl BaseUrlError {
+    /// True when the URL is well-formed but points somewhere that is not this machine.
+    pub fn is_not_local(&self) -> bool {
+        matches!(self, BaseUrlError::NotLoopback(_))
+    }
+}
+
+/// A base URL that names a loopback host over plain http(s), with no credentials, query
+/// or fragment. Holding one is the proof that the URL text passed the local-adapter gates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalBaseUrl {
+    url: Url,
+}
+
+impl LocalBaseUrl {
+    /// Validates `text` as a local provider base URL, e.g. `http://127.0.0.1:8080/v1`.
+    pub fn parse(text: &str) -> Result<LocalBaseUrl, BaseUrlError> {
+        if text.trim() != text || text.chars().any(char::is_control) {
+            return Err(BaseUrlError::Unparseable(
+                "contains whitespace or control characters".to_owned(),
+            ));
+        }
+        let url = Url::parse(text).map_err(|err| BaseUrlError::Unparseable(err.to_string()))?;
+        if url.scheme() != "http" && url.scheme() != "https" {
+            return Err(BaseUrlError::Scheme(url.scheme().to_owned()));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(BaseUrlError::UserInfo);
+        }
+        if url.query().is_some() {
+            return Err(BaseUrlError::Query);
+        }
+        if url.fragment().is_some() {
+            return Err(BaseUrlError::Fragment);
+        }
+        let loopback = match url.host() {
+            None => return Err(BaseUrlError::NoHost),
+            Some(Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(Host::Ipv6(ip)) => ip.is_loopback(),
+            // The url crate lower-cases hosts; anything but exactly "localhost" is a name
+            // we would have to resolve, and "localhost.evil.example" is not local.
+            Some(Host::Domain(name)) => name == "localhost",
+        };
+        if !loopback {
+            let host = url.host_str().unwrap_or_default().to_owned();
+            return Err(BaseUrlError::NotLoopback(host));
+        }
+        Ok(LocalBaseUrl { url })
+    }
+
+    /// The URL exactly as validated.
+    pub fn as_str(&self) -> &str {
+        self.url.as_str()
+    }
+
+    /// `host:port` of the upstream, for the ledger and the report.
+    pub fn host_port(&self) -> String {
+        let port = self.url.port_or_known_default().unwrap_or(80);
+        match self.url.host() {
+            Some(Host::Ipv6(ip)) => format!("[{ip}]:{port}"),
+            _ => format!("{}:{port}", self.url.host_str().unwrap_or_default()),
+        }
+    }
+
+    /// The URL of an endpoint under the base, e.g. `endpoint("chat/completions")`.
+    pub fn endpoint(&self, path: &str) -> String {
+        format!(
+            "{}/{}",
+            self.url.as_str().trim_end_matches('/'),
+            path.trim_start_matches('/')
+        )
+    }
+
+    /// The server root (scheme, host, port), for servers' own endpoints such as `/props`.
+    pub fn origin_endpoint(&self, path: &str) -> String {
+        format!(
+            "{}/{}",
+            self.url.origin().ascii_serialization(),
+            path.trim_start_matches('/')
+        )
+    }
+}
+
+/// Why an upstream request failed. Messages never include a URL query, a header or a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// The connection's peer was not loopback (or unknown).
+    #[error("the connection to {host} went to {peer}, which is not loopback")]
+    NotLoopbackPeer {
+        /// Configured host:port.
+        host: String,
+        /// Observed peer.
+        peer: String,
+    },
+    /// Connect/timeout/protocol failure.
+    #[error("no answer from {host}: {reason}")]
+    Transport {
+        /// Configured host:port.
+        host: String,
+        /// What went wrong (reqwest's error without its URL).
+        reason: String,
+    },
+    /// Answered, but not 200.
+    #[error("{host} answered HTTP {status} to GET {path}{hint}")]
+    Status {
+        /// Configured host:port.
+        host: String,
+        /// The path asked for.
+        path: String,
+        /// The status code.
+        status: u16,
+        /// Extra advice (e.g. redirects are not followed).
+        hint: &'static str,
+    },
+    /// Answered 200 with something that is not an OpenAI model list.
+    #[error("{host} did not answer GET {path} with an OpenAI model list: {reason}")]
+    NotAModelList {
+        /// Configured host:port.
+        host: String,
+        /// The path asked for.
+        path: String,
+        /// What was wrong with it.
+        reason: String,
+    },
+}
+
+/// The HTTP client for the local upstream: no redirects, no proxies, no retries, `localhost`
+/// pinned to loopback addresses. `timeout` bounds each whole request.
+///
+/// Building can only fail if the HTTP stack cannot initialise; callers treat that as an
+/// internal error rather than fall back to a default (redirect-following, proxied) client.
+pub fn loopback_client(timeout: Option<Duration>) -> Result<reqwest::Client, reqwest::Error> {
+    let localhost = [
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+        SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), 0),
+    ];
+    let mut builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .retry(reqwest::retry::never())
+        .resolve_to_addrs("localhost", &localhost)
+        .connect_timeout(Duration::from_secs(5));
+    if let Some(timeout) = timeout {
+        builder = builder.timeout(timeout);
+    }
+    builder.build()
+}
+
+/// Refuses a response whose connection peer is not loopback.
+pub fn check_peer(base: &LocalBaseUrl, response: &reqwest::Response) -> Result<(), UpstreamError> {
+    match response.remote_addr() {
+        Some(peer) if peer.ip().is_loopback() => Ok(()),
+        other => Err(UpstreamError::NotLoopbackPeer {
+            host: base.host_port(),
+            peer: other.map_or_else(|| "an unknown address".to_owned(), |peer| peer.to_string()),
+        }),
+    }
+}
+
+/// Describes a transport error without its URL.
+pub fn transport_error(base: &LocalBaseUrl, err: reqwest::Error) -> UpstreamError {
+    let kind = if err.is_timeout() {
+        "timed out"
+    } else if err.is_connect() {
+        "connection failed"
+    } else {
+        "request failed"
+    };
+    let detail = err.without_url().to_string();
+    UpstreamError::Transport {
+        host: base.host_port(),
+        reason: format!("{kind} ({detail})"),
+    }
+}
+
+/// What the upstream listed at `GET {base}/models`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ModelList {
+    /// The `id` of every entry, in the upstream's order.
+    pub ids: Vec<String>,
+    /// The raw entry for each id (for the fingerprint), as JSON.
+    pub entries: Vec<serde_json::Value>,
+}
+
+/// `GET {base}/models`, with the upstream secret as a bearer token when one is configured.
+pub async fn probe_models(
+    client: &reqwest::Client,
+    base: &LocalBaseUrl,
+    api_key: Option<&SecretValue>,
+) -> Result<ModelList, UpstreamError> {
+    let path = "/models";
+    let mut request = client.get(base.endpoint(path));
+    if let Some(key) = api_key {
+        request = request.bearer_auth(key.expose());
+    }
+    let mut response = request.send().await.map_err(|err| transport_error(base, err))?;
+    check_peer(base, &response)?;
+    let status = response.status();
+    if status != reqwest::StatusCode::OK {
+        return Err(UpstreamError::Status {
+            host: base.host_port(),
+            path: path.to_owned(),
+            status: status.as_u16(),
+            hint: if status.is_redirection() {
+                " (redirects are never followed)"
+            } else {
+                ""
+            },
+        });
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|err| transport_error(base, err))? {
+        body.extend_from_slice(&chunk);
+        if body.len() > MAX_MODELS_BYTES {
+            return Err(not_a_model_list(base, path, "answer is larger than 1 MiB"));
+        }
+    }
+    parse_model_list(&body).map_err(|reason| not_a_model_list(base, path, &reason))
+}
+
+fn not_a_model_list(base: &LocalBaseUrl, path: &str, reason: &str) -> UpstreamError {
+    UpstreamError::NotAModelList {
+        host: base.host_port(),
+        path: path.to_owned(),
+        reason: reason.to_owned(),
+    }
+}
+
+fn parse_model_list(body: &[u8]) -> Result<ModelList, String> {
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|err| format!("not JSON ({err})"))?;
+    let data = value
+        .get("data")
+        .and_then(serde_json::Value::as_array)
+        .ok_or("no `data` array")?;
+    let mut ids = Vec::with_capacity(data.len());
+    for (index, entry) in data.iter().enumerate() {
+        let id = entry
+            .get("id")
+            .and_then(serde_json::Value::as_str)
+            .ok_or_else(|| format!("`data[{index}].id` is not a string"))?;
+        ids.push(id.to_owned());
+    }
+    Ok(ModelList {
+        ids,
+        entries: data.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_loopback_hosts() {
+        for ok in [
+            "http://127.0.0.1:8080/v1",
+            "http://127.9.8.7/v1",
+            "http://[::1]:1/v1",
+            "http://localhost:11434/v1",
+            "https://LOCALHOST/v1",
+        ] {
+            assert!(LocalBaseUrl::parse(ok).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn refuses_everything_else() {
+        let cases = [
+            ("ftp://127.0.0.1/v1", BaseUrlError::Scheme("ftp".into())),
+            ("http://u:p@127.0.0.1/v1", BaseUrlError::UserInfo),
+            ("http://127.0.0.1/v1?key=x", BaseUrlError::Query),
+            ("http://127.0.0.1/v1#x", BaseUrlError::Fragment),
+            (
+                "http://localhost.evil.example/v1",
+                BaseUrlError::NotLoopback("localhost.evil.example".into()),
+            ),
+            ("http://10.0.0.1/v1", BaseUrlError::NotLoopback("10.0.0.1".into())),
+            ("http://[::ffff:127.0.0.1]/v1", BaseUrlError::NotLoopback("[::ffff:7f00:1]".into())),
+            ("http://localhost./v1", BaseUrlError::NotLoopback("localhost.".into())),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(LocalBaseUrl::parse(text), Err(expected), "{text}");
+        }
+        assert!(matches!(LocalBaseUrl::parse(" http://127.0.0.1/v1"), Err(BaseUrlError::Unparseable(_))));
+        assert!(matches!(LocalBaseUrl::parse("127.0.0.1:8080"), Err(_)));
+    }
+
+    #[test]
+    fn joins_endpoints_under_the_base() {
+        let base = LocalBaseUrl::parse("http://127.0.0.1:8080/v1/").expect("valid");
+        assert_eq!(base.endpoint("/models"), "http://127.0.0.1:8080/v1/models");
+        assert_eq!(base.origin_endpoint("props"), "http://127.0.0.1:8080/props");
+        assert_eq!(base.host_port(), "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn model_list_shape_is_checked() {
+        assert_eq!(
+            parse_model_list(br#"{"object":"list","data":[{"id":"a"},{"id":"b"}]}"#).map(|l| l.ids),
+            Ok(vec!["a".to_owned(), "b".to_owned()])
+        );
+        assert!(parse_model_list(br#"{"models":[]}"#).is_err());
+        assert!(parse_model_list(br#"{"data":[{"name":"a"}]}"#).is_err());
+        assert!(parse_model_list(b"<html>").is_err());
+    }
+}
