@@ -12,6 +12,7 @@
 //!   and admission records, and the planning document.
 //! * [`output`] — the JSON shapes other tools read, changed only on purpose.
 //! * [`secrets`] — secret values that cannot be printed.
+//! * [`trace`] — the `trace.jsonl` event log every run writes.
 #![warn(missing_docs)]
 
 pub mod cli;
@@ -22,4 +23,5 @@ pub mod records;
 pub mod secrets;
 pub mod sot;
 pub mod status;
+pub mod trace;
 pub mod upstream;
