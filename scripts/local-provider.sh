@@ -228,6 +228,9 @@ port_is_free() {
     python3 - "$HOST" "$1" <<'PY'
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+# SO_REUSEADDR as the server sets it: leftover TIME_WAIT connections do not count as "in use",
+# a live listener still does.
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 try:
     s.bind((sys.argv[1], int(sys.argv[2])))
 except OSError:
@@ -298,10 +301,13 @@ cmd_start() {
         esac
     done
     [[ -n "$port" ]] || port="$DEFAULT_PORT"
-    [[ "$port" =~ ^[0-9]{1,5}$ ]] && ((10#$port <= 65535)) || die "invalid port '$port'"
+    if ! [[ "$port" =~ ^[0-9]{1,5}$ ]] || ((10#$port > 65535)); then
+        die "invalid port '$port'"
+    fi
     port=$((10#$port))
-    [[ "$START_TIMEOUT" =~ ^[0-9]+$ ]] && ((START_TIMEOUT > 0)) ||
+    if ! [[ "$START_TIMEOUT" =~ ^[0-9]{1,6}$ ]] || ((10#$START_TIMEOUT == 0)); then
         die "CASE_HARNESS_PROVIDER_START_TIMEOUT must be a positive integer (got '$START_TIMEOUT')"
+    fi
 
     # Already running and answering: reuse.
     local up_port
@@ -335,9 +341,11 @@ cmd_start() {
     log "starting llama_cpp.server on http://$HOST:$port/v1 (model $MODEL_ALIAS; log: $SERVER_LOG)"
     local t0 pid
     t0="$(now)"
-    {
-        printf '\n===== %s start port=%s =====\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$port"
-    } >>"$SERVER_LOG"
+    # Keep one previous log once it grows past ~5 MB (the server logs every request).
+    if [[ -f "$SERVER_LOG" ]] && (($(stat -c %s "$SERVER_LOG") > 5000000)); then
+        mv -f -- "$SERVER_LOG" "$SERVER_LOG.1"
+    fi
+    printf '\n===== %s start port=%s =====\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$port" >>"$SERVER_LOG"
     # `exec` keeps $! the server's own pid; nohup lets it outlive the calling shell; stdin/stdout
     # are detached so `eval "$(... start)"` does not wait on it; fd 9 (our lock) is closed so
     # the server does not hold the lock.
@@ -353,7 +361,7 @@ cmd_start() {
     printf '%s\n' "$port" >"$PORT_FILE"
 
     local deadline status=""
-    deadline=$((SECONDS + START_TIMEOUT))
+    deadline=$((SECONDS + 10#$START_TIMEOUT))
     while :; do
         if ! kill -0 "$pid" 2>/dev/null; then
             rm -f -- "$PID_FILE" "$PORT_FILE"
