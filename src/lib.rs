@@ -7,6 +7,7 @@
 //!   outcome to an exit code.
 //! * [`status`] — derives each work item's status from verified evidence.
 //! * [`gates`] — every reason the route may not start Case, evaluated before any spawn.
+//! * [`adapter`] — the loopback proxy from Case to the local model: pins it, writes the ledger.
 //! * [`upstream`] — the validated local base URL and the loopback-only HTTP client.
 //! * [`config`], [`records`], [`sot`] — the inputs: environment, the CTO-WORK-020 decision
 //!   and admission records, and the planning document.
@@ -15,6 +16,7 @@
 //! * [`trace`] — the `trace.jsonl` event log every run writes.
 #![warn(missing_docs)]
 
+pub mod adapter;
 pub mod cli;
 pub mod config;
 pub mod gates;

@@ -1,0 +1,901 @@
+//! The adapter, end to end over real sockets: `wiremock` (or, where timing matters, a tiny
+//! axum server) on 127.0.0.1 plays the local model server, `reqwest` plays Case.
+//!
+//! Every test starts its own servers on 127.0.0.1 and sends traffic nowhere else. Each one
+//! checks an observable fact — what the upstream received (or that it received nothing),
+//! what Case got back, what the ledger and trace files say — so it fails if the behaviour
+//! it names goes away.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use case_harness::adapter::{
+    self, AdapterConfig, AdapterError, AdapterHandle, Api, HEADER_FALLBACK_ATTEMPTS,
+    HEADER_SERVED_MODEL, HEADER_UPSTREAM, LedgerEntry, Outcome,
+};
+use case_harness::secrets::SecretValue;
+use case_harness::trace::{self, Trace};
+use case_harness::upstream::LocalBaseUrl;
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+use wiremock::matchers::{any, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const MODEL: &str = "smollm2-135m-instruct";
+/// Canaries: if either shows up in a file or upstream, it leaked.
+const TOKEN: &str = "case-token-canary-7f3a9c0e";
+const KEY: &str = "upstream-key-canary-51d2e8b4";
+
+struct Adapter {
+    handle: AdapterHandle,
+    dir: tempfile::TempDir,
+    client: reqwest::Client,
+}
+
+impl Adapter {
+    async fn start(upstream_base: &str, key: Option<&str>) -> Adapter {
+        Adapter::start_with_timeout(upstream_base, key, Duration::from_secs(10)).await
+    }
+
+    async fn start_with_timeout(
+        upstream_base: &str,
+        key: Option<&str>,
+        timeout: Duration,
+    ) -> Adapter {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = AdapterConfig {
+            upstream: LocalBaseUrl::parse(upstream_base).expect("loopback base URL"),
+            model: MODEL.to_owned(),
+            upstream_key: key.map(|key| SecretValue::new(key.to_owned())),
+            case_token: SecretValue::new(TOKEN.to_owned()),
+            ledger_path: Some(dir.path().join(adapter::LEDGER_FILE_NAME)),
+            trace: Trace::create(&dir.path().join("trace.jsonl")).expect("trace"),
+            upstream_timeout: timeout,
+        };
+        let handle = adapter::start(config, "127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("adapter starts");
+        // Case's client follows redirects, as ordinary HTTP clients do: the adapter must
+        // not give it anything to follow.
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("client");
+        Adapter {
+            handle,
+            dir,
+            client,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.handle.local_addr())
+    }
+
+    fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.post(self.url(path)).bearer_auth(TOKEN)
+    }
+
+    async fn chat(&self, body: Value) -> reqwest::Response {
+        self.post("/v1/chat/completions")
+            .json(&body)
+            .send()
+            .await
+            .expect("adapter answers")
+    }
+
+    fn ledger_path(&self) -> PathBuf {
+        self.dir.path().join(adapter::LEDGER_FILE_NAME)
+    }
+
+    fn ledger(&self) -> Vec<LedgerEntry> {
+        adapter::read_ledger(&self.ledger_path()).expect("ledger reads back strictly")
+    }
+
+    fn trace_events(&self) -> Vec<String> {
+        trace::read(&self.dir.path().join("trace.jsonl"))
+            .expect("trace")
+            .into_iter()
+            .map(|event| event["event"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    /// The totals the handle reports are exactly those recomputed from the file.
+    fn assert_totals_match_file(&self) {
+        assert_eq!(self.handle.totals(), adapter::summarize(&self.ledger()));
+    }
+}
+
+fn upstream_base(server: &MockServer) -> String {
+    format!("{}/v1", server.uri())
+}
+
+fn chat_body(model: &str) -> Value {
+    json!({"model": model, "messages": [{"role": "user", "content": "Reply with the single word: pong"}]})
+}
+
+fn completion(model: &str) -> Value {
+    json!({
+        "id": "chatcmpl-1", "object": "chat.completion", "model": model,
+        "choices": [{"index": 0, "finish_reason": "stop",
+                     "message": {"role": "assistant", "content": "The perfect pong."}}]
+    })
+}
+
+fn assert_evidence_headers(response: &reqwest::Response, upstream: &str, attempts: u64) {
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} missing on a {} response", response.status()))
+            .to_str()
+            .expect("ascii")
+            .to_owned()
+    };
+    assert_eq!(header(HEADER_SERVED_MODEL), MODEL);
+    assert_eq!(header(HEADER_UPSTREAM), upstream);
+    assert_eq!(header(HEADER_FALLBACK_ATTEMPTS), attempts.to_string());
+}
+
+async fn received(server: &MockServer) -> Vec<wiremock::Request> {
+    server
+        .received_requests()
+        .await
+        .expect("request recording is on")
+}
+
+async fn error_message(response: reqwest::Response) -> String {
+    let body: Value = response.json().await.expect("JSON error body");
+    body["error"]["message"]
+        .as_str()
+        .expect("error.message")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn non_streaming_chat_is_passed_through_and_recorded() {
+    let server = MockServer::start().await;
+    let upstream_answer = completion("whatever-the-server-says");
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(&upstream_answer))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let adapter = Adapter::start(&upstream_base(&server), None).await;
+
+    let request = chat_body(MODEL);
+    let sent = serde_json::to_vec(&request).expect("json");
+    let response = adapter.chat(request.clone()).await;
+    assert_eq!(response.status(), 200);
+    assert_evidence_headers(&response, &server.address().to_string(), 0);
+    let bytes = response.bytes().await.expect("body");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&bytes).expect("json"),
+        upstream_answer
+    );
+
+    let got = received(&server).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].body_json::<Value>().expect("json"), request);
+
+    let ledger = adapter.ledger();
+    assert_eq!(ledger.len(), 1);
+    let line = &ledger[0];
+    assert_eq!(
+        (line.api, line.outcome, line.status),
+        (Api::OpenAi, Outcome::Forwarded, 200)
+    );
+    assert_eq!(line.method, "POST");
+    assert_eq!(line.path, "/v1/chat/completions");
+    assert_eq!(line.requested_model.as_deref(), Some(MODEL));
+    assert_eq!(line.forwarded_model.as_deref(), Some(MODEL));
+    assert_eq!(
+        line.upstream_model.as_deref(),
+        Some("whatever-the-server-says")
+    );
+    assert_eq!(
+        line.upstream.as_deref(),
+        Some(server.address().to_string().as_str())
+    );
+    assert_eq!(line.bytes_in, sent.len() as u64);
+    assert_eq!(line.bytes_out, bytes.len() as u64);
+    assert_eq!(line.reason, None);
+    let totals = adapter.handle.totals();
+    assert_eq!(
+        (
+            totals.requests,
+            totals.forwarded,
+            totals.served_by_admitted_model
+        ),
+        (1, 1, 1)
+    );
+    adapter.assert_totals_match_file();
+}
+
+#[tokio::test]
+async fn the_model_list_is_passed_through_but_serves_no_model() {
+    let server = MockServer::start().await;
+    let list =
+        json!({"object": "list", "data": [{"id": MODEL, "object": "model", "owned_by": "me"}]});
+    Mock::given(method("GET"))
+        .and(path("/v1/models"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(&list))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let adapter = Adapter::start(&upstream_base(&server), None).await;
+
+    let response = adapter
+        .client
+        .get(adapter.url("/v1/models"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(response.status(), 200);
+    assert_evidence_headers(&response, &server.address().to_string(), 0);
+    assert_eq!(response.json::<Value>().await.expect("json"), list);
+    let line = &adapter.ledger()[0];
+    assert_eq!(
+        (line.outcome, line.forwarded_model.as_deref()),
+        (Outcome::Forwarded, None)
+    );
+    let totals = adapter.handle.totals();
+    assert_eq!((totals.forwarded, totals.served_by_admitted_model), (1, 0));
+}
+
+/// An upstream that sends the first SSE event, then holds the rest back until Case says it
+/// has seen that event (or 3 s pass). If the adapter buffered the stream, Case could not
+/// see anything before the upstream finished, and `released_by_case` would stay false.
+async fn start_held_back_sse_upstream() -> (SocketAddr, Arc<Notify>, Arc<AtomicBool>) {
+    const FIRST: &str = "data: {\"id\":\"c1\",\"model\":\"sse-reported-model\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"The\"}}]}\n\n";
+    const REST: &str = "data: {\"id\":\"c1\",\"model\":\"sse-reported-model\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\" pong.\"}}]}\n\ndata: [DONE]\n\n";
+    let release = Arc::new(Notify::new());
+    let released_by_case = Arc::new(AtomicBool::new(false));
+    let (release_for_server, flag_for_server) = (release.clone(), released_by_case.clone());
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(move || {
+            let (release, flag) = (release_for_server.clone(), flag_for_server.clone());
+            async move {
+                let events = futures_util::stream::unfold(0u8, move |stage| {
+                    let (release, flag) = (release.clone(), flag.clone());
+                    async move {
+                        match stage {
+                            0 => {
+                                Some((Ok::<_, Infallible>(Bytes::from_static(FIRST.as_bytes())), 1))
+                            }
+                            1 => {
+                                let released = tokio::time::timeout(
+                                    Duration::from_secs(3),
+                                    release.notified(),
+                                )
+                                .await
+                                .is_ok();
+                                flag.store(released, Ordering::SeqCst);
+                                Some((Ok(Bytes::from_static(REST.as_bytes())), 2))
+                            }
+                            _ => None,
+                        }
+                    }
+                });
+                axum::response::Response::builder()
+                    .header("content-type", "text/event-stream")
+                    .body(Body::from_stream(events))
+                    .expect("response")
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (addr, release, released_by_case)
+}
+
+#[tokio::test]
+async fn streamed_chunks_reach_case_before_the_upstream_finishes() {
+    let (upstream, release, released_by_case) = start_held_back_sse_upstream().await;
+    let adapter = Adapter::start(&format!("http://{upstream}/v1"), None).await;
+
+    let mut body = chat_body(MODEL);
+    body["stream"] = json!(true);
+    let mut response = adapter.chat(body).await;
+    assert_eq!(response.status(), 200);
+    assert_evidence_headers(&response, &upstream.to_string(), 0);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+
+    let first = tokio::time::timeout(Duration::from_secs(2), response.chunk())
+        .await
+        .expect("the first event arrives while the upstream is still holding the rest")
+        .expect("body")
+        .expect("a chunk");
+    let first = String::from_utf8(first.to_vec()).expect("utf-8");
+    assert!(
+        first.contains("\"The\"") && !first.contains("[DONE]"),
+        "{first}"
+    );
+    release.notify_one();
+    let mut all = first;
+    while let Some(chunk) = response.chunk().await.expect("body") {
+        all.push_str(std::str::from_utf8(&chunk).expect("utf-8"));
+    }
+    assert!(
+        released_by_case.load(Ordering::SeqCst),
+        "the upstream finished before Case saw anything"
+    );
+    assert!(all.ends_with("data: [DONE]\n\n"), "{all}");
+
+    let ledger = adapter.ledger();
+    assert_eq!(ledger.len(), 1, "the stream's line is written when it ends");
+    assert_eq!(ledger[0].outcome, Outcome::Forwarded);
+    assert_eq!(
+        ledger[0].upstream_model.as_deref(),
+        Some("sse-reported-model")
+    );
+    assert_eq!(ledger[0].bytes_out, all.len() as u64);
+    assert_eq!(adapter.handle.totals().served_by_admitted_model, 1);
+}
+
+#[tokio::test]
+async fn another_model_is_refused_not_forwarded_and_recorded_as_a_fallback_attempt() {
+    let server = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(200).set_body_json(completion("claude-sonnet-4-6")))
+        .mount(&server)
+        .await;
+    let adapter = Adapter::start(&upstream_base(&server), None).await;
+
+    let response = adapter.chat(chat_body("claude-sonnet-4-6")).await;
+    assert_eq!(response.status(), 403);
+    assert_evidence_headers(&response, &server.address().to_string(), 1);
+    let message = error_message(response).await;
+    assert!(
+        message.contains("claude-sonnet-4-6") && message.contains(MODEL),
+        "{message}"
+    );
+
+    let mut streaming = chat_body("claude-3-5-haiku-latest");
+    streaming["stream"] = json!(true);
+    let response = adapter.chat(streaming).await;
+    assert_eq!(response.status(), 403);
+    assert_evidence_headers(&response, &server.address().to_string(), 2);
+
+    assert!(
+        received(&server).await.is_empty(),
+        "a refused request reached the upstream"
+    );
+    let ledger = adapter.ledger();
+    assert_eq!(ledger.len(), 2);
+    assert_eq!(ledger[0].outcome, Outcome::FallbackRefused);
+    assert_eq!(
+        ledger[0].requested_model.as_deref(),
+        Some("claude-sonnet-4-6")
+    );
+    assert_eq!(
+        (
+            ledger[0].forwarded_model.as_deref(),
+            ledger[0].upstream.as_deref()
+        ),
+        (None, None)
+    );
+    assert_eq!(ledger[0].status, 403);
+    let totals = adapter.handle.totals();
+    assert_eq!((totals.fallback_attempts, totals.forwarded), (2, 0));
+    assert!(totals.models_requested.contains("claude-sonnet-4-6"));
+    let events = adapter.trace_events();
+    assert_eq!(
+        events
+            .iter()
+            .filter(|event| *event == trace::FALLBACK_ATTEMPT)
+            .count(),
+        2,
+        "{events:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_request_without_a_model_gets_the_admitted_model() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(completion(MODEL)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let adapter = Adapter::start(&upstream_base(&server), None).await;
+
+    let response = adapter
+        .chat(json!({"messages": [{"role": "user", "content": "hi"}]}))
+        .await;
+    assert_eq!(response.status(), 200);
+    let got = received(&server).await;
+    assert_eq!(got[0].body_json::<Value>().expect("json")["model"], MODEL);
+    let line = &adapter.ledger()[0];
+    assert_eq!(
+        (
+            line.requested_model.as_deref(),
+            line.forwarded_model.as_deref()
+        ),
+        (None, Some(MODEL))
+    );
+}
+
+#[tokio::test]
+async fn smuggled_routing_is_refused_and_not_forwarded() {
+    let server = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(200).set_body_json(completion(MODEL)))
+        .mount(&server)
+        .await;
+    let adapter = Adapter::start(&upstream_base(&server), None).await;
+    let host = server.address().to_string();
+
+    let mut attempts = 0;
+    for (field, value) in [
+        ("fallbacks", json!(["claude-sonnet-4-6"])),
+        ("api_base", json!("https://api.anthropic.com")),
+        ("base_url", json!("http://10.0.0.1/v1")),
+        ("api_key", json!("sk-ant-xxx")),
+        ("custom_llm_provider", json!("anthropic")),
+        ("mock_response", json!("hi")),
+    ] {
+        let mut body = chat_body(MODEL);
+        body[field] = value;
+        let response = adapter.chat(body).await;
+        attempts += 1;
+        assert_eq!(response.status(), 403, "{field}");
+        assert_evidence_headers(&response, &host, attempts);
+        let message = error_message(response).await;
+        assert!(message.contains(field), "{message}");
+    }
+    for header in [
+        "x-fallback-model",
+        "x-litellm-fallbacks",
+        "x-portkey-config",
+    ] {
+        let response = adapter
+            .post("/v1/chat/completions")
+            .header(header, "claude-sonnet-4-6")
+            .json(&chat_body(MODEL))
+            .send()
+            .await
+            .expect("answer");
+        attempts += 1;
+        assert_eq!(response.status(), 403, "{header}");
+        assert_evidence_headers(&response, &host, attempts);
+    }
+
+    assert!(
+        received(&server).await.is_empty(),
+        "smuggled routing reached the upstream"
+    );
+    let ledger = adapter.ledger();
+    assert_eq!(ledger.len() as u64, attempts);
+    assert!(
+        ledger
+            .iter()
+            .all(|line| line.outcome == Outcome::FallbackRefused)
+    );
+    assert!(
+        !std::fs::read_to_string(adapter.ledger_path())
+            .expect("ledger")
+            .contains("sk-ant-xxx")
+    );
+    assert_eq!(adapter.handle.totals().fallback_attempts, attempts);
+}
+
+#[tokio::test]
+async fn a_missing_or_wrong_token_is_401_and_not_forwarded() {
+    let server = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(200).set_body_json(completion(MODEL)))
+        .mount(&server)
+        .await;
+    let adapter = Adapter::start(&upstream_base(&server), None).await;
+    let host = server.address().to_string();
+    let url = adapter.url("/v1/chat/completions");
+
+    let attempts = [
+        adapter.client.post(&url).json(&chat_body(MODEL)),
+        adapter
+            .client
+            .post(&url)
+            .bearer_auth("not-the-token")
+            .json(&chat_body(MODEL)),
+        adapter
+            .client
+            .post(&url)
+            .header("x-api-key", "not-the-token")
+            .json(&chat_body(MODEL)),
+        adapter
+            .client
+            .post(&url)
+            .header("x-api-key", TOKEN)
+            .bearer_auth("not-the-token")
+            .json(&chat_body(MODEL)),
+        adapter.client.get(adapter.url("/v1/models")),
+    ];
+    let count = attempts.len();
+    for request in attempts {
+        let response = request.send().await.expect("answer");
+        assert_eq!(response.status(), 401);
+        assert_evidence_headers(&response, &host, 0);
+        assert!(error_message(response).await.contains("per-run token"));
+    }
+    assert!(
+        received(&server).await.is_empty(),
+        "an unauthenticated request reached the upstream"
+    );
+    let ledger = adapter.ledger();
+    assert_eq!(ledger.len(), count);
+    assert!(
+        ledger
+            .iter()
+            .all(|line| line.outcome == Outcome::Unauthorized && line.status == 401)
+    );
+
+    // The same request with the token in x-api-key (as Anthropic clients send it) goes through.
+    let response = adapter
+        .client
+        .post(&url)
+        .header("x-api-key", TOKEN)
+        .json(&chat_body(MODEL))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(response.status(), 200);
+    assert_eq!(received(&server).await.len(), 1);
+}
+
+#[tokio::test]
+async fn the_upstream_key_goes_upstream_as_bearer_and_the_case_token_never_does() {
+    let server = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(200).set_body_json(completion(MODEL)))
+        .mount(&server)
+        .await;
+    let with_key = Adapter::start(&upstream_base(&server), Some(KEY)).await;
+    let without_key = Adapter::start(&upstream_base(&server), None).await;
+
+    for adapter in [&with_key, &without_key] {
+        let response = adapter
+            .post("/v1/chat/completions")
+            .header("x-api-key", TOKEN)
+            .header("cookie", format!("session={TOKEN}"))
+            .header("x-case-secret", TOKEN)
+            .header("openai-organization", "org-1")
+            .header("accept", "application/json")
+            .json(&chat_body(MODEL))
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(response.status(), 200);
+    }
+
+    let got = received(&server).await;
+    assert_eq!(got.len(), 2);
+    for (request, expected_auth) in got.iter().zip([Some(format!("Bearer {KEY}")), None]) {
+        let auth = request
+            .headers
+            .get("authorization")
+            .map(|value| value.to_str().expect("ascii").to_owned());
+        assert_eq!(auth, expected_auth);
+        for (name, value) in &request.headers {
+            assert!(
+                !value
+                    .as_bytes()
+                    .windows(TOKEN.len())
+                    .any(|w| w == TOKEN.as_bytes()),
+                "token sent upstream in {name}"
+            );
+        }
+        for name in [
+            "x-api-key",
+            "cookie",
+            "x-case-secret",
+            "openai-organization",
+        ] {
+            assert!(request.headers.get(name).is_none(), "{name} was forwarded");
+        }
+        assert_eq!(request.headers["content-type"], "application/json");
+        assert_eq!(request.headers["accept"], "application/json");
+        assert!(!String::from_utf8_lossy(&request.body).contains(TOKEN));
+    }
+}
+
+#[tokio::test]
+async fn upstream_errors_come_back_as_they_are_and_are_not_retried() {
+    for status in [401u16, 404, 429, 500, 503] {
+        let server = MockServer::start().await;
+        let body = json!({"error": {"message": format!("upstream says {status}")}});
+        Mock::given(method("POST"))
+            .and(path("/v1/chat/completions"))
+            .respond_with(
+                ResponseTemplate::new(status)
+                    .set_body_json(&body)
+                    .insert_header("retry-after", "7"),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        let adapter = Adapter::start(&upstream_base(&server), None).await;
+
+        let response = adapter.chat(chat_body(MODEL)).await;
+        assert_eq!(response.status().as_u16(), status);
+        assert_evidence_headers(&response, &server.address().to_string(), 0);
+        assert_eq!(response.headers()["retry-after"], "7");
+        assert_eq!(response.json::<Value>().await.expect("json"), body);
+        server.verify().await;
+        let line = &adapter.ledger()[0];
+        assert_eq!((line.outcome, line.status), (Outcome::Forwarded, status));
+        assert_eq!(adapter.handle.totals().served_by_admitted_model, 0);
+    }
+}
+
+#[tokio::test]
+async fn an_upstream_redirect_is_not_followed_by_the_adapter_or_by_case() {
+    let elsewhere = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(200).set_body_json(completion("elsewhere")))
+        .mount(&elsewhere)
+        .await;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(ResponseTemplate::new(302).insert_header(
+            "location",
+            format!("{}/v1/chat/completions", elsewhere.uri()),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let adapter = Adapter::start(&upstream_base(&server), None).await;
+
+    let response = adapter.chat(chat_body(MODEL)).await;
+    assert_eq!(response.status(), 302);
+    assert!(
+        response.headers().get("location").is_none(),
+        "Location handed to Case"
+    );
+    assert_evidence_headers(&response, &server.address().to_string(), 0);
+    assert!(
+        received(&elsewhere).await.is_empty(),
+        "the redirect was followed"
+    );
+    let line = &adapter.ledger()[0];
+    assert_eq!((line.outcome, line.status), (Outcome::Forwarded, 302));
+    assert!(
+        line.reason
+            .as_deref()
+            .is_some_and(|reason| reason.contains("not followed"))
+    );
+}
+
+#[tokio::test]
+async fn unknown_paths_are_answered_locally_and_never_forwarded() {
+    let server = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(200).set_body_json(completion(MODEL)))
+        .mount(&server)
+        .await;
+    let adapter = Adapter::start(&upstream_base(&server), None).await;
+    let host = server.address().to_string();
+
+    for (verb, path) in [
+        ("POST", "/v1/messages"),
+        ("POST", "/chat/completions"),
+        ("POST", "/v1/completions"),
+        ("GET", "/v1/models/claude-sonnet-4-6"),
+        ("POST", "/v1/oauth/token"),
+        ("GET", "/"),
+    ] {
+        let response = adapter
+            .client
+            .request(verb.parse().expect("method"), adapter.url(path))
+            .bearer_auth(TOKEN)
+            .json(&chat_body(MODEL))
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(response.status(), 404, "{verb} {path}");
+        assert_evidence_headers(&response, &host, 0);
+        assert!(error_message(response).await.contains("not forwarded"));
+    }
+    let wrong_method = adapter
+        .client
+        .get(adapter.url("/v1/chat/completions"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await;
+    let wrong_method = wrong_method.expect("answer");
+    assert_eq!(wrong_method.status(), 405);
+    assert_evidence_headers(&wrong_method, &host, 0);
+    let telemetry = adapter
+        .post("/api/event_logging/batch")
+        .json(&json!({"events": [{"name": "tengu_init"}]}))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(telemetry.status(), 204);
+    assert_evidence_headers(&telemetry, &host, 0);
+
+    assert!(
+        received(&server).await.is_empty(),
+        "a locally answered path was forwarded"
+    );
+    let ledger = adapter.ledger();
+    assert_eq!(ledger.len(), 8);
+    assert!(
+        ledger[..6]
+            .iter()
+            .all(|line| line.outcome == Outcome::NotFound && line.api == Api::Local)
+    );
+    assert_eq!(ledger[6].outcome, Outcome::MethodNotAllowed);
+    assert_eq!(
+        (ledger[7].outcome, ledger[7].status),
+        (Outcome::AnsweredLocally, 204)
+    );
+    assert!(ledger.iter().all(|line| line.upstream.is_none()));
+}
+
+#[tokio::test]
+async fn upstream_silence_is_504_and_a_dead_upstream_502_without_retry() {
+    let slow = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(completion(MODEL))
+                .set_delay(Duration::from_secs(3)),
+        )
+        .expect(1)
+        .mount(&slow)
+        .await;
+    let adapter =
+        Adapter::start_with_timeout(&upstream_base(&slow), None, Duration::from_millis(300)).await;
+    let response = adapter.chat(chat_body(MODEL)).await;
+    assert_eq!(response.status(), 504);
+    assert_evidence_headers(&response, &slow.address().to_string(), 0);
+    assert!(error_message(response).await.contains("did not answer"));
+    assert_eq!(adapter.ledger()[0].outcome, Outcome::UpstreamError);
+
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let dead = closed.local_addr().expect("addr");
+    drop(closed);
+    let adapter = Adapter::start(&format!("http://{dead}/v1"), None).await;
+    let response = adapter.chat(chat_body(MODEL)).await;
+    assert_eq!(response.status(), 502);
+    assert_evidence_headers(&response, &dead.to_string(), 0);
+    let line = &adapter.ledger()[0];
+    assert_eq!(
+        (line.outcome, line.upstream.as_deref()),
+        (Outcome::UpstreamError, Some(dead.to_string().as_str()))
+    );
+    assert_eq!(adapter.handle.totals().served_by_admitted_model, 0);
+}
+
+#[tokio::test]
+async fn the_ledger_has_one_line_per_request_and_never_a_secret() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(completion(MODEL)))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/models"))
+        .respond_with(ResponseTemplate::new(500).set_body_string("boom"))
+        .mount(&server)
+        .await;
+    let adapter = Adapter::start(&upstream_base(&server), Some(KEY)).await;
+    let ledger_path = adapter.ledger_path();
+    assert!(ledger_path.exists(), "the ledger exists from the start");
+
+    let mut requests = 0;
+    let mut streaming = chat_body(MODEL);
+    streaming["stream"] = json!(true);
+    for body in [
+        chat_body(MODEL),
+        streaming,
+        chat_body("claude-sonnet-4-6"),
+        chat_body(TOKEN),
+        chat_body(KEY),
+    ] {
+        adapter.chat(body).await.bytes().await.expect("body");
+        requests += 1;
+    }
+    for request in [
+        adapter
+            .client
+            .post(adapter.url("/v1/chat/completions"))
+            .bearer_auth(KEY)
+            .json(&chat_body(MODEL)),
+        adapter
+            .client
+            .get(adapter.url(&format!("/v1/{TOKEN}")))
+            .bearer_auth(TOKEN),
+        adapter
+            .client
+            .get(adapter.url("/v1/models"))
+            .header("x-api-key", TOKEN),
+    ] {
+        request
+            .send()
+            .await
+            .expect("answer")
+            .bytes()
+            .await
+            .expect("body");
+        requests += 1;
+    }
+
+    let ledger = adapter.ledger();
+    assert_eq!(ledger.len(), requests, "one line per request");
+    let trace_path = adapter.dir.path().join("trace.jsonl");
+    let Adapter {
+        handle, dir: _dir, ..
+    } = adapter;
+    let totals = handle.shutdown().await;
+    assert_eq!(totals, adapter::summarize(&ledger));
+    assert_eq!(
+        (
+            totals.requests,
+            totals.served_by_admitted_model,
+            totals.fallback_attempts
+        ),
+        (8, 2, 3)
+    );
+
+    for file in [&ledger_path, &trace_path] {
+        let bytes = std::fs::read(file).expect("read");
+        for secret in [TOKEN, KEY] {
+            assert!(
+                !bytes
+                    .windows(secret.len())
+                    .any(|window| window == secret.as_bytes()),
+                "{} contains a secret",
+                file.display()
+            );
+        }
+    }
+    let events: Vec<String> = trace::read(&trace_path)
+        .expect("trace")
+        .into_iter()
+        .map(|event| event["event"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        events.first().map(String::as_str),
+        Some(trace::ADAPTER_STARTED)
+    );
+    assert_eq!(
+        events.last().map(String::as_str),
+        Some(trace::ADAPTER_STOPPED)
+    );
+}
+
+#[tokio::test]
+async fn it_refuses_to_listen_beyond_loopback() {
+    let config = AdapterConfig {
+        upstream: LocalBaseUrl::parse("http://127.0.0.1:9/v1").expect("url"),
+        model: MODEL.to_owned(),
+        upstream_key: None,
+        case_token: SecretValue::new(TOKEN.to_owned()),
+        ledger_path: None,
+        trace: Trace::disabled(),
+        upstream_timeout: Duration::from_secs(1),
+    };
+    let result = adapter::start(config, "0.0.0.0:0".parse().expect("addr")).await;
+    assert!(
+        matches!(result, Err(AdapterError::ListenNotLoopback { .. })),
+        "{result:?}"
+    );
+}

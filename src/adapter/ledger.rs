@@ -1,0 +1,556 @@
+//! The adapter ledger (`adapter-ledger.jsonl`): one JSON line per request Case made, written
+//! and flushed when that request completes (for a stream: when the stream ends).
+//!
+//! The ledger is the fallback proof of the report: which models were asked for, which name
+//! was forwarded, what the upstream said it was, which host answered, and how many requests
+//! were refused. A verifier recomputes [`LedgerTotals`] from the file with [`read_ledger`] and
+//! [`summarize`], so the totals are a pure function of the lines — nothing the adapter knows
+//! but did not write down can change them.
+//!
+//! A line never holds a header value or body content. The few request-derived strings it
+//! does hold (path, model names, a short reason) are cut to [`MAX_RECORDED_CHARS`] and have
+//! the per-run token and the upstream secret replaced by `[redacted]`, so even a Case that
+//! puts its token in the `model` field cannot write it into the evidence through us.
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::secrets::SecretValue;
+
+/// Longest request-derived string (path, model name, reason) the ledger keeps, in characters.
+pub const MAX_RECORDED_CHARS: usize = 256;
+
+/// Which API a request spoke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Api {
+    /// OpenAI `/v1/models` and `/v1/chat/completions`.
+    #[serde(rename = "openai")]
+    OpenAi,
+    /// Anthropic `/v1/messages`.
+    #[serde(rename = "anthropic")]
+    Anthropic,
+    /// A path the adapter answers itself (unknown paths, telemetry); never forwarded.
+    #[serde(rename = "local")]
+    Local,
+}
+
+impl Api {
+    /// The name as written in the ledger.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Api::OpenAi => "openai",
+            Api::Anthropic => "anthropic",
+            Api::Local => "local",
+        }
+    }
+}
+
+/// How the adapter disposed of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Sent upstream; the upstream's answer (any status) was returned to Case as it was.
+    Forwarded,
+    /// Asked for another model or smuggled routing; refused and not forwarded.
+    FallbackRefused,
+    /// No or wrong per-run token; not forwarded.
+    Unauthorized,
+    /// A path the adapter does not serve; answered locally, not forwarded.
+    NotFound,
+    /// A served path with the wrong method; answered locally, not forwarded.
+    MethodNotAllowed,
+    /// The request itself was unusable (not JSON, too large, model not a string).
+    BadRequest,
+    /// Sent upstream, but no usable answer came back (timeout, connection error, a peer
+    /// that is not loopback, a stream cut short).
+    UpstreamError,
+    /// Answered locally on purpose (agent telemetry); not forwarded.
+    AnsweredLocally,
+    /// Case went away before the request completed.
+    Cancelled,
+}
+
+/// One ledger line: one request Case made to the adapter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerEntry {
+    /// When the request arrived (milliseconds since the Unix epoch).
+    pub unix_ms: u64,
+    /// The API the request spoke.
+    pub api: Api,
+    /// HTTP method.
+    pub method: String,
+    /// Request path, without the query string.
+    pub path: String,
+    /// The `model` Case asked for; null when the request named none.
+    #[serde(deserialize_with = "required")]
+    pub requested_model: Option<String>,
+    /// The `model` sent upstream; null when nothing with a model was forwarded.
+    #[serde(deserialize_with = "required")]
+    pub forwarded_model: Option<String>,
+    /// The `model` the upstream's answer named (recorded, never trusted: local servers echo
+    /// whatever they are asked for).
+    #[serde(deserialize_with = "required")]
+    pub upstream_model: Option<String>,
+    /// `host:port` the request was sent to; null when it was not forwarded.
+    #[serde(deserialize_with = "required")]
+    pub upstream: Option<String>,
+    /// HTTP status returned to Case.
+    pub status: u16,
+    /// Request body bytes received from Case.
+    pub bytes_in: u64,
+    /// Response body bytes sent to Case.
+    pub bytes_out: u64,
+    /// Time from arrival to completion (for a stream: to its end).
+    pub latency_ms: u64,
+    /// How the request was disposed of.
+    pub outcome: Outcome,
+    /// Why, in a few words, when it was not a plain success; never a secret.
+    #[serde(deserialize_with = "required")]
+    pub reason: Option<String>,
+}
+
+/// An `Option` field that must be present (as a value or `null`): a line that omits it is
+/// malformed, not silently defaulted.
+fn required<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer)
+}
+
+/// What the ledger proves about a run, computed only from its lines (see [`summarize`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerTotals {
+    /// Lines in the ledger.
+    pub requests: u64,
+    /// Requests sent upstream (lines with a non-null `upstream`), whatever came back.
+    pub forwarded: u64,
+    /// Requests that carried the admitted model upstream and got a 2xx answer back in full
+    /// (`outcome` `forwarded`, 2xx `status`, non-null `forwarded_model`). A model listing
+    /// forwards no model and does not count.
+    pub served_by_admitted_model: u64,
+    /// Requests refused as fallback attempts (another model, smuggled routing).
+    pub fallback_attempts: u64,
+    /// Every `requested_model` seen, refused ones included.
+    pub models_requested: BTreeSet<String>,
+    /// Every `upstream_model` the upstream reported.
+    pub upstream_models_reported: BTreeSet<String>,
+    /// Every `upstream` host:port a request was sent to.
+    pub upstream_hosts: BTreeSet<String>,
+}
+
+impl LedgerTotals {
+    /// Adds one line to the totals.
+    pub fn add(&mut self, entry: &LedgerEntry) {
+        self.requests += 1;
+        if let Some(host) = &entry.upstream {
+            self.forwarded += 1;
+            self.upstream_hosts.insert(host.clone());
+        }
+        if entry.outcome == Outcome::Forwarded
+            && (200..300).contains(&entry.status)
+            && entry.forwarded_model.is_some()
+        {
+            self.served_by_admitted_model += 1;
+        }
+        if entry.outcome == Outcome::FallbackRefused {
+            self.fallback_attempts += 1;
+        }
+        if let Some(model) = &entry.requested_model {
+            self.models_requested.insert(model.clone());
+        }
+        if let Some(model) = &entry.upstream_model {
+            self.upstream_models_reported.insert(model.clone());
+        }
+    }
+}
+
+/// The totals of a ledger: a pure function of its lines, in any order.
+pub fn summarize<'a>(entries: impl IntoIterator<Item = &'a LedgerEntry>) -> LedgerTotals {
+    let mut totals = LedgerTotals::default();
+    for entry in entries {
+        totals.add(entry);
+    }
+    totals
+}
+
+/// Why a ledger file could not be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// The file could not be read.
+    #[error("cannot read ledger {}: {source}", path.display())]
+    Io {
+        /// The ledger file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A line is not a ledger entry.
+    #[error("ledger {} line {line}: {message}", path.display())]
+    Line {
+        /// The ledger file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong with it (the parser's message; never the line's content).
+        message: String,
+    },
+}
+
+/// Reads a ledger file back, strictly: every line must be one complete [`LedgerEntry`]
+/// (no unknown or missing fields, no duplicate keys, no blank lines).
+pub fn read_ledger(path: &Path) -> Result<Vec<LedgerEntry>, LedgerError> {
+    let text = std::fs::read_to_string(path).map_err(|source| LedgerError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    text.lines()
+        .enumerate()
+        .map(|(index, line)| {
+            serde_json::from_str::<LedgerEntry>(line).map_err(|err| LedgerError::Line {
+                path: path.to_owned(),
+                line: index + 1,
+                message: err.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// Cuts request-derived text to [`MAX_RECORDED_CHARS`] and blanks out the run's secrets.
+#[derive(Debug, Clone)]
+pub(crate) struct Scrubber {
+    secrets: Vec<SecretValue>,
+}
+
+impl Scrubber {
+    pub(crate) fn new(secrets: impl IntoIterator<Item = SecretValue>) -> Self {
+        Scrubber {
+            secrets: secrets
+                .into_iter()
+                .filter(|secret| !secret.expose().is_empty())
+                .collect(),
+        }
+    }
+
+    pub(crate) fn clean(&self, text: &str) -> String {
+        let mut text = text.to_owned();
+        for secret in &self.secrets {
+            if text.contains(secret.expose()) {
+                text = text.replace(secret.expose(), "[redacted]");
+            }
+        }
+        if text.chars().count() > MAX_RECORDED_CHARS {
+            text = text.chars().take(MAX_RECORDED_CHARS).collect::<String>() + "…";
+        }
+        // A cut can leave a secret's prefix behind, but never the whole secret: the
+        // replacement above ran on the full text first.
+        text
+    }
+}
+
+/// The open ledger of one adapter: the file (if any) and the running totals, under one lock
+/// so that the totals always match the lines written, in order.
+pub(crate) struct Ledger {
+    state: Mutex<LedgerState>,
+    scrubber: Scrubber,
+}
+
+struct LedgerState {
+    file: Option<(PathBuf, File)>,
+    totals: LedgerTotals,
+}
+
+impl Ledger {
+    /// Creates (truncates) the ledger file, so that it exists even if no request ever comes.
+    pub(crate) fn create(path: Option<&Path>, scrubber: Scrubber) -> std::io::Result<Ledger> {
+        let file = match path {
+            Some(path) => Some((path.to_owned(), File::create(path)?)),
+            None => None,
+        };
+        Ok(Ledger {
+            state: Mutex::new(LedgerState {
+                file,
+                totals: LedgerTotals::default(),
+            }),
+            scrubber,
+        })
+    }
+
+    pub(crate) fn scrubber(&self) -> &Scrubber {
+        &self.scrubber
+    }
+
+    /// Writes and flushes one line, then counts it.
+    fn record(&self, entry: &LedgerEntry) {
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((path, file)) = &mut state.file {
+            let written = serde_json::to_string(entry)
+                .map_err(std::io::Error::other)
+                .and_then(|mut line| {
+                    line.push('\n');
+                    file.write_all(line.as_bytes())?;
+                    file.flush()
+                });
+            if let Err(err) = written {
+                // The request has already been answered; all we can do is say so. The run's
+                // verifier will then see totals the file does not support, and fail.
+                eprintln!(
+                    "case-harness adapter: warning: cannot write ledger {}: {err}",
+                    path.display()
+                );
+            }
+        }
+        state.totals.add(entry);
+    }
+
+    pub(crate) fn totals(&self) -> LedgerTotals {
+        let state = self
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        state.totals.clone()
+    }
+}
+
+/// The ledger line of one request in progress. It is written exactly once: by
+/// [`RequestLog::finish`], or — if the request is dropped unfinished because Case went
+/// away — by `Drop`, as [`Outcome::Cancelled`].
+pub(crate) struct RequestLog {
+    ledger: Arc<Ledger>,
+    started: Instant,
+    entry: LedgerEntry,
+    written: bool,
+}
+
+/// Status recorded for a request Case abandoned before any answer (nginx's convention).
+const CLIENT_CLOSED_REQUEST: u16 = 499;
+
+impl RequestLog {
+    pub(crate) fn new(ledger: Arc<Ledger>, api: Api, method: &str, path: &str) -> RequestLog {
+        let path = ledger.scrubber.clean(path);
+        RequestLog {
+            ledger,
+            started: Instant::now(),
+            entry: LedgerEntry {
+                unix_ms: crate::trace::unix_ms(),
+                api,
+                method: method.to_owned(),
+                path,
+                requested_model: None,
+                forwarded_model: None,
+                upstream_model: None,
+                upstream: None,
+                status: CLIENT_CLOSED_REQUEST,
+                bytes_in: 0,
+                bytes_out: 0,
+                latency_ms: 0,
+                outcome: Outcome::Cancelled,
+                reason: Some("Case closed the connection first".to_owned()),
+            },
+            written: false,
+        }
+    }
+
+    pub(crate) fn set_bytes_in(&mut self, bytes: usize) {
+        self.entry.bytes_in = bytes as u64;
+    }
+
+    pub(crate) fn set_requested_model(&mut self, model: Option<&str>) {
+        self.entry.requested_model = model.map(|model| self.ledger.scrubber.clean(model));
+    }
+
+    /// Marks the request as sent upstream (with `model`, when it carries one).
+    pub(crate) fn set_forwarded(&mut self, model: Option<&str>, upstream: &str) {
+        self.entry.forwarded_model = model.map(|model| self.ledger.scrubber.clean(model));
+        self.entry.upstream = Some(upstream.to_owned());
+    }
+
+    /// Records the first model name the upstream reported.
+    pub(crate) fn note_upstream_model(&mut self, model: &str) {
+        if self.entry.upstream_model.is_none() {
+            self.entry.upstream_model = Some(self.ledger.scrubber.clean(model));
+        }
+    }
+
+    pub(crate) fn has_upstream_model(&self) -> bool {
+        self.entry.upstream_model.is_some()
+    }
+
+    /// The status already sent to Case (a stream's headers are out before its end).
+    pub(crate) fn set_status(&mut self, status: u16) {
+        self.entry.status = status;
+    }
+
+    pub(crate) fn set_bytes_out(&mut self, bytes: u64) {
+        self.entry.bytes_out = bytes;
+    }
+
+    /// Writes the line.
+    pub(crate) fn finish(
+        mut self,
+        status: u16,
+        bytes_out: u64,
+        outcome: Outcome,
+        reason: Option<&str>,
+    ) {
+        self.entry.status = status;
+        self.entry.bytes_out = bytes_out;
+        self.entry.outcome = outcome;
+        self.entry.reason = reason.map(|reason| self.ledger.scrubber.clean(reason));
+        self.write();
+    }
+
+    fn write(&mut self) {
+        if self.written {
+            return;
+        }
+        self.written = true;
+        self.entry.latency_ms = self.started.elapsed().as_millis() as u64;
+        self.ledger.record(&self.entry);
+    }
+}
+
+impl Drop for RequestLog {
+    fn drop(&mut self) {
+        self.write();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(outcome: Outcome, status: u16) -> LedgerEntry {
+        LedgerEntry {
+            unix_ms: 1,
+            api: Api::OpenAi,
+            method: "POST".to_owned(),
+            path: "/v1/chat/completions".to_owned(),
+            requested_model: Some("m".to_owned()),
+            forwarded_model: Some("m".to_owned()),
+            upstream_model: Some("echo".to_owned()),
+            upstream: Some("127.0.0.1:1".to_owned()),
+            status,
+            bytes_in: 2,
+            bytes_out: 3,
+            latency_ms: 4,
+            outcome,
+            reason: None,
+        }
+    }
+
+    #[test]
+    fn totals_count_only_what_the_lines_say() {
+        let refused = LedgerEntry {
+            requested_model: Some("claude-sonnet-4-6".to_owned()),
+            forwarded_model: None,
+            upstream_model: None,
+            upstream: None,
+            ..entry(Outcome::FallbackRefused, 403)
+        };
+        let listing = LedgerEntry {
+            requested_model: None,
+            forwarded_model: None,
+            upstream_model: None,
+            ..entry(Outcome::Forwarded, 200)
+        };
+        let entries = [
+            entry(Outcome::Forwarded, 200),
+            entry(Outcome::Forwarded, 429),
+            entry(Outcome::UpstreamError, 200),
+            refused,
+            listing,
+        ];
+        let totals = summarize(&entries);
+        assert_eq!(totals.requests, 5);
+        assert_eq!(totals.forwarded, 4);
+        assert_eq!(totals.served_by_admitted_model, 1);
+        assert_eq!(totals.fallback_attempts, 1);
+        assert_eq!(
+            totals.models_requested.iter().collect::<Vec<_>>(),
+            ["claude-sonnet-4-6", "m"]
+        );
+        assert_eq!(totals.upstream_models_reported.len(), 1);
+        assert_eq!(totals.upstream_hosts.len(), 1);
+        let mut reversed = entries.clone();
+        reversed.reverse();
+        assert_eq!(summarize(&reversed), totals);
+    }
+
+    #[test]
+    fn lines_are_read_back_strictly() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ledger.jsonl");
+        let good = serde_json::to_string(&entry(Outcome::Forwarded, 200)).expect("serialize");
+        std::fs::write(&path, format!("{good}\n{good}\n")).expect("write");
+        assert_eq!(read_ledger(&path).expect("read").len(), 2);
+
+        let mut value: serde_json::Value = serde_json::from_str(&good).expect("json");
+        let object = value.as_object_mut().expect("object");
+        object.remove("upstream_model");
+        let missing = value.to_string();
+        let unknown = good.replacen('{', r#"{"extra":1,"#, 1);
+        let duplicate = good.replacen('{', r#"{"status":200,"#, 1);
+        let bad_outcome = good.replace(r#""forwarded""#, r#""Forwarded""#);
+        for (name, line) in [
+            ("missing", missing.as_str()),
+            ("unknown", unknown.as_str()),
+            ("duplicate", duplicate.as_str()),
+            ("outcome", bad_outcome.as_str()),
+            ("blank", ""),
+        ] {
+            std::fs::write(&path, format!("{good}\n{line}\n")).expect("write");
+            match read_ledger(&path) {
+                Err(LedgerError::Line { line: 2, .. }) => {}
+                other => panic!("{name}: expected a line-2 error, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn scrubber_redacts_secrets_and_caps_length() {
+        let scrubber = Scrubber::new([SecretValue::new("tok-123".to_owned())]);
+        assert_eq!(scrubber.clean("a tok-123 b"), "a [redacted] b");
+        let long = "x".repeat(MAX_RECORDED_CHARS + 10);
+        assert_eq!(
+            scrubber.clean(&long).chars().count(),
+            MAX_RECORDED_CHARS + 1
+        );
+    }
+
+    #[test]
+    fn a_dropped_request_is_still_written_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ledger.jsonl");
+        let ledger = Arc::new(Ledger::create(Some(&path), Scrubber::new([])).expect("create"));
+        drop(RequestLog::new(
+            ledger.clone(),
+            Api::OpenAi,
+            "POST",
+            "/v1/chat/completions",
+        ));
+        RequestLog::new(ledger.clone(), Api::Local, "GET", "/x").finish(
+            404,
+            9,
+            Outcome::NotFound,
+            Some("nope"),
+        );
+        let lines = read_ledger(&path).expect("read");
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0].outcome, Outcome::Cancelled);
+        assert_eq!(lines[1].outcome, Outcome::NotFound);
+        assert_eq!(ledger.totals(), summarize(&lines));
+    }
+}

@@ -1,0 +1,355 @@
+//! Model pinning: the one decision whether a request may go upstream, shared by every API
+//! route the adapter serves (OpenAI today, Anthropic `/v1/messages` next).
+//!
+//! Local servers answer to whatever model name they are asked for, so the adapter is the
+//! only place a fallback can be stopped: [`admit_request`] lets a request through only when
+//! its `model` is exactly the admitted name (or absent, in which case the admitted name is
+//! inserted), and when it carries nothing that asks some gateway to route it elsewhere.
+//! Everything else is refused before any byte goes upstream and counted as a fallback
+//! attempt — except a `model` that is not a string at all, which names no other model and is
+//! a plain bad request.
+//!
+//! The routing rules (field and header names are compared ASCII-case-insensitively):
+//! * body fields: `fallbacks`, `fallback` and anything else containing `fallback`
+//!   (LiteLLM's `context_window_fallback_dict`, …), `api_base`, `base_url`, `api_key`,
+//!   `api_version`, `custom_llm_provider`, `model_list`, anything starting `mock_`
+//!   (LiteLLM's `mock_response`, `mock_testing_fallbacks`) or `litellm`, and OpenRouter's
+//!   `models` (a fallback list), `route` and `provider`;
+//! * headers: any name containing `fallback` (`x-fallback-model`, Helicone's
+//!   `helicone-fallbacks`), `api-base`/`api_base`/`base-url`/`base_url`, and the gateway
+//!   families `x-litellm-*`, `x-portkey-*`, `helicone-*`, `cf-aig-*` (Cloudflare AI Gateway).
+//!
+//! `openai-organization` and `openai-project` pick a billing account, not a route, so they
+//! are not refused; like every header outside the forwarding allow-list they are simply
+//! never sent upstream. Only top-level body fields are judged: the upstream is a plain local
+//! server, and it is these names that gateways act on.
+
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::{Map, Value};
+
+use super::ledger::Api;
+
+/// Body fields (lower-case) that select a provider, endpoint or key.
+const ROUTING_FIELDS: &[&str] = &[
+    "api_base",
+    "base_url",
+    "api_key",
+    "api_version",
+    "custom_llm_provider",
+    "model_list",
+    "models",
+    "route",
+    "provider",
+];
+
+/// Body field prefixes (lower-case) of gateway-specific switches.
+const ROUTING_FIELD_PREFIXES: &[&str] = &["mock_", "litellm"];
+
+/// Header name fragments (header names are lower-case already) that name a target.
+const ROUTING_HEADER_PARTS: &[&str] = &["fallback", "api-base", "api_base", "base-url", "base_url"];
+
+/// Header prefixes of gateways whose headers configure routing, retries or fallbacks.
+const ROUTING_HEADER_PREFIXES: &[&str] = &["x-litellm-", "x-portkey-", "helicone-", "cf-aig-"];
+
+/// A request that may go upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Admission {
+    /// The `model` Case named, if any.
+    pub(crate) requested_model: Option<String>,
+    /// True when Case named no model and the admitted one was inserted.
+    pub(crate) model_inserted: bool,
+}
+
+/// Why a request was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RefusalKind {
+    /// Another model, or routing smuggled in: a fallback attempt.
+    Fallback,
+    /// `model` present but not a string.
+    Malformed,
+}
+
+/// A refused request: nothing of it goes upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Refusal {
+    pub(crate) kind: RefusalKind,
+    /// The `model` Case named, when it was a string (for the ledger).
+    pub(crate) requested_model: Option<String>,
+    /// What to tell Case (and the ledger, after scrubbing): names, never values other than
+    /// model names.
+    pub(crate) message: String,
+}
+
+impl Refusal {
+    pub(crate) fn is_fallback_attempt(&self) -> bool {
+        self.kind == RefusalKind::Fallback
+    }
+
+    /// 403 for a fallback attempt — the request is well-formed but not permitted, which is
+    /// also how OpenAI answers a model a project may not use; 400 for a malformed `model`.
+    pub(crate) fn status(&self) -> StatusCode {
+        match self.kind {
+            RefusalKind::Fallback => StatusCode::FORBIDDEN,
+            RefusalKind::Malformed => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// A stable machine-readable code for the error body.
+    pub(crate) fn code(&self) -> &'static str {
+        match self.kind {
+            RefusalKind::Fallback => "model_not_admitted",
+            RefusalKind::Malformed => "invalid_model",
+        }
+    }
+}
+
+/// The one admission decision. On success `body["model"]` is exactly `admitted`; on refusal
+/// the body must not be forwarded. Every problem found is named in the one refusal.
+pub(crate) fn admit_request(
+    api: Api,
+    admitted: &str,
+    headers: &HeaderMap,
+    body: &mut Map<String, Value>,
+) -> Result<Admission, Refusal> {
+    let mut problems = Vec::new();
+    let mut malformed = false;
+    let requested_model = match body.get("model") {
+        None => None,
+        Some(Value::String(model)) => {
+            if model != admitted {
+                problems.push(format!(
+                    "model `{model}` is not the admitted model `{admitted}`; this adapter \
+                     serves only `{admitted}` and never falls back to another model"
+                ));
+            }
+            Some(model.clone())
+        }
+        Some(_) => {
+            malformed = true;
+            problems.push(format!("`model` must be a string naming `{admitted}`"));
+            None
+        }
+    };
+    let mut fields: Vec<&str> = body
+        .keys()
+        .map(String::as_str)
+        .filter(|key| is_routing_field(key))
+        .collect();
+    fields.sort_unstable();
+    for field in fields {
+        problems.push(format!(
+            "body field `{field}` asks for routing, which this adapter refuses"
+        ));
+    }
+    let mut names: Vec<&str> = headers
+        .keys()
+        .map(|name| name.as_str())
+        .filter(|name| is_routing_header(name))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    for name in names {
+        problems.push(format!(
+            "header `{name}` asks for routing, which this adapter refuses"
+        ));
+    }
+    if problems.is_empty() {
+        let model_inserted = requested_model.is_none();
+        if model_inserted {
+            body.insert("model".to_owned(), Value::from(admitted));
+        }
+        return Ok(Admission {
+            requested_model,
+            model_inserted,
+        });
+    }
+    // A malformed model alone is a bad request; together with a real routing attempt the
+    // attempt wins, so it is counted.
+    let kind = if malformed && problems.len() == 1 {
+        RefusalKind::Malformed
+    } else {
+        RefusalKind::Fallback
+    };
+    Err(Refusal {
+        kind,
+        requested_model,
+        message: format!(
+            "case-harness adapter ({} API) refused the request: {}",
+            api.as_str(),
+            problems.join("; ")
+        ),
+    })
+}
+
+fn is_routing_field(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    key.contains("fallback")
+        || ROUTING_FIELDS.contains(&key.as_str())
+        || ROUTING_FIELD_PREFIXES
+            .iter()
+            .any(|prefix| key.starts_with(prefix))
+}
+
+fn is_routing_header(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ROUTING_HEADER_PARTS.iter().any(|part| name.contains(part))
+        || ROUTING_HEADER_PREFIXES
+            .iter()
+            .any(|prefix| name.starts_with(prefix))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+    use serde_json::json;
+
+    const ADMITTED: &str = "smollm2-135m-instruct";
+
+    fn admit(body: Value, headers: &[&str]) -> (Result<Admission, Refusal>, Map<String, Value>) {
+        let Value::Object(mut body) = body else {
+            panic!("test body must be an object")
+        };
+        let mut map = HeaderMap::new();
+        for name in headers {
+            map.insert(
+                axum::http::HeaderName::try_from(*name).expect("header name"),
+                HeaderValue::from_static("x"),
+            );
+        }
+        (admit_request(Api::OpenAi, ADMITTED, &map, &mut body), body)
+    }
+
+    #[test]
+    fn the_admitted_model_passes_unchanged() {
+        let (result, body) = admit(
+            json!({"model": ADMITTED, "messages": []}),
+            &["content-type"],
+        );
+        assert_eq!(
+            result,
+            Ok(Admission {
+                requested_model: Some(ADMITTED.to_owned()),
+                model_inserted: false
+            })
+        );
+        assert_eq!(body["model"], ADMITTED);
+    }
+
+    #[test]
+    fn a_missing_model_gets_the_admitted_one() {
+        let (result, body) = admit(json!({"messages": []}), &[]);
+        assert_eq!(result.map(|admission| admission.model_inserted), Ok(true));
+        assert_eq!(body["model"], ADMITTED);
+    }
+
+    #[test]
+    fn any_other_model_is_a_fallback_attempt() {
+        for other in [
+            "claude-sonnet-4-6",
+            "claude-3-5-haiku-latest",
+            "SMOLLM2-135M-INSTRUCT",
+            " smollm2-135m-instruct",
+            "",
+        ] {
+            let (result, body) = admit(json!({"model": other}), &[]);
+            let refusal = result.expect_err(other);
+            assert!(refusal.is_fallback_attempt(), "{other}");
+            assert_eq!(refusal.status(), StatusCode::FORBIDDEN);
+            assert_eq!(refusal.requested_model.as_deref(), Some(other));
+            assert!(
+                refusal.message.contains("not the admitted model"),
+                "{}",
+                refusal.message
+            );
+            assert_eq!(body["model"], other, "a refused body is left as it was");
+        }
+    }
+
+    #[test]
+    fn a_model_that_is_not_a_string_is_a_bad_request() {
+        for model in [json!(null), json!(7), json!([ADMITTED])] {
+            let (result, _) = admit(json!({"model": model}), &[]);
+            let refusal = result.expect_err("refused");
+            assert_eq!(refusal.kind, RefusalKind::Malformed);
+            assert_eq!(refusal.status(), StatusCode::BAD_REQUEST);
+        }
+        let (result, _) = admit(json!({"model": null, "fallbacks": []}), &[]);
+        assert!(result.expect_err("refused").is_fallback_attempt());
+    }
+
+    #[test]
+    fn smuggled_routing_fields_are_fallback_attempts() {
+        for field in [
+            "fallbacks",
+            "fallback",
+            "context_window_fallback_dict",
+            "api_base",
+            "base_url",
+            "api_key",
+            "API_KEY",
+            "custom_llm_provider",
+            "model_list",
+            "mock_response",
+            "mock_testing_fallbacks",
+            "litellm_params",
+            "models",
+            "route",
+            "provider",
+        ] {
+            let (result, _) = admit(json!({"model": ADMITTED, field: "x"}), &[]);
+            let refusal = result.expect_err(field);
+            assert!(refusal.is_fallback_attempt(), "{field}");
+            assert!(refusal.message.contains(field), "{}", refusal.message);
+        }
+    }
+
+    #[test]
+    fn smuggled_routing_headers_are_fallback_attempts() {
+        for header in [
+            "x-fallback-model",
+            "x-litellm-fallbacks",
+            "x-portkey-config",
+            "helicone-fallbacks",
+            "cf-aig-custom-cost",
+            "x-api-base",
+        ] {
+            let (result, _) = admit(json!({"model": ADMITTED}), &[header]);
+            let refusal = result.expect_err(header);
+            assert!(refusal.is_fallback_attempt(), "{header}");
+            assert!(refusal.message.contains(header), "{}", refusal.message);
+        }
+    }
+
+    #[test]
+    fn ordinary_fields_and_headers_pass() {
+        let (result, _) = admit(
+            json!({"model": ADMITTED, "messages": [], "stream": true, "temperature": 0,
+                   "max_tokens": 8, "tools": [], "user": "u", "metadata": {}}),
+            &[
+                "content-type",
+                "accept",
+                "authorization",
+                "x-api-key",
+                "openai-organization",
+                "x-stainless-lang",
+                "anthropic-version",
+                "anthropic-beta",
+                "user-agent",
+            ],
+        );
+        assert!(result.is_ok(), "{result:?}");
+    }
+
+    #[test]
+    fn every_problem_is_named_once() {
+        let (result, _) = admit(
+            json!({"model": "claude-sonnet-4-6", "fallbacks": [], "api_key": "sk-x"}),
+            &[],
+        );
+        let message = result.expect_err("refused").message;
+        assert!(message.contains("claude-sonnet-4-6"));
+        assert!(message.contains("`fallbacks`") && message.contains("`api_key`"));
+        assert!(!message.contains("sk-x"), "field values are never echoed");
+    }
+}
