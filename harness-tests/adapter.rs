@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use case_harness::adapter::{
-    self, AdapterConfig, AdapterError, AdapterHandle, Api, HEADER_FALLBACK_ATTEMPTS,
-    HEADER_SERVED_MODEL, HEADER_UPSTREAM, LedgerEntry, Outcome,
+    self, AdapterConfig, AdapterError, AdapterHandle, Api, HEADER_FALLBACK_ATTEMPTS, HEADER_SERVED_MODEL,
+    HEADER_UPSTREAM, LedgerEntry, Outcome,
 };
 use case_harness::secrets::SecretValue;
 use case_harness::trace::{self, Trace};
@@ -42,11 +42,7 @@ impl Adapter {
         Adapter::start_with_timeout(upstream_base, key, Duration::from_secs(10)).await
     }
 
-    async fn start_with_timeout(
-        upstream_base: &str,
-        key: Option<&str>,
-        timeout: Duration,
-    ) -> Adapter {
+    async fn start_with_timeout(upstream_base: &str, key: Option<&str>, timeout: Duration) -> Adapter {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = AdapterConfig {
             upstream: LocalBaseUrl::parse(upstream_base).expect("loopback base URL"),
@@ -62,15 +58,8 @@ impl Adapter {
             .expect("adapter starts");
         // Case's client follows redirects, as ordinary HTTP clients do: the adapter must
         // not give it anything to follow.
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .build()
-            .expect("client");
-        Adapter {
-            handle,
-            dir,
-            client,
-        }
+        let client = reqwest::Client::builder().no_proxy().build().expect("client");
+        Adapter { handle, dir, client }
     }
 
     fn url(&self, path: &str) -> String {
@@ -143,18 +132,12 @@ fn assert_evidence_headers(response: &reqwest::Response, upstream: &str, attempt
 }
 
 async fn received(server: &MockServer) -> Vec<wiremock::Request> {
-    server
-        .received_requests()
-        .await
-        .expect("request recording is on")
+    server.received_requests().await.expect("request recording is on")
 }
 
 async fn error_message(response: reqwest::Response) -> String {
     let body: Value = response.json().await.expect("JSON error body");
-    body["error"]["message"]
-        .as_str()
-        .expect("error.message")
-        .to_owned()
+    body["error"]["message"].as_str().expect("error.message").to_owned()
 }
 
 #[tokio::test]
@@ -175,10 +158,7 @@ async fn non_streaming_chat_is_passed_through_and_recorded() {
     assert_eq!(response.status(), 200);
     assert_evidence_headers(&response, &server.address().to_string(), 0);
     let bytes = response.bytes().await.expect("body");
-    assert_eq!(
-        serde_json::from_slice::<Value>(&bytes).expect("json"),
-        upstream_answer
-    );
+    assert_eq!(serde_json::from_slice::<Value>(&bytes).expect("json"), upstream_answer);
 
     let got = received(&server).await;
     assert_eq!(got.len(), 1);
@@ -195,24 +175,14 @@ async fn non_streaming_chat_is_passed_through_and_recorded() {
     assert_eq!(line.path, "/v1/chat/completions");
     assert_eq!(line.requested_model.as_deref(), Some(MODEL));
     assert_eq!(line.forwarded_model.as_deref(), Some(MODEL));
-    assert_eq!(
-        line.upstream_model.as_deref(),
-        Some("whatever-the-server-says")
-    );
-    assert_eq!(
-        line.upstream.as_deref(),
-        Some(server.address().to_string().as_str())
-    );
+    assert_eq!(line.upstream_model.as_deref(), Some("whatever-the-server-says"));
+    assert_eq!(line.upstream.as_deref(), Some(server.address().to_string().as_str()));
     assert_eq!(line.bytes_in, sent.len() as u64);
     assert_eq!(line.bytes_out, bytes.len() as u64);
     assert_eq!(line.reason, None);
     let totals = adapter.handle.totals();
     assert_eq!(
-        (
-            totals.requests,
-            totals.forwarded,
-            totals.served_by_admitted_model
-        ),
+        (totals.requests, totals.forwarded, totals.served_by_admitted_model),
         (1, 1, 1)
     );
     adapter.assert_totals_match_file();
@@ -221,8 +191,7 @@ async fn non_streaming_chat_is_passed_through_and_recorded() {
 #[tokio::test]
 async fn the_model_list_is_passed_through_but_serves_no_model() {
     let server = MockServer::start().await;
-    let list =
-        json!({"object": "list", "data": [{"id": MODEL, "object": "model", "owned_by": "me"}]});
+    let list = json!({"object": "list", "data": [{"id": MODEL, "object": "model", "owned_by": "me"}]});
     Mock::given(method("GET"))
         .and(path("/v1/models"))
         .respond_with(ResponseTemplate::new(200).set_body_json(&list))
@@ -268,16 +237,11 @@ async fn start_held_back_sse_upstream() -> (SocketAddr, Arc<Notify>, Arc<AtomicB
                     let (release, flag) = (release.clone(), flag.clone());
                     async move {
                         match stage {
-                            0 => {
-                                Some((Ok::<_, Infallible>(Bytes::from_static(FIRST.as_bytes())), 1))
-                            }
+                            0 => Some((Ok::<_, Infallible>(Bytes::from_static(FIRST.as_bytes())), 1)),
                             1 => {
-                                let released = tokio::time::timeout(
-                                    Duration::from_secs(3),
-                                    release.notified(),
-                                )
-                                .await
-                                .is_ok();
+                                let released = tokio::time::timeout(Duration::from_secs(3), release.notified())
+                                    .await
+                                    .is_ok();
                                 flag.store(released, Ordering::SeqCst);
                                 Some((Ok(Bytes::from_static(REST.as_bytes())), 2))
                             }
@@ -292,9 +256,7 @@ async fn start_held_back_sse_upstream() -> (SocketAddr, Arc<Notify>, Arc<AtomicB
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, app).await });
     (addr, release, released_by_case)
@@ -318,10 +280,7 @@ async fn streamed_chunks_reach_case_before_the_upstream_finishes() {
         .expect("body")
         .expect("a chunk");
     let first = String::from_utf8(first.to_vec()).expect("utf-8");
-    assert!(
-        first.contains("\"The\"") && !first.contains("[DONE]"),
-        "{first}"
-    );
+    assert!(first.contains("\"The\"") && !first.contains("[DONE]"), "{first}");
     release.notify_one();
     let mut all = first;
     while let Some(chunk) = response.chunk().await.expect("body") {
@@ -336,10 +295,7 @@ async fn streamed_chunks_reach_case_before_the_upstream_finishes() {
     let ledger = adapter.ledger();
     assert_eq!(ledger.len(), 1, "the stream's line is written when it ends");
     assert_eq!(ledger[0].outcome, Outcome::Forwarded);
-    assert_eq!(
-        ledger[0].upstream_model.as_deref(),
-        Some("sse-reported-model")
-    );
+    assert_eq!(ledger[0].upstream_model.as_deref(), Some("sse-reported-model"));
     assert_eq!(ledger[0].bytes_out, all.len() as u64);
     assert_eq!(adapter.handle.totals().served_by_admitted_model, 1);
 }
@@ -375,15 +331,9 @@ async fn another_model_is_refused_not_forwarded_and_recorded_as_a_fallback_attem
     let ledger = adapter.ledger();
     assert_eq!(ledger.len(), 2);
     assert_eq!(ledger[0].outcome, Outcome::FallbackRefused);
+    assert_eq!(ledger[0].requested_model.as_deref(), Some("claude-sonnet-4-6"));
     assert_eq!(
-        ledger[0].requested_model.as_deref(),
-        Some("claude-sonnet-4-6")
-    );
-    assert_eq!(
-        (
-            ledger[0].forwarded_model.as_deref(),
-            ledger[0].upstream.as_deref()
-        ),
+        (ledger[0].forwarded_model.as_deref(), ledger[0].upstream.as_deref()),
         (None, None)
     );
     assert_eq!(ledger[0].status, 403);
@@ -392,10 +342,7 @@ async fn another_model_is_refused_not_forwarded_and_recorded_as_a_fallback_attem
     assert!(totals.models_requested.contains("claude-sonnet-4-6"));
     let events = adapter.trace_events();
     assert_eq!(
-        events
-            .iter()
-            .filter(|event| *event == trace::FALLBACK_ATTEMPT)
-            .count(),
+        events.iter().filter(|event| *event == trace::FALLBACK_ATTEMPT).count(),
         2,
         "{events:?}"
     );
@@ -420,10 +367,7 @@ async fn a_request_without_a_model_gets_the_admitted_model() {
     assert_eq!(got[0].body_json::<Value>().expect("json")["model"], MODEL);
     let line = &adapter.ledger()[0];
     assert_eq!(
-        (
-            line.requested_model.as_deref(),
-            line.forwarded_model.as_deref()
-        ),
+        (line.requested_model.as_deref(), line.forwarded_model.as_deref()),
         (None, Some(MODEL))
     );
 }
@@ -456,11 +400,7 @@ async fn smuggled_routing_is_refused_and_not_forwarded() {
         let message = error_message(response).await;
         assert!(message.contains(field), "{message}");
     }
-    for header in [
-        "x-fallback-model",
-        "x-litellm-fallbacks",
-        "x-portkey-config",
-    ] {
+    for header in ["x-fallback-model", "x-litellm-fallbacks", "x-portkey-config"] {
         let response = adapter
             .post("/v1/chat/completions")
             .header(header, "claude-sonnet-4-6")
@@ -479,11 +419,7 @@ async fn smuggled_routing_is_refused_and_not_forwarded() {
     );
     let ledger = adapter.ledger();
     assert_eq!(ledger.len() as u64, attempts);
-    assert!(
-        ledger
-            .iter()
-            .all(|line| line.outcome == Outcome::FallbackRefused)
-    );
+    assert!(ledger.iter().all(|line| line.outcome == Outcome::FallbackRefused));
     assert!(
         !std::fs::read_to_string(adapter.ledger_path())
             .expect("ledger")
@@ -590,19 +526,11 @@ async fn the_upstream_key_goes_upstream_as_bearer_and_the_case_token_never_does(
         assert_eq!(auth, expected_auth);
         for (name, value) in &request.headers {
             assert!(
-                !value
-                    .as_bytes()
-                    .windows(TOKEN.len())
-                    .any(|w| w == TOKEN.as_bytes()),
+                !value.as_bytes().windows(TOKEN.len()).any(|w| w == TOKEN.as_bytes()),
                 "token sent upstream in {name}"
             );
         }
-        for name in [
-            "x-api-key",
-            "cookie",
-            "x-case-secret",
-            "openai-organization",
-        ] {
+        for name in ["x-api-key", "cookie", "x-case-secret", "openai-organization"] {
             assert!(request.headers.get(name).is_none(), "{name} was forwarded");
         }
         assert_eq!(request.headers["content-type"], "application/json");
@@ -650,10 +578,9 @@ async fn an_upstream_redirect_is_not_followed_by_the_adapter_or_by_case() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/v1/chat/completions"))
-        .respond_with(ResponseTemplate::new(302).insert_header(
-            "location",
-            format!("{}/v1/chat/completions", elsewhere.uri()),
-        ))
+        .respond_with(
+            ResponseTemplate::new(302).insert_header("location", format!("{}/v1/chat/completions", elsewhere.uri())),
+        )
         .expect(1)
         .mount(&server)
         .await;
@@ -661,15 +588,9 @@ async fn an_upstream_redirect_is_not_followed_by_the_adapter_or_by_case() {
 
     let response = adapter.chat(chat_body(MODEL)).await;
     assert_eq!(response.status(), 302);
-    assert!(
-        response.headers().get("location").is_none(),
-        "Location handed to Case"
-    );
+    assert!(response.headers().get("location").is_none(), "Location handed to Case");
     assert_evidence_headers(&response, &server.address().to_string(), 0);
-    assert!(
-        received(&elsewhere).await.is_empty(),
-        "the redirect was followed"
-    );
+    assert!(received(&elsewhere).await.is_empty(), "the redirect was followed");
     let line = &adapter.ledger()[0];
     assert_eq!((line.outcome, line.status), (Outcome::Forwarded, 302));
     assert!(
@@ -739,10 +660,7 @@ async fn unknown_paths_are_answered_locally_and_never_forwarded() {
             .all(|line| line.outcome == Outcome::NotFound && line.api == Api::Local)
     );
     assert_eq!(ledger[6].outcome, Outcome::MethodNotAllowed);
-    assert_eq!(
-        (ledger[7].outcome, ledger[7].status),
-        (Outcome::AnsweredLocally, 204)
-    );
+    assert_eq!((ledger[7].outcome, ledger[7].status), (Outcome::AnsweredLocally, 204));
     assert!(ledger.iter().all(|line| line.upstream.is_none()));
 }
 
@@ -758,17 +676,14 @@ async fn upstream_silence_is_504_and_a_dead_upstream_502_without_retry() {
         .expect(1)
         .mount(&slow)
         .await;
-    let adapter =
-        Adapter::start_with_timeout(&upstream_base(&slow), None, Duration::from_millis(300)).await;
+    let adapter = Adapter::start_with_timeout(&upstream_base(&slow), None, Duration::from_millis(300)).await;
     let response = adapter.chat(chat_body(MODEL)).await;
     assert_eq!(response.status(), 504);
     assert_evidence_headers(&response, &slow.address().to_string(), 0);
     assert!(error_message(response).await.contains("did not answer"));
     assert_eq!(adapter.ledger()[0].outcome, Outcome::UpstreamError);
 
-    let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let dead = closed.local_addr().expect("addr");
     drop(closed);
     let adapter = Adapter::start(&format!("http://{dead}/v1"), None).await;
@@ -823,27 +738,16 @@ async fn the_ledger_has_one_line_per_request_and_never_a_secret() {
             .client
             .get(adapter.url(&format!("/v1/{TOKEN}")))
             .bearer_auth(TOKEN),
-        adapter
-            .client
-            .get(adapter.url("/v1/models"))
-            .header("x-api-key", TOKEN),
+        adapter.client.get(adapter.url("/v1/models")).header("x-api-key", TOKEN),
     ] {
-        request
-            .send()
-            .await
-            .expect("answer")
-            .bytes()
-            .await
-            .expect("body");
+        request.send().await.expect("answer").bytes().await.expect("body");
         requests += 1;
     }
 
     let ledger = adapter.ledger();
     assert_eq!(ledger.len(), requests, "one line per request");
     let trace_path = adapter.dir.path().join("trace.jsonl");
-    let Adapter {
-        handle, dir: _dir, ..
-    } = adapter;
+    let Adapter { handle, dir: _dir, .. } = adapter;
     let totals = handle.shutdown().await;
     assert_eq!(totals, adapter::summarize(&ledger));
     assert_eq!(
@@ -859,9 +763,7 @@ async fn the_ledger_has_one_line_per_request_and_never_a_secret() {
         let bytes = std::fs::read(file).expect("read");
         for secret in [TOKEN, KEY] {
             assert!(
-                !bytes
-                    .windows(secret.len())
-                    .any(|window| window == secret.as_bytes()),
+                !bytes.windows(secret.len()).any(|window| window == secret.as_bytes()),
                 "{} contains a secret",
                 file.display()
             );
@@ -872,14 +774,8 @@ async fn the_ledger_has_one_line_per_request_and_never_a_secret() {
         .into_iter()
         .map(|event| event["event"].as_str().unwrap_or_default().to_owned())
         .collect();
-    assert_eq!(
-        events.first().map(String::as_str),
-        Some(trace::ADAPTER_STARTED)
-    );
-    assert_eq!(
-        events.last().map(String::as_str),
-        Some(trace::ADAPTER_STOPPED)
-    );
+    assert_eq!(events.first().map(String::as_str), Some(trace::ADAPTER_STARTED));
+    assert_eq!(events.last().map(String::as_str), Some(trace::ADAPTER_STOPPED));
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::HarnessConfig;
 use crate::gates::{self, GateInputs, GateStatus};
-use crate::output::CheckOutput;
+use crate::output::{CheckOutput, RunOutcome};
 
 /// How the harness ended; maps one-to-one onto exit codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +102,67 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
+    /// Gate, then run Case through the loopback adapter and seal the evidence in --out.
+    ///
+    /// Evaluates every gate first; if any blocks, Case is never spawned (exit 3) and the
+    /// run folder still gets report.json (outcome `blocked`) and trace.jsonl. Otherwise it
+    /// starts the adapter on 127.0.0.1 (pinned to the admitted model), spawns Case with a
+    /// cleared environment plus the Case contract variables, waits at most --timeout,
+    /// scans every channel for the upstream secret (or a canary) and the per-run token,
+    /// and seals report.json. Exit 0 pass, 1 fail, 3 blocked, 2 error.
+    ///
+    /// Without a command after `--`, the bundled reference Case runs.
+    #[command(after_long_help = ENVIRONMENT_HELP)]
+    Run {
+        /// Decision record path (overrides CTO_HARNESS_CASE_DECISION_FILE).
+        #[arg(long, value_name = "PATH")]
+        decision: Option<PathBuf>,
+        /// The task file handed to Case (copied to the run folder as task.json).
+        #[arg(long, value_name = "PATH")]
+        task: PathBuf,
+        /// The run folder; created if missing, must be empty.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Seconds before Case (and its process group) is killed.
+        #[arg(long, value_name = "SECS", default_value_t = crate::run::DEFAULT_CASE_TIMEOUT.as_secs_f64())]
+        timeout: f64,
+        /// Seconds to wait for GET {base}/models.
+        #[arg(long, value_name = "SECS", default_value_t = gates::DEFAULT_PROBE_TIMEOUT.as_secs_f64())]
+        probe_timeout: f64,
+        /// The planning document, hashed into the report and scanned for secrets.
+        #[arg(long, value_name = "PATH")]
+        sot: Option<PathBuf>,
+        /// Mark the evidence `simulated` (the provider is a fake); it never counts as Stage 2.
+        #[arg(long)]
+        simulated: bool,
+        /// The Case command and its arguments (default: the reference Case).
+        #[arg(last = true, value_name = "CASE_CMD")]
+        case_command: Vec<String>,
+    },
+    /// Recompute a sealed report from its run folder; exit 0 if it holds, 1 if not.
+    ///
+    /// Checks the seal, every artifact digest, that no unlisted file was added, the trace
+    /// (sequence, case_process_started), the fallback proof against adapter-ledger.jsonl,
+    /// Case's verdict against case-output/result.json, and that the outcome follows from
+    /// those facts. A hand-edited or hand-written report fails.
+    Verify {
+        /// The report.json to verify.
+        #[arg(value_name = "REPORT.json")]
+        report: PathBuf,
+    },
+    /// Scan files or folders for a secret taken from an environment variable; exit 1 on a hit.
+    ///
+    /// The value is read from the named variable (never from argv) and searched for as
+    /// written, percent-encoded, base64-encoded and JSON-escaped. Only the secret's name and
+    /// the file are printed. Usable as a pre-commit check.
+    Scan {
+        /// Name of the environment variable that holds the secret.
+        #[arg(long, value_name = "NAME")]
+        secret_env: String,
+        /// Files or folders to scan.
+        #[arg(value_name = "PATH", required = true)]
+        paths: Vec<PathBuf>,
+    },
 }
 
 /// Entry point of the binary.
@@ -133,14 +194,107 @@ fn run(cli: Cli) -> Result<Exit, String> {
             probe_timeout,
         } => check(decision, format, probe_timeout),
         Command::Status { sot, evidence, format } => status(&sot, &evidence, format),
+        Command::Run {
+            decision,
+            task,
+            out,
+            timeout,
+            probe_timeout: probe,
+            sot,
+            simulated,
+            case_command,
+        } => {
+            let options = crate::run::RunOptions {
+                task,
+                out,
+                timeout: seconds("--timeout", timeout)?,
+                case_command,
+                simulated,
+                sot,
+                probe_timeout: seconds("--probe-timeout", probe)?,
+            };
+            run_pipeline(&options, decision)
+        }
+        Command::Verify { report } => verify(&report),
+        Command::Scan { secret_env, paths } => scan(&secret_env, &paths),
     }
 }
 
-fn probe_timeout(seconds: f64) -> Result<Duration, String> {
-    Duration::try_from_secs_f64(seconds)
+fn run_pipeline(options: &crate::run::RunOptions, decision: Option<PathBuf>) -> Result<Exit, String> {
+    let config = HarnessConfig::from_env().with_decision_flag(decision);
+    let report = runtime()?
+        .block_on(crate::run::run(options, &config))
+        .map_err(|err| err.to_string())?;
+    let report_path = options.out.join(crate::evidence::names::REPORT);
+    println!("{}: {}", report.outcome.as_str(), report_path.display());
+    for reason in &report.reasons {
+        println!("  - {reason}");
+    }
+    Ok(match report.outcome {
+        RunOutcome::Pass => Exit::Success,
+        RunOutcome::Fail => Exit::Failed,
+        RunOutcome::Blocked => Exit::Blocked,
+        RunOutcome::Incomplete => Exit::Error,
+    })
+}
+
+fn verify(report: &std::path::Path) -> Result<Exit, String> {
+    match crate::evidence::verify(report) {
+        Ok(verified) => {
+            println!(
+                "verified: {} ({} {}, {}/{}, admission {}), sha256 {}",
+                report.display(),
+                verified.outcome,
+                verified.evidence_kind,
+                verified.case_model_provider,
+                verified.case_model,
+                verified.case_model_admission_status,
+                verified.digest
+            );
+            Ok(Exit::Success)
+        }
+        Err(problems) => {
+            println!("NOT verified: {}", report.display());
+            for problem in problems {
+                println!("  - {problem}");
+            }
+            Ok(Exit::Failed)
+        }
+    }
+}
+
+fn scan(secret_env: &str, paths: &[PathBuf]) -> Result<Exit, String> {
+    use crate::secrets::{NamedSecret, SecretScanner, SecretValue};
+    let value = std::env::var(secret_env)
         .ok()
-        .filter(|timeout| !timeout.is_zero())
-        .ok_or_else(|| format!("--probe-timeout must be a positive number of seconds, got {seconds}"))
+        .filter(|value| !value.is_empty())
+        .ok_or_else(|| format!("environment variable {secret_env} is unset or empty"))?;
+    let scanner = SecretScanner::new(&[NamedSecret {
+        name: secret_env.to_owned(),
+        value: SecretValue::new(value),
+    }])
+    .map_err(|err| err.to_string())?;
+    let mut hits = Vec::new();
+    for path in paths {
+        scanner
+            .scan_path("files", path, &mut hits)
+            .map_err(|err| err.to_string())?;
+    }
+    if hits.is_empty() {
+        println!("clean: {secret_env} not found in {} path(s)", paths.len());
+        return Ok(Exit::Success);
+    }
+    for hit in &hits {
+        println!("HIT: {} found in {}", hit.secret, hit.location);
+    }
+    Ok(Exit::Failed)
+}
+
+fn seconds(flag: &str, value: f64) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|duration| !duration.is_zero())
+        .ok_or_else(|| format!("{flag} must be a positive number of seconds, got {value}"))
 }
 
 fn check(decision: Option<PathBuf>, format: Format, timeout: f64) -> Result<Exit, String> {
@@ -148,7 +302,7 @@ fn check(decision: Option<PathBuf>, format: Format, timeout: f64) -> Result<Exit
     let inputs = GateInputs {
         config: &config,
         case_command: &[],
-        probe_timeout: probe_timeout(timeout)?,
+        probe_timeout: seconds("--probe-timeout", timeout)?,
     };
     let evaluation = runtime()?.block_on(gates::evaluate(&inputs));
     let output = CheckOutput::from_evaluation(&evaluation);
@@ -156,7 +310,11 @@ fn check(decision: Option<PathBuf>, format: Format, timeout: f64) -> Result<Exit
         Format::Json => println!("{}", to_json(&output)?),
         Format::Human => print_check(&output),
     }
-    Ok(if evaluation.is_ready() { Exit::Success } else { Exit::Blocked })
+    Ok(if evaluation.is_ready() {
+        Exit::Success
+    } else {
+        Exit::Blocked
+    })
 }
 
 fn print_check(output: &CheckOutput) {
@@ -166,7 +324,12 @@ fn print_check(output: &CheckOutput) {
         println!(
             "blocked: {} gate(s) block before case_process_started: {}",
             output.blocked.len(),
-            output.blocked.iter().map(|code| code.as_str()).collect::<Vec<_>>().join(", ")
+            output
+                .blocked
+                .iter()
+                .map(|code| code.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     for gate in &output.gates {
@@ -185,13 +348,17 @@ fn to_json(value: &impl serde::Serialize) -> Result<String, String> {
 
 fn status(sot: &std::path::Path, evidence: &std::path::Path, format: Format) -> Result<Exit, String> {
     let document = crate::sot::load(sot).map_err(|err| err.to_string())?;
-    let folder = crate::status::collect_reports(evidence, |_| {
-        Err("report verification is not available yet".to_owned())
+    let folder = crate::status::collect_reports(evidence, |path| {
+        crate::evidence::verify(path).map_err(|problems| problems.join("; "))
     })
     .map_err(|err| format!("{}: cannot read evidence folder: {err}", evidence.display()))?;
     let config = HarnessConfig::from_env();
     let admission = match &config.admission_file {
-        Some(path) => Some(crate::records::AdmissionRecord::load(path).map_err(|err| err.to_string())?.record),
+        Some(path) => Some(
+            crate::records::AdmissionRecord::load(path)
+                .map_err(|err| err.to_string())?
+                .record,
+        ),
         None => None,
     };
     let output = crate::status::derive(&document, &folder, admission.as_ref());

@@ -31,8 +31,9 @@ pub const KNOWN_VARIABLES: &[&str] = &[
 
 /// Environment variables a Case process inherits from the harness (everything else is
 /// cleared). Their values are checked by the `external_fallback_configured` gate.
-pub const CASE_PASSTHROUGH_VARIABLES: &[&str] =
-    &["PATH", "HOME", "USER", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "TERM"];
+pub const CASE_PASSTHROUGH_VARIABLES: &[&str] = &[
+    "PATH", "HOME", "USER", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "TERM",
+];
 
 /// What the environment (and flags) configure for one harness invocation.
 #[derive(Debug, Clone, Default)]
@@ -73,9 +74,7 @@ impl HarnessConfig {
                 ENV_LOCAL_API_KEY if set => config.local_api_key = Some(SecretValue::new(value)),
                 _ if KNOWN_VARIABLES.contains(&name.as_str()) => {}
                 _ if name.starts_with(ENV_PREFIX) => config.unknown_variables.push(name),
-                _ if CASE_PASSTHROUGH_VARIABLES.contains(&name.as_str()) => {
-                    config.case_passthrough.push((name, value))
-                }
+                _ if CASE_PASSTHROUGH_VARIABLES.contains(&name.as_str()) => config.case_passthrough.push((name, value)),
                 _ => {}
             }
         }
@@ -103,7 +102,11 @@ mod tests {
 
     #[test]
     fn empty_counts_as_unset() {
-        let config = vars(&[(ENV_ADMISSION_FILE, ""), (ENV_LOCAL_BASE_URL, ""), (ENV_LOCAL_API_KEY, "")]);
+        let config = vars(&[
+            (ENV_ADMISSION_FILE, ""),
+            (ENV_LOCAL_BASE_URL, ""),
+            (ENV_LOCAL_API_KEY, ""),
+        ]);
         assert!(config.admission_file.is_none());
         assert!(config.local_base_url.is_none());
         assert!(config.local_api_key.is_none());
@@ -111,14 +114,17 @@ mod tests {
 
     #[test]
     fn unknown_harness_variables_are_kept_by_name() {
-        let config = vars(&[("CTO_HARNESS_CASE_LOCAL_BASEURL", "http://127.0.0.1:1/v1"), ("OTHER", "x")]);
+        let config = vars(&[
+            ("CTO_HARNESS_CASE_LOCAL_BASEURL", "http://127.0.0.1:1/v1"),
+            ("OTHER", "x"),
+        ]);
         assert_eq!(config.unknown_variables, vec!["CTO_HARNESS_CASE_LOCAL_BASEURL"]);
     }
 
     #[test]
     fn flag_overrides_variable() {
-        let config = vars(&[(ENV_DECISION_FILE, "from-env.json")])
-            .with_decision_flag(Some(PathBuf::from("from-flag.json")));
+        let config =
+            vars(&[(ENV_DECISION_FILE, "from-env.json")]).with_decision_flag(Some(PathBuf::from("from-flag.json")));
         assert_eq!(config.decision_file, Some(PathBuf::from("from-flag.json")));
     }
 

@@ -190,27 +190,42 @@ pub async fn evaluate(inputs: &GateInputs<'_>) -> GateEvaluation {
             Err(RecordError::Missing { path }) => {
                 gates.block(
                     GateCode::DecisionRecordMissing,
-                    format!("decision record {} does not exist: check {ENV_DECISION_FILE} / --decision", path.display()),
+                    format!(
+                        "decision record {} does not exist: check {ENV_DECISION_FILE} / --decision",
+                        path.display()
+                    ),
                 );
                 gates.skip(GateCode::DecisionRecordInvalid, "no decision record to read");
                 None
             }
             Err(err) => {
                 gates.pass(GateCode::DecisionRecordMissing, format!("{} exists", path.display()));
-                gates.block(GateCode::DecisionRecordInvalid, format!("{err}; fix the decision record"));
+                gates.block(
+                    GateCode::DecisionRecordInvalid,
+                    format!("{err}; fix the decision record"),
+                );
                 None
             }
             Ok(loaded) => {
                 gates.pass(GateCode::DecisionRecordMissing, format!("{} exists", path.display()));
-                gates.pass(GateCode::DecisionRecordInvalid, format!("{} is a valid decision record", path.display()));
+                gates.pass(
+                    GateCode::DecisionRecordInvalid,
+                    format!("{} is a valid decision record", path.display()),
+                );
                 Some(loaded)
             }
         },
     };
     match &decision {
         None => {
-            gates.skip(GateCode::DecisionStatusNotLocalProviderRequired, "no valid decision record");
-            gates.skip(GateCode::ProviderClassNotLocalCaseCompatible, "no valid decision record");
+            gates.skip(
+                GateCode::DecisionStatusNotLocalProviderRequired,
+                "no valid decision record",
+            );
+            gates.skip(
+                GateCode::ProviderClassNotLocalCaseCompatible,
+                "no valid decision record",
+            );
         }
         Some(loaded) => {
             gates.expect_exact(
@@ -241,7 +256,10 @@ pub async fn evaluate(inputs: &GateInputs<'_>) -> GateEvaluation {
             None
         }
         Some(path) => {
-            gates.pass(GateCode::AdmissionFileNotConfigured, format!("{ENV_ADMISSION_FILE}={}", path.display()));
+            gates.pass(
+                GateCode::AdmissionFileNotConfigured,
+                format!("{ENV_ADMISSION_FILE}={}", path.display()),
+            );
             match AdmissionRecord::load(path) {
                 Err(err) => {
                     gates.block(
@@ -251,7 +269,10 @@ pub async fn evaluate(inputs: &GateInputs<'_>) -> GateEvaluation {
                     None
                 }
                 Ok(loaded) => {
-                    gates.pass(GateCode::AdmissionFileInvalid, format!("{} is a valid admission record", path.display()));
+                    gates.pass(
+                        GateCode::AdmissionFileInvalid,
+                        format!("{} is a valid admission record", path.display()),
+                    );
                     Some(loaded)
                 }
             }
@@ -259,7 +280,10 @@ pub async fn evaluate(inputs: &GateInputs<'_>) -> GateEvaluation {
     };
     match (&decision, &admission) {
         (Some(decision), Some(admission)) => gates.check_mismatch(decision, admission),
-        _ => gates.skip(GateCode::AdmissionMismatch, "needs a valid decision record and a valid admission record"),
+        _ => gates.skip(
+            GateCode::AdmissionMismatch,
+            "needs a valid decision record and a valid admission record",
+        ),
     }
     match &admission {
         None => gates.skip(GateCode::ModelAdmissionRejected, "no valid admission record"),
@@ -287,11 +311,17 @@ pub async fn evaluate(inputs: &GateInputs<'_>) -> GateEvaluation {
     // External fallback, anywhere the harness can see it.
     let findings = external_fallback_findings(inputs, decision.as_ref(), admission.as_ref());
     if findings.is_empty() {
-        gates.pass(GateCode::ExternalFallbackConfigured, "no external provider or model named in records, Case environment or command");
+        gates.pass(
+            GateCode::ExternalFallbackConfigured,
+            "no external provider or model named in records, Case environment or command",
+        );
     } else {
         gates.block(
             GateCode::ExternalFallbackConfigured,
-            format!("{}; the route allows no external fallback: remove it", findings.join("; ")),
+            format!(
+                "{}; the route allows no external fallback: remove it",
+                findings.join("; ")
+            ),
         );
     }
 
@@ -305,7 +335,11 @@ pub async fn evaluate(inputs: &GateInputs<'_>) -> GateEvaluation {
             Ok(models) => {
                 gates.pass(
                     GateCode::LocalProviderUnreachable,
-                    format!("GET {} answered with {} model(s)", base.endpoint("models"), models.ids.len()),
+                    format!(
+                        "GET {} answered with {} model(s)",
+                        base.endpoint("models"),
+                        models.ids.len()
+                    ),
                 );
                 Some(models)
             }
@@ -333,7 +367,10 @@ pub async fn evaluate(inputs: &GateInputs<'_>) -> GateEvaluation {
                 );
             }
         }
-        _ => gates.skip(GateCode::AdmittedModelNotServed, "needs a successful probe and a valid admission record"),
+        _ => gates.skip(
+            GateCode::AdmittedModelNotServed,
+            "needs a successful probe and a valid admission record",
+        ),
     }
 
     GateEvaluation {
@@ -346,7 +383,8 @@ pub async fn evaluate(inputs: &GateInputs<'_>) -> GateEvaluation {
 }
 
 async fn probe(base: &LocalBaseUrl, config: &HarnessConfig, timeout: Duration) -> Result<ModelList, String> {
-    let client = upstream::loopback_client(Some(timeout)).map_err(|err| format!("cannot build the HTTP client: {}", err.without_url()))?;
+    let client = upstream::loopback_client(Some(timeout))
+        .map_err(|err| format!("cannot build the HTTP client: {}", err.without_url()))?;
     upstream::probe_models(&client, base, config.local_api_key.as_ref())
         .await
         .map_err(|err| err.to_string())
@@ -395,15 +433,24 @@ impl Recorder {
         let (d, a) = (&decision.record, &admission.record);
         let differing: Vec<String> = [
             ("work_item", d.work_item.as_str(), a.work_item.as_str()),
-            ("decision_status", d.decision_status.as_str(), a.decision_status.as_str()),
+            (
+                "decision_status",
+                d.decision_status.as_str(),
+                a.decision_status.as_str(),
+            ),
             ("provider_class", d.provider_class.as_str(), a.provider_class.as_str()),
         ]
         .into_iter()
         .filter(|(_, decided, admitted)| decided != admitted)
-        .map(|(field, decided, admitted)| format!("`{field}` is {admitted:?} in the admission but {decided:?} in the decision"))
+        .map(|(field, decided, admitted)| {
+            format!("`{field}` is {admitted:?} in the admission but {decided:?} in the decision")
+        })
         .collect();
         if differing.is_empty() {
-            self.pass(GateCode::AdmissionMismatch, "admission agrees with the decision on work_item, decision_status and provider_class");
+            self.pass(
+                GateCode::AdmissionMismatch,
+                "admission agrees with the decision on work_item, decision_status and provider_class",
+            );
         } else {
             self.block(
                 GateCode::AdmissionMismatch,
@@ -439,19 +486,29 @@ impl Recorder {
             self.skip(GateCode::LocalEndpointNotLocal, "no base URL to validate");
             return None;
         };
-        self.pass(GateCode::LocalAdapterConfigMissing, format!("{ENV_LOCAL_BASE_URL} is set"));
+        self.pass(
+            GateCode::LocalAdapterConfigMissing,
+            format!("{ENV_LOCAL_BASE_URL} is set"),
+        );
         let parsed = LocalBaseUrl::parse(text);
         let shown = shown_url(text);
         match (&parsed, unknown) {
             (_, Some(detail)) => self.block(GateCode::LocalAdapterConfigInvalid, detail),
-            (Err(err), None) if !err.is_not_local() => {
-                self.block(GateCode::LocalAdapterConfigInvalid, format!("{ENV_LOCAL_BASE_URL}={shown} {err}"))
-            }
-            _ => self.pass(GateCode::LocalAdapterConfigInvalid, format!("{ENV_LOCAL_BASE_URL} is a well-formed http(s) URL")),
+            (Err(err), None) if !err.is_not_local() => self.block(
+                GateCode::LocalAdapterConfigInvalid,
+                format!("{ENV_LOCAL_BASE_URL}={shown} {err}"),
+            ),
+            _ => self.pass(
+                GateCode::LocalAdapterConfigInvalid,
+                format!("{ENV_LOCAL_BASE_URL} is a well-formed http(s) URL"),
+            ),
         }
         match &parsed {
             Err(err) if err.is_not_local() => {
-                self.block(GateCode::LocalEndpointNotLocal, format!("{ENV_LOCAL_BASE_URL}={shown} {err}; run the provider on this machine"));
+                self.block(
+                    GateCode::LocalEndpointNotLocal,
+                    format!("{ENV_LOCAL_BASE_URL}={shown} {err}; run the provider on this machine"),
+                );
                 None
             }
             Err(_) => {
@@ -459,7 +516,10 @@ impl Recorder {
                 None
             }
             Ok(base) => {
-                self.pass(GateCode::LocalEndpointNotLocal, format!("{} is loopback", base.host_port()));
+                self.pass(
+                    GateCode::LocalEndpointNotLocal,
+                    format!("{} is loopback", base.host_port()),
+                );
                 Some(base.clone())
             }
         }
@@ -511,7 +571,10 @@ fn external_fallback_findings(
     let mut findings = Vec::new();
     let mut record_field = |path: &PathBuf, field: &str, value: &str| {
         if let Some(name) = external_reference(value) {
-            findings.push(format!("{}: field `{field}` = {value:?} names `{name}`", path.display()));
+            findings.push(format!(
+                "{}: field `{field}` = {value:?} names `{name}`",
+                path.display()
+            ));
         }
     };
     if let Some(loaded) = admission {
@@ -564,10 +627,21 @@ mod tests {
 
     #[test]
     fn external_names_match_case_insensitively_anywhere() {
-        for value in ["Anthropic", "anthropic-vertex", "claude-sonnet-4-6-20260101", "https://api.ANTHROPIC.com", "qwen3:cloud"] {
+        for value in [
+            "Anthropic",
+            "anthropic-vertex",
+            "claude-sonnet-4-6-20260101",
+            "https://api.ANTHROPIC.com",
+            "qwen3:cloud",
+        ] {
             assert!(external_reference(value).is_some(), "{value}");
         }
-        for value in ["smollm2-135m-instruct", "llama.cpp", "qwen3:8b", "local_case_compatible"] {
+        for value in [
+            "smollm2-135m-instruct",
+            "llama.cpp",
+            "qwen3:8b",
+            "local_case_compatible",
+        ] {
             assert_eq!(external_reference(value), None, "{value}");
         }
     }
@@ -576,13 +650,19 @@ mod tests {
     fn codes_round_trip_and_are_unique() {
         for code in GateCode::ALL {
             assert_eq!(GateCode::from_code(code.as_str()), Some(code));
-            assert_eq!(serde_json::to_value(code).ok(), Some(serde_json::Value::from(code.as_str())));
+            assert_eq!(
+                serde_json::to_value(code).ok(),
+                Some(serde_json::Value::from(code.as_str()))
+            );
         }
     }
 
     #[test]
     fn shown_url_drops_possible_credentials() {
         let shown = shown_url("http://user:pw@127.0.0.1:1/v1?key=sekrit#xyzzy");
-        assert!(!shown.contains("pw") && !shown.contains("sekrit") && !shown.contains("xyzzy"), "{shown}");
+        assert!(
+            !shown.contains("pw") && !shown.contains("sekrit") && !shown.contains("xyzzy"),
+            "{shown}"
+        );
     }
 }

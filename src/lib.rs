@@ -3,11 +3,17 @@
 //! nothing else.
 //!
 //! The pieces, from the outside in (dependencies point down this list):
+//! * [`acceptance`] — the test-harness plugin: every SOT acceptance bullet a generated
+//!   `libtest-mimic` trial, plus the `evidence` main job built on it.
 //! * [`cli`] — the `case-harness` command line; parses flags, calls a pipeline, maps the
 //!   outcome to an exit code.
+//! * [`run`] — the `run` pipeline: gates → [`adapter`] → [`case_process`] → [`evidence`].
 //! * [`status`] — derives each work item's status from verified evidence.
+//! * [`evidence`] — the Harness Evidence Interface: the only code that builds, seals and
+//!   verifies reports; [`junit`] renders them for CI dashboards.
+//! * [`adapter`] — the loopback proxy between Case and the local provider, pinned to the
+//!   admitted model; [`case_process`] — Case's environment, spawn and timeout.
 //! * [`gates`] — every reason the route may not start Case, evaluated before any spawn.
-//! * [`adapter`] — the loopback proxy from Case to the local model: pins it, writes the ledger.
 //! * [`upstream`] — the validated local base URL and the loopback-only HTTP client.
 //! * [`config`], [`records`], [`sot`] — the inputs: environment, the CTO-WORK-020 decision
 //!   and admission records, and the planning document.
@@ -16,12 +22,17 @@
 //! * [`trace`] — the `trace.jsonl` event log every run writes.
 #![warn(missing_docs)]
 
+pub mod acceptance;
 pub mod adapter;
+pub mod case_process;
 pub mod cli;
 pub mod config;
+pub mod evidence;
 pub mod gates;
+pub mod junit;
 pub mod output;
 pub mod records;
+pub mod run;
 pub mod secrets;
 pub mod sot;
 pub mod status;

@@ -90,3 +90,185 @@ pub struct EvidenceRef {
     /// Its seal digest.
     pub digest: String,
 }
+
+/// The harness report (`report.json`): what a run proved, sealed. Built only by
+/// [`crate::evidence`]; `case-harness verify` recomputes every field it can from the run
+/// folder. Unknown fields are refused when reading one back.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Report {
+    /// Format version of this report (1).
+    pub schema_version: u32,
+    /// The case-harness version that wrote it.
+    pub harness_version: String,
+    /// `pass`, `fail`, `blocked` or `incomplete`.
+    pub outcome: RunOutcome,
+    /// Why the outcome is what it is (every failed condition, or the pass conditions met).
+    pub reasons: Vec<String>,
+    /// `real_stage2` or `simulated`; only `real_stage2` can count as Stage 2 evidence.
+    pub evidence_kind: EvidenceKind,
+    /// The provider named by the admission record.
+    pub case_model_provider: Option<String>,
+    /// The one model the adapter forwarded.
+    pub case_model: Option<String>,
+    /// The admission status at run time.
+    pub case_model_admission_status: Option<String>,
+    /// The local upstream, `host:port`.
+    pub upstream: Option<String>,
+    /// What the upstream said about itself at the start of the run.
+    pub upstream_fingerprint: Option<serde_json::Value>,
+    /// Every gate's result.
+    pub gates: Vec<GateResult>,
+    /// Codes of the blocking gates.
+    pub blocked: Vec<GateCode>,
+    /// True only if the trace shows Case was spawned.
+    pub case_process_started: bool,
+    /// How Case ended and what it said.
+    pub case: Option<CaseSummary>,
+    /// Totals recomputed from the adapter ledger.
+    pub fallback_proof: Option<FallbackProof>,
+    /// Names (never values) of routing/credential variables Case did not get.
+    pub scrubbed_variables: Vec<String>,
+    /// The secret scan, per channel.
+    pub secret_scan: SecretScanSummary,
+    /// Inputs by role (`decision`, `admission`, `task`, `sot`): path and sha256.
+    pub inputs: BTreeMap<String, FileDigest>,
+    /// Run-folder files (relative path) → sha256.
+    pub artifacts: BTreeMap<String, String>,
+    /// The seal; absent only in an `incomplete` placeholder.
+    pub seal: Option<Seal>,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunOutcome {
+    /// Every pass condition was observed.
+    Pass,
+    /// Case ran, and at least one pass condition failed.
+    Fail,
+    /// A gate blocked before `case_process_started`.
+    Blocked,
+    /// The run did not finish (interrupted, or an internal error).
+    Incomplete,
+}
+
+impl RunOutcome {
+    /// The outcome as written in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunOutcome::Pass => "pass",
+            RunOutcome::Fail => "fail",
+            RunOutcome::Blocked => "blocked",
+            RunOutcome::Incomplete => "incomplete",
+        }
+    }
+}
+
+/// What kind of evidence a report is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EvidenceKind {
+    /// A run against the real local endpoint of `CTO_HARNESS_CASE_LOCAL_BASE_URL`.
+    RealStage2,
+    /// A run against a fake provider (`run --simulated`); never Stage 2 evidence.
+    Simulated,
+}
+
+impl EvidenceKind {
+    /// The kind as written in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EvidenceKind::RealStage2 => "real_stage2",
+            EvidenceKind::Simulated => "simulated",
+        }
+    }
+}
+
+/// Case's end, as observed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseSummary {
+    /// argv[0]'s file name.
+    pub program: String,
+    /// Exit code, when it exited normally.
+    pub exit_code: Option<i32>,
+    /// Signal that ended it.
+    pub signal: Option<i32>,
+    /// Killed for exceeding `--timeout`.
+    pub timed_out: bool,
+    /// Spawn-to-exit wall time.
+    pub duration_ms: u64,
+    /// `verdict` from `case-output/result.json` (`pass`/`fail`), if it wrote one.
+    pub verdict: Option<String>,
+}
+
+/// The fallback proof: ledger totals plus the judgement drawn from them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FallbackProof {
+    /// Requests the adapter saw.
+    pub requests: u64,
+    /// Requests forwarded upstream.
+    pub forwarded: u64,
+    /// Forwarded requests the upstream answered with 2xx (always for the admitted model).
+    pub served_by_admitted_model: u64,
+    /// Requests refused as fallback attempts (other model, smuggled routing).
+    pub fallback_attempts: u64,
+    /// Every model name Case asked for.
+    pub models_requested: Vec<String>,
+    /// Every model name forwarded upstream (only ever the admitted one).
+    pub models_forwarded: Vec<String>,
+    /// What the upstream's answers claimed (recorded, never trusted: local servers echo).
+    pub upstream_models_reported: Vec<String>,
+    /// Every upstream `host:port` contacted.
+    pub upstream_hosts: Vec<String>,
+    /// True when nothing fell back: zero attempts, only the admitted model forwarded, only
+    /// the configured loopback upstream contacted, no external name forwarded.
+    pub no_fallback: bool,
+}
+
+/// The secret scan's result.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretScanSummary {
+    /// True when no secret was found anywhere.
+    pub clean: bool,
+    /// Names of the secrets searched for (e.g. `upstream_api_key` or `canary`, `case_token`).
+    pub secrets: Vec<String>,
+    /// Each channel scanned, with what was looked at and what was found.
+    pub channels: Vec<ChannelScan>,
+}
+
+/// One channel of the secret scan.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelScan {
+    /// e.g. `sot`, `argv`, `task_file`, `backend_logs`, `report`, `trace`, `generated_config`,
+    /// `commit`, `adapter_ledger`, `case_output`, `junit`.
+    pub channel: String,
+    /// What was scanned (files, `argv`, `git log`), or why nothing was.
+    pub scanned: Vec<String>,
+    /// Hits: secret name and location, never the value.
+    pub hits: Vec<crate::secrets::SecretHit>,
+}
+
+/// A file's path and digest.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileDigest {
+    /// Where it was read.
+    pub path: String,
+    /// sha256, lowercase hex.
+    pub sha256: String,
+}
+
+/// The report's seal.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Seal {
+    /// Always `sha256-canonical-json`.
+    pub algorithm: String,
+    /// sha256 of the canonical JSON of the report without `seal` (which covers the artifact digests).
+    pub digest: String,
+}

@@ -251,21 +251,15 @@ pub fn read_bounded(path: &Path) -> Result<Vec<u8>, RecordError> {
     let metadata = match std::fs::metadata(path) {
         Ok(metadata) => metadata,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            return Err(RecordError::Missing {
-                path: path.to_owned(),
-            });
+            return Err(RecordError::Missing { path: path.to_owned() });
         }
         Err(err) => return Err(io(err)),
     };
     if !metadata.is_file() {
-        return Err(RecordError::NotAFile {
-            path: path.to_owned(),
-        });
+        return Err(RecordError::NotAFile { path: path.to_owned() });
     }
     if metadata.len() > MAX_RECORD_BYTES {
-        return Err(RecordError::TooLarge {
-            path: path.to_owned(),
-        });
+        return Err(RecordError::TooLarge { path: path.to_owned() });
     }
     let mut bytes = Vec::new();
     // Bound the read itself too: the file may grow between stat and read.
@@ -275,9 +269,7 @@ pub fn read_bounded(path: &Path) -> Result<Vec<u8>, RecordError> {
         .read_to_end(&mut bytes)
         .map_err(io)?;
     if bytes.len() as u64 > MAX_RECORD_BYTES {
-        return Err(RecordError::TooLarge {
-            path: path.to_owned(),
-        });
+        return Err(RecordError::TooLarge { path: path.to_owned() });
     }
     Ok(bytes)
 }
@@ -440,7 +432,11 @@ mod tests {
     #[test]
     fn decision_for_another_work_item_is_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let path = write(&dir, "d.json", DECISION.replace("CTO-WORK-020", "CTO-WORK-019").as_bytes());
+        let path = write(
+            &dir,
+            "d.json",
+            DECISION.replace("CTO-WORK-020", "CTO-WORK-019").as_bytes(),
+        );
         assert!(matches!(
             DecisionRecord::load(&path),
             Err(RecordError::Value { field: "work_item", .. })
@@ -454,7 +450,10 @@ mod tests {
             DecisionRecord::load(&dir.path().join("absent.json")),
             Err(RecordError::Missing { .. })
         ));
-        assert!(matches!(DecisionRecord::load(dir.path()), Err(RecordError::NotAFile { .. })));
+        assert!(matches!(
+            DecisionRecord::load(dir.path()),
+            Err(RecordError::NotAFile { .. })
+        ));
         let big = write(&dir, "big.json", &vec![b' '; MAX_RECORD_BYTES as usize + 1]);
         assert!(matches!(DecisionRecord::load(&big), Err(RecordError::TooLarge { .. })));
         let latin1 = write(&dir, "latin1.json", b"{\"notes\":\"caf\xe9\"}");

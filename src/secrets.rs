@@ -5,7 +5,9 @@
 //! [`SecretValue::expose`], so every place that touches the raw value is greppable.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 
+use aho_corasick::AhoCorasick;
 use secrecy::{ExposeSecret, SecretString};
 
 /// A secret (upstream API key, per-run token, canary). Never printed, never serialized.
@@ -49,6 +51,180 @@ impl fmt::Display for SecretValue {
     }
 }
 
+/// A named secret to look for (the name is what reports show; the value never is).
+#[derive(Debug, Clone)]
+pub struct NamedSecret {
+    /// What the secret is, e.g. `upstream_api_key`, `case_token`, `canary`.
+    pub name: String,
+    /// The value.
+    pub value: SecretValue,
+}
+
+/// One place a secret was found: which secret, which channel, which file (never the value).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SecretHit {
+    /// Name of the secret found.
+    pub secret: String,
+    /// The channel, e.g. `backend_logs`.
+    pub channel: String,
+    /// The file (or `argv[N]`, `git log`) it was found in.
+    pub location: String,
+}
+
+/// Searches bytes for every form of a set of secrets in one pass.
+///
+/// Each secret is searched for as written, percent-encoded, base64-encoded and
+/// JSON-escaped, because that is how secrets leak into URLs, auth headers and logs.
+/// Secrets shorter than [`MIN_SECRET_LEN`] are refused: they would match by accident.
+pub struct SecretScanner {
+    matcher: AhoCorasick,
+    /// For each pattern, the index of its secret in `names`.
+    pattern_secret: Vec<usize>,
+    names: Vec<String>,
+}
+
+/// Shortest secret the scanner accepts.
+pub const MIN_SECRET_LEN: usize = 8;
+
+/// Why a scanner could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    /// A secret is too short to search for reliably.
+    #[error("secret `{0}` is shorter than {MIN_SECRET_LEN} characters; refusing to scan for it")]
+    TooShort(String),
+    /// The pattern set could not be compiled.
+    #[error("cannot build the secret matcher: {0}")]
+    Matcher(String),
+    /// A file or folder could not be read.
+    #[error("{path}: cannot read: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+impl fmt::Debug for SecretScanner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretScanner").field("secrets", &self.names).finish()
+    }
+}
+
+impl SecretScanner {
+    /// Builds a scanner for `secrets`.
+    pub fn new(secrets: &[NamedSecret]) -> Result<SecretScanner, ScanError> {
+        use base64::Engine;
+        let mut patterns: Vec<Vec<u8>> = Vec::new();
+        let mut pattern_secret = Vec::new();
+        for (index, secret) in secrets.iter().enumerate() {
+            let raw = secret.value.expose();
+            if raw.len() < MIN_SECRET_LEN {
+                return Err(ScanError::TooShort(secret.name.clone()));
+            }
+            let mut forms = vec![
+                raw.as_bytes().to_vec(),
+                url::form_urlencoded::byte_serialize(raw.as_bytes())
+                    .collect::<String>()
+                    .into_bytes(),
+                base64::engine::general_purpose::STANDARD.encode(raw).into_bytes(),
+                serde_json::to_string(raw)
+                    .unwrap_or_default()
+                    .trim_matches('"')
+                    .as_bytes()
+                    .to_vec(),
+            ];
+            forms.sort();
+            forms.dedup();
+            for form in forms {
+                patterns.push(form);
+                pattern_secret.push(index);
+            }
+        }
+        let matcher = AhoCorasick::new(&patterns).map_err(|err| ScanError::Matcher(err.to_string()))?;
+        Ok(SecretScanner {
+            matcher,
+            pattern_secret,
+            names: secrets.iter().map(|secret| secret.name.clone()).collect(),
+        })
+    }
+
+    /// Names of the secrets found in `bytes` (each once).
+    pub fn find(&self, bytes: &[u8]) -> Vec<&str> {
+        let mut found: Vec<&str> = self
+            .matcher
+            .find_overlapping_iter(bytes)
+            .map(|hit| self.names[self.pattern_secret[hit.pattern().as_usize()]].as_str())
+            .collect();
+        found.sort_unstable();
+        found.dedup();
+        found
+    }
+
+    /// Scans `bytes` and records hits under `channel`/`location`.
+    pub fn scan_bytes(&self, channel: &str, location: &str, bytes: &[u8], hits: &mut Vec<SecretHit>) {
+        for secret in self.find(bytes) {
+            hits.push(SecretHit {
+                secret: secret.to_owned(),
+                channel: channel.to_owned(),
+                location: location.to_owned(),
+            });
+        }
+    }
+
+    /// Scans a file, or every file under a folder (symlinks are not followed).
+    pub fn scan_path(&self, channel: &str, path: &Path, hits: &mut Vec<SecretHit>) -> Result<(), ScanError> {
+        let io = |source| ScanError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let metadata = std::fs::symlink_metadata(path).map_err(io)?;
+        if metadata.is_dir() {
+            let mut entries = std::fs::read_dir(path)
+                .map_err(io)?
+                .map(|entry| entry.map(|entry| entry.path()))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(io)?;
+            entries.sort();
+            for entry in entries {
+                self.scan_path(channel, &entry, hits)?;
+            }
+        } else if metadata.is_file() {
+            let bytes = std::fs::read(path).map_err(io)?;
+            self.scan_bytes(channel, &path.display().to_string(), &bytes, hits);
+        }
+        Ok(())
+    }
+
+    /// Scans the git history of `path` when it is inside a git work tree: every commit's
+    /// patch that touches it (`git log --all -p`). Returns `false` when there is no repo.
+    pub fn scan_git_history(&self, channel: &str, path: &Path, hits: &mut Vec<SecretHit>) -> Result<bool, ScanError> {
+        let dir = if path.is_dir() {
+            path
+        } else {
+            path.parent().unwrap_or(Path::new("."))
+        };
+        let inside = std::process::Command::new("git")
+            .args(["rev-parse", "--is-inside-work-tree"])
+            .current_dir(dir)
+            .output();
+        match inside {
+            Ok(output) if output.status.success() => {}
+            _ => return Ok(false),
+        }
+        let log = std::process::Command::new("git")
+            .args(["log", "--all", "-p", "--no-color", "--no-ext-diff", "--", "."])
+            .current_dir(dir)
+            .output()
+            .map_err(|source| ScanError::Io {
+                path: dir.to_owned(),
+                source,
+            })?;
+        self.scan_bytes(channel, &format!("git log of {}", dir.display()), &log.stdout, hits);
+        Ok(true)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,5 +242,37 @@ mod tests {
         assert!(secret.matches(secret.expose().as_bytes()));
         assert!(!secret.matches(b"t-"));
         assert!(!secret.matches(format!("{}x", secret.expose()).as_bytes()));
+    }
+
+    #[test]
+    fn scanner_finds_every_encoding_and_names_no_value() {
+        let canary = SecretValue::new("canary+secret/value=1".to_owned());
+        let scanner = SecretScanner::new(&[NamedSecret {
+            name: "canary".to_owned(),
+            value: canary,
+        }])
+        .expect("scanner");
+        assert_eq!(
+            scanner.find(b"Authorization: Bearer canary+secret/value=1"),
+            vec!["canary"]
+        );
+        assert_eq!(scanner.find(b"?key=canary%2Bsecret%2Fvalue%3D1"), vec!["canary"]);
+        use base64::Engine;
+        let encoded = base64::engine::general_purpose::STANDARD.encode("canary+secret/value=1");
+        assert_eq!(scanner.find(encoded.as_bytes()), vec!["canary"]);
+        assert!(scanner.find(b"canary+secret/value=").is_empty());
+        let mut hits = Vec::new();
+        scanner.scan_bytes("trace", "trace.jsonl", b"xx canary+secret/value=1", &mut hits);
+        assert_eq!(hits.len(), 1);
+        assert!(!format!("{hits:?}{scanner:?}").contains("value=1"));
+    }
+
+    #[test]
+    fn short_secrets_are_refused() {
+        let short = NamedSecret {
+            name: "k".to_owned(),
+            value: SecretValue::new("abc".to_owned()),
+        };
+        assert!(matches!(SecretScanner::new(&[short]), Err(ScanError::TooShort(_))));
     }
 }

@@ -233,7 +233,9 @@ fn words(text: &str) -> Vec<Word<'_>> {
 fn is_front_matter_key(word: &str) -> bool {
     word.strip_suffix(':').is_some_and(|key| {
         key.starts_with(|c: char| c.is_ascii_lowercase())
-            && key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            && key
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
     })
 }
 
@@ -253,11 +255,17 @@ pub fn restore_line_breaks(text: &str) -> Result<Restored, (usize, String)> {
             .iter()
             .position(|word| word.text == "---")
             .map(|position| position + index)
-            .ok_or((words[0].offset, "front matter opened with `---` is never closed".to_owned()))?;
+            .ok_or((
+                words[0].offset,
+                "front matter opened with `---` is never closed".to_owned(),
+            ))?;
         while index < close {
             let key = &words[index];
             if !is_front_matter_key(key.text) {
-                return Err((key.offset, format!("expected a front-matter `key:`, found {:?}", key.text)));
+                return Err((
+                    key.offset,
+                    format!("expected a front-matter `key:`, found {:?}", key.text),
+                ));
             }
             let mut value_words = Vec::new();
             index += 1;
@@ -317,17 +325,15 @@ pub fn restore_line_breaks(text: &str) -> Result<Restored, (usize, String)> {
             state = State::Heading;
             index += 1;
             // A level-1 heading is the document title: end it where the front matter's title ends.
-            if word.text == "#" {
-                if let Some(title) = &title {
-                    let title_words = title.split(' ').count();
-                    let candidate: Vec<&str> = words[index..].iter().take(title_words).map(|w| w.text).collect();
-                    if candidate.join(" ") == *title {
-                        current.push(' ');
-                        current.push_str(title);
-                        index += title_words;
-                        flush(&mut out, &mut current, current_offset);
-                        state = State::Paragraph;
-                    }
+            if let Some(title) = title.as_ref().filter(|_| word.text == "#") {
+                let title_words = title.split(' ').count();
+                let candidate: Vec<&str> = words[index..].iter().take(title_words).map(|w| w.text).collect();
+                if candidate.join(" ") == *title {
+                    current.push(' ');
+                    current.push_str(title);
+                    index += title_words;
+                    flush(&mut out, &mut current, current_offset);
+                    state = State::Paragraph;
                 }
             }
             continue;
@@ -411,16 +417,19 @@ fn blocks(markdown: &str) -> Result<Vec<Block>, (usize, String)> {
     let mut list_start = 0;
     for (event, range) in Parser::new_ext(markdown, options).into_offset_iter() {
         match event {
-            Event::Start(Tag::MetadataBlock(_) | Tag::Heading { .. } | Tag::Paragraph | Tag::Item) => {
-                if list_depth == 0 || matches!(event, Event::Start(Tag::Item)) {
-                    text.clear();
-                    start = range.start;
-                }
+            Event::Start(Tag::MetadataBlock(_) | Tag::Heading { .. } | Tag::Paragraph | Tag::Item)
+                if list_depth == 0 || matches!(event, Event::Start(Tag::Item)) =>
+            {
+                text.clear();
+                start = range.start;
             }
             Event::Start(Tag::List(_)) => {
                 list_depth += 1;
                 if list_depth > 1 {
-                    return Err((range.start, "nested bullets are not supported: flatten the list".to_owned()));
+                    return Err((
+                        range.start,
+                        "nested bullets are not supported: flatten the list".to_owned(),
+                    ));
                 }
                 items.clear();
                 list_start = range.start;
@@ -441,7 +450,10 @@ fn blocks(markdown: &str) -> Result<Vec<Block>, (usize, String)> {
             }
             Event::SoftBreak | Event::HardBreak => text.push(' '),
             Event::Start(Tag::CodeBlock(_) | Tag::Table(_) | Tag::BlockQuote(_) | Tag::HtmlBlock) => {
-                return Err((range.start, "code blocks, tables, quotes and HTML are not part of the SOT format".to_owned()));
+                return Err((
+                    range.start,
+                    "code blocks, tables, quotes and HTML are not part of the SOT format".to_owned(),
+                ));
             }
             _ => {}
         }
@@ -470,7 +482,9 @@ fn work_item_heading(text: &str) -> Option<(String, String)> {
     let (id, title) = text.split_once(" - ")?;
     let (prefix, number) = id.rsplit_once('-')?;
     let id_ok = !prefix.is_empty()
-        && prefix.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-')
+        && prefix
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-')
         && !number.is_empty()
         && number.chars().all(|c| c.is_ascii_digit());
     (id_ok && !title.trim().is_empty()).then(|| (id.to_owned(), title.trim().to_owned()))
@@ -494,14 +508,23 @@ fn interpret(blocks: Vec<Block>) -> Result<SotDocument, Interpretation> {
                   seen_status: bool|
      -> Result<(), Interpretation> {
         if let Some((_, label, offset)) = pending {
-            return Err(Interpretation::At(offset, format!("`{label}` has no bullets: add `- …` items under it")));
+            return Err(Interpretation::At(
+                offset,
+                format!("`{label}` has no bullets: add `- …` items under it"),
+            ));
         }
         if let Some((item, offset)) = item {
             if !seen_status {
-                return Err(Interpretation::At(offset, format!("work item {} has no `Status:` line", item.id)));
+                return Err(Interpretation::At(
+                    offset,
+                    format!("work item {} has no `Status:` line", item.id),
+                ));
             }
             if item.acceptance.is_empty() {
-                return Err(Interpretation::At(offset, format!("work item {} has no `Acceptance:` bullets", item.id)));
+                return Err(Interpretation::At(
+                    offset,
+                    format!("work item {} has no `Acceptance:` bullets", item.id),
+                ));
             }
             if let Some(previous) = document.work_items.iter().find(|other| other.id == item.id) {
                 return Err(Interpretation::At(
@@ -518,10 +541,12 @@ fn interpret(blocks: Vec<Block>) -> Result<SotDocument, Interpretation> {
         match block {
             Block::FrontMatter(text, offset) => {
                 for line in text.lines().filter(|line| !line.trim().is_empty()) {
-                    let (key, value) = line
-                        .split_once(':')
-                        .ok_or_else(|| Interpretation::At(offset, format!("front-matter line {line:?} is not `key: value`")))?;
-                    document.front_matter.insert(key.trim().to_owned(), value.trim().to_owned());
+                    let (key, value) = line.split_once(':').ok_or_else(|| {
+                        Interpretation::At(offset, format!("front-matter line {line:?} is not `key: value`"))
+                    })?;
+                    document
+                        .front_matter
+                        .insert(key.trim().to_owned(), value.trim().to_owned());
                 }
             }
             Block::Heading(1, text, _) if current.is_none() && document.title.is_none() => document.title = Some(text),
@@ -548,11 +573,17 @@ fn interpret(blocks: Vec<Block>) -> Result<SotDocument, Interpretation> {
                 ));
             }
             Block::Heading(_, text, offset) => {
-                return Err(Interpretation::At(offset, format!("unexpected heading {text:?}: work items are `## ID - Title`")));
+                return Err(Interpretation::At(
+                    offset,
+                    format!("unexpected heading {text:?}: work items are `## ID - Title`"),
+                ));
             }
             Block::Paragraph(text, offset) => {
                 if let Some((_, label, label_offset)) = pending_label.take() {
-                    return Err(Interpretation::At(label_offset, format!("`{label}` has no bullets: add `- …` items under it")));
+                    return Err(Interpretation::At(
+                        label_offset,
+                        format!("`{label}` has no bullets: add `- …` items under it"),
+                    ));
                 }
                 if let Some((label, section)) = LIST_LABELS.iter().find(|(label, _)| text == *label) {
                     if current.is_none() {
@@ -567,13 +598,19 @@ fn interpret(blocks: Vec<Block>) -> Result<SotDocument, Interpretation> {
                 };
                 if let Some(rest) = text.strip_prefix("Status:") {
                     if seen_status {
-                        return Err(Interpretation::At(offset, format!("work item {} has a second `Status:`", item.id)));
+                        return Err(Interpretation::At(
+                            offset,
+                            format!("work item {} has a second `Status:`", item.id),
+                        ));
                     }
                     let rest = rest.trim_start();
                     let (value, body) = rest.split_once(' ').unwrap_or((rest, ""));
                     let value = value.trim_end_matches('.');
                     if value.is_empty() {
-                        return Err(Interpretation::At(offset, format!("work item {} has an empty `Status:`", item.id)));
+                        return Err(Interpretation::At(
+                            offset,
+                            format!("work item {} has an empty `Status:`", item.id),
+                        ));
                     }
                     item.status = value.to_owned();
                     seen_status = true;
@@ -586,11 +623,15 @@ fn interpret(blocks: Vec<Block>) -> Result<SotDocument, Interpretation> {
                 let Some((section, _, _)) = pending_label.take() else {
                     return Err(Interpretation::At(
                         offset,
-                        "bullets outside a section: put them under `Acceptance:`, `Blocked by:` or `Current unblock:`".to_owned(),
+                        "bullets outside a section: put them under `Acceptance:`, `Blocked by:` or `Current unblock:`"
+                            .to_owned(),
                     ));
                 };
                 let Some((item, _)) = current.as_mut() else {
-                    return Err(Interpretation::At(offset, "bullets before the first work item".to_owned()));
+                    return Err(Interpretation::At(
+                        offset,
+                        "bullets before the first work item".to_owned(),
+                    ));
                 };
                 let target = match section {
                     ListSection::Acceptance => &mut item.acceptance,
@@ -642,7 +683,10 @@ mod tests {
         let multi = parse(Path::new("multi.md"), &restored.text).expect("multi-line parses");
         assert_eq!(one, multi);
         let item = &one.work_items[0];
-        assert_eq!((item.id.as_str(), item.title.as_str(), item.status.as_str()), ("X-1", "First", "blocked"));
+        assert_eq!(
+            (item.id.as_str(), item.title.as_str(), item.status.as_str()),
+            ("X-1", "First", "blocked")
+        );
         assert_eq!(item.body, "Body `a b`.");
         assert_eq!(item.acceptance, vec!["One `x - y`.", "Two."]);
         assert_eq!(item.blocked_by, vec!["Dep."]);
@@ -661,15 +705,29 @@ mod tests {
     #[test]
     fn malformed_documents_name_the_place() {
         let message = error_of("# T\n\n## X-1 - A\n\nStatus: blocked.\n\nAcceptance:\n\n## X-2 - B\n");
-        assert!(message.contains("bad.md line 7, column 1") && message.contains("`Acceptance:` has no bullets"), "{message}");
-        let message = error_of("## X-1 - A\n\nStatus: x.\n\nAcceptance:\n\n- a\n\n## X-1 - B\n\nStatus: x.\n\nAcceptance:\n\n- b\n");
-        assert!(message.contains("line 9") && message.contains("duplicate work item id X-1"), "{message}");
+        assert!(
+            message.contains("bad.md line 7, column 1") && message.contains("`Acceptance:` has no bullets"),
+            "{message}"
+        );
+        let message = error_of(
+            "## X-1 - A\n\nStatus: x.\n\nAcceptance:\n\n- a\n\n## X-1 - B\n\nStatus: x.\n\nAcceptance:\n\n- b\n",
+        );
+        assert!(
+            message.contains("line 9") && message.contains("duplicate work item id X-1"),
+            "{message}"
+        );
         let message = error_of("# Just a title\n\nNo items.\n");
         assert!(message.contains("no work items"), "{message}");
         let message = error_of("## Notes\n\nStatus: x.\n");
-        assert!(message.contains("line 1") && message.contains("has no work-item id"), "{message}");
+        assert!(
+            message.contains("line 1") && message.contains("has no work-item id"),
+            "{message}"
+        );
         let message = error_of("## X-1 - A\n\nStatus: x.\n\n- stray\n");
-        assert!(message.contains("line 5") && message.contains("bullets outside a section"), "{message}");
+        assert!(
+            message.contains("line 5") && message.contains("bullets outside a section"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -677,7 +735,10 @@ mod tests {
         let text = "--- title: T --- # T ## X-1 - A Status: x. Acceptance: - `open";
         let message = error_of(text);
         let column = text.find("- `open").expect("present") + 1;
-        assert!(message.contains(&format!("line 1, column {column}")) && message.contains("unclosed backtick"), "{message}");
+        assert!(
+            message.contains(&format!("line 1, column {column}")) && message.contains("unclosed backtick"),
+            "{message}"
+        );
         assert!(error_of("--- title: T status: x # T").contains("never closed"));
     }
 }

@@ -94,7 +94,11 @@ pub fn collect_reports(
 }
 
 /// Derives the status of every work item (and CTO-WORK-020, even when the SOT omits it).
-pub fn derive(document: &SotDocument, evidence: &EvidenceFolder, admission_now: Option<&AdmissionRecord>) -> StatusOutput {
+pub fn derive(
+    document: &SotDocument,
+    evidence: &EvidenceFolder,
+    admission_now: Option<&AdmissionRecord>,
+) -> StatusOutput {
     let work_items = document
         .work_items
         .iter()
@@ -113,7 +117,11 @@ pub fn derive(document: &SotDocument, evidence: &EvidenceFolder, admission_now: 
         .iter()
         .map(|(path, reason)| format!("{} does not count: {reason}", path.display()))
         .collect();
-    let real_passes: Vec<&VerifiedReport> = evidence.verified.iter().filter(|report| report.is_real_pass()).collect();
+    let real_passes: Vec<&VerifiedReport> = evidence
+        .verified
+        .iter()
+        .filter(|report| report.is_real_pass())
+        .collect();
 
     let mut derived = BTreeMap::new();
     for item in &document.work_items {
@@ -164,7 +172,11 @@ fn derive_route(real_passes: &[&VerifiedReport], not_counted: &[String]) -> Deri
     }
 }
 
-fn derive_admission(real_passes: &[&VerifiedReport], admission_now: Option<&AdmissionRecord>, not_counted: &[String]) -> DerivedStatus {
+fn derive_admission(
+    real_passes: &[&VerifiedReport],
+    admission_now: Option<&AdmissionRecord>,
+    not_counted: &[String],
+) -> DerivedStatus {
     let mut reasons = Vec::new();
     let admitted_now = |report: &VerifiedReport| match admission_now {
         None => true,
@@ -205,7 +217,8 @@ fn derive_admission(real_passes: &[&VerifiedReport], admission_now: Option<&Admi
             admission.case_model_admission_status.as_str()
         )),
         Some(_) => {}
-        None => reasons.push("no admission record says \"admitted\" (CTO_HARNESS_CASE_MODEL_ADMISSION_FILE not set)".to_owned()),
+        None => reasons
+            .push("no admission record says \"admitted\" (CTO_HARNESS_CASE_MODEL_ADMISSION_FILE not set)".to_owned()),
     }
     if real_passes.is_empty() {
         reasons.push("no verified real_stage2 pass report".to_owned());

@@ -156,9 +156,7 @@ impl LedgerTotals {
             self.forwarded += 1;
             self.upstream_hosts.insert(host.clone());
         }
-        if entry.outcome == Outcome::Forwarded
-            && (200..300).contains(&entry.status)
-            && entry.forwarded_model.is_some()
+        if entry.outcome == Outcome::Forwarded && (200..300).contains(&entry.status) && entry.forwarded_model.is_some()
         {
             self.served_by_admitted_model += 1;
         }
@@ -291,10 +289,7 @@ impl Ledger {
 
     /// Writes and flushes one line, then counts it.
     fn record(&self, entry: &LedgerEntry) {
-        let mut state = self
-            .state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some((path, file)) = &mut state.file {
             let written = serde_json::to_string(entry)
                 .map_err(std::io::Error::other)
@@ -316,10 +311,7 @@ impl Ledger {
     }
 
     pub(crate) fn totals(&self) -> LedgerTotals {
-        let state = self
-            .state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         state.totals.clone()
     }
 }
@@ -398,13 +390,7 @@ impl RequestLog {
     }
 
     /// Writes the line.
-    pub(crate) fn finish(
-        mut self,
-        status: u16,
-        bytes_out: u64,
-        outcome: Outcome,
-        reason: Option<&str>,
-    ) {
+    pub(crate) fn finish(mut self, status: u16, bytes_out: u64, outcome: Outcome, reason: Option<&str>) {
         self.entry.status = status;
         self.entry.bytes_out = bytes_out;
         self.entry.outcome = outcome;
@@ -524,10 +510,7 @@ mod tests {
         let scrubber = Scrubber::new([SecretValue::new("tok-123".to_owned())]);
         assert_eq!(scrubber.clean("a tok-123 b"), "a [redacted] b");
         let long = "x".repeat(MAX_RECORDED_CHARS + 10);
-        assert_eq!(
-            scrubber.clean(&long).chars().count(),
-            MAX_RECORDED_CHARS + 1
-        );
+        assert_eq!(scrubber.clean(&long).chars().count(), MAX_RECORDED_CHARS + 1);
     }
 
     #[test]
@@ -541,12 +524,7 @@ mod tests {
             "POST",
             "/v1/chat/completions",
         ));
-        RequestLog::new(ledger.clone(), Api::Local, "GET", "/x").finish(
-            404,
-            9,
-            Outcome::NotFound,
-            Some("nope"),
-        );
+        RequestLog::new(ledger.clone(), Api::Local, "GET", "/x").finish(404, 9, Outcome::NotFound, Some("nope"));
         let lines = read_ledger(&path).expect("read");
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0].outcome, Outcome::Cancelled);

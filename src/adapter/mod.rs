@@ -55,10 +55,7 @@ use serde_json::json;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use ledger::{
-    Api, LedgerEntry, LedgerError, LedgerTotals, MAX_RECORDED_CHARS, Outcome, read_ledger,
-    summarize,
-};
+pub use ledger::{Api, LedgerEntry, LedgerError, LedgerTotals, MAX_RECORDED_CHARS, Outcome, read_ledger, summarize};
 use ledger::{Ledger, RequestLog, Scrubber};
 use pinning::Refusal;
 
@@ -199,9 +196,7 @@ impl AdapterHandle {
             let _ = stop.send(());
         }
         if let Some(mut task) = self.task.take()
-            && tokio::time::timeout(SHUTDOWN_GRACE, &mut task)
-                .await
-                .is_err()
+            && tokio::time::timeout(SHUTDOWN_GRACE, &mut task).await.is_err()
         {
             task.abort();
             let _ = task.await;
@@ -225,10 +220,7 @@ impl Drop for AdapterHandle {
 
 /// Starts the adapter on `listen` (normally `127.0.0.1:0`) and returns once it accepts
 /// connections. Creates the ledger file and writes `adapter_started` to the trace.
-pub async fn start(
-    config: AdapterConfig,
-    listen: SocketAddr,
-) -> Result<AdapterHandle, AdapterError> {
+pub async fn start(config: AdapterConfig, listen: SocketAddr) -> Result<AdapterHandle, AdapterError> {
     if !listen.ip().is_loopback() {
         return Err(AdapterError::ListenNotLoopback { addr: listen });
     }
@@ -239,45 +231,26 @@ pub async fn start(
     if config.model.is_empty() {
         return Err(invalid_model("the name is empty"));
     }
-    let served_model_header = HeaderValue::from_str(&config.model)
-        .map_err(|_| invalid_model("the name cannot be sent in an HTTP header"))?;
+    let served_model_header =
+        HeaderValue::from_str(&config.model).map_err(|_| invalid_model("the name cannot be sent in an HTTP header"))?;
     let upstream_host = config.upstream.host_port();
-    let upstream_header = HeaderValue::from_str(&upstream_host).map_err(|_| {
-        AdapterError::Client(format!(
-            "upstream host {upstream_host:?} is not a header value"
-        ))
-    })?;
+    let upstream_header = HeaderValue::from_str(&upstream_host)
+        .map_err(|_| AdapterError::Client(format!("upstream host {upstream_host:?} is not a header value")))?;
     // Timeouts are applied per step (headers, each chunk) by the adapter itself; a whole-
     // request timeout in the client would cut long streams off.
-    let client = upstream::loopback_client(None)
-        .map_err(|err| AdapterError::Client(err.without_url().to_string()))?;
-    let scrubber = Scrubber::new(
-        config
-            .upstream_key
-            .iter()
-            .cloned()
-            .chain([config.case_token.clone()]),
-    );
-    let ledger = Ledger::create(config.ledger_path.as_deref(), scrubber).map_err(|source| {
-        AdapterError::Ledger {
-            path: config.ledger_path.clone().unwrap_or_default(),
-            source,
-        }
-    })?;
-    let ledger_note = config
-        .ledger_path
-        .as_ref()
-        .map(|path| path.display().to_string());
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|source| AdapterError::Bind {
-            addr: listen,
-            source,
-        })?;
-    let local_addr = listener.local_addr().map_err(|source| AdapterError::Bind {
-        addr: listen,
+    let client = upstream::loopback_client(None).map_err(|err| AdapterError::Client(err.without_url().to_string()))?;
+    let scrubber = Scrubber::new(config.upstream_key.iter().cloned().chain([config.case_token.clone()]));
+    let ledger = Ledger::create(config.ledger_path.as_deref(), scrubber).map_err(|source| AdapterError::Ledger {
+        path: config.ledger_path.clone().unwrap_or_default(),
         source,
     })?;
+    let ledger_note = config.ledger_path.as_ref().map(|path| path.display().to_string());
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| AdapterError::Bind { addr: listen, source })?;
+    let local_addr = listener
+        .local_addr()
+        .map_err(|source| AdapterError::Bind { addr: listen, source })?;
 
     let shared = Arc::new(Shared {
         upstream: config.upstream,
@@ -306,9 +279,7 @@ pub async fn start(
         )
         .map_err(AdapterError::Trace)?;
 
-    let app = axum::Router::new()
-        .fallback(handle)
-        .with_state(shared.clone());
+    let app = axum::Router::new().fallback(handle).with_state(shared.clone());
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -366,10 +337,7 @@ pub async fn run_standalone(
     let _ = std::fs::remove_file(&token_path);
     println!(
         "stopped: {} request(s), {} forwarded, {} served by {model}, {} fallback attempt(s) refused",
-        totals.requests,
-        totals.forwarded,
-        totals.served_by_admitted_model,
-        totals.fallback_attempts
+        totals.requests, totals.forwarded, totals.served_by_admitted_model, totals.fallback_attempts
     );
     signal.map_err(AdapterError::Signal)
 }
@@ -384,12 +352,10 @@ fn private_folder() -> Result<PathBuf, AdapterError> {
     let mut builder = std::fs::DirBuilder::new();
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder
-        .create(&path)
-        .map_err(|source| AdapterError::TokenFile {
-            path: path.clone(),
-            source,
-        })?;
+    builder.create(&path).map_err(|source| AdapterError::TokenFile {
+        path: path.clone(),
+        source,
+    })?;
     Ok(path)
 }
 
@@ -473,22 +439,11 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
     shared.decorate(response)
 }
 
-async fn dispatch(
-    shared: &Arc<Shared>,
-    route: Route,
-    request: Request,
-    mut log: RequestLog,
-) -> Response {
+async fn dispatch(shared: &Arc<Shared>, route: Route, request: Request, mut log: RequestLog) -> Response {
     let api = route.api();
     if let Err(reason) = authenticate(&shared.case_token, request.headers()) {
         let message = format!("case-harness adapter: {reason}");
-        return local_error(
-            log,
-            api,
-            StatusCode::UNAUTHORIZED,
-            Outcome::Unauthorized,
-            &message,
-        );
+        return local_error(log, api, StatusCode::UNAUTHORIZED, Outcome::Unauthorized, &message);
     }
     let Some(method) = route.method() else {
         let message = format!(
@@ -520,13 +475,7 @@ async fn dispatch(
                 "case-harness adapter: the request body could not be read (larger than {} MiB, or cut off)",
                 MAX_REQUEST_BYTES / (1024 * 1024)
             );
-            return local_error(
-                log,
-                api,
-                StatusCode::PAYLOAD_TOO_LARGE,
-                Outcome::BadRequest,
-                &message,
-            );
+            return local_error(log, api, StatusCode::PAYLOAD_TOO_LARGE, Outcome::BadRequest, &message);
         }
     };
     log.set_bytes_in(body.len());
@@ -543,13 +492,7 @@ async fn dispatch(
             response(StatusCode::NO_CONTENT, HeaderMap::new(), Body::empty())
         }
         // Unknown has no method and returned above.
-        Route::Unknown => local_error(
-            log,
-            api,
-            StatusCode::NOT_FOUND,
-            Outcome::NotFound,
-            "not served",
-        ),
+        Route::Unknown => local_error(log, api, StatusCode::NOT_FOUND, Outcome::NotFound, "not served"),
     }
 }
 
@@ -558,9 +501,8 @@ fn authenticate(token: &SecretValue, headers: &HeaderMap) -> Result<(), &'static
     let mut presented = false;
     for value in headers.get_all(AUTHORIZATION) {
         presented = true;
-        let credential = bearer_credential(value.as_bytes()).ok_or(
-            "the Authorization header is not `Bearer TOKEN`; the per-run token is required",
-        )?;
+        let credential = bearer_credential(value.as_bytes())
+            .ok_or("the Authorization header is not `Bearer TOKEN`; the per-run token is required")?;
         if !token.matches(credential) {
             return Err("the Authorization header does not carry the per-run token");
         }
@@ -616,13 +558,7 @@ fn error_body(api: Api, status: StatusCode, message: &str) -> Vec<u8> {
 }
 
 /// Answers locally with a JSON error and writes the ledger line.
-pub(crate) fn local_error(
-    log: RequestLog,
-    api: Api,
-    status: StatusCode,
-    outcome: Outcome,
-    message: &str,
-) -> Response {
+pub(crate) fn local_error(log: RequestLog, api: Api, status: StatusCode, outcome: Outcome, message: &str) -> Response {
     let body = error_body(api, status, message);
     log.finish(status.as_u16(), body.len() as u64, outcome, Some(message));
     let mut headers = HeaderMap::new();
@@ -649,10 +585,7 @@ impl Shared {
             HeaderName::from_static(HEADER_SERVED_MODEL),
             self.served_model_header.clone(),
         );
-        headers.insert(
-            HeaderName::from_static(HEADER_UPSTREAM),
-            self.upstream_header.clone(),
-        );
+        headers.insert(HeaderName::from_static(HEADER_UPSTREAM), self.upstream_header.clone());
         headers.insert(
             HeaderName::from_static(HEADER_FALLBACK_ATTEMPTS),
             HeaderValue::from(attempts),
@@ -662,13 +595,7 @@ impl Shared {
 
     /// Answers a refused request: records the fallback attempt (trace and counter) when it
     /// is one, answers 403/400 with the reasons, and writes the ledger line.
-    pub(crate) fn refuse(
-        &self,
-        api: Api,
-        mut log: RequestLog,
-        path: &str,
-        refusal: Refusal,
-    ) -> Response {
+    pub(crate) fn refuse(&self, api: Api, mut log: RequestLog, path: &str, refusal: Refusal) -> Response {
         log.set_requested_model(refusal.requested_model.as_deref());
         let outcome = if refusal.is_fallback_attempt() {
             let attempt = self.fallback_attempts.fetch_add(1, Ordering::SeqCst) + 1;
@@ -700,9 +627,7 @@ impl Shared {
         json_body: Option<Vec<u8>>,
         accept: Option<&HeaderValue>,
     ) -> Result<reqwest::Response, UpstreamFailure> {
-        let mut request = self
-            .client
-            .request(method, self.upstream.endpoint(endpoint));
+        let mut request = self.client.request(method, self.upstream.endpoint(endpoint));
         if let Some(body) = json_body {
             request = request
                 .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
@@ -731,12 +656,7 @@ impl Shared {
 
     /// Answers 504 (timeout) or 502 (anything else) for an upstream that gave no usable
     /// answer, and writes the ledger line. Nothing is retried.
-    pub(crate) fn upstream_failed(
-        &self,
-        api: Api,
-        log: RequestLog,
-        failure: UpstreamFailure,
-    ) -> Response {
+    pub(crate) fn upstream_failed(&self, api: Api, log: RequestLog, failure: UpstreamFailure) -> Response {
         let (status, message) = match failure {
             UpstreamFailure::Timeout => (
                 StatusCode::GATEWAY_TIMEOUT,
@@ -788,10 +708,7 @@ mod tests {
             authenticate(&token, &headers(&[("authorization", "bearer  tok-1 ")])),
             Ok(())
         );
-        assert_eq!(
-            authenticate(&token, &headers(&[("x-api-key", "tok-1")])),
-            Ok(())
-        );
+        assert_eq!(authenticate(&token, &headers(&[("x-api-key", "tok-1")])), Ok(()));
     }
 
     #[test]
@@ -831,13 +748,11 @@ mod tests {
     #[test]
     fn error_bodies_take_the_api_shape() {
         let openai: serde_json::Value =
-            serde_json::from_slice(&error_body(Api::OpenAi, StatusCode::FORBIDDEN, "no"))
-                .expect("json");
+            serde_json::from_slice(&error_body(Api::OpenAi, StatusCode::FORBIDDEN, "no")).expect("json");
         assert_eq!(openai["error"]["type"], "permission_error");
         assert_eq!(openai["error"]["message"], "no");
         let anthropic: serde_json::Value =
-            serde_json::from_slice(&error_body(Api::Anthropic, StatusCode::UNAUTHORIZED, "no"))
-                .expect("json");
+            serde_json::from_slice(&error_body(Api::Anthropic, StatusCode::UNAUTHORIZED, "no")).expect("json");
         assert_eq!(anthropic["type"], "error");
         assert_eq!(anthropic["error"]["type"], "authentication_error");
     }

@@ -21,9 +21,7 @@ use serde_json::Value;
 
 use super::ledger::{Api, Outcome, RequestLog};
 use super::pinning::admit_request;
-use super::{
-    MAX_UPSTREAM_BODY_BYTES, Shared, UpstreamFailure, local_error, reported_model, response,
-};
+use super::{MAX_UPSTREAM_BODY_BYTES, Shared, UpstreamFailure, local_error, reported_model, response};
 use crate::upstream::{self, UpstreamError};
 
 /// Longest SSE line the decoder keeps looking into (1 MiB); longer lines are skipped.
@@ -32,10 +30,7 @@ const MAX_SSE_LINE_BYTES: usize = 1024 * 1024;
 /// `GET /v1/models`: the upstream's list, as it is.
 pub(crate) async fn models(shared: &Arc<Shared>, mut log: RequestLog) -> Response {
     log.set_forwarded(None, &shared.upstream_host);
-    match shared
-        .send_upstream(Method::GET, "models", None, None)
-        .await
-    {
+    match shared.send_upstream(Method::GET, "models", None, None).await {
         Ok(answer) => relay(shared, Api::OpenAi, answer, log).await,
         Err(failure) => shared.upstream_failed(Api::OpenAi, log, failure),
     }
@@ -54,13 +49,7 @@ pub(crate) async fn chat_completions(
         Ok(Value::Object(object)) => object,
         _ => {
             let message = "case-harness adapter: the request body must be a JSON object";
-            return local_error(
-                log,
-                api,
-                StatusCode::BAD_REQUEST,
-                Outcome::BadRequest,
-                message,
-            );
+            return local_error(log, api, StatusCode::BAD_REQUEST, Outcome::BadRequest, message);
         }
     };
     match admit_request(api, &shared.model, headers, &mut object) {
@@ -84,12 +73,7 @@ pub(crate) async fn chat_completions(
     log.set_forwarded(Some(&shared.model), &shared.upstream_host);
     let accept = headers.get(ACCEPT);
     match shared
-        .send_upstream(
-            Method::POST,
-            "chat/completions",
-            Some(upstream_body),
-            accept,
-        )
+        .send_upstream(Method::POST, "chat/completions", Some(upstream_body), accept)
         .await
     {
         Ok(answer) => relay(shared, api, answer, log).await,
@@ -138,12 +122,7 @@ pub(crate) async fn relay(
     let is_sse = headers
         .get(CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| {
-            value
-                .trim_start()
-                .to_ascii_lowercase()
-                .starts_with("text/event-stream")
-        });
+        .is_some_and(|value| value.trim_start().to_ascii_lowercase().starts_with("text/event-stream"));
     if is_sse {
         log.set_status(status.as_u16());
         let stream = SseRelay {
@@ -166,8 +145,7 @@ pub(crate) async fn relay(
         match tokio::time::timeout(shared.upstream_timeout, answer.chunk()).await {
             Err(_) => return shared.upstream_failed(api, log, UpstreamFailure::Timeout),
             Ok(Err(err)) => {
-                let failure =
-                    UpstreamFailure::Transport(upstream::transport_error(&shared.upstream, err));
+                let failure = UpstreamFailure::Transport(upstream::transport_error(&shared.upstream, err));
                 return shared.upstream_failed(api, log, failure);
             }
             Ok(Ok(None)) => break,
@@ -175,10 +153,7 @@ pub(crate) async fn relay(
                 if body.len() + chunk.len() > MAX_UPSTREAM_BODY_BYTES {
                     let failure = UpstreamFailure::Transport(UpstreamError::Transport {
                         host: shared.upstream_host.clone(),
-                        reason: format!(
-                            "answer larger than {} MiB",
-                            MAX_UPSTREAM_BODY_BYTES / (1024 * 1024)
-                        ),
+                        reason: format!("answer larger than {} MiB", MAX_UPSTREAM_BODY_BYTES / (1024 * 1024)),
                     });
                     return shared.upstream_failed(api, log, failure);
                 }
@@ -243,36 +218,24 @@ impl SseRelay {
                 None
             }
             Ok(Some(Err(err))) => {
-                let reason = format!(
-                    "stream cut short: {}",
-                    upstream::transport_error(&self.base, err)
-                );
+                let reason = format!("stream cut short: {}", upstream::transport_error(&self.base, err));
                 log.finish(
                     self.status.as_u16(),
                     self.bytes_out,
                     Outcome::UpstreamError,
                     Some(&reason),
                 );
-                Some((
-                    Err(std::io::Error::other("the upstream stream broke")),
-                    self,
-                ))
+                Some((Err(std::io::Error::other("the upstream stream broke")), self))
             }
             Err(_) => {
-                let reason = format!(
-                    "stream cut short: upstream silent for {} s",
-                    self.idle.as_secs_f64()
-                );
+                let reason = format!("stream cut short: upstream silent for {} s", self.idle.as_secs_f64());
                 log.finish(
                     self.status.as_u16(),
                     self.bytes_out,
                     Outcome::UpstreamError,
                     Some(&reason),
                 );
-                Some((
-                    Err(std::io::Error::other("the upstream stream went silent")),
-                    self,
-                ))
+                Some((Err(std::io::Error::other("the upstream stream went silent")), self))
             }
         }
     }
@@ -365,12 +328,7 @@ mod tests {
     #[test]
     fn redirects_and_errors_get_a_reason() {
         assert_eq!(status_reason(StatusCode::OK), None);
-        assert!(
-            status_reason(StatusCode::FOUND).is_some_and(|reason| reason.contains("not followed"))
-        );
-        assert!(
-            status_reason(StatusCode::TOO_MANY_REQUESTS)
-                .is_some_and(|reason| reason.contains("429"))
-        );
+        assert!(status_reason(StatusCode::FOUND).is_some_and(|reason| reason.contains("not followed")));
+        assert!(status_reason(StatusCode::TOO_MANY_REQUESTS).is_some_and(|reason| reason.contains("429")));
     }
 }

@@ -149,9 +149,7 @@ pub(crate) fn admit_request(
     names.sort_unstable();
     names.dedup();
     for name in names {
-        problems.push(format!(
-            "header `{name}` asks for routing, which this adapter refuses"
-        ));
+        problems.push(format!("header `{name}` asks for routing, which this adapter refuses"));
     }
     if problems.is_empty() {
         let model_inserted = requested_model.is_none();
@@ -185,17 +183,13 @@ fn is_routing_field(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
     key.contains("fallback")
         || ROUTING_FIELDS.contains(&key.as_str())
-        || ROUTING_FIELD_PREFIXES
-            .iter()
-            .any(|prefix| key.starts_with(prefix))
+        || ROUTING_FIELD_PREFIXES.iter().any(|prefix| key.starts_with(prefix))
 }
 
 fn is_routing_header(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
     ROUTING_HEADER_PARTS.iter().any(|part| name.contains(part))
-        || ROUTING_HEADER_PREFIXES
-            .iter()
-            .any(|prefix| name.starts_with(prefix))
+        || ROUTING_HEADER_PREFIXES.iter().any(|prefix| name.starts_with(prefix))
 }
 
 #[cfg(test)]
@@ -222,10 +216,7 @@ mod tests {
 
     #[test]
     fn the_admitted_model_passes_unchanged() {
-        let (result, body) = admit(
-            json!({"model": ADMITTED, "messages": []}),
-            &["content-type"],
-        );
+        let (result, body) = admit(json!({"model": ADMITTED, "messages": []}), &["content-type"]);
         assert_eq!(
             result,
             Ok(Admission {

@@ -1,0 +1,159 @@
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+pub const MODEL: &str = "smollm2-135m-instruct";
+
+/// A fresh run sandbox: records, task and an (empty) run folder location.
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    pub fn new() -> Sandbox {
+        let sandbox = Sandbox {
+            dir: tempfile::tempdir().expect("tempdir"),
+        };
+        sandbox.write(
+            "decision.json",
+            &json!({"work_item":"CTO-WORK-020","decision_status":"local_provider_required","provider_class":"local_case_compatible"}),
+        );
+        sandbox.write(
+            "admission.json",
+            &json!({"work_item":"CTO-WORK-020","decision_status":"local_provider_required","provider_class":"local_case_compatible",
+                    "case_model_provider":"llama.cpp","case_model":MODEL,"case_model_admission_status":"candidate"}),
+        );
+        sandbox.write(
+            "task.json",
+            &json!({"prompt":"What is the capital of France? Answer in one word.","max_tokens":24,"temperature":0,
+                    "checks":[{"kind":"non_empty"},{"kind":"contains","value":"Paris"}]}),
+        );
+        sandbox
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn write(&self, name: &str, value: &Value) {
+        std::fs::write(self.path(name), serde_json::to_vec_pretty(value).expect("json")).expect("write");
+    }
+
+    pub fn out(&self) -> PathBuf {
+        self.path("run")
+    }
+
+    pub fn report(&self) -> Value {
+        read_json(&self.out().join("report.json"))
+    }
+}
+
+pub fn read_json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).expect("read")).expect("json")
+}
+
+pub fn case_script(name: &str) -> Vec<String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("harness-tests/cases")
+        .join(name);
+    vec!["python3".to_owned(), script.display().to_string()]
+}
+
+/// A provider that lists the model and answers every chat completion with "Paris".
+pub async fn provider() -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/models"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"object":"list","data":[{"id":MODEL,"object":"model","owned_by":"me"}]})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id":"chatcmpl-1","object":"chat.completion","model":MODEL,
+            "choices":[{"index":0,"message":{"role":"assistant","content":"The capital of France is Paris."},"finish_reason":"stop"}],
+            "usage":{"prompt_tokens":9,"completion_tokens":7,"total_tokens":16}})))
+        .mount(&server)
+        .await;
+    server
+}
+
+/// Chat requests the provider received, as JSON bodies.
+pub async fn chat_bodies(server: &MockServer) -> Vec<Value> {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|request| request.url.path() == "/v1/chat/completions")
+        .map(|request| serde_json::from_slice(&request.body).expect("json body"))
+        .collect()
+}
+
+/// The binary with a cleared environment plus PATH and the records of `sandbox`.
+pub fn harness(sandbox: &Sandbox, base_url: Option<&str>) -> assert_cmd::Command {
+    let mut command = assert_cmd::Command::cargo_bin("case-harness").expect("binary");
+    command.env_clear();
+    if let Some(path) = std::env::var_os("PATH") {
+        command.env("PATH", path);
+    }
+    command
+        .env("CTO_HARNESS_CASE_DECISION_FILE", sandbox.path("decision.json"))
+        .env("CTO_HARNESS_CASE_MODEL_ADMISSION_FILE", sandbox.path("admission.json"));
+    if let Some(url) = base_url {
+        command.env("CTO_HARNESS_CASE_LOCAL_BASE_URL", url);
+    }
+    command
+}
+
+/// `case-harness run --simulated` with the given Case command (empty: reference Case).
+pub async fn run(
+    mut command: assert_cmd::Command,
+    sandbox: &Sandbox,
+    case: Vec<String>,
+    extra: &[&str],
+) -> std::process::Output {
+    command
+        .args(["run", "--simulated", "--task"])
+        .arg(sandbox.path("task.json"))
+        .arg("--out")
+        .arg(sandbox.out())
+        .args(extra);
+    if !case.is_empty() {
+        command.arg("--").args(case);
+    }
+    tokio::task::spawn_blocking(move || command.output().expect("runs"))
+        .await
+        .expect("join")
+}
+
+pub fn verify(report: &Path) -> std::process::Output {
+    assert_cmd::Command::cargo_bin("case-harness")
+        .expect("binary")
+        .arg("verify")
+        .arg(report)
+        .output()
+        .expect("runs")
+}
+
+pub fn events(sandbox: &Sandbox) -> Vec<String> {
+    std::fs::read_to_string(sandbox.out().join("trace.jsonl"))
+        .expect("trace")
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<Value>(line).expect("event")["event"]
+                .as_str()
+                .expect("name")
+                .to_owned()
+        })
+        .collect()
+}
+
+pub fn base_url(server: &MockServer) -> String {
+    format!("{}/v1", server.uri())
+}

@@ -1,0 +1,15 @@
+//! End-to-end tests of `case-harness run` and `verify` through the real binary, against a
+//! `wiremock` provider on 127.0.0.1 and the Case stand-ins in `harness-tests/cases/`.
+
+/// Blocked runs: nothing spawned, evidence still written.
+mod blocked;
+/// What Case's environment does and does not contain.
+mod case_environment;
+/// Shared set-up: records, a fake provider, running the binary.
+mod common;
+/// Runs that must end `fail`, each for one observed reason.
+mod failing_runs;
+/// Passing runs and what their reports prove.
+mod passing;
+/// `verify` against tampered and forged reports.
+mod verify;

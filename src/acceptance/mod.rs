@@ -1,0 +1,667 @@
+//! The acceptance plugin: every acceptance bullet of a planning document becomes one
+//! generated `libtest-mimic` trial, runnable with `cargo test` and `cargo nextest run`.
+//!
+//! A consumer's `harness = false` test target is a few lines:
+//!
+//! ```no_run
+//! fn main() -> std::process::ExitCode {
+//!     case_harness::acceptance::AcceptanceSuite::new("fixtures/sot/seed-one-line.md", "scenarios")
+//!         .harness_binary(env!("CARGO_BIN_EXE_case-harness"))
+//!         .main()
+//! }
+//! ```
+//!
+//! Coverage is complete by construction: a bullet with no scenario is a *failing* trial
+//! ("unmapped acceptance bullet", naming the nearest scenario), and so is a scenario whose
+//! bullet is gone. Names are stable and filterable:
+//! `CTO-WORK-022::04-missing-local-adapter-config-blocks-before-case-process-started`.
+//!
+//! nextest runs each trial in its own process (`--exact NAME --nocapture`) and judges by exit
+//! code alone, which opens two traps this module closes: an `--exact` that matches no trial
+//! (or several) fails loudly instead of passing with zero tests, and "ignored" is decided
+//! when the list is built (from the environment), never inside a trial, because a skip
+//! decided at run time would be reported as a pass. Trials are lazy: building the list
+//! parses files only; a trial's sandbox and fake provider start when it runs.
+//!
+//! JUnit: `cargo test` (one process) writes the file once at the end. Under nextest each
+//! process writes a fragment keyed by `NEXTEST_RUN_ID` and re-merges all fragments of the
+//! run into the one file (under a lock), so the file is complete when the last trial ends.
+
+pub mod scenario;
+pub mod steps;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use libtest_mimic::{Arguments, Failed, Trial};
+
+use self::scenario::{LoadedScenario, Scenarios, Step};
+use self::steps::{StepContext, TrialEvidence};
+use crate::sot::SotDocument;
+
+/// Environment variable that overrides where the acceptance JUnit file is written.
+pub const ENV_JUNIT_PATH: &str = "CASE_HARNESS_JUNIT_PATH";
+/// Environment variable that overrides where trials keep their run folders.
+pub const ENV_WORK_DIR: &str = "CASE_HARNESS_ACCEPTANCE_DIR";
+
+/// One planned trial: its name and what it is.
+#[derive(Debug, Clone)]
+pub struct PlannedTrial {
+    /// Full trial name, `WORK-ITEM::NN-slug` or `WORK-ITEM::name`.
+    pub name: String,
+    /// The work item.
+    pub work_item: String,
+    /// The bullet's text (empty for named trials).
+    pub bullet: String,
+    /// What the trial does.
+    pub kind: TrialKind,
+    /// Why it is ignored, when it is (decided now, from the environment).
+    pub ignored: Option<String>,
+}
+
+/// What a planned trial is.
+#[derive(Debug, Clone)]
+pub enum TrialKind {
+    /// A bullet bound to a scenario.
+    Bound {
+        /// The scenario's proof sentence.
+        proof: String,
+        /// The steps.
+        steps: Vec<Step>,
+    },
+    /// A named trial (not a bullet).
+    Named {
+        /// The proof sentence.
+        proof: String,
+        /// The steps.
+        steps: Vec<Step>,
+    },
+    /// A bullet with no scenario: always fails.
+    Unmapped {
+        /// The nearest unused scenario text, if any.
+        closest: Option<String>,
+    },
+    /// A scenario whose bullet is not in the SOT: always fails.
+    Orphan {
+        /// The scenario file.
+        file: PathBuf,
+    },
+}
+
+impl PlannedTrial {
+    fn proof(&self) -> &str {
+        match &self.kind {
+            TrialKind::Bound { proof, .. } | TrialKind::Named { proof, .. } => proof,
+            TrialKind::Unmapped { .. } => "unmapped acceptance bullet",
+            TrialKind::Orphan { .. } => "scenario without a bullet",
+        }
+    }
+}
+
+/// The result of one trial, for JUnit and `summary.md`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct TrialRecord {
+    /// Full trial name.
+    pub name: String,
+    /// The work item.
+    pub work_item: String,
+    /// The bullet text.
+    pub bullet: String,
+    /// `passed`, `failed` or `skipped`.
+    pub status: String,
+    /// Failure message or skip reason.
+    pub message: Option<String>,
+    /// Wall time.
+    pub duration_ms: u64,
+    /// Gate codes seen blocking.
+    pub gate_codes: Vec<String>,
+    /// Reports written: (path, digest).
+    pub reports: Vec<(String, String)>,
+    /// What the trial proves.
+    pub proof: String,
+}
+
+/// Why the suite could not even be planned.
+#[derive(Debug, thiserror::Error)]
+pub enum AcceptanceError {
+    /// The SOT could not be read.
+    #[error(transparent)]
+    Sot(#[from] crate::sot::SotError),
+    /// The scenarios could not be read.
+    #[error(transparent)]
+    Scenarios(#[from] scenario::ScenarioError),
+    /// Configuration mistakes that would otherwise pass silently.
+    #[error("{0}")]
+    Config(String),
+    /// Writing JUnit or the summary failed.
+    #[error("{path}: {message}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// An acceptance suite: SOT file(s) + a scenarios folder → trials.
+#[derive(Debug, Clone)]
+pub struct AcceptanceSuite {
+    sots: Vec<PathBuf>,
+    scenarios_dir: PathBuf,
+    harness_binary: PathBuf,
+    fixtures_dir: PathBuf,
+    cases_dir: PathBuf,
+    work_dir: PathBuf,
+    junit_path: Option<PathBuf>,
+}
+
+impl AcceptanceSuite {
+    /// A suite over one SOT file and a scenarios folder, with defaults relative to the
+    /// current directory: binary `case-harness` from `PATH`, `fixtures/`,
+    /// `harness-tests/cases/`, run folders under `target/case-harness/acceptance/`
+    /// (or `$CASE_HARNESS_ACCEPTANCE_DIR`), JUnit at `target/case-harness/junit/acceptance.xml`
+    /// (or `$CASE_HARNESS_JUNIT_PATH`).
+    pub fn new(sot: impl Into<PathBuf>, scenarios_dir: impl Into<PathBuf>) -> Self {
+        let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
+        AcceptanceSuite {
+            sots: vec![sot.into()],
+            scenarios_dir: scenarios_dir.into(),
+            harness_binary: PathBuf::from("case-harness"),
+            fixtures_dir: PathBuf::from("fixtures"),
+            cases_dir: PathBuf::from("harness-tests/cases"),
+            work_dir: std::env::var_os(ENV_WORK_DIR)
+                .map_or_else(|| target.join("case-harness/acceptance"), PathBuf::from),
+            junit_path: Some(
+                std::env::var_os(ENV_JUNIT_PATH)
+                    .map_or_else(|| target.join("case-harness/junit/acceptance.xml"), PathBuf::from),
+            ),
+        }
+    }
+
+    /// Adds another SOT file (its work items join the suite).
+    pub fn sot(mut self, sot: impl Into<PathBuf>) -> Self {
+        self.sots.push(sot.into());
+        self
+    }
+
+    /// The `case-harness` binary the trials drive.
+    pub fn harness_binary(mut self, path: impl Into<PathBuf>) -> Self {
+        self.harness_binary = path.into();
+        self
+    }
+
+    /// The fixtures folder (`decision/`, `admission/`, `tasks/`).
+    pub fn fixtures_dir(mut self, path: impl Into<PathBuf>) -> Self {
+        self.fixtures_dir = path.into();
+        self
+    }
+
+    /// The folder `{cases}` stands for in Case commands.
+    pub fn cases_dir(mut self, path: impl Into<PathBuf>) -> Self {
+        self.cases_dir = path.into();
+        self
+    }
+
+    /// Where trials keep their run folders (one sub-folder per trial).
+    pub fn work_dir(mut self, path: impl Into<PathBuf>) -> Self {
+        self.work_dir = path.into();
+        self
+    }
+
+    /// Where the JUnit file goes (`None`: no file).
+    pub fn junit_path(mut self, path: Option<PathBuf>) -> Self {
+        self.junit_path = path;
+        self
+    }
+
+    /// Plans every trial: one per bullet, one per orphan scenario, one per named trial.
+    pub fn plan(&self) -> Result<Vec<PlannedTrial>, AcceptanceError> {
+        let mut documents: Vec<(PathBuf, SotDocument)> = Vec::new();
+        for path in &self.sots {
+            documents.push((path.clone(), crate::sot::load(path)?));
+        }
+        let scenarios = scenario::load_dir(&self.scenarios_dir)?;
+        let planned = plan(&documents, &scenarios);
+        if !planned.iter().any(|trial| !trial.bullet.is_empty()) {
+            return Err(AcceptanceError::Config(format!(
+                "no acceptance bullets found in {:?}: refusing to report success with zero trials",
+                self.sots
+            )));
+        }
+        Ok(planned)
+    }
+
+    fn context(&self, trial: &PlannedTrial) -> StepContext {
+        StepContext {
+            harness_binary: self.harness_binary.clone(),
+            fixtures_dir: absolute(&self.fixtures_dir),
+            cases_dir: absolute(&self.cases_dir),
+            sot: absolute(&self.sots[0]),
+            work_dir: absolute(&self.work_dir).join(trial.name.replace("::", "__")),
+        }
+    }
+
+    /// Runs the suite with libtest's arguments and returns what each executed trial did.
+    pub fn run(&self, args: &Arguments) -> Result<(libtest_mimic::Conclusion, Vec<TrialRecord>), AcceptanceError> {
+        let planned = self.plan()?;
+        guard_nextest_exact(args, &planned)?;
+        for trial in &planned {
+            if let (Some(reason), false) = (&trial.ignored, args.list) {
+                eprintln!("note: {} is ignored: {reason}", trial.name);
+            }
+        }
+        let records: Arc<Mutex<Vec<TrialRecord>>> = Arc::default();
+        let trials: Vec<Trial> = planned
+            .iter()
+            .map(|trial| self.trial(trial, Arc::clone(&records)))
+            .collect();
+        let conclusion = libtest_mimic::run(args, trials);
+        let mut records = records.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+        if !args.list {
+            // Ignored trials that were selected but not run are recorded as skipped.
+            for trial in &planned {
+                let selected = !args.is_filtered_out(&placeholder(trial)) && args.is_ignored(&placeholder(trial));
+                if selected && trial.ignored.is_some() {
+                    records.push(record(
+                        trial,
+                        "skipped",
+                        trial.ignored.clone(),
+                        Duration::ZERO,
+                        TrialEvidence::default(),
+                    ));
+                }
+            }
+            records.sort_by(|a, b| a.name.cmp(&b.name));
+            if let Some(path) = &self.junit_path {
+                self.write_junit(path, &planned, &records)?;
+            }
+        }
+        Ok((conclusion, records))
+    }
+
+    /// The `main` of a `harness = false` test target: parses libtest's flags, runs, exits.
+    pub fn main(self) -> ExitCode {
+        let args = Arguments::from_args();
+        match self.run(&args) {
+            Ok((conclusion, _)) => conclusion.exit_code(),
+            Err(err) => {
+                eprintln!("error: {err}");
+                ExitCode::from(101)
+            }
+        }
+    }
+
+    fn trial(&self, planned: &PlannedTrial, records: Arc<Mutex<Vec<TrialRecord>>>) -> Trial {
+        let trial = planned.clone();
+        let context = self.context(planned);
+        let ignored = planned.ignored.is_some();
+        Trial::test(planned.name.clone(), move || {
+            let started = Instant::now();
+            let result = match &trial.kind {
+                TrialKind::Bound { steps, .. } | TrialKind::Named { steps, .. } => steps::execute(steps, &context),
+                TrialKind::Unmapped { closest } => Err(match closest {
+                    Some(closest) => format!(
+                        "unmapped acceptance bullet {:?}: no scenario binds it; the closest unused scenario is {closest:?}",
+                        trial.bullet
+                    ),
+                    None => format!("unmapped acceptance bullet {:?}: no scenario binds it", trial.bullet),
+                }),
+                TrialKind::Orphan { file } => Err(format!(
+                    "scenario in {} binds {:?}, which is not an acceptance bullet of {} any more",
+                    file.display(),
+                    trial.bullet,
+                    trial.work_item
+                )),
+            };
+            let (status, message, evidence) = match result {
+                Ok(evidence) => ("passed", None, evidence),
+                Err(message) => ("failed", Some(message), TrialEvidence::default()),
+            };
+            let entry = record(&trial, status, message.clone(), started.elapsed(), evidence);
+            records.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(entry);
+            match message {
+                None => Ok(()),
+                Some(message) => Err(Failed::from(message)),
+            }
+        })
+        .with_ignored_flag(ignored)
+    }
+
+    fn write_junit(
+        &self,
+        path: &Path,
+        planned: &[PlannedTrial],
+        records: &[TrialRecord],
+    ) -> Result<(), AcceptanceError> {
+        let write_error = |message: String| AcceptanceError::Write {
+            path: path.to_owned(),
+            message,
+        };
+        let Ok(run_id) = std::env::var("NEXTEST_RUN_ID") else {
+            return crate::junit::write_acceptance_junit(path, records).map_err(|err| write_error(err.to_string()));
+        };
+        // One process per trial: add this process's records as fragments, then merge.
+        let fragments = path.with_file_name("fragments").join(&run_id);
+        std::fs::create_dir_all(&fragments).map_err(|err| write_error(err.to_string()))?;
+        for record in records {
+            let file = fragments.join(format!("{}.json", record.name.replace("::", "__")));
+            let bytes = serde_json::to_vec(record).map_err(|err| write_error(err.to_string()))?;
+            crate::evidence::write_atomically(&file, &bytes).map_err(|err| write_error(err.to_string()))?;
+        }
+        let _lock = FileLock::acquire(&fragments.join(".lock")).map_err(write_error)?;
+        let mut merged: Vec<TrialRecord> = Vec::new();
+        for entry in std::fs::read_dir(&fragments).map_err(|err| write_error(err.to_string()))? {
+            let file = entry.map_err(|err| write_error(err.to_string()))?.path();
+            if file.extension().is_some_and(|ext| ext == "json") {
+                if let Ok(record) = serde_json::from_slice::<TrialRecord>(&std::fs::read(&file).unwrap_or_default()) {
+                    merged.push(record);
+                }
+            }
+        }
+        // nextest never starts ignored trials: record them as skipped, with the reason.
+        for trial in planned.iter().filter(|trial| trial.ignored.is_some()) {
+            if !merged.iter().any(|record| record.name == trial.name) {
+                merged.push(record(
+                    trial,
+                    "skipped",
+                    trial.ignored.clone(),
+                    Duration::ZERO,
+                    TrialEvidence::default(),
+                ));
+            }
+        }
+        merged.sort_by(|a, b| a.name.cmp(&b.name));
+        crate::junit::write_acceptance_junit(path, &merged).map_err(|err| write_error(err.to_string()))
+    }
+}
+
+fn record(
+    trial: &PlannedTrial,
+    status: &str,
+    message: Option<String>,
+    duration: Duration,
+    evidence: TrialEvidence,
+) -> TrialRecord {
+    TrialRecord {
+        name: trial.name.clone(),
+        work_item: trial.work_item.clone(),
+        bullet: trial.bullet.clone(),
+        status: status.to_owned(),
+        message,
+        duration_ms: duration.as_millis() as u64,
+        gate_codes: evidence.gate_codes,
+        reports: evidence
+            .reports
+            .into_iter()
+            .map(|(path, digest)| (path.display().to_string(), digest))
+            .collect(),
+        proof: trial.proof().to_owned(),
+    }
+}
+
+/// A libtest trial with the same name and ignored flag (for libtest's own filter logic).
+fn placeholder(trial: &PlannedTrial) -> Trial {
+    Trial::test(trial.name.clone(), || Ok(())).with_ignored_flag(trial.ignored.is_some())
+}
+
+/// Under nextest, `--exact NAME` must select exactly one trial: zero would "pass" silently.
+fn guard_nextest_exact(args: &Arguments, planned: &[PlannedTrial]) -> Result<(), AcceptanceError> {
+    if std::env::var_os("NEXTEST").is_none() || args.list || !args.exact {
+        return Ok(());
+    }
+    let Some(filter) = &args.filter else {
+        return Ok(());
+    };
+    let matching = planned.iter().filter(|trial| &trial.name == filter).count();
+    if matching == 1 {
+        Ok(())
+    } else {
+        Err(AcceptanceError::Config(format!(
+            "--exact {filter:?} matches {matching} trials (expected exactly 1): the trial list changed since nextest listed it?"
+        )))
+    }
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
+}
+
+/// Collapses a bullet into a stable name: lower-case ASCII letters and digits, `-` between.
+pub fn slug(text: &str) -> String {
+    let mut slug = String::new();
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c.to_ascii_lowercase());
+        } else if !slug.is_empty() && !slug.ends_with('-') {
+            slug.push('-');
+        }
+    }
+    slug.trim_end_matches('-').to_owned()
+}
+
+/// Whitespace-normalised text, backticks kept: how bullets and scenarios are matched.
+pub fn normalise(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn similarity(a: &str, b: &str) -> f64 {
+    let words =
+        |text: &str| -> std::collections::BTreeSet<String> { slug(text).split('-').map(str::to_owned).collect() };
+    let (a, b) = (words(a), words(b));
+    let union = a.union(&b).count().max(1);
+    a.intersection(&b).count() as f64 / union as f64
+}
+
+/// Matches bullets to scenarios and names every trial.
+pub fn plan(documents: &[(PathBuf, SotDocument)], scenarios: &Scenarios) -> Vec<PlannedTrial> {
+    let mut used = vec![false; scenarios.bullets.len()];
+    let mut planned = Vec::new();
+    for (_, document) in documents {
+        for item in &document.work_items {
+            for (index, bullet) in item.acceptance.iter().enumerate() {
+                let name = format!("{}::{:02}-{}", item.id, index + 1, slug(bullet));
+                let found = scenarios.bullets.iter().position(|loaded| {
+                    loaded.work_item == item.id && normalise(&loaded.scenario.bullet) == normalise(bullet)
+                });
+                let kind = match found {
+                    Some(position) => {
+                        used[position] = true;
+                        let scenario = &scenarios.bullets[position].scenario;
+                        TrialKind::Bound {
+                            proof: scenario.proof.clone(),
+                            steps: scenario.steps.clone(),
+                        }
+                    }
+                    None => TrialKind::Unmapped { closest: None },
+                };
+                planned.push(PlannedTrial {
+                    name,
+                    work_item: item.id.clone(),
+                    bullet: bullet.clone(),
+                    kind,
+                    ignored: None,
+                });
+            }
+        }
+    }
+    // Suggest, for each unmapped bullet, the most similar scenario nobody used.
+    let unused: Vec<&LoadedScenario> = scenarios
+        .bullets
+        .iter()
+        .zip(&used)
+        .filter(|(_, used)| !**used)
+        .map(|(loaded, _)| loaded)
+        .collect();
+    for trial in &mut planned {
+        if let TrialKind::Unmapped { closest } = &mut trial.kind {
+            *closest = unused
+                .iter()
+                .map(|loaded| {
+                    (
+                        similarity(&trial.bullet, &loaded.scenario.bullet),
+                        &loaded.scenario.bullet,
+                    )
+                })
+                .filter(|(score, _)| *score > 0.0)
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+                .map(|(_, bullet)| bullet.clone());
+        }
+    }
+    for loaded in unused {
+        planned.push(PlannedTrial {
+            name: format!(
+                "{}::orphan-scenario-{}",
+                loaded.work_item,
+                slug(&loaded.scenario.bullet)
+            ),
+            work_item: loaded.work_item.clone(),
+            bullet: loaded.scenario.bullet.clone(),
+            kind: TrialKind::Orphan {
+                file: loaded.file.clone(),
+            },
+            ignored: None,
+        });
+    }
+    for (work_item, trial) in &scenarios.named {
+        let ignored = trial.requires_env.as_ref().and_then(|variable| {
+            let set = std::env::var_os(variable).is_some_and(|value| !value.is_empty());
+            (!set).then(|| format!("set {variable} to run it (a real local provider endpoint is needed)"))
+        });
+        planned.push(PlannedTrial {
+            name: format!("{work_item}::{}", trial.name),
+            work_item: work_item.clone(),
+            bullet: String::new(),
+            kind: TrialKind::Named {
+                proof: trial.proof.clone(),
+                steps: trial.steps.clone(),
+            },
+            ignored,
+        });
+    }
+    planned
+}
+
+/// An exclusive `flock` on a file, released on drop.
+struct FileLock {
+    file: std::fs::File,
+}
+
+impl FileLock {
+    fn acquire(path: &Path) -> Result<FileLock, String> {
+        use std::os::fd::AsRawFd;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(|err| format!("{}: {err}", path.display()))?;
+        // SAFETY: flock(2) on a descriptor we own; it touches no memory.
+        let result = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+        if result != 0 {
+            return Err(format!(
+                "{}: cannot lock: {}",
+                path.display(),
+                std::io::Error::last_os_error()
+            ));
+        }
+        Ok(FileLock { file })
+    }
+}
+
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        use std::os::fd::AsRawFd;
+        // SAFETY: as above; unlocking a descriptor we own.
+        unsafe {
+            libc::flock(self.file.as_raw_fd(), libc::LOCK_UN);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_are_stable_and_filterable() {
+        assert_eq!(
+            slug("Missing local adapter config blocks before `case_process_started`."),
+            "missing-local-adapter-config-blocks-before-case-process-started"
+        );
+        assert_eq!(
+            slug("Requires `CTO_HARNESS_CASE_MODEL_ADMISSION_FILE`."),
+            "requires-cto-harness-case-model-admission-file"
+        );
+    }
+
+    fn seed() -> Vec<(PathBuf, SotDocument)> {
+        let path = PathBuf::from("seed");
+        let document = crate::sot::parse(&path, include_str!("../../fixtures/sot/seed-one-line.md")).expect("seed");
+        vec![(path, document)]
+    }
+
+    #[test]
+    fn unmapped_bullets_and_orphan_scenarios_become_failing_trials() {
+        let text = r#"
+work_item = "CTO-WORK-022"
+[[scenario]]
+bullet = "Missing local adapter config blocks  before `case_process_started`."
+proof = "p"
+[[scenario.step]]
+action = "check"
+expect = { exit = 3 }
+[[scenario]]
+bullet = "Provider class is local_case_compatible (reworded)."
+proof = "p"
+[[scenario.step]]
+action = "check"
+expect = { exit = 3 }
+"#;
+        let file: scenario::ScenarioFile = toml::from_str(text).expect("toml");
+        let scenarios = Scenarios {
+            bullets: file
+                .scenarios
+                .into_iter()
+                .map(|scenario| LoadedScenario {
+                    file: PathBuf::from("s.toml"),
+                    work_item: "CTO-WORK-022".to_owned(),
+                    scenario,
+                })
+                .collect(),
+            named: Vec::new(),
+        };
+        let planned = plan(&seed(), &scenarios);
+        assert_eq!(
+            planned
+                .iter()
+                .filter(|t| !t.bullet.is_empty() && !matches!(t.kind, TrialKind::Orphan { .. }))
+                .count(),
+            19
+        );
+        let bound = planned
+            .iter()
+            .find(|t| t.name == "CTO-WORK-022::04-missing-local-adapter-config-blocks-before-case-process-started")
+            .expect("named as documented");
+        assert!(matches!(bound.kind, TrialKind::Bound { .. }));
+        let unmapped = planned
+            .iter()
+            .find(|t| t.name.starts_with("CTO-WORK-022::02-"))
+            .expect("bullet 2");
+        match &unmapped.kind {
+            TrialKind::Unmapped { closest } => {
+                assert_eq!(
+                    closest.as_deref(),
+                    Some("Provider class is local_case_compatible (reworded).")
+                )
+            }
+            other => panic!("expected unmapped, got {other:?}"),
+        }
+        assert!(
+            planned
+                .iter()
+                .any(|t| t.name.starts_with("CTO-WORK-022::orphan-scenario-provider-class"))
+        );
+    }
+}

@@ -1,0 +1,283 @@
+//! Scenario files: one TOML file per work item binding each acceptance bullet to the steps
+//! that prove it.
+//!
+//! ```toml
+//! work_item = "CTO-WORK-022"
+//!
+//! [[scenario]]
+//! bullet = "Missing local adapter config blocks before `case_process_started`."
+//! proof = "with no CTO_HARNESS_CASE_LOCAL_BASE_URL, run exits 3 and the Case command never runs"
+//!
+//! [[scenario.step]]
+//! action = "run"
+//! base_url = "unset"
+//! case = ["sh", "-c", "touch {marker}"]
+//! expect = { exit = 3, blocked = ["local_adapter_config_missing"], case_process_started = false, marker_exists = false }
+//! ```
+//!
+//! Everything is parsed strictly (unknown keys are errors) and a step whose `expect` asserts
+//! nothing is refused: a check that cannot fail is not a check.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// One scenario file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    /// The work item whose bullets these scenarios bind.
+    pub work_item: String,
+    /// The scenarios, one per bullet.
+    #[serde(rename = "scenario", default)]
+    pub scenarios: Vec<Scenario>,
+    /// Trials that prove something beyond one bullet (e.g. the real Stage 2 run).
+    #[serde(rename = "trial", default)]
+    pub trials: Vec<NamedTrial>,
+}
+
+/// A trial bound to a name rather than a bullet.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamedTrial {
+    /// The part of the trial name after `WORK-ITEM::`, e.g. `real-case-stage2`.
+    pub name: String,
+    /// Environment variable that must be set for the trial to run; without it the trial is
+    /// listed as ignored (decided when the list is built, never inside the trial).
+    #[serde(default)]
+    pub requires_env: Option<String>,
+    /// One sentence saying what the steps prove.
+    pub proof: String,
+    /// The steps.
+    #[serde(rename = "step")]
+    pub steps: Vec<Step>,
+}
+
+/// The binding of one acceptance bullet to its proof.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// The bullet's text, matched whitespace-normalised (backticks kept).
+    pub bullet: String,
+    /// One sentence saying what the steps prove (shown in `summary.md`).
+    pub proof: String,
+    /// The steps, run in order in one sandbox.
+    #[serde(rename = "step")]
+    pub steps: Vec<Step>,
+}
+
+/// What a step does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// `case-harness run`.
+    Run,
+    /// `case-harness check --format json`.
+    Check,
+    /// `case-harness status --format json` over the runs of this scenario so far.
+    Status,
+    /// Turn the previous run's report into a resealed "pass" and `verify` it.
+    ForgePass,
+    /// Commit this scenario's run folders to a fresh git repository and `scan` them.
+    CommitAndScan,
+}
+
+/// One step of a scenario.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// What to do.
+    pub action: Action,
+    /// Decision fixture: a file stem under `fixtures/decision/`, or `unset`. Default
+    /// `local-provider-required`.
+    #[serde(default)]
+    pub decision: Option<String>,
+    /// Admission fixture stem under `fixtures/admission/`, or `unset`. Default
+    /// `candidate-smollm2`; with `base_url = "real"` the default is the file in
+    /// `CTO_HARNESS_CASE_MODEL_ADMISSION_FILE`.
+    #[serde(default)]
+    pub admission: Option<String>,
+    /// `fake` (a wiremock provider started for the step, the default), `real` (the endpoint
+    /// in `CTO_HARNESS_CASE_LOCAL_BASE_URL`), `unset`, or a literal URL.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// What the fake provider's chat completions answer. Default `The capital of France is Paris.`
+    #[serde(default)]
+    pub fake_reply: Option<String>,
+    /// Case command; `{marker}` becomes a file path whose existence proves the command ran,
+    /// `{cases}` the `harness-tests/cases` folder. Default: the reference Case.
+    #[serde(default)]
+    pub case: Option<Vec<String>>,
+    /// Task fixture stem under `fixtures/tasks/`. Default `capital-of-france`.
+    #[serde(default)]
+    pub task: Option<String>,
+    /// Extra environment for the harness.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Set `CTO_HARNESS_CASE_LOCAL_API_KEY` to a fresh canary for this scenario.
+    #[serde(default)]
+    pub secret: bool,
+    /// `--timeout` seconds.
+    #[serde(default)]
+    pub timeout: Option<f64>,
+    /// For `commit_and_scan`: also commit a file that contains the canary (a negative control).
+    #[serde(default)]
+    pub leak: bool,
+    /// What must hold afterwards.
+    pub expect: Expect,
+}
+
+/// Expectations of a step; every field set is checked, and at least one must be set.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// Exit code of the command.
+    pub exit: Option<i32>,
+    /// Exactly these gate codes block (in order).
+    pub blocked: Option<Vec<String>>,
+    /// The report/check output says (and the trace shows) Case was or was not started.
+    pub case_process_started: Option<bool>,
+    /// Whether the `{marker}` file exists afterwards.
+    pub marker_exists: Option<bool>,
+    /// The report's `outcome`.
+    pub outcome: Option<String>,
+    /// Report fields by dotted path (`fallback_proof.no_fallback`), compared exactly;
+    /// `"{admission.FIELD}"` stands for that field of the admission file used.
+    #[serde(default)]
+    pub report: BTreeMap<String, toml::Value>,
+    /// Each string must appear in the report's `reasons`.
+    #[serde(default)]
+    pub reasons_contain: Vec<String>,
+    /// Chat requests the fake provider received.
+    pub provider_chat_requests: Option<usize>,
+    /// The secret scan is clean.
+    pub secret_scan_clean: Option<bool>,
+    /// Channels with at least one secret hit (exactly these).
+    pub secret_hit_channels: Option<Vec<String>>,
+    /// Every secret-scan channel the seed names was scanned.
+    pub secret_channels_scanned: Option<bool>,
+    /// Decision and admission files are byte-identical and have the same mtime afterwards.
+    pub inputs_unchanged: Option<bool>,
+    /// `case-harness verify` accepts the report.
+    pub verify: Option<bool>,
+    /// `status` derives these statuses (work item → status).
+    #[serde(default)]
+    pub derived: BTreeMap<String, String>,
+}
+
+impl Expect {
+    /// True when nothing would be checked.
+    pub fn is_empty(&self) -> bool {
+        self.exit.is_none()
+            && self.blocked.is_none()
+            && self.case_process_started.is_none()
+            && self.marker_exists.is_none()
+            && self.outcome.is_none()
+            && self.report.is_empty()
+            && self.reasons_contain.is_empty()
+            && self.provider_chat_requests.is_none()
+            && self.secret_scan_clean.is_none()
+            && self.secret_hit_channels.is_none()
+            && self.secret_channels_scanned.is_none()
+            && self.inputs_unchanged.is_none()
+            && self.verify.is_none()
+            && self.derived.is_empty()
+    }
+}
+
+/// Everything in a scenarios folder.
+#[derive(Debug, Clone, Default)]
+pub struct Scenarios {
+    /// Bullet scenarios with their file and work item.
+    pub bullets: Vec<LoadedScenario>,
+    /// Named trials with their file and work item.
+    pub named: Vec<(String, NamedTrial)>,
+}
+
+/// A scenario together with where it came from.
+#[derive(Debug, Clone)]
+pub struct LoadedScenario {
+    /// Its file.
+    pub file: PathBuf,
+    /// Its work item.
+    pub work_item: String,
+    /// The scenario.
+    pub scenario: Scenario,
+}
+
+fn check_steps(file: &Path, what: &str, steps: &[Step]) -> Result<(), ScenarioError> {
+    let invalid = |message: String| ScenarioError::Invalid {
+        path: file.to_owned(),
+        message,
+    };
+    if steps.is_empty() {
+        return Err(invalid(format!("{what} has no steps")));
+    }
+    match steps.iter().position(|step| step.expect.is_empty()) {
+        Some(index) => Err(invalid(format!(
+            "{what}: step {} expects nothing (a check that cannot fail)",
+            index + 1
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Why the scenarios folder could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// The folder or a file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A file is not valid scenario TOML.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Reads every `*.toml` under `dir` (sorted by name).
+pub fn load_dir(dir: &Path) -> Result<Scenarios, ScenarioError> {
+    let io = |source| ScenarioError::Io {
+        path: dir.to_owned(),
+        source,
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(io)?
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
+        .collect();
+    files.sort();
+    let mut loaded = Scenarios::default();
+    for file in files {
+        let text = std::fs::read_to_string(&file).map_err(|source| ScenarioError::Io {
+            path: file.clone(),
+            source,
+        })?;
+        let parsed: ScenarioFile = toml::from_str(&text).map_err(|err| ScenarioError::Invalid {
+            path: file.clone(),
+            message: err.to_string(),
+        })?;
+        for scenario in parsed.scenarios {
+            check_steps(&file, &format!("scenario for {:?}", scenario.bullet), &scenario.steps)?;
+            loaded.bullets.push(LoadedScenario {
+                file: file.clone(),
+                work_item: parsed.work_item.clone(),
+                scenario,
+            });
+        }
+        for trial in parsed.trials {
+            check_steps(&file, &format!("trial {:?}", trial.name), &trial.steps)?;
+            loaded.named.push((parsed.work_item.clone(), trial));
+        }
+    }
+    Ok(loaded)
+}

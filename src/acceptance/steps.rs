@@ -1,0 +1,661 @@
+//! Executing a scenario: each step drives the real `case-harness` binary in a sandbox folder
+//! and checks what actually happened — exit codes, the report and trace on disk, the
+//! requests the fake provider received, the bytes of the input files.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::{Value, json};
+
+use super::scenario::{Action, Expect, Step};
+use crate::config::{ENV_ADMISSION_FILE, ENV_DECISION_FILE, ENV_LOCAL_API_KEY, ENV_LOCAL_BASE_URL};
+use crate::evidence::names;
+
+/// Where a trial finds what it needs.
+#[derive(Debug, Clone)]
+pub struct StepContext {
+    /// The `case-harness` binary to drive.
+    pub harness_binary: PathBuf,
+    /// `fixtures/` (with `decision/`, `admission/`, `tasks/`).
+    pub fixtures_dir: PathBuf,
+    /// Folder substituted for `{cases}` in Case commands.
+    pub cases_dir: PathBuf,
+    /// The SOT the scenarios bind (passed to `run --sot` and `status --sot`).
+    pub sot: PathBuf,
+    /// This trial's own folder; emptied before the trial.
+    pub work_dir: PathBuf,
+}
+
+/// What a trial observed, for JUnit properties and `summary.md`.
+#[derive(Debug, Clone, Default)]
+pub struct TrialEvidence {
+    /// Gate codes seen blocking, in order of first appearance.
+    pub gate_codes: Vec<String>,
+    /// Reports written by the trial's runs: (path, seal digest or empty).
+    pub reports: Vec<(PathBuf, String)>,
+}
+
+/// The default answer of the fake provider (what the bundled task checks for).
+pub const DEFAULT_FAKE_REPLY: &str = "The capital of France is Paris.";
+
+/// Bound on any one harness invocation, beyond the step's own `--timeout`.
+const COMMAND_GRACE: Duration = Duration::from_secs(120);
+
+/// Runs every step in order; the first failed expectation ends the trial.
+pub fn execute(steps: &[Step], context: &StepContext) -> Result<TrialEvidence, String> {
+    reset_dir(&context.work_dir)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|err| format!("cannot start a runtime: {err}"))?;
+    let canary = crate::secrets::SecretValue::random("chc-scenario-canary-");
+    let mut evidence = TrialEvidence::default();
+    let mut last_report: Option<PathBuf> = None;
+    for (index, step) in steps.iter().enumerate() {
+        let step_dir = context.work_dir.join(format!("step-{}", index + 1));
+        std::fs::create_dir_all(&step_dir).map_err(|err| format!("{}: {err}", step_dir.display()))?;
+        let mut run = StepRun {
+            step,
+            context,
+            step_dir,
+            canary: canary.expose(),
+            runtime: &runtime,
+            evidence: &mut evidence,
+            last_report: &mut last_report,
+        };
+        run.execute()
+            .map_err(|err| format!("step {} ({:?}): {err}", index + 1, step.action))?;
+    }
+    Ok(evidence)
+}
+
+fn reset_dir(dir: &Path) -> Result<(), String> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(|err| format!("{}: cannot clear: {err}", dir.display()))?;
+    }
+    std::fs::create_dir_all(dir).map_err(|err| format!("{}: cannot create: {err}", dir.display()))
+}
+
+struct StepRun<'a> {
+    step: &'a Step,
+    context: &'a StepContext,
+    step_dir: PathBuf,
+    canary: &'a str,
+    runtime: &'a tokio::runtime::Runtime,
+    evidence: &'a mut TrialEvidence,
+    last_report: &'a mut Option<PathBuf>,
+}
+
+/// A fixture file with its bytes and mtime before the step.
+struct InputSnapshot {
+    path: PathBuf,
+    bytes: Vec<u8>,
+    modified: Option<SystemTime>,
+}
+
+impl InputSnapshot {
+    fn take(path: &Path) -> Result<InputSnapshot, String> {
+        Ok(InputSnapshot {
+            path: path.to_owned(),
+            bytes: std::fs::read(path).map_err(|err| format!("{}: {err}", path.display()))?,
+            modified: std::fs::metadata(path).and_then(|metadata| metadata.modified()).ok(),
+        })
+    }
+
+    fn unchanged(&self) -> bool {
+        std::fs::read(&self.path).is_ok_and(|bytes| bytes == self.bytes)
+            && std::fs::metadata(&self.path)
+                .and_then(|metadata| metadata.modified())
+                .ok()
+                == self.modified
+    }
+}
+
+struct Output {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl StepRun<'_> {
+    fn execute(&mut self) -> Result<(), String> {
+        match self.step.action {
+            Action::Run => self.run(),
+            Action::Check => self.check(),
+            Action::Status => self.status(),
+            Action::ForgePass => self.forge_pass(),
+            Action::CommitAndScan => self.commit_and_scan(),
+        }
+    }
+
+    fn expect(&self) -> &Expect {
+        &self.step.expect
+    }
+
+    fn fixture(&self, kind: &str, stem: &str) -> Result<PathBuf, String> {
+        let path = self.context.fixtures_dir.join(kind).join(format!("{stem}.json"));
+        if path.is_file() {
+            Ok(path)
+        } else {
+            Err(format!("fixture {} does not exist", path.display()))
+        }
+    }
+
+    fn is_real(&self) -> bool {
+        self.step.base_url.as_deref() == Some("real")
+    }
+
+    fn decision_path(&self) -> Result<Option<PathBuf>, String> {
+        if self.is_real() && self.step.decision.is_none() {
+            if let Some(path) = std::env::var_os(ENV_DECISION_FILE).filter(|value| !value.is_empty()) {
+                return Ok(Some(PathBuf::from(path)));
+            }
+        }
+        match self.step.decision.as_deref().unwrap_or("local-provider-required") {
+            "unset" => Ok(None),
+            stem => self.fixture("decision", stem).map(Some),
+        }
+    }
+
+    fn admission_path(&self) -> Result<Option<PathBuf>, String> {
+        if self.is_real() && self.step.admission.is_none() {
+            return std::env::var_os(ENV_ADMISSION_FILE)
+                .filter(|value| !value.is_empty())
+                .map(|path| Some(PathBuf::from(path)))
+                .ok_or_else(|| format!("the real Stage 2 step needs {ENV_ADMISSION_FILE}"));
+        }
+        match self.step.admission.as_deref().unwrap_or("candidate-smollm2") {
+            "unset" => Ok(None),
+            stem => self.fixture("admission", stem).map(Some),
+        }
+    }
+
+    /// The command with a cleared environment plus PATH, the records and the step's env.
+    fn harness(&self, decision: Option<&Path>, admission: Option<&Path>, base_url: Option<&str>) -> Command {
+        let mut command = Command::new(&self.context.harness_binary);
+        command.env_clear().stdin(Stdio::null());
+        if let Some(path) = std::env::var_os("PATH") {
+            command.env("PATH", path);
+        }
+        if let Some(path) = decision {
+            command.env(ENV_DECISION_FILE, path);
+        }
+        if let Some(path) = admission {
+            command.env(ENV_ADMISSION_FILE, path);
+        }
+        if let Some(url) = base_url {
+            command.env(ENV_LOCAL_BASE_URL, url);
+        }
+        if self.step.secret {
+            command.env(ENV_LOCAL_API_KEY, self.canary);
+        } else if self.is_real() {
+            if let Some(key) = std::env::var_os(ENV_LOCAL_API_KEY) {
+                command.env(ENV_LOCAL_API_KEY, key);
+            }
+        }
+        command.envs(&self.step.env);
+        command
+    }
+
+    fn spawn(&self, mut command: Command, limit: Duration) -> Result<Output, String> {
+        let stdout_path = self.step_dir.join("harness-stdout.txt");
+        let stderr_path = self.step_dir.join("harness-stderr.txt");
+        let create = |path: &Path| std::fs::File::create(path).map_err(|err| format!("{}: {err}", path.display()));
+        command.stdout(create(&stdout_path)?).stderr(create(&stderr_path)?);
+        let mut child = command
+            .spawn()
+            .map_err(|err| format!("cannot start {}: {err}", self.context.harness_binary.display()))?;
+        let deadline = Instant::now() + limit;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if Instant::now() > deadline => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(format!("case-harness did not finish within {} s", limit.as_secs()));
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                Err(err) => return Err(format!("lost the case-harness process: {err}")),
+            }
+        };
+        Ok(Output {
+            code: status.code(),
+            stdout: std::fs::read_to_string(&stdout_path).unwrap_or_default(),
+            stderr: std::fs::read_to_string(&stderr_path).unwrap_or_default(),
+        })
+    }
+
+    fn run(&mut self) -> Result<(), String> {
+        let decision = self.decision_path()?;
+        let admission = self.admission_path()?;
+        let admitted_model = admission.as_deref().and_then(admission_field_of("case_model"));
+        let fake = match self.step.base_url.as_deref() {
+            None | Some("fake") => Some(self.runtime.block_on(FakeProvider::start(
+                admitted_model.as_deref().unwrap_or("none"),
+                self.step.fake_reply.as_deref().unwrap_or(DEFAULT_FAKE_REPLY),
+            ))),
+            _ => None,
+        };
+        let base_url = match (self.step.base_url.as_deref(), &fake) {
+            (_, Some(fake)) => Some(fake.base_url()),
+            (Some("unset"), None) => None,
+            (Some("real"), None) => Some(
+                std::env::var(ENV_LOCAL_BASE_URL)
+                    .map_err(|_| format!("the real Stage 2 step needs {ENV_LOCAL_BASE_URL}"))?,
+            ),
+            (Some(literal), None) => Some(literal.to_owned()),
+            (None, None) => None,
+        };
+        let snapshots = [decision.as_deref(), admission.as_deref()]
+            .into_iter()
+            .flatten()
+            .map(InputSnapshot::take)
+            .collect::<Result<Vec<_>, _>>()?;
+        let marker = self.step_dir.join("case-command-ran");
+        let out = self.step_dir.join("run");
+        let task = self.fixture("tasks", self.step.task.as_deref().unwrap_or("capital-of-france"))?;
+        let timeout = self.step.timeout.unwrap_or(if self.is_real() { 600.0 } else { 60.0 });
+
+        let mut command = self.harness(decision.as_deref(), admission.as_deref(), base_url.as_deref());
+        command
+            .arg("run")
+            .arg("--task")
+            .arg(&task)
+            .arg("--out")
+            .arg(&out)
+            .arg("--sot")
+            .arg(&self.context.sot);
+        command.arg("--timeout").arg(timeout.to_string());
+        if !self.is_real() {
+            command.arg("--simulated");
+        }
+        if let Some(case) = &self.step.case {
+            command.arg("--");
+            for arg in case {
+                command.arg(
+                    arg.replace("{marker}", &marker.display().to_string())
+                        .replace("{cases}", &self.context.cases_dir.display().to_string()),
+                );
+            }
+        }
+        let output = self.spawn(command, Duration::from_secs_f64(timeout) + COMMAND_GRACE)?;
+        let chat_requests = match &fake {
+            Some(fake) => Some(self.runtime.block_on(fake.chat_requests())),
+            None => None,
+        };
+        drop(fake);
+
+        let report_path = out.join(names::REPORT);
+        let report = read_json(&report_path)
+            .map_err(|err| format!("{err}\nstdout: {}\nstderr: {}", output.stdout, output.stderr))?;
+        let digest = report
+            .pointer("/seal/digest")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        self.evidence.reports.push((report_path.clone(), digest));
+        *self.last_report = Some(report_path.clone());
+        self.note_codes(&report["blocked"]);
+
+        let expect = self.expect();
+        let context = || {
+            format!(
+                "\nharness stdout:\n{}\nharness stderr:\n{}",
+                output.stdout, output.stderr
+            )
+        };
+        check_eq("exit code", &expect.exit, &output.code).map_err(|err| err + &context())?;
+        check_blocked(&expect.blocked, &report["blocked"])?;
+        if let Some(started) = expect.case_process_started {
+            check_eq(
+                "report case_process_started",
+                &Some(started),
+                &report["case_process_started"].as_bool(),
+            )?;
+            let traced = std::fs::read_to_string(out.join(names::TRACE))
+                .map_err(|err| format!("trace: {err}"))?
+                .contains(&format!("\"event\":\"{}\"", crate::trace::CASE_PROCESS_STARTED));
+            check_eq("trace has case_process_started", &Some(started), &Some(traced))?;
+        }
+        check_eq(
+            "Case command marker exists",
+            &expect.marker_exists,
+            &Some(marker.exists()),
+        )?;
+        check_eq("outcome", &expect.outcome.as_deref(), &report["outcome"].as_str()).map_err(|err| err + &context())?;
+        for (pointer, expected) in &expect.report {
+            let expected = self.expand(expected, admission.as_deref())?;
+            let actual = report
+                .pointer(&format!("/{}", pointer.replace('.', "/")))
+                .cloned()
+                .unwrap_or(Value::Null);
+            if actual != expected {
+                return Err(format!("report field {pointer}: expected {expected}, found {actual}"));
+            }
+        }
+        let reasons = report["reasons"].to_string();
+        for needle in &expect.reasons_contain {
+            if !reasons.contains(needle.as_str()) {
+                return Err(format!("report reasons do not mention {needle:?}: {reasons}"));
+            }
+        }
+        if expect.provider_chat_requests.is_some() {
+            check_eq(
+                "chat requests the fake provider received",
+                &expect.provider_chat_requests,
+                &chat_requests,
+            )?;
+        }
+        check_eq(
+            "secret scan clean",
+            &expect.secret_scan_clean,
+            &report["secret_scan"]["clean"].as_bool(),
+        )?;
+        if let Some(expected) = &expect.secret_hit_channels {
+            let actual: Vec<String> = report["secret_scan"]["channels"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|channel| channel["hits"].as_array().is_some_and(|hits| !hits.is_empty()))
+                .filter_map(|channel| channel["channel"].as_str().map(str::to_owned))
+                .collect();
+            check_eq("channels with secret hits", &Some(expected.clone()), &Some(actual))?;
+        }
+        if expect.secret_channels_scanned == Some(true) {
+            for channel in SEED_SECRET_CHANNELS {
+                let scanned = report["secret_scan"]["channels"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|entry| entry["channel"] == *channel)
+                    .and_then(|entry| entry["scanned"].as_array())
+                    .is_some_and(|scanned| !scanned.is_empty());
+                if !scanned {
+                    return Err(format!("secret scan did not cover the {channel} channel"));
+                }
+            }
+        }
+        if let Some(expected) = expect.inputs_unchanged {
+            let unchanged = snapshots.iter().all(InputSnapshot::unchanged);
+            check_eq(
+                "decision and admission files unchanged",
+                &Some(expected),
+                &Some(unchanged),
+            )?;
+        }
+        if let Some(expected) = expect.verify {
+            let verified = self.verify(&report_path)?;
+            check_eq(
+                "verify accepts the report",
+                &Some(expected),
+                &Some(verified.code == Some(0)),
+            )
+            .map_err(|err| format!("{err}\n{}", verified.stdout))?;
+        }
+        Ok(())
+    }
+
+    fn verify(&self, report: &Path) -> Result<Output, String> {
+        let mut command = Command::new(&self.context.harness_binary);
+        command.env_clear().arg("verify").arg(report);
+        self.spawn(command, COMMAND_GRACE)
+    }
+
+    fn check(&mut self) -> Result<(), String> {
+        let decision = self.decision_path()?;
+        let admission = self.admission_path()?;
+        let admitted_model = admission.as_deref().and_then(admission_field_of("case_model"));
+        let fake = match self.step.base_url.as_deref() {
+            None | Some("fake") => Some(self.runtime.block_on(FakeProvider::start(
+                admitted_model.as_deref().unwrap_or("none"),
+                DEFAULT_FAKE_REPLY,
+            ))),
+            _ => None,
+        };
+        let base_url = match (&fake, self.step.base_url.as_deref()) {
+            (Some(fake), _) => Some(fake.base_url()),
+            (None, Some("unset")) | (None, None) => None,
+            (None, Some(literal)) => Some(literal.to_owned()),
+        };
+        let mut command = self.harness(decision.as_deref(), admission.as_deref(), base_url.as_deref());
+        command.args(["check", "--format", "json"]);
+        let output = self.spawn(command, COMMAND_GRACE)?;
+        drop(fake);
+        let value: Value = serde_json::from_str(&output.stdout)
+            .map_err(|err| format!("check printed no JSON ({err}): {}{}", output.stdout, output.stderr))?;
+        self.note_codes(&value["blocked"]);
+        let expect = self.expect();
+        check_eq("exit code", &expect.exit, &output.code)?;
+        check_blocked(&expect.blocked, &value["blocked"])?;
+        check_eq(
+            "case_process_started",
+            &expect.case_process_started,
+            &value["case_process_started"].as_bool(),
+        )?;
+        Ok(())
+    }
+
+    fn status(&mut self) -> Result<(), String> {
+        let admission = self.admission_path()?;
+        let mut command = self.harness(None, admission.as_deref(), None);
+        command
+            .args(["status", "--format", "json", "--sot"])
+            .arg(&self.context.sot)
+            .arg("--evidence")
+            .arg(&self.context.work_dir);
+        let output = self.spawn(command, COMMAND_GRACE)?;
+        check_eq("exit code", &self.expect().exit.or(Some(0)), &output.code)
+            .map_err(|err| format!("{err}: {}", output.stderr))?;
+        let value: Value =
+            serde_json::from_str(&output.stdout).map_err(|err| format!("status printed no JSON: {err}"))?;
+        for (id, expected) in &self.expect().derived {
+            let actual = value["derived"][id]["status"].as_str();
+            if actual != Some(expected.as_str()) {
+                return Err(format!(
+                    "status derives {id} as {actual:?}, expected {expected:?} ({})",
+                    value["derived"][id]["reasons"]
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn forge_pass(&mut self) -> Result<(), String> {
+        let path = self.last_report.clone().ok_or("forge_pass needs an earlier run step")?;
+        let bytes = std::fs::read(&path).map_err(|err| format!("{}: {err}", path.display()))?;
+        let mut report: crate::output::Report = serde_json::from_slice(&bytes).map_err(|err| err.to_string())?;
+        report.outcome = crate::output::RunOutcome::Pass;
+        report.reasons = vec!["hand-written pass".to_owned()];
+        report.evidence_kind = crate::output::EvidenceKind::RealStage2;
+        let digest = crate::evidence::seal_digest(&report).map_err(|err| err.to_string())?;
+        if let Some(seal) = report.seal.as_mut() {
+            seal.digest = digest;
+        }
+        let forged = serde_json::to_vec_pretty(&report).map_err(|err| err.to_string())?;
+        std::fs::write(&path, forged).map_err(|err| format!("{}: {err}", path.display()))?;
+        let output = self.verify(&path)?;
+        check_eq("verify exit code", &self.expect().exit, &output.code)
+            .map_err(|err| format!("{err}\n{}", output.stdout))?;
+        if let Some(expected) = self.expect().verify {
+            check_eq(
+                "verify accepts the forged report",
+                &Some(expected),
+                &Some(output.code == Some(0)),
+            )?;
+        }
+        Ok(())
+    }
+
+    fn commit_and_scan(&mut self) -> Result<(), String> {
+        let repo = &self.context.work_dir;
+        if self.step.leak {
+            std::fs::write(repo.join("leaked-config.env"), format!("API_KEY={}\n", self.canary))
+                .map_err(|err| format!("cannot write the leak: {err}"))?;
+        }
+        let git = |args: &[&str]| -> Result<(), String> {
+            let status = Command::new("git")
+                .args([
+                    "-c",
+                    "user.name=case-harness",
+                    "-c",
+                    "user.email=case-harness@localhost",
+                    "-c",
+                    "commit.gpgsign=false",
+                ])
+                .args(args)
+                .current_dir(repo)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .map_err(|err| format!("git: {err}"))?;
+            if status.success() {
+                Ok(())
+            } else {
+                Err(format!("git {args:?} failed"))
+            }
+        };
+        if !repo.join(".git").exists() {
+            git(&["init", "-q"])?;
+        }
+        git(&["add", "-A"])?;
+        git(&["commit", "-q", "-m", "evidence", "--allow-empty"])?;
+        if self.step.leak {
+            // The file is gone from the tree but stays in history: only a history scan finds it.
+            std::fs::remove_file(repo.join("leaked-config.env")).map_err(|err| err.to_string())?;
+            git(&["add", "-A"])?;
+            git(&["commit", "-q", "-m", "remove leak"])?;
+        }
+        let mut command = Command::new(&self.context.harness_binary);
+        command
+            .env_clear()
+            .env(ENV_LOCAL_API_KEY, self.canary)
+            .args(["scan", "--secret-env", ENV_LOCAL_API_KEY])
+            .arg(repo);
+        if let Some(path) = std::env::var_os("PATH") {
+            command.env("PATH", path);
+        }
+        let output = self.spawn(command, COMMAND_GRACE)?;
+        check_eq("scan exit code", &self.expect().exit, &output.code).map_err(|err| format!("{err}\n{}", output.stdout))
+    }
+
+    fn note_codes(&mut self, blocked: &Value) {
+        for code in blocked.as_array().into_iter().flatten().filter_map(Value::as_str) {
+            if !self.evidence.gate_codes.iter().any(|seen| seen == code) {
+                self.evidence.gate_codes.push(code.to_owned());
+            }
+        }
+    }
+
+    /// Turns an expected TOML value into JSON, expanding `"{admission.FIELD}"`.
+    fn expand(&self, expected: &toml::Value, admission: Option<&Path>) -> Result<Value, String> {
+        if let Some(field) = expected
+            .as_str()
+            .and_then(|text| text.strip_prefix("{admission."))
+            .and_then(|rest| rest.strip_suffix('}'))
+        {
+            let path = admission.ok_or("`{admission.…}` used without an admission file")?;
+            return admission_field_of(field)(path)
+                .map(Value::from)
+                .ok_or_else(|| format!("admission has no {field}"));
+        }
+        serde_json::to_value(expected).map_err(|err| err.to_string())
+    }
+}
+
+/// The channels the seed's secret bullet names.
+pub const SEED_SECRET_CHANNELS: &[&str] = &[
+    "sot",
+    "argv",
+    "task_file",
+    "backend_logs",
+    "report",
+    "trace",
+    "generated_config",
+    "commit",
+];
+
+fn admission_field_of(field: &str) -> impl Fn(&Path) -> Option<String> + '_ {
+    move |path| {
+        let value = read_json(path).ok()?;
+        value.get(field).and_then(Value::as_str).map(str::to_owned)
+    }
+}
+
+fn read_json(path: &Path) -> Result<Value, String> {
+    let bytes = std::fs::read(path).map_err(|err| format!("{}: {err}", path.display()))?;
+    serde_json::from_slice(&bytes).map_err(|err| format!("{}: {err}", path.display()))
+}
+
+fn check_eq<T: PartialEq + std::fmt::Debug>(
+    what: &str,
+    expected: &Option<T>,
+    actual: &Option<T>,
+) -> Result<(), String> {
+    match expected {
+        Some(expected) if Some(expected) != actual.as_ref() => {
+            Err(format!("{what}: expected {expected:?}, found {actual:?}"))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn check_blocked(expected: &Option<Vec<String>>, actual: &Value) -> Result<(), String> {
+    let actual: Vec<String> = actual
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_owned)
+        .collect();
+    check_eq("blocked gate codes", expected, &Some(actual))
+}
+
+/// A `wiremock` OpenAI-compatible provider on 127.0.0.1: lists one model, answers every chat
+/// completion with a fixed reply.
+pub struct FakeProvider {
+    server: wiremock::MockServer,
+}
+
+impl FakeProvider {
+    /// Starts the provider serving `model`.
+    pub async fn start(model: &str, reply: &str) -> FakeProvider {
+        use wiremock::matchers::{method, path};
+        use wiremock::{Mock, ResponseTemplate};
+        let server = wiremock::MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/v1/models"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "object": "list", "data": [{ "id": model, "object": "model", "owned_by": "wiremock" }]
+            })))
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/v1/chat/completions"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "id": "chatcmpl-fake", "object": "chat.completion", "model": model,
+                "choices": [{ "index": 0, "message": { "role": "assistant", "content": reply }, "finish_reason": "stop" }],
+                "usage": { "prompt_tokens": 12, "completion_tokens": 8, "total_tokens": 20 }
+            })))
+            .mount(&server)
+            .await;
+        FakeProvider { server }
+    }
+
+    /// `http://127.0.0.1:PORT/v1`.
+    pub fn base_url(&self) -> String {
+        format!("{}/v1", self.server.uri())
+    }
+
+    /// How many chat completions reached the provider.
+    pub async fn chat_requests(&self) -> usize {
+        self.server
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .filter(|request| request.url.path() == "/v1/chat/completions")
+            .count()
+    }
+}

@@ -1,0 +1,346 @@
+//! Starting Case: the environment it gets, the spawn, the timeout, and its output.
+//!
+//! Case starts with a **cleared** environment. It gets back only the passthrough allow-list
+//! ([`crate::config::CASE_PASSTHROUGH_VARIABLES`]) and the Case contract variables, all of
+//! which point at the adapter: the upstream secret and any inherited provider credential
+//! never reach it. Variables that agents use to pick a model are set to the admitted model,
+//! and telemetry/non-essential traffic is switched off, so that well-behaved agents stay on
+//! the local model; everything else is caught by the adapter's model pinning.
+//!
+//! Case runs in its own process group, so a timeout kills it and everything it started.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::secrets::SecretValue;
+use crate::trace::{self, Trace};
+
+/// Model-selection variables that Anthropic-style agents read; each is set to the admitted model.
+pub const MODEL_SELECTION_VARIABLES: &[&str] = &[
+    "ANTHROPIC_MODEL",
+    "ANTHROPIC_SMALL_FAST_MODEL",
+    "ANTHROPIC_DEFAULT_SONNET_MODEL",
+    "ANTHROPIC_DEFAULT_HAIKU_MODEL",
+    "ANTHROPIC_DEFAULT_OPUS_MODEL",
+    "CLAUDE_CODE_SUBAGENT_MODEL",
+];
+
+/// Variables that switch off agents' telemetry and other non-essential traffic; each set to `1`.
+pub const TRAFFIC_OFF_VARIABLES: &[&str] = &[
+    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC",
+    "DISABLE_TELEMETRY",
+    "DISABLE_ERROR_REPORTING",
+    "DISABLE_AUTOUPDATER",
+    "DISABLE_BUG_COMMAND",
+    "DISABLE_COST_WARNINGS",
+    "OLLAMA_NO_CLOUD",
+];
+
+/// Name prefixes (and exact names) of harness-environment variables that could route an agent
+/// around the adapter or carry a provider credential. Case never gets them (its environment
+/// is cleared anyway); the report lists the ones that were present, by name only.
+pub const SCRUBBED_PATTERNS: &[&str] = &[
+    "ANTHROPIC_",
+    "CLAUDE_",
+    "OPENAI_",
+    "AWS_",
+    "GOOGLE_",
+    "GCLOUD_",
+    "CLOUDSDK_",
+    "CLOUD_ML_",
+    "VERTEX_",
+    "AZURE_",
+    "BEDROCK_",
+    "OLLAMA_",
+    "LITELLM_",
+    "OPENROUTER_",
+    "HF_TOKEN",
+    "HUGGING_FACE_",
+    "GEMINI_",
+    "MISTRAL_",
+    "GROQ_",
+    "COHERE_",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+];
+
+/// Everything needed to build Case's environment.
+#[derive(Debug, Clone)]
+pub struct CaseContract {
+    /// The adapter's address, e.g. `127.0.0.1:41234`.
+    pub adapter_addr: std::net::SocketAddr,
+    /// The admitted model.
+    pub model: String,
+    /// The per-run token Case presents to the adapter.
+    pub token: SecretValue,
+    /// `case-config.json` in the run folder.
+    pub config_file: PathBuf,
+    /// `task.json` in the run folder.
+    pub task_file: PathBuf,
+    /// `case-output/` in the run folder.
+    pub output_dir: PathBuf,
+}
+
+/// Case's environment: passthrough variables plus the contract. The token is the only secret
+/// in it, and it is only good for this run's adapter.
+pub fn case_environment(contract: &CaseContract, passthrough: &[(String, String)]) -> Vec<(String, SecretOrPlain)> {
+    let adapter_root = format!("http://{}", contract.adapter_addr);
+    let adapter_v1 = format!("{adapter_root}/v1");
+    let path = |path: &Path| SecretOrPlain::Plain(path.display().to_string());
+    let mut env: Vec<(String, SecretOrPlain)> = passthrough
+        .iter()
+        .map(|(name, value)| (name.clone(), SecretOrPlain::Plain(value.clone())))
+        .collect();
+    let plain = |value: &str| SecretOrPlain::Plain(value.to_owned());
+    let token = || SecretOrPlain::Secret(contract.token.clone());
+    env.extend([
+        ("CASE_BASE_URL".to_owned(), plain(&adapter_v1)),
+        ("CASE_MODEL".to_owned(), plain(&contract.model)),
+        ("CASE_API_KEY".to_owned(), token()),
+        ("CASE_CONFIG_FILE".to_owned(), path(&contract.config_file)),
+        ("CASE_TASK_FILE".to_owned(), path(&contract.task_file)),
+        ("CASE_OUTPUT_DIR".to_owned(), path(&contract.output_dir)),
+        ("OPENAI_BASE_URL".to_owned(), plain(&adapter_v1)),
+        ("OPENAI_API_KEY".to_owned(), token()),
+        // Anthropic SDKs append `/v1/messages` themselves.
+        ("ANTHROPIC_BASE_URL".to_owned(), plain(&adapter_root)),
+        ("ANTHROPIC_AUTH_TOKEN".to_owned(), token()),
+        ("ANTHROPIC_API_KEY".to_owned(), token()),
+    ]);
+    env.extend(
+        MODEL_SELECTION_VARIABLES
+            .iter()
+            .map(|name| (name.to_string(), plain(&contract.model))),
+    );
+    env.extend(TRAFFIC_OFF_VARIABLES.iter().map(|name| (name.to_string(), plain("1"))));
+    env
+}
+
+/// An environment value that may be a secret (kept out of `Debug`).
+#[derive(Debug, Clone)]
+pub enum SecretOrPlain {
+    /// Not secret.
+    Plain(String),
+    /// The per-run token.
+    Secret(SecretValue),
+}
+
+impl SecretOrPlain {
+    fn expose(&self) -> &str {
+        match self {
+            SecretOrPlain::Plain(value) => value,
+            SecretOrPlain::Secret(secret) => secret.expose(),
+        }
+    }
+}
+
+/// Names of variables in `harness_env` that match [`SCRUBBED_PATTERNS`] (never values).
+pub fn scrubbed_names(harness_env: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut names: Vec<String> = harness_env
+        .into_iter()
+        .filter(|name| SCRUBBED_PATTERNS.iter().any(|pattern| name.starts_with(pattern)))
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// How Case ended.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CaseExit {
+    /// Exit code, when it exited normally.
+    pub exit_code: Option<i32>,
+    /// Signal that ended it, when one did.
+    pub signal: Option<i32>,
+    /// True when the harness killed it for exceeding the timeout.
+    pub timed_out: bool,
+    /// Wall time from spawn to exit, in milliseconds.
+    pub duration_ms: u64,
+}
+
+/// Why Case could not be run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum CaseError {
+    /// The command is empty.
+    #[error("no Case command given")]
+    EmptyCommand,
+    /// A log file could not be created.
+    #[error("{path}: cannot create: {source}")]
+    Log {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The program could not be started.
+    #[error("cannot start Case command `{program}`: {source}")]
+    Spawn {
+        /// argv[0].
+        program: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Waiting failed.
+    #[error("lost track of the Case process: {0}")]
+    Wait(std::io::Error),
+    /// The trace could not be written (so the run cannot prove what it did).
+    #[error("cannot write the trace: {0}")]
+    Trace(std::io::Error),
+}
+
+/// One Case invocation.
+#[derive(Debug)]
+pub struct CaseLaunch<'a> {
+    /// argv (program first).
+    pub command: &'a [String],
+    /// The full environment (see [`case_environment`]).
+    pub env: &'a [(String, SecretOrPlain)],
+    /// Working directory (the run folder).
+    pub working_dir: &'a Path,
+    /// `case-stdout.log`.
+    pub stdout_log: &'a Path,
+    /// `case-stderr.log`.
+    pub stderr_log: &'a Path,
+    /// Kill after this long.
+    pub timeout: Duration,
+}
+
+/// Spawns Case, writing `case_process_started` to the trace immediately before the spawn and
+/// `case_process_exited` after, and waits at most `timeout`.
+pub async fn run(launch: &CaseLaunch<'_>, trace: &Trace) -> Result<CaseExit, CaseError> {
+    let (program, args) = launch.command.split_first().ok_or(CaseError::EmptyCommand)?;
+    let log = |path: &Path| {
+        File::create(path).map_err(|source| CaseError::Log {
+            path: path.to_owned(),
+            source,
+        })
+    };
+    let mut command = tokio::process::Command::new(program);
+    command
+        .args(args)
+        .env_clear()
+        .envs(launch.env.iter().map(|(name, value)| (name, value.expose())))
+        .current_dir(launch.working_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log(launch.stdout_log)?))
+        .stderr(Stdio::from(log(launch.stderr_log)?))
+        .process_group(0)
+        .kill_on_drop(true);
+
+    trace
+        .event(
+            trace::CASE_PROCESS_STARTED,
+            serde_json::json!({ "program": program_name(program), "argc": launch.command.len() }),
+        )
+        .map_err(CaseError::Trace)?;
+    let started = Instant::now();
+    let mut child = command.spawn().map_err(|source| CaseError::Spawn {
+        program: program_name(program),
+        source,
+    })?;
+    let group = child.id().map(|pid| pid as i32);
+
+    let (status, timed_out) = match tokio::time::timeout(launch.timeout, child.wait()).await {
+        Ok(status) => (status.map_err(CaseError::Wait)?, false),
+        Err(_) => {
+            kill_group(group);
+            trace
+                .event(
+                    trace::CASE_TIMED_OUT,
+                    serde_json::json!({ "timeout_ms": launch.timeout.as_millis() as u64 }),
+                )
+                .map_err(CaseError::Trace)?;
+            (child.wait().await.map_err(CaseError::Wait)?, true)
+        }
+    };
+    // Whatever Case left running in its group goes too.
+    kill_group(group);
+
+    use std::os::unix::process::ExitStatusExt;
+    let exit = CaseExit {
+        exit_code: status.code(),
+        signal: status.signal(),
+        timed_out,
+        duration_ms: started.elapsed().as_millis() as u64,
+    };
+    trace
+        .event(
+            trace::CASE_PROCESS_EXITED,
+            serde_json::to_value(&exit).unwrap_or_default(),
+        )
+        .map_err(CaseError::Trace)?;
+    Ok(exit)
+}
+
+/// The program's file name only: a full path may reveal a home folder, and arguments may
+/// carry anything, so neither goes into the trace.
+fn program_name(program: &str) -> String {
+    Path::new(program)
+        .file_name()
+        .map_or_else(|| program.to_owned(), |name| name.to_string_lossy().into_owned())
+}
+
+fn kill_group(group: Option<i32>) {
+    if let Some(pgid) = group.filter(|pgid| *pgid > 1) {
+        // SAFETY: kill(2) with a negative pid signals the process group we created for Case
+        // (process_group(0) makes the child's pid its group id). It touches no memory.
+        unsafe {
+            libc::kill(-pgid, libc::SIGKILL);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn contract() -> CaseContract {
+        CaseContract {
+            adapter_addr: "127.0.0.1:4000".parse().expect("addr"),
+            model: "smollm2-135m-instruct".to_owned(),
+            token: SecretValue::new("token-canary-0001".to_owned()),
+            config_file: PathBuf::from("/run/case-config.json"),
+            task_file: PathBuf::from("/run/task.json"),
+            output_dir: PathBuf::from("/run/case-output"),
+        }
+    }
+
+    #[test]
+    fn base_urls_end_where_each_sdk_expects() {
+        let env = case_environment(&contract(), &[]);
+        let get = |name: &str| env.iter().find(|(n, _)| n == name).map(|(_, v)| v.expose().to_owned());
+        assert_eq!(get("CASE_BASE_URL").as_deref(), Some("http://127.0.0.1:4000/v1"));
+        assert_eq!(get("OPENAI_BASE_URL").as_deref(), Some("http://127.0.0.1:4000/v1"));
+        assert_eq!(get("ANTHROPIC_BASE_URL").as_deref(), Some("http://127.0.0.1:4000"));
+        assert_eq!(
+            get("ANTHROPIC_SMALL_FAST_MODEL").as_deref(),
+            Some("smollm2-135m-instruct")
+        );
+        assert_eq!(get("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC").as_deref(), Some("1"));
+        assert!(!format!("{env:?}").contains("token-canary-0001"));
+    }
+
+    #[test]
+    fn scrubbed_lists_names_of_routing_and_credential_variables() {
+        let names = scrubbed_names(
+            [
+                "PATH",
+                "ANTHROPIC_API_KEY",
+                "CLAUDE_CODE_USE_BEDROCK",
+                "AWS_PROFILE",
+                "HOME",
+            ]
+            .map(String::from),
+        );
+        assert_eq!(
+            names,
+            vec!["ANTHROPIC_API_KEY", "AWS_PROFILE", "CLAUDE_CODE_USE_BEDROCK"]
+        );
+    }
+}

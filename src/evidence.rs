@@ -1,0 +1,591 @@
+//! The Harness Evidence Interface: the only code that builds, seals and verifies reports.
+//!
+//! A run hands over what it *observed* ([`RunObservations`]: gate results, whether Case was
+//! spawned, how it exited, the adapter ledger, the secret-scan hits); this module decides the
+//! outcome from those facts alone, hashes every artifact in the run folder, and seals the
+//! report: a sha256 over the report's canonical JSON, which includes the artifact digests.
+//!
+//! [`verify`] recomputes everything it can from the run folder — seal, artifact digests,
+//! ledger totals, trace facts, Case's own result file, and the outcome rule — so a report
+//! edited or written by hand fails. The seal is a digest, not a signature: it proves the
+//! report and the run folder agree with each other, not who produced them. Forging a pass
+//! therefore means fabricating a whole consistent run folder; reviewers who need more should
+//! keep evidence folders in a place the agent under test cannot write.
+//!
+//! Reports are written atomically (temp file, fsync, rename). A run writes an unsealed
+//! `incomplete` placeholder first, so an interrupted run never leaves a pass behind.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::{Component, Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::adapter::{LedgerEntry, read_ledger};
+use crate::gates::{GateCode, GateResult, GateStatus};
+use crate::output::{
+    CaseSummary, ChannelScan, EvidenceKind, FallbackProof, FileDigest, Report, RunOutcome, Seal, SecretScanSummary,
+};
+use crate::records::sha256_hex;
+use crate::status::VerifiedReport;
+use crate::trace;
+
+/// Report format version.
+pub const REPORT_SCHEMA_VERSION: u32 = 1;
+/// The seal algorithm name written into reports.
+pub const SEAL_ALGORITHM: &str = "sha256-canonical-json";
+
+/// Fixed names inside a run folder (DESIGN §4.4).
+pub mod names {
+    /// The sealed report.
+    pub const REPORT: &str = "report.json";
+    /// The event log.
+    pub const TRACE: &str = "trace.jsonl";
+    /// One line per adapter request.
+    pub const LEDGER: &str = "adapter-ledger.jsonl";
+    /// The generated Case configuration.
+    pub const CASE_CONFIG: &str = "case-config.json";
+    /// The task as given to Case.
+    pub const TASK: &str = "task.json";
+    /// Case's stdout.
+    pub const STDOUT: &str = "case-stdout.log";
+    /// Case's stderr.
+    pub const STDERR: &str = "case-stderr.log";
+    /// Case's `CASE_OUTPUT_DIR`.
+    pub const CASE_OUTPUT: &str = "case-output";
+    /// Case's verdict file inside `case-output/`.
+    pub const RESULT: &str = "case-output/result.json";
+    /// JUnit for this run.
+    pub const JUNIT: &str = "junit.xml";
+}
+
+/// Everything a run observed, handed to the evidence interface.
+#[derive(Debug, Clone)]
+pub struct RunObservations {
+    /// The run folder.
+    pub run_dir: PathBuf,
+    /// Real or simulated.
+    pub evidence_kind: EvidenceKind,
+    /// Admission facts, when the admission loaded.
+    pub case_model_provider: Option<String>,
+    /// The admitted model, when the admission loaded.
+    pub case_model: Option<String>,
+    /// The admission status at run time.
+    pub case_model_admission_status: Option<String>,
+    /// Upstream `host:port`, when the URL passed the gates.
+    pub upstream: Option<String>,
+    /// What the upstream said about itself.
+    pub upstream_fingerprint: Option<Value>,
+    /// Every gate result.
+    pub gates: Vec<GateResult>,
+    /// How Case ended, when it was spawned.
+    pub case: Option<CaseSummary>,
+    /// Routing/credential variable names Case did not get.
+    pub scrubbed_variables: Vec<String>,
+    /// Secret-scan channels (everything but the report itself, which is scanned here).
+    pub secret_channels: Vec<ChannelScan>,
+    /// Names of the secrets searched for.
+    pub secret_names: Vec<String>,
+    /// Inputs by role.
+    pub inputs: BTreeMap<String, FileDigest>,
+    /// Failures noticed during the run that are not captured by the other facts
+    /// (e.g. Case's result file was unreadable).
+    pub run_errors: Vec<String>,
+}
+
+/// Why evidence could not be written or verified.
+#[derive(Debug, thiserror::Error)]
+pub enum EvidenceError {
+    /// I/O on a run-folder file.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Serialisation failed (should not happen for these types).
+    #[error("cannot serialise the report: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> EvidenceError + '_ {
+    move |source| EvidenceError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Writes the unsealed `incomplete` placeholder that stands until the run finishes.
+pub fn write_placeholder(run_dir: &Path, evidence_kind: EvidenceKind) -> Result<(), EvidenceError> {
+    let report = Report {
+        schema_version: REPORT_SCHEMA_VERSION,
+        harness_version: env!("CARGO_PKG_VERSION").to_owned(),
+        outcome: RunOutcome::Incomplete,
+        reasons: vec!["the run started but did not finish (interrupted, or failed internally)".to_owned()],
+        evidence_kind,
+        case_model_provider: None,
+        case_model: None,
+        case_model_admission_status: None,
+        upstream: None,
+        upstream_fingerprint: None,
+        gates: Vec::new(),
+        blocked: Vec::new(),
+        case_process_started: false,
+        case: None,
+        fallback_proof: None,
+        scrubbed_variables: Vec::new(),
+        secret_scan: SecretScanSummary {
+            clean: false,
+            secrets: Vec::new(),
+            channels: Vec::new(),
+        },
+        inputs: BTreeMap::new(),
+        artifacts: BTreeMap::new(),
+        seal: None,
+    };
+    write_atomically(&run_dir.join(names::REPORT), &pretty(&report)?)
+}
+
+/// Decides the outcome from the observations, hashes the run folder and writes the sealed
+/// report. `scan_report` is called with the report's bytes so that the report channel of
+/// the secret scan covers the report itself.
+pub fn seal(
+    observations: RunObservations,
+    trace: &trace::Trace,
+    scan_report: impl Fn(&[u8]) -> Vec<crate::secrets::SecretHit>,
+) -> Result<Report, EvidenceError> {
+    let run_dir = observations.run_dir.clone();
+    let trace_path = run_dir.join(names::TRACE);
+    let case_process_started = trace_has(&trace_path, trace::CASE_PROCESS_STARTED);
+    let ledger = read_ledger(&run_dir.join(names::LEDGER)).unwrap_or_default();
+    let fallback_proof = case_process_started.then(|| {
+        fallback_proof(
+            &ledger,
+            observations.case_model.as_deref().unwrap_or_default(),
+            observations.upstream.as_deref().unwrap_or_default(),
+        )
+    });
+
+    // The last trace event is written before hashing, so the sealed trace is final.
+    trace
+        .event(trace::EVIDENCE_SEALED, serde_json::json!({ "report": names::REPORT }))
+        .map_err(io_error(&trace_path))?;
+    let artifacts = digest_run_folder(&run_dir)?;
+
+    let mut report = Report {
+        schema_version: REPORT_SCHEMA_VERSION,
+        harness_version: env!("CARGO_PKG_VERSION").to_owned(),
+        outcome: RunOutcome::Incomplete,
+        reasons: Vec::new(),
+        evidence_kind: observations.evidence_kind,
+        case_model_provider: observations.case_model_provider,
+        case_model: observations.case_model,
+        case_model_admission_status: observations.case_model_admission_status,
+        upstream: observations.upstream,
+        upstream_fingerprint: observations.upstream_fingerprint,
+        blocked: observations
+            .gates
+            .iter()
+            .filter(|gate| gate.status == GateStatus::Blocked)
+            .map(|gate| gate.code)
+            .collect(),
+        gates: observations.gates,
+        case_process_started,
+        case: observations.case,
+        fallback_proof,
+        scrubbed_variables: observations.scrubbed_variables,
+        secret_scan: SecretScanSummary {
+            clean: true,
+            secrets: observations.secret_names,
+            channels: observations.secret_channels,
+        },
+        inputs: observations.inputs,
+        artifacts,
+        seal: None,
+    };
+    // The report channel: scan the report as it will be written (hits never add a value,
+    // so scanning once more after recording them is not needed).
+    let report_hits = scan_report(&pretty(&report)?);
+    report.secret_scan.channels.push(ChannelScan {
+        channel: "report".to_owned(),
+        scanned: vec![names::REPORT.to_owned()],
+        hits: report_hits,
+    });
+    report.secret_scan.clean = report
+        .secret_scan
+        .channels
+        .iter()
+        .all(|channel| channel.hits.is_empty());
+    let (outcome, reasons) = decide_outcome(&report, &observations.run_errors);
+    report.outcome = outcome;
+    report.reasons = reasons;
+    report.seal = Some(Seal {
+        algorithm: SEAL_ALGORITHM.to_owned(),
+        digest: seal_digest(&report)?,
+    });
+    write_atomically(&run_dir.join(names::REPORT), &pretty(&report)?)?;
+    Ok(report)
+}
+
+/// The outcome rule, applied identically when sealing and when verifying.
+pub fn decide_outcome(report: &Report, run_errors: &[String]) -> (RunOutcome, Vec<String>) {
+    if !report.blocked.is_empty() {
+        let codes: Vec<&str> = report.blocked.iter().map(|code| code.as_str()).collect();
+        let mut reasons = vec![format!("blocked before case_process_started by: {}", codes.join(", "))];
+        if report.case_process_started {
+            reasons.push("but the trace shows case_process_started: the run is not trustworthy".to_owned());
+            return (RunOutcome::Fail, reasons);
+        }
+        return (RunOutcome::Blocked, reasons);
+    }
+    let mut failures = Vec::new();
+    if report.gates.len() != GateCode::ALL.len() || report.gates.iter().any(|gate| gate.status != GateStatus::Pass) {
+        failures.push("not every gate passed".to_owned());
+    }
+    if !report.case_process_started {
+        failures.push("the trace has no case_process_started: Case never ran".to_owned());
+    }
+    match &report.case {
+        None => failures.push("no record of how Case ended".to_owned()),
+        Some(case) => {
+            if case.timed_out {
+                failures.push(format!("Case timed out after {} ms and was killed", case.duration_ms));
+            } else if case.exit_code != Some(0) {
+                failures.push(match (case.exit_code, case.signal) {
+                    (Some(code), _) => format!("Case exited with code {code}"),
+                    (None, Some(signal)) => format!("Case was killed by signal {signal}"),
+                    (None, None) => "Case ended without an exit code".to_owned(),
+                });
+            }
+            match case.verdict.as_deref() {
+                Some("pass") => {}
+                Some(other) => failures.push(format!("Case's verdict is {other:?}, not \"pass\"")),
+                None => failures.push(format!("Case wrote no verdict in {}", names::RESULT)),
+            }
+        }
+    }
+    match &report.fallback_proof {
+        None => failures.push("no adapter ledger totals".to_owned()),
+        Some(proof) => {
+            if proof.served_by_admitted_model == 0 {
+                failures.push("no request was served by the admitted model through the adapter".to_owned());
+            }
+            if proof.fallback_attempts > 0 {
+                failures.push(format!(
+                    "{} fallback attempt(s) refused by the adapter",
+                    proof.fallback_attempts
+                ));
+            }
+            if !proof.no_fallback {
+                failures.push("the ledger does not prove that nothing fell back".to_owned());
+            }
+        }
+    }
+    if !report.secret_scan.clean {
+        for channel in &report.secret_scan.channels {
+            for hit in &channel.hits {
+                failures.push(format!(
+                    "secret `{}` found in {} ({})",
+                    hit.secret, channel.channel, hit.location
+                ));
+            }
+        }
+    }
+    failures.extend(run_errors.iter().cloned());
+    if failures.is_empty() {
+        let served = report
+            .fallback_proof
+            .as_ref()
+            .map_or(0, |proof| proof.served_by_admitted_model);
+        (
+            RunOutcome::Pass,
+            vec![format!(
+                "every gate passed; Case exited 0 with verdict pass; {served} request(s) served by the admitted model; no fallback attempt; secret scan clean"
+            )],
+        )
+    } else {
+        (RunOutcome::Fail, failures)
+    }
+}
+
+/// Computes the fallback proof from ledger entries: a pure function, so the verifier gets the
+/// same answer from the same ledger.
+pub fn fallback_proof(entries: &[LedgerEntry], admitted_model: &str, upstream: &str) -> FallbackProof {
+    let totals = crate::adapter::summarize(entries);
+    let set = |values: &BTreeSet<String>| values.iter().cloned().collect::<Vec<_>>();
+    let models_forwarded: BTreeSet<String> = entries
+        .iter()
+        .filter_map(|entry| entry.forwarded_model.clone())
+        .collect();
+    let no_fallback = totals.fallback_attempts == 0
+        && models_forwarded.iter().all(|model| model == admitted_model)
+        && totals.upstream_hosts.iter().all(|host| host == upstream)
+        && !models_forwarded
+            .iter()
+            .any(|model| crate::gates::external_reference(model).is_some());
+    FallbackProof {
+        requests: totals.requests,
+        forwarded: totals.forwarded,
+        served_by_admitted_model: totals.served_by_admitted_model,
+        fallback_attempts: totals.fallback_attempts,
+        models_requested: set(&totals.models_requested),
+        models_forwarded: models_forwarded.into_iter().collect(),
+        upstream_models_reported: set(&totals.upstream_models_reported),
+        upstream_hosts: set(&totals.upstream_hosts),
+        no_fallback,
+    }
+}
+
+fn trace_has(path: &Path, event: &str) -> bool {
+    trace::read(path).is_ok_and(|events| {
+        events
+            .iter()
+            .any(|line| line.get("event").and_then(Value::as_str) == Some(event))
+    })
+}
+
+/// sha256 of every regular file in the run folder except the report and the JUnit file
+/// (which are written from the report), keyed by relative path with `/` separators.
+pub fn digest_run_folder(run_dir: &Path) -> Result<BTreeMap<String, String>, EvidenceError> {
+    let mut digests = BTreeMap::new();
+    let mut pending = vec![run_dir.to_owned()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).map_err(io_error(&dir))? {
+            let entry = entry.map_err(io_error(&dir))?;
+            let path = entry.path();
+            let file_type = entry.file_type().map_err(io_error(&path))?;
+            if file_type.is_dir() {
+                pending.push(path);
+                continue;
+            }
+            if !file_type.is_file() {
+                continue;
+            }
+            let relative = relative_name(run_dir, &path);
+            if relative == names::REPORT || relative == names::JUNIT || relative.starts_with("report.json.tmp") {
+                continue;
+            }
+            let bytes = std::fs::read(&path).map_err(io_error(&path))?;
+            digests.insert(relative, sha256_hex(&bytes));
+        }
+    }
+    Ok(digests)
+}
+
+fn relative_name(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .components()
+        .map(|component| component.as_os_str().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The seal digest: sha256 over the canonical JSON of the report with `seal` removed.
+pub fn seal_digest(report: &Report) -> Result<String, EvidenceError> {
+    let mut value = serde_json::to_value(report)?;
+    if let Value::Object(map) = &mut value {
+        map.remove("seal");
+    }
+    Ok(sha256_hex(canonical_json(&value).as_bytes()))
+}
+
+/// JSON with object keys sorted and no insignificant whitespace, independent of how
+/// serde_json's maps are configured.
+pub fn canonical_json(value: &Value) -> String {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            let fields: Vec<String> = keys
+                .into_iter()
+                .map(|key| format!("{}:{}", Value::from(key.as_str()), canonical_json(&map[key])))
+                .collect();
+            format!("{{{}}}", fields.join(","))
+        }
+        Value::Array(items) => format!("[{}]", items.iter().map(canonical_json).collect::<Vec<_>>().join(",")),
+        other => other.to_string(),
+    }
+}
+
+fn pretty(report: &Report) -> Result<Vec<u8>, EvidenceError> {
+    let mut bytes = serde_json::to_vec_pretty(report)?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
+/// Writes `bytes` to `path` via a temp file in the same folder, fsync and rename, so readers
+/// see the old file or the new one, never a torn one.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), EvidenceError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let file_name = path
+        .file_name()
+        .map_or_else(|| "file".into(), |name| name.to_string_lossy().into_owned());
+    let temp = dir.join(format!("{file_name}.tmp-{}", std::process::id()));
+    let mut file = std::fs::File::create(&temp).map_err(io_error(&temp))?;
+    file.write_all(bytes).map_err(io_error(&temp))?;
+    file.sync_all().map_err(io_error(&temp))?;
+    drop(file);
+    std::fs::rename(&temp, path).map_err(io_error(path))?;
+    if let Ok(dir) = std::fs::File::open(dir) {
+        let _ = dir.sync_all();
+    }
+    Ok(())
+}
+
+/// Recomputes everything checkable about `report_path` from its run folder. On success,
+/// returns what status derivation needs; on failure, every discrepancy found.
+pub fn verify(report_path: &Path) -> Result<VerifiedReport, Vec<String>> {
+    let mut problems = Vec::new();
+    let bytes = crate::records::read_bounded(report_path).map_err(|err| vec![err.to_string()])?;
+    let report: Report = serde_json::from_slice(&bytes)
+        .map_err(|err| vec![format!("{}: not a harness report: {err}", report_path.display())])?;
+    let run_dir = report_path.parent().unwrap_or(Path::new(".")).to_owned();
+
+    match &report.seal {
+        None => {
+            return Err(vec![format!(
+                "report is not sealed (outcome {})",
+                report.outcome.as_str()
+            )]);
+        }
+        Some(seal) => {
+            if seal.algorithm != SEAL_ALGORITHM {
+                problems.push(format!("unknown seal algorithm {:?}", seal.algorithm));
+            }
+            match seal_digest(&report) {
+                Ok(digest) if digest == seal.digest => {}
+                Ok(_) => {
+                    problems.push("seal digest does not match the report's content (edited after sealing?)".to_owned())
+                }
+                Err(err) => problems.push(err.to_string()),
+            }
+        }
+    }
+    if report.schema_version != REPORT_SCHEMA_VERSION {
+        problems.push(format!("unsupported schema_version {}", report.schema_version));
+    }
+
+    // Artifacts: every file listed must exist with its digest, and every file present must be listed.
+    for (name, digest) in &report.artifacts {
+        if !is_safe_relative(name) {
+            problems.push(format!("artifact name {name:?} escapes the run folder"));
+            continue;
+        }
+        match std::fs::read(run_dir.join(name)) {
+            Ok(bytes) if sha256_hex(&bytes) == *digest => {}
+            Ok(_) => problems.push(format!("artifact {name} changed since the report was sealed")),
+            Err(err) => problems.push(format!("artifact {name} is missing: {err}")),
+        }
+    }
+    match digest_run_folder(&run_dir) {
+        Ok(present) => {
+            for name in present.keys().filter(|name| !report.artifacts.contains_key(*name)) {
+                problems.push(format!("file {name} is in the run folder but not in the report"));
+            }
+        }
+        Err(err) => problems.push(err.to_string()),
+    }
+    let required: &[&str] = match report.outcome {
+        RunOutcome::Blocked => &[names::TRACE],
+        _ => &[
+            names::TRACE,
+            names::LEDGER,
+            names::CASE_CONFIG,
+            names::TASK,
+            names::STDOUT,
+            names::STDERR,
+        ],
+    };
+    for name in required.iter().filter(|name| !report.artifacts.contains_key(**name)) {
+        problems.push(format!("required artifact {name} is not in the report"));
+    }
+
+    // Trace facts.
+    match trace::read(&run_dir.join(names::TRACE)) {
+        Err(err) => problems.push(err),
+        Ok(events) => {
+            let sequence_ok = events
+                .iter()
+                .enumerate()
+                .all(|(index, event)| event.get("seq").and_then(Value::as_u64) == Some(index as u64 + 1));
+            if !sequence_ok {
+                problems.push("trace sequence numbers are not 1, 2, 3, …".to_owned());
+            }
+            let started = events
+                .iter()
+                .any(|event| event.get("event").and_then(Value::as_str) == Some(trace::CASE_PROCESS_STARTED));
+            if started != report.case_process_started {
+                problems.push(format!(
+                    "report says case_process_started={} but the trace says {started}",
+                    report.case_process_started
+                ));
+            }
+        }
+    }
+
+    // Ledger totals.
+    if report.case_process_started {
+        match read_ledger(&run_dir.join(names::LEDGER)) {
+            Err(err) => problems.push(err.to_string()),
+            Ok(entries) => {
+                let recomputed = fallback_proof(
+                    &entries,
+                    report.case_model.as_deref().unwrap_or_default(),
+                    report.upstream.as_deref().unwrap_or_default(),
+                );
+                if report.fallback_proof.as_ref() != Some(&recomputed) {
+                    problems.push("fallback proof does not match the adapter ledger".to_owned());
+                }
+            }
+        }
+    }
+
+    // Case's own verdict.
+    let verdict = std::fs::read(run_dir.join(names::RESULT))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+        .and_then(|value| value.get("verdict").and_then(Value::as_str).map(str::to_owned));
+    if let Some(case) = report.case.as_ref().filter(|case| case.verdict != verdict) {
+        problems.push(format!(
+            "report says Case's verdict is {:?} but {} says {verdict:?}",
+            case.verdict,
+            names::RESULT
+        ));
+    }
+
+    // The outcome rule.
+    let (outcome, _) = decide_outcome(&report, &[]);
+    let claimed = report.outcome;
+    let consistent = outcome == claimed
+        || (claimed == RunOutcome::Fail && outcome == RunOutcome::Pass && !report.reasons.is_empty());
+    if !consistent {
+        problems.push(format!(
+            "outcome {} does not follow from the evidence (expected {})",
+            claimed.as_str(),
+            outcome.as_str()
+        ));
+    }
+
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(VerifiedReport {
+        path: report_path.to_owned(),
+        digest: report.seal.map(|seal| seal.digest).unwrap_or_default(),
+        outcome: claimed.as_str().to_owned(),
+        evidence_kind: report.evidence_kind.as_str().to_owned(),
+        case_model_provider: report.case_model_provider.unwrap_or_default(),
+        case_model: report.case_model.unwrap_or_default(),
+        case_model_admission_status: report.case_model_admission_status.unwrap_or_default(),
+    })
+}
+
+fn is_safe_relative(name: &str) -> bool {
+    let path = Path::new(name);
+    !name.is_empty()
+        && path
+            .components()
+            .all(|component| matches!(component, Component::Normal(_)))
+}

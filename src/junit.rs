@@ -1,0 +1,142 @@
+//! JUnit XML for CI dashboards, written with `quick-junit` (nextest's own writer).
+//!
+//! Every testcase carries `<properties>` that tie it back to the evidence: work item,
+//! bullet text, gate codes observed, report path and seal digest, and for a run the proven
+//! provider, model and admission status. The XML is derived from the sealed report, which
+//! has already been scanned for secrets.
+
+use std::path::Path;
+use std::time::Duration;
+
+use quick_junit::{NonSuccessKind, Property, Report as JunitReport, TestCase, TestCaseStatus, TestSuite};
+
+use crate::evidence::{self, names};
+use crate::output::{Report, RunOutcome};
+
+/// The name of the run's testcase: the real Stage 2 case for real evidence.
+pub fn run_case_name(report: &Report) -> &'static str {
+    match report.evidence_kind {
+        crate::output::EvidenceKind::RealStage2 => "CTO-WORK-022::real-case-stage2",
+        crate::output::EvidenceKind::Simulated => "CTO-WORK-022::simulated-case-run",
+    }
+}
+
+/// Properties that tie a testcase to a sealed report.
+pub fn report_properties(report: &Report, report_path: &Path) -> Vec<Property> {
+    let mut properties = vec![
+        Property::new("outcome", report.outcome.as_str()),
+        Property::new("evidence_kind", report.evidence_kind.as_str()),
+        Property::new("report_path", report_path.display().to_string()),
+        Property::new(
+            "report_digest",
+            report.seal.as_ref().map(|seal| seal.digest.clone()).unwrap_or_default(),
+        ),
+        Property::new("case_process_started", report.case_process_started.to_string()),
+        Property::new(
+            "gate_codes_blocked",
+            report
+                .blocked
+                .iter()
+                .map(|code| code.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+    ];
+    for (name, value) in [
+        ("case_model_provider", &report.case_model_provider),
+        ("case_model", &report.case_model),
+        ("case_model_admission_status", &report.case_model_admission_status),
+    ] {
+        properties.push(Property::new(name, value.clone().unwrap_or_default()));
+    }
+    if let Some(proof) = &report.fallback_proof {
+        properties.push(Property::new(
+            "served_by_admitted_model",
+            proof.served_by_admitted_model.to_string(),
+        ));
+        properties.push(Property::new("fallback_attempts", proof.fallback_attempts.to_string()));
+        properties.push(Property::new("no_fallback", proof.no_fallback.to_string()));
+    }
+    properties.push(Property::new("secret_scan_clean", report.secret_scan.clean.to_string()));
+    properties
+}
+
+/// Writes `junit.xml` into a run folder: one testcase for the run.
+pub fn write_run_junit(run_dir: &Path, report: &Report) -> Result<(), evidence::EvidenceError> {
+    let status = match report.outcome {
+        RunOutcome::Pass => TestCaseStatus::success(),
+        outcome => {
+            let mut status = TestCaseStatus::non_success(if outcome == RunOutcome::Fail {
+                NonSuccessKind::Failure
+            } else {
+                NonSuccessKind::Error
+            });
+            status.set_message(format!("{}: {}", outcome.as_str(), report.reasons.join("; ")));
+            status
+        }
+    };
+    let mut case = TestCase::new(run_case_name(report), status);
+    case.set_classname("case-harness run");
+    if let Some(summary) = &report.case {
+        case.set_time(Duration::from_millis(summary.duration_ms));
+    }
+    case.add_properties(report_properties(report, &run_dir.join(names::REPORT)));
+    let mut suite = TestSuite::new("case-harness run");
+    suite.add_test_case(case);
+    let mut junit = JunitReport::new("case-harness");
+    junit.add_test_suite(suite);
+    let xml = junit.to_string().map_err(|err| evidence::EvidenceError::Io {
+        path: run_dir.join(names::JUNIT),
+        source: std::io::Error::other(err.to_string()),
+    })?;
+    evidence::write_atomically(&run_dir.join(names::JUNIT), xml.as_bytes())
+}
+
+/// Writes the acceptance suite's JUnit: one testcase per trial (skipped ones with their
+/// reason), each with work item, bullet, observed gate codes, report paths and digests.
+pub fn write_acceptance_junit(
+    path: &Path,
+    records: &[crate::acceptance::TrialRecord],
+) -> Result<(), evidence::EvidenceError> {
+    let mut suite = TestSuite::new("acceptance");
+    for record in records {
+        let status = match record.status.as_str() {
+            "passed" => TestCaseStatus::success(),
+            "skipped" => {
+                let mut status = TestCaseStatus::skipped();
+                status.set_message(record.message.clone().unwrap_or_default());
+                status
+            }
+            _ => {
+                let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                status.set_message(record.message.clone().unwrap_or_default());
+                status
+            }
+        };
+        let mut case = TestCase::new(record.name.as_str(), status);
+        case.set_classname(record.work_item.as_str());
+        case.set_time(Duration::from_millis(record.duration_ms));
+        case.add_property(Property::new("work_item", record.work_item.as_str()));
+        case.add_property(Property::new("bullet", record.bullet.as_str()));
+        case.add_property(Property::new("proof", record.proof.as_str()));
+        case.add_property(Property::new("gate_codes", record.gate_codes.join(",")));
+        for (index, (report, digest)) in record.reports.iter().enumerate() {
+            case.add_property(Property::new(format!("report_path.{}", index + 1), report.as_str()));
+            case.add_property(Property::new(format!("report_digest.{}", index + 1), digest.as_str()));
+        }
+        suite.add_test_case(case);
+    }
+    let mut junit = JunitReport::new("case-harness acceptance");
+    junit.add_test_suite(suite);
+    let xml = junit.to_string().map_err(|err| evidence::EvidenceError::Io {
+        path: path.to_owned(),
+        source: std::io::Error::other(err.to_string()),
+    })?;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|source| evidence::EvidenceError::Io {
+            path: parent.to_owned(),
+            source,
+        })?;
+    }
+    evidence::write_atomically(path, xml.as_bytes())
+}

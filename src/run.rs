@@ -1,0 +1,569 @@
+//! `case-harness run`: gates → loopback adapter → Case → sealed evidence (DESIGN §4.4).
+//!
+//! The pipeline only gathers observations; the outcome is decided by [`crate::evidence`]
+//! from what those observations show. Order matters and is the point of the design:
+//! gates are evaluated before anything is spawned, `case_process_started` is traced
+//! immediately before the spawn, and the report is sealed only after the adapter has
+//! stopped and every channel has been scanned for secrets.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::adapter::{self, AdapterConfig};
+use crate::case_process::{self, CaseContract, CaseLaunch};
+use crate::config::HarnessConfig;
+use crate::evidence::{self, RunObservations, names};
+use crate::gates::{self, GateInputs};
+use crate::output::{CaseSummary, ChannelScan, EvidenceKind, FileDigest, Report};
+use crate::records::{read_bounded, sha256_hex};
+use crate::secrets::{NamedSecret, SecretScanner, SecretValue};
+use crate::trace::{self, Trace};
+
+/// Default `--timeout` for Case.
+pub const DEFAULT_CASE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The name of the reference Case binary, found next to `case-harness`.
+pub const REFERENCE_CASE_BINARY: &str = "reference-case";
+
+/// What `case-harness run` was asked to do.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The task file handed to Case.
+    pub task: PathBuf,
+    /// The run folder (created; must be empty if it exists).
+    pub out: PathBuf,
+    /// Kill Case after this long.
+    pub timeout: Duration,
+    /// Case command; empty means the reference Case.
+    pub case_command: Vec<String>,
+    /// Mark the evidence `simulated` (a fake provider); never Stage 2 evidence.
+    pub simulated: bool,
+    /// The planning document, hashed and scanned when given.
+    pub sot: Option<PathBuf>,
+    /// Bound on the `/models` probe.
+    pub probe_timeout: Duration,
+}
+
+/// Why a run could not produce a report at all (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// `--out` is unusable.
+    #[error("{path}: {message}")]
+    OutDir {
+        /// The folder.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The task file is unreadable or not a JSON object.
+    #[error("task file {path}: {message}")]
+    Task {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The SOT file could not be read.
+    #[error("{0}")]
+    Sot(crate::records::RecordError),
+    /// Writing evidence failed.
+    #[error(transparent)]
+    Evidence(#[from] evidence::EvidenceError),
+    /// The adapter could not start.
+    #[error("cannot start the adapter: {0}")]
+    Adapter(String),
+    /// The secret scanner could not be built or a file could not be scanned.
+    #[error(transparent)]
+    Scan(#[from] crate::secrets::ScanError),
+    /// The reference Case binary could not be located.
+    #[error("cannot find the reference Case next to this binary: {0}")]
+    ReferenceCase(String),
+    /// Writing a run-folder file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
+    move |source| RunError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// The reference Case's path: the `reference-case` binary beside the current executable.
+pub fn reference_case_command() -> Result<Vec<String>, RunError> {
+    let exe = std::env::current_exe().map_err(|err| RunError::ReferenceCase(err.to_string()))?;
+    let candidate = exe.with_file_name(REFERENCE_CASE_BINARY);
+    if !candidate.is_file() {
+        return Err(RunError::ReferenceCase(format!(
+            "{} does not exist",
+            candidate.display()
+        )));
+    }
+    Ok(vec![candidate.display().to_string()])
+}
+
+/// Runs the whole pipeline and returns the sealed report.
+pub async fn run(options: &RunOptions, config: &HarnessConfig) -> Result<Report, RunError> {
+    let out = prepare_run_dir(&options.out)?;
+    let evidence_kind = if options.simulated {
+        EvidenceKind::Simulated
+    } else {
+        EvidenceKind::RealStage2
+    };
+    evidence::write_placeholder(&out, evidence_kind)?;
+    let trace_path = out.join(names::TRACE);
+    let trace = Trace::create(&trace_path).map_err(io_error(&trace_path))?;
+    trace_event(
+        &trace,
+        &trace_path,
+        trace::RUN_STARTED,
+        serde_json::json!({ "evidence_kind": evidence_kind.as_str() }),
+    )?;
+
+    // Inputs.
+    let mut inputs = BTreeMap::new();
+    let task_bytes = read_task(&options.task)?;
+    let task_copy = out.join(names::TASK);
+    std::fs::write(&task_copy, &task_bytes).map_err(io_error(&task_copy))?;
+    inputs.insert("task".to_owned(), digest_of(&options.task, &task_bytes));
+    if let Some(sot) = &options.sot {
+        let bytes = read_bounded(sot).map_err(RunError::Sot)?;
+        inputs.insert("sot".to_owned(), digest_of(sot, &bytes));
+    }
+    let case_command = if options.case_command.is_empty() {
+        reference_case_command()?
+    } else {
+        options.case_command.clone()
+    };
+
+    // Gates.
+    let evaluation = gates::evaluate(&GateInputs {
+        config,
+        case_command: &case_command,
+        probe_timeout: options.probe_timeout,
+    })
+    .await;
+    let blocked = evaluation.blocked_codes();
+    trace_event(
+        &trace,
+        &trace_path,
+        trace::GATES_EVALUATED,
+        serde_json::json!({ "blocked": blocked }),
+    )?;
+    for code in &blocked {
+        trace_event(
+            &trace,
+            &trace_path,
+            trace::GATE_BLOCKED,
+            serde_json::json!({ "code": code }),
+        )?;
+    }
+    if let Some(decision) = &evaluation.decision {
+        inputs.insert(
+            "decision".to_owned(),
+            FileDigest {
+                path: decision.path.display().to_string(),
+                sha256: decision.sha256.clone(),
+            },
+        );
+    }
+    if let Some(admission) = &evaluation.admission {
+        inputs.insert(
+            "admission".to_owned(),
+            FileDigest {
+                path: admission.path.display().to_string(),
+                sha256: admission.sha256.clone(),
+            },
+        );
+    }
+    let admission = evaluation.admission.as_ref().map(|loaded| &loaded.record);
+    let mut observations = RunObservations {
+        run_dir: out.clone(),
+        evidence_kind,
+        case_model_provider: admission.map(|record| record.case_model_provider.to_string()),
+        case_model: admission.map(|record| record.case_model.to_string()),
+        case_model_admission_status: admission.map(|record| record.case_model_admission_status.as_str().to_owned()),
+        upstream: evaluation.base_url.as_ref().map(|base| base.host_port()),
+        upstream_fingerprint: None,
+        gates: evaluation.results.clone(),
+        case: None,
+        scrubbed_variables: case_process::scrubbed_names(
+            std::env::vars_os().filter_map(|(name, _)| name.into_string().ok()),
+        ),
+        secret_channels: Vec::new(),
+        secret_names: Vec::new(),
+        inputs,
+        run_errors: Vec::new(),
+    };
+
+    // The upstream secret (or a canary standing in for it) and the per-run token are what
+    // the scan looks for; the canary flows exactly where a real key would.
+    let (upstream_key, upstream_key_name) = match &config.local_api_key {
+        Some(key) => (key.clone(), "upstream_api_key"),
+        None => (SecretValue::random("chc-canary-"), "canary"),
+    };
+    let token = SecretValue::random("chc-token-");
+    let mut secrets = vec![
+        NamedSecret {
+            name: upstream_key_name.to_owned(),
+            value: upstream_key.clone(),
+        },
+        NamedSecret {
+            name: "case_token".to_owned(),
+            value: token.clone(),
+        },
+    ];
+    secrets.retain(|secret| secret.value.expose().len() >= crate::secrets::MIN_SECRET_LEN);
+    let scanner = SecretScanner::new(&secrets)?;
+    observations.secret_names = secrets.iter().map(|secret| secret.name.clone()).collect();
+
+    let ready = match (evaluation.is_ready(), &evaluation.base_url, admission) {
+        (true, Some(base), Some(admission)) => Some((base.clone(), admission.case_model.to_string())),
+        _ => None,
+    };
+    if let Some((base, model)) = ready {
+        observations.upstream_fingerprint = evaluation.models.as_ref().map(|models| {
+            let entry = models
+                .ids
+                .iter()
+                .position(|id| *id == model)
+                .and_then(|index| models.entries.get(index).cloned());
+            serde_json::json!({ "models_entry": entry, "models_listed": models.ids })
+        });
+        let case = run_case(
+            &out,
+            &trace,
+            &trace_path,
+            options,
+            &case_command,
+            config,
+            base,
+            model,
+            upstream_key,
+            token,
+        )
+        .await?;
+        observations.case = Some(case.summary);
+        observations.run_errors.extend(case.errors);
+    }
+
+    observations.secret_channels = scan_channels(&scanner, &out, options.sot.as_deref(), &case_command)?;
+    let hits: usize = observations
+        .secret_channels
+        .iter()
+        .map(|channel| channel.hits.len())
+        .sum();
+    trace_event(
+        &trace,
+        &trace_path,
+        trace::SECRET_SCAN,
+        serde_json::json!({ "hits": hits }),
+    )?;
+    let report = evidence::seal(observations, &trace, |bytes| {
+        let mut hits = Vec::new();
+        scanner.scan_bytes("report", names::REPORT, bytes, &mut hits);
+        hits
+    })?;
+    crate::junit::write_run_junit(&out, &report)?;
+    Ok(report)
+}
+
+struct CaseRun {
+    summary: CaseSummary,
+    errors: Vec<String>,
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site; a struct would only rename these"
+)]
+async fn run_case(
+    out: &Path,
+    trace: &Trace,
+    trace_path: &Path,
+    options: &RunOptions,
+    case_command: &[String],
+    config: &HarnessConfig,
+    base: crate::upstream::LocalBaseUrl,
+    model: String,
+    upstream_key: SecretValue,
+    token: SecretValue,
+) -> Result<CaseRun, RunError> {
+    let upstream_host = base.host_port();
+    let handle = adapter::start(
+        AdapterConfig {
+            upstream: base,
+            model: model.clone(),
+            upstream_key: Some(upstream_key),
+            case_token: token.clone(),
+            ledger_path: Some(out.join(names::LEDGER)),
+            trace: trace.clone(),
+            upstream_timeout: options.timeout,
+        },
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+    )
+    .await
+    .map_err(|err| RunError::Adapter(err.to_string()))?;
+    let adapter_addr = handle.local_addr();
+    trace_event(
+        trace,
+        trace_path,
+        trace::ADAPTER_STARTED,
+        serde_json::json!({ "listen": adapter_addr.to_string(), "upstream": upstream_host, "model": model }),
+    )?;
+
+    let output_dir = out.join(names::CASE_OUTPUT);
+    std::fs::create_dir_all(&output_dir).map_err(io_error(&output_dir))?;
+    let contract = CaseContract {
+        adapter_addr,
+        model: model.clone(),
+        token,
+        config_file: out.join(names::CASE_CONFIG),
+        task_file: out.join(names::TASK),
+        output_dir: output_dir.clone(),
+    };
+    write_case_config(&contract, options.timeout)?;
+    let env = case_process::case_environment(&contract, &config.case_passthrough);
+    let launch = CaseLaunch {
+        command: case_command,
+        env: &env,
+        working_dir: out,
+        stdout_log: &out.join(names::STDOUT),
+        stderr_log: &out.join(names::STDERR),
+        timeout: options.timeout,
+    };
+    let exit = case_process::run(&launch, trace).await;
+    let totals = handle.shutdown().await;
+    trace_event(
+        trace,
+        trace_path,
+        trace::ADAPTER_STOPPED,
+        serde_json::to_value(&totals).unwrap_or_default(),
+    )?;
+
+    let mut errors = Vec::new();
+    let exit = match exit {
+        Ok(exit) => exit,
+        Err(err) => {
+            errors.push(err.to_string());
+            case_process::CaseExit {
+                exit_code: None,
+                signal: None,
+                timed_out: false,
+                duration_ms: 0,
+            }
+        }
+    };
+    let verdict = match read_verdict(&out.join(names::RESULT)) {
+        Ok(verdict) => verdict,
+        Err(err) => {
+            errors.push(err);
+            None
+        }
+    };
+    Ok(CaseRun {
+        summary: CaseSummary {
+            program: case_command
+                .first()
+                .map(|program| {
+                    Path::new(program)
+                        .file_name()
+                        .map_or_else(|| program.clone(), |name| name.to_string_lossy().into_owned())
+                })
+                .unwrap_or_default(),
+            exit_code: exit.exit_code,
+            signal: exit.signal,
+            timed_out: exit.timed_out,
+            duration_ms: exit.duration_ms,
+            verdict,
+        },
+        errors,
+    })
+}
+
+/// Reads `{"verdict": "pass"|"fail", ...}`; a missing file is `None`, anything malformed an error.
+fn read_verdict(path: &Path) -> Result<Option<String>, String> {
+    let bytes = match read_bounded(path) {
+        Ok(bytes) => bytes,
+        Err(crate::records::RecordError::Missing { .. }) => return Ok(None),
+        Err(err) => return Err(format!("Case's result file: {err}")),
+    };
+    let value: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|err| format!("{}: not JSON: {err}", path.display()))?;
+    match value.get("verdict").and_then(serde_json::Value::as_str) {
+        Some(verdict @ ("pass" | "fail")) => Ok(Some(verdict.to_owned())),
+        _ => Err(format!(
+            "{}: field `verdict` must be \"pass\" or \"fail\"",
+            path.display()
+        )),
+    }
+}
+
+fn write_case_config(contract: &CaseContract, timeout: Duration) -> Result<(), RunError> {
+    let config = serde_json::json!({
+        "base_url": format!("http://{}/v1", contract.adapter_addr),
+        "anthropic_base_url": format!("http://{}", contract.adapter_addr),
+        "model": contract.model,
+        "api_key_env": "CASE_API_KEY",
+        "task_file": contract.task_file.display().to_string(),
+        "output_dir": contract.output_dir.display().to_string(),
+        "result_file": contract.output_dir.join("result.json").display().to_string(),
+        "timeout_secs": timeout.as_secs_f64(),
+    });
+    let mut bytes = serde_json::to_vec_pretty(&config).map_err(evidence::EvidenceError::from)?;
+    bytes.push(b'\n');
+    std::fs::write(&contract.config_file, bytes).map_err(io_error(&contract.config_file))
+}
+
+fn prepare_run_dir(out: &Path) -> Result<PathBuf, RunError> {
+    let error = |message: String| RunError::OutDir {
+        path: out.to_owned(),
+        message,
+    };
+    std::fs::create_dir_all(out).map_err(|err| error(format!("cannot create: {err}")))?;
+    let mut entries = std::fs::read_dir(out).map_err(|err| error(format!("cannot read: {err}")))?;
+    if entries.next().is_some() {
+        return Err(error(
+            "is not empty: give each run a new folder (evidence is never mixed or overwritten)".to_owned(),
+        ));
+    }
+    std::fs::canonicalize(out).map_err(|err| error(err.to_string()))
+}
+
+fn read_task(path: &Path) -> Result<Vec<u8>, RunError> {
+    let error = |message: String| RunError::Task {
+        path: path.to_owned(),
+        message,
+    };
+    let bytes = read_bounded(path).map_err(|err| error(err.to_string()))?;
+    match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(serde_json::Value::Object(_)) => Ok(bytes),
+        Ok(_) => Err(error("must be a JSON object".to_owned())),
+        Err(err) => Err(error(format!("not JSON: {err}"))),
+    }
+}
+
+fn digest_of(path: &Path, bytes: &[u8]) -> FileDigest {
+    FileDigest {
+        path: path.display().to_string(),
+        sha256: sha256_hex(bytes),
+    }
+}
+
+fn trace_event(trace: &Trace, path: &Path, event: &str, fields: serde_json::Value) -> Result<(), RunError> {
+    trace.event(event, fields).map_err(io_error(path))
+}
+
+/// Scans every channel the seed names plus every other file of the run folder.
+fn scan_channels(
+    scanner: &SecretScanner,
+    out: &Path,
+    sot: Option<&Path>,
+    argv: &[String],
+) -> Result<Vec<ChannelScan>, RunError> {
+    let mut channels = Vec::new();
+    let mut covered: Vec<PathBuf> = Vec::new();
+    match sot {
+        Some(sot) => scan_files(scanner, &mut covered, "sot", &[sot.to_owned()], &mut channels)?,
+        None => channels.push(ChannelScan {
+            channel: "sot".to_owned(),
+            scanned: vec!["(no --sot given)".to_owned()],
+            hits: Vec::new(),
+        }),
+    }
+    let mut argv_hits = Vec::new();
+    for (index, arg) in argv.iter().enumerate() {
+        scanner.scan_bytes("argv", &format!("argv[{index}]"), arg.as_bytes(), &mut argv_hits);
+    }
+    channels.push(ChannelScan {
+        channel: "argv".to_owned(),
+        scanned: vec![format!("{} Case argument(s)", argv.len())],
+        hits: argv_hits,
+    });
+    scan_files(
+        scanner,
+        &mut covered,
+        "task_file",
+        &[out.join(names::TASK)],
+        &mut channels,
+    )?;
+    scan_files(
+        scanner,
+        &mut covered,
+        "backend_logs",
+        &[out.join(names::STDOUT), out.join(names::STDERR)],
+        &mut channels,
+    )?;
+    scan_files(scanner, &mut covered, "trace", &[out.join(names::TRACE)], &mut channels)?;
+    scan_files(
+        scanner,
+        &mut covered,
+        "generated_config",
+        &[out.join(names::CASE_CONFIG)],
+        &mut channels,
+    )?;
+    scan_files(
+        scanner,
+        &mut covered,
+        "adapter_ledger",
+        &[out.join(names::LEDGER)],
+        &mut channels,
+    )?;
+    scan_files(
+        scanner,
+        &mut covered,
+        "case_output",
+        &[out.join(names::CASE_OUTPUT)],
+        &mut channels,
+    )?;
+    // Everything else in the run folder, whatever wrote it.
+    let others: Vec<PathBuf> = std::fs::read_dir(out)
+        .map_err(io_error(out))?
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| !covered.contains(path) && path.file_name().is_none_or(|name| name != names::REPORT))
+        .collect();
+    scan_files(scanner, &mut covered, "other_run_files", &others, &mut channels)?;
+    let mut commit_hits = Vec::new();
+    let in_git = scanner.scan_git_history("commit", out, &mut commit_hits)?;
+    channels.push(ChannelScan {
+        channel: "commit".to_owned(),
+        scanned: vec![if in_git {
+            "git log --all -p of the run folder".to_owned()
+        } else {
+            "(run folder is not inside a git work tree)".to_owned()
+        }],
+        hits: commit_hits,
+    });
+    Ok(channels)
+}
+
+/// Scans `paths` (those that exist) as one channel and remembers them as covered.
+fn scan_files(
+    scanner: &SecretScanner,
+    covered: &mut Vec<PathBuf>,
+    channel: &str,
+    paths: &[PathBuf],
+    channels: &mut Vec<ChannelScan>,
+) -> Result<(), RunError> {
+    let mut hits = Vec::new();
+    let mut scanned = Vec::new();
+    for path in paths.iter().filter(|path| path.exists()) {
+        scanner.scan_path(channel, path, &mut hits)?;
+        scanned.push(path.display().to_string());
+        covered.push(path.clone());
+    }
+    channels.push(ChannelScan {
+        channel: channel.to_owned(),
+        scanned,
+        hits,
+    });
+    Ok(())
+}
