@@ -354,10 +354,10 @@ impl AcceptanceSuite {
         let mut merged: Vec<TrialRecord> = Vec::new();
         for entry in std::fs::read_dir(&fragments).map_err(|err| write_error(err.to_string()))? {
             let file = entry.map_err(|err| write_error(err.to_string()))?.path();
-            if file.extension().is_some_and(|ext| ext == "json") {
-                if let Ok(record) = serde_json::from_slice::<TrialRecord>(&std::fs::read(&file).unwrap_or_default()) {
-                    merged.push(record);
-                }
+            if file.extension().is_some_and(|ext| ext == "json")
+                && let Ok(record) = serde_json::from_slice::<TrialRecord>(&std::fs::read(&file).unwrap_or_default())
+            {
+                merged.push(record);
             }
         }
         // nextest never starts ignored trials: record them as skipped, with the reason.

@@ -148,10 +148,11 @@ impl StepRun<'_> {
     }
 
     fn decision_path(&self) -> Result<Option<PathBuf>, String> {
-        if self.is_real() && self.step.decision.is_none() {
-            if let Some(path) = std::env::var_os(ENV_DECISION_FILE).filter(|value| !value.is_empty()) {
-                return Ok(Some(PathBuf::from(path)));
-            }
+        if self.is_real()
+            && self.step.decision.is_none()
+            && let Some(path) = std::env::var_os(ENV_DECISION_FILE).filter(|value| !value.is_empty())
+        {
+            return Ok(Some(PathBuf::from(path)));
         }
         match self.step.decision.as_deref().unwrap_or("local-provider-required") {
             "unset" => Ok(None),
@@ -190,10 +191,10 @@ impl StepRun<'_> {
         }
         if self.step.secret {
             command.env(ENV_LOCAL_API_KEY, self.canary);
-        } else if self.is_real() {
-            if let Some(key) = std::env::var_os(ENV_LOCAL_API_KEY) {
-                command.env(ENV_LOCAL_API_KEY, key);
-            }
+        } else if self.is_real()
+            && let Some(key) = std::env::var_os(ENV_LOCAL_API_KEY)
+        {
+            command.env(ENV_LOCAL_API_KEY, key);
         }
         command.envs(&self.step.env);
         command
