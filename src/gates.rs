@@ -482,6 +482,9 @@ fn shown_url(text: &str) -> String {
             }
             shown
         }
+        // Unparseable, so the credential parts cannot be cut out reliably: do not echo a value
+        // that may hold one (`http://127.0.0.1:99999/v1?key=…` is not a URL: bad port).
+        Err(_) if text.contains(['@', '?', '#']) => "(not shown: it may contain a credential)".to_owned(),
         Err(_) => format!("{:?}", text.chars().take(80).collect::<String>()),
     }
 }
@@ -584,5 +587,9 @@ mod tests {
     fn shown_url_drops_possible_credentials() {
         let shown = shown_url("http://user:pw@127.0.0.1:1/v1?key=sekrit#xyzzy");
         assert!(!shown.contains("pw") && !shown.contains("sekrit") && !shown.contains("xyzzy"), "{shown}");
+        for unparseable in ["http://127.0.0.1:99999/v1?key=sekrit", "http://u:sekrit@127.0.0.1:99999/v1", "127.0.0.1:1/v1#sekrit"] {
+            let shown = shown_url(unparseable);
+            assert!(!shown.contains("sekrit"), "{shown}");
+        }
     }
 }
