@@ -6,3 +6,11 @@ mod util;
 
 // One test per gate code: its plainest tripping case, and only that gate blocks.
 mod gates;
+// Decision and admission records: every malformed file, exact value comparison.
+mod records;
+// CTO_HARNESS_CASE_LOCAL_BASE_URL and unknown CTO_HARNESS_CASE_* variables; no probe when invalid.
+mod adapter_config;
+// external_fallback_configured: Anthropic / Claude names in records, Case environment, base URL.
+mod fallback;
+// The /models probe: errors, redirects, timeouts, non-JSON, closed port, model not listed.
+mod probe;
