@@ -14,3 +14,7 @@ mod adapter_config;
 mod fallback;
 // The /models probe: errors, redirects, timeouts, non-JSON, closed port, model not listed.
 mod probe;
+// check's output as a product: whole-output snapshots (JSON and human), --decision, usage errors.
+mod check_output;
+// CTO_HARNESS_CASE_LOCAL_API_KEY: reaches the provider as a bearer token, never stdout/stderr.
+mod secrets;
