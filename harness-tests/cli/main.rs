@@ -18,3 +18,11 @@ mod probe;
 mod check_output;
 // CTO_HARNESS_CASE_LOCAL_API_KEY: reaches the provider as a bearer token, never stdout/stderr.
 mod secrets;
+// status: exact JSON for the seed with no evidence, derived statuses, malformed SOT → exit 2.
+mod status;
+// The SOT parser's library API: both seed forms, exact counts and bullets, malformed inputs.
+mod sot;
+// --help of check and status explains every CTO_HARNESS_CASE_* variable.
+mod help;
+// fixtures/README.md lists every fixture file, one line each.
+mod fixtures;
