@@ -542,6 +542,9 @@ fn shown_url(text: &str) -> String {
             }
             shown
         }
+        // Unparseable, so the credential parts cannot be cut out reliably: do not echo a value
+        // that may hold one (`http://127.0.0.1:99999/v1?key=…` is not a URL: bad port).
+        Err(_) if text.contains(['@', '?', '#']) => "(not shown: it may contain a credential)".to_owned(),
         Err(_) => format!("{:?}", text.chars().take(80).collect::<String>()),
     }
 }
@@ -664,5 +667,13 @@ mod tests {
             !shown.contains("pw") && !shown.contains("sekrit") && !shown.contains("xyzzy"),
             "{shown}"
         );
+        for unparseable in [
+            "http://127.0.0.1:99999/v1?key=sekrit",
+            "http://u:sekrit@127.0.0.1:99999/v1",
+            "127.0.0.1:1/v1#sekrit",
+        ] {
+            let shown = shown_url(unparseable);
+            assert!(!shown.contains("sekrit"), "{shown}");
+        }
     }
 }

@@ -115,10 +115,12 @@ pub enum SotError {
         message: String,
     },
     /// The file has no work items at all.
-    #[error("{path}: no work items (expected `## ID - Title` headings such as `## CTO-WORK-021 - …`)")]
+    #[error("{path} {location}: no work items (expected `## ID - Title` headings such as `## CTO-WORK-021 - …`)")]
     NoWorkItems {
         /// The file.
         path: PathBuf,
+        /// Where the content ends without a work item having started.
+        location: Location,
     },
 }
 
@@ -154,7 +156,10 @@ pub fn parse(path: &Path, text: &str) -> Result<SotDocument, SotError> {
         message,
     })?;
     interpret(blocks).map_err(|err| match err {
-        Interpretation::NoWorkItems => SotError::NoWorkItems { path: path.to_owned() },
+        Interpretation::NoWorkItems => SotError::NoWorkItems {
+            path: path.to_owned(),
+            location: location_of(text, text.trim_end().len()),
+        },
         Interpretation::At(offset, message) => SotError::Malformed {
             path: path.to_owned(),
             location: located(offset),
@@ -717,7 +722,7 @@ mod tests {
             "{message}"
         );
         let message = error_of("# Just a title\n\nNo items.\n");
-        assert!(message.contains("no work items"), "{message}");
+        assert!(message.contains("bad.md line 3, column 10: no work items"), "{message}");
         let message = error_of("## Notes\n\nStatus: x.\n");
         assert!(
             message.contains("line 1") && message.contains("has no work-item id"),
