@@ -279,6 +279,10 @@ fn scan(secret_env: &str, paths: &[PathBuf]) -> Result<Exit, String> {
         scanner
             .scan_path("files", path, &mut hits)
             .map_err(|err| err.to_string())?;
+        // A secret deleted from the tree but still in a commit is still leaked.
+        scanner
+            .scan_git_history("commit", path, &mut hits)
+            .map_err(|err| err.to_string())?;
     }
     if hits.is_empty() {
         println!("clean: {secret_env} not found in {} path(s)", paths.len());

@@ -513,9 +513,22 @@ pub fn verify(report_path: &Path) -> Result<VerifiedReport, Vec<String>> {
             if !sequence_ok {
                 problems.push("trace sequence numbers are not 1, 2, 3, …".to_owned());
             }
-            let started = events
-                .iter()
-                .any(|event| event.get("event").and_then(Value::as_str) == Some(trace::CASE_PROCESS_STARTED));
+            let event_named = |name: &str| {
+                events
+                    .iter()
+                    .find(|event| event.get("event").and_then(Value::as_str) == Some(name))
+            };
+            // The kind of evidence is fixed when the run starts; a report that claims another is forged.
+            let traced_kind = event_named(trace::RUN_STARTED)
+                .and_then(|event| event.get("evidence_kind"))
+                .and_then(Value::as_str);
+            if traced_kind != Some(report.evidence_kind.as_str()) {
+                problems.push(format!(
+                    "report says evidence_kind {} but the trace's run_started says {traced_kind:?}",
+                    report.evidence_kind.as_str()
+                ));
+            }
+            let started = event_named(trace::CASE_PROCESS_STARTED).is_some();
             if started != report.case_process_started {
                 problems.push(format!(
                     "report says case_process_started={} but the trace says {started}",

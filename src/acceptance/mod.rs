@@ -1,14 +1,24 @@
 //! The acceptance plugin: every acceptance bullet of a planning document becomes one
 //! generated `libtest-mimic` trial, runnable with `cargo test` and `cargo nextest run`.
 //!
-//! A consumer's `harness = false` test target is a few lines:
+//! A consumer's `harness = false` test target is a few lines (in an integration test,
+//! `env!("CARGO_BIN_EXE_case-harness")` names the binary):
 //!
 //! ```no_run
 //! fn main() -> std::process::ExitCode {
 //!     case_harness::acceptance::AcceptanceSuite::new("fixtures/sot/seed-one-line.md", "scenarios")
-//!         .harness_binary(env!("CARGO_BIN_EXE_case-harness"))
+//!         .harness_binary("target/debug/case-harness")
 //!         .main()
 //! }
+//! ```
+//!
+//! Planning alone reads the files and names the trials, without running anything:
+//!
+//! ```
+//! let suite = case_harness::acceptance::AcceptanceSuite::new("fixtures/sot/seed-one-line.md", "scenarios");
+//! let trials = suite.plan().expect("the bundled seed and scenarios");
+//! assert_eq!(trials.iter().filter(|trial| !trial.bullet.is_empty()).count(), 19);
+//! assert!(trials.iter().any(|trial| trial.name == "CTO-WORK-022::real-case-stage2"));
 //! ```
 //!
 //! Coverage is complete by construction: a bullet with no scenario is a *failing* trial
