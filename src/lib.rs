@@ -15,6 +15,7 @@
 //! * [`trace`] — the `trace.jsonl` event log every run writes.
 #![warn(missing_docs)]
 
+pub mod adapter;
 pub mod cli;
 pub mod config;
 pub mod gates;

@@ -1,0 +1,1 @@
+//! (placeholder; the adapter server lands separately)
