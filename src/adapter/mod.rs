@@ -1,1 +1,2 @@
 //! (placeholder; the adapter server lands separately)
+pub mod anthropic;
