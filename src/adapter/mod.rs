@@ -36,6 +36,7 @@
 //! decision; [`openai`] the OpenAI routes (pass-through and SSE relay). An Anthropic
 //! `/v1/messages` route reuses all of it and adds only its body and response translation.
 
+pub mod anthropic;
 mod ledger;
 mod openai;
 mod pinning;
