@@ -10,7 +10,7 @@
 //! * **Authenticated.** Case presents the per-run token as `Authorization: Bearer TOKEN` or
 //!   `x-api-key: TOKEN` (every credential presented must match, compared in constant time);
 //!   anything else is answered 401 on any path. Case's credentials never go upstream.
-//! * **Pinned.** [`pinning`] decides, in one function for every API, whether a request may
+//! * **Pinned.** `pinning` decides, in one function for every API, whether a request may
 //!   go upstream: only the admitted model, no smuggled routing. A refusal is a 403 JSON error
 //!   that says why, counted as a fallback attempt (ledger and [`trace::FALLBACK_ATTEMPT`]).
 //! * **Passed through as it is.** The upstream's status and body come back unchanged — a
@@ -32,8 +32,8 @@
 //! legitimately run for minutes on a slow local model.
 //!
 //! Layout: this file holds the server, authentication, routing, local answers and the
-//! upstream call every route shares; [`ledger`] the ledger; [`pinning`] the admission
-//! decision; [`openai`] the OpenAI routes (pass-through and SSE relay). An Anthropic
+//! upstream call every route shares; `ledger.rs` the ledger; `pinning.rs` the admission
+//! decision; `openai.rs` the OpenAI routes (pass-through and SSE relay). An Anthropic
 //! `/v1/messages` route reuses all of it and adds only its body and response translation.
 
 mod ledger;
