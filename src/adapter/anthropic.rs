@@ -240,9 +240,7 @@ fn check_keys(obj: &Map<String, Value>, allowed: &[&str], ctx: &str) -> Result<(
 /// Why a content block type is refused.
 fn why_unsupported(block_type: &str) -> &'static str {
     match block_type {
-        "image" | "document" | "search_result" => {
-            "the local model is reached through a text-only chat API"
-        }
+        "image" | "document" | "search_result" => "the local model is reached through a text-only chat API",
         "thinking" | "redacted_thinking" => "extended thinking is not supported",
         t if t.starts_with("server_tool") || t.ends_with("_tool_result") || t.contains("mcp") => {
             "server and MCP tools are not supported; only client tools are"
@@ -263,11 +261,7 @@ fn block_type<'a>(block: &'a Value, ctx: &str) -> Result<&'a str, TranslateError
         .as_object()
         .and_then(|obj| obj.get("type"))
         .and_then(Value::as_str)
-        .ok_or_else(|| {
-            invalid(format!(
-                "{ctx}: a content block must be an object with a `type`"
-            ))
-        })
+        .ok_or_else(|| invalid(format!("{ctx}: a content block must be an object with a `type`")))
 }
 
 /// The text of a `text` block, checking its fields.
@@ -306,9 +300,7 @@ fn flat_text(content: &Value, ctx: &str) -> Result<String, TranslateError> {
             }
             Ok(texts.join("\n"))
         }
-        _ => Err(invalid(format!(
-            "{ctx}: must be a string or an array of text blocks"
-        ))),
+        _ => Err(invalid(format!("{ctx}: must be a string or an array of text blocks"))),
     }
 }
 
@@ -319,13 +311,7 @@ fn tool_result_message(block: &Value, ctx: &str) -> Result<Value, TranslateError
         .ok_or_else(|| invalid(format!("{ctx}: must be an object")))?;
     check_keys(
         obj,
-        &[
-            "type",
-            "tool_use_id",
-            "content",
-            "is_error",
-            "cache_control",
-        ],
+        &["type", "tool_use_id", "content", "is_error", "cache_control"],
         ctx,
     )?;
     let id = obj
@@ -394,9 +380,7 @@ fn translate_user(content: &Value, ctx: &str, out: &mut Vec<Value>) -> Result<()
             "text" => texts.push(text_block(block, &bctx)?),
             "tool_result" => out.push(tool_result_message(block, &bctx)?),
             "tool_use" => {
-                return Err(invalid(format!(
-                    "{bctx}: `tool_use` blocks belong in assistant turns"
-                )));
+                return Err(invalid(format!("{bctx}: `tool_use` blocks belong in assistant turns")));
             }
             other => return Err(unsupported_block(&bctx, other)),
         }
@@ -407,11 +391,7 @@ fn translate_user(content: &Value, ctx: &str, out: &mut Vec<Value>) -> Result<()
     Ok(())
 }
 
-fn translate_assistant(
-    content: &Value,
-    ctx: &str,
-    out: &mut Vec<Value>,
-) -> Result<(), TranslateError> {
+fn translate_assistant(content: &Value, ctx: &str, out: &mut Vec<Value>) -> Result<(), TranslateError> {
     let blocks = match content {
         Value::String(text) => {
             out.push(json!({"role": "assistant", "content": text}));
@@ -432,9 +412,7 @@ fn translate_assistant(
             "text" => texts.push(text_block(block, &bctx)?),
             "tool_use" => calls.push(tool_call(block, &bctx)?),
             "tool_result" => {
-                return Err(invalid(format!(
-                    "{bctx}: `tool_result` blocks belong in user turns"
-                )));
+                return Err(invalid(format!("{bctx}: `tool_result` blocks belong in user turns")));
             }
             other => return Err(unsupported_block(&bctx, other)),
         }
@@ -455,9 +433,7 @@ fn translate_assistant(
 }
 
 fn translate_tools(tools: &Value) -> Result<Vec<Value>, TranslateError> {
-    let list = tools
-        .as_array()
-        .ok_or_else(|| invalid("`tools` must be an array"))?;
+    let list = tools.as_array().ok_or_else(|| invalid("`tools` must be an array"))?;
     let mut out = Vec::with_capacity(list.len());
     for (i, tool) in list.iter().enumerate() {
         let ctx = format!("tools[{i}]");
@@ -468,9 +444,7 @@ fn translate_tools(tools: &Value) -> Result<Vec<Value>, TranslateError> {
             None | Some(Value::Null) => {}
             Some(Value::String(kind)) if kind == "custom" => {}
             Some(other) => {
-                let kind = other
-                    .as_str()
-                    .map_or_else(|| other.to_string(), str::to_owned);
+                let kind = other.as_str().map_or_else(|| other.to_string(), str::to_owned);
                 return Err(invalid(format!(
                     "{ctx}: tool type `{kind}` is not supported: server tools run on Anthropic's \
                      servers; only client tools (name, description, input_schema) are"
@@ -479,13 +453,7 @@ fn translate_tools(tools: &Value) -> Result<Vec<Value>, TranslateError> {
         }
         check_keys(
             obj,
-            &[
-                "type",
-                "name",
-                "description",
-                "input_schema",
-                "cache_control",
-            ],
+            &["type", "name", "description", "input_schema", "cache_control"],
             &ctx,
         )?;
         let name = obj
@@ -522,9 +490,7 @@ fn translate_tool_choice(choice: &Value) -> Result<(Value, bool), TranslateError
         None | Some(Value::Null) => false,
         Some(Value::Bool(flag)) => *flag,
         Some(_) => {
-            return Err(invalid(
-                "tool_choice: `disable_parallel_tool_use` must be a boolean",
-            ));
+            return Err(invalid("tool_choice: `disable_parallel_tool_use` must be a boolean"));
         }
     };
     let mapped = match obj.get("type").and_then(Value::as_str) {
@@ -627,9 +593,7 @@ fn translate_conversation(obj: &Map<String, Value>) -> Result<Conversation, Tran
         }
     }
     let tools = present(obj, "tools").map(translate_tools).transpose()?;
-    let tool_choice = present(obj, "tool_choice")
-        .map(translate_tool_choice)
-        .transpose()?;
+    let tool_choice = present(obj, "tool_choice").map(translate_tool_choice).transpose()?;
     Ok(Conversation {
         messages,
         tools,
@@ -681,9 +645,7 @@ pub fn to_openai_request(body: &Value, model: &str) -> Result<Value, TranslateEr
         }
     }
     if let Some(stream) = present(obj, "stream") {
-        let stream = stream
-            .as_bool()
-            .ok_or_else(|| invalid("`stream` must be a boolean"))?;
+        let stream = stream.as_bool().ok_or_else(|| invalid("`stream` must be a boolean"))?;
         out.insert("stream".into(), json!(stream));
         if stream {
             out.insert("stream_options".into(), json!({"include_usage": true}));
@@ -737,11 +699,7 @@ fn parse_arguments(arguments: Option<&Value>, name: &str) -> Result<Value, Trans
 }
 
 /// The Anthropic `(stop_reason, stop_sequence)` for an OpenAI finish.
-fn stop_reason(
-    finish_reason: Option<&str>,
-    matched_stop: Option<&str>,
-    has_tool_use: bool,
-) -> (&'static str, Value) {
+fn stop_reason(finish_reason: Option<&str>, matched_stop: Option<&str>, has_tool_use: bool) -> (&'static str, Value) {
     match finish_reason {
         Some("length") => ("max_tokens", Value::Null),
         _ if has_tool_use => ("tool_use", Value::Null),
@@ -780,9 +738,7 @@ fn response_text(content: Option<&Value>) -> Result<String, TranslateError> {
             })
             .collect::<Result<Vec<_>, _>>()
             .map(|texts| texts.concat()),
-        Some(_) => Err(TranslateError::api(
-            "the upstream's message content is not a string",
-        )),
+        Some(_) => Err(TranslateError::api("the upstream's message content is not a string")),
     }
 }
 
@@ -792,11 +748,7 @@ fn generated_tool_id(message_id: &str, index: usize) -> String {
 
 /// OpenAI `chat.completion` JSON → Anthropic `message` JSON. `model` is the admitted name
 /// (never the upstream's echo) and `message_id` the id to report.
-pub fn from_openai_response(
-    response: &Value,
-    model: &str,
-    message_id: &str,
-) -> Result<Value, TranslateError> {
+pub fn from_openai_response(response: &Value, model: &str, message_id: &str) -> Result<Value, TranslateError> {
     if let Some(error) = response.get("error").filter(|error| !error.is_null()) {
         return Err(TranslateError::api(upstream_error_message(error)));
     }
@@ -819,9 +771,7 @@ pub fn from_openai_response(
         None | Some(Value::Null) => &[][..],
         Some(Value::Array(calls)) => calls.as_slice(),
         Some(_) => {
-            return Err(TranslateError::api(
-                "the upstream's tool_calls is not an array",
-            ));
+            return Err(TranslateError::api("the upstream's tool_calls is not an array"));
         }
     };
     for (i, call) in calls.iter().enumerate() {
@@ -992,11 +942,7 @@ impl StreamTranslator {
         }
     }
 
-    fn apply_chunk(
-        &mut self,
-        chunk: &Value,
-        events: &mut Vec<SseEvent>,
-    ) -> Result<(), TranslateError> {
+    fn apply_chunk(&mut self, chunk: &Value, events: &mut Vec<SseEvent>) -> Result<(), TranslateError> {
         if let Some(error) = chunk.get("error").filter(|error| !error.is_null()) {
             return Err(TranslateError::api(upstream_error_message(error)));
         }
@@ -1007,9 +953,7 @@ impl StreamTranslator {
             None | Some(Value::Null) => return Ok(()),
             Some(Value::Array(choices)) => choices,
             Some(_) => {
-                return Err(TranslateError::api(
-                    "the upstream's choices is not an array",
-                ));
+                return Err(TranslateError::api("the upstream's choices is not an array"));
             }
         };
         // Only one choice is ever requested (no `n`); other indices are not ours.
@@ -1069,15 +1013,8 @@ impl StreamTranslator {
         position: u64,
         events: &mut Vec<SseEvent>,
     ) -> Result<(), TranslateError> {
-        let openai_index = call
-            .get("index")
-            .and_then(Value::as_u64)
-            .unwrap_or(position);
-        let slot = match self
-            .tools
-            .iter()
-            .position(|tool| tool.openai_index == openai_index)
-        {
+        let openai_index = call.get("index").and_then(Value::as_u64).unwrap_or(position);
+        let slot = match self.tools.iter().position(|tool| tool.openai_index == openai_index) {
             Some(slot) => slot,
             None => {
                 self.tools.push(StreamedTool {
@@ -1106,10 +1043,7 @@ impl StreamTranslator {
                 )));
             }
             if tool.id.is_none()
-                && let Some(id) = call
-                    .get("id")
-                    .and_then(Value::as_str)
-                    .filter(|id| !id.is_empty())
+                && let Some(id) = call.get("id").and_then(Value::as_str).filter(|id| !id.is_empty())
             {
                 tool.id = Some(id.to_owned());
             }
@@ -1318,14 +1252,9 @@ impl SseParser {
             if data.trim() == "[DONE]" {
                 return Ok(Some(SseData::Done));
             }
-            return serde_json::from_str(&data)
-                .map(SseData::Json)
-                .map(Some)
-                .map_err(|err| {
-                    TranslateError::api(format!(
-                        "the upstream sent a stream event that is not JSON ({err})"
-                    ))
-                });
+            return serde_json::from_str(&data).map(SseData::Json).map(Some).map_err(|err| {
+                TranslateError::api(format!("the upstream sent a stream event that is not JSON ({err})"))
+            });
         }
         if line.starts_with(':') {
             return Ok(None);
@@ -1361,17 +1290,11 @@ pub fn count_tokens_text(body: &Value) -> Result<String, TranslateError> {
     let conversation = translate_conversation(obj)?;
     let mut lines = Vec::new();
     for message in &conversation.messages {
-        let role = message
-            .get("role")
-            .and_then(Value::as_str)
-            .unwrap_or("user");
+        let role = message.get("role").and_then(Value::as_str).unwrap_or("user");
         let text = message.get("content").and_then(Value::as_str).unwrap_or("");
         match role {
             "tool" => {
-                let id = message
-                    .get("tool_call_id")
-                    .and_then(Value::as_str)
-                    .unwrap_or("");
+                let id = message.get("tool_call_id").and_then(Value::as_str).unwrap_or("");
                 lines.push(format!("tool {id}: {text}"));
             }
             _ if !text.is_empty() => lines.push(format!("{role}: {text}")),
@@ -1408,11 +1331,7 @@ pub fn count_tokens_text(body: &Value) -> Result<String, TranslateError> {
             .and_then(|function| function.get("parameters"))
             .map(Value::to_string)
             .unwrap_or_default();
-        lines.push(format!(
-            "tool {}: {}\n{schema}",
-            field("name"),
-            field("description")
-        ));
+        lines.push(format!("tool {}: {}\n{schema}", field("name"), field("description")));
     }
     Ok(lines.join("\n"))
 }
@@ -1480,18 +1399,9 @@ mod tests {
 
     #[test]
     fn upstream_statuses_map_to_client_error_types() {
-        assert_eq!(
-            ErrorType::from_upstream_status(400),
-            ErrorType::InvalidRequest
-        );
-        assert_eq!(
-            ErrorType::from_upstream_status(422),
-            ErrorType::InvalidRequest
-        );
-        assert_eq!(
-            ErrorType::from_upstream_status(413),
-            ErrorType::RequestTooLarge
-        );
+        assert_eq!(ErrorType::from_upstream_status(400), ErrorType::InvalidRequest);
+        assert_eq!(ErrorType::from_upstream_status(422), ErrorType::InvalidRequest);
+        assert_eq!(ErrorType::from_upstream_status(413), ErrorType::RequestTooLarge);
         assert_eq!(ErrorType::from_upstream_status(429), ErrorType::RateLimit);
         assert_eq!(ErrorType::from_upstream_status(503), ErrorType::Overloaded);
         assert_eq!(ErrorType::from_upstream_status(500), ErrorType::Api);
@@ -1615,14 +1525,8 @@ mod tests {
             json!({"thinking": {"type": "enabled", "budget_tokens": 1024}}),
         ));
         assert!(err.message.contains("thinking"), "{err}");
-        assert!(
-            to_openai_request(&request(json!({"thinking": {"type": "disabled"}})), MODEL).is_ok()
-        );
-        assert!(
-            refused(&request(json!({"top_k": "many"})))
-                .message
-                .contains("top_k")
-        );
+        assert!(to_openai_request(&request(json!({"thinking": {"type": "disabled"}})), MODEL).is_ok());
+        assert!(refused(&request(json!({"top_k": "many"}))).message.contains("top_k"));
     }
 
     #[test]
@@ -1630,11 +1534,7 @@ mod tests {
         let image = json!({"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AAAA"}});
         let cases = [
             ("user", image, "image"),
-            (
-                "user",
-                json!({"type": "document", "source": {}}),
-                "document",
-            ),
+            ("user", json!({"type": "document", "source": {}}), "document"),
             (
                 "assistant",
                 json!({"type": "thinking", "thinking": "hm", "signature": "s"}),
@@ -1657,9 +1557,7 @@ mod tests {
             assert!(err.message.contains(&format!("`{kind}`")), "{err}");
             assert!(err.message.contains("messages[1].content[1]"), "{err}");
         }
-        let err = refused(&request(
-            json!({"system": [{"type": "image", "source": {}}]}),
-        ));
+        let err = refused(&request(json!({"system": [{"type": "image", "source": {}}]})));
         assert!(err.message.contains("`image`"), "{err}");
     }
 
@@ -1786,10 +1684,7 @@ mod tests {
         ]}));
         let out = to_openai_request(&body, MODEL).unwrap();
         assert_eq!(out["messages"][1]["content"], Value::Null);
-        assert_eq!(
-            out["messages"][1]["tool_calls"][0]["function"]["arguments"],
-            "{}"
-        );
+        assert_eq!(out["messages"][1]["tool_calls"][0]["function"]["arguments"], "{}");
         assert_eq!(
             out["messages"][2],
             json!({"role": "tool", "tool_call_id": "t1", "content": ""})
@@ -1840,11 +1735,7 @@ mod tests {
 
     #[test]
     fn missing_usage_counts_zero() {
-        let mut response = completion(
-            json!({"role": "assistant", "content": "x"}),
-            "stop",
-            Value::Null,
-        );
+        let mut response = completion(json!({"role": "assistant", "content": "x"}), "stop", Value::Null);
         if let Some(obj) = response.as_object_mut() {
             obj.remove("usage");
         }
@@ -1855,9 +1746,8 @@ mod tests {
     #[test]
     fn finish_reasons_map_to_stop_reasons() {
         let text = json!({"role": "assistant", "content": "x"});
-        let reason = |finish: &str| {
-            from_openai_response(&completion(text.clone(), finish, json!({})), MODEL, "m").unwrap()
-        };
+        let reason =
+            |finish: &str| from_openai_response(&completion(text.clone(), finish, json!({})), MODEL, "m").unwrap();
         assert_eq!(reason("stop")["stop_reason"], "end_turn");
         assert_eq!(reason("length")["stop_reason"], "max_tokens");
         assert_eq!(reason("content_filter")["stop_reason"], "refusal");
@@ -1912,16 +1802,14 @@ mod tests {
         }
         let err = from_openai_response(&json!({"choices": []}), MODEL, "m").unwrap_err();
         assert_eq!(err.kind, ErrorType::Api);
-        let err =
-            from_openai_response(&json!({"error": {"message": "boom"}}), MODEL, "m").unwrap_err();
+        let err = from_openai_response(&json!({"error": {"message": "boom"}}), MODEL, "m").unwrap_err();
         assert!(err.message.contains("boom"), "{err}");
     }
 
     #[test]
     fn tool_call_round_trip_preserves_id_name_and_input() {
         let input = json!({"path": "src/main.rs", "lines": [1, 2], "opts": {"follow": true}});
-        let anthropic_turn =
-            json!({"type": "tool_use", "id": "toolu_abc", "name": "read_file", "input": input});
+        let anthropic_turn = json!({"type": "tool_use", "id": "toolu_abc", "name": "read_file", "input": input});
         let body = request(json!({"messages": [
             {"role": "user", "content": "read it"},
             {"role": "assistant", "content": [anthropic_turn.clone()]},
@@ -1982,19 +1870,10 @@ mod tests {
         assert_eq!(message["model"], MODEL);
         assert_eq!(message["id"], "msg_s");
         assert_eq!(message["content"], json!([]));
-        assert_eq!(
-            events[2].data["content_block"],
-            json!({"type": "text", "text": ""})
-        );
-        assert_eq!(
-            events[3].data["delta"],
-            json!({"type": "text_delta", "text": "Hel"})
-        );
+        assert_eq!(events[2].data["content_block"], json!({"type": "text", "text": ""}));
+        assert_eq!(events[3].data["delta"], json!({"type": "text_delta", "text": "Hel"}));
         assert_eq!(events[4].data["index"], 0);
-        assert_eq!(
-            events[5].data,
-            json!({"type": "content_block_stop", "index": 0})
-        );
+        assert_eq!(events[5].data, json!({"type": "content_block_stop", "index": 0}));
         assert_eq!(
             events[6].data,
             json!({"type": "message_delta",
@@ -2011,12 +1890,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             names(&first),
-            [
-                "message_start",
-                "ping",
-                "content_block_start",
-                "content_block_delta"
-            ]
+            ["message_start", "ping", "content_block_start", "content_block_delta"]
         );
         let second = translator
             .on_chunk(&chunk(json!({"content": "b"}), Value::Null))
@@ -2045,10 +1919,7 @@ mod tests {
             .filter(|e| e.event == "content_block_delta" && e.data["index"] == index)
             .map(|e| {
                 assert_eq!(e.data["delta"]["type"], "input_json_delta");
-                e.data["delta"]["partial_json"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned()
+                e.data["delta"]["partial_json"].as_str().unwrap_or_default().to_owned()
             })
             .collect()
     }
@@ -2148,9 +2019,7 @@ mod tests {
         assert_eq!(last["error"]["type"], "api_error");
         // An upstream error object mid-stream, then nothing more.
         let mut translator = StreamTranslator::new(MODEL, "m");
-        let err = translator
-            .on_chunk(&json!({"error": {"message": "oom"}}))
-            .unwrap_err();
+        let err = translator.on_chunk(&json!({"error": {"message": "oom"}})).unwrap_err();
         assert!(err.message.contains("oom"), "{err}");
         assert!(translator.finish().is_empty());
         // Fragments of a tool call after it was closed.
@@ -2161,9 +2030,7 @@ mod tests {
         translator
             .on_chunk(&chunk(json!({"content": "x"}), Value::Null))
             .unwrap();
-        let err = translator
-            .on_chunk(&tool_fragment(0, None, None, "{}"))
-            .unwrap_err();
+        let err = translator.on_chunk(&tool_fragment(0, None, None, "{}")).unwrap_err();
         assert_eq!(err.kind, ErrorType::Api);
     }
 
@@ -2172,18 +2039,12 @@ mod tests {
         let events = run_stream(&[chunk(json!({"content": "x"}), json!("length"))]);
         let delta = &events[events.len() - 2].data;
         assert_eq!(delta["delta"]["stop_reason"], "max_tokens");
-        assert_eq!(
-            delta["usage"],
-            json!({"input_tokens": 0, "output_tokens": 0})
-        );
+        assert_eq!(delta["usage"], json!({"input_tokens": 0, "output_tokens": 0}));
         let mut last = chunk(json!({}), json!("stop"));
         last["choices"][0]["stop_reason"] = json!("END");
         let events = run_stream(&[chunk(json!({"content": "x"}), Value::Null), last]);
         let delta = &events[events.len() - 2].data["delta"];
-        assert_eq!(
-            *delta,
-            json!({"stop_reason": "stop_sequence", "stop_sequence": "END"})
-        );
+        assert_eq!(*delta, json!({"stop_reason": "stop_sequence", "stop_sequence": "END"}));
     }
 
     #[test]
@@ -2192,10 +2053,7 @@ mod tests {
             event: "ping",
             data: json!({"type": "ping"}),
         };
-        assert_eq!(
-            &event.to_bytes()[..],
-            b"event: ping\ndata: {\"type\":\"ping\"}\n\n"
-        );
+        assert_eq!(&event.to_bytes()[..], b"event: ping\ndata: {\"type\":\"ping\"}\n\n");
         let error = SseEvent::error(ErrorType::Overloaded, "busy");
         assert_eq!(error.event, "error");
         assert_eq!(error.data["error"]["type"], "overloaded_error");
@@ -2232,8 +2090,7 @@ mod tests {
 
     #[test]
     fn sse_parser_handles_comments_multiline_data_cr_and_other_fields() {
-        let stream =
-            b": keep-alive\n\nevent: chunk\nid: 7\ndata: {\"x\":\ndata: 2}\n\r\rdata:[DONE]\r\r\n";
+        let stream = b": keep-alive\n\nevent: chunk\nid: 7\ndata: {\"x\":\ndata: 2}\n\r\rdata:[DONE]\r\r\n";
         assert_eq!(
             parse_all(&[stream]),
             vec![SseData::Json(json!({"x": 2})), SseData::Done]
@@ -2278,12 +2135,7 @@ mod tests {
             "system: SYS\nuser: Q\ntool_call f: {\"k\":1}\ntool t1: R\ntool f: D\n{\"type\":\"object\"}"
         );
         let bad = json!({"model": MODEL, "messages": [{"role": "user", "content": [{"type": "image", "source": {}}]}]});
-        assert!(
-            count_tokens_text(&bad)
-                .unwrap_err()
-                .message
-                .contains("`image`")
-        );
+        assert!(count_tokens_text(&bad).unwrap_err().message.contains("`image`"));
     }
 
     #[test]

@@ -239,13 +239,20 @@ impl Scrubber {
         }
     }
 
-    pub(crate) fn clean(&self, text: &str) -> String {
+    /// Replaces every occurrence of a secret with `[redacted]`.
+    pub(crate) fn redact(&self, text: &str) -> String {
         let mut text = text.to_owned();
         for secret in &self.secrets {
             if text.contains(secret.expose()) {
                 text = text.replace(secret.expose(), "[redacted]");
             }
         }
+        text
+    }
+
+    /// [`Scrubber::redact`], then cut to [`MAX_RECORDED_CHARS`]: for ledger and trace fields.
+    pub(crate) fn clean(&self, text: &str) -> String {
+        let mut text = self.redact(text);
         if text.chars().count() > MAX_RECORDED_CHARS {
             text = text.chars().take(MAX_RECORDED_CHARS).collect::<String>() + "…";
         }
@@ -353,6 +360,12 @@ impl RequestLog {
             },
             written: false,
         }
+    }
+
+    /// Redacts the run's secrets from text about to be sent back to Case: a Case that echoes
+    /// its answers into its logs must not find its token there because of us.
+    pub(crate) fn redact(&self, text: &str) -> String {
+        self.ledger.scrubber.redact(text)
     }
 
     pub(crate) fn set_bytes_in(&mut self, bytes: usize) {

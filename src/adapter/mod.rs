@@ -10,7 +10,7 @@
 //! * **Authenticated.** Case presents the per-run token as `Authorization: Bearer TOKEN` or
 //!   `x-api-key: TOKEN` (every credential presented must match, compared in constant time);
 //!   anything else is answered 401 on any path. Case's credentials never go upstream.
-//! * **Pinned.** [`pinning`] decides, in one function for every API, whether a request may
+//! * **Pinned.** `pinning` decides, in one function for every API, whether a request may
 //!   go upstream: only the admitted model, no smuggled routing. A refusal is a 403 JSON error
 //!   that says why, counted as a fallback attempt (ledger and [`trace::FALLBACK_ATTEMPT`]).
 //! * **Passed through as it is.** The upstream's status and body come back unchanged — a
@@ -32,8 +32,8 @@
 //! legitimately run for minutes on a slow local model.
 //!
 //! Layout: this file holds the server, authentication, routing, local answers and the
-//! upstream call every route shares; [`ledger`] the ledger; [`pinning`] the admission
-//! decision; [`openai`] the OpenAI routes (pass-through and SSE relay). An Anthropic
+//! upstream call every route shares; `ledger.rs` the ledger; `pinning.rs` the admission
+//! decision; `openai.rs` the OpenAI routes (pass-through and SSE relay). An Anthropic
 //! `/v1/messages` route reuses all of it and adds only its body and response translation.
 
 pub mod anthropic;
@@ -309,10 +309,17 @@ pub async fn run_standalone(
     listen: SocketAddr,
     upstream_key: Option<SecretValue>,
 ) -> Result<(), AdapterError> {
+    // Refuse before any file is written.
+    if !listen.ip().is_loopback() {
+        return Err(AdapterError::ListenNotLoopback { addr: listen });
+    }
     let folder = private_folder()?;
     let token = SecretValue::random("chx-");
     let token_path = folder.join("case-token");
-    write_private_file(&token_path, token.expose())?;
+    if let Err(err) = write_private_file(&token_path, token.expose()) {
+        let _ = std::fs::remove_dir_all(&folder);
+        return Err(err);
+    }
     let ledger_path = folder.join(LEDGER_FILE_NAME);
     let config = AdapterConfig {
         upstream: upstream.clone(),
@@ -323,7 +330,13 @@ pub async fn run_standalone(
         trace: Trace::disabled(),
         upstream_timeout: DEFAULT_UPSTREAM_TIMEOUT,
     };
-    let handle = start(config, listen).await?;
+    let handle = match start(config, listen).await {
+        Ok(handle) => handle,
+        Err(err) => {
+            let _ = std::fs::remove_dir_all(&folder);
+            return Err(err);
+        }
+    };
     let addr = handle.local_addr();
     println!("case-harness adapter listening on http://{addr}");
     println!("  OpenAI base URL: http://{addr}/v1");
@@ -560,8 +573,9 @@ fn error_body(api: Api, status: StatusCode, message: &str) -> Vec<u8> {
 
 /// Answers locally with a JSON error and writes the ledger line.
 pub(crate) fn local_error(log: RequestLog, api: Api, status: StatusCode, outcome: Outcome, message: &str) -> Response {
-    let body = error_body(api, status, message);
-    log.finish(status.as_u16(), body.len() as u64, outcome, Some(message));
+    let message = log.redact(message);
+    let body = error_body(api, status, &message);
+    log.finish(status.as_u16(), body.len() as u64, outcome, Some(&message));
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response(status, headers, Body::from(body))
@@ -696,6 +710,35 @@ mod tests {
             map.append(*name, HeaderValue::from_str(value).expect("value"));
         }
         map
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_standalone_token_file_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let folder = private_folder().expect("folder");
+        let file = folder.join("case-token");
+        write_private_file(&file, "tok").expect("write");
+        let mode = |path: &Path| std::fs::metadata(path).expect("metadata").permissions().mode() & 0o777;
+        assert_eq!(mode(&folder), 0o700);
+        assert_eq!(mode(&file), 0o600);
+        assert_eq!(std::fs::read_to_string(&file).expect("read"), "tok\n");
+        assert!(
+            write_private_file(&file, "again").is_err(),
+            "an existing file is never reused"
+        );
+        std::fs::remove_dir_all(&folder).expect("clean up");
+    }
+
+    #[tokio::test]
+    async fn the_standalone_adapter_refuses_a_public_listen_address_before_writing_anything() {
+        let upstream = LocalBaseUrl::parse("http://127.0.0.1:9/v1").expect("url");
+        let listen: SocketAddr = "0.0.0.0:0".parse().expect("addr");
+        let result = run_standalone(upstream, "m".to_owned(), listen, None).await;
+        assert!(
+            matches!(result, Err(AdapterError::ListenNotLoopback { .. })),
+            "{result:?}"
+        );
     }
 
     #[test]
