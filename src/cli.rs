@@ -139,6 +139,45 @@ enum Command {
         #[arg(last = true, value_name = "CASE_CMD")]
         case_command: Vec<String>,
     },
+    /// Run only the loopback adapter in front of a local provider, pinned to one model.
+    ///
+    /// Listens on --listen (loopback only; default 127.0.0.1:0 picks a free port) and prints
+    /// its address. Clients authenticate with a random per-start token: the token is written
+    /// to a 0600 file in a fresh private temp folder, and only that file's PATH is printed —
+    /// never the token. Send it as `Authorization: Bearer TOKEN` or `x-api-key: TOKEN`.
+    /// Requests for any other model are refused (403) and never forwarded; the ledger of
+    /// every request is written next to the token file. CTO_HARNESS_CASE_LOCAL_API_KEY, when
+    /// set, is sent upstream only. Stops on Ctrl-C.
+    Adapter {
+        /// The local provider's OpenAI-compatible base URL (loopback only), e.g. http://127.0.0.1:8080/v1.
+        #[arg(long, value_name = "URL")]
+        upstream: String,
+        /// The one model name the adapter forwards.
+        #[arg(long, value_name = "NAME")]
+        model: String,
+        /// Address to listen on (must be loopback).
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+        listen: std::net::SocketAddr,
+    },
+    /// Run every acceptance scenario outside `cargo test` and write an evidence folder.
+    ///
+    /// The same trials as the `acceptance` test target (same code): one per SOT acceptance
+    /// bullet, plus CTO-WORK-022::real-case-stage2 when CTO_HARNESS_CASE_LOCAL_BASE_URL is
+    /// set. Writes junit.xml, summary.md and every trial's run folders (runs/) into --out.
+    /// Without arguments it uses the bundled seed, scenarios and fixtures of this checkout.
+    /// Exit 0 when every trial passed, 1 otherwise.
+    #[command(after_long_help = ENVIRONMENT_HELP)]
+    Evidence {
+        /// The planning document (default: the bundled seed, fixtures/sot/seed-one-line.md).
+        #[arg(long, value_name = "PATH")]
+        sot: Option<PathBuf>,
+        /// The scenarios folder (default: the bundled scenarios/).
+        #[arg(long, value_name = "DIR")]
+        scenarios: Option<PathBuf>,
+        /// The evidence folder (default: target/case-harness/evidence); its previous runs/ are replaced.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
     /// Recompute a sealed report from its run folder; exit 0 if it holds, 1 if not.
     ///
     /// Checks the seal, every artifact digest, that no unlisted file was added, the trace
@@ -215,6 +254,12 @@ fn run(cli: Cli) -> Result<Exit, String> {
             };
             run_pipeline(&options, decision)
         }
+        Command::Adapter {
+            upstream,
+            model,
+            listen,
+        } => adapter(&upstream, model, listen),
+        Command::Evidence { sot, scenarios, out } => evidence(sot, scenarios, out),
         Command::Verify { report } => verify(&report),
         Command::Scan { secret_env, paths } => scan(&secret_env, &paths),
     }
@@ -382,4 +427,65 @@ fn status(sot: &std::path::Path, evidence: &std::path::Path, format: Format) -> 
         }
     }
     Ok(Exit::Success)
+}
+
+fn adapter(upstream: &str, model: String, listen: std::net::SocketAddr) -> Result<Exit, String> {
+    let upstream = crate::upstream::LocalBaseUrl::parse(upstream).map_err(|err| format!("--upstream {err}"))?;
+    if let Some(name) = crate::gates::external_reference(&model) {
+        return Err(format!(
+            "--model {model:?} names `{name}`: the adapter serves only local models"
+        ));
+    }
+    let key = HarnessConfig::from_env().local_api_key;
+    runtime()?
+        .block_on(crate::adapter::run_standalone(upstream, model, listen, key))
+        .map_err(|err| err.to_string())?;
+    Ok(Exit::Success)
+}
+
+/// Where the bundled seed, scenarios and fixtures are: this checkout when it still exists,
+/// otherwise the current directory.
+fn bundled_root() -> PathBuf {
+    let checkout = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    if checkout.join("scenarios").is_dir() {
+        checkout
+    } else {
+        PathBuf::from(".")
+    }
+}
+
+fn evidence(sot: Option<PathBuf>, scenarios: Option<PathBuf>, out: Option<PathBuf>) -> Result<Exit, String> {
+    let root = bundled_root();
+    let sot = sot.unwrap_or_else(|| root.join("fixtures/sot/seed-one-line.md"));
+    let scenarios = scenarios.unwrap_or_else(|| root.join("scenarios"));
+    let out = out.unwrap_or_else(|| PathBuf::from("target/case-harness/evidence"));
+    let runs = out.join("runs");
+    if runs.exists() {
+        std::fs::remove_dir_all(&runs).map_err(|err| format!("{}: cannot clear: {err}", runs.display()))?;
+    }
+    std::fs::create_dir_all(&out).map_err(|err| format!("{}: {err}", out.display()))?;
+    let out = std::path::absolute(&out).unwrap_or(out);
+    let harness = std::env::current_exe().map_err(|err| format!("cannot locate this binary: {err}"))?;
+    let suite = crate::acceptance::AcceptanceSuite::new(&sot, &scenarios)
+        .harness_binary(harness)
+        .fixtures_dir(root.join("fixtures"))
+        .cases_dir(root.join("harness-tests/cases"))
+        .work_dir(&runs)
+        .junit_path(Some(out.join("junit.xml")));
+    let args = libtest_mimic::Arguments {
+        test_threads: Some(2),
+        ..libtest_mimic::Arguments::default()
+    };
+    let (conclusion, records) = suite.run(&args).map_err(|err| err.to_string())?;
+    crate::acceptance::write_summary(&out.join("summary.md"), &sot, &records, &out).map_err(|err| err.to_string())?;
+    println!();
+    println!("evidence: {}", out.display());
+    println!("  summary:  {}", out.join("summary.md").display());
+    println!("  junit:    {}", out.join("junit.xml").display());
+    println!("  runs:     {}", runs.display());
+    Ok(if conclusion.has_failed() {
+        Exit::Failed
+    } else {
+        Exit::Success
+    })
 }

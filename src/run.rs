@@ -238,19 +238,16 @@ pub async fn run(options: &RunOptions, config: &HarnessConfig) -> Result<Report,
                 .and_then(|index| models.entries.get(index).cloned());
             serde_json::json!({ "models_entry": entry, "models_listed": models.ids })
         });
-        let case = run_case(
-            &out,
-            &trace,
-            &trace_path,
-            options,
-            &case_command,
-            config,
-            base,
+        let adapter = AdapterConfig {
+            upstream: base,
             model,
-            upstream_key,
-            token,
-        )
-        .await?;
+            upstream_key: Some(upstream_key),
+            case_token: token,
+            ledger_path: Some(out.join(names::LEDGER)),
+            trace: trace.clone(),
+            upstream_timeout: options.timeout,
+        };
+        let case = run_case(&out, options, &case_command, config, adapter).await?;
         observations.case = Some(case.summary);
         observations.run_errors.extend(case.errors);
     }
@@ -281,44 +278,19 @@ struct CaseRun {
     errors: Vec<String>,
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one call site; a struct would only rename these"
-)]
 async fn run_case(
     out: &Path,
-    trace: &Trace,
-    trace_path: &Path,
     options: &RunOptions,
     case_command: &[String],
     config: &HarnessConfig,
-    base: crate::upstream::LocalBaseUrl,
-    model: String,
-    upstream_key: SecretValue,
-    token: SecretValue,
+    adapter: AdapterConfig,
 ) -> Result<CaseRun, RunError> {
-    let upstream_host = base.host_port();
-    let handle = adapter::start(
-        AdapterConfig {
-            upstream: base,
-            model: model.clone(),
-            upstream_key: Some(upstream_key),
-            case_token: token.clone(),
-            ledger_path: Some(out.join(names::LEDGER)),
-            trace: trace.clone(),
-            upstream_timeout: options.timeout,
-        },
-        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-    )
-    .await
-    .map_err(|err| RunError::Adapter(err.to_string()))?;
+    let (trace, model, token) = (adapter.trace.clone(), adapter.model.clone(), adapter.case_token.clone());
+    let handle = adapter::start(adapter, SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+        .await
+        .map_err(|err| RunError::Adapter(err.to_string()))?;
+    // The adapter traces adapter_started/adapter_stopped itself.
     let adapter_addr = handle.local_addr();
-    trace_event(
-        trace,
-        trace_path,
-        trace::ADAPTER_STARTED,
-        serde_json::json!({ "listen": adapter_addr.to_string(), "upstream": upstream_host, "model": model }),
-    )?;
 
     let output_dir = out.join(names::CASE_OUTPUT);
     std::fs::create_dir_all(&output_dir).map_err(io_error(&output_dir))?;
@@ -340,14 +312,8 @@ async fn run_case(
         stderr_log: &out.join(names::STDERR),
         timeout: options.timeout,
     };
-    let exit = case_process::run(&launch, trace).await;
-    let totals = handle.shutdown().await;
-    trace_event(
-        trace,
-        trace_path,
-        trace::ADAPTER_STOPPED,
-        serde_json::to_value(&totals).unwrap_or_default(),
-    )?;
+    let exit = case_process::run(&launch, &trace).await;
+    handle.shutdown().await;
 
     let mut errors = Vec::new();
     let exit = match exit {

@@ -56,6 +56,80 @@ pub const ENV_JUNIT_PATH: &str = "CASE_HARNESS_JUNIT_PATH";
 /// Environment variable that overrides where trials keep their run folders.
 pub const ENV_WORK_DIR: &str = "CASE_HARNESS_ACCEPTANCE_DIR";
 
+/// Writes `summary.md`: one table row per trial (work item, bullet, result, proof with the
+/// report and digest behind it), then the work-item status the verified reports support.
+pub fn write_summary(
+    path: &Path,
+    sot: &Path,
+    records: &[TrialRecord],
+    evidence_dir: &Path,
+) -> Result<(), AcceptanceError> {
+    let cell = |text: &str| text.replace('|', "\\|").replace('\n', " ");
+    let count = |status: &str| records.iter().filter(|record| record.status == status).count();
+    let mut text = String::new();
+    text.push_str("# Acceptance evidence\n\n");
+    text.push_str(&format!(
+        "SOT: `{}`. Trials: {} passed, {} failed, {} skipped. Each report below verifies with `case-harness verify`.\n\n",
+        sot.display(),
+        count("passed"),
+        count("failed"),
+        count("skipped")
+    ));
+    text.push_str("| Work item | Bullet | Result | Proof |\n|---|---|---|---|\n");
+    for record in records {
+        let bullet = if record.bullet.is_empty() {
+            record.name.as_str()
+        } else {
+            record.bullet.as_str()
+        };
+        let result = match (record.status.as_str(), &record.message) {
+            ("passed", _) => "✅ pass".to_owned(),
+            ("skipped", Some(reason)) => format!("⏭ skipped: {reason}"),
+            (_, Some(message)) => format!("❌ fail: {}", message.lines().next().unwrap_or_default()),
+            (status, None) => status.to_owned(),
+        };
+        let mut proof = record.proof.clone();
+        if let Some((report, digest)) = record.reports.last() {
+            let shown = Path::new(report)
+                .strip_prefix(evidence_dir)
+                .map_or_else(|_| report.clone(), |p| p.display().to_string());
+            proof.push_str(&format!(
+                " — last report `{shown}` (sha256 `{}…`)",
+                digest.get(..12).unwrap_or(digest)
+            ));
+        }
+        if !record.gate_codes.is_empty() {
+            proof.push_str(&format!(" — gates seen blocking: {}", record.gate_codes.join(", ")));
+        }
+        text.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            record.work_item,
+            cell(bullet),
+            cell(&result),
+            cell(&proof)
+        ));
+    }
+    if let Ok(document) = crate::sot::load(sot) {
+        let folder = crate::status::collect_reports(evidence_dir, |path| {
+            crate::evidence::verify(path).map_err(|problems| problems.join("; "))
+        })
+        .unwrap_or_default();
+        let status = crate::status::derive(&document, &folder, None);
+        text.push_str("\n## Work-item status supported by these reports\n\n");
+        for (id, derived) in &status.derived {
+            text.push_str(&format!(
+                "- **{id}**: {} — {}\n",
+                derived.status,
+                derived.reasons.first().map_or("", String::as_str)
+            ));
+        }
+    }
+    std::fs::write(path, text).map_err(|err| AcceptanceError::Write {
+        path: path.to_owned(),
+        message: err.to_string(),
+    })
+}
+
 /// One planned trial: its name and what it is.
 #[derive(Debug, Clone)]
 pub struct PlannedTrial {
