@@ -153,6 +153,8 @@ pub struct GateEvaluation {
     pub base_url: Option<LocalBaseUrl>,
     /// What `/models` listed, if the probe succeeded.
     pub models: Option<ModelList>,
+    /// What the upstream said about itself, if the probe succeeded.
+    pub fingerprint: Option<crate::fingerprint::Fingerprint>,
 }
 
 impl GateEvaluation {
@@ -308,8 +310,25 @@ pub async fn evaluate(inputs: &GateInputs<'_>) -> GateEvaluation {
     // Local adapter configuration.
     let base_url = gates.check_base_url(config);
 
+    // Probe (only ever a URL that passed the loopback gates) and fingerprint, before the
+    // external-fallback gate, which also looks at what the server says about itself.
+    let probe = match &base_url {
+        None => None,
+        Some(base) => Some(probe(base, config, inputs.probe_timeout, admission.as_ref()).await),
+    };
+    let fingerprint = match &probe {
+        Some(Ok((_, fingerprint))) => fingerprint.clone(),
+        _ => None,
+    };
+
     // External fallback, anywhere the harness can see it.
-    let findings = external_fallback_findings(inputs, decision.as_ref(), admission.as_ref());
+    let mut findings = external_fallback_findings(inputs, decision.as_ref(), admission.as_ref());
+    if let Some(remote) = fingerprint
+        .as_ref()
+        .and_then(|fingerprint| fingerprint.remote_model.as_ref())
+    {
+        findings.push(format!("the upstream reports the model is served remotely ({remote})"));
+    }
     if findings.is_empty() {
         gates.pass(
             GateCode::ExternalFallbackConfigured,
@@ -325,39 +344,37 @@ pub async fn evaluate(inputs: &GateInputs<'_>) -> GateEvaluation {
         );
     }
 
-    // Probe, only ever against a URL that passed the loopback gates.
-    let models = match &base_url {
-        None => {
+    let models = match (&base_url, probe) {
+        (None, _) | (_, None) => {
             gates.skip(GateCode::LocalProviderUnreachable, "no valid local base URL to probe");
             None
         }
-        Some(base) => match probe(base, config, inputs.probe_timeout).await {
-            Ok(models) => {
-                gates.pass(
-                    GateCode::LocalProviderUnreachable,
-                    format!(
-                        "GET {} answered with {} model(s)",
-                        base.endpoint("models"),
-                        models.ids.len()
-                    ),
-                );
-                Some(models)
-            }
-            Err(reason) => {
-                gates.block(
-                    GateCode::LocalProviderUnreachable,
-                    format!("{reason}; start the local provider or fix {ENV_LOCAL_BASE_URL}"),
-                );
-                None
-            }
-        },
+        (Some(base), Some(Ok((models, _)))) => {
+            gates.pass(
+                GateCode::LocalProviderUnreachable,
+                format!(
+                    "GET {} answered with {} model(s)",
+                    base.endpoint("models"),
+                    models.ids.len()
+                ),
+            );
+            Some(models)
+        }
+        (Some(_), Some(Err(reason))) => {
+            gates.block(
+                GateCode::LocalProviderUnreachable,
+                format!("{reason}; start the local provider or fix {ENV_LOCAL_BASE_URL}"),
+            );
+            None
+        }
     };
     match (&models, &admission) {
         (Some(models), Some(admission)) => {
             let wanted = admission.record.case_model.as_str();
-            if models.ids.iter().any(|id| id == wanted) {
-                gates.pass(GateCode::AdmittedModelNotServed, format!("/models lists {wanted:?}"));
-            } else {
+            let mismatch = fingerprint
+                .as_ref()
+                .and_then(|fingerprint| fingerprint.sha256_mismatch.as_ref());
+            if !models.ids.iter().any(|id| id == wanted) {
                 gates.block(
                     GateCode::AdmittedModelNotServed,
                     format!(
@@ -365,6 +382,13 @@ pub async fn evaluate(inputs: &GateInputs<'_>) -> GateEvaluation {
                         models.ids
                     ),
                 );
+            } else if let Some(mismatch) = mismatch {
+                gates.block(
+                    GateCode::AdmittedModelNotServed,
+                    format!("{mismatch}; serve the admitted model file or have CTO-WORK-020 admit this one"),
+                );
+            } else {
+                gates.pass(GateCode::AdmittedModelNotServed, format!("/models lists {wanted:?}"));
             }
         }
         _ => gates.skip(
@@ -379,15 +403,35 @@ pub async fn evaluate(inputs: &GateInputs<'_>) -> GateEvaluation {
         admission,
         base_url,
         models,
+        fingerprint,
     }
 }
 
-async fn probe(base: &LocalBaseUrl, config: &HarnessConfig, timeout: Duration) -> Result<ModelList, String> {
+async fn probe(
+    base: &LocalBaseUrl,
+    config: &HarnessConfig,
+    timeout: Duration,
+    admission: Option<&LoadedRecord<AdmissionRecord>>,
+) -> Result<(ModelList, Option<crate::fingerprint::Fingerprint>), String> {
     let client = upstream::loopback_client(Some(timeout))
         .map_err(|err| format!("cannot build the HTTP client: {}", err.without_url()))?;
-    upstream::probe_models(&client, base, config.local_api_key.as_ref())
+    let models = upstream::probe_models(&client, base, config.local_api_key.as_ref())
         .await
-        .map_err(|err| err.to_string())
+        .map_err(|err| err.to_string())?;
+    let fingerprint = match admission {
+        None => None,
+        Some(admission) => {
+            let model = admission.record.case_model.as_str();
+            let entry = models
+                .ids
+                .iter()
+                .position(|id| id == model)
+                .and_then(|index| models.entries.get(index));
+            let sha256 = admission.record.model_sha256.as_ref().map(|digest| digest.as_str());
+            Some(crate::fingerprint::collect(&client, base, config.local_api_key.as_ref(), model, entry, sha256).await)
+        }
+    };
+    Ok((models, fingerprint))
 }
 
 /// Collects results in order.

@@ -14,7 +14,8 @@
 //! * [`adapter`] — the loopback proxy between Case and the local provider, pinned to the
 //!   admitted model; [`case_process`] — Case's environment, spawn and timeout.
 //! * [`gates`] — every reason the route may not start Case, evaluated before any spawn.
-//! * [`upstream`] — the validated local base URL and the loopback-only HTTP client.
+//! * [`upstream`] — the validated local base URL and the loopback-only HTTP client;
+//!   [`fingerprint`] — what the upstream says about itself, and the model-file digest check.
 //! * [`config`], [`records`], [`sot`] — the inputs: environment, the CTO-WORK-020 decision
 //!   and admission records, and the planning document.
 //! * [`output`] — the JSON shapes other tools read, changed only on purpose.
@@ -28,6 +29,7 @@ pub mod case_process;
 pub mod cli;
 pub mod config;
 pub mod evidence;
+pub mod fingerprint;
 pub mod gates;
 pub mod junit;
 pub mod output;

@@ -192,7 +192,10 @@ pub async fn run(options: &RunOptions, config: &HarnessConfig) -> Result<Report,
         case_model: admission.map(|record| record.case_model.to_string()),
         case_model_admission_status: admission.map(|record| record.case_model_admission_status.as_str().to_owned()),
         upstream: evaluation.base_url.as_ref().map(|base| base.host_port()),
-        upstream_fingerprint: None,
+        upstream_fingerprint: evaluation
+            .fingerprint
+            .as_ref()
+            .map(|fingerprint| fingerprint.value.clone()),
         gates: evaluation.results.clone(),
         case: None,
         scrubbed_variables: case_process::scrubbed_names(
@@ -230,14 +233,6 @@ pub async fn run(options: &RunOptions, config: &HarnessConfig) -> Result<Report,
         _ => None,
     };
     if let Some((base, model)) = ready {
-        observations.upstream_fingerprint = evaluation.models.as_ref().map(|models| {
-            let entry = models
-                .ids
-                .iter()
-                .position(|id| *id == model)
-                .and_then(|index| models.entries.get(index).cloned());
-            serde_json::json!({ "models_entry": entry, "models_listed": models.ids })
-        });
         let adapter = AdapterConfig {
             upstream: base,
             model,

@@ -97,6 +97,11 @@ impl LocalBaseUrl {
         self.url.as_str()
     }
 
+    /// The port, explicit or the scheme's default.
+    pub fn port(&self) -> Option<u16> {
+        self.url.port_or_known_default()
+    }
+
     /// `host:port` of the upstream, for the ledger and the report.
     pub fn host_port(&self) -> String {
         let port = self.url.port_or_known_default().unwrap_or(80);

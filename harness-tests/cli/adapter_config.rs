@@ -4,7 +4,7 @@
 
 use case_harness::gates::GateCode;
 
-use crate::util::{Check, assert_mentions};
+use crate::util::{Check, FakeProvider, assert_mentions};
 
 #[test]
 fn empty_base_url_counts_as_unset() {
@@ -48,7 +48,10 @@ fn unknown_harness_variable_blocks_even_beside_a_good_base_url() {
         .run_json();
     let gate = ran.assert_blocks_only(GateCode::LocalAdapterConfigInvalid);
     assert_mentions(&gate, &["unknown variable(s) CTO_HARNESS_CASE_LOCAL_BASEURL"]);
-    assert_eq!(ran.provider.request_lines(), ["GET /v1/models"]);
+    assert_eq!(
+        ran.provider.request_lines(),
+        FakeProvider::probe_and_fingerprint("/v1/models")
+    );
 }
 
 #[test]
@@ -95,6 +98,10 @@ fn loopback_spellings_are_ready() {
     ] {
         let ran = Check::ready().base_url(template).run_json();
         ran.assert_ready();
-        assert_eq!(ran.provider.request_lines(), ["GET /v1/models"], "{template}");
+        assert_eq!(
+            ran.provider.request_lines(),
+            FakeProvider::probe_and_fingerprint("/v1/models"),
+            "{template}"
+        );
     }
 }

@@ -76,7 +76,10 @@ fn base_url_naming_anthropic_blocks() {
         .run_json();
     let gate = ran.assert_blocks_only(GateCode::ExternalFallbackConfigured);
     assert_mentions(&gate, &["CTO_HARNESS_CASE_LOCAL_BASE_URL names `anthropic`"]);
-    assert_eq!(ran.provider.request_lines(), ["GET /anthropic/v1/models"]);
+    assert_eq!(
+        ran.provider.request_lines(),
+        FakeProvider::probe_and_fingerprint("/anthropic/v1/models")
+    );
 }
 
 #[test]

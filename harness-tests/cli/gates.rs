@@ -108,7 +108,7 @@ one_test_per_gate! {
         let gate = ran.assert_blocks_only(GateCode::ExternalFallbackConfigured);
         assert_mentions(&gate, &["admission/claude-model.json", "`case_model`", "claude-sonnet-4-6"]);
         // The fake provider does list claude-sonnet-4-6: only the fallback gate may block.
-        assert_eq!(ran.provider.request_lines(), ["GET /v1/models"]);
+        assert_eq!(ran.provider.request_lines(), FakeProvider::probe_and_fingerprint("/v1/models"));
     }
 
     LocalProviderUnreachable => local_provider_unreachable_on_http_500 {

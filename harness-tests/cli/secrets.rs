@@ -59,12 +59,20 @@ fn ready_path_sends_the_key_as_bearer_and_prints_it_nowhere() {
     let ran = assert_never_printed(&key, || Check::ready().provider(provider_requiring(&key)));
     ran.assert_ready();
     let requests = ran.provider.requests();
-    assert_eq!(requests.len(), 1);
-    let authorization = requests[0]
-        .headers
-        .get("authorization")
-        .map(|value| value.to_str().expect("ASCII"));
-    assert_eq!(authorization, Some(format!("Bearer {key}").as_str()));
+    assert_eq!(requests.len(), FakeProvider::probe_and_fingerprint("/v1/models").len());
+    for request in &requests {
+        let authorization = request
+            .headers
+            .get("authorization")
+            .map(|value| value.to_str().expect("ASCII"));
+        assert_eq!(
+            authorization,
+            Some(format!("Bearer {key}").as_str()),
+            "{} {}",
+            request.method,
+            request.url
+        );
+    }
 }
 
 #[test]

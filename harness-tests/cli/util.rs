@@ -103,6 +103,23 @@ impl FakeProvider {
             .expect("request recording is on")
     }
 
+    /// What a successful probe sends: `GET {models_path}`, then the fingerprint's questions
+    /// to the server's origin (see `src/fingerprint.rs`) — and nothing else.
+    pub fn probe_and_fingerprint(models_path: &str) -> Vec<String> {
+        let mut lines = vec![format!("GET {models_path}")];
+        lines.extend(
+            [
+                "GET /props",
+                "GET /api/version",
+                "GET /version",
+                "GET /openapi.json",
+                "POST /api/show",
+            ]
+            .map(String::from),
+        );
+        lines
+    }
+
     /// `METHOD /path` of every request received so far.
     pub fn request_lines(&self) -> Vec<String> {
         self.requests()

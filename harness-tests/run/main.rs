@@ -9,6 +9,8 @@ mod case_environment;
 mod common;
 /// Runs that must end `fail`, each for one observed reason.
 mod failing_runs;
+/// The upstream fingerprint: model-file digest and remote models.
+mod fingerprint;
 /// Passing runs and what their reports prove.
 mod passing;
 /// `verify` against tampered and forged reports.

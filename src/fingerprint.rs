@@ -1,0 +1,325 @@
+//! What the local upstream says about itself, recorded in the report, and the check of the
+//! admission's `model_sha256` against the model file the server really loaded.
+//!
+//! Local servers echo whatever model name they are asked for, so a name is no proof of what
+//! served a run. The fingerprint adds what each server offers about itself — llama.cpp's
+//! `/props`, Ollama's `/api/version` and `/api/show`, vLLM's `/version`, llama-cpp-python's
+//! `/openapi.json` title — and, because the server is on this machine, the model file named on
+//! the command line of the process listening on the upstream port (found through `/proc`).
+//! When the admission carries `model_sha256` and that file is readable, its digest must match.
+//!
+//! Every request goes through the loopback-only client to the already-validated origin;
+//! answers are size-bounded and only a few named fields are kept.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value, json};
+
+use crate::upstream::LocalBaseUrl;
+
+/// Largest self-description answer read.
+const MAX_ANSWER_BYTES: usize = 256 * 1024;
+
+/// The fingerprint and what it proves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fingerprint {
+    /// The JSON recorded in the report.
+    pub value: Value,
+    /// The admission's `model_sha256` disagrees with the served model file (a block).
+    pub sha256_mismatch: Option<String>,
+    /// The server says it forwards to a hosted model (Ollama `remote_host`): an external fallback.
+    pub remote_model: Option<String>,
+}
+
+/// Collects the fingerprint of the upstream serving `model`.
+pub async fn collect(
+    client: &reqwest::Client,
+    base: &LocalBaseUrl,
+    api_key: Option<&crate::secrets::SecretValue>,
+    model: &str,
+    models_entry: Option<&Value>,
+    admitted_sha256: Option<&str>,
+) -> Fingerprint {
+    let mut endpoints = Map::new();
+    for path in ["props", "api/version", "version", "openapi.json"] {
+        if let Some(answer) = send(with_key(client.get(base.origin_endpoint(path)), api_key)).await {
+            endpoints.insert(format!("/{path}"), keep_fields(path, &answer));
+        }
+    }
+    let show = send(with_key(
+        client
+            .post(base.origin_endpoint("api/show"))
+            .json(&json!({ "model": model })),
+        api_key,
+    ))
+    .await;
+    if let Some(show) = &show {
+        endpoints.insert("/api/show".to_owned(), keep_fields("api/show", show));
+    }
+    let server = identify(&endpoints);
+    let remote_model = show
+        .as_ref()
+        .and_then(|show| show.get("remote_host").or_else(|| show.get("remote_model")))
+        .map(|value| value.to_string());
+
+    let model_file = served_model_file(base, &endpoints);
+    let (check, sha256_mismatch) = match (admitted_sha256, &model_file) {
+        (None, _) => (json!("not_checked: the admission has no model_sha256"), None),
+        (Some(_), None) => (json!("not_checked: the served model file could not be located"), None),
+        (Some(expected), Some((path, source))) => match sha256_file(path) {
+            Err(err) => (json!(format!("not_checked: {}: {err}", path.display())), None),
+            Ok(actual) if actual == expected => (json!("match"), None),
+            Ok(actual) => (
+                json!("mismatch"),
+                Some(format!(
+                    "the served model file {} ({source}) has sha256 {actual}, but the admission's model_sha256 is {expected}",
+                    path.display()
+                )),
+            ),
+        },
+    };
+    Fingerprint {
+        value: json!({
+            "server": server,
+            "models_entry": models_entry,
+            "endpoints": endpoints,
+            "model_file": model_file.as_ref().map(|(path, source)| json!({ "path": path.display().to_string(), "found_by": source })),
+            "model_sha256_check": check,
+        }),
+        sha256_mismatch,
+        remote_model,
+    }
+}
+
+/// The same upstream, the same credential as the probe (a server with a key may guard these too).
+fn with_key(
+    request: reqwest::RequestBuilder,
+    api_key: Option<&crate::secrets::SecretValue>,
+) -> reqwest::RequestBuilder {
+    match api_key {
+        Some(key) => request.bearer_auth(key.expose()),
+        None => request,
+    }
+}
+
+/// Sends a question; any failure, non-2xx, non-loopback peer or oversized answer is "no answer".
+async fn send(request: reqwest::RequestBuilder) -> Option<Value> {
+    let mut response = request.send().await.ok()?;
+    if !response.status().is_success() || !response.remote_addr().is_some_and(|peer| peer.ip().is_loopback()) {
+        return None;
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.ok()? {
+        body.extend_from_slice(&chunk);
+        if body.len() > MAX_ANSWER_BYTES {
+            return None;
+        }
+    }
+    serde_json::from_slice(&body).ok()
+}
+
+/// Keeps the identifying fields of each answer (never whole documents).
+fn keep_fields(path: &str, answer: &Value) -> Value {
+    let pick = |keys: &[&str]| {
+        let mut kept = Map::new();
+        for key in keys {
+            if let Some(value) = answer.pointer(key) {
+                kept.insert(key.trim_start_matches('/').replace('/', "."), value.clone());
+            }
+        }
+        Value::Object(kept)
+    };
+    match path {
+        "props" => pick(&[
+            "/model_path",
+            "/build_info",
+            "/total_slots",
+            "/default_generation_settings/model",
+        ]),
+        "api/version" => pick(&["/version"]),
+        "version" => pick(&["/version"]),
+        "openapi.json" => pick(&["/info/title", "/info/version"]),
+        "api/show" => pick(&[
+            "/details",
+            "/model_info/general.architecture",
+            "/remote_host",
+            "/remote_model",
+            "/modified_at",
+        ]),
+        _ => Value::Null,
+    }
+}
+
+fn identify(endpoints: &Map<String, Value>) -> &'static str {
+    let title = endpoints
+        .get("/openapi.json")
+        .and_then(|value| value.get("info.title"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if endpoints.contains_key("/props") {
+        "llama.cpp (llama-server)"
+    } else if endpoints.contains_key("/api/version") {
+        "ollama"
+    } else if title.contains("llama.cpp") {
+        "llama-cpp-python"
+    } else if endpoints.contains_key("/version") {
+        "vllm"
+    } else {
+        "unknown"
+    }
+}
+
+/// The model file the server loaded: from llama.cpp's `/props`, or from the command line of
+/// the local process listening on the upstream port.
+fn served_model_file(base: &LocalBaseUrl, endpoints: &Map<String, Value>) -> Option<(PathBuf, String)> {
+    if let Some(path) = endpoints
+        .get("/props")
+        .and_then(|props| props.get("model_path"))
+        .and_then(Value::as_str)
+    {
+        return Some((PathBuf::from(path), "llama.cpp /props model_path".to_owned()));
+    }
+    let port = base.port()?;
+    let (pid, argv) = listener_command_line(port)?;
+    model_argument(&argv).map(|path| {
+        (
+            path,
+            format!("--model of the process listening on port {port} (pid {pid})"),
+        )
+    })
+}
+
+/// `--model PATH` or `--model=PATH` (llama-server, llama-cpp-python, vLLM); llama-server's
+/// `-m PATH` only when the program is not a Python interpreter (where `-m` names a module).
+fn model_argument(argv: &[String]) -> Option<PathBuf> {
+    let long = argv
+        .iter()
+        .enumerate()
+        .find_map(|(index, arg)| match arg.strip_prefix("--model=") {
+            Some(value) => Some(PathBuf::from(value)),
+            None if arg == "--model" => argv.get(index + 1).map(PathBuf::from),
+            None => None,
+        });
+    let python = argv.first().is_some_and(|program| {
+        Path::new(program)
+            .file_name()
+            .is_some_and(|name| name.to_string_lossy().starts_with("python"))
+    });
+    long.or_else(|| {
+        let index = argv.iter().position(|arg| arg == "-m").filter(|_| !python)?;
+        argv.get(index + 1).map(PathBuf::from)
+    })
+}
+
+/// The pid and argv of the process listening on 127.0.0.1/::1 `port`, via `/proc` (Linux).
+fn listener_command_line(port: u16) -> Option<(u32, Vec<String>)> {
+    let inodes: Vec<String> = ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|table| std::fs::read_to_string(table).ok())
+        .flat_map(|text| listening_inodes(&text, port))
+        .collect();
+    if inodes.is_empty() {
+        return None;
+    }
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
+            continue;
+        };
+        let owns = fds.flatten().any(|fd| {
+            std::fs::read_link(fd.path()).is_ok_and(|target| {
+                let target = target.to_string_lossy();
+                inodes.iter().any(|inode| target == format!("socket:[{inode}]"))
+            })
+        });
+        if owns {
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let argv = cmdline
+                .split(|byte| *byte == 0)
+                .filter(|arg| !arg.is_empty())
+                .map(|arg| String::from_utf8_lossy(arg).into_owned())
+                .collect();
+            return Some((pid, argv));
+        }
+    }
+    None
+}
+
+/// Inodes of LISTEN sockets on `port` in a `/proc/net/tcp{,6}` table.
+fn listening_inodes(table: &str, port: u16) -> Vec<String> {
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let local = fields.get(1)?;
+            let state = fields.get(3)?;
+            let inode = fields.get(9)?;
+            let local_port = u16::from_str_radix(local.rsplit(':').next()?, 16).ok()?;
+            (local_port == port && *state == "0A").then(|| inode.to_string())
+        })
+        .collect()
+}
+
+/// sha256 of a file, streamed.
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    use sha2::Digest;
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buffer = vec![0; 1 << 20];
+    loop {
+        let read = file.read(&mut buffer)?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_model_argument_in_each_spelling() {
+        let argv = |args: &[&str]| args.iter().map(|arg| arg.to_string()).collect::<Vec<_>>();
+        let expected = Some(PathBuf::from("/m.gguf"));
+        assert_eq!(
+            model_argument(&argv(&[
+                "/venv/bin/python3",
+                "-m",
+                "llama_cpp.server",
+                "--model",
+                "/m.gguf"
+            ])),
+            expected
+        );
+        assert_eq!(model_argument(&argv(&["llama-server", "--model=/m.gguf"])), expected);
+        assert_eq!(model_argument(&argv(&["llama-server", "-m", "/m.gguf"])), expected);
+        assert_eq!(model_argument(&argv(&["python3", "-m", "llama_cpp.server"])), None);
+        assert_eq!(model_argument(&argv(&["vllm", "serve"])), None);
+    }
+
+    #[test]
+    fn reads_listening_sockets_from_proc_tables() {
+        let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 0100007F:1F99 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4242 1\n   1: 0100007F:1F99 0100007F:9C40 01 00000000:00000000 00:00000000 00000000     0        0 4343 1\n";
+        assert_eq!(listening_inodes(table, 8089), vec!["4242"]);
+        assert!(listening_inodes(table, 80).is_empty());
+    }
+
+    #[test]
+    fn hashes_files_like_the_records_do() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("model.gguf");
+        std::fs::write(&path, b"weights").expect("write");
+        assert_eq!(
+            sha256_file(&path).expect("hash"),
+            crate::records::sha256_hex(b"weights")
+        );
+    }
+}
