@@ -189,6 +189,9 @@ pub enum CaseError {
     /// Waiting failed.
     #[error("lost track of the Case process: {0}")]
     Wait(std::io::Error),
+    /// The harness was told to stop (SIGINT/SIGTERM) while Case ran.
+    #[error("interrupted by {0} while Case was running; the run is incomplete")]
+    Interrupted(&'static str),
     /// The trace could not be written (so the run cannot prove what it did).
     #[error("cannot write the trace: {0}")]
     Trace(std::io::Error),
@@ -246,17 +249,27 @@ pub async fn run(launch: &CaseLaunch<'_>, trace: &Trace) -> Result<CaseExit, Cas
     })?;
     let group = child.id().map(|pid| pid as i32);
 
-    let (status, timed_out) = match tokio::time::timeout(launch.timeout, child.wait()).await {
-        Ok(status) => (status.map_err(CaseError::Wait)?, false),
-        Err(_) => {
+    let (status, timed_out) = tokio::select! {
+        status = tokio::time::timeout(launch.timeout, child.wait()) => match status {
+            Ok(status) => (status.map_err(CaseError::Wait)?, false),
+            Err(_) => {
+                kill_group(group);
+                trace
+                    .event(
+                        trace::CASE_TIMED_OUT,
+                        serde_json::json!({ "timeout_ms": launch.timeout.as_millis() as u64 }),
+                    )
+                    .map_err(CaseError::Trace)?;
+                (child.wait().await.map_err(CaseError::Wait)?, true)
+            }
+        },
+        signal = interrupted() => {
+            // Case runs in its own process group, so a Ctrl-C at the terminal does not reach
+            // it: stop it ourselves, record why, and leave the run unfinished (`incomplete`).
             kill_group(group);
-            trace
-                .event(
-                    trace::CASE_TIMED_OUT,
-                    serde_json::json!({ "timeout_ms": launch.timeout.as_millis() as u64 }),
-                )
-                .map_err(CaseError::Trace)?;
-            (child.wait().await.map_err(CaseError::Wait)?, true)
+            let _ = child.wait().await;
+            let _ = trace.event(trace::RUN_INTERRUPTED, serde_json::json!({ "signal": signal }));
+            return Err(CaseError::Interrupted(signal));
         }
     };
     // Whatever Case left running in its group goes too.
@@ -284,6 +297,18 @@ fn program_name(program: &str) -> String {
     Path::new(program)
         .file_name()
         .map_or_else(|| program.to_owned(), |name| name.to_string_lossy().into_owned())
+}
+
+/// Resolves when the harness receives SIGINT or SIGTERM (never, if they cannot be watched).
+async fn interrupted() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+        (Ok(mut int), Ok(mut term)) => tokio::select! {
+            _ = int.recv() => "SIGINT",
+            _ = term.recv() => "SIGTERM",
+        },
+        _ => std::future::pending().await,
+    }
 }
 
 fn kill_group(group: Option<i32>) {

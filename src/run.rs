@@ -80,6 +80,9 @@ pub enum RunError {
     /// The reference Case binary could not be located.
     #[error("cannot find the reference Case next to this binary: {0}")]
     ReferenceCase(String),
+    /// The harness was interrupted; the report stays `incomplete`.
+    #[error("{0}")]
+    Interrupted(String),
     /// Writing a run-folder file failed.
     #[error("{path}: {source}")]
     Io {
@@ -313,6 +316,8 @@ async fn run_case(
     let mut errors = Vec::new();
     let exit = match exit {
         Ok(exit) => exit,
+        // Not a finished run: leave the `incomplete` placeholder as the report.
+        Err(err @ case_process::CaseError::Interrupted(_)) => return Err(RunError::Interrupted(err.to_string())),
         Err(err) => {
             errors.push(err.to_string());
             case_process::CaseExit {

@@ -28,6 +28,8 @@ pub const CASE_PROCESS_STARTED: &str = "case_process_started";
 pub const CASE_PROCESS_EXITED: &str = "case_process_exited";
 /// Case was killed for exceeding `--timeout`.
 pub const CASE_TIMED_OUT: &str = "case_timed_out";
+/// The harness was interrupted (SIGINT/SIGTERM) while Case ran; the run stays `incomplete`.
+pub const RUN_INTERRUPTED: &str = "run_interrupted";
 /// A request asked for another model or smuggled routing; refused, not forwarded.
 pub const FALLBACK_ATTEMPT: &str = "fallback_attempt";
 /// The adapter stopped; fields carry its totals.

@@ -97,7 +97,12 @@ pub async fn chat_bodies(server: &MockServer) -> Vec<Value> {
 
 /// The binary with a cleared environment plus PATH and the records of `sandbox`.
 pub fn harness(sandbox: &Sandbox, base_url: Option<&str>) -> assert_cmd::Command {
-    let mut command = assert_cmd::Command::cargo_bin("case-harness").expect("binary");
+    assert_cmd::Command::from_std(harness_std(sandbox, base_url))
+}
+
+/// [`harness`] as a plain `std::process::Command` (for tests that signal the process).
+pub fn harness_std(sandbox: &Sandbox, base_url: Option<&str>) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_case-harness"));
     command.env_clear();
     if let Some(path) = std::env::var_os("PATH") {
         command.env("PATH", path);

@@ -11,6 +11,8 @@ mod common;
 mod failing_runs;
 /// The upstream fingerprint: model-file digest and remote models.
 mod fingerprint;
+/// Runs that are killed or interrupted midway.
+mod interrupted;
 /// Passing runs and what their reports prove.
 mod passing;
 /// `verify` against tampered and forged reports.

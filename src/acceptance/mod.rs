@@ -330,7 +330,7 @@ impl AcceptanceSuite {
     /// Runs the suite with libtest's arguments and returns what each executed trial did.
     pub fn run(&self, args: &Arguments) -> Result<(libtest_mimic::Conclusion, Vec<TrialRecord>), AcceptanceError> {
         let planned = self.plan()?;
-        guard_nextest_exact(args, &planned)?;
+        guard_nextest_exact(args, &planned, std::env::var_os("NEXTEST").is_some())?;
         for trial in &planned {
             if let (Some(reason), false) = (&trial.ignored, args.list) {
                 eprintln!("note: {} is ignored: {reason}", trial.name);
@@ -491,8 +491,8 @@ fn placeholder(trial: &PlannedTrial) -> Trial {
 }
 
 /// Under nextest, `--exact NAME` must select exactly one trial: zero would "pass" silently.
-fn guard_nextest_exact(args: &Arguments, planned: &[PlannedTrial]) -> Result<(), AcceptanceError> {
-    if std::env::var_os("NEXTEST").is_none() || args.list || !args.exact {
+fn guard_nextest_exact(args: &Arguments, planned: &[PlannedTrial], under_nextest: bool) -> Result<(), AcceptanceError> {
+    if !under_nextest || args.list || !args.exact {
         return Ok(());
     }
     let Some(filter) = &args.filter else {
@@ -747,5 +747,17 @@ expect = { exit = 3 }
                 .iter()
                 .any(|t| t.name.starts_with("CTO-WORK-022::orphan-scenario-provider-class"))
         );
+    }
+
+    #[test]
+    fn under_nextest_an_exact_name_must_match_exactly_one_trial() {
+        let planned = plan(&seed(), &Scenarios::default());
+        let exact = |name: &str| Arguments::from_iter(["acceptance", "--exact", name, "--nocapture"]);
+        let real = "CTO-WORK-022::04-missing-local-adapter-config-blocks-before-case-process-started";
+        assert!(guard_nextest_exact(&exact(real), &planned, true).is_ok());
+        let error = guard_nextest_exact(&exact("CTO-WORK-022::04-renamed"), &planned, true).expect_err("zero matches");
+        assert!(error.to_string().contains("matches 0 trials"), "{error}");
+        // Outside nextest libtest's own semantics apply (zero matches is a filter, not an error).
+        assert!(guard_nextest_exact(&exact("CTO-WORK-022::04-renamed"), &planned, false).is_ok());
     }
 }
