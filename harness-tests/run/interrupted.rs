@@ -16,13 +16,17 @@ fn start_sleeping_run(sandbox: &Sandbox, base_url: &str) -> (std::process::Child
         .arg(format!("echo $$ > {}; exec sleep 120", pid_file.display()))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
-    let child = command.spawn().expect("spawn case-harness");
+    let mut child = command.spawn().expect("spawn case-harness");
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Ok(pid) = std::fs::read_to_string(&pid_file).unwrap_or_default().trim().parse() {
             return (child, pid);
         }
-        assert!(Instant::now() < deadline, "Case never started");
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("Case never started");
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
 }
