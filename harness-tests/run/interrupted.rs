@@ -4,6 +4,7 @@ use crate::common::*;
 
 /// Starts `run` with a Case that records its pid and sleeps, and waits until Case is running.
 /// Returns the harness process and Case's pid.
+#[expect(clippy::zombie_processes, reason = "returned to the caller, which waits for it")]
 fn start_sleeping_run(sandbox: &Sandbox, base_url: &str) -> (std::process::Child, i32) {
     let pid_file = sandbox.path("case.pid");
     let mut command = harness_std(sandbox, Some(base_url));
