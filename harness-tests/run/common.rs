@@ -1,8 +1,7 @@
 use std::path::{Path, PathBuf};
 
+pub use case_harness::acceptance::steps::FakeProvider;
 use serde_json::{Value, json};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
 
 pub const MODEL: &str = "smollm2-135m-instruct";
 
@@ -61,31 +60,16 @@ pub fn case_script(name: &str) -> Vec<String> {
     vec!["python3".to_owned(), script.display().to_string()]
 }
 
-/// A provider that lists the model and answers every chat completion with "Paris".
-pub async fn provider() -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/v1/models"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"object":"list","data":[{"id":MODEL,"object":"model","owned_by":"me"}]})),
-        )
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/v1/chat/completions"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "id":"chatcmpl-1","object":"chat.completion","model":MODEL,
-            "choices":[{"index":0,"message":{"role":"assistant","content":"The capital of France is Paris."},"finish_reason":"stop"}],
-            "usage":{"prompt_tokens":9,"completion_tokens":7,"total_tokens":16}})))
-        .mount(&server)
-        .await;
-    server
+/// The acceptance suite's fake provider: lists [`MODEL`], answers every chat completion with
+/// "The capital of France is Paris.".
+pub async fn provider() -> FakeProvider {
+    FakeProvider::start(MODEL, case_harness::acceptance::steps::DEFAULT_FAKE_REPLY).await
 }
 
 /// Chat requests the provider received, as JSON bodies.
-pub async fn chat_bodies(server: &MockServer) -> Vec<Value> {
-    server
+pub async fn chat_bodies(provider: &FakeProvider) -> Vec<Value> {
+    provider
+        .server()
         .received_requests()
         .await
         .unwrap_or_default()
@@ -159,6 +143,6 @@ pub fn events(sandbox: &Sandbox) -> Vec<String> {
         .collect()
 }
 
-pub fn base_url(server: &MockServer) -> String {
-    format!("{}/v1", server.uri())
+pub fn base_url(provider: &FakeProvider) -> String {
+    provider.base_url()
 }

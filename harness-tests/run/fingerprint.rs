@@ -91,7 +91,7 @@ async fn an_upstream_that_serves_the_model_remotely_is_an_external_fallback() {
             ResponseTemplate::new(200)
                 .set_body_json(json!({"remote_host": "https://ollama.com:443", "remote_model": "qwen3-coder:480b"})),
         )
-        .mount(&server)
+        .mount(server.server())
         .await;
     let base_url = base_url(&server);
     let value = tokio::task::spawn_blocking(move || check_json(&sandbox, &base_url))

@@ -200,6 +200,27 @@ impl StepRun<'_> {
         command
     }
 
+    /// The step's provider: a fake started now (the default), the real endpoint, none, or a
+    /// literal URL; and the base URL to give the harness.
+    fn provider(&self, admission: Option<&Path>) -> Result<(Option<FakeProvider>, Option<String>), String> {
+        match self.step.base_url.as_deref() {
+            None | Some("fake") => {
+                let model = admission.and_then(admission_field_of("case_model"));
+                let reply = self.step.fake_reply.as_deref().unwrap_or(DEFAULT_FAKE_REPLY);
+                let fake = self
+                    .runtime
+                    .block_on(FakeProvider::start(model.as_deref().unwrap_or("none"), reply));
+                let url = fake.base_url();
+                Ok((Some(fake), Some(url)))
+            }
+            Some("unset") => Ok((None, None)),
+            Some("real") => std::env::var(ENV_LOCAL_BASE_URL)
+                .map(|url| (None, Some(url)))
+                .map_err(|_| format!("the real Stage 2 step needs {ENV_LOCAL_BASE_URL}")),
+            Some(literal) => Ok((None, Some(literal.to_owned()))),
+        }
+    }
+
     fn spawn(&self, mut command: Command, limit: Duration) -> Result<Output, String> {
         let stdout_path = self.step_dir.join("harness-stdout.txt");
         let stderr_path = self.step_dir.join("harness-stderr.txt");
@@ -231,24 +252,7 @@ impl StepRun<'_> {
     fn run(&mut self) -> Result<(), String> {
         let decision = self.decision_path()?;
         let admission = self.admission_path()?;
-        let admitted_model = admission.as_deref().and_then(admission_field_of("case_model"));
-        let fake = match self.step.base_url.as_deref() {
-            None | Some("fake") => Some(self.runtime.block_on(FakeProvider::start(
-                admitted_model.as_deref().unwrap_or("none"),
-                self.step.fake_reply.as_deref().unwrap_or(DEFAULT_FAKE_REPLY),
-            ))),
-            _ => None,
-        };
-        let base_url = match (self.step.base_url.as_deref(), &fake) {
-            (_, Some(fake)) => Some(fake.base_url()),
-            (Some("unset"), None) => None,
-            (Some("real"), None) => Some(
-                std::env::var(ENV_LOCAL_BASE_URL)
-                    .map_err(|_| format!("the real Stage 2 step needs {ENV_LOCAL_BASE_URL}"))?,
-            ),
-            (Some(literal), None) => Some(literal.to_owned()),
-            (None, None) => None,
-        };
+        let (fake, base_url) = self.provider(admission.as_deref())?;
         let snapshots = [decision.as_deref(), admission.as_deref()]
             .into_iter()
             .flatten()
@@ -407,19 +411,7 @@ impl StepRun<'_> {
     fn check(&mut self) -> Result<(), String> {
         let decision = self.decision_path()?;
         let admission = self.admission_path()?;
-        let admitted_model = admission.as_deref().and_then(admission_field_of("case_model"));
-        let fake = match self.step.base_url.as_deref() {
-            None | Some("fake") => Some(self.runtime.block_on(FakeProvider::start(
-                admitted_model.as_deref().unwrap_or("none"),
-                DEFAULT_FAKE_REPLY,
-            ))),
-            _ => None,
-        };
-        let base_url = match (&fake, self.step.base_url.as_deref()) {
-            (Some(fake), _) => Some(fake.base_url()),
-            (None, Some("unset")) | (None, None) => None,
-            (None, Some(literal)) => Some(literal.to_owned()),
-        };
+        let (fake, base_url) = self.provider(admission.as_deref())?;
         let mut command = self.harness(decision.as_deref(), admission.as_deref(), base_url.as_deref());
         command.args(["check", "--format", "json"]);
         let output = self.spawn(command, COMMAND_GRACE)?;
@@ -642,6 +634,11 @@ impl FakeProvider {
             .mount(&server)
             .await;
         FakeProvider { server }
+    }
+
+    /// The wiremock server (to mount more answers or read what it received).
+    pub fn server(&self) -> &wiremock::MockServer {
+        &self.server
     }
 
     /// `http://127.0.0.1:PORT/v1`.
