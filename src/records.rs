@@ -161,6 +161,8 @@ pub struct LoadedRecord<T> {
     pub record: T,
     /// sha256 of the bytes read, lowercase hex.
     pub sha256: String,
+    /// The exact bytes parsed (copied into the run folder, so `verify` can re-read them).
+    pub bytes: Vec<u8>,
 }
 
 /// Why a record could not be read. Every variant names the file; schema errors name the field.
@@ -320,7 +322,11 @@ fn strip_position(err: &serde_json::Error) -> String {
 impl DecisionRecord {
     /// Reads and strictly parses a decision record.
     pub fn load(path: &Path) -> Result<LoadedRecord<DecisionRecord>, RecordError> {
-        let bytes = read_bounded(path)?;
+        Self::from_bytes(path, read_bounded(path)?)
+    }
+
+    /// Strictly parses a decision record already read; `path` is used in errors.
+    pub fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<LoadedRecord<DecisionRecord>, RecordError> {
         let record: DecisionRecord = parse_strict(path, &bytes)?;
         if record.work_item.as_str() != OWNING_WORK_ITEM {
             return Err(RecordError::Value {
@@ -336,6 +342,7 @@ impl DecisionRecord {
             path: path.to_owned(),
             record,
             sha256: sha256_hex(&bytes),
+            bytes,
         })
     }
 }
@@ -343,7 +350,11 @@ impl DecisionRecord {
 impl AdmissionRecord {
     /// Reads and strictly parses an admission record.
     pub fn load(path: &Path) -> Result<LoadedRecord<AdmissionRecord>, RecordError> {
-        let bytes = read_bounded(path)?;
+        Self::from_bytes(path, read_bounded(path)?)
+    }
+
+    /// Strictly parses an admission record already read; `path` is used in errors.
+    pub fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<LoadedRecord<AdmissionRecord>, RecordError> {
         let record: AdmissionRecord = parse_strict(path, &bytes)?;
         if let Some(digest) = &record.model_sha256 {
             let digest = digest.as_str();
@@ -359,6 +370,7 @@ impl AdmissionRecord {
             path: path.to_owned(),
             record,
             sha256: sha256_hex(&bytes),
+            bytes,
         })
     }
 }

@@ -95,6 +95,14 @@ pub enum ScanError {
     /// The pattern set could not be compiled.
     #[error("cannot build the secret matcher: {0}")]
     Matcher(String),
+    /// git failed (not merely "not a repository").
+    #[error("{path}: cannot scan git history: {message}")]
+    Git {
+        /// The folder.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
     /// A file or folder could not be read.
     #[error("{path}: cannot read: {source}")]
     Io {
@@ -190,40 +198,104 @@ impl SecretScanner {
                 self.scan_path(channel, &entry, hits)?;
             }
         } else if metadata.is_file() {
-            let bytes = std::fs::read(path).map_err(io)?;
-            self.scan_bytes(channel, &path.display().to_string(), &bytes, hits);
+            // Streamed: a Case's logs have no size limit, memory use here must not follow them.
+            let file = std::fs::File::open(path).map_err(io)?;
+            self.scan_reader(channel, &path.display().to_string(), file, hits)
+                .map_err(io)?;
+        }
+        Ok(())
+    }
+
+    /// Scans everything `reader` yields, without holding it in memory.
+    pub fn scan_reader(
+        &self,
+        channel: &str,
+        location: &str,
+        reader: impl std::io::Read,
+        hits: &mut Vec<SecretHit>,
+    ) -> std::io::Result<()> {
+        let mut found: Vec<&str> = Vec::new();
+        for hit in self.matcher.stream_find_iter(reader) {
+            let name = self.names[self.pattern_secret[hit?.pattern().as_usize()]].as_str();
+            if !found.contains(&name) {
+                found.push(name);
+            }
+        }
+        found.sort_unstable();
+        for secret in found {
+            hits.push(SecretHit {
+                secret: secret.to_owned(),
+                channel: channel.to_owned(),
+                location: location.to_owned(),
+            });
         }
         Ok(())
     }
 
     /// Scans the git history of `path` when it is inside a git work tree: every commit's
-    /// patch that touches it (`git log --all -p`). Returns `false` when there is no repo.
+    /// patch that touches it (`git log --all -p`), streamed and bounded by [`GIT_SCAN_LIMIT`].
+    /// Returns `false` only when git says this is not a repository; any other failure of git
+    /// is an error, never a silent "clean".
     pub fn scan_git_history(&self, channel: &str, path: &Path, hits: &mut Vec<SecretHit>) -> Result<bool, ScanError> {
         let dir = if path.is_dir() {
             path
         } else {
             path.parent().unwrap_or(Path::new("."))
         };
+        let git_error = |message: String| ScanError::Git {
+            path: dir.to_owned(),
+            message,
+        };
         let inside = std::process::Command::new("git")
             .args(["rev-parse", "--is-inside-work-tree"])
             .current_dir(dir)
-            .output();
-        match inside {
-            Ok(output) if output.status.success() => {}
-            _ => return Ok(false),
+            .output()
+            .map_err(|err| git_error(format!("cannot run git: {err}")))?;
+        if !inside.status.success() {
+            let stderr = String::from_utf8_lossy(&inside.stderr);
+            if stderr.contains("not a git repository") {
+                return Ok(false);
+            }
+            return Err(git_error(format!("git rev-parse failed: {}", stderr.trim())));
         }
-        let log = std::process::Command::new("git")
+        let mut child = std::process::Command::new("git")
             .args(["log", "--all", "-p", "--no-color", "--no-ext-diff", "--", "."])
             .current_dir(dir)
-            .output()
-            .map_err(|source| ScanError::Io {
-                path: dir.to_owned(),
-                source,
-            })?;
-        self.scan_bytes(channel, &format!("git log of {}", dir.display()), &log.stdout, hits);
-        Ok(true)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|err| git_error(format!("cannot run git log: {err}")))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| git_error("git log has no stdout".to_owned()))?;
+        // A watchdog bounds the whole scan; git is killed if it runs past the limit.
+        let pid = child.id();
+        let (done, stop) = std::sync::mpsc::channel::<()>();
+        let watchdog = std::thread::spawn(move || {
+            if stop.recv_timeout(GIT_SCAN_LIMIT).is_err() {
+                // SAFETY: kill(2) on the git process this function spawned and has not reaped.
+                unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+            }
+        });
+        let scanned = self.scan_reader(channel, &format!("git log of {}", dir.display()), stdout, hits);
+        let status = child.wait();
+        let _ = done.send(());
+        let _ = watchdog.join();
+        scanned.map_err(|err| git_error(format!("reading git log: {err}")))?;
+        match status {
+            Ok(status) if status.success() => Ok(true),
+            Ok(status) => Err(git_error(format!(
+                "git log failed ({status}); killed after {} s?",
+                GIT_SCAN_LIMIT.as_secs()
+            ))),
+            Err(err) => Err(git_error(format!("git log: {err}"))),
+        }
     }
 }
+
+/// Longest the git-history scan may take.
+pub const GIT_SCAN_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
 
 #[cfg(test)]
 mod tests {
@@ -274,5 +346,38 @@ mod tests {
             value: SecretValue::new("abc".to_owned()),
         };
         assert!(matches!(SecretScanner::new(&[short]), Err(ScanError::TooShort(_))));
+    }
+
+    #[test]
+    fn streamed_scan_finds_what_the_in_memory_scan_finds() {
+        let scanner = SecretScanner::new(&[NamedSecret {
+            name: "token".to_owned(),
+            value: SecretValue::new("chc-token-abcdef0123".to_owned()),
+        }])
+        .expect("scanner");
+        let mut big = vec![b'x'; 3 * 1024 * 1024];
+        big.extend_from_slice(b"chc-token-abcdef0123");
+        let mut hits = Vec::new();
+        scanner
+            .scan_reader("backend_logs", "case-stdout.log", &big[..], &mut hits)
+            .expect("read");
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].secret, "token");
+    }
+
+    #[test]
+    fn a_folder_outside_git_is_not_a_repository_and_not_an_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let scanner = SecretScanner::new(&[NamedSecret {
+            name: "k".to_owned(),
+            value: SecretValue::new("0123456789".to_owned()),
+        }])
+        .expect("scanner");
+        let mut hits = Vec::new();
+        assert!(
+            !scanner
+                .scan_git_history("commit", dir.path(), &mut hits)
+                .expect("no error")
+        );
     }
 }
