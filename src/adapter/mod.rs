@@ -1,7 +1,17 @@
 //! The adapter: the loopback proxy between Case and the one admitted local model server.
 //!
 //! Case is given the adapter's address instead of the model server's, so every request Case
-//! makes passes through one place that can prove what happened to it (DESIGN §4.4):
+//! makes passes through one place that can prove what happened to it (DESIGN §4.4). It
+//! speaks two APIs to Case and one to the upstream:
+//!
+//! | route | API (ledger `api`) | upstream |
+//! |---|---|---|
+//! | `GET /v1/models` | `openai` | `GET {base}/models`, passed through |
+//! | `POST /v1/chat/completions` (plain or SSE) | `openai` | `POST {base}/chat/completions`, passed through |
+//! | `POST /v1/messages` (plain or SSE) | `anthropic` | `POST {base}/chat/completions`, translated both ways |
+//! | `POST /v1/messages/count_tokens` | `anthropic` | the server's tokenizer, else an estimate |
+//! | `POST /api/event_logging/batch` | `local` | none: 204 (agent telemetry) |
+//! | anything else | `local` | none: 404 |
 //!
 //! * **Local only.** It listens only on a loopback address and talks only to the configured
 //!   [`LocalBaseUrl`], through [`upstream::loopback_client`] (no redirects, no proxy, no
@@ -10,16 +20,27 @@
 //! * **Authenticated.** Case presents the per-run token as `Authorization: Bearer TOKEN` or
 //!   `x-api-key: TOKEN` (every credential presented must match, compared in constant time);
 //!   anything else is answered 401 on any path. Case's credentials never go upstream.
+//!   `anthropic-version`, `anthropic-beta` and SDK headers (`x-stainless-*`) are accepted and
+//!   never forwarded.
 //! * **Pinned.** `pinning` decides, in one function for every API, whether a request may
-//!   go upstream: only the admitted model, no smuggled routing. A refusal is a 403 JSON error
-//!   that says why, counted as a fallback attempt (ledger and [`trace::FALLBACK_ATTEMPT`]).
-//! * **Passed through as it is.** The upstream's status and body come back unchanged — a
-//!   401, 404, 429 or 5xx is not retried, and nothing is ever tried on another model or
-//!   host. A 3xx is returned without its `Location`, so Case's own HTTP client cannot follow
-//!   it elsewhere either. Streams (SSE) are relayed chunk by chunk as they arrive.
+//!   go upstream: only the admitted model, no smuggled routing. A refusal is a 403 error in
+//!   the API's own shape (OpenAI's, or Anthropic's `permission_error`) that says why, counted
+//!   as a fallback attempt (ledger and [`trace::FALLBACK_ATTEMPT`]). A Claude model, a Haiku
+//!   "small/fast" model, anything else: refused, never remapped to the admitted one.
+//! * **Passed through as it is** (OpenAI routes). The upstream's status and body come back
+//!   unchanged — a 401, 404, 429 or 5xx is not retried, and nothing is ever tried on another
+//!   model or host. A 3xx is returned without its `Location`, so Case's own HTTP client cannot
+//!   follow it elsewhere either. Streams (SSE) are relayed chunk by chunk as they arrive.
+//! * **Translated** (Anthropic routes). Request and answer go through the pure
+//!   [`anthropic`] module; a stream is translated chunk by chunk as it arrives (nothing is
+//!   held back to the end), and the answer's `model` is the admitted name, never the
+//!   upstream's echo. Upstream errors keep their status code and get Anthropic's error shape
+//!   ([`anthropic::ErrorType::from_upstream_status`]); content the translation cannot carry
+//!   (images, documents, server tools, extended thinking, …) is a 400
+//!   `invalid_request_error`, never silently dropped.
 //! * **Few headers.** Upstream gets only `content-type: application/json` (the body is
 //!   re-serialised from what was checked, so duplicate keys cannot show the upstream a
-//!   different model than the one admitted), Case's `accept`, and the configured upstream
+//!   different model than the one admitted), an `accept`, and the configured upstream
 //!   secret as `Authorization: Bearer`. Case gets back only `content-type`, `cache-control`
 //!   and `retry-after` of the upstream's headers.
 //! * **Local answers.** Paths it does not serve get a 404 JSON answer, agent telemetry
@@ -27,14 +48,22 @@
 //! * **Evidence.** Every response carries [`HEADER_SERVED_MODEL`], [`HEADER_UPSTREAM`] and
 //!   [`HEADER_FALLBACK_ATTEMPTS`]; every request leaves one [`LedgerEntry`] line.
 //!
+//! `count_tokens` asks the upstream's own tokenizer — llama.cpp's `POST {origin}/tokenize`,
+//! then llama-cpp-python's `POST {origin}/extras/tokenize/count` — and remembers which one
+//! answered (or that neither exists); without one it answers
+//! [`anthropic::estimate_input_tokens`] (⌈characters / 4⌉). [`HEADER_TOKEN_COUNT`] says
+//! `exact` or `estimate`. The tokenizer request names no model, so a count is never counted
+//! as a request served by the admitted model.
+//!
 //! Timeouts: `upstream_timeout` bounds the wait for the upstream's response headers and,
 //! separately, each silence between two body chunks — not a whole stream, which may
 //! legitimately run for minutes on a slow local model.
 //!
 //! Layout: this file holds the server, authentication, routing, local answers and the
 //! upstream call every route shares; `ledger.rs` the ledger; `pinning.rs` the admission
-//! decision; `openai.rs` the OpenAI routes (pass-through and SSE relay). An Anthropic
-//! `/v1/messages` route reuses all of it and adds only its body and response translation.
+//! decision; `openai.rs` the OpenAI routes (pass-through and SSE relay); `messages.rs` the
+//! Anthropic routes; [`anthropic`] the pure translation and the one SSE parser both use.
+//! `docs/anthropic-compat.md` lists what of the Anthropic API is supported and why not the rest.
 
 pub mod anthropic;
 mod ledger;
