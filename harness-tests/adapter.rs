@@ -611,7 +611,7 @@ async fn unknown_paths_are_answered_locally_and_never_forwarded() {
     let host = server.address().to_string();
 
     for (verb, path) in [
-        ("POST", "/v1/messages"),
+        ("POST", "/v1/complete"),
         ("POST", "/chat/completions"),
         ("POST", "/v1/completions"),
         ("GET", "/v1/models/claude-sonnet-4-6"),

@@ -36,7 +36,9 @@
 //! * `cache_control` on blocks and tools is accepted and dropped: it is a caching hint with
 //!   no effect on the answer. Text-block `citations` are accepted only when absent, `null`
 //!   or empty.
-//! * `thinking` is accepted only as `{"type": "disabled"}`.
+//! * `thinking` is accepted as `{"type": "disabled"}` and as `{"type": "adaptive"}` (the
+//!   model decides whether to think; the local model never does, which that contract allows).
+//!   `enabled` and `between_tools` ask for thinking and are refused.
 //! * A final assistant turn (a "prefill") is forwarded as the last message; whether the
 //!   upstream continues it or starts a new turn depends on its chat template.
 //!
@@ -44,15 +46,19 @@
 //! type): `image`, `document`, `search_result`, `thinking`, `redacted_thinking`, server-tool
 //! blocks and every other unknown content-block type (the upstream is reached through a
 //! text-and-function-calls API; dropping them would change what the model is asked);
-//! server tools (any tool `type` other than `custom`); extended thinking; `container`,
-//! `mcp_servers`, `context_management` and **every other unknown top-level field** — an
+//! server tools (any tool `type` other than `custom`); extended thinking; structured outputs
+//! (`output_config.format`); `container`, `mcp_servers`, `context_management` and **every
+//! other unknown top-level field** — an
 //! unknown field may carry meaning (or routing) we cannot honour. Unknown keys inside
 //! messages, blocks, tools and `tool_choice` are refused likewise.
 //!
 //! **Accepted and ignored** ([`IGNORED_FIELDS`]): `metadata` (it carries a user id; never
-//! forwarded), `service_tier` (no tiers locally), and `top_k` (validated as an integer, then
+//! forwarded), `service_tier` (no tiers locally), `top_k` (validated as an integer, then
 //! dropped: the OpenAI chat API has no `top_k`, and forwarding non-standard sampling fields
-//! to some servers would be refused or silently ignored anyway).
+//! to some servers would be refused or silently ignored anyway), and the hints current SDKs
+//! (anthropic 2.x) send that change where, how fast or how cheaply Anthropic would answer but
+//! not what is asked: top-level `cache_control`, `speed`, `inference_geo`, `diagnostics`, and
+//! `output_config` when it carries only `effort` (there is no effort knob on a local model).
 //!
 //! # Response translation
 //! `{id, type: "message", role: "assistant", model, content, stop_reason, stop_sequence,
@@ -197,7 +203,16 @@ pub fn error_body(kind: ErrorType, message: &str) -> Value {
 }
 
 /// Top-level request fields that are accepted and never forwarded (see the module docs).
-pub const IGNORED_FIELDS: &[&str] = &["metadata", "service_tier", "top_k"];
+pub const IGNORED_FIELDS: &[&str] = &[
+    "metadata",
+    "service_tier",
+    "top_k",
+    "cache_control",
+    "speed",
+    "inference_geo",
+    "diagnostics",
+    "output_config",
+];
 
 /// Top-level request fields that are translated.
 const TRANSLATED_FIELDS: &[&str] = &[
@@ -531,12 +546,25 @@ fn request_object(body: &Value) -> Result<&Map<String, Value>, TranslateError> {
         }
         if key == "thinking" && !value.is_null() {
             let kind = value.get("type").and_then(Value::as_str);
-            if kind != Some("disabled") {
+            if !matches!(kind, Some("disabled" | "adaptive")) {
                 return Err(invalid(
                     "`thinking` is not supported: extended thinking cannot be requested from \
-                     the local model (only {\"type\": \"disabled\"} is accepted)",
+                     the local model (only {\"type\": \"disabled\"} or {\"type\": \"adaptive\"} \
+                     is accepted)",
                 ));
             }
+        }
+    }
+    if let Some(config) = present(obj, "output_config") {
+        let config = config
+            .as_object()
+            .ok_or_else(|| invalid("`output_config` must be an object"))?;
+        check_keys(config, &["effort", "format"], "output_config")?;
+        if present(config, "format").is_some() {
+            return Err(invalid(
+                "output_config: `format` (structured outputs) is not supported: the local model \
+                 cannot be held to a JSON schema through this adapter",
+            ));
         }
     }
     if let Some(top_k) = present(obj, "top_k")
@@ -1527,6 +1555,32 @@ mod tests {
         assert!(err.message.contains("thinking"), "{err}");
         assert!(to_openai_request(&request(json!({"thinking": {"type": "disabled"}})), MODEL).is_ok());
         assert!(refused(&request(json!({"top_k": "many"}))).message.contains("top_k"));
+        let err = refused(&request(json!({"thinking": {"type": "between_tools"}})));
+        assert!(err.message.contains("thinking"), "{err}");
+        let err = refused(&request(
+            json!({"output_config": {"format": {"type": "json_schema", "schema": {}}}}),
+        ));
+        assert!(err.message.contains("structured outputs"), "{err}");
+        let err = refused(&request(json!({"output_config": {"verbosity": "low"}})));
+        assert!(err.message.contains("verbosity"), "{err}");
+    }
+
+    #[test]
+    fn current_sdk_hints_are_accepted_and_never_forwarded() {
+        let body = request(json!({
+            "cache_control": {"type": "ephemeral", "ttl": "5m"},
+            "speed": "fast",
+            "inference_geo": "eu",
+            "diagnostics": {"previous_message_id": "msg_1"},
+            "output_config": {"effort": "low"},
+            "thinking": {"type": "adaptive", "display": "omitted"},
+        }));
+        let out = to_openai_request(&body, MODEL).unwrap();
+        assert_eq!(
+            out,
+            json!({"model": MODEL, "max_tokens": 64, "messages": [{"role": "user", "content": "hi"}]})
+        );
+        assert!(count_tokens_text(&body).is_ok());
     }
 
     #[test]

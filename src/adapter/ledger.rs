@@ -32,7 +32,7 @@ pub enum Api {
     /// OpenAI `/v1/models` and `/v1/chat/completions`.
     #[serde(rename = "openai")]
     OpenAi,
-    /// Anthropic `/v1/messages`.
+    /// Anthropic `/v1/messages` and `/v1/messages/count_tokens`.
     #[serde(rename = "anthropic")]
     Anthropic,
     /// A path the adapter answers itself (unknown paths, telemetry); never forwarded.
@@ -70,7 +70,9 @@ pub enum Outcome {
     /// Sent upstream, but no usable answer came back (timeout, connection error, a peer
     /// that is not loopback, a stream cut short).
     UpstreamError,
-    /// Answered locally on purpose (agent telemetry); not forwarded.
+    /// Answered by the adapter itself on purpose: agent telemetry (never forwarded), or a
+    /// `count_tokens` estimate (`upstream` is set when the upstream's tokenizer endpoints were
+    /// asked first and had no count to give).
     AnsweredLocally,
     /// Case went away before the request completed.
     Cancelled,

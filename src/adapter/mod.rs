@@ -1,7 +1,17 @@
 //! The adapter: the loopback proxy between Case and the one admitted local model server.
 //!
 //! Case is given the adapter's address instead of the model server's, so every request Case
-//! makes passes through one place that can prove what happened to it (DESIGN §4.4):
+//! makes passes through one place that can prove what happened to it (DESIGN §4.4). It
+//! speaks two APIs to Case and one to the upstream:
+//!
+//! | route | API (ledger `api`) | upstream |
+//! |---|---|---|
+//! | `GET /v1/models` | `openai` | `GET {base}/models`, passed through |
+//! | `POST /v1/chat/completions` (plain or SSE) | `openai` | `POST {base}/chat/completions`, passed through |
+//! | `POST /v1/messages` (plain or SSE) | `anthropic` | `POST {base}/chat/completions`, translated both ways |
+//! | `POST /v1/messages/count_tokens` | `anthropic` | the server's tokenizer, else an estimate |
+//! | `POST /api/event_logging/batch` | `local` | none: 204 (agent telemetry) |
+//! | anything else | `local` | none: 404 |
 //!
 //! * **Local only.** It listens only on a loopback address and talks only to the configured
 //!   [`LocalBaseUrl`], through [`upstream::loopback_client`] (no redirects, no proxy, no
@@ -10,16 +20,27 @@
 //! * **Authenticated.** Case presents the per-run token as `Authorization: Bearer TOKEN` or
 //!   `x-api-key: TOKEN` (every credential presented must match, compared in constant time);
 //!   anything else is answered 401 on any path. Case's credentials never go upstream.
+//!   `anthropic-version`, `anthropic-beta` and SDK headers (`x-stainless-*`) are accepted and
+//!   never forwarded.
 //! * **Pinned.** `pinning` decides, in one function for every API, whether a request may
-//!   go upstream: only the admitted model, no smuggled routing. A refusal is a 403 JSON error
-//!   that says why, counted as a fallback attempt (ledger and [`trace::FALLBACK_ATTEMPT`]).
-//! * **Passed through as it is.** The upstream's status and body come back unchanged — a
-//!   401, 404, 429 or 5xx is not retried, and nothing is ever tried on another model or
-//!   host. A 3xx is returned without its `Location`, so Case's own HTTP client cannot follow
-//!   it elsewhere either. Streams (SSE) are relayed chunk by chunk as they arrive.
+//!   go upstream: only the admitted model, no smuggled routing. A refusal is a 403 error in
+//!   the API's own shape (OpenAI's, or Anthropic's `permission_error`) that says why, counted
+//!   as a fallback attempt (ledger and [`trace::FALLBACK_ATTEMPT`]). A Claude model, a Haiku
+//!   "small/fast" model, anything else: refused, never remapped to the admitted one.
+//! * **Passed through as it is** (OpenAI routes). The upstream's status and body come back
+//!   unchanged — a 401, 404, 429 or 5xx is not retried, and nothing is ever tried on another
+//!   model or host. A 3xx is returned without its `Location`, so Case's own HTTP client cannot
+//!   follow it elsewhere either. Streams (SSE) are relayed chunk by chunk as they arrive.
+//! * **Translated** (Anthropic routes). Request and answer go through the pure
+//!   [`anthropic`] module; a stream is translated chunk by chunk as it arrives (nothing is
+//!   held back to the end), and the answer's `model` is the admitted name, never the
+//!   upstream's echo. Upstream errors keep their status code and get Anthropic's error shape
+//!   ([`anthropic::ErrorType::from_upstream_status`]); content the translation cannot carry
+//!   (images, documents, server tools, extended thinking, …) is a 400
+//!   `invalid_request_error`, never silently dropped.
 //! * **Few headers.** Upstream gets only `content-type: application/json` (the body is
 //!   re-serialised from what was checked, so duplicate keys cannot show the upstream a
-//!   different model than the one admitted), Case's `accept`, and the configured upstream
+//!   different model than the one admitted), an `accept`, and the configured upstream
 //!   secret as `Authorization: Bearer`. Case gets back only `content-type`, `cache-control`
 //!   and `retry-after` of the upstream's headers.
 //! * **Local answers.** Paths it does not serve get a 404 JSON answer, agent telemetry
@@ -27,17 +48,26 @@
 //! * **Evidence.** Every response carries [`HEADER_SERVED_MODEL`], [`HEADER_UPSTREAM`] and
 //!   [`HEADER_FALLBACK_ATTEMPTS`]; every request leaves one [`LedgerEntry`] line.
 //!
+//! `count_tokens` asks the upstream's own tokenizer — llama.cpp's `POST {origin}/tokenize`,
+//! then llama-cpp-python's `POST {origin}/extras/tokenize/count` — and remembers which one
+//! answered (or that neither exists); without one it answers
+//! [`anthropic::estimate_input_tokens`] (⌈characters / 4⌉). [`HEADER_TOKEN_COUNT`] says
+//! `exact` or `estimate`. The tokenizer request names no model, so a count is never counted
+//! as a request served by the admitted model.
+//!
 //! Timeouts: `upstream_timeout` bounds the wait for the upstream's response headers and,
 //! separately, each silence between two body chunks — not a whole stream, which may
 //! legitimately run for minutes on a slow local model.
 //!
 //! Layout: this file holds the server, authentication, routing, local answers and the
 //! upstream call every route shares; `ledger.rs` the ledger; `pinning.rs` the admission
-//! decision; `openai.rs` the OpenAI routes (pass-through and SSE relay). An Anthropic
-//! `/v1/messages` route reuses all of it and adds only its body and response translation.
+//! decision; `openai.rs` the OpenAI routes (pass-through and SSE relay); `messages.rs` the
+//! Anthropic routes; [`anthropic`] the pure translation and the one SSE parser both use.
+//! `docs/anthropic-compat.md` lists what of the Anthropic API is supported and why not the rest.
 
 pub mod anthropic;
 mod ledger;
+mod messages;
 mod openai;
 mod pinning;
 
@@ -56,6 +86,7 @@ use serde_json::json;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use anthropic::ErrorType;
 pub use ledger::{Api, LedgerEntry, LedgerError, LedgerTotals, MAX_RECORDED_CHARS, Outcome, read_ledger, summarize};
 use ledger::{Ledger, RequestLog, Scrubber};
 use pinning::Refusal;
@@ -70,6 +101,9 @@ pub const HEADER_SERVED_MODEL: &str = "x-case-harness-served-model";
 pub const HEADER_UPSTREAM: &str = "x-case-harness-upstream";
 /// Response header counting the fallback attempts refused so far (this request included).
 pub const HEADER_FALLBACK_ATTEMPTS: &str = "x-case-harness-fallback-attempts";
+/// Response header of `POST /v1/messages/count_tokens`: `exact` when the upstream's own
+/// tokenizer counted, `estimate` when the adapter estimated (see the module docs).
+pub const HEADER_TOKEN_COUNT: &str = "x-case-harness-token-count";
 /// The ledger's file name in a run folder.
 pub const LEDGER_FILE_NAME: &str = "adapter-ledger.jsonl";
 /// `upstream_timeout` of the standalone adapter.
@@ -266,6 +300,7 @@ pub async fn start(config: AdapterConfig, listen: SocketAddr) -> Result<AdapterH
         fallback_attempts: AtomicU64::new(0),
         served_model_header,
         upstream_header,
+        tokenizer: std::sync::Mutex::new(messages::TokenizerProbe::default()),
     });
     shared
         .trace
@@ -402,6 +437,8 @@ pub(crate) struct Shared {
     fallback_attempts: AtomicU64,
     served_model_header: HeaderValue,
     upstream_header: HeaderValue,
+    /// What `count_tokens` has learnt about the upstream's tokenizer endpoint.
+    tokenizer: std::sync::Mutex<messages::TokenizerProbe>,
 }
 
 /// The paths the adapter knows.
@@ -409,15 +446,21 @@ pub(crate) struct Shared {
 enum Route {
     Models,
     ChatCompletions,
+    Messages,
+    CountTokens,
     EventLogging,
     Unknown,
 }
 
 impl Route {
+    /// The route of a request path (the query string is not part of it: Anthropic's SDKs
+    /// add `?beta=true` to the beta flavour of the same endpoints).
     fn of(path: &str) -> Route {
         match path {
             "/v1/models" => Route::Models,
             "/v1/chat/completions" => Route::ChatCompletions,
+            "/v1/messages" => Route::Messages,
+            "/v1/messages/count_tokens" => Route::CountTokens,
             EVENT_LOGGING_PATH => Route::EventLogging,
             _ => Route::Unknown,
         }
@@ -426,6 +469,7 @@ impl Route {
     fn api(self) -> Api {
         match self {
             Route::Models | Route::ChatCompletions => Api::OpenAi,
+            Route::Messages | Route::CountTokens => Api::Anthropic,
             Route::EventLogging | Route::Unknown => Api::Local,
         }
     }
@@ -433,7 +477,7 @@ impl Route {
     fn method(self) -> Option<Method> {
         match self {
             Route::Models => Some(Method::GET),
-            Route::ChatCompletions | Route::EventLogging => Some(Method::POST),
+            Route::ChatCompletions | Route::Messages | Route::CountTokens | Route::EventLogging => Some(Method::POST),
             Route::Unknown => None,
         }
     }
@@ -496,6 +540,8 @@ async fn dispatch(shared: &Arc<Shared>, route: Route, request: Request, mut log:
     match route {
         Route::Models => openai::models(shared, log).await,
         Route::ChatCompletions => openai::chat_completions(shared, &parts.headers, body, log).await,
+        Route::Messages => messages::create(shared, &parts.headers, body, log).await,
+        Route::CountTokens => messages::count_tokens(shared, &parts.headers, body, log).await,
         Route::EventLogging => {
             log.finish(
                 StatusCode::NO_CONTENT.as_u16(),
@@ -551,21 +597,26 @@ fn response(status: StatusCode, headers: HeaderMap, body: Body) -> Response {
     response
 }
 
+/// The error type of an answer the adapter makes itself with `status` (an upstream's error
+/// status is mapped by [`ErrorType::from_upstream_status`] instead).
+fn local_error_type(status: StatusCode) -> ErrorType {
+    match status {
+        StatusCode::UNAUTHORIZED => ErrorType::Authentication,
+        StatusCode::FORBIDDEN => ErrorType::Permission,
+        StatusCode::NOT_FOUND => ErrorType::NotFound,
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorType::RequestTooLarge,
+        status if status.is_server_error() => ErrorType::Api,
+        _ => ErrorType::InvalidRequest,
+    }
+}
+
 /// An error body in the shape the API's clients parse: OpenAI's
 /// `{"error":{"message","type","code"}}`, or Anthropic's `{"type":"error","error":{"type","message"}}`.
-fn error_body(api: Api, status: StatusCode, message: &str) -> Vec<u8> {
-    let kind = match status {
-        StatusCode::UNAUTHORIZED => "authentication_error",
-        StatusCode::FORBIDDEN => "permission_error",
-        StatusCode::NOT_FOUND => "not_found_error",
-        StatusCode::PAYLOAD_TOO_LARGE => "request_too_large",
-        status if status.is_server_error() => "api_error",
-        _ => "invalid_request_error",
-    };
+fn error_body(api: Api, status: StatusCode, kind: ErrorType, message: &str) -> Vec<u8> {
     let value = match api {
-        Api::Anthropic => json!({"type": "error", "error": {"type": kind, "message": message}}),
+        Api::Anthropic => anthropic::error_body(kind, message),
         Api::OpenAi | Api::Local => {
-            json!({"error": {"message": message, "type": kind, "code": status.as_u16()}})
+            json!({"error": {"message": message, "type": kind.as_str(), "code": status.as_u16()}})
         }
     };
     value.to_string().into_bytes()
@@ -573,12 +624,51 @@ fn error_body(api: Api, status: StatusCode, message: &str) -> Vec<u8> {
 
 /// Answers locally with a JSON error and writes the ledger line.
 pub(crate) fn local_error(log: RequestLog, api: Api, status: StatusCode, outcome: Outcome, message: &str) -> Response {
+    error_response(
+        log,
+        api,
+        status,
+        local_error_type(status),
+        outcome,
+        message,
+        HeaderMap::new(),
+    )
+}
+
+/// A JSON error answer of `status` and `kind` with extra `headers`; writes the ledger line.
+/// The message has the run's secrets redacted before it goes anywhere.
+pub(crate) fn error_response(
+    log: RequestLog,
+    api: Api,
+    status: StatusCode,
+    kind: ErrorType,
+    outcome: Outcome,
+    message: &str,
+    mut headers: HeaderMap,
+) -> Response {
     let message = log.redact(message);
-    let body = error_body(api, status, &message);
+    let body = error_body(api, status, kind, &message);
     log.finish(status.as_u16(), body.len() as u64, outcome, Some(&message));
-    let mut headers = HeaderMap::new();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response(status, headers, Body::from(body))
+}
+
+/// True when `headers` declare an SSE body (`text/event-stream`).
+pub(crate) fn is_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.trim_start().to_ascii_lowercase().starts_with("text/event-stream"))
+}
+
+/// Where under the upstream a request goes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Endpoint<'a> {
+    /// Under the configured base URL (`{base}/chat/completions`): the OpenAI API.
+    Api(&'a str),
+    /// Under the server's root (`{origin}/tokenize`): a server's own endpoints, which local
+    /// servers mount beside their OpenAI API, not under it.
+    Origin(&'a str),
 }
 
 /// Why the upstream gave no usable answer.
@@ -633,16 +723,20 @@ impl Shared {
         local_error(log, api, refusal.status(), outcome, &refusal.message)
     }
 
-    /// Sends one request to `{upstream}/{endpoint}` with only the allow-listed headers, and
+    /// Sends one request to the upstream `endpoint` with only the allow-listed headers, and
     /// checks that the answer came from a loopback peer.
     pub(crate) async fn send_upstream(
         &self,
         method: Method,
-        endpoint: &str,
+        endpoint: Endpoint<'_>,
         json_body: Option<Vec<u8>>,
         accept: Option<&HeaderValue>,
     ) -> Result<reqwest::Response, UpstreamFailure> {
-        let mut request = self.client.request(method, self.upstream.endpoint(endpoint));
+        let url = match endpoint {
+            Endpoint::Api(path) => self.upstream.endpoint(path),
+            Endpoint::Origin(path) => self.upstream.origin_endpoint(path),
+        };
+        let mut request = self.client.request(method, url);
         if let Some(body) = json_body {
             request = request
                 .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
@@ -667,6 +761,37 @@ impl Shared {
         };
         upstream::check_peer(&self.upstream, &response).map_err(UpstreamFailure::NotLoopback)?;
         Ok(response)
+    }
+
+    /// Reads a whole (non-streamed) upstream body, at most `limit` bytes, waiting at most
+    /// `upstream_timeout` for each chunk.
+    pub(crate) async fn read_body(
+        &self,
+        mut answer: reqwest::Response,
+        limit: usize,
+    ) -> Result<Vec<u8>, UpstreamFailure> {
+        let mut body = Vec::new();
+        loop {
+            match tokio::time::timeout(self.upstream_timeout, answer.chunk()).await {
+                Err(_) => return Err(UpstreamFailure::Timeout),
+                Ok(Err(err)) => {
+                    return Err(UpstreamFailure::Transport(upstream::transport_error(
+                        &self.upstream,
+                        err,
+                    )));
+                }
+                Ok(Ok(None)) => return Ok(body),
+                Ok(Ok(Some(chunk))) => {
+                    if body.len() + chunk.len() > limit {
+                        return Err(UpstreamFailure::Transport(UpstreamError::Transport {
+                            host: self.upstream_host.clone(),
+                            reason: format!("answer larger than {} MiB", limit / (1024 * 1024)),
+                        }));
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+            }
+        }
     }
 
     /// Answers 504 (timeout) or 502 (anything else) for an upstream that gave no usable
@@ -777,11 +902,18 @@ mod tests {
         assert_eq!(Route::of("/v1/models"), Route::Models);
         assert_eq!(Route::of("/v1/chat/completions"), Route::ChatCompletions);
         assert_eq!(Route::of("/api/event_logging/batch"), Route::EventLogging);
+        assert_eq!(Route::of("/v1/messages"), Route::Messages);
+        assert_eq!(Route::of("/v1/messages/count_tokens"), Route::CountTokens);
+        assert_eq!(Route::Messages.api(), Api::Anthropic);
+        assert_eq!(Route::CountTokens.api(), Api::Anthropic);
         for unknown in [
             "/models",
             "/chat/completions",
             "/v1/models/",
-            "/v1/messages",
+            "/v1/messages/",
+            "/messages",
+            "/v1/complete",
+            "/v1/messages/batches",
             "/v1//models",
             "/",
         ] {
@@ -791,13 +923,34 @@ mod tests {
 
     #[test]
     fn error_bodies_take_the_api_shape() {
-        let openai: serde_json::Value =
-            serde_json::from_slice(&error_body(Api::OpenAi, StatusCode::FORBIDDEN, "no")).expect("json");
+        let body = |api, status| {
+            serde_json::from_slice::<serde_json::Value>(&error_body(api, status, local_error_type(status), "no"))
+                .expect("json")
+        };
+        let openai = body(Api::OpenAi, StatusCode::FORBIDDEN);
         assert_eq!(openai["error"]["type"], "permission_error");
         assert_eq!(openai["error"]["message"], "no");
-        let anthropic: serde_json::Value =
-            serde_json::from_slice(&error_body(Api::Anthropic, StatusCode::UNAUTHORIZED, "no")).expect("json");
-        assert_eq!(anthropic["type"], "error");
-        assert_eq!(anthropic["error"]["type"], "authentication_error");
+        assert_eq!(openai["error"]["code"], 403);
+        let anthropic = body(Api::Anthropic, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            anthropic,
+            json!({"type": "error", "error": {"type": "authentication_error", "message": "no"}})
+        );
+        assert_eq!(
+            body(Api::Anthropic, StatusCode::FORBIDDEN)["error"]["type"],
+            "permission_error"
+        );
+        assert_eq!(
+            body(Api::Anthropic, StatusCode::NOT_FOUND)["error"]["type"],
+            "not_found_error"
+        );
+        assert_eq!(
+            body(Api::Anthropic, StatusCode::BAD_GATEWAY)["error"]["type"],
+            "api_error"
+        );
+        assert_eq!(
+            body(Api::Anthropic, StatusCode::METHOD_NOT_ALLOWED)["error"]["type"],
+            "invalid_request_error"
+        );
     }
 }

@@ -1,5 +1,5 @@
 //! Model pinning: the one decision whether a request may go upstream, shared by every API
-//! route the adapter serves (OpenAI today, Anthropic `/v1/messages` next).
+//! route the adapter serves (OpenAI chat completions, Anthropic messages and count_tokens).
 //!
 //! Local servers answer to whatever model name they are asked for, so the adapter is the
 //! only place a fallback can be stopped: [`admit_request`] lets a request through only when
