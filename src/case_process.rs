@@ -181,7 +181,7 @@ pub enum CaseError {
     /// The program could not be started.
     #[error("cannot start Case command `{program}`: {source}")]
     Spawn {
-        /// argv[0].
+        /// The program (`argv[0]`).
         program: String,
         /// The error.
         source: std::io::Error,
@@ -189,9 +189,6 @@ pub enum CaseError {
     /// Waiting failed.
     #[error("lost track of the Case process: {0}")]
     Wait(std::io::Error),
-    /// The harness was told to stop (SIGINT/SIGTERM) while Case ran.
-    #[error("interrupted by {0} while Case was running; the run is incomplete")]
-    Interrupted(&'static str),
     /// The trace could not be written (so the run cannot prove what it did).
     #[error("cannot write the trace: {0}")]
     Trace(std::io::Error),
@@ -235,6 +232,17 @@ pub async fn run(launch: &CaseLaunch<'_>, trace: &Trace) -> Result<CaseExit, Cas
         .stderr(Stdio::from(log(launch.stderr_log)?))
         .process_group(0)
         .kill_on_drop(true);
+    // If the harness itself dies (even by SIGKILL), the kernel kills Case too.
+    // SAFETY: the closure runs in the child between fork and exec and only calls prctl(2),
+    // which is async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
 
     trace
         .event(
@@ -249,27 +257,20 @@ pub async fn run(launch: &CaseLaunch<'_>, trace: &Trace) -> Result<CaseExit, Cas
     })?;
     let group = child.id().map(|pid| pid as i32);
 
-    let (status, timed_out) = tokio::select! {
-        status = tokio::time::timeout(launch.timeout, child.wait()) => match status {
-            Ok(status) => (status.map_err(CaseError::Wait)?, false),
-            Err(_) => {
-                kill_group(group);
-                trace
-                    .event(
-                        trace::CASE_TIMED_OUT,
-                        serde_json::json!({ "timeout_ms": launch.timeout.as_millis() as u64 }),
-                    )
-                    .map_err(CaseError::Trace)?;
-                (child.wait().await.map_err(CaseError::Wait)?, true)
-            }
-        },
-        signal = interrupted() => {
-            // Case runs in its own process group, so a Ctrl-C at the terminal does not reach
-            // it: stop it ourselves, record why, and leave the run unfinished (`incomplete`).
+    // Case's whole process group dies with this guard: on every return, and when the run is
+    // cancelled (an interrupt drops this future mid-wait).
+    let _group = GroupGuard(group);
+    let (status, timed_out) = match tokio::time::timeout(launch.timeout, child.wait()).await {
+        Ok(status) => (status.map_err(CaseError::Wait)?, false),
+        Err(_) => {
             kill_group(group);
-            let _ = child.wait().await;
-            let _ = trace.event(trace::RUN_INTERRUPTED, serde_json::json!({ "signal": signal }));
-            return Err(CaseError::Interrupted(signal));
+            trace
+                .event(
+                    trace::CASE_TIMED_OUT,
+                    serde_json::json!({ "timeout_ms": launch.timeout.as_millis() as u64 }),
+                )
+                .map_err(CaseError::Trace)?;
+            (child.wait().await.map_err(CaseError::Wait)?, true)
         }
     };
     // Whatever Case left running in its group goes too.
@@ -299,15 +300,12 @@ fn program_name(program: &str) -> String {
         .map_or_else(|| program.to_owned(), |name| name.to_string_lossy().into_owned())
 }
 
-/// Resolves when the harness receives SIGINT or SIGTERM (never, if they cannot be watched).
-async fn interrupted() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
-        (Ok(mut int), Ok(mut term)) => tokio::select! {
-            _ = int.recv() => "SIGINT",
-            _ = term.recv() => "SIGTERM",
-        },
-        _ => std::future::pending().await,
+/// Kills Case's process group when dropped.
+struct GroupGuard(Option<i32>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        kill_group(self.0);
     }
 }
 

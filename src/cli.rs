@@ -129,7 +129,8 @@ enum Command {
         /// Seconds to wait for GET {base}/models.
         #[arg(long, value_name = "SECS", default_value_t = gates::DEFAULT_PROBE_TIMEOUT.as_secs_f64())]
         probe_timeout: f64,
-        /// The planning document, hashed into the report and scanned for secrets.
+        /// The planning document, hashed into the report and scanned for secrets (default:
+        /// the bundled seed; a run whose SOT cannot be scanned cannot pass).
         #[arg(long, value_name = "PATH")]
         sot: Option<PathBuf>,
         /// Mark the evidence `simulated` (the provider is a fake); it never counts as Stage 2.
@@ -249,7 +250,7 @@ fn run(cli: Cli) -> Result<Exit, String> {
                 timeout: seconds("--timeout", timeout)?,
                 case_command,
                 simulated,
-                sot,
+                sot: sot.or_else(bundled_sot),
                 probe_timeout: seconds("--probe-timeout", probe)?,
             };
             run_pipeline(&options, decision)
@@ -289,11 +290,13 @@ fn verify(report: &std::path::Path) -> Result<Exit, String> {
             println!(
                 "verified: {} ({} {}, {}/{}, admission {}), sha256 {}",
                 report.display(),
-                verified.outcome,
-                verified.evidence_kind,
+                verified.outcome.as_str(),
+                verified.evidence_kind.as_str(),
                 verified.case_model_provider,
                 verified.case_model,
-                verified.case_model_admission_status,
+                verified
+                    .case_model_admission_status
+                    .map_or("none", |status| status.as_str()),
                 verified.digest
             );
             Ok(Exit::Success)
@@ -454,9 +457,16 @@ fn bundled_root() -> PathBuf {
     }
 }
 
+/// The bundled seed SOT, when this checkout has it.
+fn bundled_sot() -> Option<PathBuf> {
+    Some(bundled_root().join(BUNDLED_SEED)).filter(|path| path.is_file())
+}
+
+const BUNDLED_SEED: &str = "fixtures/sot/seed-one-line.md";
+
 fn evidence(sot: Option<PathBuf>, scenarios: Option<PathBuf>, out: Option<PathBuf>) -> Result<Exit, String> {
     let root = bundled_root();
-    let sot = sot.unwrap_or_else(|| root.join("fixtures/sot/seed-one-line.md"));
+    let sot = sot.unwrap_or_else(|| root.join(BUNDLED_SEED));
     let scenarios = scenarios.unwrap_or_else(|| root.join("scenarios"));
     let out = out.unwrap_or_else(|| PathBuf::from("target/case-harness/evidence"));
     let runs = out.join("runs");

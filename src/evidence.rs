@@ -55,6 +55,10 @@ pub mod names {
     pub const CASE_OUTPUT: &str = "case-output";
     /// Case's verdict file inside `case-output/`.
     pub const RESULT: &str = "case-output/result.json";
+    /// Exact copies of the decision and admission records the gates read.
+    pub const INPUTS: &str = "inputs";
+    /// The admission copy inside `inputs/`.
+    pub const ADMISSION_COPY: &str = "inputs/admission.json";
     /// JUnit for this run.
     pub const JUNIT: &str = "junit.xml";
 }
@@ -88,6 +92,9 @@ pub struct RunObservations {
     pub secret_names: Vec<String>,
     /// Inputs by role.
     pub inputs: BTreeMap<String, FileDigest>,
+    /// What the adapter counted in memory (Case cannot touch this copy; the ledger file on
+    /// disk must agree with it).
+    pub adapter_totals: Option<crate::adapter::LedgerTotals>,
     /// Failures noticed during the run that are not captured by the other facts
     /// (e.g. Case's result file was unreadable).
     pub run_errors: Vec<String>,
@@ -157,20 +164,56 @@ pub fn seal(
 ) -> Result<Report, EvidenceError> {
     let run_dir = observations.run_dir.clone();
     let trace_path = run_dir.join(names::TRACE);
-    let case_process_started = trace_has(&trace_path, trace::CASE_PROCESS_STARTED);
-    let ledger = read_ledger(&run_dir.join(names::LEDGER)).unwrap_or_default();
-    let fallback_proof = case_process_started.then(|| {
-        fallback_proof(
-            &ledger,
-            observations.case_model.as_deref().unwrap_or_default(),
-            observations.upstream.as_deref().unwrap_or_default(),
-        )
-    });
+    let mut run_errors = observations.run_errors.clone();
+
+    // The harness knows whether it spawned Case; the trace on disk must say the same.
+    let case_process_started = observations.case.is_some();
+    if trace_has(&trace_path, trace::CASE_PROCESS_STARTED) != case_process_started {
+        run_errors.push(format!(
+            "{} does not show case_process_started={case_process_started} as the harness observed",
+            names::TRACE
+        ));
+    }
+    let fallback_proof = if case_process_started {
+        match read_ledger(&run_dir.join(names::LEDGER)) {
+            Ok(ledger) => {
+                // Case runs as the same user and could rewrite the ledger file; the adapter's
+                // own in-memory count is the reference.
+                if observations.adapter_totals.as_ref() != Some(&crate::adapter::summarize(&ledger)) {
+                    run_errors.push(format!(
+                        "{} does not match what the adapter counted in memory: it was changed during the run",
+                        names::LEDGER
+                    ));
+                }
+                Some(fallback_proof(
+                    &ledger,
+                    observations.case_model.as_deref().unwrap_or_default(),
+                    observations.upstream.as_deref().unwrap_or_default(),
+                ))
+            }
+            Err(err) => {
+                run_errors.push(format!("the adapter ledger cannot be read back: {err}"));
+                None
+            }
+        }
+    } else {
+        None
+    };
 
     // The last trace event is written before hashing, so the sealed trace is final.
     trace
         .event(trace::EVIDENCE_SEALED, serde_json::json!({ "report": names::REPORT }))
         .map_err(io_error(&trace_path))?;
+    let on_disk = std::fs::read(&trace_path).map_err(io_error(&trace_path))?;
+    if trace
+        .written_digest()
+        .is_some_and(|written| written != sha256_hex(&on_disk))
+    {
+        run_errors.push(format!(
+            "{} was changed by someone other than the harness during the run",
+            names::TRACE
+        ));
+    }
     let artifacts = digest_run_folder(&run_dir)?;
 
     let mut report = Report {
@@ -211,13 +254,14 @@ pub fn seal(
         channel: "report".to_owned(),
         scanned: vec![names::REPORT.to_owned()],
         hits: report_hits,
+        skipped: None,
     });
     report.secret_scan.clean = report
         .secret_scan
         .channels
         .iter()
         .all(|channel| channel.hits.is_empty());
-    let (outcome, reasons) = decide_outcome(&report, &observations.run_errors);
+    let (outcome, reasons) = decide_outcome(&report, &run_errors);
     report.outcome = outcome;
     report.reasons = reasons;
     report.seal = Some(Seal {
@@ -227,6 +271,17 @@ pub fn seal(
     write_atomically(&run_dir.join(names::REPORT), &pretty(&report)?)?;
     Ok(report)
 }
+
+/// Files every run that started Case must leave (a Case could delete its own logs to hide
+/// what it printed; a missing log is never a clean one).
+pub const REQUIRED_AFTER_CASE: &[&str] = &[
+    names::TRACE,
+    names::LEDGER,
+    names::CASE_CONFIG,
+    names::TASK,
+    names::STDOUT,
+    names::STDERR,
+];
 
 /// The outcome rule, applied identically when sealing and when verifying.
 pub fn decide_outcome(report: &Report, run_errors: &[String]) -> (RunOutcome, Vec<String>) {
@@ -282,14 +337,24 @@ pub fn decide_outcome(report: &Report, run_errors: &[String]) -> (RunOutcome, Ve
             }
         }
     }
-    if !report.secret_scan.clean {
-        for channel in &report.secret_scan.channels {
-            for hit in &channel.hits {
-                failures.push(format!(
-                    "secret `{}` found in {} ({})",
-                    hit.secret, channel.channel, hit.location
-                ));
-            }
+    // Judged from the channels themselves, never from the `clean` flag.
+    for channel in &report.secret_scan.channels {
+        for hit in &channel.hits {
+            failures.push(format!(
+                "secret `{}` found in {} ({})",
+                hit.secret, channel.channel, hit.location
+            ));
+        }
+        if let Some(reason) = channel.skipped.as_ref().filter(|_| channel.channel != "commit") {
+            failures.push(format!(
+                "the {} channel was not scanned for secrets: {reason}",
+                channel.channel
+            ));
+        }
+    }
+    for required in REQUIRED_AFTER_CASE {
+        if !report.artifacts.contains_key(*required) {
+            failures.push(format!("{required} is missing from the run folder"));
         }
     }
     failures.extend(run_errors.iter().cloned());
@@ -363,7 +428,7 @@ pub fn digest_run_folder(run_dir: &Path) -> Result<BTreeMap<String, String>, Evi
                 continue;
             }
             let relative = relative_name(run_dir, &path);
-            if relative == names::REPORT || relative == names::JUNIT || relative.starts_with("report.json.tmp") {
+            if relative == names::REPORT || relative == names::JUNIT || relative.starts_with(TEMP_PREFIX) {
                 continue;
             }
             let bytes = std::fs::read(&path).map_err(io_error(&path))?;
@@ -415,19 +480,24 @@ fn pretty(report: &Report) -> Result<Vec<u8>, EvidenceError> {
     Ok(bytes)
 }
 
+/// Prefix of the temp files [`write_atomically`] creates (never digested as artifacts).
+const TEMP_PREFIX: &str = ".case-harness-tmp-";
+
 /// Writes `bytes` to `path` via a temp file in the same folder, fsync and rename, so readers
-/// see the old file or the new one, never a torn one.
+/// see the old file or the new one, never a torn one. The temp file has a random name and
+/// is created exclusively, so nothing planted in the folder (a symlink) can redirect it.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), EvidenceError> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let file_name = path
-        .file_name()
-        .map_or_else(|| "file".into(), |name| name.to_string_lossy().into_owned());
-    let temp = dir.join(format!("{file_name}.tmp-{}", std::process::id()));
-    let mut file = std::fs::File::create(&temp).map_err(io_error(&temp))?;
-    file.write_all(bytes).map_err(io_error(&temp))?;
-    file.sync_all().map_err(io_error(&temp))?;
-    drop(file);
-    std::fs::rename(&temp, path).map_err(io_error(path))?;
+    let mut temp = tempfile::Builder::new()
+        .prefix(TEMP_PREFIX)
+        .tempfile_in(dir)
+        .map_err(io_error(dir))?;
+    temp.write_all(bytes).map_err(io_error(temp.path()))?;
+    temp.as_file().sync_all().map_err(io_error(path))?;
+    temp.persist(path).map_err(|err| EvidenceError::Io {
+        path: path.to_owned(),
+        source: err.error,
+    })?;
     if let Ok(dir) = std::fs::File::open(dir) {
         let _ = dir.sync_all();
     }
@@ -489,53 +559,71 @@ pub fn verify(report_path: &Path) -> Result<VerifiedReport, Vec<String>> {
     }
     let required: &[&str] = match report.outcome {
         RunOutcome::Blocked => &[names::TRACE],
-        _ => &[
-            names::TRACE,
-            names::LEDGER,
-            names::CASE_CONFIG,
-            names::TASK,
-            names::STDOUT,
-            names::STDERR,
-        ],
+        _ => REQUIRED_AFTER_CASE,
     };
     for name in required.iter().filter(|name| !report.artifacts.contains_key(**name)) {
         problems.push(format!("required artifact {name} is not in the report"));
     }
 
-    // Trace facts.
+    // Trace facts: what the harness wrote as it happened must agree with the report.
     match trace::read(&run_dir.join(names::TRACE)) {
         Err(err) => problems.push(err),
-        Ok(events) => {
-            let sequence_ok = events
-                .iter()
-                .enumerate()
-                .all(|(index, event)| event.get("seq").and_then(Value::as_u64) == Some(index as u64 + 1));
-            if !sequence_ok {
-                problems.push("trace sequence numbers are not 1, 2, 3, …".to_owned());
-            }
-            let event_named = |name: &str| {
-                events
-                    .iter()
-                    .find(|event| event.get("event").and_then(Value::as_str) == Some(name))
-            };
-            // The kind of evidence is fixed when the run starts; a report that claims another is forged.
-            let traced_kind = event_named(trace::RUN_STARTED)
-                .and_then(|event| event.get("evidence_kind"))
-                .and_then(Value::as_str);
-            if traced_kind != Some(report.evidence_kind.as_str()) {
-                problems.push(format!(
-                    "report says evidence_kind {} but the trace's run_started says {traced_kind:?}",
-                    report.evidence_kind.as_str()
-                ));
-            }
-            let started = event_named(trace::CASE_PROCESS_STARTED).is_some();
-            if started != report.case_process_started {
-                problems.push(format!(
-                    "report says case_process_started={} but the trace says {started}",
-                    report.case_process_started
-                ));
+        Ok(events) => problems.extend(check_against_trace(&report, &events, &run_dir)),
+    }
+
+    // The admission the run used, from its sealed copy.
+    if report.inputs.contains_key("admission") {
+        let copy = run_dir.join(names::ADMISSION_COPY);
+        match crate::records::read_bounded(&copy)
+            .and_then(|bytes| crate::records::AdmissionRecord::from_bytes(&copy, bytes))
+        {
+            Err(err) => problems.push(format!("sealed admission copy: {err}")),
+            Ok(loaded) => {
+                let admission = &loaded.record;
+                let expected = [
+                    (
+                        "case_model_provider",
+                        Some(admission.case_model_provider.as_str()),
+                        report.case_model_provider.as_deref(),
+                    ),
+                    (
+                        "case_model",
+                        Some(admission.case_model.as_str()),
+                        report.case_model.as_deref(),
+                    ),
+                    (
+                        "case_model_admission_status",
+                        Some(admission.case_model_admission_status.as_str()),
+                        report.case_model_admission_status.as_deref(),
+                    ),
+                ];
+                for (field, sealed, claimed) in expected {
+                    if sealed != claimed {
+                        problems.push(format!(
+                            "report says {field} {claimed:?} but the admission the run used says {sealed:?}"
+                        ));
+                    }
+                }
+                if report
+                    .inputs
+                    .get("admission")
+                    .is_some_and(|digest| digest.sha256 != loaded.sha256)
+                {
+                    problems.push("the admission copy's digest differs from the report's input digest".to_owned());
+                }
             }
         }
+    }
+    let clean = report
+        .secret_scan
+        .channels
+        .iter()
+        .all(|channel| channel.hits.is_empty());
+    if report.secret_scan.clean != clean {
+        problems.push(format!(
+            "secret_scan.clean is {} but its channels say {clean}",
+            report.secret_scan.clean
+        ));
     }
 
     // Ledger totals.
@@ -584,15 +672,114 @@ pub fn verify(report_path: &Path) -> Result<VerifiedReport, Vec<String>> {
     if !problems.is_empty() {
         return Err(problems);
     }
+    let fingerprint = |key: &str| {
+        report
+            .upstream_fingerprint
+            .as_ref()
+            .and_then(|value| value.get(key))
+            .and_then(Value::as_str)
+            .unwrap_or("unknown")
+            .to_owned()
+    };
     Ok(VerifiedReport {
         path: report_path.to_owned(),
-        digest: report.seal.map(|seal| seal.digest).unwrap_or_default(),
-        outcome: claimed.as_str().to_owned(),
-        evidence_kind: report.evidence_kind.as_str().to_owned(),
+        digest: report.seal.as_ref().map(|seal| seal.digest.clone()).unwrap_or_default(),
+        outcome: claimed,
+        evidence_kind: report.evidence_kind,
+        upstream_server: fingerprint("server"),
+        model_sha256_check: fingerprint("model_sha256_check"),
         case_model_provider: report.case_model_provider.unwrap_or_default(),
         case_model: report.case_model.unwrap_or_default(),
-        case_model_admission_status: report.case_model_admission_status.unwrap_or_default(),
+        case_model_admission_status: report
+            .case_model_admission_status
+            .as_deref()
+            .and_then(|status| serde_json::from_value(Value::from(status)).ok()),
     })
+}
+
+/// Compares the report with the trace: evidence kind, gates, Case start and end, secret-scan
+/// hits, and the adapter's own totals against the ledger.
+fn check_against_trace(report: &Report, events: &[serde_json::Map<String, Value>], run_dir: &Path) -> Vec<String> {
+    let mut problems = Vec::new();
+    let sequence_ok = events
+        .iter()
+        .enumerate()
+        .all(|(index, event)| event.get("seq").and_then(Value::as_u64) == Some(index as u64 + 1));
+    if !sequence_ok {
+        problems.push("trace sequence numbers are not 1, 2, 3, …".to_owned());
+    }
+    let event_named = |name: &str| {
+        events
+            .iter()
+            .find(|event| event.get("event").and_then(Value::as_str) == Some(name))
+    };
+    // The kind of evidence is fixed when the run starts; a report that claims another is forged.
+    let traced_kind = event_named(trace::RUN_STARTED)
+        .and_then(|event| event.get("evidence_kind"))
+        .and_then(Value::as_str);
+    if traced_kind != Some(report.evidence_kind.as_str()) {
+        problems.push(format!(
+            "report says evidence_kind {} but the trace's run_started says {traced_kind:?}",
+            report.evidence_kind.as_str()
+        ));
+    }
+    let traced_gates = event_named(trace::GATES_EVALUATED).and_then(|event| event.get("gates"));
+    if traced_gates != Some(&serde_json::to_value(&report.gates).unwrap_or_default()) {
+        problems.push("report's gate results differ from the trace's gates_evaluated".to_owned());
+    }
+    let started = event_named(trace::CASE_PROCESS_STARTED).is_some();
+    if started != report.case_process_started {
+        problems.push(format!(
+            "report says case_process_started={} but the trace says {started}",
+            report.case_process_started
+        ));
+    }
+    if let Some(case) = &report.case {
+        let exited = event_named(trace::CASE_PROCESS_EXITED);
+        let field = |name: &str| exited.and_then(|event| event.get(name)).cloned().unwrap_or(Value::Null);
+        let traced = (field("exit_code"), field("signal"), field("timed_out"));
+        let claimed = (
+            serde_json::to_value(case.exit_code).unwrap_or_default(),
+            serde_json::to_value(case.signal).unwrap_or_default(),
+            Value::Bool(case.timed_out),
+        );
+        if traced != claimed {
+            problems.push(format!(
+                "report says Case ended with {claimed:?} but the trace says {traced:?}"
+            ));
+        }
+    }
+    if let Some(scan) = event_named(trace::SECRET_SCAN).and_then(|event| event.get("hits")) {
+        for channel in report
+            .secret_scan
+            .channels
+            .iter()
+            .filter(|channel| channel.channel != "report")
+        {
+            let traced = scan.get(&channel.channel).and_then(Value::as_u64);
+            if traced != Some(channel.hits.len() as u64) {
+                problems.push(format!(
+                    "report lists {} secret hit(s) in {} but the trace says {traced:?}",
+                    channel.hits.len(),
+                    channel.channel
+                ));
+            }
+        }
+    } else if !report.secret_scan.channels.is_empty() {
+        problems.push("the trace has no secret_scan event".to_owned());
+    }
+    if report.case_process_started {
+        let traced_totals = event_named(trace::ADAPTER_STOPPED)
+            .and_then(|event| event.get("totals"))
+            .cloned();
+        let ledger_totals = read_ledger(&run_dir.join(names::LEDGER))
+            .ok()
+            .and_then(|entries| serde_json::to_value(crate::adapter::summarize(&entries)).ok());
+        if traced_totals.is_none() || traced_totals != ledger_totals {
+            problems.push("the adapter's own totals (trace adapter_stopped) differ from the ledger".to_owned());
+        }
+    }
+    problems
 }
 
 fn is_safe_relative(name: &str) -> bool {

@@ -189,7 +189,7 @@ impl EvidenceKind {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CaseSummary {
-    /// argv[0]'s file name.
+    /// The file name of the Case program (`argv[0]`).
     pub program: String,
     /// Exit code, when it exited normally.
     pub exit_code: Option<i32>,
@@ -251,6 +251,10 @@ pub struct ChannelScan {
     pub scanned: Vec<String>,
     /// Hits: secret name and location, never the value.
     pub hits: Vec<crate::secrets::SecretHit>,
+    /// Why the channel could not be scanned, when it could not (e.g. no `--sot`). A skipped
+    /// channel other than `commit` outside a git work tree keeps a run from passing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
 }
 
 /// A file's path and digest.

@@ -113,7 +113,8 @@ pub fn reference_case_command() -> Result<Vec<String>, RunError> {
     Ok(vec![candidate.display().to_string()])
 }
 
-/// Runs the whole pipeline and returns the sealed report.
+/// Runs the whole pipeline and returns the sealed report. SIGINT/SIGTERM at any point stop
+/// Case's process group and leave the unsealed `incomplete` placeholder as the report.
 pub async fn run(options: &RunOptions, config: &HarnessConfig) -> Result<Report, RunError> {
     let out = prepare_run_dir(&options.out)?;
     let evidence_kind = if options.simulated {
@@ -126,28 +127,45 @@ pub async fn run(options: &RunOptions, config: &HarnessConfig) -> Result<Report,
     let trace = Trace::create(&trace_path).map_err(io_error(&trace_path))?;
     trace_event(
         &trace,
-        &trace_path,
         trace::RUN_STARTED,
         serde_json::json!({ "evidence_kind": evidence_kind.as_str() }),
     )?;
-
-    // Inputs.
-    let mut inputs = BTreeMap::new();
-    let task_bytes = read_task(&options.task)?;
-    let task_copy = out.join(names::TASK);
-    std::fs::write(&task_copy, &task_bytes).map_err(io_error(&task_copy))?;
-    inputs.insert("task".to_owned(), digest_of(&options.task, &task_bytes));
-    if let Some(sot) = &options.sot {
-        let bytes = read_bounded(sot).map_err(RunError::Sot)?;
-        inputs.insert("sot".to_owned(), digest_of(sot, &bytes));
+    tokio::select! {
+        report = pipeline(options, config, &out, evidence_kind, &trace) => report,
+        signal = interrupted() => {
+            // Dropping the pipeline stops the adapter and kills Case's process group.
+            let _ = trace.event(trace::RUN_INTERRUPTED, serde_json::json!({ "signal": signal }));
+            Err(RunError::Interrupted(format!("interrupted by {signal}; the run is incomplete")))
+        }
     }
+}
+
+/// Resolves when the harness receives SIGINT or SIGTERM (never, if they cannot be watched).
+async fn interrupted() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+        (Ok(mut int), Ok(mut term)) => tokio::select! {
+            _ = int.recv() => "SIGINT",
+            _ = term.recv() => "SIGTERM",
+        },
+        _ => std::future::pending().await,
+    }
+}
+
+async fn pipeline(
+    options: &RunOptions,
+    config: &HarnessConfig,
+    out: &Path,
+    evidence_kind: EvidenceKind,
+    trace: &Trace,
+) -> Result<Report, RunError> {
     let case_command = if options.case_command.is_empty() {
         reference_case_command()?
     } else {
         options.case_command.clone()
     };
 
-    // Gates.
+    // Gates first: nothing about the task or the SOT may turn a block into another exit.
     let evaluation = gates::evaluate(&GateInputs {
         config,
         case_command: &case_command,
@@ -156,40 +174,76 @@ pub async fn run(options: &RunOptions, config: &HarnessConfig) -> Result<Report,
     .await;
     let blocked = evaluation.blocked_codes();
     trace_event(
-        &trace,
-        &trace_path,
+        trace,
         trace::GATES_EVALUATED,
-        serde_json::json!({ "blocked": blocked }),
+        serde_json::json!({ "blocked": blocked, "gates": evaluation.results }),
     )?;
     for code in &blocked {
-        trace_event(
-            &trace,
-            &trace_path,
-            trace::GATE_BLOCKED,
-            serde_json::json!({ "code": code }),
-        )?;
+        trace_event(trace, trace::GATE_BLOCKED, serde_json::json!({ "code": code }))?;
     }
-    if let Some(decision) = &evaluation.decision {
-        inputs.insert(
-            "decision".to_owned(),
-            FileDigest {
-                path: decision.path.display().to_string(),
-                sha256: decision.sha256.clone(),
-            },
-        );
+
+    // Inputs: digests in the report; the records' exact bytes in the run folder, so that
+    // `verify` can re-derive provider, model and admission status from sealed bytes.
+    let mut inputs = BTreeMap::new();
+    let inputs_dir = out.join(names::INPUTS);
+    let records = [
+        (
+            "decision",
+            evaluation.decision.as_ref().map(|loaded| (&loaded.path, &loaded.bytes)),
+        ),
+        (
+            "admission",
+            evaluation
+                .admission
+                .as_ref()
+                .map(|loaded| (&loaded.path, &loaded.bytes)),
+        ),
+    ];
+    for (role, loaded) in records {
+        let Some((path, bytes)) = loaded else { continue };
+        std::fs::create_dir_all(&inputs_dir).map_err(io_error(&inputs_dir))?;
+        let copy = inputs_dir.join(format!("{role}.json"));
+        std::fs::write(&copy, bytes).map_err(io_error(&copy))?;
+        inputs.insert(role.to_owned(), digest_of(path, bytes));
     }
-    if let Some(admission) = &evaluation.admission {
-        inputs.insert(
-            "admission".to_owned(),
-            FileDigest {
-                path: admission.path.display().to_string(),
-                sha256: admission.sha256.clone(),
-            },
-        );
+    match read_task(&options.task) {
+        Ok(bytes) => {
+            let copy = out.join(names::TASK);
+            std::fs::write(&copy, &bytes).map_err(io_error(&copy))?;
+            inputs.insert("task".to_owned(), digest_of(&options.task, &bytes));
+        }
+        // A blocked run reports its gates whatever the task; a ready one needs a task.
+        Err(_) if !blocked.is_empty() => {}
+        Err(err) => return Err(err),
     }
+    if let Some(sot) = &options.sot {
+        let bytes = read_bounded(sot).map_err(RunError::Sot)?;
+        inputs.insert("sot".to_owned(), digest_of(sot, &bytes));
+    }
+
+    // The upstream secret (or a canary standing in for it) and the per-run token are what
+    // the scan looks for; the canary flows exactly where a real key would. A key too short
+    // to scan for is refused rather than silently left out of the scan.
+    let (upstream_key, upstream_key_name) = match &config.local_api_key {
+        Some(key) => (key.clone(), "upstream_api_key"),
+        None => (SecretValue::random("chc-canary-"), "canary"),
+    };
+    let token = SecretValue::random("chc-token-");
+    let secrets = [
+        NamedSecret {
+            name: upstream_key_name.to_owned(),
+            value: upstream_key.clone(),
+        },
+        NamedSecret {
+            name: "case_token".to_owned(),
+            value: token.clone(),
+        },
+    ];
+    let scanner = SecretScanner::new(&secrets)?;
+
     let admission = evaluation.admission.as_ref().map(|loaded| &loaded.record);
     let mut observations = RunObservations {
-        run_dir: out.clone(),
+        run_dir: out.to_owned(),
         evidence_kind,
         case_model_provider: admission.map(|record| record.case_model_provider.to_string()),
         case_model: admission.map(|record| record.case_model.to_string()),
@@ -205,31 +259,11 @@ pub async fn run(options: &RunOptions, config: &HarnessConfig) -> Result<Report,
             std::env::vars_os().filter_map(|(name, _)| name.into_string().ok()),
         ),
         secret_channels: Vec::new(),
-        secret_names: Vec::new(),
+        secret_names: secrets.iter().map(|secret| secret.name.clone()).collect(),
         inputs,
+        adapter_totals: None,
         run_errors: Vec::new(),
     };
-
-    // The upstream secret (or a canary standing in for it) and the per-run token are what
-    // the scan looks for; the canary flows exactly where a real key would.
-    let (upstream_key, upstream_key_name) = match &config.local_api_key {
-        Some(key) => (key.clone(), "upstream_api_key"),
-        None => (SecretValue::random("chc-canary-"), "canary"),
-    };
-    let token = SecretValue::random("chc-token-");
-    let mut secrets = vec![
-        NamedSecret {
-            name: upstream_key_name.to_owned(),
-            value: upstream_key.clone(),
-        },
-        NamedSecret {
-            name: "case_token".to_owned(),
-            value: token.clone(),
-        },
-    ];
-    secrets.retain(|secret| secret.value.expose().len() >= crate::secrets::MIN_SECRET_LEN);
-    let scanner = SecretScanner::new(&secrets)?;
-    observations.secret_names = secrets.iter().map(|secret| secret.name.clone()).collect();
 
     let ready = match (evaluation.is_ready(), &evaluation.base_url, admission) {
         (true, Some(base), Some(admission)) => Some((base.clone(), admission.case_model.to_string())),
@@ -245,34 +279,32 @@ pub async fn run(options: &RunOptions, config: &HarnessConfig) -> Result<Report,
             trace: trace.clone(),
             upstream_timeout: options.timeout,
         };
-        let case = run_case(&out, options, &case_command, config, adapter).await?;
+        let case = run_case(out, options, &case_command, config, adapter).await?;
         observations.case = Some(case.summary);
+        observations.adapter_totals = Some(case.totals);
         observations.run_errors.extend(case.errors);
     }
 
-    observations.secret_channels = scan_channels(&scanner, &out, options.sot.as_deref(), &case_command)?;
-    let hits: usize = observations
+    observations.secret_channels = scan_channels(&scanner, out, options.sot.as_deref(), &case_command)?;
+    let hits: BTreeMap<&str, usize> = observations
         .secret_channels
         .iter()
-        .map(|channel| channel.hits.len())
-        .sum();
-    trace_event(
-        &trace,
-        &trace_path,
-        trace::SECRET_SCAN,
-        serde_json::json!({ "hits": hits }),
-    )?;
-    let report = evidence::seal(observations, &trace, |bytes| {
+        .map(|channel| (channel.channel.as_str(), channel.hits.len()))
+        .collect();
+    trace_event(trace, trace::SECRET_SCAN, serde_json::json!({ "hits": hits }))?;
+    let report = evidence::seal(observations, trace, |bytes| {
         let mut hits = Vec::new();
         scanner.scan_bytes("report", names::REPORT, bytes, &mut hits);
         hits
     })?;
-    crate::junit::write_run_junit(&out, &report)?;
+    crate::junit::write_run_junit(out, &report)?;
     Ok(report)
 }
 
 struct CaseRun {
     summary: CaseSummary,
+    /// What the adapter counted in memory.
+    totals: crate::adapter::LedgerTotals,
     errors: Vec<String>,
 }
 
@@ -305,19 +337,18 @@ async fn run_case(
     let launch = CaseLaunch {
         command: case_command,
         env: &env,
-        working_dir: out,
+        // Not the run folder: Case has no business next to the trace and the ledger.
+        working_dir: &output_dir,
         stdout_log: &out.join(names::STDOUT),
         stderr_log: &out.join(names::STDERR),
         timeout: options.timeout,
     };
     let exit = case_process::run(&launch, &trace).await;
-    handle.shutdown().await;
+    let totals = handle.shutdown().await;
 
     let mut errors = Vec::new();
     let exit = match exit {
         Ok(exit) => exit,
-        // Not a finished run: leave the `incomplete` placeholder as the report.
-        Err(err @ case_process::CaseError::Interrupted(_)) => return Err(RunError::Interrupted(err.to_string())),
         Err(err) => {
             errors.push(err.to_string());
             case_process::CaseExit {
@@ -351,6 +382,7 @@ async fn run_case(
             duration_ms: exit.duration_ms,
             verdict,
         },
+        totals,
         errors,
     })
 }
@@ -424,8 +456,11 @@ fn digest_of(path: &Path, bytes: &[u8]) -> FileDigest {
     }
 }
 
-fn trace_event(trace: &Trace, path: &Path, event: &str, fields: serde_json::Value) -> Result<(), RunError> {
-    trace.event(event, fields).map_err(io_error(path))
+fn trace_event(trace: &Trace, event: &str, fields: serde_json::Value) -> Result<(), RunError> {
+    trace.event(event, fields).map_err(|source| RunError::Io {
+        path: PathBuf::from(names::TRACE),
+        source,
+    })
 }
 
 /// Scans every channel the seed names plus every other file of the run folder.
@@ -439,11 +474,7 @@ fn scan_channels(
     let mut covered: Vec<PathBuf> = Vec::new();
     match sot {
         Some(sot) => scan_files(scanner, &mut covered, "sot", &[sot.to_owned()], &mut channels)?,
-        None => channels.push(ChannelScan {
-            channel: "sot".to_owned(),
-            scanned: vec!["(no --sot given)".to_owned()],
-            hits: Vec::new(),
-        }),
+        None => channels.push(skipped_channel("sot", "no --sot given: the SOT cannot be scanned")),
     }
     let mut argv_hits = Vec::new();
     for (index, arg) in argv.iter().enumerate() {
@@ -453,43 +484,19 @@ fn scan_channels(
         channel: "argv".to_owned(),
         scanned: vec![format!("{} Case argument(s)", argv.len())],
         hits: argv_hits,
+        skipped: None,
     });
-    scan_files(
-        scanner,
-        &mut covered,
-        "task_file",
-        &[out.join(names::TASK)],
-        &mut channels,
-    )?;
-    scan_files(
-        scanner,
-        &mut covered,
-        "backend_logs",
-        &[out.join(names::STDOUT), out.join(names::STDERR)],
-        &mut channels,
-    )?;
-    scan_files(scanner, &mut covered, "trace", &[out.join(names::TRACE)], &mut channels)?;
-    scan_files(
-        scanner,
-        &mut covered,
-        "generated_config",
-        &[out.join(names::CASE_CONFIG)],
-        &mut channels,
-    )?;
-    scan_files(
-        scanner,
-        &mut covered,
-        "adapter_ledger",
-        &[out.join(names::LEDGER)],
-        &mut channels,
-    )?;
-    scan_files(
-        scanner,
-        &mut covered,
-        "case_output",
-        &[out.join(names::CASE_OUTPUT)],
-        &mut channels,
-    )?;
+    let files = [
+        ("task_file", vec![out.join(names::TASK)]),
+        ("backend_logs", vec![out.join(names::STDOUT), out.join(names::STDERR)]),
+        ("trace", vec![out.join(names::TRACE)]),
+        ("generated_config", vec![out.join(names::CASE_CONFIG)]),
+        ("adapter_ledger", vec![out.join(names::LEDGER)]),
+        ("case_output", vec![out.join(names::CASE_OUTPUT)]),
+    ];
+    for (channel, paths) in files {
+        scan_files(scanner, &mut covered, channel, &paths, &mut channels)?;
+    }
     // Everything else in the run folder, whatever wrote it.
     let others: Vec<PathBuf> = std::fs::read_dir(out)
         .map_err(io_error(out))?
@@ -498,17 +505,29 @@ fn scan_channels(
         .collect();
     scan_files(scanner, &mut covered, "other_run_files", &others, &mut channels)?;
     let mut commit_hits = Vec::new();
-    let in_git = scanner.scan_git_history("commit", out, &mut commit_hits)?;
-    channels.push(ChannelScan {
-        channel: "commit".to_owned(),
-        scanned: vec![if in_git {
-            "git log --all -p of the run folder".to_owned()
-        } else {
-            "(run folder is not inside a git work tree)".to_owned()
-        }],
-        hits: commit_hits,
-    });
+    if scanner.scan_git_history("commit", out, &mut commit_hits)? {
+        channels.push(ChannelScan {
+            channel: "commit".to_owned(),
+            scanned: vec!["git log --all -p of the run folder".to_owned()],
+            hits: commit_hits,
+            skipped: None,
+        });
+    } else {
+        channels.push(skipped_channel(
+            "commit",
+            "the run folder is not inside a git work tree: no commit to scan",
+        ));
+    }
     Ok(channels)
+}
+
+fn skipped_channel(channel: &str, reason: &str) -> ChannelScan {
+    ChannelScan {
+        channel: channel.to_owned(),
+        scanned: Vec::new(),
+        hits: Vec::new(),
+        skipped: Some(reason.to_owned()),
+    }
 }
 
 /// Scans `paths` (those that exist) as one channel and remembers them as covered.
@@ -530,6 +549,7 @@ fn scan_files(
         channel: channel.to_owned(),
         scanned,
         hits,
+        skipped: None,
     });
     Ok(())
 }

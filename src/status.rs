@@ -1,11 +1,16 @@
 //! Work-item status derived from evidence, never from anyone's say-so.
 //!
-//! Rules (DESIGN §4.5, issue 5):
-//! * **CTO-WORK-022** stays `blocked` until a *verified* `real_stage2` report with outcome
-//!   `pass` exists; then its remaining blocker is cleared (`unblocked`).
-//! * **CTO-WORK-020** stays `blocked` until such a report exists *for a model whose admission
-//!   says `admitted`* — both in the sealed report and, when an admission file is configured,
-//!   in that file now, for the same provider/model. The harness never admits anything.
+//! Rules (DESIGN §4.5, issue 5). A report *counts* as real Stage 2 evidence when it verifies,
+//! its outcome is `pass`, its kind is `real_stage2`, and its upstream fingerprint identifies
+//! the server (a known server type, or the admission's `model_sha256` matched the served model
+//! file; a mismatch never counts). When an admission file is configured, the report must also
+//! be for that admission's provider/model, and a `rejected`/`revoked` admission counts nothing.
+//! * **CTO-WORK-022** stays `blocked` until a counting report exists; then its remaining
+//!   blocker is cleared (`unblocked`).
+//! * **CTO-WORK-020** stays `blocked` until a counting report exists whose run used an
+//!   `admitted` admission *and* the configured admission file says `admitted` now, for the
+//!   same provider/model. Without a configured admission file it stays blocked: the harness
+//!   cannot confirm the admission, and it never admits anything.
 //! * Any other work item keeps the status written in the SOT (no evidence rule applies).
 //!
 //! Simulated reports and reports that fail verification never count; the latter are listed
@@ -14,7 +19,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::output::{DerivedStatus, EvidenceRef, StatusOutput, WorkItemOutput};
+use crate::output::{DerivedStatus, EvidenceKind, EvidenceRef, RunOutcome, StatusOutput, WorkItemOutput};
 use crate::records::{AdmissionRecord, AdmissionStatus};
 use crate::sot::SotDocument;
 
@@ -30,21 +35,68 @@ pub struct VerifiedReport {
     pub path: PathBuf,
     /// Its seal digest.
     pub digest: String,
-    /// `pass`, `fail`, `blocked` or `incomplete`.
-    pub outcome: String,
-    /// `real_stage2` or `simulated`.
-    pub evidence_kind: String,
+    /// How the run ended.
+    pub outcome: RunOutcome,
+    /// Real or simulated.
+    pub evidence_kind: EvidenceKind,
     /// The provider the run proved.
     pub case_model_provider: String,
     /// The model the run proved.
     pub case_model: String,
     /// The admission status recorded at run time.
-    pub case_model_admission_status: String,
+    pub case_model_admission_status: Option<AdmissionStatus>,
+    /// The fingerprint's server type (`unknown` when it could not tell).
+    pub upstream_server: String,
+    /// The fingerprint's `model_sha256_check` (`match`, `mismatch`, `not_checked: …`).
+    pub model_sha256_check: String,
 }
 
 impl VerifiedReport {
-    fn is_real_pass(&self) -> bool {
-        self.outcome == "pass" && self.evidence_kind == "real_stage2"
+    /// Why this report does not count as real Stage 2 evidence (for `admission_now`), if it does not.
+    fn does_not_count(&self, admission_now: Option<&AdmissionRecord>) -> Option<String> {
+        if self.outcome != RunOutcome::Pass || self.evidence_kind != EvidenceKind::RealStage2 {
+            return Some(format!(
+                "a {} {} report",
+                self.evidence_kind.as_str(),
+                self.outcome.as_str()
+            ));
+        }
+        if self.model_sha256_check == "mismatch" {
+            return Some("its served model file did not match the admission's model_sha256".to_owned());
+        }
+        if self.upstream_server == "unknown" && self.model_sha256_check != "match" {
+            return Some("its upstream could not be identified (unknown server, no model_sha256 match)".to_owned());
+        }
+        if let Some(admission) = admission_now {
+            if admission.case_model_provider.as_str() != self.case_model_provider
+                || admission.case_model.as_str() != self.case_model
+            {
+                return Some(format!(
+                    "it is for {}/{}, but the admission is for {}/{}",
+                    self.case_model_provider, self.case_model, admission.case_model_provider, admission.case_model
+                ));
+            }
+            if matches!(
+                admission.case_model_admission_status,
+                AdmissionStatus::Rejected | AdmissionStatus::Revoked
+            ) {
+                return Some(format!(
+                    "the admission is now {:?}",
+                    admission.case_model_admission_status.as_str()
+                ));
+            }
+        }
+        None
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "{}/{} ({}, sha256 {})",
+            self.case_model_provider,
+            self.case_model,
+            self.path.display(),
+            self.digest
+        )
     }
 
     fn reference(&self) -> EvidenceRef {
@@ -73,13 +125,18 @@ pub fn collect_reports(
     let mut pending = vec![dir.to_owned()];
     let mut reports = Vec::new();
     while let Some(current) = pending.pop() {
+        // A folder with a report is a run folder: its report is the only one that speaks for
+        // it. Anything below (Case's own output above all) may have been written by the agent
+        // under test and is never read as evidence.
+        let report = current.join("report.json");
+        if report.is_file() {
+            reports.push(report);
+            continue;
+        }
         for entry in std::fs::read_dir(&current)? {
             let entry = entry?;
-            let file_type = entry.file_type()?;
-            if file_type.is_dir() {
+            if entry.file_type()?.is_dir() && entry.file_name() != "case-output" {
                 pending.push(entry.path());
-            } else if file_type.is_file() && entry.file_name() == "report.json" {
-                reports.push(entry.path());
             }
         }
     }
@@ -112,22 +169,25 @@ pub fn derive(
         })
         .collect();
 
-    let not_counted: Vec<String> = evidence
+    // Every report that does not count says why, so a reviewer sees what was looked at.
+    let mut not_counted: Vec<String> = evidence
         .rejected
         .iter()
         .map(|(path, reason)| format!("{} does not count: {reason}", path.display()))
         .collect();
-    let real_passes: Vec<&VerifiedReport> = evidence
-        .verified
-        .iter()
-        .filter(|report| report.is_real_pass())
-        .collect();
+    let mut counting: Vec<&VerifiedReport> = Vec::new();
+    for report in &evidence.verified {
+        match report.does_not_count(admission_now) {
+            None => counting.push(report),
+            Some(reason) => not_counted.push(format!("{} does not count: {reason}", report.path.display())),
+        }
+    }
 
     let mut derived = BTreeMap::new();
     for item in &document.work_items {
         let status = match item.id.as_str() {
-            ROUTE_WORK_ITEM => derive_route(&real_passes, &not_counted),
-            ADMISSION_WORK_ITEM => derive_admission(&real_passes, admission_now, &not_counted),
+            ROUTE_WORK_ITEM => derive_route(&counting, &not_counted),
+            ADMISSION_WORK_ITEM => derive_admission(&counting, admission_now, &not_counted),
             _ => DerivedStatus {
                 status: item.status.clone(),
                 reasons: vec!["no evidence rule applies: status as written in the SOT".to_owned()],
@@ -138,106 +198,98 @@ pub fn derive(
     }
     derived
         .entry(ADMISSION_WORK_ITEM.to_owned())
-        .or_insert_with(|| derive_admission(&real_passes, admission_now, &not_counted));
+        .or_insert_with(|| derive_admission(&counting, admission_now, &not_counted));
     StatusOutput { work_items, derived }
 }
 
-fn derive_route(real_passes: &[&VerifiedReport], not_counted: &[String]) -> DerivedStatus {
-    if real_passes.is_empty() {
-        let mut reasons = vec![
-            "remaining blocker: no verified real_stage2 pass report (run `case-harness run` against CTO_HARNESS_CASE_LOCAL_BASE_URL)".to_owned(),
-        ];
-        reasons.extend_from_slice(not_counted);
-        return DerivedStatus {
-            status: "blocked".to_owned(),
-            reasons,
-            evidence: Vec::new(),
-        };
-    }
-    DerivedStatus {
-        status: "unblocked".to_owned(),
-        reasons: real_passes
-            .iter()
-            .map(|report| {
-                format!(
-                    "remaining blocker cleared: verified real_stage2 pass on {}/{} ({}, sha256 {})",
-                    report.case_model_provider,
-                    report.case_model,
-                    report.path.display(),
-                    report.digest
-                )
-            })
-            .collect(),
-        evidence: real_passes.iter().map(|report| report.reference()).collect(),
-    }
-}
-
-fn derive_admission(
-    real_passes: &[&VerifiedReport],
-    admission_now: Option<&AdmissionRecord>,
-    not_counted: &[String],
-) -> DerivedStatus {
-    let mut reasons = Vec::new();
-    let admitted_now = |report: &VerifiedReport| match admission_now {
-        None => true,
-        Some(admission) => {
-            admission.case_model_admission_status == AdmissionStatus::Admitted
-                && admission.case_model_provider.as_str() == report.case_model_provider
-                && admission.case_model.as_str() == report.case_model
-        }
-    };
-    let qualifying: Vec<&VerifiedReport> = real_passes
-        .iter()
-        .copied()
-        .filter(|report| report.case_model_admission_status == "admitted" && admitted_now(report))
-        .collect();
-    if !qualifying.is_empty() {
-        return DerivedStatus {
-            status: "unblocked".to_owned(),
-            reasons: qualifying
-                .iter()
-                .map(|report| {
-                    format!(
-                        "admitted model {}/{} has a verified real_stage2 pass ({}, sha256 {})",
-                        report.case_model_provider,
-                        report.case_model,
-                        report.path.display(),
-                        report.digest
-                    )
-                })
-                .collect(),
-            evidence: qualifying.iter().map(|report| report.reference()).collect(),
-        };
-    }
-    match admission_now {
-        Some(admission) if admission.case_model_admission_status != AdmissionStatus::Admitted => reasons.push(format!(
-            "admission for {}/{} is {:?}, not \"admitted\" (the harness never admits; CTO-WORK-020 does)",
-            admission.case_model_provider,
-            admission.case_model,
-            admission.case_model_admission_status.as_str()
-        )),
-        Some(_) => {}
-        None => reasons
-            .push("no admission record says \"admitted\" (CTO_HARNESS_CASE_MODEL_ADMISSION_FILE not set)".to_owned()),
-    }
-    if real_passes.is_empty() {
-        reasons.push("no verified real_stage2 pass report".to_owned());
-    } else {
-        for report in real_passes {
-            reasons.push(format!(
-                "{} is a verified real_stage2 pass for {}/{}, but its admission status was {:?}, not \"admitted\"",
-                report.path.display(),
-                report.case_model_provider,
-                report.case_model,
-                report.case_model_admission_status
-            ));
-        }
-    }
+fn blocked(mut reasons: Vec<String>, not_counted: &[String], evidence: Vec<EvidenceRef>) -> DerivedStatus {
     reasons.extend_from_slice(not_counted);
     DerivedStatus {
         status: "blocked".to_owned(),
         reasons,
-        evidence: Vec::new(),
+        evidence,
+    }
+}
+
+fn derive_route(counting: &[&VerifiedReport], not_counted: &[String]) -> DerivedStatus {
+    if counting.is_empty() {
+        return blocked(
+            vec!["remaining blocker: no verified real_stage2 pass report (run `case-harness run` against CTO_HARNESS_CASE_LOCAL_BASE_URL)".to_owned()],
+            not_counted,
+            Vec::new(),
+        );
+    }
+    DerivedStatus {
+        status: "unblocked".to_owned(),
+        reasons: counting
+            .iter()
+            .map(|report| {
+                format!(
+                    "remaining blocker cleared: verified real_stage2 pass on {}",
+                    report.describe()
+                )
+            })
+            .collect(),
+        evidence: counting.iter().map(|report| report.reference()).collect(),
+    }
+}
+
+fn derive_admission(
+    counting: &[&VerifiedReport],
+    admission_now: Option<&AdmissionRecord>,
+    not_counted: &[String],
+) -> DerivedStatus {
+    let evidence = counting.iter().map(|report| report.reference()).collect();
+    let Some(admission) = admission_now else {
+        let mut reasons = vec![
+            "cannot confirm an admission: CTO_HARNESS_CASE_MODEL_ADMISSION_FILE is not set (the harness never admits; CTO-WORK-020 does)".to_owned(),
+        ];
+        if counting.is_empty() {
+            reasons.push("no verified real_stage2 pass report".to_owned());
+        }
+        return blocked(reasons, not_counted, evidence);
+    };
+    if admission.case_model_admission_status != AdmissionStatus::Admitted {
+        let mut reasons = vec![format!(
+            "admission for {}/{} is {:?}, not \"admitted\" (the harness never admits; CTO-WORK-020 does)",
+            admission.case_model_provider,
+            admission.case_model,
+            admission.case_model_admission_status.as_str()
+        )];
+        reasons.extend(counting.iter().map(|report| {
+            format!(
+                "{} is a verified real_stage2 pass, but admission is what is missing",
+                report.describe()
+            )
+        }));
+        if counting.is_empty() {
+            reasons.push("no verified real_stage2 pass report".to_owned());
+        }
+        return blocked(reasons, not_counted, evidence);
+    }
+    let qualifying: Vec<&&VerifiedReport> = counting
+        .iter()
+        .filter(|report| report.case_model_admission_status == Some(AdmissionStatus::Admitted))
+        .collect();
+    if qualifying.is_empty() {
+        let mut reasons = vec![format!(
+            "{}/{} is admitted, but no verified real_stage2 pass ran with the admission saying \"admitted\"",
+            admission.case_model_provider, admission.case_model
+        )];
+        reasons.extend(
+            counting
+                .iter()
+                .map(|report| format!("{} ran while the admission was not yet \"admitted\"", report.describe())),
+        );
+        return blocked(reasons, not_counted, evidence);
+    }
+    DerivedStatus {
+        status: "unblocked".to_owned(),
+        reasons: qualifying
+            .iter()
+            .map(|report| format!("admitted model has a verified real_stage2 pass: {}", report.describe()))
+            .collect(),
+        evidence: qualifying.iter().map(|report| report.reference()).collect(),
     }
 }
 
@@ -250,29 +302,50 @@ mod tests {
         crate::sot::parse(Path::new("seed"), text).expect("seed parses")
     }
 
-    fn report(kind: &str, outcome: &str, admission: &str) -> VerifiedReport {
+    fn report(kind: EvidenceKind, outcome: RunOutcome, admission: AdmissionStatus) -> VerifiedReport {
         VerifiedReport {
-            path: PathBuf::from(format!("ev/{kind}-{outcome}-{admission}/report.json")),
+            path: PathBuf::from(format!(
+                "ev/{}-{}-{}/report.json",
+                kind.as_str(),
+                outcome.as_str(),
+                admission.as_str()
+            )),
             digest: "d".repeat(64),
-            outcome: outcome.to_owned(),
-            evidence_kind: kind.to_owned(),
+            outcome,
+            evidence_kind: kind,
             case_model_provider: "llama.cpp".to_owned(),
             case_model: "smollm2-135m-instruct".to_owned(),
-            case_model_admission_status: admission.to_owned(),
+            case_model_admission_status: Some(admission),
+            upstream_server: "llama-cpp-python".to_owned(),
+            model_sha256_check: "match".to_owned(),
         }
     }
 
-    fn derived(reports: Vec<VerifiedReport>) -> BTreeMap<String, DerivedStatus> {
+    fn admission(status: AdmissionStatus) -> AdmissionRecord {
+        let text = format!(
+            r#"{{"work_item":"CTO-WORK-020","decision_status":"local_provider_required","provider_class":"local_case_compatible","case_model_provider":"llama.cpp","case_model":"smollm2-135m-instruct","case_model_admission_status":"{}"}}"#,
+            status.as_str()
+        );
+        crate::records::AdmissionRecord::from_bytes(Path::new("a.json"), text.into_bytes())
+            .expect("valid")
+            .record
+    }
+
+    fn derived(reports: Vec<VerifiedReport>, now: Option<AdmissionStatus>) -> BTreeMap<String, DerivedStatus> {
         let folder = EvidenceFolder {
             verified: reports,
             rejected: Vec::new(),
         };
-        derive(&seed(), &folder, None).derived
+        let now = now.map(admission);
+        derive(&seed(), &folder, now.as_ref()).derived
     }
+
+    use AdmissionStatus::{Admitted, Candidate, Revoked};
+    use EvidenceKind::{RealStage2, Simulated};
 
     #[test]
     fn empty_evidence_keeps_both_blocked() {
-        let derived = derived(Vec::new());
+        let derived = derived(Vec::new(), Some(Admitted));
         assert_eq!(derived["CTO-WORK-020"].status, "blocked");
         assert_eq!(derived["CTO-WORK-022"].status, "blocked");
         assert_eq!(derived["CTO-WORK-021"].status, "validated");
@@ -280,22 +353,63 @@ mod tests {
 
     #[test]
     fn simulated_pass_counts_for_nothing() {
-        let derived = derived(vec![report("simulated", "pass", "admitted")]);
+        let derived = derived(vec![report(Simulated, RunOutcome::Pass, Admitted)], Some(Admitted));
         assert_eq!(derived["CTO-WORK-020"].status, "blocked");
         assert_eq!(derived["CTO-WORK-022"].status, "blocked");
     }
 
     #[test]
     fn real_pass_on_a_candidate_clears_022_but_not_020() {
-        let derived = derived(vec![report("real_stage2", "pass", "candidate")]);
+        let derived = derived(vec![report(RealStage2, RunOutcome::Pass, Candidate)], Some(Candidate));
         assert_eq!(derived["CTO-WORK-022"].status, "unblocked");
         assert_eq!(derived["CTO-WORK-022"].evidence.len(), 1);
         assert_eq!(derived["CTO-WORK-020"].status, "blocked");
     }
 
     #[test]
-    fn real_pass_on_an_admitted_model_clears_020() {
-        let derived = derived(vec![report("real_stage2", "pass", "admitted")]);
-        assert_eq!(derived["CTO-WORK-020"].status, "unblocked");
+    fn real_pass_on_an_admitted_model_clears_020_only_when_the_admission_says_so_now() {
+        let pass = || vec![report(RealStage2, RunOutcome::Pass, Admitted)];
+        assert_eq!(derived(pass(), Some(Admitted))["CTO-WORK-020"].status, "unblocked");
+        assert_eq!(derived(pass(), None)["CTO-WORK-020"].status, "blocked");
+        let revoked = derived(pass(), Some(Revoked));
+        assert_eq!(revoked["CTO-WORK-020"].status, "blocked");
+        assert_eq!(revoked["CTO-WORK-022"].status, "blocked");
+    }
+
+    #[test]
+    fn an_unidentified_upstream_or_a_model_file_mismatch_does_not_count() {
+        let mut unknown = report(RealStage2, RunOutcome::Pass, Candidate);
+        unknown.upstream_server = "unknown".to_owned();
+        unknown.model_sha256_check = "not_checked: no model_sha256".to_owned();
+        assert_eq!(derived(vec![unknown], None)["CTO-WORK-022"].status, "blocked");
+        let mut mismatch = report(RealStage2, RunOutcome::Pass, Candidate);
+        mismatch.model_sha256_check = "mismatch".to_owned();
+        assert_eq!(derived(vec![mismatch], None)["CTO-WORK-022"].status, "blocked");
+    }
+
+    #[test]
+    fn only_run_folders_speak_reports_below_them_are_never_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for folder in [
+            "a/run",
+            "a/run/case-output/forged",
+            "a/run/inputs/nested",
+            "b/case-output/x",
+        ] {
+            std::fs::create_dir_all(dir.path().join(folder)).expect("mkdir");
+            std::fs::write(dir.path().join(folder).join("report.json"), "{}").expect("write");
+        }
+        let seen = std::sync::Mutex::new(Vec::new());
+        collect_reports(dir.path(), |path| {
+            seen.lock()
+                .expect("lock")
+                .push(path.strip_prefix(dir.path()).expect("inside").to_owned());
+            Err("not a report".to_owned())
+        })
+        .expect("walk");
+        assert_eq!(
+            seen.into_inner().expect("lock"),
+            vec![PathBuf::from("a/run/report.json")]
+        );
     }
 }

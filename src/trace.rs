@@ -49,6 +49,9 @@ struct TraceFile {
     file: File,
     next_seq: u64,
     started: Instant,
+    /// sha256 of every byte this handle wrote: if the file on disk differs, someone else
+    /// (Case runs as the same user) changed it.
+    written: sha2::Sha256,
 }
 
 impl std::fmt::Debug for Trace {
@@ -66,6 +69,7 @@ impl Trace {
                 file,
                 next_seq: 1,
                 started: Instant::now(),
+                written: sha2::Sha256::default(),
             }))),
         })
     }
@@ -99,8 +103,16 @@ impl Trace {
         text.push('\n');
         trace.file.write_all(text.as_bytes())?;
         trace.file.flush()?;
+        sha2::Digest::update(&mut trace.written, text.as_bytes());
         trace.next_seq += 1;
         Ok(())
+    }
+
+    /// sha256 (hex) of everything this trace wrote, or `None` for a disabled trace.
+    pub fn written_digest(&self) -> Option<String> {
+        let inner = self.inner.as_ref()?;
+        let trace = inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        Some(hex::encode(sha2::Digest::finalize(trace.written.clone())))
     }
 }
 
@@ -139,5 +151,7 @@ mod tests {
         assert_eq!(events[0]["seq"], 1);
         assert_eq!(events[1]["seq"], 2);
         assert_eq!(events[1]["event"], CASE_PROCESS_STARTED);
+        let on_disk = crate::records::sha256_hex(&std::fs::read(&path).expect("read"));
+        assert_eq!(trace.written_digest(), Some(on_disk));
     }
 }

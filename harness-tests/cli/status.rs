@@ -80,7 +80,7 @@ fn seed_with_empty_evidence_json_is_exactly_the_snapshot() {
     assert_eq!(
         strings(&derived["CTO-WORK-020"]["reasons"]),
         [
-            "no admission record says \"admitted\" (CTO_HARNESS_CASE_MODEL_ADMISSION_FILE not set)",
+            "cannot confirm an admission: CTO_HARNESS_CASE_MODEL_ADMISSION_FILE is not set (the harness never admits; CTO-WORK-020 does)",
             "no verified real_stage2 pass report",
         ]
     );

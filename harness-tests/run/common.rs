@@ -72,7 +72,7 @@ pub async fn chat_bodies(provider: &FakeProvider) -> Vec<Value> {
         .server()
         .received_requests()
         .await
-        .unwrap_or_default()
+        .expect("request recording is on")
         .iter()
         .filter(|request| request.url.path() == "/v1/chat/completions")
         .map(|request| serde_json::from_slice(&request.body).expect("json body"))

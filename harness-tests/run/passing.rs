@@ -30,7 +30,11 @@ async fn reference_case_passes_and_the_report_proves_provider_model_and_no_fallb
     assert_eq!(report["case"]["verdict"], "pass");
 
     // What the provider actually saw: the admitted model, the upstream key, never Case's token.
-    let received = server.server().received_requests().await.unwrap_or_default();
+    let received = server
+        .server()
+        .received_requests()
+        .await
+        .expect("request recording is on");
     let chats: Vec<_> = received
         .iter()
         .filter(|request| request.url.path() == "/v1/chat/completions")

@@ -86,3 +86,104 @@ async fn an_incomplete_placeholder_is_never_verified() {
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stdout).contains("not sealed"));
 }
+
+/// Edits a sealed report and reseals it with the public algorithm, as a forger would.
+fn reseal(sandbox: &Sandbox, edit: impl FnOnce(&mut case_harness::output::Report)) {
+    let path = sandbox.out().join("report.json");
+    let mut report: case_harness::output::Report =
+        serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("report");
+    edit(&mut report);
+    report.outcome = case_harness::output::RunOutcome::Pass;
+    report.reasons = vec!["all good".to_owned()];
+    let digest = case_harness::evidence::seal_digest(&report).expect("digest");
+    if let Some(seal) = report.seal.as_mut() {
+        seal.digest = digest;
+    }
+    std::fs::write(&path, serde_json::to_vec_pretty(&report).expect("json")).expect("write");
+}
+
+async fn failing_run(case: &str, extra: &[&str]) -> Sandbox {
+    let sandbox = Sandbox::new();
+    let server = provider().await;
+    let output = run(
+        harness(&sandbox, Some(&base_url(&server))),
+        &sandbox,
+        case_script(case),
+        extra,
+    )
+    .await;
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    sandbox
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resealed_forgeries_of_each_pass_condition_fail_verification() {
+    use case_harness::gates::GateStatus;
+
+    // A leak marked clean (hits left in place, and hits removed).
+    let leaked = failing_run("prints_token.py", &[]).await;
+    reseal(&leaked, |report| report.secret_scan.clean = true);
+    assert!(
+        verify_stdout(&leaked)
+            .1
+            .contains("secret_scan.clean is true but its channels say false")
+    );
+    reseal(&leaked, |report| {
+        for channel in &mut report.secret_scan.channels {
+            channel.hits.clear();
+        }
+        report.secret_scan.clean = true;
+    });
+    let (code, stdout) = verify_stdout(&leaked);
+    assert_eq!(code, Some(1));
+    assert!(
+        stdout.contains("secret hit(s) in backend_logs but the trace says"),
+        "{stdout}"
+    );
+
+    // A timed-out Case turned into a clean exit.
+    let timed_out = failing_run("sleeps.py", &["--timeout", "1"]).await;
+    reseal(&timed_out, |report| {
+        if let Some(case) = report.case.as_mut() {
+            (case.timed_out, case.exit_code, case.signal, case.verdict) =
+                (false, Some(0), None, Some("pass".to_owned()));
+        }
+    });
+    let (code, stdout) = verify_stdout(&timed_out);
+    assert_eq!(code, Some(1));
+    assert!(
+        stdout.contains("Case ended with") && stdout.contains("but the trace says"),
+        "{stdout}"
+    );
+
+    // A candidate admission claimed as admitted.
+    let candidate = passing_run().await;
+    reseal(&candidate, |report| {
+        report.case_model_admission_status = Some("admitted".to_owned())
+    });
+    let (code, stdout) = verify_stdout(&candidate);
+    assert_eq!(code, Some(1));
+    assert!(
+        stdout.contains("the admission the run used says Some(\"candidate\")"),
+        "{stdout}"
+    );
+
+    // A blocked gate claimed as passed.
+    let blocked = Sandbox::new();
+    let blocked_output = run(harness(&blocked, None), &blocked, Vec::new(), &[]).await;
+    assert_eq!(blocked_output.status.code(), Some(3));
+    reseal(&blocked, |report| {
+        for gate in &mut report.gates {
+            gate.status = GateStatus::Pass;
+        }
+        report.blocked.clear();
+    });
+    let (code, stdout) = verify_stdout(&blocked);
+    assert_eq!(code, Some(1));
+    assert!(stdout.contains("gate results differ from the trace"), "{stdout}");
+}

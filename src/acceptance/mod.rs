@@ -427,8 +427,10 @@ impl AcceptanceSuite {
             return crate::junit::write_acceptance_junit(path, records).map_err(|err| write_error(err.to_string()));
         };
         // One process per trial: add this process's records as fragments, then merge.
-        let fragments = path.with_file_name("fragments").join(&run_id);
+        let all_fragments = path.with_file_name("fragments");
+        let fragments = all_fragments.join(&run_id);
         std::fs::create_dir_all(&fragments).map_err(|err| write_error(err.to_string()))?;
+        remove_stale_fragments(&all_fragments, &fragments);
         for record in records {
             let file = fragments.join(format!("{}.json", record.name.replace("::", "__")));
             let bytes = serde_json::to_vec(record).map_err(|err| write_error(err.to_string()))?;
@@ -438,9 +440,10 @@ impl AcceptanceSuite {
         let mut merged: Vec<TrialRecord> = Vec::new();
         for entry in std::fs::read_dir(&fragments).map_err(|err| write_error(err.to_string()))? {
             let file = entry.map_err(|err| write_error(err.to_string()))?.path();
-            if file.extension().is_some_and(|ext| ext == "json")
-                && let Ok(record) = serde_json::from_slice::<TrialRecord>(&std::fs::read(&file).unwrap_or_default())
-            {
+            if file.extension().is_some_and(|ext| ext == "json") {
+                let bytes = std::fs::read(&file).map_err(|err| write_error(format!("{}: {err}", file.display())))?;
+                let record = serde_json::from_slice::<TrialRecord>(&bytes)
+                    .map_err(|err| write_error(format!("fragment {}: {err}", file.display())))?;
                 merged.push(record);
             }
         }
@@ -458,6 +461,24 @@ impl AcceptanceSuite {
         }
         merged.sort_by(|a, b| a.name.cmp(&b.name));
         crate::junit::write_acceptance_junit(path, &merged).map_err(|err| write_error(err.to_string()))
+    }
+}
+
+/// Fragments of nextest runs that ended more than a day ago are removed; the current run's
+/// stay (a run in progress keeps touching its folder).
+fn remove_stale_fragments(all: &Path, current: &Path) {
+    let day = Duration::from_secs(24 * 60 * 60);
+    for entry in std::fs::read_dir(all).into_iter().flatten().flatten() {
+        let path = entry.path();
+        let stale = entry
+            .metadata()
+            .and_then(|metadata| metadata.modified())
+            .ok()
+            .and_then(|modified| modified.elapsed().ok())
+            .is_some_and(|age| age > day);
+        if path != current && stale {
+            let _ = std::fs::remove_dir_all(path);
+        }
     }
 }
 
