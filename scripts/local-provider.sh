@@ -37,6 +37,8 @@
 # Environment:
 #   CASE_HARNESS_PROVIDER_HOME            provider home (see above)
 #   CASE_HARNESS_PROVIDER_START_TIMEOUT   seconds to wait for readiness (default 60)
+#   CASE_HARNESS_PROVIDER_INSTALL_TIMEOUT seconds one pip install may take, build included
+#                                         (default 1800; pip's own --timeout is per socket)
 #
 # The server is bound to 127.0.0.1 only and runs without an API key (a key on a command line
 # would be readable by every user through /proc/*/cmdline).
@@ -61,6 +63,7 @@ PORT_FILE="$PROVIDER_HOME/server.port"
 SERVER_LOG="$PROVIDER_HOME/server.log"
 ADMISSION_FILE="$PROVIDER_HOME/admission.json"
 START_TIMEOUT="${CASE_HARNESS_PROVIDER_START_TIMEOUT:-60}"
+INSTALL_TIMEOUT="${CASE_HARNESS_PROVIDER_INSTALL_TIMEOUT:-1800}"
 
 # ---------------------------------------------------------------------------------------------
 # helpers (all human messages go to stderr)
@@ -133,12 +136,17 @@ PY
 pip_install() {
     local what="$1"
     shift
-    if ! "$VENV_PY" -m pip install --no-cache-dir --disable-pip-version-check \
-        --retries 2 --timeout 30 "$@" >>"$INSTALL_LOG" 2>&1; then
+    local status=0
+    timeout --kill-after=30 "$INSTALL_TIMEOUT" "$VENV_PY" -m pip install --no-cache-dir \
+        --disable-pip-version-check --retries 2 --timeout 30 "$@" >>"$INSTALL_LOG" 2>&1 || status=$?
+    if ((status != 0)); then
         {
             echo
             echo "================================================================================"
-            if grep -qE 'NewConnectionError|Max retries exceeded|Temporary failure in name resolution|Name or service not known|Network is unreachable|Connection refused|ProxyError|SSLError|ConnectTimeout|ReadTimeout|No matching distribution found|Could not find a version that satisfies' "$INSTALL_LOG"; then
+            if ((status == 124 || status == 137)); then
+                echo "local-provider: ERROR: installing $what took longer than ${INSTALL_TIMEOUT}s and was stopped."
+                echo "  Raise CASE_HARNESS_PROVIDER_INSTALL_TIMEOUT if this machine is just slow."
+            elif grep -qE 'NewConnectionError|Max retries exceeded|Temporary failure in name resolution|Name or service not known|Network is unreachable|Connection refused|ProxyError|SSLError|ConnectTimeout|ReadTimeout|No matching distribution found|Could not find a version that satisfies' "$INSTALL_LOG"; then
                 echo "local-provider: ERROR: could not install $what from the package registry (PyPI)."
                 echo "  pip could not reach the registry or find the pinned version."
                 echo "  Check network access to PyPI (and PIP_INDEX_URL / proxy settings), then rerun:"

@@ -62,21 +62,13 @@ pub async fn collect(
         .and_then(|show| show.get("remote_host").or_else(|| show.get("remote_model")))
         .map(|value| value.to_string());
 
-    let model_file = served_model_file(base, &endpoints);
-    let (check, sha256_mismatch) = match (admitted_sha256, &model_file) {
-        (None, _) => (json!("not_checked: the admission has no model_sha256"), None),
-        (Some(_), None) => (json!("not_checked: the served model file could not be located"), None),
-        (Some(expected), Some((path, source))) => match sha256_file(path) {
-            Err(err) => (json!(format!("not_checked: {}: {err}", path.display())), None),
-            Ok(actual) if actual == expected => (json!("match"), None),
-            Ok(actual) => (
-                json!("mismatch"),
-                Some(format!(
-                    "the served model file {} ({source}) has sha256 {actual}, but the admission's model_sha256 is {expected}",
-                    path.display()
-                )),
-            ),
-        },
+    // /proc walking and hashing a model file of hundreds of MB are blocking work.
+    let (model_file, check, sha256_mismatch) = {
+        let (port, props_path) = (base.port(), props_model_path(&endpoints));
+        let admitted = admitted_sha256.map(str::to_owned);
+        tokio::task::spawn_blocking(move || check_model_file(port, props_path, admitted.as_deref()))
+            .await
+            .unwrap_or_else(|_| (None, json!("not_checked: the check did not complete"), None))
     };
     Fingerprint {
         value: json!({
@@ -170,24 +162,66 @@ fn identify(endpoints: &Map<String, Value>) -> &'static str {
     }
 }
 
-/// The model file the server loaded: from llama.cpp's `/props`, or from the command line of
-/// the local process listening on the upstream port.
-fn served_model_file(base: &LocalBaseUrl, endpoints: &Map<String, Value>) -> Option<(PathBuf, String)> {
-    if let Some(path) = endpoints
-        .get("/props")
-        .and_then(|props| props.get("model_path"))
-        .and_then(Value::as_str)
-    {
-        return Some((PathBuf::from(path), "llama.cpp /props model_path".to_owned()));
+fn props_model_path(endpoints: &Map<String, Value>) -> Option<PathBuf> {
+    let path = endpoints.get("/props")?.get("model_path")?.as_str()?;
+    Some(PathBuf::from(path))
+}
+
+/// Finds the served model file and compares it with the admission's digest:
+/// (file and how it was found, the `model_sha256_check` value, the mismatch message).
+fn check_model_file(
+    port: Option<u16>,
+    props_path: Option<PathBuf>,
+    admitted_sha256: Option<&str>,
+) -> (Option<(PathBuf, String)>, Value, Option<String>) {
+    let model_file = served_model_file(port, props_path);
+    match (admitted_sha256, &model_file) {
+        (None, _) => (
+            model_file,
+            json!("not_checked: the admission has no model_sha256"),
+            None,
+        ),
+        (Some(_), None) => (
+            model_file,
+            json!("not_checked: the served model file could not be located"),
+            None,
+        ),
+        (Some(expected), Some((path, source))) => match sha256_file(path) {
+            Err(err) => {
+                let check = json!(format!("not_checked: {}: {err}", path.display()));
+                (model_file, check, None)
+            }
+            Ok(actual) if actual == expected => (model_file, json!("match"), None),
+            Ok(actual) => {
+                let message = format!(
+                    "the served model file {} ({source}) has sha256 {actual}, but the admission's model_sha256 is {expected}",
+                    path.display()
+                );
+                (model_file, json!("mismatch"), Some(message))
+            }
+        },
     }
-    let port = base.port()?;
+}
+
+/// The model file the server loaded: from llama.cpp's `/props`, or from the command line of
+/// the local process listening on the upstream port (a relative path is resolved against
+/// that process's working directory, not ours).
+fn served_model_file(port: Option<u16>, props_path: Option<PathBuf>) -> Option<(PathBuf, String)> {
+    if let Some(path) = props_path {
+        return Some((path, "llama.cpp /props model_path".to_owned()));
+    }
+    let port = port?;
     let (pid, argv) = listener_command_line(port)?;
-    model_argument(&argv).map(|path| {
-        (
-            path,
-            format!("--model of the process listening on port {port} (pid {pid})"),
-        )
-    })
+    let path = model_argument(&argv)?;
+    let path = if path.is_relative() {
+        std::fs::read_link(format!("/proc/{pid}/cwd")).ok()?.join(path)
+    } else {
+        path
+    };
+    Some((
+        path,
+        format!("--model of the process listening on port {port} (pid {pid})"),
+    ))
 }
 
 /// `--model PATH` or `--model=PATH` (llama-server, llama-cpp-python, vLLM); llama-server's

@@ -42,7 +42,7 @@ const LIST_LABELS: [(&str, ListSection); 3] = [
 /// A parsed planning document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SotDocument {
-    /// `key: value` pairs of the front matter, in file order of first appearance.
+    /// `key: value` pairs of the front matter (sorted by key; the last of a repeated key wins).
     pub front_matter: BTreeMap<String, String>,
     /// The level-1 heading, if any.
     pub title: Option<String>,
@@ -549,9 +549,17 @@ fn interpret(blocks: Vec<Block>) -> Result<SotDocument, Interpretation> {
                     let (key, value) = line.split_once(':').ok_or_else(|| {
                         Interpretation::At(offset, format!("front-matter line {line:?} is not `key: value`"))
                     })?;
-                    document
+                    if document
                         .front_matter
-                        .insert(key.trim().to_owned(), value.trim().to_owned());
+                        .insert(key.trim().to_owned(), value.trim().to_owned())
+                        .is_some()
+                    {
+                        let key = key.trim();
+                        return Err(Interpretation::At(
+                            offset,
+                            format!("front-matter key `{key}` appears twice"),
+                        ));
+                    }
                 }
             }
             Block::Heading(1, text, _) if current.is_none() && document.title.is_none() => document.title = Some(text),
@@ -745,5 +753,11 @@ mod tests {
             "{message}"
         );
         assert!(error_of("--- title: T status: x # T").contains("never closed"));
+    }
+
+    #[test]
+    fn a_repeated_front_matter_key_is_an_error() {
+        let message = error_of("---\ntitle: A\ntitle: B\n---\n\n## X-1 - A\n\nStatus: x.\n\nAcceptance:\n\n- a\n");
+        assert!(message.contains("`title` appears twice"), "{message}");
     }
 }

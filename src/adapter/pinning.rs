@@ -6,8 +6,8 @@
 //! its `model` is exactly the admitted name (or absent, in which case the admitted name is
 //! inserted), and when it carries nothing that asks some gateway to route it elsewhere.
 //! Everything else is refused before any byte goes upstream and counted as a fallback
-//! attempt — except a `model` that is not a string at all, which names no other model and is
-//! a plain bad request.
+//! attempt — except a `model` that is not a string at all and names no external provider,
+//! which is a plain bad request.
 //!
 //! The routing rules (field and header names are compared ASCII-case-insensitively):
 //! * body fields: `fallbacks`, `fallback` and anything else containing `fallback`
@@ -124,10 +124,20 @@ pub(crate) fn admit_request(
             }
             Some(model.clone())
         }
-        Some(_) => {
-            malformed = true;
-            problems.push(format!("`model` must be a string naming `{admitted}`"));
-            None
+        // Not a string: a plain bad request, unless it names an external provider anyway
+        // (`["claude-sonnet-4-6"]`), which is an attempt like any other.
+        Some(other) => {
+            let text = other.to_string();
+            if let Some(name) = crate::gates::external_reference(&text) {
+                problems.push(format!(
+                    "`model` {text} names `{name}`; this adapter serves only `{admitted}`"
+                ));
+                Some(text)
+            } else {
+                malformed = true;
+                problems.push(format!("`model` must be a string naming `{admitted}`"));
+                None
+            }
         }
     };
     let mut fields: Vec<&str> = body
@@ -225,6 +235,14 @@ mod tests {
             })
         );
         assert_eq!(body["model"], ADMITTED);
+    }
+
+    #[test]
+    fn a_non_string_model_naming_an_external_provider_is_a_fallback_attempt() {
+        let (result, _) = admit(json!({"model": ["claude-sonnet-4-6"], "messages": []}), &[]);
+        assert_eq!(result.map_err(|refusal| refusal.kind), Err(RefusalKind::Fallback));
+        let (result, _) = admit(json!({"model": 7, "messages": []}), &[]);
+        assert_eq!(result.map_err(|refusal| refusal.kind), Err(RefusalKind::Malformed));
     }
 
     #[test]
