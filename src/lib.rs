@@ -19,7 +19,8 @@
 //! * [`config`], [`records`], [`sot`] — the inputs: environment, the CTO-WORK-020 decision
 //!   and admission records, and the planning document.
 //! * [`output`] — the JSON shapes other tools read, changed only on purpose.
-//! * [`secrets`] — secret values that cannot be printed.
+//! * [`secrets`] — secret values that cannot be printed, and the scanner that finds them.
+//! * [`signals`] — SIGINT/SIGTERM handling shared by `run` and `adapter`.
 //! * [`trace`] — the `trace.jsonl` event log every run writes.
 #![warn(missing_docs)]
 
@@ -36,6 +37,7 @@ pub mod output;
 pub mod records;
 pub mod run;
 pub mod secrets;
+pub mod signals;
 pub mod sot;
 pub mod status;
 pub mod trace;

@@ -132,23 +132,11 @@ pub async fn run(options: &RunOptions, config: &HarnessConfig) -> Result<Report,
     )?;
     tokio::select! {
         report = pipeline(options, config, &out, evidence_kind, &trace) => report,
-        signal = interrupted() => {
+        signal = crate::signals::interrupted() => {
             // Dropping the pipeline stops the adapter and kills Case's process group.
             let _ = trace.event(trace::RUN_INTERRUPTED, serde_json::json!({ "signal": signal }));
             Err(RunError::Interrupted(format!("interrupted by {signal}; the run is incomplete")))
         }
-    }
-}
-
-/// Resolves when the harness receives SIGINT or SIGTERM (never, if they cannot be watched).
-async fn interrupted() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
-        (Ok(mut int), Ok(mut term)) => tokio::select! {
-            _ = int.recv() => "SIGINT",
-            _ = term.recv() => "SIGTERM",
-        },
-        _ => std::future::pending().await,
     }
 }
 

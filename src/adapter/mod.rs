@@ -187,9 +187,6 @@ pub enum AdapterError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// Ctrl-C could not be awaited.
-    #[error("cannot wait for Ctrl-C: {0}")]
-    Signal(#[source] std::io::Error),
 }
 
 /// A running adapter. Dropping it stops the server (without waiting); call
@@ -385,15 +382,16 @@ pub async fn run_standalone(
     println!("  token file:      {}", token_path.display());
     println!("                   (send it as `Authorization: Bearer TOKEN` or `x-api-key: TOKEN`)");
     println!("  ledger:          {}", ledger_path.display());
-    println!("Press Ctrl-C to stop.");
-    let signal = tokio::signal::ctrl_c().await;
+    println!("Press Ctrl-C (or send SIGTERM) to stop.");
+    let signal = crate::signals::interrupted().await;
     let totals = handle.shutdown().await;
     let _ = std::fs::remove_file(&token_path);
     println!(
         "stopped: {} request(s), {} forwarded, {} served by {model}, {} fallback attempt(s) refused",
         totals.requests, totals.forwarded, totals.served_by_admitted_model, totals.fallback_attempts
     );
-    signal.map_err(AdapterError::Signal)
+    println!("({signal} received)");
+    Ok(())
 }
 
 fn private_folder() -> Result<PathBuf, AdapterError> {
