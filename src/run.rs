@@ -493,18 +493,21 @@ fn scan_channels(
         .collect();
     scan_files(scanner, &mut covered, "other_run_files", &others, &mut channels)?;
     let mut commit_hits = Vec::new();
-    if scanner.scan_git_history("commit", out, &mut commit_hits)? {
-        channels.push(ChannelScan {
+    match scanner.scan_git_history("commit", out, &mut commit_hits) {
+        Ok(true) => channels.push(ChannelScan {
             channel: "commit".to_owned(),
             scanned: vec!["git log --all -p of the run folder".to_owned()],
             hits: commit_hits,
             skipped: None,
-        });
-    } else {
-        channels.push(skipped_channel(
+        }),
+        Ok(false) => channels.push(skipped_channel(
             "commit",
             "the run folder is not inside a git work tree: no commit to scan",
-        ));
+        )),
+        // git could not say (e.g. "dubious ownership"): recorded, not hidden. The evidence
+        // has not been committed by this run either way; `case-harness scan` checks commits
+        // once someone makes them, and refuses an unreadable history.
+        Err(err) => channels.push(skipped_channel("commit", &err.to_string())),
     }
     Ok(channels)
 }
