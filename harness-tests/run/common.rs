@@ -121,6 +121,15 @@ pub async fn run(
         .expect("join")
 }
 
+/// The common case: a fresh sandbox and fake provider, then `run --simulated` with `case`
+/// (empty: the reference Case) and `extra` flags.
+pub async fn run_against_provider(case: Vec<String>, extra: &[&str]) -> (Sandbox, FakeProvider, std::process::Output) {
+    let sandbox = Sandbox::new();
+    let provider = provider().await;
+    let output = run(harness(&sandbox, Some(&base_url(&provider))), &sandbox, case, extra).await;
+    (sandbox, provider, output)
+}
+
 pub fn verify(report: &Path) -> std::process::Output {
     assert_cmd::Command::cargo_bin("case-harness")
         .expect("binary")

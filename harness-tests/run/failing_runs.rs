@@ -6,15 +6,7 @@ fn reasons(sandbox: &Sandbox) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_for_claude_is_refused_not_forwarded_and_fails_the_run() {
-    let sandbox = Sandbox::new();
-    let server = provider().await;
-    let output = run(
-        harness(&sandbox, Some(&base_url(&server))),
-        &sandbox,
-        case_script("falls_back.py"),
-        &[],
-    )
-    .await;
+    let (sandbox, server, output) = run_against_provider(case_script("falls_back.py"), &[]).await;
     assert_eq!(output.status.code(), Some(1));
     let report = sandbox.report();
     assert_eq!(report["outcome"], "fail");
@@ -36,15 +28,7 @@ async fn a_request_for_claude_is_refused_not_forwarded_and_fails_the_run() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_case_that_prints_its_token_fails_with_a_secret_hit_in_backend_logs() {
-    let sandbox = Sandbox::new();
-    let server = provider().await;
-    let output = run(
-        harness(&sandbox, Some(&base_url(&server))),
-        &sandbox,
-        case_script("prints_token.py"),
-        &[],
-    )
-    .await;
+    let (sandbox, _provider, output) = run_against_provider(case_script("prints_token.py"), &[]).await;
     assert_eq!(output.status.code(), Some(1));
     let report = sandbox.report();
     assert_eq!(report["secret_scan"]["clean"], false);
@@ -65,15 +49,7 @@ async fn a_case_that_prints_its_token_fails_with_a_secret_hit_in_backend_logs() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_case_that_never_calls_the_model_is_not_a_pass() {
-    let sandbox = Sandbox::new();
-    let server = provider().await;
-    let output = run(
-        harness(&sandbox, Some(&base_url(&server))),
-        &sandbox,
-        case_script("never_calls_model.py"),
-        &[],
-    )
-    .await;
+    let (sandbox, _provider, output) = run_against_provider(case_script("never_calls_model.py"), &[]).await;
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(sandbox.report()["case"]["verdict"], "pass");
     assert!(
@@ -108,15 +84,7 @@ async fn a_case_that_runs_too_long_is_killed_and_fails() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_case_that_rewrites_the_ledger_and_trace_fails() {
-    let sandbox = Sandbox::new();
-    let server = provider().await;
-    let output = run(
-        harness(&sandbox, Some(&base_url(&server))),
-        &sandbox,
-        case_script("tampers_with_evidence.py"),
-        &[],
-    )
-    .await;
+    let (sandbox, _provider, output) = run_against_provider(case_script("tampers_with_evidence.py"), &[]).await;
     assert_eq!(
         output.status.code(),
         Some(1),

@@ -32,8 +32,12 @@ fn start_sleeping_run(sandbox: &Sandbox, base_url: &str) -> (std::process::Child
     }
 }
 
+/// Running (a zombie waiting to be reaped is dead: it runs nothing).
 fn alive(pid: i32) -> bool {
-    std::path::Path::new(&format!("/proc/{pid}")).exists()
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The state follows the parenthesised command name: "PID (comm) S ...".
+    let state = stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next());
+    state.is_some_and(|state| state != 'Z' && state != 'X')
 }
 
 fn signal(pid: i32, signal: libc::c_int) -> bool {

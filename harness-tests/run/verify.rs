@@ -1,16 +1,19 @@
 use crate::common::*;
 
-async fn passing_run() -> Sandbox {
-    let sandbox = Sandbox::new();
-    let server = provider().await;
-    let output = run(harness(&sandbox, Some(&base_url(&server))), &sandbox, Vec::new(), &[]).await;
+/// A finished run of `case` that exited with `exit`.
+async fn finished_run(case: Vec<String>, extra: &[&str], exit: i32) -> Sandbox {
+    let (sandbox, _provider, output) = run_against_provider(case, extra).await;
     assert_eq!(
         output.status.code(),
-        Some(0),
+        Some(exit),
         "{}",
         String::from_utf8_lossy(&output.stdout)
     );
     sandbox
+}
+
+async fn passing_run() -> Sandbox {
+    finished_run(Vec::new(), &[], 0).await
 }
 
 fn verify_stdout(sandbox: &Sandbox) -> (Option<i32>, String) {
@@ -103,22 +106,7 @@ fn reseal(sandbox: &Sandbox, edit: impl FnOnce(&mut case_harness::output::Report
 }
 
 async fn failing_run(case: &str, extra: &[&str]) -> Sandbox {
-    let sandbox = Sandbox::new();
-    let server = provider().await;
-    let output = run(
-        harness(&sandbox, Some(&base_url(&server))),
-        &sandbox,
-        case_script(case),
-        extra,
-    )
-    .await;
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&output.stdout)
-    );
-    sandbox
+    finished_run(case_script(case), extra, 1).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
