@@ -8,25 +8,19 @@
 
 mod support;
 
-use std::convert::Infallible;
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use axum::body::{Body, Bytes};
 use case_harness::adapter::anthropic::estimate_input_tokens;
 use case_harness::adapter::{Api, HEADER_SERVED_MODEL, HEADER_TOKEN_COUNT, Outcome};
 use case_harness::trace;
 use serde_json::{Value, json};
-use support::{MODEL, TOKEN, TestAdapter, fallback_attempts_header};
-use tokio::sync::Notify;
+use support::{
+    MODEL, TOKEN, TestAdapter, client, contains_secret, fallback_attempts_header, received,
+    start_held_back_sse_upstream, upstream_answering_all, upstream_base,
+};
 use wiremock::matchers::{any, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().build().expect("client")
-}
 
 /// A request as an Anthropic SDK sends it: token in `x-api-key`, version and beta headers,
 /// and the SDK's own `x-stainless-*` headers — none of which may go upstream.
@@ -46,14 +40,6 @@ async fn messages(adapter: &TestAdapter, body: &Value) -> reqwest::Response {
         .send()
         .await
         .expect("adapter answers")
-}
-
-fn base(server: &MockServer) -> String {
-    format!("{}/v1", server.uri())
-}
-
-async fn received(server: &MockServer) -> Vec<wiremock::Request> {
-    server.received_requests().await.expect("request recording is on")
 }
 
 fn completion(message: Value, finish: &str) -> Value {
@@ -105,7 +91,7 @@ fn assert_not_forwarded_headers(request: &wiremock::Request) {
     }
     for (name, value) in &request.headers {
         assert!(
-            !value.as_bytes().windows(TOKEN.len()).any(|w| w == TOKEN.as_bytes()),
+            !contains_secret(value.as_bytes(), TOKEN),
             "the per-run token went upstream in {name}"
         );
     }
@@ -123,7 +109,7 @@ async fn a_message_is_translated_both_ways_and_reports_the_admitted_model() {
         .expect(1)
         .mount(&server)
         .await;
-    let adapter = TestAdapter::start(&base(&server)).await;
+    let adapter = TestAdapter::start(&upstream_base(&server)).await;
 
     let mut request = hello(MODEL);
     request["system"] = json!([{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}]);
@@ -172,56 +158,19 @@ async fn a_message_is_translated_both_ways_and_reports_the_admitted_model() {
     adapter.assert_totals_match_file();
 }
 
-/// An upstream that streams the first OpenAI chunk, then holds the rest back until the client
-/// says it has seen that chunk's text (or 3 s pass).
-async fn start_held_back_upstream() -> (SocketAddr, Arc<Notify>, Arc<AtomicBool>) {
-    const FIRST: &str = "data: {\"id\":\"c1\",\"model\":\"sse-model\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"The\"},\"finish_reason\":null}]}\n\n";
-    const REST: &str = concat!(
-        "data: {\"id\":\"c1\",\"model\":\"sse-model\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\" pong.\"},\"finish_reason\":null}]}\n\n",
-        "data: {\"id\":\"c1\",\"model\":\"sse-model\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
-        "data: {\"id\":\"c1\",\"model\":\"sse-model\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":2}}\n\n",
-        "data: [DONE]\n\n",
-    );
-    let release = Arc::new(Notify::new());
-    let released_by_client = Arc::new(AtomicBool::new(false));
-    let (release_for_server, flag_for_server) = (release.clone(), released_by_client.clone());
-    let app = axum::Router::new().route(
-        "/v1/chat/completions",
-        axum::routing::post(move || {
-            let (release, flag) = (release_for_server.clone(), flag_for_server.clone());
-            async move {
-                let events = futures_util::stream::unfold(0u8, move |stage| {
-                    let (release, flag) = (release.clone(), flag.clone());
-                    async move {
-                        match stage {
-                            0 => Some((Ok::<_, Infallible>(Bytes::from_static(FIRST.as_bytes())), 1)),
-                            1 => {
-                                let released = tokio::time::timeout(Duration::from_secs(3), release.notified())
-                                    .await
-                                    .is_ok();
-                                flag.store(released, Ordering::SeqCst);
-                                Some((Ok(Bytes::from_static(REST.as_bytes())), 2))
-                            }
-                            _ => None,
-                        }
-                    }
-                });
-                axum::response::Response::builder()
-                    .header("content-type", "text/event-stream")
-                    .body(Body::from_stream(events))
-                    .expect("response")
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (addr, release, released_by_client)
-}
+/// The first OpenAI chunk of a stream, which the held-back upstream sends at once.
+const HELD_BACK_FIRST: &str = "data: {\"id\":\"c1\",\"model\":\"sse-model\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"The\"},\"finish_reason\":null}]}\n\n";
+/// The rest, which it sends only once the client has seen the first chunk's text.
+const HELD_BACK_REST: &str = concat!(
+    "data: {\"id\":\"c1\",\"model\":\"sse-model\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\" pong.\"},\"finish_reason\":null}]}\n\n",
+    "data: {\"id\":\"c1\",\"model\":\"sse-model\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
+    "data: {\"id\":\"c1\",\"model\":\"sse-model\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":2}}\n\n",
+    "data: [DONE]\n\n",
+);
 
 #[tokio::test]
 async fn a_stream_is_translated_chunk_by_chunk_before_the_upstream_finishes() {
-    let (upstream, release, released_by_client) = start_held_back_upstream().await;
+    let (upstream, release, released_by_client) = start_held_back_sse_upstream(HELD_BACK_FIRST, HELD_BACK_REST).await;
     let adapter = TestAdapter::start(&format!("http://{upstream}/v1")).await;
 
     let mut request = hello(MODEL);
@@ -305,7 +254,7 @@ async fn the_upstream_is_asked_for_a_stream_with_usage() {
         .expect(1)
         .mount(&server)
         .await;
-    let adapter = TestAdapter::start(&base(&server)).await;
+    let adapter = TestAdapter::start(&upstream_base(&server)).await;
     let mut request = hello(MODEL);
     request["stream"] = json!(true);
     let text = messages(&adapter, &request).await.text().await.expect("body");
@@ -345,7 +294,7 @@ async fn tool_use_round_trips_plain_and_streamed() {
         )))
         .mount(&server)
         .await;
-    let adapter = TestAdapter::start(&base(&server)).await;
+    let adapter = TestAdapter::start(&upstream_base(&server)).await;
 
     let tools = json!([{"name": "weather", "description": "Current weather",
                         "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}]);
@@ -417,14 +366,11 @@ async fn tool_use_round_trips_plain_and_streamed() {
 
 #[tokio::test]
 async fn a_claude_model_is_refused_not_forwarded_and_recorded_as_a_fallback_attempt() {
-    let server = MockServer::start().await;
-    Mock::given(any())
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(completion(json!({"role": "assistant", "content": "x"}), "stop")),
-        )
-        .mount(&server)
-        .await;
-    let adapter = TestAdapter::start(&base(&server)).await;
+    let server = upstream_answering_all(
+        ResponseTemplate::new(200).set_body_json(completion(json!({"role": "assistant", "content": "x"}), "stop")),
+    )
+    .await;
+    let adapter = TestAdapter::start(&upstream_base(&server)).await;
 
     let mut streaming = hello("claude-3-5-haiku-latest");
     streaming["stream"] = json!(true);
@@ -496,7 +442,7 @@ async fn upstream_errors_keep_their_status_in_anthropic_shape() {
             .expect(1)
             .mount(&server)
             .await;
-        let adapter = TestAdapter::start(&base(&server)).await;
+        let adapter = TestAdapter::start(&upstream_base(&server)).await;
         let response = messages(&adapter, &hello(MODEL)).await;
         assert_eq!(response.status().as_u16(), status);
         assert_eq!(response.headers()["retry-after"], "7");
@@ -518,14 +464,11 @@ async fn upstream_errors_keep_their_status_in_anthropic_shape() {
 
 #[tokio::test]
 async fn unsupported_or_malformed_requests_are_400_and_never_forwarded() {
-    let server = MockServer::start().await;
-    Mock::given(any())
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(completion(json!({"role": "assistant", "content": "x"}), "stop")),
-        )
-        .mount(&server)
-        .await;
-    let adapter = TestAdapter::start(&base(&server)).await;
+    let server = upstream_answering_all(
+        ResponseTemplate::new(200).set_body_json(completion(json!({"role": "assistant", "content": "x"}), "stop")),
+    )
+    .await;
+    let adapter = TestAdapter::start(&upstream_base(&server)).await;
 
     let image = json!({"model": MODEL, "max_tokens": 8, "messages": [{"role": "user", "content": [
         {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AAAA"}}]}]});
@@ -569,7 +512,7 @@ async fn unsupported_or_malformed_requests_are_400_and_never_forwarded() {
 #[tokio::test]
 async fn authentication_errors_take_the_anthropic_shape() {
     let server = MockServer::start().await;
-    let adapter = TestAdapter::start(&base(&server)).await;
+    let adapter = TestAdapter::start(&upstream_base(&server)).await;
     for request in [
         client().post(adapter.url("/v1/messages")),
         client().post(adapter.url("/v1/messages")).header("x-api-key", "wrong"),
@@ -617,7 +560,7 @@ async fn a_stream_cut_off_before_its_finish_ends_with_an_error_event() {
         ))
         .mount(&server)
         .await;
-    let adapter = TestAdapter::start(&base(&server)).await;
+    let adapter = TestAdapter::start(&upstream_base(&server)).await;
     let mut request = hello(MODEL);
     request["stream"] = json!(true);
     let text = messages(&adapter, &request).await.text().await.expect("body");
@@ -646,7 +589,7 @@ async fn count_tokens_uses_llama_cpp_tokenize_when_the_upstream_has_it() {
         .expect(2)
         .mount(&server)
         .await;
-    let adapter = TestAdapter::start(&base(&server)).await;
+    let adapter = TestAdapter::start(&upstream_base(&server)).await;
     for _ in 0..2 {
         let response = anthropic_post(&adapter, "/v1/messages/count_tokens", &count_request())
             .send()
@@ -693,7 +636,7 @@ async fn count_tokens_uses_llama_cpp_python_extras_when_tokenize_is_missing() {
         .respond_with(ResponseTemplate::new(404).set_body_json(json!({"detail": "Not Found"})))
         .mount(&server)
         .await;
-    let adapter = TestAdapter::start(&base(&server)).await;
+    let adapter = TestAdapter::start(&upstream_base(&server)).await;
     for _ in 0..2 {
         let response = anthropic_post(&adapter, "/v1/messages/count_tokens", &count_request())
             .send()
@@ -730,7 +673,7 @@ async fn count_tokens_falls_back_to_a_flagged_estimate() {
         .respond_with(ResponseTemplate::new(404))
         .mount(&server)
         .await;
-    let adapter = TestAdapter::start(&base(&server)).await;
+    let adapter = TestAdapter::start(&upstream_base(&server)).await;
     let expected = estimate_input_tokens(&count_request());
     assert!(expected > 0);
     for _ in 0..2 {
@@ -788,7 +731,7 @@ async fn a_transient_tokenizer_failure_is_an_estimate_but_not_remembered() {
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"tokens": [1, 2]})))
         .mount(&server)
         .await;
-    let adapter = TestAdapter::start(&base(&server)).await;
+    let adapter = TestAdapter::start(&upstream_base(&server)).await;
     let mut seen = Vec::new();
     for _ in 0..2 {
         let response = anthropic_post(&adapter, "/v1/messages/count_tokens", &count_request())

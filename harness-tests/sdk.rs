@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use case_harness::adapter::{self, Api, Outcome};
 use serde_json::{Value, json};
-use support::{MODEL, TOKEN, TestAdapter};
+use support::{MODEL, TOKEN, TestAdapter, upstream_base};
 use wiremock::matchers::{method, path};
 use wiremock::{Match, Mock, MockServer, Request, ResponseTemplate};
 
@@ -168,10 +168,6 @@ async fn crashing_upstream() -> MockServer {
     server
 }
 
-fn base(server: &MockServer) -> String {
-    format!("{}/v1", server.uri())
-}
-
 async fn chat_requests(server: &MockServer) -> Vec<Request> {
     server
         .received_requests()
@@ -268,7 +264,7 @@ async fn scenario(program: &str, name: &str, adapter: &TestAdapter) -> Value {
 #[ignore = "needs the SDK venv: run scripts/python-sdks.sh, then --include-ignored"]
 async fn messages_sdk_plain_message() {
     let upstream = fake_upstream().await;
-    let adapter = TestAdapter::start(&base(&upstream)).await;
+    let adapter = TestAdapter::start(&upstream_base(&upstream)).await;
     let observed = scenario("messages_sdk_checks.py", "text", &adapter).await;
     assert_eq!(observed["served_model_header"], MODEL);
     let requests = chat_requests(&upstream).await;
@@ -294,7 +290,7 @@ async fn messages_sdk_plain_message() {
 #[ignore = "needs the SDK venv: run scripts/python-sdks.sh, then --include-ignored"]
 async fn messages_sdk_streaming() {
     let upstream = fake_upstream().await;
-    let adapter = TestAdapter::start(&base(&upstream)).await;
+    let adapter = TestAdapter::start(&upstream_base(&upstream)).await;
     let observed = scenario("messages_sdk_checks.py", "stream", &adapter).await;
     assert_eq!(observed["pieces"], json!(["The capital", " of France is", " Paris."]));
     let requests = chat_requests(&upstream).await;
@@ -313,7 +309,7 @@ async fn messages_sdk_streaming() {
 #[ignore = "needs the SDK venv: run scripts/python-sdks.sh, then --include-ignored"]
 async fn messages_sdk_tool_use_round_trip() {
     let upstream = fake_upstream().await;
-    let adapter = TestAdapter::start(&base(&upstream)).await;
+    let adapter = TestAdapter::start(&upstream_base(&upstream)).await;
     scenario("messages_sdk_checks.py", "tools", &adapter).await;
     let requests = chat_requests(&upstream).await;
     assert_eq!(requests.len(), 3);
@@ -331,7 +327,7 @@ async fn messages_sdk_tool_use_round_trip() {
 #[ignore = "needs the SDK venv: run scripts/python-sdks.sh, then --include-ignored"]
 async fn messages_sdk_count_tokens() {
     let upstream = fake_upstream().await;
-    let adapter = TestAdapter::start(&base(&upstream)).await;
+    let adapter = TestAdapter::start(&upstream_base(&upstream)).await;
     let observed = scenario("messages_sdk_checks.py", "count_tokens", &adapter).await;
     assert_eq!(observed["input_tokens"], 5, "the upstream tokenizer's count");
     assert_eq!(observed["token_count_header"], "exact");
@@ -342,7 +338,7 @@ async fn messages_sdk_count_tokens() {
 #[ignore = "needs the SDK venv: run scripts/python-sdks.sh, then --include-ignored"]
 async fn messages_sdk_upstream_error_is_the_sdks_error_type() {
     let upstream = crashing_upstream().await;
-    let adapter = TestAdapter::start(&base(&upstream)).await;
+    let adapter = TestAdapter::start(&upstream_base(&upstream)).await;
     let observed = scenario("messages_sdk_checks.py", "upstream_error", &adapter).await;
     assert_eq!(observed["plain"]["exception"], "InternalServerError");
     assert_eq!(chat_requests(&upstream).await.len(), 2, "the adapter retried nothing");
@@ -358,7 +354,7 @@ async fn messages_sdk_upstream_error_is_the_sdks_error_type() {
 #[ignore = "needs the SDK venv: run scripts/python-sdks.sh, then --include-ignored"]
 async fn messages_sdk_claude_model_is_permission_denied_and_never_forwarded() {
     let upstream = fake_upstream().await;
-    let adapter = TestAdapter::start(&base(&upstream)).await;
+    let adapter = TestAdapter::start(&upstream_base(&upstream)).await;
     let observed = scenario("messages_sdk_checks.py", "refused_model", &adapter).await;
     assert_eq!(observed["messages claude-sonnet-4-6"]["status"], 403);
     assert!(
@@ -377,7 +373,7 @@ async fn messages_sdk_claude_model_is_permission_denied_and_never_forwarded() {
 #[ignore = "needs the SDK venv: run scripts/python-sdks.sh, then --include-ignored"]
 async fn chat_sdk_plain_streaming_and_tools() {
     let upstream = fake_upstream().await;
-    let adapter = TestAdapter::start(&base(&upstream)).await;
+    let adapter = TestAdapter::start(&upstream_base(&upstream)).await;
     for name in ["text", "stream", "tools"] {
         scenario("chat_sdk_checks.py", name, &adapter).await;
     }
@@ -396,7 +392,7 @@ async fn chat_sdk_plain_streaming_and_tools() {
 #[ignore = "needs the SDK venv: run scripts/python-sdks.sh, then --include-ignored"]
 async fn chat_sdk_upstream_error_and_refused_model() {
     let upstream = crashing_upstream().await;
-    let adapter = TestAdapter::start(&base(&upstream)).await;
+    let adapter = TestAdapter::start(&upstream_base(&upstream)).await;
     scenario("chat_sdk_checks.py", "upstream_error", &adapter).await;
     scenario("chat_sdk_checks.py", "refused_model", &adapter).await;
     assert_eq!(
@@ -445,7 +441,7 @@ async fn a_case_using_the_anthropic_sdk_passes_a_run_with_zero_fallbacks() {
         .env("HOME", dir)
         .env("CTO_HARNESS_CASE_DECISION_FILE", dir.join("decision.json"))
         .env("CTO_HARNESS_CASE_MODEL_ADMISSION_FILE", dir.join("admission.json"))
-        .env("CTO_HARNESS_CASE_LOCAL_BASE_URL", base(&upstream))
+        .env("CTO_HARNESS_CASE_LOCAL_BASE_URL", upstream_base(&upstream))
         .args(["run", "--simulated", "--timeout", "120", "--task"])
         .arg(dir.join("task.json"))
         .arg("--out")

@@ -8,17 +8,16 @@ OPENAI_API_KEY (the per-run token). CASE_MODEL names the admitted model. The fak
 the Rust test starts answers "The capital of France is Paris." and, when tools are offered, a
 call of `weather` for Paris.
 
-Prints one JSON object {"scenario", "sdk_version", "observed", "failures"} on stdout and exits 0
-only when every check held (1 when one failed; an unexpected exception exits 2 with its
-traceback). Retries are off, so what the adapter answered is what the SDK reports.
+Prints the report of `sdk_judge.py` (what it observed and which checks failed) and exits 0 only
+when every check held. Retries are off, so what the adapter answered is what the SDK reports.
 """
 
 import json
 import os
-import sys
-import traceback
 
 import openai
+
+from sdk_judge import check, failures, main, observed
 
 MODEL = os.environ["CASE_MODEL"]
 QUESTION = [{"role": "user", "content": "What is the capital of France? Answer in one word."}]
@@ -30,15 +29,6 @@ WEATHER_TOOL = {
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
     },
 }
-
-failures = []
-observed = {}
-
-
-def check(condition, what):
-    if not condition:
-        failures.append(what)
-
 
 def client():
     return openai.OpenAI(max_retries=0, timeout=30)
@@ -104,12 +94,4 @@ SCENARIOS = {
 }
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2 or sys.argv[1] not in SCENARIOS:
-        sys.exit(f"usage: {sys.argv[0]} {'|'.join(SCENARIOS)}")
-    try:
-        SCENARIOS[sys.argv[1]]()
-    except Exception:
-        traceback.print_exc()
-        sys.exit(2)
-    print(json.dumps({"scenario": sys.argv[1], "sdk_version": openai.__version__, "observed": observed, "failures": failures}))
-    sys.exit(1 if failures else 0)
+    main(SCENARIOS, openai.__version__)

@@ -8,21 +8,19 @@ bare adapter URL; the SDK appends /v1/messages) and ANTHROPIC_API_KEY (the per-r
 CASE_MODEL names the admitted model. The fake upstream the Rust test starts answers "The
 capital of France is Paris." and, when tools are offered, a call of `weather` for Paris.
 
-Prints one JSON object {"scenario", "sdk_version", "observed", "failures"} on stdout and exits 0
-only when every check held (1 when one failed; an unexpected exception exits 2 with its
-traceback). Retries are off, so what the adapter answered is what the SDK reports.
+Prints the report of `sdk_judge.py` (what it observed and which checks failed) and exits 0 only
+when every check held. Retries are off, so what the adapter answered is what the SDK reports.
 
 anthropic 2.x has no `temperature`/`top_p`/`top_k` arguments any more; agents that still want
 them send them with `extra_body`, as `text` does. It also offers hints the adapter accepts and
 drops (`cache_control`, `output_config.effort`, `thinking: adaptive`); `text` sends those too.
 """
 
-import json
 import os
-import sys
-import traceback
 
 import anthropic
+
+from sdk_judge import check, failures, main, observed
 
 MODEL = os.environ["CASE_MODEL"]
 QUESTION = [{"role": "user", "content": "What is the capital of France? Answer in one word."}]
@@ -31,15 +29,6 @@ WEATHER_TOOL = {
     "description": "The current weather in a city",
     "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
 }
-
-failures = []
-observed = {}
-
-
-def check(condition, what):
-    if not condition:
-        failures.append(what)
-
 
 def client():
     # Base URL and credential come from the environment, exactly as an agent's client gets them.
@@ -197,12 +186,4 @@ SCENARIOS = {
 }
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2 or sys.argv[1] not in SCENARIOS:
-        sys.exit(f"usage: {sys.argv[0]} {'|'.join(SCENARIOS)}")
-    try:
-        SCENARIOS[sys.argv[1]]()
-    except Exception:
-        traceback.print_exc()
-        sys.exit(2)
-    print(json.dumps({"scenario": sys.argv[1], "sdk_version": anthropic.__version__, "observed": observed, "failures": failures}))
-    sys.exit(1 if failures else 0)
+    main(SCENARIOS, anthropic.__version__)

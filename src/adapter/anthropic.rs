@@ -375,18 +375,21 @@ fn tool_call(block: &Value, ctx: &str) -> Result<Value, TranslateError> {
     }))
 }
 
+/// A turn's content blocks, or `None` when the content is a plain string (one message as it is).
+fn turn_blocks<'a>(content: &'a Value, ctx: &str) -> Result<Option<&'a [Value]>, TranslateError> {
+    match content {
+        Value::String(_) => Ok(None),
+        Value::Array(blocks) if !blocks.is_empty() => Ok(Some(blocks)),
+        _ => Err(invalid(format!(
+            "{ctx}.content: must be a string or a non-empty array of content blocks"
+        ))),
+    }
+}
+
 fn translate_user(content: &Value, ctx: &str, out: &mut Vec<Value>) -> Result<(), TranslateError> {
-    let blocks = match content {
-        Value::String(text) => {
-            out.push(json!({"role": "user", "content": text}));
-            return Ok(());
-        }
-        Value::Array(blocks) if !blocks.is_empty() => blocks,
-        _ => {
-            return Err(invalid(format!(
-                "{ctx}.content: must be a string or a non-empty array of content blocks"
-            )));
-        }
+    let Some(blocks) = turn_blocks(content, ctx)? else {
+        out.push(json!({"role": "user", "content": content}));
+        return Ok(());
     };
     let mut texts = Vec::new();
     for (j, block) in blocks.iter().enumerate() {
@@ -407,17 +410,9 @@ fn translate_user(content: &Value, ctx: &str, out: &mut Vec<Value>) -> Result<()
 }
 
 fn translate_assistant(content: &Value, ctx: &str, out: &mut Vec<Value>) -> Result<(), TranslateError> {
-    let blocks = match content {
-        Value::String(text) => {
-            out.push(json!({"role": "assistant", "content": text}));
-            return Ok(());
-        }
-        Value::Array(blocks) if !blocks.is_empty() => blocks,
-        _ => {
-            return Err(invalid(format!(
-                "{ctx}.content: must be a string or a non-empty array of content blocks"
-            )));
-        }
+    let Some(blocks) = turn_blocks(content, ctx)? else {
+        out.push(json!({"role": "assistant", "content": content}));
+        return Ok(());
     };
     let mut texts = Vec::new();
     let mut calls = Vec::new();

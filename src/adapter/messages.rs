@@ -31,7 +31,7 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use futures_util::StreamExt;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::anthropic::{
     self, ErrorType, SseData, SseEvent, SseParser, StreamTranslator, TranslateError, count_tokens_text,
@@ -39,7 +39,6 @@ use super::anthropic::{
 };
 use super::ledger::{Api, Outcome, RequestLog};
 use super::openai::{UpstreamStream, status_reason};
-use super::pinning::admit_request;
 use super::{
     Endpoint, HEADER_TOKEN_COUNT, MAX_UPSTREAM_BODY_BYTES, Shared, UpstreamFailure, error_response, is_event_stream,
     local_error, response,
@@ -55,16 +54,11 @@ const MAX_TOKENIZER_BODY_BYTES: usize = 16 * 1024 * 1024;
 const MAX_QUOTED_UPSTREAM_CHARS: usize = 300;
 
 /// `POST /v1/messages`.
-pub(crate) async fn create(shared: &Arc<Shared>, headers: &HeaderMap, body: Bytes, mut log: RequestLog) -> Response {
-    let path = "/v1/messages";
-    let mut object = match request_object(&body) {
-        Ok(object) => object,
-        Err(message) => return local_error(log, API, StatusCode::BAD_REQUEST, Outcome::BadRequest, message),
+pub(crate) async fn create(shared: &Arc<Shared>, headers: &HeaderMap, body: Bytes, log: RequestLog) -> Response {
+    let (object, mut log) = match shared.admit_body(API, "/v1/messages", headers, &body, log) {
+        Ok(admitted) => admitted,
+        Err(refused) => return refused,
     };
-    match admit_request(API, &shared.model, headers, &mut object) {
-        Ok(admission) => log.set_requested_model(admission.requested_model.as_deref()),
-        Err(refusal) => return shared.refuse(API, log, path, refusal),
-    }
     let request = Value::Object(object);
     let upstream_request = match to_openai_request(&request, &shared.model) {
         Ok(translated) => translated,
@@ -141,14 +135,6 @@ pub(crate) async fn create(shared: &Arc<Shared>, headers: &HeaderMap, body: Byte
             json_response(StatusCode::OK, bytes, HeaderMap::new())
         }
         Err(err) => untranslatable(log, &format!("case-harness adapter: {}", err.message)),
-    }
-}
-
-/// The request body as a JSON object, or why not.
-fn request_object(body: &[u8]) -> Result<Map<String, Value>, &'static str> {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(object)) => Ok(object),
-        _ => Err("case-harness adapter: the request body must be a JSON object"),
     }
 }
 
@@ -461,21 +447,11 @@ enum TokenCount {
 }
 
 /// `POST /v1/messages/count_tokens`.
-pub(crate) async fn count_tokens(
-    shared: &Arc<Shared>,
-    headers: &HeaderMap,
-    body: Bytes,
-    mut log: RequestLog,
-) -> Response {
-    let path = "/v1/messages/count_tokens";
-    let mut object = match request_object(&body) {
-        Ok(object) => object,
-        Err(message) => return local_error(log, API, StatusCode::BAD_REQUEST, Outcome::BadRequest, message),
+pub(crate) async fn count_tokens(shared: &Arc<Shared>, headers: &HeaderMap, body: Bytes, log: RequestLog) -> Response {
+    let (object, mut log) = match shared.admit_body(API, "/v1/messages/count_tokens", headers, &body, log) {
+        Ok(admitted) => admitted,
+        Err(refused) => return refused,
     };
-    match admit_request(API, &shared.model, headers, &mut object) {
-        Ok(admission) => log.set_requested_model(admission.requested_model.as_deref()),
-        Err(refusal) => return shared.refuse(API, log, path, refusal),
-    }
     let request = Value::Object(object);
     let text = match count_tokens_text(&request) {
         Ok(text) => text,

@@ -82,7 +82,7 @@ use axum::extract::{Request, State};
 use axum::http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::Response;
-use serde_json::json;
+use serde_json::{Map, Value, json};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -699,6 +699,42 @@ impl Shared {
             HeaderValue::from(attempts),
         );
         response
+    }
+
+    /// The body of a model-naming `POST` as a JSON object the pinning rule admits (its
+    /// requested model noted in `log`), or the local answer refusing it: 400 for a body that is
+    /// not an object, else what [`Shared::refuse`] answers. The OpenAI and Anthropic routes
+    /// share it so that both admit exactly the same way.
+    #[expect(
+        clippy::result_large_err,
+        reason = "the refusal goes straight back to the router, once per request: boxing it buys nothing"
+    )]
+    pub(crate) fn admit_body(
+        &self,
+        api: Api,
+        path: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+        mut log: RequestLog,
+    ) -> Result<(Map<String, Value>, RequestLog), Response> {
+        let mut object = match serde_json::from_slice::<Value>(body) {
+            Ok(Value::Object(object)) => object,
+            _ => {
+                let message = "case-harness adapter: the request body must be a JSON object";
+                return Err(local_error(
+                    log,
+                    api,
+                    StatusCode::BAD_REQUEST,
+                    Outcome::BadRequest,
+                    message,
+                ));
+            }
+        };
+        match pinning::admit_request(api, &self.model, headers, &mut object) {
+            Ok(admission) => log.set_requested_model(admission.requested_model.as_deref()),
+            Err(refusal) => return Err(self.refuse(api, log, path, refusal)),
+        }
+        Ok((object, log))
     }
 
     /// Answers a refused request: records the fallback attempt (trace and counter) when it

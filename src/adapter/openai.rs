@@ -21,7 +21,6 @@ use serde_json::Value;
 
 use super::anthropic::{SseData, SseParser};
 use super::ledger::{Api, Outcome, RequestLog};
-use super::pinning::admit_request;
 use super::{Endpoint, MAX_UPSTREAM_BODY_BYTES, Shared, is_event_stream, local_error, reported_model, response};
 use crate::upstream;
 
@@ -42,21 +41,13 @@ pub(crate) async fn chat_completions(
     shared: &Arc<Shared>,
     headers: &HeaderMap,
     body: Bytes,
-    mut log: RequestLog,
+    log: RequestLog,
 ) -> Response {
     let api = Api::OpenAi;
-    let path = "/v1/chat/completions";
-    let mut object = match serde_json::from_slice::<Value>(&body) {
-        Ok(Value::Object(object)) => object,
-        _ => {
-            let message = "case-harness adapter: the request body must be a JSON object";
-            return local_error(log, api, StatusCode::BAD_REQUEST, Outcome::BadRequest, message);
-        }
+    let (object, mut log) = match shared.admit_body(api, "/v1/chat/completions", headers, &body, log) {
+        Ok(admitted) => admitted,
+        Err(refused) => return refused,
     };
-    match admit_request(api, &shared.model, headers, &mut object) {
-        Ok(admission) => log.set_requested_model(admission.requested_model.as_deref()),
-        Err(refusal) => return shared.refuse(api, log, path, refusal),
-    }
     // What goes up is exactly what was admitted: re-serialised from the checked object.
     let upstream_body = match serde_json::to_vec(&object) {
         Ok(bytes) => bytes,
