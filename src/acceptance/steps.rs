@@ -130,7 +130,7 @@ impl StepRun<'_> {
         }
     }
 
-    fn expect(&self) -> &Expect {
+    fn expectations(&self) -> &Expect {
         &self.step.expect
     }
 
@@ -304,7 +304,7 @@ impl StepRun<'_> {
         *self.last_report = Some(report_path.clone());
         self.note_codes(&report["blocked"]);
 
-        let expect = self.expect();
+        let expect = self.expectations();
         let context = || {
             format!(
                 "\nharness stdout:\n{}\nharness stderr:\n{}",
@@ -425,7 +425,7 @@ impl StepRun<'_> {
         let value: Value = serde_json::from_str(&output.stdout)
             .map_err(|err| format!("check printed no JSON ({err}): {}{}", output.stdout, output.stderr))?;
         self.note_codes(&value["blocked"]);
-        let expect = self.expect();
+        let expect = self.expectations();
         check_eq("exit code", &expect.exit, &output.code)?;
         check_blocked(&expect.blocked, &value["blocked"])?;
         check_eq(
@@ -445,11 +445,11 @@ impl StepRun<'_> {
             .arg("--evidence")
             .arg(&self.context.work_dir);
         let output = self.spawn(command, COMMAND_GRACE)?;
-        check_eq("exit code", &self.expect().exit.or(Some(0)), &output.code)
+        check_eq("exit code", &self.expectations().exit.or(Some(0)), &output.code)
             .map_err(|err| format!("{err}: {}", output.stderr))?;
         let value: Value =
             serde_json::from_str(&output.stdout).map_err(|err| format!("status printed no JSON: {err}"))?;
-        for (id, expected) in &self.expect().derived {
+        for (id, expected) in &self.expectations().derived {
             let actual = value["derived"][id]["status"].as_str();
             if actual != Some(expected.as_str()) {
                 return Err(format!(
@@ -475,9 +475,9 @@ impl StepRun<'_> {
         let forged = serde_json::to_vec_pretty(&report).map_err(|err| err.to_string())?;
         std::fs::write(&path, forged).map_err(|err| format!("{}: {err}", path.display()))?;
         let output = self.verify(&path)?;
-        check_eq("verify exit code", &self.expect().exit, &output.code)
+        check_eq("verify exit code", &self.expectations().exit, &output.code)
             .map_err(|err| format!("{err}\n{}", output.stdout))?;
-        if let Some(expected) = self.expect().verify {
+        if let Some(expected) = self.expectations().verify {
             check_eq(
                 "verify accepts the forged report",
                 &Some(expected),
@@ -536,7 +536,7 @@ impl StepRun<'_> {
             command.env("PATH", path);
         }
         let output = self.spawn(command, COMMAND_GRACE)?;
-        check_eq("scan exit code", &self.expect().exit, &output.code).map_err(|err| format!("{err}\n{}", output.stdout))
+        check_eq("scan exit code", &self.expectations().exit, &output.code).map_err(|err| format!("{err}\n{}", output.stdout))
     }
 
     fn note_codes(&mut self, blocked: &Value) {
