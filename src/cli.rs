@@ -404,15 +404,7 @@ fn status(sot: &std::path::Path, evidence: &std::path::Path, format: Format) -> 
         crate::evidence::verify(path).map_err(|problems| problems.join("; "))
     })
     .map_err(|err| format!("{}: cannot read evidence folder: {err}", evidence.display()))?;
-    let config = HarnessConfig::from_env();
-    let admission = match &config.admission_file {
-        Some(path) => Some(
-            crate::records::AdmissionRecord::load(path)
-                .map_err(|err| err.to_string())?
-                .record,
-        ),
-        None => None,
-    };
+    let admission = current_admission()?;
     let output = crate::status::derive(&document, &folder, admission.as_ref());
     match format {
         Format::Json => println!("{}", to_json(&output)?),
@@ -487,7 +479,9 @@ fn evidence(sot: Option<PathBuf>, scenarios: Option<PathBuf>, out: Option<PathBu
         ..libtest_mimic::Arguments::default()
     };
     let (conclusion, records) = suite.run(&args).map_err(|err| err.to_string())?;
-    crate::acceptance::write_summary(&out.join("summary.md"), &sot, &records, &out).map_err(|err| err.to_string())?;
+    let admission = current_admission()?;
+    crate::acceptance::write_summary(&out.join("summary.md"), &sot, &records, &out, admission.as_ref())
+        .map_err(|err| err.to_string())?;
     println!();
     println!("evidence: {}", out.display());
     println!("  summary:  {}", out.join("summary.md").display());
@@ -498,4 +492,14 @@ fn evidence(sot: Option<PathBuf>, scenarios: Option<PathBuf>, out: Option<PathBu
     } else {
         Exit::Success
     })
+}
+
+/// The admission in `CTO_HARNESS_CASE_MODEL_ADMISSION_FILE`, if set (read, never written).
+fn current_admission() -> Result<Option<crate::records::AdmissionRecord>, String> {
+    match &HarnessConfig::from_env().admission_file {
+        Some(path) => crate::records::AdmissionRecord::load(path)
+            .map(|loaded| Some(loaded.record))
+            .map_err(|err| err.to_string()),
+        None => Ok(None),
+    }
 }

@@ -63,6 +63,7 @@ pub fn write_summary(
     sot: &Path,
     records: &[TrialRecord],
     evidence_dir: &Path,
+    admission_now: Option<&crate::records::AdmissionRecord>,
 ) -> Result<(), AcceptanceError> {
     let cell = |text: &str| text.replace('|', "\\|").replace('\n', " ");
     let count = |status: &str| records.iter().filter(|record| record.status == status).count();
@@ -114,7 +115,7 @@ pub fn write_summary(
             crate::evidence::verify(path).map_err(|problems| problems.join("; "))
         })
         .unwrap_or_default();
-        let status = crate::status::derive(&document, &folder, None);
+        let status = crate::status::derive(&document, &folder, admission_now);
         text.push_str("\n## Work-item status supported by these reports\n\n");
         for (id, derived) in &status.derived {
             text.push_str(&format!(
