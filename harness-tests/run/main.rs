@@ -7,6 +7,8 @@ mod blocked;
 mod case_environment;
 /// Shared set-up: records, a fake provider, running the binary.
 mod common;
+/// The main job, `case-harness evidence`.
+mod evidence;
 /// Runs that must end `fail`, each for one observed reason.
 mod failing_runs;
 /// The upstream fingerprint: model-file digest and remote models.
