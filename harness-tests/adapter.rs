@@ -304,6 +304,43 @@ async fn smuggled_routing_is_refused_and_not_forwarded() {
 }
 
 #[tokio::test]
+async fn chat_fields_outside_the_allow_list_are_400_and_not_forwarded() {
+    let server = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(200).set_body_json(completion(MODEL)))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let adapter = TestAdapter::start(&upstream_base(&server)).await;
+
+    for field in ["lora", "user_config"] {
+        let mut body = chat_body(MODEL);
+        body[field] = json!([{"id": 0, "scale": 1.0}]);
+        let response = adapter.chat(body).await;
+        assert_eq!(response.status(), 400, "{field}");
+        assert_evidence_headers(&response, &server.address().to_string(), 0);
+        let message = error_message(response).await;
+        assert!(message.contains(&format!("`{field}`")), "{message}");
+    }
+    let mut body = chat_body(MODEL);
+    body["Model"] = json!("claude-sonnet-4-6");
+    let response = adapter.chat(body).await;
+    assert_eq!(response.status(), 403);
+    assert_evidence_headers(&response, &server.address().to_string(), 1);
+    assert!(error_message(response).await.contains("`Model`"));
+
+    server.verify().await;
+    let ledger = adapter.ledger();
+    let outcomes: Vec<Outcome> = ledger.iter().map(|line| line.outcome).collect();
+    assert_eq!(
+        outcomes,
+        [Outcome::BadRequest, Outcome::BadRequest, Outcome::FallbackRefused]
+    );
+    assert_eq!(adapter.handle.totals().fallback_attempts, 1);
+    adapter.assert_totals_match_file();
+}
+
+#[tokio::test]
 async fn a_missing_or_wrong_token_is_401_and_not_forwarded() {
     let server = upstream_answering_all(ResponseTemplate::new(200).set_body_json(completion(MODEL))).await;
     let adapter = TestAdapter::start(&upstream_base(&server)).await;

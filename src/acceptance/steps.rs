@@ -536,7 +536,8 @@ impl StepRun<'_> {
             command.env("PATH", path);
         }
         let output = self.spawn(command, COMMAND_GRACE)?;
-        check_eq("scan exit code", &self.expectations().exit, &output.code).map_err(|err| format!("{err}\n{}", output.stdout))
+        check_eq("scan exit code", &self.expectations().exit, &output.code)
+            .map_err(|err| format!("{err}\n{}", output.stdout))
     }
 
     fn note_codes(&mut self, blocked: &Value) {

@@ -55,7 +55,7 @@ const MAX_QUOTED_UPSTREAM_CHARS: usize = 300;
 
 /// `POST /v1/messages`.
 pub(crate) async fn create(shared: &Arc<Shared>, headers: &HeaderMap, body: Bytes, log: RequestLog) -> Response {
-    let (object, mut log) = match shared.admit_body(API, "/v1/messages", headers, &body, log) {
+    let (object, mut log) = match shared.admit_body(API, "/v1/messages", None, headers, &body, log) {
         Ok(admitted) => admitted,
         Err(refused) => return refused,
     };
@@ -448,7 +448,7 @@ enum TokenCount {
 
 /// `POST /v1/messages/count_tokens`.
 pub(crate) async fn count_tokens(shared: &Arc<Shared>, headers: &HeaderMap, body: Bytes, log: RequestLog) -> Response {
-    let (object, mut log) = match shared.admit_body(API, "/v1/messages/count_tokens", headers, &body, log) {
+    let (object, mut log) = match shared.admit_body(API, "/v1/messages/count_tokens", None, headers, &body, log) {
         Ok(admitted) => admitted,
         Err(refused) => return refused,
     };

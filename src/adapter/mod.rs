@@ -713,6 +713,7 @@ impl Shared {
         &self,
         api: Api,
         path: &str,
+        allowed: Option<&[&str]>,
         headers: &HeaderMap,
         body: &[u8],
         mut log: RequestLog,
@@ -730,7 +731,7 @@ impl Shared {
                 ));
             }
         };
-        match pinning::admit_request(api, &self.model, headers, &mut object) {
+        match pinning::admit_request(api, &self.model, allowed, headers, &mut object) {
             Ok(admission) => log.set_requested_model(admission.requested_model.as_deref()),
             Err(refusal) => return Err(self.refuse(api, log, path, refusal)),
         }

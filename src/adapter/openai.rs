@@ -1,6 +1,14 @@
 //! The OpenAI routes — `GET /v1/models` and `POST /v1/chat/completions` — and the relay
 //! of the upstream's answer back to Case.
 //!
+//! `POST /v1/chat/completions` forwards only an allow-list of top-level fields
+//! ([`pinning::OPENAI_CHAT_FIELDS`]): `model`, `messages`, `max_tokens`,
+//! `max_completion_tokens`, `temperature`, `top_p`, `n`, `stop`, `stream`, `stream_options`,
+//! `tools`, `tool_choice`, `parallel_tool_calls`, `response_format`, `seed`,
+//! `presence_penalty`, `frequency_penalty`, `logit_bias`, `logprobs`, `top_logprobs`, `user`,
+//! and llama.cpp's `top_k`, `min_p`, `repeat_penalty`, `typical_p`. Any other field is a 400
+//! naming it (never forwarded); one that looks like routing is a 403 fallback attempt.
+//!
 //! The upstream already speaks OpenAI, so nothing is translated: the admitted request goes
 //! up, the answer comes back with its status and body unchanged. A non-streamed answer is
 //! read whole (to record the `model` it reports); an SSE answer is relayed chunk by chunk
@@ -21,6 +29,7 @@ use serde_json::Value;
 
 use super::anthropic::{SseData, SseParser};
 use super::ledger::{Api, Outcome, RequestLog};
+use super::pinning;
 use super::{Endpoint, MAX_UPSTREAM_BODY_BYTES, Shared, is_event_stream, local_error, reported_model, response};
 use crate::upstream;
 
@@ -44,7 +53,14 @@ pub(crate) async fn chat_completions(
     log: RequestLog,
 ) -> Response {
     let api = Api::OpenAi;
-    let (object, mut log) = match shared.admit_body(api, "/v1/chat/completions", headers, &body, log) {
+    let (object, mut log) = match shared.admit_body(
+        api,
+        "/v1/chat/completions",
+        Some(pinning::OPENAI_CHAT_FIELDS),
+        headers,
+        &body,
+        log,
+    ) {
         Ok(admitted) => admitted,
         Err(refused) => return refused,
     };
