@@ -473,6 +473,48 @@ async fn upstream_errors_come_back_as_they_are_and_are_not_retried() {
 }
 
 #[tokio::test]
+async fn upstream_error_bodies_reach_case_with_the_secrets_redacted() {
+    for (status, streamed) in [(401u16, false), (500, false), (401, true), (500, true)] {
+        let server = MockServer::start().await;
+        let text = format!("bad key {KEY} for request with Authorization: Bearer {TOKEN}");
+        let template = if streamed {
+            ResponseTemplate::new(status).set_body_raw(
+                format!("data: {}\n\n", json!({"error": {"message": text}})),
+                "text/event-stream",
+            )
+        } else {
+            ResponseTemplate::new(status).set_body_json(json!({"error": {"message": text}}))
+        };
+        Mock::given(method("POST"))
+            .and(path("/v1/chat/completions"))
+            .respond_with(template)
+            .expect(1)
+            .mount(&server)
+            .await;
+        let adapter = TestAdapter::start_with_key(&upstream_base(&server), KEY).await;
+        let mut body = chat_body(MODEL);
+        body["stream"] = json!(streamed);
+        let response = adapter.chat(body).await;
+        assert_eq!(response.status().as_u16(), status);
+        let bytes = response.bytes().await.expect("body");
+        assert!(
+            !contains_secret(&bytes, KEY),
+            "{status} {streamed}: the upstream key reached Case"
+        );
+        assert!(
+            !contains_secret(&bytes, TOKEN),
+            "{status} {streamed}: the token reached Case"
+        );
+        assert!(
+            contains_secret(&bytes, "[redacted]"),
+            "{}",
+            String::from_utf8_lossy(&bytes)
+        );
+        server.verify().await;
+    }
+}
+
+#[tokio::test]
 async fn an_upstream_redirect_is_not_followed_by_the_adapter_or_by_case() {
     let elsewhere = upstream_answering_all(ResponseTemplate::new(200).set_body_json(completion("elsewhere"))).await;
     let server = MockServer::start().await;

@@ -463,6 +463,53 @@ async fn upstream_errors_keep_their_status_in_anthropic_shape() {
 }
 
 #[tokio::test]
+async fn upstream_error_texts_reach_case_with_the_secrets_redacted() {
+    const KEY: &str = "upstream-key-canary-7e13a0c2";
+    // The token straddles the 300-character quote limit: a cut before redaction would leave
+    // its prefix behind.
+    let padding = "x".repeat(288);
+    for status in [401u16, 500] {
+        let server = MockServer::start().await;
+        let text = format!("{padding} {TOKEN} and key {KEY}");
+        Mock::given(method("POST"))
+            .and(path("/v1/chat/completions"))
+            .respond_with(ResponseTemplate::new(status).set_body_json(json!({"error": {"message": text}})))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let adapter = TestAdapter::start_with_key(&upstream_base(&server), KEY).await;
+        let response = messages(&adapter, &hello(MODEL)).await;
+        assert_eq!(response.status().as_u16(), status);
+        let bytes = response.bytes().await.expect("body");
+        assert!(!contains_secret(&bytes, KEY), "{status}: the upstream key reached Case");
+        assert!(
+            !contains_secret(&bytes, &TOKEN[..8]),
+            "{status}: the token (or its prefix) reached Case"
+        );
+        server.verify().await;
+    }
+    // A stream's error event quoting the upstream.
+    let server = MockServer::start().await;
+    let chunk = json!({"error": {"message": format!("oom for key {KEY} and {TOKEN}")}});
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(format!("data: {chunk}\n\n"), "text/event-stream"))
+        .mount(&server)
+        .await;
+    let adapter = TestAdapter::start_with_key(&upstream_base(&server), KEY).await;
+    let mut body = hello(MODEL);
+    body["stream"] = json!(true);
+    let response = messages(&adapter, &body).await;
+    let bytes = response.bytes().await.expect("body");
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(text.contains("event: error"), "{text}");
+    assert!(
+        !contains_secret(&bytes, KEY) && !contains_secret(&bytes, TOKEN),
+        "{text}"
+    );
+}
+
+#[tokio::test]
 async fn unsupported_or_malformed_requests_are_400_and_never_forwarded() {
     let server = upstream_answering_all(
         ResponseTemplate::new(200).set_body_json(completion(json!({"role": "assistant", "content": "x"}), "stop")),

@@ -178,7 +178,8 @@ fn upstream_error(
         let text = String::from_utf8_lossy(body);
         text.trim().to_owned()
     });
-    let detail: String = detail.chars().take(MAX_QUOTED_UPSTREAM_CHARS).collect();
+    // Redacted before the cut, which could otherwise leave a secret's prefix behind.
+    let detail: String = log.redact(&detail).chars().take(MAX_QUOTED_UPSTREAM_CHARS).collect();
     let mut message = format!(
         "case-harness adapter: the local upstream answered HTTP {}; not retried",
         status.as_u16()
@@ -371,9 +372,19 @@ impl MessageStream {
     }
 
     /// The wire bytes of `events`, counted into the ledger line.
+    /// `error` events can quote the upstream (its error object, a tool call's arguments), so
+    /// their message has the run's secrets redacted, whichever step made them.
     fn account(&mut self, log: &mut RequestLog, events: &[SseEvent]) -> Bytes {
         let mut bytes = Vec::new();
         for event in events {
+            if event.event == "error"
+                && let Some(message) = event.data["error"]["message"].as_str()
+            {
+                let mut event = event.clone();
+                event.data["error"]["message"] = Value::from(log.redact(message));
+                bytes.extend_from_slice(&event.to_bytes());
+                continue;
+            }
             bytes.extend_from_slice(&event.to_bytes());
         }
         self.bytes_out += bytes.len() as u64;

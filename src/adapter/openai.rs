@@ -127,7 +127,8 @@ pub(crate) fn status_reason(status: StatusCode) -> Option<String> {
 pub(crate) async fn relay(shared: &Arc<Shared>, api: Api, answer: reqwest::Response, mut log: RequestLog) -> Response {
     let status = answer.status();
     let headers = relayed_headers(answer.headers());
-    if is_event_stream(&headers) {
+    // Only a success is streamed: an error body is read whole, so that it can be redacted.
+    if status.is_success() && is_event_stream(&headers) {
         log.set_status(status.as_u16());
         let stream = SseRelay {
             upstream: Box::pin(answer.bytes_stream()),
@@ -151,6 +152,11 @@ pub(crate) async fn relay(shared: &Arc<Shared>, api: Api, answer: reqwest::Respo
     if let Some(model) = reported_model(&body) {
         log.note_upstream_model(&model);
     }
+    let body = if status.is_success() {
+        body
+    } else {
+        redact_body(&log, body)
+    };
     let reason = status_reason(status);
     log.finish(
         status.as_u16(),
@@ -159,6 +165,14 @@ pub(crate) async fn relay(shared: &Arc<Shared>, api: Api, answer: reqwest::Respo
         reason.as_deref(),
     );
     response(status, headers, Body::from(body))
+}
+
+/// An upstream error body with the run's secrets redacted (an upstream may echo the key it
+/// was sent, or the request, into its error text). Unchanged when it holds none.
+pub(crate) fn redact_body(log: &RequestLog, body: Vec<u8>) -> Vec<u8> {
+    let text = String::from_utf8_lossy(&body);
+    let redacted = log.redact(&text);
+    if redacted == text { body } else { redacted.into_bytes() }
 }
 
 /// An upstream body as a stream of chunks.
