@@ -510,6 +510,30 @@ async fn upstream_error_texts_reach_case_with_the_secrets_redacted() {
 }
 
 #[tokio::test]
+async fn an_answer_without_a_finish_reason_is_a_502_not_a_served_request() {
+    let mut answer = completion(json!({"role": "assistant", "content": "po"}), "stop");
+    answer["choices"][0]
+        .as_object_mut()
+        .expect("choice")
+        .remove("finish_reason");
+    let server = upstream_answering_all(ResponseTemplate::new(200).set_body_json(answer)).await;
+    let adapter = TestAdapter::start(&upstream_base(&server)).await;
+    let response = messages(&adapter, &hello(MODEL)).await;
+    assert_eq!(response.status(), 502);
+    let error: Value = response.json().await.expect("json");
+    assert_eq!(error["error"]["type"], "api_error");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("finish_reason")
+    );
+    let line = &adapter.ledger()[0];
+    assert_eq!((line.outcome, line.status), (Outcome::UpstreamError, 502));
+    assert_eq!(adapter.handle.totals().served_by_admitted_model, 0);
+}
+
+#[tokio::test]
 async fn unsupported_or_malformed_requests_are_400_and_never_forwarded() {
     let server = upstream_answering_all(
         ResponseTemplate::new(200).set_body_json(completion(json!({"role": "assistant", "content": "x"}), "stop")),

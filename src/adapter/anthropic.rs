@@ -784,6 +784,11 @@ pub fn from_openai_response(response: &Value, model: &str, message_id: &str) -> 
         .get("message")
         .filter(|message| message.is_object())
         .ok_or_else(|| TranslateError::api("the upstream's choice has no message"))?;
+    // As for a stream: an answer without a finish_reason is incomplete, not an answer.
+    let finish_reason = choice
+        .get("finish_reason")
+        .and_then(Value::as_str)
+        .ok_or_else(|| TranslateError::api("the upstream's answer has no finish_reason; the answer is incomplete"))?;
 
     let mut content = Vec::new();
     let text = response_text(message.get("content"))?;
@@ -816,7 +821,7 @@ pub fn from_openai_response(response: &Value, model: &str, message_id: &str) -> 
     }
 
     let (reason, stop_sequence) = stop_reason(
-        choice.get("finish_reason").and_then(Value::as_str),
+        Some(finish_reason),
         choice.get("stop_reason").and_then(Value::as_str),
         !calls.is_empty(),
     );
