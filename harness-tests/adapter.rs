@@ -690,6 +690,41 @@ async fn unknown_paths_are_answered_locally_and_never_forwarded() {
 }
 
 #[tokio::test]
+async fn another_model_on_an_unknown_route_is_a_counted_fallback_attempt() {
+    let server = upstream_answering_all(ResponseTemplate::new(200).set_body_json(completion(MODEL))).await;
+    let adapter = TestAdapter::start(&upstream_base(&server)).await;
+    let host = server.address().to_string();
+
+    let response = adapter
+        .post("/v1/responses")
+        .json(&json!({"model": "gpt-5", "input": "hi"}))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(response.status(), 403);
+    assert_evidence_headers(&response, &host, 1);
+    assert!(error_message(response).await.contains("gpt-5"));
+    // The admitted model on an unknown route is still just a 404.
+    let response = adapter
+        .post("/v1/responses")
+        .json(&json!({"model": MODEL, "input": "hi"}))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(response.status(), 404);
+    assert_evidence_headers(&response, &host, 1);
+
+    assert!(received(&server).await.is_empty(), "an unknown route was forwarded");
+    let ledger = adapter.ledger();
+    assert_eq!(ledger[0].outcome, Outcome::FallbackRefused);
+    assert_eq!(ledger[0].requested_model.as_deref(), Some("gpt-5"));
+    assert_eq!(ledger[1].outcome, Outcome::NotFound);
+    assert_eq!(adapter.handle.totals().fallback_attempts, 1);
+    assert!(trace_event_names(&adapter.trace_path()).contains(&trace::FALLBACK_ATTEMPT.to_owned()));
+    adapter.assert_totals_match_file();
+}
+
+#[tokio::test]
 async fn upstream_silence_is_504_and_a_dead_upstream_502_without_retry() {
     let slow = MockServer::start().await;
     Mock::given(any())

@@ -11,7 +11,7 @@
 //! | `POST /v1/messages` (plain or SSE) | `anthropic` | `POST {base}/chat/completions`, translated both ways |
 //! | `POST /v1/messages/count_tokens` | `anthropic` | the server's tokenizer, else an estimate |
 //! | `POST /api/event_logging/batch` | `local` | none: 204 (agent telemetry) |
-//! | anything else | `local` | none: 404 |
+//! | anything else | `local` | none: 404 (403, a fallback attempt, for a `POST` naming another model) |
 //!
 //! * **Local only.** It listens only on a loopback address and talks only to the configured
 //!   [`LocalBaseUrl`], through [`upstream::loopback_client`] (no redirects, no proxy, no
@@ -43,7 +43,9 @@
 //!   different model than the one admitted), an `accept`, and the configured upstream
 //!   secret as `Authorization: Bearer`. Case gets back only `content-type`, `cache-control`
 //!   and `retry-after` of the upstream's headers.
-//! * **Local answers.** Paths it does not serve get a 404 JSON answer, agent telemetry
+//! * **Local answers.** Paths it does not serve get a 404 JSON answer — unless it is a `POST`
+//!   whose JSON body names another model or asks for routing, which is refused (403) and
+//!   counted as a fallback attempt like on a served route — agent telemetry
 //!   (`POST /api/event_logging/batch`) a 204; neither is forwarded; both are in the ledger.
 //! * **Evidence.** Every response carries [`HEADER_SERVED_MODEL`], [`HEADER_UPSTREAM`] and
 //!   [`HEADER_FALLBACK_ATTEMPTS`]; every request leaves one [`LedgerEntry`] line.
@@ -512,6 +514,17 @@ async fn dispatch(shared: &Arc<Shared>, route: Route, request: Request, mut log:
             request.method(),
             request.uri().path()
         );
+        if request.method() == Method::POST {
+            let path = request.uri().path().to_owned();
+            // A POST naming another model (or routing) is an attempt, whatever the path: it
+            // is what a client falling back to another API of another model sends.
+            if let Ok(body) = axum::body::to_bytes(request.into_body(), MAX_REQUEST_BYTES).await {
+                log.set_bytes_in(body.len());
+                if let Some(refusal) = unknown_route_attempt(api, &shared.model, &body) {
+                    return shared.refuse(api, log, &path, refusal);
+                }
+            }
+        }
         return local_error(log, api, StatusCode::NOT_FOUND, Outcome::NotFound, &message);
     };
     if request.method() != method {
@@ -556,6 +569,18 @@ async fn dispatch(shared: &Arc<Shared>, route: Route, request: Request, mut log:
         }
         // Unknown has no method and returned above.
         Route::Unknown => local_error(log, api, StatusCode::NOT_FOUND, Outcome::NotFound, "not served"),
+    }
+}
+
+/// The refusal for a `POST` to a path the adapter does not serve whose body is a JSON object
+/// naming a model other than the admitted one, or asking for routing; `None` otherwise.
+fn unknown_route_attempt(api: Api, admitted: &str, body: &[u8]) -> Option<Refusal> {
+    let Ok(Value::Object(mut object)) = serde_json::from_slice::<Value>(body) else {
+        return None;
+    };
+    match pinning::admit_request(api, admitted, None, &HeaderMap::new(), &mut object) {
+        Err(refusal) if refusal.is_fallback_attempt() => Some(refusal),
+        _ => None,
     }
 }
 
