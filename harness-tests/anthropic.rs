@@ -735,6 +735,26 @@ async fn count_tokens_uses_llama_cpp_python_extras_when_tokenize_is_missing() {
         sent["input"].as_str().is_some_and(|input| input.contains("France")),
         "{sent}"
     );
+    assert_eq!(sent["model"], MODEL, "llama-cpp-python is told which model counts");
+}
+
+#[tokio::test]
+async fn count_tokens_asks_no_tokenizer_when_the_base_url_is_not_v1() {
+    let server =
+        upstream_answering_all(ResponseTemplate::new(200).set_body_json(json!({"tokens": [1, 2], "count": 2}))).await;
+    let adapter = TestAdapter::start(&format!("{}/gateway/v1", server.uri())).await;
+    let response = anthropic_post(&adapter, "/v1/messages/count_tokens", &count_request())
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()[HEADER_TOKEN_COUNT], "estimate");
+    assert_eq!(
+        response.json::<Value>().await.expect("json"),
+        json!({"input_tokens": estimate_input_tokens(&count_request())})
+    );
+    assert!(received(&server).await.is_empty(), "the server root was asked");
+    assert_eq!(adapter.ledger()[0].outcome, Outcome::AnsweredLocally);
 }
 
 #[tokio::test]

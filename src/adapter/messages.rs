@@ -20,8 +20,9 @@
 //! `POST {origin}/tokenize` (`{"content"}` → `{"tokens":[…]}`) or llama-cpp-python's
 //! `POST {origin}/extras/tokenize/count` (`{"input"}` → `{"count"}`) — and otherwise answers
 //! [`estimate_input_tokens`]; the [`HEADER_TOKEN_COUNT`](super::HEADER_TOKEN_COUNT) header
-//! says which. Neither tokenizer request names a model, so a count never counts as a request
-//! served by the admitted model.
+//! says which. The tokenizers are asked only when the base URL's path is exactly `/v1`: under
+//! any other path the server root may not be the model server's. llama-cpp-python's request
+//! names the admitted model; a count never counts as a request served by the admitted model.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -420,12 +421,13 @@ impl Tokenizer {
         }
     }
 
-    /// The request. No `model`: both servers tokenize with the one model they serve, and a
-    /// request naming no model cannot name a wrong one.
-    fn request(self, text: &str) -> Value {
+    /// The request. llama.cpp's takes no `model` (it tokenizes with the one model it serves);
+    /// llama-cpp-python's names the admitted one, so that a multi-model server cannot count
+    /// with some default model instead.
+    fn request(self, text: &str, admitted: &str) -> Value {
         match self {
             Tokenizer::LlamaCpp => json!({"content": text}),
-            Tokenizer::LlamaCppPython => json!({"input": text}),
+            Tokenizer::LlamaCppPython => json!({"input": text, "model": admitted}),
         }
     }
 
@@ -500,6 +502,11 @@ pub(crate) async fn count_tokens(shared: &Arc<Shared>, headers: &HeaderMap, body
 
 /// Asks the upstream's tokenizer (the one found before, or each known one in turn).
 async fn count_with_upstream(shared: &Arc<Shared>, text: &str, log: &mut RequestLog) -> TokenCount {
+    if !tokenizer_at_origin(&shared.upstream) {
+        return TokenCount::Estimate {
+            why: "the upstream's base URL path is not /v1, so its root may not be the model server's".to_owned(),
+        };
+    }
     let known = *shared.tokenizer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let candidates: &[Tokenizer] = match known {
         TokenizerProbe::Absent => {
@@ -538,13 +545,21 @@ async fn count_with_upstream(shared: &Arc<Shared>, text: &str, log: &mut Request
     TokenCount::Estimate { why: why.join("; ") }
 }
 
+/// True when the base URL's path is exactly `/v1` (or `/v1/`): only then is the server root
+/// the model server's own (llama.cpp, llama-cpp-python mount their OpenAI API there). Under
+/// any other path the root may belong to something else (a gateway, another server), so
+/// nothing is sent there.
+fn tokenizer_at_origin(base: &LocalBaseUrl) -> bool {
+    reqwest::Url::parse(base.as_str()).is_ok_and(|url| matches!(url.path(), "/v1" | "/v1/"))
+}
+
 fn set_probe(shared: &Shared, probe: TokenizerProbe) {
     *shared.tokenizer.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = probe;
 }
 
 /// One tokenizer request: the count, or (whether the endpoint is definitely absent, why).
 async fn ask_tokenizer(shared: &Arc<Shared>, tokenizer: Tokenizer, text: &str) -> Result<u64, (bool, String)> {
-    let body = serde_json::to_vec(&tokenizer.request(text)).map_err(|err| (false, err.to_string()))?;
+    let body = serde_json::to_vec(&tokenizer.request(text, &shared.model)).map_err(|err| (false, err.to_string()))?;
     let accept = HeaderValue::from_static("application/json");
     let answer = shared
         .send_upstream(
@@ -591,8 +606,25 @@ mod tests {
         assert_eq!(Tokenizer::LlamaCpp.count(&json!({"count": 3})), None);
         assert_eq!(Tokenizer::LlamaCppPython.count(&json!({"count": 7})), Some(7));
         assert_eq!(Tokenizer::LlamaCppPython.count(&json!({"tokens": [1]})), None);
-        assert_eq!(Tokenizer::LlamaCpp.request("hi"), json!({"content": "hi"}));
-        assert_eq!(Tokenizer::LlamaCppPython.request("hi"), json!({"input": "hi"}));
+        assert_eq!(Tokenizer::LlamaCpp.request("hi", "m"), json!({"content": "hi"}));
+        assert_eq!(
+            Tokenizer::LlamaCppPython.request("hi", "m"),
+            json!({"input": "hi", "model": "m"})
+        );
+    }
+
+    #[test]
+    fn the_tokenizer_is_asked_only_under_a_v1_base_url() {
+        for (base, asked) in [
+            ("http://127.0.0.1:8080/v1", true),
+            ("http://127.0.0.1:8080/v1/", true),
+            ("http://127.0.0.1:8080/api/v1", false),
+            ("http://127.0.0.1:8080/", false),
+            ("http://127.0.0.1:8080/v1/openai", false),
+        ] {
+            let base = LocalBaseUrl::parse(base).expect("base");
+            assert_eq!(tokenizer_at_origin(&base), asked, "{}", base.as_str());
+        }
     }
 
     #[test]

@@ -54,8 +54,9 @@
 //! then llama-cpp-python's `POST {origin}/extras/tokenize/count` — and remembers which one
 //! answered (or that neither exists); without one it answers
 //! [`anthropic::estimate_input_tokens`] (⌈characters / 4⌉). [`HEADER_TOKEN_COUNT`] says
-//! `exact` or `estimate`. The tokenizer request names no model, so a count is never counted
-//! as a request served by the admitted model.
+//! `exact` or `estimate`. The tokenizers are asked only when the base URL's path is exactly
+//! `/v1` (else the root may not be the model server's); llama-cpp-python's request names the
+//! admitted model. A count is never counted as a request served by the admitted model.
 //!
 //! Timeouts: `upstream_timeout` bounds the wait for the upstream's response headers and,
 //! separately, each silence between two body chunks — not a whole stream, which may
