@@ -725,6 +725,49 @@ async fn another_model_on_an_unknown_route_is_a_counted_fallback_attempt() {
 }
 
 #[tokio::test]
+async fn at_most_eight_requests_are_in_flight_and_bodies_are_bounded() {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicUsize;
+
+    let (current, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (current_in, peak_in) = (current.clone(), peak.clone());
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(move || {
+            let (current, peak) = (current_in.clone(), peak_in.clone());
+            async move {
+                let now = current.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                current.fetch_sub(1, Ordering::SeqCst);
+                axum::response::Response::builder()
+                    .header("content-type", "application/json")
+                    .body(axum::body::Body::from(completion(MODEL).to_string()))
+                    .expect("response")
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let adapter = TestAdapter::start(&format!("http://{addr}/v1")).await;
+
+    let answers = futures_util::future::join_all((0..12).map(|_| adapter.chat(chat_body(MODEL)))).await;
+    assert!(answers.iter().all(|answer| answer.status() == 200));
+    let peak = peak.load(Ordering::SeqCst);
+    assert!(
+        (2..=adapter::MAX_IN_FLIGHT).contains(&peak),
+        "{peak} upstream requests at once"
+    );
+
+    let mut big = chat_body(MODEL);
+    big["messages"][0]["content"] = json!("x".repeat(adapter::MAX_REQUEST_BYTES));
+    let response = adapter.chat(big).await;
+    assert_eq!(response.status(), 413);
+    assert_eq!(adapter::MAX_REQUEST_BYTES, 8 * 1024 * 1024);
+}
+
+#[tokio::test]
 async fn upstream_silence_is_504_and_a_dead_upstream_502_without_retry() {
     let slow = MockServer::start().await;
     Mock::given(any())

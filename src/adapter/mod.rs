@@ -58,6 +58,9 @@
 //! `/v1` (else the root may not be the model server's); llama-cpp-python's request names the
 //! admitted model. A count is never counted as a request served by the admitted model.
 //!
+//! Bounds: at most [`MAX_IN_FLIGHT`] requests are handled at once (a stream until it ends;
+//! the rest wait), and a request body is at most [`MAX_REQUEST_BYTES`] (8 MiB, else 413).
+//!
 //! Timeouts: `upstream_timeout` bounds the wait for the upstream's response headers and,
 //! separately, each silence between two body chunks — not a whole stream, which may
 //! legitimately run for minutes on a slow local model.
@@ -85,6 +88,7 @@ use axum::extract::{Request, State};
 use axum::http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::Response;
+use futures_util::StreamExt;
 use serde_json::{Map, Value, json};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -111,8 +115,12 @@ pub const HEADER_TOKEN_COUNT: &str = "x-case-harness-token-count";
 pub const LEDGER_FILE_NAME: &str = "adapter-ledger.jsonl";
 /// `upstream_timeout` of the standalone adapter.
 pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(300);
-/// Largest request body Case may send (32 MiB); larger ones are answered 413.
-pub const MAX_REQUEST_BYTES: usize = 32 * 1024 * 1024;
+/// Largest request body Case may send (8 MiB); larger ones are answered 413.
+pub const MAX_REQUEST_BYTES: usize = 8 * 1024 * 1024;
+/// Most requests handled at once (a stream counts until it ends); more wait their turn, so
+/// a runaway Case holds at most this many request bodies in memory and this many upstream
+/// requests open.
+pub const MAX_IN_FLIGHT: usize = 8;
 
 /// Largest non-streamed upstream answer relayed (64 MiB); larger ones become a 502.
 const MAX_UPSTREAM_BODY_BYTES: usize = 64 * 1024 * 1024;
@@ -301,6 +309,7 @@ pub async fn start(config: AdapterConfig, listen: SocketAddr) -> Result<AdapterH
         served_model_header,
         upstream_header,
         tokenizer: std::sync::Mutex::new(messages::TokenizerProbe::default()),
+        in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
     });
     shared
         .trace
@@ -445,6 +454,8 @@ pub(crate) struct Shared {
     upstream_header: HeaderValue,
     /// What `count_tokens` has learnt about the upstream's tokenizer endpoint.
     tokenizer: std::sync::Mutex<messages::TokenizerProbe>,
+    /// [`MAX_IN_FLIGHT`] permits, one held by each request being handled.
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 /// The paths the adapter knows.
@@ -492,6 +503,8 @@ impl Route {
 /// The one handler: every request, whatever its path, goes through authentication, the
 /// ledger and the evidence headers here.
 async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    // The semaphore is never closed, so this only waits.
+    let permit = shared.in_flight.clone().acquire_owned().await.ok();
     let route = Route::of(request.uri().path());
     let log = RequestLog::new(
         shared.ledger.clone(),
@@ -500,7 +513,17 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         request.uri().path(),
     );
     let response = dispatch(&shared, route, request, log).await;
-    shared.decorate(response)
+    let response = shared.decorate(response);
+    if !is_event_stream(response.headers()) {
+        return response;
+    }
+    // A stream is in flight until its body ends (or Case drops it): it keeps the permit.
+    let (parts, body) = response.into_parts();
+    let body = body.into_data_stream().map(move |chunk| {
+        let _held = &permit;
+        chunk
+    });
+    Response::from_parts(parts, Body::from_stream(body))
 }
 
 async fn dispatch(shared: &Arc<Shared>, route: Route, request: Request, mut log: RequestLog) -> Response {
