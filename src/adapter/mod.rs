@@ -987,6 +987,16 @@ mod tests {
     }
 
     #[test]
+    fn an_answer_without_a_loopback_peer_is_refused_by_the_peer_check() {
+        let base = LocalBaseUrl::parse("http://127.0.0.1:8080/v1").expect("url");
+        // Built, not received: it has no remote address at all.
+        let answer = reqwest::Response::from(axum::http::Response::new(""));
+        assert!(answer.remote_addr().is_none());
+        let refused = upstream::check_peer(&base, &answer).expect_err("no peer is not loopback");
+        assert!(matches!(refused, UpstreamError::NotLoopbackPeer { .. }), "{refused:?}");
+    }
+
+    #[test]
     fn only_the_served_paths_are_routes() {
         assert_eq!(Route::of("/v1/models"), Route::Models);
         assert_eq!(Route::of("/v1/chat/completions"), Route::ChatCompletions);
