@@ -488,6 +488,23 @@ async fn upstream_error_texts_reach_case_with_the_secrets_redacted() {
         );
         server.verify().await;
     }
+    // A 2xx carrying an error object, quoted in a 502, with the token past the quote limit.
+    let server = MockServer::start().await;
+    let text = format!("{} {TOKEN}", "x".repeat(290));
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"error": {"message": text}})))
+        .mount(&server)
+        .await;
+    let adapter = TestAdapter::start_with_key(&upstream_base(&server), KEY).await;
+    let response = messages(&adapter, &hello(MODEL)).await;
+    assert_eq!(response.status(), 502);
+    let bytes = response.bytes().await.expect("body");
+    assert!(
+        !contains_secret(&bytes, &TOKEN[..8]),
+        "{}",
+        String::from_utf8_lossy(&bytes)
+    );
     // A stream's error event quoting the upstream.
     let server = MockServer::start().await;
     let chunk = json!({"error": {"message": format!("oom for key {KEY} and {TOKEN}")}});

@@ -235,9 +235,6 @@ pub const ESTIMATE_CHARS_PER_TOKEN: u64 = 4;
 /// Prefix of a `role: tool` message whose `tool_result` had `is_error: true`.
 const TOOL_ERROR_PREFIX: &str = "[tool error] ";
 
-/// Longest upstream error message quoted back to the client, in characters.
-const MAX_QUOTED_UPSTREAM_CHARS: usize = 300;
-
 fn invalid(message: impl Into<String>) -> TranslateError {
     TranslateError::invalid_request(message)
 }
@@ -686,7 +683,8 @@ pub fn to_openai_request(body: &Value, model: &str) -> Result<Value, TranslateEr
     Ok(Value::Object(out))
 }
 
-/// An upstream error object's message, shortened, for an `api_error`.
+/// An upstream error object's message, for an `api_error`. Not shortened here: the caller
+/// redacts the run's secrets first and cuts after, so that a cut never leaves a secret's prefix.
 fn upstream_error_message(error: &Value) -> String {
     let text = match error {
         Value::String(text) => text.clone(),
@@ -695,8 +693,7 @@ fn upstream_error_message(error: &Value) -> String {
             .and_then(Value::as_str)
             .map_or_else(|| other.to_string(), str::to_owned),
     };
-    let short: String = text.chars().take(MAX_QUOTED_UPSTREAM_CHARS).collect();
-    format!("the upstream reported an error: {short}")
+    format!("the upstream reported an error: {text}")
 }
 
 /// Parses a tool call's `arguments` (a JSON string; some servers send the object itself)

@@ -54,6 +54,19 @@ const MAX_TOKENIZER_BODY_BYTES: usize = 16 * 1024 * 1024;
 /// Longest upstream error text quoted back to Case, in characters.
 const MAX_QUOTED_UPSTREAM_CHARS: usize = 300;
 
+/// Longest error message the adapter sends Case (its own words and a quoted upstream text).
+const MAX_ERROR_MESSAGE_CHARS: usize = 400;
+
+/// `message` with the run's secrets redacted, then cut to [`MAX_ERROR_MESSAGE_CHARS`] — in
+/// that order, so that a cut never leaves a secret's prefix behind.
+fn quoted(log: &RequestLog, message: &str) -> String {
+    let redacted = log.redact(message);
+    if redacted.chars().count() <= MAX_ERROR_MESSAGE_CHARS {
+        return redacted;
+    }
+    redacted.chars().take(MAX_ERROR_MESSAGE_CHARS).collect::<String>() + "…"
+}
+
 /// `POST /v1/messages`.
 pub(crate) async fn create(shared: &Arc<Shared>, headers: &HeaderMap, body: Bytes, log: RequestLog) -> Response {
     let (object, mut log) = match shared.admit_body(API, "/v1/messages", None, headers, &body, log) {
@@ -156,13 +169,14 @@ fn translate_refused(log: RequestLog, err: &TranslateError) -> Response {
 
 /// A 2xx upstream answer that cannot be turned into an Anthropic one: 502 `api_error`.
 fn untranslatable(log: RequestLog, message: &str) -> Response {
+    let message = quoted(&log, message);
     error_response(
         log,
         API,
         StatusCode::BAD_GATEWAY,
         ErrorType::Api,
         Outcome::UpstreamError,
-        message,
+        &message,
         HeaderMap::new(),
     )
 }
@@ -382,7 +396,7 @@ impl MessageStream {
                 && let Some(message) = event.data["error"]["message"].as_str()
             {
                 let mut event = event.clone();
-                event.data["error"]["message"] = Value::from(log.redact(message));
+                event.data["error"]["message"] = Value::from(quoted(log, message));
                 bytes.extend_from_slice(&event.to_bytes());
                 continue;
             }
