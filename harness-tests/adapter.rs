@@ -304,6 +304,43 @@ async fn smuggled_routing_is_refused_and_not_forwarded() {
 }
 
 #[tokio::test]
+async fn chat_fields_outside_the_allow_list_are_400_and_not_forwarded() {
+    let server = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(200).set_body_json(completion(MODEL)))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let adapter = TestAdapter::start(&upstream_base(&server)).await;
+
+    for field in ["lora", "user_config"] {
+        let mut body = chat_body(MODEL);
+        body[field] = json!([{"id": 0, "scale": 1.0}]);
+        let response = adapter.chat(body).await;
+        assert_eq!(response.status(), 400, "{field}");
+        assert_evidence_headers(&response, &server.address().to_string(), 0);
+        let message = error_message(response).await;
+        assert!(message.contains(&format!("`{field}`")), "{message}");
+    }
+    let mut body = chat_body(MODEL);
+    body["Model"] = json!("claude-sonnet-4-6");
+    let response = adapter.chat(body).await;
+    assert_eq!(response.status(), 403);
+    assert_evidence_headers(&response, &server.address().to_string(), 1);
+    assert!(error_message(response).await.contains("`Model`"));
+
+    server.verify().await;
+    let ledger = adapter.ledger();
+    let outcomes: Vec<Outcome> = ledger.iter().map(|line| line.outcome).collect();
+    assert_eq!(
+        outcomes,
+        [Outcome::BadRequest, Outcome::BadRequest, Outcome::FallbackRefused]
+    );
+    assert_eq!(adapter.handle.totals().fallback_attempts, 1);
+    adapter.assert_totals_match_file();
+}
+
+#[tokio::test]
 async fn a_missing_or_wrong_token_is_401_and_not_forwarded() {
     let server = upstream_answering_all(ResponseTemplate::new(200).set_body_json(completion(MODEL))).await;
     let adapter = TestAdapter::start(&upstream_base(&server)).await;
@@ -436,6 +473,135 @@ async fn upstream_errors_come_back_as_they_are_and_are_not_retried() {
 }
 
 #[tokio::test]
+async fn upstream_error_bodies_reach_case_with_the_secrets_redacted() {
+    for (status, streamed) in [(401u16, false), (500, false), (401, true), (500, true)] {
+        let server = MockServer::start().await;
+        let text = format!("bad key {KEY} for request with Authorization: Bearer {TOKEN}");
+        let template = if streamed {
+            ResponseTemplate::new(status).set_body_raw(
+                format!("data: {}\n\n", json!({"error": {"message": text}})),
+                "text/event-stream",
+            )
+        } else {
+            ResponseTemplate::new(status).set_body_json(json!({"error": {"message": text}}))
+        };
+        Mock::given(method("POST"))
+            .and(path("/v1/chat/completions"))
+            .respond_with(template)
+            .expect(1)
+            .mount(&server)
+            .await;
+        let adapter = TestAdapter::start_with_key(&upstream_base(&server), KEY).await;
+        let mut body = chat_body(MODEL);
+        body["stream"] = json!(streamed);
+        let response = adapter.chat(body).await;
+        assert_eq!(response.status().as_u16(), status);
+        let bytes = response.bytes().await.expect("body");
+        assert!(
+            !contains_secret(&bytes, KEY),
+            "{status} {streamed}: the upstream key reached Case"
+        );
+        assert!(
+            !contains_secret(&bytes, TOKEN),
+            "{status} {streamed}: the token reached Case"
+        );
+        assert!(
+            contains_secret(&bytes, "[redacted]"),
+            "{}",
+            String::from_utf8_lossy(&bytes)
+        );
+        server.verify().await;
+    }
+}
+
+#[tokio::test]
+async fn a_2xx_that_is_not_an_answer_is_relayed_but_not_counted_as_served() {
+    let chunk = |delta: Value, finish: Value| {
+        format!(
+            "data: {}\n\n",
+            json!({"model": MODEL, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+        )
+    };
+    let complete = format!(
+        "{}{}data: [DONE]\n\n",
+        chunk(json!({"content": "po"}), Value::Null),
+        chunk(json!({}), json!("stop"))
+    );
+    let cut_short = chunk(json!({"content": "po"}), Value::Null);
+    let done_without_choices = format!("data: {}\n\ndata: [DONE]\n\n", json!({"model": MODEL, "choices": []}));
+    let with_error = format!(
+        "{}data: {}\n\n{}",
+        chunk(json!({"content": "po"}), Value::Null),
+        json!({"error": {"message": "oom"}}),
+        chunk(json!({}), json!("stop"))
+    );
+    let cases: Vec<(ResponseTemplate, bool, Outcome)> = vec![
+        (
+            ResponseTemplate::new(200).set_body_json(completion(MODEL)),
+            false,
+            Outcome::Forwarded,
+        ),
+        (
+            ResponseTemplate::new(200).set_body_json(json!({"error": {"message": "oom"}, "choices": [{}]})),
+            false,
+            Outcome::UpstreamError,
+        ),
+        (
+            ResponseTemplate::new(200).set_body_json(json!({"choices": []})),
+            false,
+            Outcome::UpstreamError,
+        ),
+        (
+            ResponseTemplate::new(200).set_body_string("not json"),
+            false,
+            Outcome::UpstreamError,
+        ),
+        (
+            ResponseTemplate::new(200).set_body_raw(complete, "text/event-stream"),
+            true,
+            Outcome::Forwarded,
+        ),
+        (
+            ResponseTemplate::new(200).set_body_raw(cut_short, "text/event-stream"),
+            true,
+            Outcome::UpstreamError,
+        ),
+        (
+            ResponseTemplate::new(200).set_body_raw(done_without_choices, "text/event-stream"),
+            true,
+            Outcome::UpstreamError,
+        ),
+        (
+            ResponseTemplate::new(200).set_body_raw(with_error, "text/event-stream"),
+            true,
+            Outcome::UpstreamError,
+        ),
+    ];
+    for (index, (template, streamed, outcome)) in cases.into_iter().enumerate() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v1/chat/completions"))
+            .respond_with(template)
+            .expect(1)
+            .mount(&server)
+            .await;
+        let adapter = TestAdapter::start(&upstream_base(&server)).await;
+        let mut body = chat_body(MODEL);
+        body["stream"] = json!(streamed);
+        let response = adapter.chat(body).await;
+        assert_eq!(response.status(), 200, "case {index}");
+        let _ = response.bytes().await.expect("body");
+        // The stream's ledger line is written as its end is relayed; give it a moment.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let line = &adapter.ledger()[0];
+        assert_eq!(line.outcome, outcome, "case {index}: {:?}", line.reason);
+        let served = u64::from(outcome == Outcome::Forwarded);
+        assert_eq!(adapter.handle.totals().served_by_admitted_model, served, "case {index}");
+        adapter.assert_totals_match_file();
+    }
+}
+
+#[tokio::test]
 async fn an_upstream_redirect_is_not_followed_by_the_adapter_or_by_case() {
     let elsewhere = upstream_answering_all(ResponseTemplate::new(200).set_body_json(completion("elsewhere"))).await;
     let server = MockServer::start().await;
@@ -521,6 +687,84 @@ async fn unknown_paths_are_answered_locally_and_never_forwarded() {
     assert_eq!(ledger[6].outcome, Outcome::MethodNotAllowed);
     assert_eq!((ledger[7].outcome, ledger[7].status), (Outcome::AnsweredLocally, 204));
     assert!(ledger.iter().all(|line| line.upstream.is_none()));
+}
+
+#[tokio::test]
+async fn another_model_on_an_unknown_route_is_a_counted_fallback_attempt() {
+    let server = upstream_answering_all(ResponseTemplate::new(200).set_body_json(completion(MODEL))).await;
+    let adapter = TestAdapter::start(&upstream_base(&server)).await;
+    let host = server.address().to_string();
+
+    let response = adapter
+        .post("/v1/responses")
+        .json(&json!({"model": "gpt-5", "input": "hi"}))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(response.status(), 403);
+    assert_evidence_headers(&response, &host, 1);
+    assert!(error_message(response).await.contains("gpt-5"));
+    // The admitted model on an unknown route is still just a 404.
+    let response = adapter
+        .post("/v1/responses")
+        .json(&json!({"model": MODEL, "input": "hi"}))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(response.status(), 404);
+    assert_evidence_headers(&response, &host, 1);
+
+    assert!(received(&server).await.is_empty(), "an unknown route was forwarded");
+    let ledger = adapter.ledger();
+    assert_eq!(ledger[0].outcome, Outcome::FallbackRefused);
+    assert_eq!(ledger[0].requested_model.as_deref(), Some("gpt-5"));
+    assert_eq!(ledger[1].outcome, Outcome::NotFound);
+    assert_eq!(adapter.handle.totals().fallback_attempts, 1);
+    assert!(trace_event_names(&adapter.trace_path()).contains(&trace::FALLBACK_ATTEMPT.to_owned()));
+    adapter.assert_totals_match_file();
+}
+
+#[tokio::test]
+async fn at_most_eight_requests_are_in_flight_and_bodies_are_bounded() {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicUsize;
+
+    let (current, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (current_in, peak_in) = (current.clone(), peak.clone());
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(move || {
+            let (current, peak) = (current_in.clone(), peak_in.clone());
+            async move {
+                let now = current.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                current.fetch_sub(1, Ordering::SeqCst);
+                axum::response::Response::builder()
+                    .header("content-type", "application/json")
+                    .body(axum::body::Body::from(completion(MODEL).to_string()))
+                    .expect("response")
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let adapter = TestAdapter::start(&format!("http://{addr}/v1")).await;
+
+    let answers = futures_util::future::join_all((0..12).map(|_| adapter.chat(chat_body(MODEL)))).await;
+    assert!(answers.iter().all(|answer| answer.status() == 200));
+    let peak = peak.load(Ordering::SeqCst);
+    assert!(
+        (2..=adapter::MAX_IN_FLIGHT).contains(&peak),
+        "{peak} upstream requests at once"
+    );
+
+    let mut big = chat_body(MODEL);
+    big["messages"][0]["content"] = json!("x".repeat(adapter::MAX_REQUEST_BYTES));
+    let response = adapter.chat(big).await;
+    assert_eq!(response.status(), 413);
+    assert_eq!(adapter::MAX_REQUEST_BYTES, 8 * 1024 * 1024);
 }
 
 #[tokio::test]

@@ -463,6 +463,94 @@ async fn upstream_errors_keep_their_status_in_anthropic_shape() {
 }
 
 #[tokio::test]
+async fn upstream_error_texts_reach_case_with_the_secrets_redacted() {
+    const KEY: &str = "upstream-key-canary-7e13a0c2";
+    // The token straddles the 300-character quote limit: a cut before redaction would leave
+    // its prefix behind.
+    let padding = "x".repeat(288);
+    for status in [401u16, 500] {
+        let server = MockServer::start().await;
+        let text = format!("{padding} {TOKEN} and key {KEY}");
+        Mock::given(method("POST"))
+            .and(path("/v1/chat/completions"))
+            .respond_with(ResponseTemplate::new(status).set_body_json(json!({"error": {"message": text}})))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let adapter = TestAdapter::start_with_key(&upstream_base(&server), KEY).await;
+        let response = messages(&adapter, &hello(MODEL)).await;
+        assert_eq!(response.status().as_u16(), status);
+        let bytes = response.bytes().await.expect("body");
+        assert!(!contains_secret(&bytes, KEY), "{status}: the upstream key reached Case");
+        assert!(
+            !contains_secret(&bytes, &TOKEN[..8]),
+            "{status}: the token (or its prefix) reached Case"
+        );
+        server.verify().await;
+    }
+    // A 2xx carrying an error object, quoted in a 502, with the token past the quote limit.
+    let server = MockServer::start().await;
+    let text = format!("{} {TOKEN}", "x".repeat(290));
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"error": {"message": text}})))
+        .mount(&server)
+        .await;
+    let adapter = TestAdapter::start_with_key(&upstream_base(&server), KEY).await;
+    let response = messages(&adapter, &hello(MODEL)).await;
+    assert_eq!(response.status(), 502);
+    let bytes = response.bytes().await.expect("body");
+    assert!(
+        !contains_secret(&bytes, &TOKEN[..8]),
+        "{}",
+        String::from_utf8_lossy(&bytes)
+    );
+    // A stream's error event quoting the upstream.
+    let server = MockServer::start().await;
+    let chunk = json!({"error": {"message": format!("oom for key {KEY} and {TOKEN}")}});
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(format!("data: {chunk}\n\n"), "text/event-stream"))
+        .mount(&server)
+        .await;
+    let adapter = TestAdapter::start_with_key(&upstream_base(&server), KEY).await;
+    let mut body = hello(MODEL);
+    body["stream"] = json!(true);
+    let response = messages(&adapter, &body).await;
+    let bytes = response.bytes().await.expect("body");
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(text.contains("event: error"), "{text}");
+    assert!(
+        !contains_secret(&bytes, KEY) && !contains_secret(&bytes, TOKEN),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn an_answer_without_a_finish_reason_is_a_502_not_a_served_request() {
+    let mut answer = completion(json!({"role": "assistant", "content": "po"}), "stop");
+    answer["choices"][0]
+        .as_object_mut()
+        .expect("choice")
+        .remove("finish_reason");
+    let server = upstream_answering_all(ResponseTemplate::new(200).set_body_json(answer)).await;
+    let adapter = TestAdapter::start(&upstream_base(&server)).await;
+    let response = messages(&adapter, &hello(MODEL)).await;
+    assert_eq!(response.status(), 502);
+    let error: Value = response.json().await.expect("json");
+    assert_eq!(error["error"]["type"], "api_error");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("finish_reason")
+    );
+    let line = &adapter.ledger()[0];
+    assert_eq!((line.outcome, line.status), (Outcome::UpstreamError, 502));
+    assert_eq!(adapter.handle.totals().served_by_admitted_model, 0);
+}
+
+#[tokio::test]
 async fn unsupported_or_malformed_requests_are_400_and_never_forwarded() {
     let server = upstream_answering_all(
         ResponseTemplate::new(200).set_body_json(completion(json!({"role": "assistant", "content": "x"}), "stop")),
@@ -664,6 +752,26 @@ async fn count_tokens_uses_llama_cpp_python_extras_when_tokenize_is_missing() {
         sent["input"].as_str().is_some_and(|input| input.contains("France")),
         "{sent}"
     );
+    assert_eq!(sent["model"], MODEL, "llama-cpp-python is told which model counts");
+}
+
+#[tokio::test]
+async fn count_tokens_asks_no_tokenizer_when_the_base_url_is_not_v1() {
+    let server =
+        upstream_answering_all(ResponseTemplate::new(200).set_body_json(json!({"tokens": [1, 2], "count": 2}))).await;
+    let adapter = TestAdapter::start(&format!("{}/gateway/v1", server.uri())).await;
+    let response = anthropic_post(&adapter, "/v1/messages/count_tokens", &count_request())
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()[HEADER_TOKEN_COUNT], "estimate");
+    assert_eq!(
+        response.json::<Value>().await.expect("json"),
+        json!({"input_tokens": estimate_input_tokens(&count_request())})
+    );
+    assert!(received(&server).await.is_empty(), "the server root was asked");
+    assert_eq!(adapter.ledger()[0].outcome, Outcome::AnsweredLocally);
 }
 
 #[tokio::test]

@@ -235,9 +235,6 @@ pub const ESTIMATE_CHARS_PER_TOKEN: u64 = 4;
 /// Prefix of a `role: tool` message whose `tool_result` had `is_error: true`.
 const TOOL_ERROR_PREFIX: &str = "[tool error] ";
 
-/// Longest upstream error message quoted back to the client, in characters.
-const MAX_QUOTED_UPSTREAM_CHARS: usize = 300;
-
 fn invalid(message: impl Into<String>) -> TranslateError {
     TranslateError::invalid_request(message)
 }
@@ -686,7 +683,8 @@ pub fn to_openai_request(body: &Value, model: &str) -> Result<Value, TranslateEr
     Ok(Value::Object(out))
 }
 
-/// An upstream error object's message, shortened, for an `api_error`.
+/// An upstream error object's message, for an `api_error`. Not shortened here: the caller
+/// redacts the run's secrets first and cuts after, so that a cut never leaves a secret's prefix.
 fn upstream_error_message(error: &Value) -> String {
     let text = match error {
         Value::String(text) => text.clone(),
@@ -695,8 +693,7 @@ fn upstream_error_message(error: &Value) -> String {
             .and_then(Value::as_str)
             .map_or_else(|| other.to_string(), str::to_owned),
     };
-    let short: String = text.chars().take(MAX_QUOTED_UPSTREAM_CHARS).collect();
-    format!("the upstream reported an error: {short}")
+    format!("the upstream reported an error: {text}")
 }
 
 /// Parses a tool call's `arguments` (a JSON string; some servers send the object itself)
@@ -784,6 +781,11 @@ pub fn from_openai_response(response: &Value, model: &str, message_id: &str) -> 
         .get("message")
         .filter(|message| message.is_object())
         .ok_or_else(|| TranslateError::api("the upstream's choice has no message"))?;
+    // As for a stream: an answer without a finish_reason is incomplete, not an answer.
+    let finish_reason = choice
+        .get("finish_reason")
+        .and_then(Value::as_str)
+        .ok_or_else(|| TranslateError::api("the upstream's answer has no finish_reason; the answer is incomplete"))?;
 
     let mut content = Vec::new();
     let text = response_text(message.get("content"))?;
@@ -816,7 +818,7 @@ pub fn from_openai_response(response: &Value, model: &str, message_id: &str) -> 
     }
 
     let (reason, stop_sequence) = stop_reason(
-        choice.get("finish_reason").and_then(Value::as_str),
+        Some(finish_reason),
         choice.get("stop_reason").and_then(Value::as_str),
         !calls.is_empty(),
     );

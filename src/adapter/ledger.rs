@@ -86,7 +86,7 @@ pub struct LedgerEntry {
     pub unix_ms: u64,
     /// The API the request spoke.
     pub api: Api,
-    /// HTTP method.
+    /// HTTP method: `GET`, `POST`, `PUT`, `DELETE`, `PATCH`, `HEAD`, `OPTIONS`, or `OTHER`.
     pub method: String,
     /// Request path, without the query string.
     pub path: String,
@@ -335,6 +335,19 @@ pub(crate) struct RequestLog {
     written: bool,
 }
 
+/// The methods recorded as they are; any other is recorded as `OTHER`.
+const KNOWN_METHODS: &[&str] = &["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"];
+
+/// The `method` of a ledger line: a known method as it is, anything else `OTHER` — a method
+/// is any token Case chooses, so it could carry the per-run token (or any secret) whole.
+fn recorded_method(method: &str) -> &str {
+    KNOWN_METHODS
+        .iter()
+        .find(|known| **known == method)
+        .copied()
+        .unwrap_or("OTHER")
+}
+
 /// Status recorded for a request Case abandoned before any answer (nginx's convention).
 const CLIENT_CLOSED_REQUEST: u16 = 499;
 
@@ -347,7 +360,7 @@ impl RequestLog {
             entry: LedgerEntry {
                 unix_ms: crate::trace::unix_ms(),
                 api,
-                method: method.to_owned(),
+                method: recorded_method(method).to_owned(),
                 path,
                 requested_model: None,
                 forwarded_model: None,
@@ -432,6 +445,23 @@ impl Drop for RequestLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_known_methods_are_recorded_as_they_are() {
+        let ledger = Arc::new(Ledger::create(None, Scrubber::new([])).expect("ledger"));
+        for method in KNOWN_METHODS {
+            assert_eq!(
+                RequestLog::new(ledger.clone(), Api::Local, method, "/").entry.method,
+                *method
+            );
+        }
+        for method in ["CASE-TOKEN-CANARY", "get", "PROPFIND", "CONNECT"] {
+            assert_eq!(
+                RequestLog::new(ledger.clone(), Api::Local, method, "/").entry.method,
+                "OTHER"
+            );
+        }
+    }
 
     fn entry(outcome: Outcome, status: u16) -> LedgerEntry {
         LedgerEntry {

@@ -20,8 +20,9 @@
 //! `POST {origin}/tokenize` (`{"content"}` → `{"tokens":[…]}`) or llama-cpp-python's
 //! `POST {origin}/extras/tokenize/count` (`{"input"}` → `{"count"}`) — and otherwise answers
 //! [`estimate_input_tokens`]; the [`HEADER_TOKEN_COUNT`](super::HEADER_TOKEN_COUNT) header
-//! says which. Neither tokenizer request names a model, so a count never counts as a request
-//! served by the admitted model.
+//! says which. The tokenizers are asked only when the base URL's path is exactly `/v1`: under
+//! any other path the server root may not be the model server's. llama-cpp-python's request
+//! names the admitted model; a count never counts as a request served by the admitted model.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,9 +54,22 @@ const MAX_TOKENIZER_BODY_BYTES: usize = 16 * 1024 * 1024;
 /// Longest upstream error text quoted back to Case, in characters.
 const MAX_QUOTED_UPSTREAM_CHARS: usize = 300;
 
+/// Longest error message the adapter sends Case (its own words and a quoted upstream text).
+const MAX_ERROR_MESSAGE_CHARS: usize = 400;
+
+/// `message` with the run's secrets redacted, then cut to [`MAX_ERROR_MESSAGE_CHARS`] — in
+/// that order, so that a cut never leaves a secret's prefix behind.
+fn quoted(log: &RequestLog, message: &str) -> String {
+    let redacted = log.redact(message);
+    if redacted.chars().count() <= MAX_ERROR_MESSAGE_CHARS {
+        return redacted;
+    }
+    redacted.chars().take(MAX_ERROR_MESSAGE_CHARS).collect::<String>() + "…"
+}
+
 /// `POST /v1/messages`.
 pub(crate) async fn create(shared: &Arc<Shared>, headers: &HeaderMap, body: Bytes, log: RequestLog) -> Response {
-    let (object, mut log) = match shared.admit_body(API, "/v1/messages", headers, &body, log) {
+    let (object, mut log) = match shared.admit_body(API, "/v1/messages", None, headers, &body, log) {
         Ok(admitted) => admitted,
         Err(refused) => return refused,
     };
@@ -155,13 +169,14 @@ fn translate_refused(log: RequestLog, err: &TranslateError) -> Response {
 
 /// A 2xx upstream answer that cannot be turned into an Anthropic one: 502 `api_error`.
 fn untranslatable(log: RequestLog, message: &str) -> Response {
+    let message = quoted(&log, message);
     error_response(
         log,
         API,
         StatusCode::BAD_GATEWAY,
         ErrorType::Api,
         Outcome::UpstreamError,
-        message,
+        &message,
         HeaderMap::new(),
     )
 }
@@ -178,7 +193,8 @@ fn upstream_error(
         let text = String::from_utf8_lossy(body);
         text.trim().to_owned()
     });
-    let detail: String = detail.chars().take(MAX_QUOTED_UPSTREAM_CHARS).collect();
+    // Redacted before the cut, which could otherwise leave a secret's prefix behind.
+    let detail: String = log.redact(&detail).chars().take(MAX_QUOTED_UPSTREAM_CHARS).collect();
     let mut message = format!(
         "case-harness adapter: the local upstream answered HTTP {}; not retried",
         status.as_u16()
@@ -371,9 +387,19 @@ impl MessageStream {
     }
 
     /// The wire bytes of `events`, counted into the ledger line.
+    /// `error` events can quote the upstream (its error object, a tool call's arguments), so
+    /// their message has the run's secrets redacted, whichever step made them.
     fn account(&mut self, log: &mut RequestLog, events: &[SseEvent]) -> Bytes {
         let mut bytes = Vec::new();
         for event in events {
+            if event.event == "error"
+                && let Some(message) = event.data["error"]["message"].as_str()
+            {
+                let mut event = event.clone();
+                event.data["error"]["message"] = Value::from(quoted(log, message));
+                bytes.extend_from_slice(&event.to_bytes());
+                continue;
+            }
             bytes.extend_from_slice(&event.to_bytes());
         }
         self.bytes_out += bytes.len() as u64;
@@ -409,12 +435,13 @@ impl Tokenizer {
         }
     }
 
-    /// The request. No `model`: both servers tokenize with the one model they serve, and a
-    /// request naming no model cannot name a wrong one.
-    fn request(self, text: &str) -> Value {
+    /// The request. llama.cpp's takes no `model` (it tokenizes with the one model it serves);
+    /// llama-cpp-python's names the admitted one, so that a multi-model server cannot count
+    /// with some default model instead.
+    fn request(self, text: &str, admitted: &str) -> Value {
         match self {
             Tokenizer::LlamaCpp => json!({"content": text}),
-            Tokenizer::LlamaCppPython => json!({"input": text}),
+            Tokenizer::LlamaCppPython => json!({"input": text, "model": admitted}),
         }
     }
 
@@ -448,7 +475,7 @@ enum TokenCount {
 
 /// `POST /v1/messages/count_tokens`.
 pub(crate) async fn count_tokens(shared: &Arc<Shared>, headers: &HeaderMap, body: Bytes, log: RequestLog) -> Response {
-    let (object, mut log) = match shared.admit_body(API, "/v1/messages/count_tokens", headers, &body, log) {
+    let (object, mut log) = match shared.admit_body(API, "/v1/messages/count_tokens", None, headers, &body, log) {
         Ok(admitted) => admitted,
         Err(refused) => return refused,
     };
@@ -489,6 +516,11 @@ pub(crate) async fn count_tokens(shared: &Arc<Shared>, headers: &HeaderMap, body
 
 /// Asks the upstream's tokenizer (the one found before, or each known one in turn).
 async fn count_with_upstream(shared: &Arc<Shared>, text: &str, log: &mut RequestLog) -> TokenCount {
+    if !tokenizer_at_origin(&shared.upstream) {
+        return TokenCount::Estimate {
+            why: "the upstream's base URL path is not /v1, so its root may not be the model server's".to_owned(),
+        };
+    }
     let known = *shared.tokenizer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let candidates: &[Tokenizer] = match known {
         TokenizerProbe::Absent => {
@@ -527,13 +559,21 @@ async fn count_with_upstream(shared: &Arc<Shared>, text: &str, log: &mut Request
     TokenCount::Estimate { why: why.join("; ") }
 }
 
+/// True when the base URL's path is exactly `/v1` (or `/v1/`): only then is the server root
+/// the model server's own (llama.cpp, llama-cpp-python mount their OpenAI API there). Under
+/// any other path the root may belong to something else (a gateway, another server), so
+/// nothing is sent there.
+fn tokenizer_at_origin(base: &LocalBaseUrl) -> bool {
+    reqwest::Url::parse(base.as_str()).is_ok_and(|url| matches!(url.path(), "/v1" | "/v1/"))
+}
+
 fn set_probe(shared: &Shared, probe: TokenizerProbe) {
     *shared.tokenizer.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = probe;
 }
 
 /// One tokenizer request: the count, or (whether the endpoint is definitely absent, why).
 async fn ask_tokenizer(shared: &Arc<Shared>, tokenizer: Tokenizer, text: &str) -> Result<u64, (bool, String)> {
-    let body = serde_json::to_vec(&tokenizer.request(text)).map_err(|err| (false, err.to_string()))?;
+    let body = serde_json::to_vec(&tokenizer.request(text, &shared.model)).map_err(|err| (false, err.to_string()))?;
     let accept = HeaderValue::from_static("application/json");
     let answer = shared
         .send_upstream(
@@ -580,8 +620,25 @@ mod tests {
         assert_eq!(Tokenizer::LlamaCpp.count(&json!({"count": 3})), None);
         assert_eq!(Tokenizer::LlamaCppPython.count(&json!({"count": 7})), Some(7));
         assert_eq!(Tokenizer::LlamaCppPython.count(&json!({"tokens": [1]})), None);
-        assert_eq!(Tokenizer::LlamaCpp.request("hi"), json!({"content": "hi"}));
-        assert_eq!(Tokenizer::LlamaCppPython.request("hi"), json!({"input": "hi"}));
+        assert_eq!(Tokenizer::LlamaCpp.request("hi", "m"), json!({"content": "hi"}));
+        assert_eq!(
+            Tokenizer::LlamaCppPython.request("hi", "m"),
+            json!({"input": "hi", "model": "m"})
+        );
+    }
+
+    #[test]
+    fn the_tokenizer_is_asked_only_under_a_v1_base_url() {
+        for (base, asked) in [
+            ("http://127.0.0.1:8080/v1", true),
+            ("http://127.0.0.1:8080/v1/", true),
+            ("http://127.0.0.1:8080/api/v1", false),
+            ("http://127.0.0.1:8080/", false),
+            ("http://127.0.0.1:8080/v1/openai", false),
+        ] {
+            let base = LocalBaseUrl::parse(base).expect("base");
+            assert_eq!(tokenizer_at_origin(&base), asked, "{}", base.as_str());
+        }
     }
 
     #[test]

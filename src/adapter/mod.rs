@@ -11,7 +11,7 @@
 //! | `POST /v1/messages` (plain or SSE) | `anthropic` | `POST {base}/chat/completions`, translated both ways |
 //! | `POST /v1/messages/count_tokens` | `anthropic` | the server's tokenizer, else an estimate |
 //! | `POST /api/event_logging/batch` | `local` | none: 204 (agent telemetry) |
-//! | anything else | `local` | none: 404 |
+//! | anything else | `local` | none: 404 (403, a fallback attempt, for a `POST` naming another model) |
 //!
 //! * **Local only.** It listens only on a loopback address and talks only to the configured
 //!   [`LocalBaseUrl`], through [`upstream::loopback_client`] (no redirects, no proxy, no
@@ -43,7 +43,9 @@
 //!   different model than the one admitted), an `accept`, and the configured upstream
 //!   secret as `Authorization: Bearer`. Case gets back only `content-type`, `cache-control`
 //!   and `retry-after` of the upstream's headers.
-//! * **Local answers.** Paths it does not serve get a 404 JSON answer, agent telemetry
+//! * **Local answers.** Paths it does not serve get a 404 JSON answer — unless it is a `POST`
+//!   whose JSON body names another model or asks for routing, which is refused (403) and
+//!   counted as a fallback attempt like on a served route — agent telemetry
 //!   (`POST /api/event_logging/batch`) a 204; neither is forwarded; both are in the ledger.
 //! * **Evidence.** Every response carries [`HEADER_SERVED_MODEL`], [`HEADER_UPSTREAM`] and
 //!   [`HEADER_FALLBACK_ATTEMPTS`]; every request leaves one [`LedgerEntry`] line.
@@ -52,8 +54,12 @@
 //! then llama-cpp-python's `POST {origin}/extras/tokenize/count` — and remembers which one
 //! answered (or that neither exists); without one it answers
 //! [`anthropic::estimate_input_tokens`] (⌈characters / 4⌉). [`HEADER_TOKEN_COUNT`] says
-//! `exact` or `estimate`. The tokenizer request names no model, so a count is never counted
-//! as a request served by the admitted model.
+//! `exact` or `estimate`. The tokenizers are asked only when the base URL's path is exactly
+//! `/v1` (else the root may not be the model server's); llama-cpp-python's request names the
+//! admitted model. A count is never counted as a request served by the admitted model.
+//!
+//! Bounds: at most [`MAX_IN_FLIGHT`] requests are handled at once (a stream until it ends;
+//! the rest wait), and a request body is at most [`MAX_REQUEST_BYTES`] (8 MiB, else 413).
 //!
 //! Timeouts: `upstream_timeout` bounds the wait for the upstream's response headers and,
 //! separately, each silence between two body chunks — not a whole stream, which may
@@ -82,6 +88,7 @@ use axum::extract::{Request, State};
 use axum::http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::Response;
+use futures_util::StreamExt;
 use serde_json::{Map, Value, json};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -108,8 +115,12 @@ pub const HEADER_TOKEN_COUNT: &str = "x-case-harness-token-count";
 pub const LEDGER_FILE_NAME: &str = "adapter-ledger.jsonl";
 /// `upstream_timeout` of the standalone adapter.
 pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(300);
-/// Largest request body Case may send (32 MiB); larger ones are answered 413.
-pub const MAX_REQUEST_BYTES: usize = 32 * 1024 * 1024;
+/// Largest request body Case may send (8 MiB); larger ones are answered 413.
+pub const MAX_REQUEST_BYTES: usize = 8 * 1024 * 1024;
+/// Most requests handled at once (a stream counts until it ends); more wait their turn, so
+/// a runaway Case holds at most this many request bodies in memory and this many upstream
+/// requests open.
+pub const MAX_IN_FLIGHT: usize = 8;
 
 /// Largest non-streamed upstream answer relayed (64 MiB); larger ones become a 502.
 const MAX_UPSTREAM_BODY_BYTES: usize = 64 * 1024 * 1024;
@@ -298,6 +309,7 @@ pub async fn start(config: AdapterConfig, listen: SocketAddr) -> Result<AdapterH
         served_model_header,
         upstream_header,
         tokenizer: std::sync::Mutex::new(messages::TokenizerProbe::default()),
+        in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
     });
     shared
         .trace
@@ -442,6 +454,8 @@ pub(crate) struct Shared {
     upstream_header: HeaderValue,
     /// What `count_tokens` has learnt about the upstream's tokenizer endpoint.
     tokenizer: std::sync::Mutex<messages::TokenizerProbe>,
+    /// [`MAX_IN_FLIGHT`] permits, one held by each request being handled.
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 /// The paths the adapter knows.
@@ -489,6 +503,8 @@ impl Route {
 /// The one handler: every request, whatever its path, goes through authentication, the
 /// ledger and the evidence headers here.
 async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    // The semaphore is never closed, so this only waits.
+    let permit = shared.in_flight.clone().acquire_owned().await.ok();
     let route = Route::of(request.uri().path());
     let log = RequestLog::new(
         shared.ledger.clone(),
@@ -497,7 +513,17 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         request.uri().path(),
     );
     let response = dispatch(&shared, route, request, log).await;
-    shared.decorate(response)
+    let response = shared.decorate(response);
+    if !is_event_stream(response.headers()) {
+        return response;
+    }
+    // A stream is in flight until its body ends (or Case drops it): it keeps the permit.
+    let (parts, body) = response.into_parts();
+    let body = body.into_data_stream().map(move |chunk| {
+        let _held = &permit;
+        chunk
+    });
+    Response::from_parts(parts, Body::from_stream(body))
 }
 
 async fn dispatch(shared: &Arc<Shared>, route: Route, request: Request, mut log: RequestLog) -> Response {
@@ -512,6 +538,17 @@ async fn dispatch(shared: &Arc<Shared>, route: Route, request: Request, mut log:
             request.method(),
             request.uri().path()
         );
+        if request.method() == Method::POST {
+            let path = request.uri().path().to_owned();
+            // A POST naming another model (or routing) is an attempt, whatever the path: it
+            // is what a client falling back to another API of another model sends.
+            if let Ok(body) = axum::body::to_bytes(request.into_body(), MAX_REQUEST_BYTES).await {
+                log.set_bytes_in(body.len());
+                if let Some(refusal) = unknown_route_attempt(api, &shared.model, &body) {
+                    return shared.refuse(api, log, &path, refusal);
+                }
+            }
+        }
         return local_error(log, api, StatusCode::NOT_FOUND, Outcome::NotFound, &message);
     };
     if request.method() != method {
@@ -556,6 +593,18 @@ async fn dispatch(shared: &Arc<Shared>, route: Route, request: Request, mut log:
         }
         // Unknown has no method and returned above.
         Route::Unknown => local_error(log, api, StatusCode::NOT_FOUND, Outcome::NotFound, "not served"),
+    }
+}
+
+/// The refusal for a `POST` to a path the adapter does not serve whose body is a JSON object
+/// naming a model other than the admitted one, or asking for routing; `None` otherwise.
+fn unknown_route_attempt(api: Api, admitted: &str, body: &[u8]) -> Option<Refusal> {
+    let Ok(Value::Object(mut object)) = serde_json::from_slice::<Value>(body) else {
+        return None;
+    };
+    match pinning::admit_request(api, admitted, None, &HeaderMap::new(), &mut object) {
+        Err(refusal) if refusal.is_fallback_attempt() => Some(refusal),
+        _ => None,
     }
 }
 
@@ -713,6 +762,7 @@ impl Shared {
         &self,
         api: Api,
         path: &str,
+        allowed: Option<&[&str]>,
         headers: &HeaderMap,
         body: &[u8],
         mut log: RequestLog,
@@ -730,7 +780,7 @@ impl Shared {
                 ));
             }
         };
-        match pinning::admit_request(api, &self.model, headers, &mut object) {
+        match pinning::admit_request(api, &self.model, allowed, headers, &mut object) {
             Ok(admission) => log.set_requested_model(admission.requested_model.as_deref()),
             Err(refusal) => return Err(self.refuse(api, log, path, refusal)),
         }
@@ -934,6 +984,16 @@ mod tests {
         ] {
             assert!(authenticate(&token, &case).is_err(), "{case:?}");
         }
+    }
+
+    #[test]
+    fn an_answer_without_a_loopback_peer_is_refused_by_the_peer_check() {
+        let base = LocalBaseUrl::parse("http://127.0.0.1:8080/v1").expect("url");
+        // Built, not received: it has no remote address at all.
+        let answer = reqwest::Response::from(axum::http::Response::new(""));
+        assert!(answer.remote_addr().is_none());
+        let refused = upstream::check_peer(&base, &answer).expect_err("no peer is not loopback");
+        assert!(matches!(refused, UpstreamError::NotLoopbackPeer { .. }), "{refused:?}");
     }
 
     #[test]

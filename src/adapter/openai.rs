@@ -1,6 +1,14 @@
 //! The OpenAI routes — `GET /v1/models` and `POST /v1/chat/completions` — and the relay
 //! of the upstream's answer back to Case.
 //!
+//! `POST /v1/chat/completions` forwards only an allow-list of top-level fields
+//! ([`pinning::OPENAI_CHAT_FIELDS`]): `model`, `messages`, `max_tokens`,
+//! `max_completion_tokens`, `temperature`, `top_p`, `n`, `stop`, `stream`, `stream_options`,
+//! `tools`, `tool_choice`, `parallel_tool_calls`, `response_format`, `seed`,
+//! `presence_penalty`, `frequency_penalty`, `logit_bias`, `logprobs`, `top_logprobs`, `user`,
+//! and llama.cpp's `top_k`, `min_p`, `repeat_penalty`, `typical_p`. Any other field is a 400
+//! naming it (never forwarded); one that looks like routing is a 403 fallback attempt.
+//!
 //! The upstream already speaks OpenAI, so nothing is translated: the admitted request goes
 //! up, the answer comes back with its status and body unchanged. A non-streamed answer is
 //! read whole (to record the `model` it reports); an SSE answer is relayed chunk by chunk
@@ -21,6 +29,7 @@ use serde_json::Value;
 
 use super::anthropic::{SseData, SseParser};
 use super::ledger::{Api, Outcome, RequestLog};
+use super::pinning;
 use super::{Endpoint, MAX_UPSTREAM_BODY_BYTES, Shared, is_event_stream, local_error, reported_model, response};
 use crate::upstream;
 
@@ -31,7 +40,7 @@ pub(crate) async fn models(shared: &Arc<Shared>, mut log: RequestLog) -> Respons
         .send_upstream(Method::GET, Endpoint::Api("models"), None, None)
         .await
     {
-        Ok(answer) => relay(shared, Api::OpenAi, answer, log).await,
+        Ok(answer) => relay(shared, Api::OpenAi, answer, false, log).await,
         Err(failure) => shared.upstream_failed(Api::OpenAi, log, failure),
     }
 }
@@ -44,7 +53,14 @@ pub(crate) async fn chat_completions(
     log: RequestLog,
 ) -> Response {
     let api = Api::OpenAi;
-    let (object, mut log) = match shared.admit_body(api, "/v1/chat/completions", headers, &body, log) {
+    let (object, mut log) = match shared.admit_body(
+        api,
+        "/v1/chat/completions",
+        Some(pinning::OPENAI_CHAT_FIELDS),
+        headers,
+        &body,
+        log,
+    ) {
         Ok(admitted) => admitted,
         Err(refused) => return refused,
     };
@@ -73,7 +89,7 @@ pub(crate) async fn chat_completions(
         )
         .await
     {
-        Ok(answer) => relay(shared, api, answer, log).await,
+        Ok(answer) => relay(shared, api, answer, true, log).await,
         Err(failure) => shared.upstream_failed(api, log, failure),
     }
 }
@@ -107,15 +123,32 @@ pub(crate) fn status_reason(status: StatusCode) -> Option<String> {
 }
 
 /// Returns the upstream's answer to Case: SSE relayed as it arrives, anything else read
-/// whole (bounded) and returned unchanged.
-pub(crate) async fn relay(shared: &Arc<Shared>, api: Api, answer: reqwest::Response, mut log: RequestLog) -> Response {
+/// whole (bounded) and returned unchanged (error bodies redacted).
+///
+/// For a chat completion (`chat`), a 2xx is recorded as [`Outcome::Forwarded`] — and so counts
+/// as served by the admitted model — only when it is an answer: a JSON body with a non-empty
+/// `choices` array and no `error`, or a stream in which some chunk had a non-null
+/// `finish_reason` (or `[DONE]` came after at least one choice chunk) and no chunk had an
+/// `error`. Anything else is relayed just the same but recorded as [`Outcome::UpstreamError`].
+pub(crate) async fn relay(
+    shared: &Arc<Shared>,
+    api: Api,
+    answer: reqwest::Response,
+    chat: bool,
+    mut log: RequestLog,
+) -> Response {
     let status = answer.status();
     let headers = relayed_headers(answer.headers());
-    if is_event_stream(&headers) {
+    // Only a success is streamed: an error body is read whole, so that it can be redacted.
+    if status.is_success() && is_event_stream(&headers) {
         log.set_status(status.as_u16());
         let stream = SseRelay {
             upstream: Box::pin(answer.bytes_stream()),
             parser: Some(SseParser::new()),
+            chat,
+            saw_choice: false,
+            finished: false,
+            errored: false,
             log: Some(log),
             idle: shared.upstream_timeout,
             status,
@@ -135,14 +168,43 @@ pub(crate) async fn relay(shared: &Arc<Shared>, api: Api, answer: reqwest::Respo
     if let Some(model) = reported_model(&body) {
         log.note_upstream_model(&model);
     }
-    let reason = status_reason(status);
-    log.finish(
-        status.as_u16(),
-        body.len() as u64,
-        Outcome::Forwarded,
-        reason.as_deref(),
-    );
+    let body = if status.is_success() {
+        body
+    } else {
+        redact_body(&log, body)
+    };
+    let (outcome, reason) = match status_reason(status) {
+        None if chat && !is_chat_answer(&body) => (
+            Outcome::UpstreamError,
+            Some(format!(
+                "upstream answered {} without a completion (no choices, or an error); relayed as is",
+                status.as_u16()
+            )),
+        ),
+        reason => (Outcome::Forwarded, reason),
+    };
+    log.finish(status.as_u16(), body.len() as u64, outcome, reason.as_deref());
     response(status, headers, Body::from(body))
+}
+
+/// True for a JSON object with a non-empty `choices` array and no (non-null) `error`.
+fn is_chat_answer(body: &[u8]) -> bool {
+    let Ok(Value::Object(object)) = serde_json::from_slice::<Value>(body) else {
+        return false;
+    };
+    let has_choices = object
+        .get("choices")
+        .and_then(Value::as_array)
+        .is_some_and(|choices| !choices.is_empty());
+    has_choices && object.get("error").is_none_or(Value::is_null)
+}
+
+/// An upstream error body with the run's secrets redacted (an upstream may echo the key it
+/// was sent, or the request, into its error text). Unchanged when it holds none.
+pub(crate) fn redact_body(log: &RequestLog, body: Vec<u8>) -> Vec<u8> {
+    let text = String::from_utf8_lossy(&body);
+    let redacted = log.redact(&text);
+    if redacted == text { body } else { redacted.into_bytes() }
 }
 
 /// An upstream body as a stream of chunks.
@@ -152,9 +214,17 @@ pub(crate) type UpstreamStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes
 /// or is dropped because Case went away.
 struct SseRelay {
     upstream: UpstreamStream,
-    /// Looks for the reported model; `None` once found, or once the stream stopped parsing
-    /// (the bytes are relayed as they are either way: parsing is only for the ledger).
+    /// Reads the stream for the ledger (the reported model, and whether it completed);
+    /// `None` once the stream stopped parsing (the bytes are relayed as they are either way).
     parser: Option<SseParser>,
+    /// A chat completion: its end is judged (see [`relay`]).
+    chat: bool,
+    /// A chunk with a non-empty `choices` array went by.
+    saw_choice: bool,
+    /// A non-null `finish_reason`, or `[DONE]` after a choice chunk, went by.
+    finished: bool,
+    /// A chunk carried an `error`, or the stream stopped parsing.
+    errored: bool,
     /// `None` once the ledger line is written: the stream then ends.
     log: Option<RequestLog>,
     idle: Duration,
@@ -164,6 +234,36 @@ struct SseRelay {
 }
 
 impl SseRelay {
+    /// Notes what one `data:` payload says about the stream.
+    fn watch(&mut self, log: &mut RequestLog, payload: &SseData) {
+        match payload {
+            SseData::Json(value) => {
+                if let Some(model) = value.get("model").and_then(Value::as_str) {
+                    log.note_upstream_model(model);
+                }
+                if value.get("error").is_some_and(|error| !error.is_null()) {
+                    self.errored = true;
+                }
+                if let Some(choices) = value.get("choices").and_then(Value::as_array)
+                    && !choices.is_empty()
+                {
+                    self.saw_choice = true;
+                    if choices
+                        .iter()
+                        .any(|choice| choice.get("finish_reason").is_some_and(|reason| !reason.is_null()))
+                    {
+                        self.finished = true;
+                    }
+                }
+            }
+            SseData::Done => {
+                if self.saw_choice {
+                    self.finished = true;
+                }
+            }
+        }
+    }
+
     async fn step(mut self) -> Option<(Result<Bytes, std::io::Error>, SseRelay)> {
         let mut log = self.log.take()?;
         match tokio::time::timeout(self.idle, self.upstream.next()).await {
@@ -173,29 +273,35 @@ impl SseRelay {
                 if let Some(parser) = &mut self.parser {
                     match parser.push(&chunk) {
                         Ok(payloads) => {
-                            let model = payloads.iter().find_map(|payload| match payload {
-                                SseData::Json(value) => value.get("model").and_then(Value::as_str),
-                                SseData::Done => None,
-                            });
-                            if let Some(model) = model {
-                                log.note_upstream_model(model);
-                                self.parser = None;
+                            for payload in &payloads {
+                                self.watch(&mut log, payload);
                             }
                         }
-                        Err(_) => self.parser = None,
+                        Err(_) => {
+                            self.parser = None;
+                            self.errored = true;
+                        }
                     }
                 }
                 self.log = Some(log);
                 Some((Ok(chunk), self))
             }
             Ok(None) => {
-                let reason = status_reason(self.status);
-                log.finish(
-                    self.status.as_u16(),
-                    self.bytes_out,
-                    Outcome::Forwarded,
-                    reason.as_deref(),
-                );
+                let (outcome, reason) = match status_reason(self.status) {
+                    None if self.chat && (self.errored || !self.finished) => (
+                        Outcome::UpstreamError,
+                        Some(
+                            if self.errored {
+                                "the stream carried an error (or was not SSE); relayed as is"
+                            } else {
+                                "the stream ended without a finish_reason; relayed as is"
+                            }
+                            .to_owned(),
+                        ),
+                    ),
+                    reason => (Outcome::Forwarded, reason),
+                };
+                log.finish(self.status.as_u16(), self.bytes_out, outcome, reason.as_deref());
                 None
             }
             Ok(Some(Err(err))) => {

@@ -19,6 +19,22 @@
 //!   `helicone-fallbacks`), `api-base`/`api_base`/`base-url`/`base_url`, and the gateway
 //!   families `x-litellm-*`, `x-portkey-*`, `helicone-*`, `cf-aig-*` (Cloudflare AI Gateway).
 //!
+//! A body field other than `model` whose name equals `model` ASCII-case-insensitively
+//! (`Model`, `MODEL`) is refused as a fallback attempt too: Ollama decodes field names
+//! case-insensitively, so such a field could choose the model behind the adapter's back.
+//!
+//! A route may also name the only top-level fields it forwards ([`OPENAI_CHAT_FIELDS`] for
+//! `POST /v1/chat/completions`): any other field is a 400 naming it, never forwarded, unless
+//! it also looks like routing, in which case the request is a fallback attempt (counted).
+//! Chat completions forwards exactly `model`, `messages`, `max_tokens`,
+//! `max_completion_tokens`, `temperature`, `top_p`, `n`, `stop`, `stream`, `stream_options`,
+//! `tools`, `tool_choice`, `parallel_tool_calls`, `response_format`, `seed`,
+//! `presence_penalty`, `frequency_penalty`, `logit_bias`, `logprobs`, `top_logprobs`, `user`,
+//! and llama.cpp's sampling knobs `top_k`, `min_p`, `repeat_penalty`, `typical_p`. Names are
+//! compared exactly: local servers may act on fields (llama.cpp's `lora`, a server's
+//! `user_config`) that load other weights or settings, and an allow-list is the only way to
+//! know that none of them goes up.
+//!
 //! `openai-organization` and `openai-project` pick a billing account, not a route, so they
 //! are not refused; like every header outside the forwarding allow-list they are simply
 //! never sent upstream. Only top-level body fields are judged: the upstream is a plain local
@@ -45,6 +61,36 @@ const ROUTING_FIELDS: &[&str] = &[
 /// Body field prefixes (lower-case) of gateway-specific switches.
 const ROUTING_FIELD_PREFIXES: &[&str] = &["mock_", "litellm"];
 
+/// The top-level body fields `POST /v1/chat/completions` forwards (see the module docs).
+pub(crate) const OPENAI_CHAT_FIELDS: &[&str] = &[
+    "model",
+    "messages",
+    "max_tokens",
+    "max_completion_tokens",
+    "temperature",
+    "top_p",
+    "n",
+    "stop",
+    "stream",
+    "stream_options",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "response_format",
+    "seed",
+    "presence_penalty",
+    "frequency_penalty",
+    "logit_bias",
+    "logprobs",
+    "top_logprobs",
+    "user",
+    // llama.cpp sampling knobs.
+    "top_k",
+    "min_p",
+    "repeat_penalty",
+    "typical_p",
+];
+
 /// Header name fragments (header names are lower-case already) that name a target.
 const ROUTING_HEADER_PARTS: &[&str] = &["fallback", "api-base", "api_base", "base-url", "base_url"];
 
@@ -67,6 +113,8 @@ pub(crate) enum RefusalKind {
     Fallback,
     /// `model` present but not a string.
     Malformed,
+    /// A body field outside the route's allow-list (and not routing).
+    UnsupportedField,
 }
 
 /// A refused request: nothing of it goes upstream.
@@ -90,7 +138,7 @@ impl Refusal {
     pub(crate) fn status(&self) -> StatusCode {
         match self.kind {
             RefusalKind::Fallback => StatusCode::FORBIDDEN,
-            RefusalKind::Malformed => StatusCode::BAD_REQUEST,
+            RefusalKind::Malformed | RefusalKind::UnsupportedField => StatusCode::BAD_REQUEST,
         }
     }
 
@@ -99,19 +147,24 @@ impl Refusal {
         match self.kind {
             RefusalKind::Fallback => "model_not_admitted",
             RefusalKind::Malformed => "invalid_model",
+            RefusalKind::UnsupportedField => "unsupported_field",
         }
     }
 }
 
 /// The one admission decision. On success `body["model"]` is exactly `admitted`; on refusal
-/// the body must not be forwarded. Every problem found is named in the one refusal.
+/// the body must not be forwarded. Every problem found is named in the one refusal. With
+/// `allowed`, a top-level field not in it (and not routing) is refused as unsupported.
 pub(crate) fn admit_request(
     api: Api,
     admitted: &str,
+    allowed: Option<&[&str]>,
     headers: &HeaderMap,
     body: &mut Map<String, Value>,
 ) -> Result<Admission, Refusal> {
     let mut problems = Vec::new();
+    // Problems that alone make a bad request, not a fallback attempt.
+    let mut bad = Vec::new();
     let mut malformed = false;
     let requested_model = match body.get("model") {
         None => None,
@@ -135,7 +188,7 @@ pub(crate) fn admit_request(
                 Some(text)
             } else {
                 malformed = true;
-                problems.push(format!("`model` must be a string naming `{admitted}`"));
+                bad.push(format!("`model` must be a string naming `{admitted}`"));
                 None
             }
         }
@@ -151,6 +204,19 @@ pub(crate) fn admit_request(
             "body field `{field}` asks for routing, which this adapter refuses"
         ));
     }
+    if let Some(allowed) = allowed {
+        let mut unsupported: Vec<&str> = body
+            .keys()
+            .map(String::as_str)
+            .filter(|key| !allowed.contains(key) && !is_routing_field(key))
+            .collect();
+        unsupported.sort_unstable();
+        for field in unsupported {
+            bad.push(format!(
+                "body field `{field}` is not supported by this adapter and was not forwarded"
+            ));
+        }
+    }
     let mut names: Vec<&str> = headers
         .keys()
         .map(|name| name.as_str())
@@ -161,7 +227,7 @@ pub(crate) fn admit_request(
     for name in names {
         problems.push(format!("header `{name}` asks for routing, which this adapter refuses"));
     }
-    if problems.is_empty() {
+    if problems.is_empty() && bad.is_empty() {
         let model_inserted = requested_model.is_none();
         if model_inserted {
             body.insert("model".to_owned(), Value::from(admitted));
@@ -171,13 +237,16 @@ pub(crate) fn admit_request(
             model_inserted,
         });
     }
-    // A malformed model alone is a bad request; together with a real routing attempt the
+    // Bad-request problems alone make a 400; together with a real routing attempt the
     // attempt wins, so it is counted.
-    let kind = if malformed && problems.len() == 1 {
+    let kind = if !problems.is_empty() {
+        RefusalKind::Fallback
+    } else if malformed {
         RefusalKind::Malformed
     } else {
-        RefusalKind::Fallback
+        RefusalKind::UnsupportedField
     };
+    problems.extend(bad);
     Err(Refusal {
         kind,
         requested_model,
@@ -190,6 +259,10 @@ pub(crate) fn admit_request(
 }
 
 fn is_routing_field(key: &str) -> bool {
+    // `Model`, `MODEL`, …: a second model field for servers that read names case-insensitively.
+    if key != "model" && key.eq_ignore_ascii_case("model") {
+        return true;
+    }
     let key = key.to_ascii_lowercase();
     key.contains("fallback")
         || ROUTING_FIELDS.contains(&key.as_str())
@@ -221,7 +294,7 @@ mod tests {
                 HeaderValue::from_static("x"),
             );
         }
-        (admit_request(Api::OpenAi, ADMITTED, &map, &mut body), body)
+        (admit_request(Api::OpenAi, ADMITTED, None, &map, &mut body), body)
     }
 
     #[test]
@@ -348,6 +421,39 @@ mod tests {
             ],
         );
         assert!(result.is_ok(), "{result:?}");
+    }
+
+    #[test]
+    fn a_case_variant_of_model_is_a_fallback_attempt() {
+        for field in ["Model", "MODEL", "mOdEl"] {
+            let (result, _) = admit(json!({"model": ADMITTED, field: "claude-sonnet-4-6"}), &[]);
+            let refusal = result.expect_err(field);
+            assert!(refusal.is_fallback_attempt(), "{field}");
+            assert!(refusal.message.contains(field), "{}", refusal.message);
+        }
+    }
+
+    #[test]
+    fn with_an_allow_list_other_fields_are_a_bad_request_unless_routing() {
+        let allowed = Some(OPENAI_CHAT_FIELDS);
+        let check = |body: Value| {
+            let Value::Object(mut body) = body else { unreachable!() };
+            admit_request(Api::OpenAi, ADMITTED, allowed, &HeaderMap::new(), &mut body)
+        };
+        let ok = check(json!({"model": ADMITTED, "messages": [], "top_k": 4, "stream": true}));
+        assert!(ok.is_ok(), "{ok:?}");
+        for field in ["lora", "user_config", "metadata", "Messages"] {
+            let refusal = check(json!({"model": ADMITTED, field: 1})).expect_err(field);
+            assert_eq!(refusal.kind, RefusalKind::UnsupportedField, "{field}");
+            assert_eq!(refusal.status(), StatusCode::BAD_REQUEST);
+            assert!(refusal.message.contains(&format!("`{field}`")), "{}", refusal.message);
+        }
+        // Routing and an unsupported field together: the attempt wins, and both are named.
+        let refusal = check(json!({"model": ADMITTED, "lora": [], "fallbacks": []})).expect_err("both");
+        assert!(refusal.is_fallback_attempt());
+        assert!(refusal.message.contains("`lora`") && refusal.message.contains("`fallbacks`"));
+        let refusal = check(json!({"model": ADMITTED, "Model": "x"})).expect_err("Model");
+        assert!(refusal.is_fallback_attempt());
     }
 
     #[test]
