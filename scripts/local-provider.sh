@@ -53,7 +53,7 @@ readonly HOST="127.0.0.1"
 readonly DEFAULT_PORT=8089
 readonly BUILD_CMAKE_ARGS="-DGGML_NATIVE=OFF"
 
-PROVIDER_HOME="${CASE_HARNESS_PROVIDER_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/case-harness/local-provider}"
+PROVIDER_HOME="${CASE_HARNESS_PROVIDER_HOME:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/case-harness/local-provider}"
 VENV="$PROVIDER_HOME/venv"
 VENV_PY="$VENV/bin/python"
 INSTALL_MARKER="$VENV/.case-harness-installed"
