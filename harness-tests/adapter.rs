@@ -216,15 +216,7 @@ async fn another_model_is_refused_not_forwarded_and_recorded_as_a_fallback_attem
         (None, None)
     );
     assert_eq!(ledger[0].status, 403);
-    let totals = adapter.handle.totals();
-    assert_eq!((totals.fallback_attempts, totals.forwarded), (2, 0));
-    assert!(totals.models_requested.contains("claude-sonnet-4-6"));
-    let events = adapter.trace_events();
-    assert_eq!(
-        events.iter().filter(|event| *event == trace::FALLBACK_ATTEMPT).count(),
-        2,
-        "{events:?}"
-    );
+    adapter.assert_refused_fallbacks(2, "claude-sonnet-4-6");
 }
 
 #[tokio::test]

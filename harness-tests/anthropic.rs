@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use case_harness::adapter::anthropic::estimate_input_tokens;
 use case_harness::adapter::{Api, HEADER_SERVED_MODEL, HEADER_TOKEN_COUNT, Outcome};
-use case_harness::trace;
 use serde_json::{Value, json};
 use support::{
     MODEL, TOKEN, TestAdapter, client, contains_secret, fallback_attempts_header, received,
@@ -412,15 +411,7 @@ async fn a_claude_model_is_refused_not_forwarded_and_recorded_as_a_fallback_atte
             (None, None)
         );
     }
-    let totals = adapter.handle.totals();
-    assert_eq!((totals.fallback_attempts, totals.forwarded), (3, 0));
-    assert!(totals.models_requested.contains("claude-sonnet-4-6"));
-    let events = adapter.trace_events();
-    assert_eq!(
-        events.iter().filter(|event| *event == trace::FALLBACK_ATTEMPT).count(),
-        3,
-        "{events:?}"
-    );
+    adapter.assert_refused_fallbacks(3, "claude-sonnet-4-6");
 }
 
 #[tokio::test]

@@ -117,6 +117,17 @@ impl TestAdapter {
         trace_event_names(&self.trace_path())
     }
 
+    /// `attempts` refused fallback attempts naming `model`, nothing forwarded, and one
+    /// `fallback_attempt` trace event per attempt.
+    pub fn assert_refused_fallbacks(&self, attempts: u64, model: &str) {
+        let totals = self.handle.totals();
+        assert_eq!((totals.fallback_attempts, totals.forwarded), (attempts, 0));
+        assert!(totals.models_requested.contains(model), "{:?}", totals.models_requested);
+        let events = self.trace_events();
+        let traced = events.iter().filter(|event| *event == trace::FALLBACK_ATTEMPT).count() as u64;
+        assert_eq!(traced, attempts, "{events:?}");
+    }
+
     /// The totals the handle reports equal those recomputed from the file.
     pub fn assert_totals_match_file(&self) {
         assert_eq!(self.handle.totals(), adapter::summarize(&self.ledger()));
