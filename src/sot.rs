@@ -21,18 +21,6 @@ use std::path::{Path, PathBuf};
 
 use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
 
-/// Front-matter keys the SOT format defines (others are kept but not interpreted).
-pub const FRONT_MATTER_KEYS: &[&str] = &[
-    "title",
-    "status",
-    "lifecycle_classification",
-    "owner",
-    "created",
-    "last_reviewed",
-    "core_promotion_status",
-    "route",
-];
-
 const LIST_LABELS: [(&str, ListSection); 3] = [
     ("Acceptance:", ListSection::Acceptance),
     ("Blocked by:", ListSection::BlockedBy),
