@@ -400,10 +400,8 @@ fn to_json(value: &impl serde::Serialize) -> Result<String, String> {
 
 fn status(sot: &std::path::Path, evidence: &std::path::Path, format: Format) -> Result<Exit, String> {
     let document = crate::sot::load(sot).map_err(|err| err.to_string())?;
-    let folder = crate::status::collect_reports(evidence, |path| {
-        crate::evidence::verify(path).map_err(|problems| problems.join("; "))
-    })
-    .map_err(|err| format!("{}: cannot read evidence folder: {err}", evidence.display()))?;
+    let folder = crate::status::collect_verified_reports(evidence)
+        .map_err(|err| format!("{}: cannot read evidence folder: {err}", evidence.display()))?;
     let admission = current_admission()?;
     let output = crate::status::derive(&document, &folder, admission.as_ref());
     match format {

@@ -116,6 +116,13 @@ pub struct EvidenceFolder {
     pub rejected: Vec<(PathBuf, String)>,
 }
 
+/// [`collect_reports`] with the Harness Evidence Interface's own verifier.
+pub fn collect_verified_reports(dir: &Path) -> std::io::Result<EvidenceFolder> {
+    collect_reports(dir, |path| {
+        crate::evidence::verify(path).map_err(|problems| problems.join("; "))
+    })
+}
+
 /// Finds every `report.json` under `dir` (depth-first, sorted) and verifies each with `verify`.
 pub fn collect_reports(
     dir: &Path,

@@ -111,10 +111,7 @@ pub fn write_summary(
         ));
     }
     if let Ok(document) = crate::sot::load(sot) {
-        let folder = crate::status::collect_reports(evidence_dir, |path| {
-            crate::evidence::verify(path).map_err(|problems| problems.join("; "))
-        })
-        .unwrap_or_default();
+        let folder = crate::status::collect_verified_reports(evidence_dir).unwrap_or_default();
         let status = crate::status::derive(&document, &folder, admission_now);
         text.push_str("\n## Work-item status supported by these reports\n\n");
         for (id, derived) in &status.derived {
