@@ -2,10 +2,10 @@
 //! `POST /v1/messages/count_tokens` — on top of everything the OpenAI routes use.
 //!
 //! Nothing here decides anything the OpenAI side decides differently: authentication,
-//! [`admit_request`] (the one pinning rule; a refusal is a fallback attempt),
+//! [`admit_request`](super::pinning::admit_request) (the one pinning rule; a refusal is a fallback attempt),
 //! [`Shared::send_upstream`] (loopback client, peer check, timeouts), the ledger line and the
 //! evidence headers are shared. What is added is the translation, all of it in the pure
-//! [`anthropic`](super::anthropic) module: the request becomes an OpenAI chat request for the
+//! [`anthropic`] module: the request becomes an OpenAI chat request for the
 //! admitted model (`POST {base}/chat/completions`), the answer an Anthropic `message` whose
 //! `model` is the admitted name, and an SSE answer is translated chunk by chunk as it arrives
 //! ([`SseParser`] → [`StreamTranslator`]) — `message_start` and `ping` go out as soon as the
@@ -19,7 +19,7 @@
 //! `count_tokens` asks the upstream's own tokenizer when it has one — llama.cpp's
 //! `POST {origin}/tokenize` (`{"content"}` → `{"tokens":[…]}`) or llama-cpp-python's
 //! `POST {origin}/extras/tokenize/count` (`{"input"}` → `{"count"}`) — and otherwise answers
-//! [`estimate_input_tokens`]; the [`HEADER_TOKEN_COUNT`](super::HEADER_TOKEN_COUNT) header
+//! [`estimate_input_tokens`]; the [`HEADER_TOKEN_COUNT`] header
 //! says which. The tokenizers are asked only when the base URL's path is exactly `/v1`: under
 //! any other path the server root may not be the model server's. llama-cpp-python's request
 //! names the admitted model; a count never counts as a request served by the admitted model.

@@ -13,7 +13,7 @@
 //! up, the answer comes back with its status and body unchanged. A non-streamed answer is
 //! read whole (to record the `model` it reports); an SSE answer is relayed chunk by chunk
 //! the moment each arrives, while the one SSE parser of the adapter
-//! ([`SseParser`](super::sse::SseParser), shared with the Anthropic translation) watches
+//! ([`SseParser`], shared with the Anthropic translation) watches
 //! the `data:` payloads go by for the reported model.
 
 use std::sync::Arc;

@@ -1,5 +1,5 @@
 //! The adapter server's lifecycle: [`AdapterConfig`] in, [`start`] binds the loopback
-//! listener and builds the [`Shared`](super::state::Shared) state every request sees, and
+//! listener and builds the [`Shared`] state every request sees, and
 //! [`AdapterHandle`] stops it and hands back the totals.
 
 use std::net::SocketAddr;
