@@ -2,7 +2,7 @@
 //! `POST /v1/messages/count_tokens` — on top of everything the OpenAI routes use.
 //!
 //! Nothing here decides anything the OpenAI side decides differently: authentication,
-//! [`admit_request`](super::pinning::admit_request) (the one pinning rule; a refusal is a fallback attempt),
+//! [`pin_request`](super::pinning::pin_request) (the one pinning rule; a refusal is a fallback attempt),
 //! [`Shared::send_upstream`] (loopback client, peer check, timeouts), the ledger line and the
 //! evidence headers are shared. What is added is the translation, all of it in the pure
 //! [`anthropic`] module: the request becomes an OpenAI chat request for the
@@ -65,7 +65,7 @@ fn quoted(log: &RequestLog, message: &str) -> String {
 
 /// `POST /v1/messages`.
 pub(crate) async fn create(shared: &Arc<Shared>, headers: &HeaderMap, body: Bytes, log: RequestLog) -> Response {
-    let (object, mut log) = match shared.admit_body(API, "/v1/messages", None, headers, &body, log) {
+    let (object, mut log) = match shared.pin_body(API, "/v1/messages", None, headers, &body, log) {
         Ok(admitted) => admitted,
         Err(refused) => return refused,
     };
@@ -412,7 +412,7 @@ fn stream_error(log: &RequestLog, err: &TranslateError) -> SseEvent {
 
 /// `POST /v1/messages/count_tokens`.
 pub(crate) async fn count_tokens(shared: &Arc<Shared>, headers: &HeaderMap, body: Bytes, log: RequestLog) -> Response {
-    let (object, mut log) = match shared.admit_body(API, "/v1/messages/count_tokens", None, headers, &body, log) {
+    let (object, mut log) = match shared.pin_body(API, "/v1/messages/count_tokens", None, headers, &body, log) {
         Ok(admitted) => admitted,
         Err(refused) => return refused,
     };

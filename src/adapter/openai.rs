@@ -57,7 +57,7 @@ pub(crate) async fn chat_completions(
     log: RequestLog,
 ) -> Response {
     let api = Api::OpenAi;
-    let (object, mut log) = match shared.admit_body(
+    let (object, mut log) = match shared.pin_body(
         api,
         "/v1/chat/completions",
         Some(pinning::OPENAI_CHAT_FIELDS),
