@@ -87,6 +87,9 @@ pub enum AdapterError {
     /// The upstream HTTP client could not be built.
     #[error("cannot build the upstream HTTP client: {0}")]
     Client(String),
+    /// The redactor of the run's secrets could not be built.
+    #[error("cannot build the redactor of the run's secrets: {0}")]
+    Redactor(#[source] aho_corasick::BuildError),
     /// The standalone adapter could not write its token file.
     #[error("cannot write the token file {}: {source}", path.display())]
     TokenFile {
@@ -179,7 +182,8 @@ pub async fn start(config: AdapterConfig, listen: SocketAddr) -> Result<AdapterH
     // Timeouts are applied per step (headers, each chunk) by the adapter itself; a whole-
     // request timeout in the client would cut long streams off.
     let client = upstream::loopback_client(None).map_err(|err| AdapterError::Client(err.without_url().to_string()))?;
-    let scrubber = Scrubber::new(config.upstream_key.iter().cloned().chain([config.case_token.clone()]));
+    let scrubber = Scrubber::new(config.upstream_key.iter().cloned().chain([config.case_token.clone()]))
+        .map_err(AdapterError::Redactor)?;
     let ledger = Ledger::create(config.ledger_path.as_deref(), scrubber).map_err(|source| AdapterError::Ledger {
         path: config.ledger_path.clone().unwrap_or_default(),
         source,
