@@ -95,5 +95,5 @@ pub use ledger::{
 };
 pub use routing::{MAX_IN_FLIGHT, MAX_REQUEST_BYTES};
 pub use server::{AdapterConfig, AdapterError, AdapterHandle, DEFAULT_UPSTREAM_TIMEOUT, start};
-pub use standalone::run_standalone;
+pub use standalone::Standalone;
 pub use state::{HEADER_FALLBACK_ATTEMPTS, HEADER_SERVED_MODEL, HEADER_TOKEN_COUNT, HEADER_UPSTREAM};
