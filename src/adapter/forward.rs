@@ -2,13 +2,9 @@
 //! only the allow-listed headers, the loopback peer check, per-step timeouts, bounded reads,
 //! and the 502/504 answer when the upstream gives nothing usable (never retried).
 
-use std::pin::Pin;
-
-use axum::body::Bytes;
 use axum::http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::Response;
-use futures_util::Stream;
 
 use super::api_error::local_error;
 use super::ledger::{Api, Outcome, RequestLog};
@@ -184,9 +180,6 @@ pub(crate) fn redact_body(log: &RequestLog, body: Vec<u8>) -> Vec<u8> {
     let redacted = log.redact(&text);
     if redacted == text { body } else { redacted.into_bytes() }
 }
-
-/// An upstream body as a stream of chunks.
-pub(crate) type UpstreamStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
 #[cfg(test)]
 mod tests {

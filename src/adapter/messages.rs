@@ -25,25 +25,23 @@
 //! names the admitted model; a count never counts as a request served by the admitted model.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::Response;
-use futures_util::StreamExt;
 use serde_json::{Value, json};
 
 use super::anthropic::{
     self, StreamTranslator, count_tokens_text, estimate_input_tokens, from_openai_response, to_openai_request,
 };
 use super::api_error::{ErrorType, TranslateError, error_response, local_error, response};
-use super::forward::{Endpoint, MAX_UPSTREAM_BODY_BYTES, UpstreamStream, is_event_stream, status_reason};
+use super::forward::{Endpoint, MAX_UPSTREAM_BODY_BYTES, is_event_stream, status_reason};
 use super::ledger::{Api, Outcome, RequestLog};
-use super::sse::{SseData, SseEvent, SseParser};
+use super::sse::{SseData, SseEvent};
+use super::sse_driver::{SseDriver, SseHandler, Step, UpstreamEvent};
 use super::state::{HEADER_TOKEN_COUNT, Shared};
 use super::tokenizer::{TokenCount, count_with_upstream};
-use crate::upstream::{self, LocalBaseUrl};
 
 const API: Api = Api::Anthropic;
 
@@ -247,16 +245,9 @@ fn message_id() -> String {
 // ---- streaming
 
 /// Starts the translated event stream of an upstream SSE answer.
-fn stream_response(shared: &Arc<Shared>, answer: reqwest::Response, mut log: RequestLog) -> Response {
-    log.set_status(StatusCode::OK.as_u16());
-    let stream = MessageStream {
-        upstream: Box::pin(answer.bytes_stream()),
-        parser: SseParser::new(),
+fn stream_response(shared: &Arc<Shared>, answer: reqwest::Response, log: RequestLog) -> Response {
+    let translation = MessageStream {
         translator: StreamTranslator::new(&shared.model, &message_id()),
-        log: Some(log),
-        idle: shared.upstream_timeout,
-        bytes_out: 0,
-        base: shared.upstream.clone(),
     };
     let mut headers = HeaderMap::new();
     headers.insert(
@@ -264,97 +255,62 @@ fn stream_response(shared: &Arc<Shared>, answer: reqwest::Response, mut log: Req
         HeaderValue::from_static("text/event-stream; charset=utf-8"),
     );
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    response(
+    let body = SseDriver::body(
+        answer,
+        translation,
+        log,
         StatusCode::OK,
-        headers,
-        Body::from_stream(futures_util::stream::unfold(stream, MessageStream::step)),
-    )
+        shared.upstream_timeout,
+        shared.upstream.clone(),
+    );
+    response(StatusCode::OK, headers, body)
 }
 
-/// One upstream SSE answer being translated. Each step sends what one upstream chunk made
-/// available; the ledger line is written when the stream ends (or, through `RequestLog`'s
-/// `Drop`, when Case goes away first).
+/// One upstream SSE answer being translated: each upstream chunk becomes the Anthropic
+/// events it made available, sent at once.
 struct MessageStream {
-    upstream: UpstreamStream,
-    parser: SseParser,
     translator: StreamTranslator,
-    /// `None` once the ledger line is written: the stream then ends.
-    log: Option<RequestLog>,
-    idle: Duration,
-    bytes_out: u64,
-    base: LocalBaseUrl,
 }
 
-/// What one upstream chunk led to.
-enum Step {
-    /// Events to send; the stream goes on.
-    More(Vec<SseEvent>),
-    /// The last events; the stream ends.
-    End(Vec<SseEvent>),
+impl SseHandler for MessageStream {
+    fn start(&mut self, log: &mut RequestLog) -> Bytes {
+        // `message_start` and `ping` as soon as the upstream accepted the request.
+        let start = self.translator.start();
+        wire_bytes(log, &start)
+    }
+
+    fn on_event(&mut self, log: &mut RequestLog, event: UpstreamEvent<'_>) -> Step {
+        let (events, ended) = match event {
+            UpstreamEvent::Chunk(_, Err(err)) => (vec![stream_error(log, &err)], true),
+            UpstreamEvent::Chunk(_, Ok(payloads)) => self.translate(log, payloads),
+            // The upstream closed without `[DONE]`: complete if it had finished the answer.
+            UpstreamEvent::Closed => (self.translator.finish(), true),
+            UpstreamEvent::Broken(how) => {
+                let reason = format!("case-harness adapter: the local upstream's stream {how}");
+                (vec![SseEvent::error(ErrorType::Api, &log.redact(&reason))], true)
+            }
+        };
+        let bytes = wire_bytes(log, &events);
+        if !ended {
+            return Step::More(bytes);
+        }
+        let (outcome, reason) = match events.last() {
+            Some(last) if last.event == "error" => {
+                let message = last.data["error"]["message"].as_str().unwrap_or("stream failed");
+                (
+                    Outcome::UpstreamError,
+                    Some(format!("stream ended with an error event: {message}")),
+                )
+            }
+            _ => (Outcome::Forwarded, None),
+        };
+        Step::End { bytes, outcome, reason }
+    }
 }
 
 impl MessageStream {
-    async fn step(mut self) -> Option<(Result<Bytes, std::io::Error>, MessageStream)> {
-        let mut log = self.log.take()?;
-        let start = self.translator.start();
-        if !start.is_empty() {
-            // `message_start` and `ping` as soon as the upstream accepted the request.
-            let bytes = self.account(&mut log, &start);
-            self.log = Some(log);
-            return Some((Ok(bytes), self));
-        }
-        loop {
-            match self.next_events(&mut log).await {
-                Step::More(events) if events.is_empty() => continue,
-                Step::More(events) => {
-                    let bytes = self.account(&mut log, &events);
-                    self.log = Some(log);
-                    return Some((Ok(bytes), self));
-                }
-                Step::End(events) => {
-                    let bytes = self.account(&mut log, &events);
-                    let (outcome, reason) = match events.last() {
-                        Some(last) if last.event == "error" => {
-                            let message = last.data["error"]["message"].as_str().unwrap_or("stream failed");
-                            (
-                                Outcome::UpstreamError,
-                                Some(format!("stream ended with an error event: {message}")),
-                            )
-                        }
-                        _ => (Outcome::Forwarded, None),
-                    };
-                    log.finish(StatusCode::OK.as_u16(), self.bytes_out, outcome, reason.as_deref());
-                    return Some((Ok(bytes), self));
-                }
-            }
-        }
-    }
-
-    /// Waits for the next upstream chunk and translates it.
-    async fn next_events(&mut self, log: &mut RequestLog) -> Step {
-        let chunk = match tokio::time::timeout(self.idle, self.upstream.next()).await {
-            Ok(Some(Ok(chunk))) => chunk,
-            // The upstream closed without `[DONE]`: complete if it had finished the answer.
-            Ok(None) => return Step::End(self.translator.finish()),
-            Ok(Some(Err(err))) => {
-                let reason = format!(
-                    "case-harness adapter: the local upstream's stream was cut short: {}",
-                    upstream::transport_error(&self.base, err)
-                );
-                return Step::End(vec![SseEvent::error(ErrorType::Api, &log.redact(&reason))]);
-            }
-            Err(_) => {
-                let reason = format!(
-                    "case-harness adapter: the local upstream's stream went silent for {} s",
-                    self.idle.as_secs_f64()
-                );
-                return Step::End(vec![SseEvent::error(ErrorType::Api, &reason)]);
-            }
-        };
-        let payloads = match self.parser.push(&chunk) {
-            Ok(payloads) => payloads,
-            Err(err) => return Step::End(vec![stream_error(log, &err)]),
-        };
+    /// The events one chunk's payloads make available, and whether the stream ended.
+    fn translate(&mut self, log: &mut RequestLog, payloads: Vec<SseData>) -> (Vec<SseEvent>, bool) {
         let mut events = Vec::new();
         for payload in payloads {
             match payload {
@@ -368,40 +324,38 @@ impl MessageStream {
                         Ok(more) => events.extend(more),
                         Err(err) => {
                             events.push(stream_error(log, &err));
-                            return Step::End(events);
+                            return (events, true);
                         }
                     }
                 }
                 // Whatever the upstream sends after `[DONE]` is not read.
                 SseData::Done => {
                     events.extend(self.translator.finish());
-                    return Step::End(events);
+                    return (events, true);
                 }
             }
         }
-        Step::More(events)
+        (events, false)
     }
+}
 
-    /// The wire bytes of `events`, counted into the ledger line.
-    /// `error` events can quote the upstream (its error object, a tool call's arguments), so
-    /// their message has the run's secrets redacted, whichever step made them.
-    fn account(&mut self, log: &mut RequestLog, events: &[SseEvent]) -> Bytes {
-        let mut bytes = Vec::new();
-        for event in events {
-            if event.event == "error"
-                && let Some(message) = event.data["error"]["message"].as_str()
-            {
-                let mut event = event.clone();
-                event.data["error"]["message"] = Value::from(quoted(log, message));
-                bytes.extend_from_slice(&event.to_bytes());
-                continue;
-            }
+/// The wire bytes of `events`. `error` events can quote the upstream (its error object, a
+/// tool call's arguments), so their message has the run's secrets redacted, whichever step
+/// made them.
+fn wire_bytes(log: &RequestLog, events: &[SseEvent]) -> Bytes {
+    let mut bytes = Vec::new();
+    for event in events {
+        if event.event == "error"
+            && let Some(message) = event.data["error"]["message"].as_str()
+        {
+            let mut event = event.clone();
+            event.data["error"]["message"] = Value::from(quoted(log, message));
             bytes.extend_from_slice(&event.to_bytes());
+            continue;
         }
-        self.bytes_out += bytes.len() as u64;
-        log.set_bytes_out(self.bytes_out);
-        Bytes::from(bytes)
+        bytes.extend_from_slice(&event.to_bytes());
     }
+    Bytes::from(bytes)
 }
 
 /// An `error` event for a failure after the stream has started (the status is already 200).

@@ -72,7 +72,7 @@
 //! shape; `pinning.rs` the pinning rule; `ledger.rs` the ledger; `openai.rs` the OpenAI
 //! routes (pass-through and SSE relay); `messages.rs` the Anthropic routes; [`anthropic`]
 //! the pure translation (request, tools, response, stream, count_tokens); `sse.rs` the one
-//! SSE parser both use; `tokenizer.rs` the upstream's tokenizer for `count_tokens`;
+//! SSE parser both use; `sse_driver.rs` the one driver of every streamed answer; `tokenizer.rs` the upstream's tokenizer for `count_tokens`;
 //! `standalone.rs` the `case-harness adapter` command. `docs/anthropic-compat.md` lists what of the Anthropic API is supported and why
 //! not the rest.
 
@@ -86,6 +86,7 @@ mod pinning;
 mod routing;
 mod server;
 mod sse;
+mod sse_driver;
 mod standalone;
 mod state;
 mod tokenizer;

@@ -17,25 +17,22 @@
 //! the `data:` payloads go by for the reported model.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::http::header::ACCEPT;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
-use futures_util::StreamExt;
 use serde_json::Value;
 
 use super::api_error::{local_error, response};
 use super::forward::{
-    Endpoint, MAX_UPSTREAM_BODY_BYTES, UpstreamStream, is_event_stream, redact_body, relayed_headers, reported_model,
-    status_reason,
+    Endpoint, MAX_UPSTREAM_BODY_BYTES, is_event_stream, redact_body, relayed_headers, reported_model, status_reason,
 };
 use super::ledger::{Api, Outcome, RequestLog};
 use super::pinning;
-use super::sse::{SseData, SseParser};
+use super::sse::SseData;
+use super::sse_driver::{SseDriver, SseHandler, Step, UpstreamEvent};
 use super::state::Shared;
-use crate::upstream;
 
 /// `GET /v1/models`: the upstream's list, as it is.
 pub(crate) async fn models(shared: &Arc<Shared>, mut log: RequestLog) -> Response {
@@ -117,25 +114,21 @@ pub(crate) async fn relay(
     let headers = relayed_headers(answer.headers());
     // Only a success is streamed: an error body is read whole, so that it can be redacted.
     if status.is_success() && is_event_stream(&headers) {
-        log.set_status(status.as_u16());
-        let stream = SseRelay {
-            upstream: Box::pin(answer.bytes_stream()),
-            parser: Some(SseParser::new()),
+        let watch = ChatStreamWatch {
             chat,
             saw_choice: false,
             finished: false,
             errored: false,
-            log: Some(log),
-            idle: shared.upstream_timeout,
-            status,
-            bytes_out: 0,
-            base: shared.upstream.clone(),
         };
-        return response(
+        let body = SseDriver::body(
+            answer,
+            watch,
+            log,
             status,
-            headers,
-            Body::from_stream(futures_util::stream::unfold(stream, SseRelay::step)),
+            shared.upstream_timeout,
+            shared.upstream.clone(),
         );
+        return response(status, headers, body);
     }
     let body = match shared.read_body(answer, MAX_UPSTREAM_BODY_BYTES).await {
         Ok(body) => body,
@@ -175,13 +168,9 @@ fn is_chat_answer(body: &[u8]) -> bool {
     has_choices && object.get("error").is_none_or(Value::is_null)
 }
 
-/// One SSE answer being relayed; its ledger line is written when the stream ends, breaks,
-/// or is dropped because Case went away.
-struct SseRelay {
-    upstream: UpstreamStream,
-    /// Reads the stream for the ledger (the reported model, and whether it completed);
-    /// `None` once the stream stopped parsing (the bytes are relayed as they are either way).
-    parser: Option<SseParser>,
+/// Watches a relayed OpenAI SSE answer go by (the bytes go to Case as they are): the model
+/// it reports, and for a chat completion whether it completed.
+struct ChatStreamWatch {
     /// A chat completion: its end is judged (see [`relay`]).
     chat: bool,
     /// A chunk with a non-empty `choices` array went by.
@@ -190,15 +179,9 @@ struct SseRelay {
     finished: bool,
     /// A chunk carried an `error`, or the stream stopped parsing.
     errored: bool,
-    /// `None` once the ledger line is written: the stream then ends.
-    log: Option<RequestLog>,
-    idle: Duration,
-    status: StatusCode,
-    bytes_out: u64,
-    base: crate::upstream::LocalBaseUrl,
 }
 
-impl SseRelay {
+impl ChatStreamWatch {
     /// Notes what one `data:` payload says about the stream.
     fn watch(&mut self, log: &mut RequestLog, payload: &SseData) {
         match payload {
@@ -228,67 +211,42 @@ impl SseRelay {
             }
         }
     }
+}
 
-    async fn step(mut self) -> Option<(Result<Bytes, std::io::Error>, SseRelay)> {
-        let mut log = self.log.take()?;
-        match tokio::time::timeout(self.idle, self.upstream.next()).await {
-            Ok(Some(Ok(chunk))) => {
-                self.bytes_out += chunk.len() as u64;
-                log.set_bytes_out(self.bytes_out);
-                if let Some(parser) = &mut self.parser {
-                    match parser.push(&chunk) {
-                        Ok(payloads) => {
-                            for payload in &payloads {
-                                self.watch(&mut log, payload);
-                            }
-                        }
-                        Err(_) => {
-                            self.parser = None;
-                            self.errored = true;
+impl SseHandler for ChatStreamWatch {
+    fn on_event(&mut self, log: &mut RequestLog, event: UpstreamEvent<'_>) -> Step {
+        match event {
+            UpstreamEvent::Chunk(chunk, payloads) => {
+                match payloads {
+                    Ok(payloads) => {
+                        for payload in &payloads {
+                            self.watch(log, payload);
                         }
                     }
+                    Err(_) => self.errored = true,
                 }
-                self.log = Some(log);
-                Some((Ok(chunk), self))
+                Step::More(chunk.clone())
             }
-            Ok(None) => {
-                let (outcome, reason) = match status_reason(self.status) {
-                    None if self.chat && (self.errored || !self.finished) => (
-                        Outcome::UpstreamError,
-                        Some(
-                            if self.errored {
-                                "the stream carried an error (or was not SSE); relayed as is"
-                            } else {
-                                "the stream ended without a finish_reason; relayed as is"
-                            }
-                            .to_owned(),
-                        ),
-                    ),
-                    reason => (Outcome::Forwarded, reason),
+            UpstreamEvent::Closed => {
+                let (outcome, reason) = if self.chat && (self.errored || !self.finished) {
+                    let reason = if self.errored {
+                        "the stream carried an error (or was not SSE); relayed as is"
+                    } else {
+                        "the stream ended without a finish_reason; relayed as is"
+                    };
+                    (Outcome::UpstreamError, Some(reason.to_owned()))
+                } else {
+                    (Outcome::Forwarded, None)
                 };
-                log.finish(self.status.as_u16(), self.bytes_out, outcome, reason.as_deref());
-                None
+                Step::End {
+                    bytes: Bytes::new(),
+                    outcome,
+                    reason,
+                }
             }
-            Ok(Some(Err(err))) => {
-                let reason = format!("stream cut short: {}", upstream::transport_error(&self.base, err));
-                log.finish(
-                    self.status.as_u16(),
-                    self.bytes_out,
-                    Outcome::UpstreamError,
-                    Some(&reason),
-                );
-                Some((Err(std::io::Error::other("the upstream stream broke")), self))
-            }
-            Err(_) => {
-                let reason = format!("stream cut short: upstream silent for {} s", self.idle.as_secs_f64());
-                log.finish(
-                    self.status.as_u16(),
-                    self.bytes_out,
-                    Outcome::UpstreamError,
-                    Some(&reason),
-                );
-                Some((Err(std::io::Error::other("the upstream stream went silent")), self))
-            }
+            UpstreamEvent::Broken(reason) => Step::Cut {
+                reason: format!("stream {reason}"),
+            },
         }
     }
 }
