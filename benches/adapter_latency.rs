@@ -88,6 +88,7 @@ fn main() {
         ledger_path: Some(ledger_path.clone()),
         trace: Trace::create(&dir.path().join("trace.jsonl")).expect("trace"),
         upstream_timeout: REQUEST_TIMEOUT,
+        upstream_api: adapter::UpstreamApi::OpenAi,
     };
     let handle = adapter_runtime
         .block_on(adapter::start(config, SocketAddr::from(([127, 0, 0, 1], 0))))

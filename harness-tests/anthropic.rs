@@ -8,6 +8,10 @@
 
 mod support;
 
+// The pinning, fallback and secret rules, once per mode (translation and pass-through).
+#[path = "anthropic/modes.rs"]
+mod modes;
+
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -361,57 +365,6 @@ async fn tool_use_round_trips_plain_and_streamed() {
     assert_eq!(delta.1["delta"]["stop_reason"], "tool_use");
     assert_eq!(names(&events).last(), Some(&"message_stop"));
     assert!(adapter.ledger().iter().all(|line| line.outcome == Outcome::Forwarded));
-}
-
-#[tokio::test]
-async fn a_claude_model_is_refused_not_forwarded_and_recorded_as_a_fallback_attempt() {
-    let server = upstream_answering_all(
-        ResponseTemplate::new(200).set_body_json(completion(json!({"role": "assistant", "content": "x"}), "stop")),
-    )
-    .await;
-    let adapter = TestAdapter::start(&upstream_base(&server)).await;
-
-    let mut streaming = hello("claude-3-5-haiku-latest");
-    streaming["stream"] = json!(true);
-    let count = json!({"model": "claude-haiku-4-5", "messages": [{"role": "user", "content": "hi"}]});
-    let attempts = [
-        ("/v1/messages", hello("claude-sonnet-4-6")),
-        ("/v1/messages", streaming),
-        ("/v1/messages/count_tokens", count),
-    ];
-    for (index, (path, body)) in attempts.iter().enumerate() {
-        let response = anthropic_post(&adapter, path, body).send().await.expect("answer");
-        assert_eq!(response.status(), 403, "{path}");
-        assert_eq!(fallback_attempts_header(response.headers()), (index + 1).to_string());
-        let error: Value = response.json().await.expect("json");
-        assert_eq!(error["type"], "error");
-        assert_eq!(error["error"]["type"], "permission_error");
-        let message = error["error"]["message"].as_str().expect("message");
-        assert!(
-            message.contains(body["model"].as_str().expect("model")) && message.contains(MODEL),
-            "{message}"
-        );
-    }
-
-    assert!(
-        received(&server).await.is_empty(),
-        "a refused request reached the upstream"
-    );
-    let ledger = adapter.ledger();
-    assert_eq!(ledger.len(), 3);
-    for (line, (path, body)) in ledger.iter().zip(&attempts) {
-        assert_eq!(
-            (line.api, line.outcome, line.status),
-            (Api::Anthropic, Outcome::FallbackRefused, 403)
-        );
-        assert_eq!(line.path, *path);
-        assert_eq!(line.requested_model.as_deref(), body["model"].as_str());
-        assert_eq!(
-            (line.forwarded_model.as_deref(), line.upstream.as_deref()),
-            (None, None)
-        );
-    }
-    adapter.assert_refused_fallbacks(3, "claude-sonnet-4-6");
 }
 
 #[tokio::test]

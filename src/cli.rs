@@ -129,6 +129,12 @@ enum Command {
         /// Seconds to wait for GET {base}/models.
         #[arg(long, value_name = "SECS", default_value_t = gates::DEFAULT_PROBE_TIMEOUT.as_secs_f64())]
         probe_timeout: f64,
+        /// Which API the upstream speaks for Case's Anthropic routes: `auto` asks it once at
+        /// start (POST {base}/messages/count_tokens answering 200 with input_tokens means it
+        /// speaks the Messages API: pass-through), `anthropic` passes through, `openai`
+        /// translates to chat completions.
+        #[arg(long, value_name = "API", default_value = "auto")]
+        upstream_api: crate::adapter::UpstreamApi,
         /// The planning document, hashed into the report and scanned for secrets (default:
         /// the bundled seed; a run whose SOT cannot be scanned cannot pass).
         #[arg(long, value_name = "PATH")]
@@ -159,6 +165,12 @@ enum Command {
         /// Address to listen on (must be loopback).
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
         listen: std::net::SocketAddr,
+        /// Which API the upstream speaks for Case's Anthropic routes: `auto` asks it once at
+        /// start (POST {base}/messages/count_tokens answering 200 with input_tokens means it
+        /// speaks the Messages API: pass-through), `anthropic` passes through, `openai`
+        /// translates to chat completions.
+        #[arg(long, value_name = "API", default_value = "auto")]
+        upstream_api: crate::adapter::UpstreamApi,
     },
     /// Run every acceptance scenario outside `cargo test` and write an evidence folder.
     ///
@@ -243,6 +255,7 @@ fn run(cli: Cli) -> Result<Exit, String> {
             sot,
             simulated,
             case_command,
+            upstream_api,
         } => {
             let options = crate::run::RunOptions {
                 task,
@@ -252,6 +265,7 @@ fn run(cli: Cli) -> Result<Exit, String> {
                 simulated,
                 sot: sot.or_else(bundled_sot),
                 probe_timeout: seconds("--probe-timeout", probe)?,
+                upstream_api,
             };
             run_pipeline(&options, decision)
         }
@@ -259,7 +273,8 @@ fn run(cli: Cli) -> Result<Exit, String> {
             upstream,
             model,
             listen,
-        } => adapter(&upstream, model, listen),
+            upstream_api,
+        } => adapter(&upstream, model, listen, upstream_api),
         Command::Evidence { sot, scenarios, out } => evidence(sot, scenarios, out),
         Command::Verify { report } => verify(&report),
         Command::Scan { secret_env, paths } => scan(&secret_env, &paths),
@@ -422,7 +437,12 @@ fn status(sot: &std::path::Path, evidence: &std::path::Path, format: Format) -> 
     Ok(Exit::Success)
 }
 
-fn adapter(upstream: &str, model: String, listen: std::net::SocketAddr) -> Result<Exit, String> {
+fn adapter(
+    upstream: &str,
+    model: String,
+    listen: std::net::SocketAddr,
+    upstream_api: crate::adapter::UpstreamApi,
+) -> Result<Exit, String> {
     let upstream = crate::upstream::LocalBaseUrl::parse(upstream).map_err(|err| format!("--upstream {err}"))?;
     if let Some(name) = crate::gates::external_reference(&model) {
         return Err(format!(
@@ -430,7 +450,7 @@ fn adapter(upstream: &str, model: String, listen: std::net::SocketAddr) -> Resul
         ));
     }
     let key = HarnessConfig::from_env().local_api_key;
-    runtime()?.block_on(serve_standalone(upstream, model, listen, key))?;
+    runtime()?.block_on(serve_standalone(upstream, model, listen, key, upstream_api))?;
     Ok(Exit::Success)
 }
 
@@ -441,9 +461,10 @@ async fn serve_standalone(
     model: String,
     listen: std::net::SocketAddr,
     key: Option<crate::secrets::SecretValue>,
+    upstream_api: crate::adapter::UpstreamApi,
 ) -> Result<(), String> {
     let upstream_host = upstream.host_port();
-    let standalone = crate::adapter::Standalone::start(upstream, model.clone(), listen, key)
+    let standalone = crate::adapter::Standalone::start(upstream, model.clone(), listen, key, upstream_api)
         .await
         .map_err(|err| err.to_string())?;
     let addr = standalone.local_addr();
@@ -451,6 +472,10 @@ async fn serve_standalone(
     println!("  OpenAI base URL: http://{addr}/v1");
     println!("  serving model:   {model} (any other model is refused)");
     println!("  upstream:        {upstream_host}");
+    println!(
+        "  Anthropic API:   {} (/v1/messages, /v1/messages/count_tokens)",
+        standalone.mode().as_str()
+    );
     println!("  token file:      {}", standalone.token_path().display());
     println!("                   (send it as `Authorization: Bearer TOKEN` or `x-api-key: TOKEN`)");
     println!("  ledger:          {}", standalone.ledger_path().display());

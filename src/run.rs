@@ -44,6 +44,8 @@ pub struct RunOptions {
     pub sot: Option<PathBuf>,
     /// Bound on the `/models` probe.
     pub probe_timeout: Duration,
+    /// Which API the upstream speaks for Case's Anthropic routes (`--upstream-api`).
+    pub upstream_api: crate::adapter::UpstreamApi,
 }
 
 /// Why a run could not produce a report at all (exit 2).
@@ -266,6 +268,7 @@ async fn pipeline(
             ledger_path: Some(out.join(names::LEDGER)),
             trace: trace.clone(),
             upstream_timeout: options.timeout,
+            upstream_api: options.upstream_api,
         };
         let case = run_case(out, options, &case_command, config, adapter).await?;
         observations.case = Some(case.summary);

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use case_harness::adapter::{self, AdapterConfig, AdapterHandle, HEADER_FALLBACK_ATTEMPTS, LedgerEntry};
+use case_harness::adapter::{self, AdapterConfig, AdapterHandle, HEADER_FALLBACK_ATTEMPTS, LedgerEntry, UpstreamApi};
 use case_harness::secrets::SecretValue;
 use case_harness::trace::{self, Trace};
 use case_harness::upstream::LocalBaseUrl;
@@ -55,6 +55,18 @@ impl TestAdapter {
     }
 
     async fn start_with(upstream_base: &str, key: Option<&str>, timeout: Duration) -> TestAdapter {
+        // Translation, without the start-up probe: these upstreams speak OpenAI only, and
+        // their tests count every request they receive.
+        TestAdapter::start_as(upstream_base, key, timeout, UpstreamApi::OpenAi).await
+    }
+
+    /// An adapter told (or, with `Auto`, left to find out) which API the upstream speaks.
+    pub async fn start_as(
+        upstream_base: &str,
+        key: Option<&str>,
+        timeout: Duration,
+        upstream_api: UpstreamApi,
+    ) -> TestAdapter {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = AdapterConfig {
             upstream: LocalBaseUrl::parse(upstream_base).expect("loopback base URL"),
@@ -64,6 +76,7 @@ impl TestAdapter {
             ledger_path: Some(dir.path().join(adapter::LEDGER_FILE_NAME)),
             trace: Trace::create(&dir.path().join("trace.jsonl")).expect("trace"),
             upstream_timeout: timeout,
+            upstream_api,
         };
         let handle = adapter::start(config, "127.0.0.1:0".parse().expect("addr"))
             .await

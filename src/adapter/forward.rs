@@ -44,13 +44,16 @@ pub(crate) enum UpstreamFailure {
 
 impl Shared {
     /// Sends one request to the upstream `endpoint` with only the allow-listed headers, and
-    /// checks that the answer came from a loopback peer.
+    /// checks that the answer came from a loopback peer. With `anthropic_version` the request
+    /// is an Anthropic one (pass-through): that header goes along, and the upstream key is
+    /// sent as `x-api-key` too, as Anthropic-speaking servers expect it.
     pub(crate) async fn send_upstream(
         &self,
         method: Method,
         endpoint: Endpoint<'_>,
         json_body: Option<Vec<u8>>,
         accept: Option<&HeaderValue>,
+        anthropic_version: Option<&HeaderValue>,
     ) -> Result<reqwest::Response, UpstreamFailure> {
         let url = match endpoint {
             Endpoint::Api(path) => self.upstream.endpoint(path),
@@ -65,8 +68,14 @@ impl Shared {
         if let Some(accept) = accept {
             request = request.header(ACCEPT, accept.clone());
         }
+        if let Some(version) = anthropic_version {
+            request = request.header("anthropic-version", version.clone());
+        }
         if let Some(key) = &self.upstream_key {
             request = request.bearer_auth(key.expose());
+            if anthropic_version.is_some() {
+                request = request.header("x-api-key", key.expose());
+            }
         }
         let response = match tokio::time::timeout(self.upstream_timeout, request.send()).await {
             Err(_) => return Err(UpstreamFailure::Timeout),

@@ -98,6 +98,7 @@ pub(crate) async fn create(shared: &Arc<Shared>, headers: &HeaderMap, body: Byte
             Endpoint::Api("chat/completions"),
             Some(upstream_body),
             Some(&accept),
+            None,
         )
         .await
     {

@@ -81,7 +81,9 @@ mod api_error;
 mod forward;
 mod ledger;
 mod messages;
+mod mode;
 mod openai;
+mod passthrough;
 mod pinning;
 mod routing;
 mod server;
@@ -94,6 +96,7 @@ mod tokenizer;
 pub use ledger::{
     Api, LEDGER_FILE_NAME, LedgerEntry, LedgerError, LedgerTotals, MAX_RECORDED_CHARS, Outcome, read_ledger, summarize,
 };
+pub use mode::{AdapterMode, UpstreamApi};
 pub use routing::{MAX_IN_FLIGHT, MAX_REQUEST_BYTES};
 pub use server::{AdapterConfig, AdapterError, AdapterHandle, DEFAULT_UPSTREAM_TIMEOUT, start};
 pub use standalone::Standalone;

@@ -38,7 +38,7 @@ use super::state::Shared;
 pub(crate) async fn models(shared: &Arc<Shared>, mut log: RequestLog) -> Response {
     log.set_forwarded(None, &shared.upstream_host);
     match shared
-        .send_upstream(Method::GET, Endpoint::Api("models"), None, None)
+        .send_upstream(Method::GET, Endpoint::Api("models"), None, None, None)
         .await
     {
         Ok(answer) => relay(shared, Api::OpenAi, answer, false, log).await,
@@ -87,6 +87,7 @@ pub(crate) async fn chat_completions(
             Endpoint::Api("chat/completions"),
             Some(upstream_body),
             accept,
+            None,
         )
         .await
     {

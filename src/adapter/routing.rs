@@ -15,9 +15,10 @@ use serde_json::Value;
 use super::api_error::{local_error, response};
 use super::forward::is_event_stream;
 use super::ledger::{Api, Outcome, RequestLog};
+use super::mode::AdapterMode;
 use super::pinning::{self, Refusal};
 use super::state::Shared;
-use super::{messages, openai};
+use super::{messages, openai, passthrough};
 use crate::secrets::SecretValue;
 
 /// Largest request body Case may send (8 MiB); larger ones are answered 413.
@@ -152,6 +153,14 @@ async fn dispatch(shared: &Arc<Shared>, route: Route, request: Request, mut log:
     match route {
         Route::Models => openai::models(shared, log).await,
         Route::ChatCompletions => openai::chat_completions(shared, &parts.headers, body, log).await,
+        Route::Messages | Route::CountTokens if shared.mode == AdapterMode::PassThrough => {
+            let route = if route == Route::Messages {
+                passthrough::Route::Messages
+            } else {
+                passthrough::Route::CountTokens
+            };
+            passthrough::forward(shared, route, &parts.headers, body, log).await
+        }
         Route::Messages => messages::create(shared, &parts.headers, body, log).await,
         Route::CountTokens => messages::count_tokens(shared, &parts.headers, body, log).await,
         Route::EventLogging => {

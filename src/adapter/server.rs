@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::ledger::{Ledger, LedgerTotals, Scrubber};
+use super::mode::{self, AdapterMode, UpstreamApi};
 use super::routing::{MAX_IN_FLIGHT, handle};
 use super::state::Shared;
 use super::tokenizer::TokenizerProbe;
@@ -46,6 +47,9 @@ pub struct AdapterConfig {
     /// Bound on waiting for the upstream's response headers, and on each silence between
     /// two chunks of its body.
     pub upstream_timeout: Duration,
+    /// Which API the upstream speaks for the Anthropic routes (`--upstream-api`): `Auto`
+    /// probes it at start (see `adapter/mode.rs`).
+    pub upstream_api: UpstreamApi,
 }
 
 /// Why the adapter could not start or run.
@@ -125,6 +129,11 @@ impl AdapterHandle {
         self.local_addr
     }
 
+    /// How the Anthropic routes are served: translated or passed through.
+    pub fn mode(&self) -> AdapterMode {
+        self.shared.mode
+    }
+
     /// The totals of the requests completed so far; always equal to [`summarize`](super::summarize) over the
     /// ledger lines written so far.
     pub fn totals(&self) -> LedgerTotals {
@@ -189,6 +198,21 @@ pub async fn start(config: AdapterConfig, listen: SocketAddr) -> Result<AdapterH
         source,
     })?;
     let ledger_note = config.ledger_path.as_ref().map(|path| path.display().to_string());
+    let probe = match config.upstream_api {
+        UpstreamApi::Auto => Some(
+            mode::probe(
+                &client,
+                &config.upstream,
+                config.upstream_key.as_ref(),
+                &config.model,
+                config.upstream_timeout,
+            )
+            .await,
+        ),
+        UpstreamApi::Anthropic | UpstreamApi::OpenAi => None,
+    };
+    let mode = mode::mode_for(config.upstream_api, probe.as_ref());
+    let mode_reason = mode::explain(config.upstream_api, probe.as_ref());
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|source| AdapterError::Bind { addr: listen, source })?;
@@ -211,6 +235,7 @@ pub async fn start(config: AdapterConfig, listen: SocketAddr) -> Result<AdapterH
         upstream_header,
         tokenizer: std::sync::Mutex::new(TokenizerProbe::default()),
         in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
+        mode,
     });
     shared
         .trace
@@ -221,6 +246,8 @@ pub async fn start(config: AdapterConfig, listen: SocketAddr) -> Result<AdapterH
                 "upstream": shared.upstream_host,
                 "model": shared.model,
                 "ledger": ledger_note,
+                "adapter_mode": mode.as_str(),
+                "adapter_mode_reason": mode_reason,
             }),
         )
         .map_err(AdapterError::Trace)?;

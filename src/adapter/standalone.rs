@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::ledger::LEDGER_FILE_NAME;
 use super::ledger::LedgerTotals;
+use super::mode::{AdapterMode, UpstreamApi};
 use super::server::{AdapterConfig, AdapterError, AdapterHandle, DEFAULT_UPSTREAM_TIMEOUT, start};
 use crate::secrets::SecretValue;
 use crate::trace::Trace;
@@ -33,6 +34,7 @@ impl Standalone {
         model: String,
         listen: SocketAddr,
         upstream_key: Option<SecretValue>,
+        upstream_api: UpstreamApi,
     ) -> Result<Standalone, AdapterError> {
         if !listen.ip().is_loopback() {
             return Err(AdapterError::ListenNotLoopback { addr: listen });
@@ -53,6 +55,7 @@ impl Standalone {
             ledger_path: Some(ledger_path.clone()),
             trace: Trace::disabled(),
             upstream_timeout: DEFAULT_UPSTREAM_TIMEOUT,
+            upstream_api,
         };
         match start(config, listen).await {
             Ok(handle) => Ok(Standalone {
@@ -70,6 +73,11 @@ impl Standalone {
     /// The address it listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.handle.local_addr()
+    }
+
+    /// How the Anthropic routes are served.
+    pub fn mode(&self) -> AdapterMode {
+        self.handle.mode()
     }
 
     /// The file holding the per-run token (mode 0600).
@@ -149,7 +157,7 @@ mod tests {
     async fn the_standalone_adapter_refuses_a_public_listen_address_before_writing_anything() {
         let upstream = LocalBaseUrl::parse("http://127.0.0.1:9/v1").expect("url");
         let listen: SocketAddr = "0.0.0.0:0".parse().expect("addr");
-        let result = Standalone::start(upstream, "m".to_owned(), listen, None).await;
+        let result = Standalone::start(upstream, "m".to_owned(), listen, None, UpstreamApi::OpenAi).await;
         assert!(
             matches!(result, Err(AdapterError::ListenNotLoopback { .. })),
             "{result:?}"

@@ -12,6 +12,7 @@ use serde_json::{Map, Value, json};
 
 use super::api_error::local_error;
 use super::ledger::{Api, Ledger, Outcome, RequestLog};
+use super::mode::AdapterMode;
 use super::pinning::{self, Refusal};
 use super::tokenizer::TokenizerProbe;
 use crate::secrets::SecretValue;
@@ -46,6 +47,8 @@ pub(crate) struct Shared {
     pub(super) tokenizer: std::sync::Mutex<TokenizerProbe>,
     /// [`MAX_IN_FLIGHT`](super::MAX_IN_FLIGHT) permits, one held by each request being handled.
     pub(super) in_flight: Arc<tokio::sync::Semaphore>,
+    /// How the Anthropic routes are served (decided once, at start).
+    pub(super) mode: AdapterMode,
 }
 
 impl Shared {

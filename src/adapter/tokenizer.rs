@@ -142,6 +142,7 @@ async fn ask_tokenizer(shared: &Arc<Shared>, tokenizer: Tokenizer, text: &str) -
             Endpoint::Origin(tokenizer.path()),
             Some(body),
             Some(&accept),
+            None,
         )
         .await
         .map_err(|failure| (false, failure_text(shared, failure)))?;

@@ -1,0 +1,306 @@
+//! The Anthropic routes in pass-through mode: `POST /v1/messages` (plain and streamed) and
+//! `POST /v1/messages/count_tokens` forwarded as Anthropic requests to an upstream that
+//! speaks the Messages API itself (see `adapter/mode.rs` for how that is decided).
+//!
+//! Pinned exactly as in translation mode: the same [`Shared::pin_body`] (only the admitted
+//! model, smuggled routing refused and counted as a fallback attempt), plus an allow-list of
+//! top-level fields ([`FORWARDED_FIELDS`] go up; [`DROPPED_FIELDS`] are accepted and never
+//! sent; anything else is a 400 naming it). What goes up is re-serialised from the checked
+//! object; the only headers are `content-type`, `accept`, `anthropic-version` (Case's, else
+//! `2023-06-01`) and the upstream key (`Authorization: Bearer` and `x-api-key`) — never the
+//! per-run token, `anthropic-beta` or SDK headers.
+//!
+//! The answer comes back as the upstream gave it, with one exception: a non-streamed
+//! message's `model` is replaced by the admitted name (local servers echo whatever name they
+//! are asked for, so the upstream's is recorded in the ledger and never trusted). A stream
+//! is relayed chunk by chunk through the one [`SseDriver`], which records the model
+//! `message_start` reports and counts as served only a stream that reached `message_stop`
+//! without an `error` event. Upstream errors keep their status; their body is relayed with
+//! the run's secrets redacted. A count is never counted as a request served by the model.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::response::Response;
+use serde_json::{Map, Value};
+
+use super::api_error::{local_error, response};
+use super::forward::{Endpoint, MAX_UPSTREAM_BODY_BYTES, is_event_stream, redact_body, relayed_headers, status_reason};
+use super::ledger::{Api, Outcome, RequestLog};
+use super::mode::DEFAULT_ANTHROPIC_VERSION;
+use super::sse::SseData;
+use super::sse_driver::{SseDriver, SseHandler, Step, UpstreamEvent};
+use super::state::{HEADER_TOKEN_COUNT, Shared};
+
+const API: Api = Api::Anthropic;
+
+/// Top-level fields forwarded to an Anthropic-speaking upstream.
+pub(crate) const FORWARDED_FIELDS: &[&str] = &[
+    "model",
+    "messages",
+    "max_tokens",
+    "system",
+    "temperature",
+    "top_p",
+    "top_k",
+    "stop_sequences",
+    "stream",
+    "tools",
+    "tool_choice",
+    "thinking",
+];
+
+/// Top-level fields accepted and never forwarded: `metadata` carries a user id, the rest
+/// are hints about where, how fast or how cheaply Anthropic would answer (as in translation
+/// mode, see `anthropic/request.rs`).
+pub(crate) const DROPPED_FIELDS: &[&str] = &[
+    "metadata",
+    "service_tier",
+    "cache_control",
+    "speed",
+    "inference_geo",
+    "diagnostics",
+    "output_config",
+];
+
+/// Which Anthropic route is passed through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// `POST /v1/messages`.
+    Messages,
+    /// `POST /v1/messages/count_tokens`.
+    CountTokens,
+}
+
+impl Route {
+    fn path(self) -> &'static str {
+        match self {
+            Route::Messages => "/v1/messages",
+            Route::CountTokens => "/v1/messages/count_tokens",
+        }
+    }
+
+    /// Under the base URL (`{base}/messages`, `{base}/messages/count_tokens`).
+    fn endpoint(self) -> Endpoint<'static> {
+        match self {
+            Route::Messages => Endpoint::Api("messages"),
+            Route::CountTokens => Endpoint::Api("messages/count_tokens"),
+        }
+    }
+}
+
+/// Pins and forwards one Anthropic request; relays the answer.
+pub(crate) async fn forward(
+    shared: &Arc<Shared>,
+    route: Route,
+    headers: &HeaderMap,
+    body: Bytes,
+    log: RequestLog,
+) -> Response {
+    let allowed: Vec<&str> = FORWARDED_FIELDS.iter().chain(DROPPED_FIELDS).copied().collect();
+    let (mut object, mut log) = match shared.pin_body(API, route.path(), Some(&allowed), headers, &body, log) {
+        Ok(pinned) => pinned,
+        Err(refused) => return refused,
+    };
+    object.retain(|key, _| FORWARDED_FIELDS.contains(&key.as_str()));
+    let streaming = route == Route::Messages && object.get("stream").and_then(Value::as_bool) == Some(true);
+    let Ok(upstream_body) = serde_json::to_vec(&object) else {
+        let message = "case-harness adapter: the pinned request could not be re-encoded";
+        return local_error(
+            log,
+            API,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Outcome::BadRequest,
+            message,
+        );
+    };
+    let served_model = (route == Route::Messages).then_some(shared.model.as_str());
+    log.set_forwarded(served_model, &shared.upstream_host);
+    let version = headers
+        .get("anthropic-version")
+        .filter(|value| value.to_str().is_ok_and(is_version))
+        .cloned()
+        .unwrap_or_else(|| HeaderValue::from_static(DEFAULT_ANTHROPIC_VERSION));
+    let accept = HeaderValue::from_static(if streaming {
+        "text/event-stream"
+    } else {
+        "application/json"
+    });
+    let answer = match shared
+        .send_upstream(
+            Method::POST,
+            route.endpoint(),
+            Some(upstream_body),
+            Some(&accept),
+            Some(&version),
+        )
+        .await
+    {
+        Ok(answer) => answer,
+        Err(failure) => return shared.upstream_failed(API, log, failure),
+    };
+    let status = answer.status();
+    let mut headers = relayed_headers(answer.headers());
+    if status.is_success() && route == Route::Messages && is_event_stream(&headers) {
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        let watch = MessageStreamWatch::default();
+        let body = SseDriver::body(
+            answer,
+            watch,
+            log,
+            status,
+            shared.upstream_timeout,
+            shared.upstream.clone(),
+        );
+        return response(status, headers, body);
+    }
+    let body = match shared.read_body(answer, MAX_UPSTREAM_BODY_BYTES).await {
+        Ok(body) => body,
+        Err(failure) => return shared.upstream_failed(API, log, failure),
+    };
+    if !status.is_success() {
+        let body = redact_body(&log, body);
+        let reason = status_reason(status);
+        log.finish(
+            status.as_u16(),
+            body.len() as u64,
+            Outcome::Forwarded,
+            reason.as_deref(),
+        );
+        return response(status, headers, Body::from(body));
+    }
+    let (body, outcome, reason) = match route {
+        Route::Messages => pinned_message(&shared.model, &body, &mut log),
+        Route::CountTokens => counted(&body, &mut headers),
+    };
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    log.finish(status.as_u16(), body.len() as u64, outcome, reason.as_deref());
+    response(status, headers, Body::from(body))
+}
+
+/// An `anthropic-version` worth forwarding: a date such as `2023-06-01`.
+fn is_version(value: &str) -> bool {
+    value.len() == 10
+        && value.bytes().enumerate().all(|(index, byte)| {
+            if index == 4 || index == 7 {
+                byte == b'-'
+            } else {
+                byte.is_ascii_digit()
+            }
+        })
+}
+
+/// A non-streamed message with the admitted name as its `model` (the upstream's recorded),
+/// served only when it is a `message`; anything else is relayed as it is, not served.
+fn pinned_message(admitted: &str, body: &[u8], log: &mut RequestLog) -> (Vec<u8>, Outcome, Option<String>) {
+    let Ok(Value::Object(mut message)) = serde_json::from_slice::<Value>(body) else {
+        let reason = "upstream answered 2xx without a JSON message; relayed as is";
+        return (body.to_vec(), Outcome::UpstreamError, Some(reason.to_owned()));
+    };
+    if let Some(model) = message.get("model").and_then(Value::as_str) {
+        log.note_upstream_model(model);
+    }
+    if message.get("type").and_then(Value::as_str) != Some("message") {
+        let reason = "upstream answered 2xx with something other than a message; relayed as is";
+        return (body.to_vec(), Outcome::UpstreamError, Some(reason.to_owned()));
+    }
+    message.insert("model".to_owned(), Value::from(admitted));
+    let bytes = Value::Object(message).to_string().into_bytes();
+    (bytes, Outcome::Forwarded, None)
+}
+
+/// A count answer: flagged `exact` (the upstream's own tokenizer counted) when it has an
+/// integer `input_tokens`.
+fn counted(body: &[u8], headers: &mut HeaderMap) -> (Vec<u8>, Outcome, Option<String>) {
+    let exact = serde_json::from_slice::<Map<String, Value>>(body)
+        .ok()
+        .is_some_and(|answer| answer.get("input_tokens").is_some_and(Value::is_u64));
+    if !exact {
+        let reason = "upstream answered 2xx without an integer input_tokens; relayed as is";
+        return (body.to_vec(), Outcome::UpstreamError, Some(reason.to_owned()));
+    }
+    headers.insert(
+        HeaderName::from_static(HEADER_TOKEN_COUNT),
+        HeaderValue::from_static("exact"),
+    );
+    let reason = "input tokens counted by the upstream (POST /v1/messages/count_tokens)";
+    (body.to_vec(), Outcome::Forwarded, Some(reason.to_owned()))
+}
+
+/// Watches a relayed Anthropic stream go by: the model `message_start` reports, and whether
+/// it completed (`message_stop`, no `error` event).
+#[derive(Default)]
+struct MessageStreamWatch {
+    stopped: bool,
+    errored: bool,
+}
+
+impl SseHandler for MessageStreamWatch {
+    fn on_event(&mut self, log: &mut RequestLog, event: UpstreamEvent<'_>) -> Step {
+        match event {
+            UpstreamEvent::Chunk(chunk, payloads) => {
+                match payloads {
+                    Ok(payloads) => {
+                        for payload in payloads {
+                            let SseData::Json(value) = payload else { continue };
+                            match value.get("type").and_then(Value::as_str) {
+                                Some("message_start") => {
+                                    if let Some(model) = value.pointer("/message/model").and_then(Value::as_str) {
+                                        log.note_upstream_model(model);
+                                    }
+                                }
+                                Some("message_stop") => self.stopped = true,
+                                Some("error") => self.errored = true,
+                                _ => {}
+                            }
+                        }
+                    }
+                    Err(_) => self.errored = true,
+                }
+                Step::More(chunk.clone())
+            }
+            UpstreamEvent::Closed => {
+                let (outcome, reason) = if self.errored {
+                    let reason = "the stream carried an error event (or was not SSE); relayed as is";
+                    (Outcome::UpstreamError, Some(reason.to_owned()))
+                } else if !self.stopped {
+                    let reason = "the stream ended without message_stop; relayed as is";
+                    (Outcome::UpstreamError, Some(reason.to_owned()))
+                } else {
+                    (Outcome::Forwarded, None)
+                };
+                Step::End {
+                    bytes: Bytes::new(),
+                    outcome,
+                    reason,
+                }
+            }
+            UpstreamEvent::Broken(how) => Step::Cut {
+                reason: format!("stream {how}"),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_date_versions_are_forwarded() {
+        assert!(is_version("2023-06-01"));
+        for bad in ["", "2023-6-1", "2023-06-01x", "latest", "2023/06/01", "abcd-ef-gh"] {
+            assert!(!is_version(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn forwarded_and_dropped_fields_do_not_overlap_and_carry_no_routing() {
+        for field in DROPPED_FIELDS {
+            assert!(!FORWARDED_FIELDS.contains(field), "{field}");
+        }
+        assert!(FORWARDED_FIELDS.contains(&"thinking") && FORWARDED_FIELDS.contains(&"tools"));
+    }
+}
