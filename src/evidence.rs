@@ -95,6 +95,8 @@ pub struct RunObservations {
     /// What the adapter counted in memory (Case cannot touch this copy; the ledger file on
     /// disk must agree with it).
     pub adapter_totals: Option<crate::adapter::LedgerTotals>,
+    /// How the adapter served the Anthropic routes, when it ran.
+    pub adapter_mode: Option<crate::adapter::AdapterMode>,
     /// Failures noticed during the run that are not captured by the other facts
     /// (e.g. Case's result file was unreadable).
     pub run_errors: Vec<String>,
@@ -141,6 +143,7 @@ pub fn write_placeholder(run_dir: &Path, evidence_kind: EvidenceKind) -> Result<
         case_process_started: false,
         case: None,
         fallback_proof: None,
+        adapter_mode: None,
         scrubbed_variables: Vec::new(),
         secret_scan: SecretScanSummary {
             clean: false,
@@ -237,6 +240,7 @@ pub fn seal(
         case_process_started,
         case: observations.case,
         fallback_proof,
+        adapter_mode: observations.adapter_mode,
         scrubbed_variables: observations.scrubbed_variables,
         secret_scan: SecretScanSummary {
             clean: true,
@@ -767,6 +771,15 @@ fn check_against_trace(report: &Report, events: &[serde_json::Map<String, Value>
         }
     } else if !report.secret_scan.channels.is_empty() {
         problems.push("the trace has no secret_scan event".to_owned());
+    }
+    let traced_mode = event_named(trace::ADAPTER_STARTED)
+        .and_then(|event| event.get("adapter_mode"))
+        .cloned();
+    let claimed_mode = report.adapter_mode.and_then(|mode| serde_json::to_value(mode).ok());
+    if traced_mode != claimed_mode {
+        problems.push(format!(
+            "report says adapter_mode {claimed_mode:?} but the trace's adapter_started says {traced_mode:?}"
+        ));
     }
     if report.case_process_started {
         let traced_totals = event_named(trace::ADAPTER_STOPPED)

@@ -127,6 +127,11 @@ pub struct Report {
     pub case: Option<CaseSummary>,
     /// Totals recomputed from the adapter ledger.
     pub fallback_proof: Option<FallbackProof>,
+    /// How the adapter served Case's Anthropic routes: `translate` (to OpenAI chat
+    /// completions) or `pass_through` (to an upstream that speaks the Messages API); absent
+    /// when no adapter ran. Matches the trace's `adapter_started`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adapter_mode: Option<crate::adapter::AdapterMode>,
     /// Names (never values) of routing/credential variables Case did not get.
     pub scrubbed_variables: Vec<String>,
     /// The secret scan, per channel.

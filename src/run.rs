@@ -252,6 +252,7 @@ async fn pipeline(
         secret_names: secrets.iter().map(|secret| secret.name.clone()).collect(),
         inputs,
         adapter_totals: None,
+        adapter_mode: None,
         run_errors: Vec::new(),
     };
 
@@ -273,6 +274,7 @@ async fn pipeline(
         let case = run_case(out, options, &case_command, config, adapter).await?;
         observations.case = Some(case.summary);
         observations.adapter_totals = Some(case.totals);
+        observations.adapter_mode = Some(case.mode);
         observations.run_errors.extend(case.errors);
     }
 
@@ -296,6 +298,8 @@ struct CaseRun {
     summary: CaseSummary,
     /// What the adapter counted in memory.
     totals: crate::adapter::LedgerTotals,
+    /// How the adapter served the Anthropic routes.
+    mode: crate::adapter::AdapterMode,
     errors: Vec<String>,
 }
 
@@ -335,6 +339,7 @@ async fn run_case(
         timeout: options.timeout,
     };
     let exit = case_process::run(&launch, &trace).await;
+    let mode = handle.mode();
     let totals = handle.shutdown().await;
 
     let mut errors = Vec::new();
@@ -374,6 +379,7 @@ async fn run_case(
             verdict,
         },
         totals,
+        mode,
         errors,
     })
 }

@@ -24,6 +24,8 @@ async fn reference_case_passes_and_the_report_proves_provider_model_and_no_fallb
     let proof = &report["fallback_proof"];
     assert_eq!(proof["fallback_attempts"], 0);
     assert_eq!(proof["no_fallback"], true);
+    // The fake provider speaks OpenAI only: the probe found no Messages API.
+    assert_eq!(report["adapter_mode"], "translate");
     assert_eq!(proof["served_by_admitted_model"], 1);
     assert_eq!(proof["models_forwarded"], serde_json::json!([MODEL]));
     assert_eq!(report["secret_scan"]["clean"], true);

@@ -167,3 +167,19 @@ async fn resealed_forgeries_of_each_pass_condition_fail_verification() {
     assert_eq!(code, Some(1));
     assert!(stdout.contains("gate results differ from the trace"), "{stdout}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resealed_adapter_mode_fails_verification() {
+    // The fake provider speaks OpenAI only: the run translated; a report claiming
+    // pass-through (the mode that keeps thinking, images, …) is forged.
+    let sandbox = passing_run().await;
+    reseal(&sandbox, |report| {
+        report.adapter_mode = Some(case_harness::adapter::AdapterMode::PassThrough)
+    });
+    let (code, stdout) = verify_stdout(&sandbox);
+    assert_eq!(code, Some(1));
+    assert!(
+        stdout.contains("adapter_mode") && stdout.contains("adapter_started"),
+        "{stdout}"
+    );
+}
