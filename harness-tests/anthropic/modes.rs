@@ -299,3 +299,76 @@ async fn thinking_passes_through_but_translation_refuses_it_with_a_clear_400() {
         }
     }
 }
+
+/// An Anthropic SSE body as a Messages server streams it; `complete` ends with `message_stop`.
+fn anthropic_stream(complete: bool) -> String {
+    let mut events = vec![
+        json!({"type": "message_start", "message": {"id": "msg_s", "type": "message", "role": "assistant",
+               "model": "whatever-the-server-says", "content": [], "stop_reason": null,
+               "usage": {"input_tokens": 9, "output_tokens": 0}}}),
+        json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "pong"}}),
+        json!({"type": "content_block_stop", "index": 0}),
+    ];
+    if complete {
+        events.push(
+            json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 1}}),
+        );
+        events.push(json!({"type": "message_stop"}));
+    }
+    events
+        .iter()
+        .map(|event| {
+            format!(
+                "event: {}\ndata: {event}\n\n",
+                event["type"].as_str().unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_passed_through_stream_is_relayed_as_it_is_and_served_only_when_complete() {
+    for complete in [true, false] {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v1/messages/count_tokens"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"input_tokens": 9})))
+            .mount(&server)
+            .await;
+        let stream = anthropic_stream(complete);
+        Mock::given(method("POST"))
+            .and(path("/v1/messages"))
+            .respond_with(ResponseTemplate::new(200).set_body_raw(stream.clone(), "text/event-stream"))
+            .mount(&server)
+            .await;
+        let (adapter, probes) = Mode::PassThrough.adapter(&server).await;
+        let mut body = hello(MODEL);
+        body["stream"] = json!(true);
+        let response = messages(&adapter, &body).await;
+        assert_eq!(response.status(), 200);
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .is_ok_and(|value| value.starts_with("text/event-stream"))
+        );
+        let text = response.text().await.expect("body");
+        assert_eq!(text, stream, "relayed byte for byte");
+        let sent: Value = serde_json::from_slice(&forwarded(&server, probes).await[0].body).expect("json");
+        assert_eq!(
+            (sent["model"].as_str(), sent["stream"].as_bool()),
+            (Some(MODEL), Some(true))
+        );
+        let line = &adapter.ledger()[0];
+        assert_eq!(line.bytes_out, stream.len() as u64, "every byte served is counted");
+        assert_eq!(line.upstream_model.as_deref(), Some("whatever-the-server-says"));
+        let (outcome, served) = if complete {
+            (Outcome::Forwarded, 1)
+        } else {
+            (Outcome::UpstreamError, 0)
+        };
+        assert_eq!(line.outcome, outcome, "complete: {complete}");
+        assert_eq!(adapter.handle.totals().served_by_admitted_model, served);
+        adapter.assert_totals_match_file();
+    }
+}
