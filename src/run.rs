@@ -333,12 +333,7 @@ async fn run_case(
         Ok(exit) => exit,
         Err(err) => {
             errors.push(err.to_string());
-            case_process::CaseExit {
-                exit_code: None,
-                signal: None,
-                timed_out: false,
-                duration_ms: 0,
-            }
+            case_process::CaseExit::never_ran()
         }
     };
     let verdict = match read_verdict(&out.join(names::RESULT)) {
