@@ -136,6 +136,11 @@ enum Command {
         /// Mark the evidence `simulated` (the provider is a fake); it never counts as Stage 2.
         #[arg(long)]
         simulated: bool,
+        /// When the kernel refuses the namespaces that confine Case, run it unconfined
+        /// anyway (same network and files as the harness). The report says `isolation: none`
+        /// and `status` does not count it unless told to with --count-unconfined.
+        #[arg(long)]
+        allow_unconfined: bool,
         /// The Case command and its arguments (default: the reference Case).
         #[arg(last = true, value_name = "CASE_CMD")]
         case_command: Vec<String>,
@@ -207,6 +212,12 @@ enum Command {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
+    // Case's sandbox must be set up in a single-threaded process: before clap, before any
+    // runtime (see `crate::sandbox`).
+    let mut args = std::env::args_os();
+    if args.nth(1).is_some_and(|first| first == crate::sandbox::SUBCOMMAND) {
+        return crate::sandbox::inside::main(args);
+    }
     let cli = Cli::parse();
     let exit = match run(cli) {
         Ok(exit) => exit,
@@ -242,6 +253,7 @@ fn run(cli: Cli) -> Result<Exit, String> {
             probe_timeout: probe,
             sot,
             simulated,
+            allow_unconfined,
             case_command,
         } => {
             let options = crate::run::RunOptions {
@@ -252,6 +264,8 @@ fn run(cli: Cli) -> Result<Exit, String> {
                 simulated,
                 sot: sot.or_else(bundled_sot),
                 probe_timeout: seconds("--probe-timeout", probe)?,
+                allow_unconfined,
+                hidden_paths: Vec::new(),
             };
             run_pipeline(&options, decision)
         }
