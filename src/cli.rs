@@ -98,6 +98,10 @@ enum Command {
         /// Folder searched (recursively) for report.json files.
         #[arg(long, value_name = "DIR")]
         evidence: PathBuf,
+        /// Also count passes of runs whose Case was not confined (`isolation: none`, from
+        /// `run --allow-unconfined`); by default they never count.
+        #[arg(long)]
+        count_unconfined: bool,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
@@ -244,7 +248,12 @@ fn run(cli: Cli) -> Result<Exit, String> {
             format,
             probe_timeout,
         } => check(decision, format, probe_timeout),
-        Command::Status { sot, evidence, format } => status(&sot, &evidence, format),
+        Command::Status {
+            sot,
+            evidence,
+            count_unconfined,
+            format,
+        } => status(&sot, &evidence, count_unconfined, format),
         Command::Run {
             decision,
             task,
@@ -412,10 +421,16 @@ fn to_json(value: &impl serde::Serialize) -> Result<String, String> {
     serde_json::to_string(value).map_err(|err| format!("cannot serialize output: {err}"))
 }
 
-fn status(sot: &std::path::Path, evidence: &std::path::Path, format: Format) -> Result<Exit, String> {
+fn status(
+    sot: &std::path::Path,
+    evidence: &std::path::Path,
+    count_unconfined: bool,
+    format: Format,
+) -> Result<Exit, String> {
     let document = crate::sot::load(sot).map_err(|err| err.to_string())?;
-    let folder = crate::status::collect_verified_reports(evidence)
+    let mut folder = crate::status::collect_verified_reports(evidence)
         .map_err(|err| format!("{}: cannot read evidence folder: {err}", evidence.display()))?;
+    folder.count_unconfined = count_unconfined;
     let admission = current_admission()?;
     let output = crate::status::derive(&document, &folder, admission.as_ref());
     match format {
