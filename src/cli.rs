@@ -145,6 +145,10 @@ enum Command {
         /// and `status` does not count it unless told to with --count-unconfined.
         #[arg(long)]
         allow_unconfined: bool,
+        /// A file or folder Case must not read (repeatable): inside Case's sandbox a folder
+        /// shows empty and a file reads as empty. E.g. a signing key's folder, ~/.ssh.
+        #[arg(long, value_name = "PATH")]
+        hide: Vec<PathBuf>,
         /// The Case command and its arguments (default: the reference Case).
         #[arg(last = true, value_name = "CASE_CMD")]
         case_command: Vec<String>,
@@ -263,6 +267,7 @@ fn run(cli: Cli) -> Result<Exit, String> {
             sot,
             simulated,
             allow_unconfined,
+            hide,
             case_command,
         } => {
             let options = crate::run::RunOptions {
@@ -274,7 +279,7 @@ fn run(cli: Cli) -> Result<Exit, String> {
                 sot: sot.or_else(bundled_sot),
                 probe_timeout: seconds("--probe-timeout", probe)?,
                 allow_unconfined,
-                hidden_paths: Vec::new(),
+                hidden_paths: hide,
             };
             run_pipeline(&options, decision)
         }

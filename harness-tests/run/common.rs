@@ -189,3 +189,18 @@ fn rand_suffix() -> u128 {
         .unwrap_or_default()
 }
 
+
+/// Kills (SIGKILL) the processes [`processes_with`] finds, so that a failing test leaves
+/// nothing behind; returns what it found.
+pub fn kill_survivors(marker: &str) -> Vec<String> {
+    let survivors = processes_with(marker);
+    for survivor in &survivors {
+        if let Some(pid) = survivor.split(':').next().and_then(|pid| pid.parse::<i32>().ok()) {
+            // SAFETY: kill(2) on a process that carries this test's unique marker.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+    }
+    survivors
+}

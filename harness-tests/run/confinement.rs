@@ -125,7 +125,7 @@ async fn a_setsid_grandchild_dies_with_the_sandbox_before_the_scan_and_the_seal(
     let _ = std::fs::remove_file(format!("/tmp/{marker}.token"));
     assert_eq!(output.status.code(), Some(1), "{}", stdout_of(&output));
     // `run` returned only after every process of the namespace was gone.
-    assert_eq!(processes_with(&marker), Vec::<String>::new(), "a Case process outlived the run");
+    assert_eq!(kill_survivors(&marker), Vec::<String>::new(), "a Case process outlived the run");
     let report = sandbox.report();
     assert_eq!(report["outcome"], "fail");
     assert_eq!(report["fallback_proof"]["fallback_attempts"], 1);
@@ -171,7 +171,7 @@ async fn sigkill_of_the_harness_leaves_no_case_process_behind() {
     while !processes_with(&marker).is_empty() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(processes_with(&marker), Vec::<String>::new(), "Case's child survived");
+    assert_eq!(kill_survivors(&marker), Vec::<String>::new(), "Case's child survived");
 }
 
 /// `command`, run where the kernel refuses new namespaces: in a user namespace whose
@@ -281,4 +281,28 @@ async fn unconfined_a_case_that_rewrites_the_ledger_and_trace_still_fails() {
     let verified = verify(&sandbox.out().join("report.json"));
     assert_eq!(verified.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&verified.stdout).contains("trace.jsonl line"), "{}", stdout_of(&verified));
+}
+
+/// Catches removing `hide` (an empty read-only tmpfs over a folder, `/dev/null` over a file):
+/// Case would list the key folder and read the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hidden_paths_are_empty_to_case() {
+    let secrets = tempfile::tempdir().expect("tempdir");
+    let folder = secrets.path().join("keys");
+    std::fs::create_dir(&folder).expect("mkdir");
+    std::fs::write(folder.join("signing.key"), "not for Case").expect("write");
+    let file = secrets.path().join("note.txt");
+    std::fs::write(&file, "not for Case either").expect("write");
+    let (folder_arg, file_arg) = (folder.display().to_string(), file.display().to_string());
+    let (sandbox, _provider, output) = run_against_provider(
+        case_with("reads_hidden.py", &[&folder_arg, &file_arg]),
+        &["--hide", &folder_arg, "--hide", &file_arg],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(0), "{}", stdout_of(&output));
+    let seen = read_json(&sandbox.out().join("case-output/hidden.json"));
+    assert_eq!(seen["folder"], serde_json::json!([]), "{seen}");
+    assert_eq!(seen["file"], "", "{seen}");
+    // Hidden from Case only.
+    assert!(folder.join("signing.key").exists());
 }

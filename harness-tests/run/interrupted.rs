@@ -44,7 +44,7 @@ fn gone(marker: &str) -> bool {
     while alive(marker) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    !alive(marker)
+    kill_survivors(marker).is_empty()
 }
 
 fn signal(pid: i32, signal: libc::c_int) -> bool {
