@@ -7,7 +7,9 @@
 //! and telemetry/non-essential traffic is switched off, so that well-behaved agents stay on
 //! the local model; everything else is caught by the adapter's model pinning.
 //!
-//! Case runs in its own process group, so a timeout kills it and everything it started.
+//! Confined, Case runs as PID 2 of its own namespaces ([`run_in_sandbox`], `crate::sandbox`),
+//! so a timeout kills it and everything it started. Unconfined (`--allow-unconfined`), it
+//! runs in its own process group ([`run`]), which a `setsid()` descendant escapes.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};

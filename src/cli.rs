@@ -110,10 +110,13 @@ enum Command {
     ///
     /// Evaluates every gate first; if any blocks, Case is never spawned (exit 3) and the
     /// run folder still gets report.json (outcome `blocked`) and trace.jsonl. Otherwise it
-    /// starts the adapter on 127.0.0.1 (pinned to the admitted model), spawns Case with a
-    /// cleared environment plus the Case contract variables, waits at most --timeout,
-    /// scans every channel for the upstream secret (or a canary) and the per-run token,
-    /// and seals report.json. Exit 0 pass, 1 fail, 3 blocked, 2 error.
+    /// confines Case in its own network, mount and PID namespaces, starts the adapter on
+    /// 127.0.0.1 inside them (pinned to the admitted model; the only thing Case can reach),
+    /// spawns Case with a cleared environment plus the Case contract variables and a
+    /// read-only run folder (except case-output/ and case-home/), waits at most --timeout,
+    /// kills everything Case started, scans every channel for the upstream secret (or a
+    /// canary) and the per-run token, and seals report.json. Exit 0 pass, 1 fail,
+    /// 3 blocked, 2 error (including confinement_unavailable).
     ///
     /// Without a command after `--`, the bundled reference Case runs.
     #[command(after_long_help = ENVIRONMENT_HELP)]
@@ -127,7 +130,7 @@ enum Command {
         /// The run folder; created if missing, must be empty.
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
-        /// Seconds before Case (and its process group) is killed.
+        /// Seconds before Case (and everything it started) is killed.
         #[arg(long, value_name = "SECS", default_value_t = crate::run::DEFAULT_CASE_TIMEOUT.as_secs_f64())]
         timeout: f64,
         /// Seconds to wait for GET {base}/models.
