@@ -17,8 +17,8 @@ use crate::config::HarnessConfig;
 use crate::evidence::{self, RunObservations, names};
 use crate::gates::{self, GateInputs};
 use crate::output::{CaseSummary, ChannelScan, EvidenceKind, FileDigest, Isolation, NoIsolation, Report};
-use crate::sandbox::{Sandbox, SandboxError, SandboxSpec};
 use crate::records::{read_bounded, sha256_hex};
+use crate::sandbox::{Sandbox, SandboxError, SandboxSpec};
 use crate::secrets::{NamedSecret, SecretScanner, SecretValue};
 use crate::trace::{self, Trace};
 

@@ -381,7 +381,12 @@ mod tests {
         };
         let status = derive(&seed(), &folder(false), Some(&admission(Admitted)));
         assert_eq!(status.derived["CTO-WORK-022"].status, "blocked");
-        assert!(status.derived["CTO-WORK-022"].reasons.iter().any(|reason| reason.contains("unconfined")));
+        assert!(
+            status.derived["CTO-WORK-022"]
+                .reasons
+                .iter()
+                .any(|reason| reason.contains("unconfined"))
+        );
         let status = derive(&seed(), &folder(true), Some(&admission(Admitted)));
         assert_eq!(status.derived["CTO-WORK-022"].status, "unblocked");
     }

@@ -172,7 +172,10 @@ pub fn processes_with(marker: &str) -> Vec<String> {
                 .next()
                 .is_some_and(|program| program.ends_with(b"case-harness"))
         {
-            found.push(format!("{name}: {}", String::from_utf8_lossy(&cmdline).replace('\0', " ")));
+            found.push(format!(
+                "{name}: {}",
+                String::from_utf8_lossy(&cmdline).replace('\0', " ")
+            ));
         }
     }
     found
@@ -188,7 +191,6 @@ fn rand_suffix() -> u128 {
         .map(|elapsed| elapsed.as_nanos())
         .unwrap_or_default()
 }
-
 
 /// Kills (SIGKILL) the processes [`processes_with`] finds, so that a failing test leaves
 /// nothing behind; returns what it found.

@@ -37,7 +37,11 @@ impl Decoy {
                 }
             }
         });
-        Decoy { port, connections, stop }
+        Decoy {
+            port,
+            connections,
+            stop,
+        }
     }
 }
 
@@ -67,13 +71,14 @@ fn stdout_of(output: &std::process::Output) -> String {
 async fn a_case_cannot_reach_a_decoy_on_the_host_loopback_and_the_adapter_still_answers() {
     let decoy = Decoy::start();
     let port = decoy.port.to_string();
-    let (sandbox, _provider, output) =
-        run_against_provider(case_with("reaches_past_adapter.py", &[&port]), &[]).await;
+    let (sandbox, _provider, output) = run_against_provider(case_with("reaches_past_adapter.py", &[&port]), &[]).await;
     assert_eq!(output.status.code(), Some(0), "{}", stdout_of(&output));
     assert_eq!(decoy.connections.load(Ordering::SeqCst), 0, "the decoy was reached");
     let attempt = read_json(&sandbox.out().join("case-output/decoy.json"));
     assert!(
-        attempt["decoy"].as_str().is_some_and(|text| text.starts_with("refused")),
+        attempt["decoy"]
+            .as_str()
+            .is_some_and(|text| text.starts_with("refused")),
         "{attempt}"
     );
     let report = sandbox.report();
@@ -101,10 +106,7 @@ async fn a_case_cannot_write_the_evidence_but_can_write_its_own_folders() {
         "planted.txt",
     ] {
         let result = attempts.get(name).and_then(Value::as_str);
-        assert!(
-            matches!(result, Some("EROFS" | "EACCES")),
-            "{name}: {result:?}"
-        );
+        assert!(matches!(result, Some("EROFS" | "EACCES")), "{name}: {result:?}");
     }
     assert_eq!(attempts["case-output/own.txt"], "written");
     assert_eq!(attempts["case-home/own.txt"], "written");
@@ -120,12 +122,15 @@ async fn a_case_cannot_write_the_evidence_but_can_write_its_own_folders() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_setsid_grandchild_dies_with_the_sandbox_before_the_scan_and_the_seal() {
     let marker = unique_marker("daemon");
-    let (sandbox, _provider, output) =
-        run_against_provider(case_with("daemon_forges.py", &[&marker]), &[]).await;
+    let (sandbox, _provider, output) = run_against_provider(case_with("daemon_forges.py", &[&marker]), &[]).await;
     let _ = std::fs::remove_file(format!("/tmp/{marker}.token"));
     assert_eq!(output.status.code(), Some(1), "{}", stdout_of(&output));
     // `run` returned only after every process of the namespace was gone.
-    assert_eq!(kill_survivors(&marker), Vec::<String>::new(), "a Case process outlived the run");
+    assert_eq!(
+        kill_survivors(&marker),
+        Vec::<String>::new(),
+        "a Case process outlived the run"
+    );
     let report = sandbox.report();
     assert_eq!(report["outcome"], "fail");
     assert_eq!(report["fallback_proof"]["fallback_attempts"], 1);
@@ -218,7 +223,11 @@ async fn without_namespaces_a_run_is_refused_unless_allowed_and_then_says_isolat
         .output()
         .expect("runs");
     assert_eq!(refused.status.code(), Some(2), "{}", stdout_of(&refused));
-    assert!(stdout_of(&refused).contains("confinement_unavailable"), "{}", stdout_of(&refused));
+    assert!(
+        stdout_of(&refused).contains("confinement_unavailable"),
+        "{}",
+        stdout_of(&refused)
+    );
     assert!(stdout_of(&refused).contains("--allow-unconfined"));
     assert_eq!(sandbox.report()["outcome"], "incomplete");
     assert!(!events(&sandbox).iter().any(|event| event == "case_process_started"));
@@ -276,11 +285,18 @@ async fn unconfined_a_case_that_rewrites_the_ledger_and_trace_still_fails() {
     assert!(stdout.contains("evidence rewritten"), "{stdout}");
     let reasons = sandbox.report()["reasons"].to_string();
     assert!(reasons.contains("does not match what the adapter counted"), "{reasons}");
-    assert!(reasons.contains("trace.jsonl was changed by someone other than the harness"), "{reasons}");
+    assert!(
+        reasons.contains("trace.jsonl was changed by someone other than the harness"),
+        "{reasons}"
+    );
     // Sealed as a failure; `verify` also sees the rewritten trace, which no longer reads back.
     let verified = verify(&sandbox.out().join("report.json"));
     assert_eq!(verified.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&verified.stdout).contains("trace.jsonl line"), "{}", stdout_of(&verified));
+    assert!(
+        String::from_utf8_lossy(&verified.stdout).contains("trace.jsonl line"),
+        "{}",
+        stdout_of(&verified)
+    );
 }
 
 /// Catches removing `hide` (an empty read-only tmpfs over a folder, `/dev/null` over a file):

@@ -81,4 +81,3 @@ async fn a_case_that_runs_too_long_is_killed_and_fails() {
     assert!(reasons(&sandbox).contains("timed out"));
     assert!(events(&sandbox).iter().any(|event| event == "case_timed_out"));
 }
-

@@ -277,9 +277,10 @@ pub async fn start(config: AdapterConfig, listen: SocketAddr) -> Result<AdapterH
 /// loopback of Case's network namespace (`crate::sandbox`). The listener must be loopback
 /// and non-blocking.
 pub async fn start_on(config: AdapterConfig, listener: std::net::TcpListener) -> Result<AdapterHandle, AdapterError> {
-    let listen = listener
-        .local_addr()
-        .map_err(|source| AdapterError::Bind { addr: SocketAddr::from(([127, 0, 0, 1], 0)), source })?;
+    let listen = listener.local_addr().map_err(|source| AdapterError::Bind {
+        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        source,
+    })?;
     if !listen.ip().is_loopback() {
         return Err(AdapterError::ListenNotLoopback { addr: listen });
     }

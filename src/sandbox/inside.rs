@@ -93,7 +93,8 @@ impl SandboxArgs {
                     parsed.port = u16::try_from(number(&value)?).map_err(|_| "--port: out of range".to_owned())?;
                 }
                 Some("--control-fd") => {
-                    parsed.control_fd = i32::try_from(number(&value)?).map_err(|_| "--control-fd: out of range".to_owned())?;
+                    parsed.control_fd =
+                        i32::try_from(number(&value)?).map_err(|_| "--control-fd: out of range".to_owned())?;
                 }
                 _ => return Err(format!("unknown argument {}", flag.to_string_lossy())),
             }
@@ -170,12 +171,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         }
     }
     // Returns once init has exited, i.e. once every process of the namespace is gone.
-    loop {
-        match rustix::process::waitpid(Some(init_pid), WaitOptions::empty()) {
-            Err(rustix::io::Errno::INTR) => continue,
-            _ => break,
-        }
-    }
+    while let Err(rustix::io::Errno::INTR) = rustix::process::waitpid(Some(init_pid), WaitOptions::empty()) {}
     ExitCode::SUCCESS
 }
 
@@ -275,11 +271,7 @@ fn hide(path: &Path) -> Result<(), Message> {
 
 /// `ip link set lo up`, by ioctl: a fresh network namespace has `lo` down.
 fn loopback_up() -> std::io::Result<()> {
-    let socket = rustix::net::socket(
-        rustix::net::AddressFamily::INET,
-        rustix::net::SocketType::DGRAM,
-        None,
-    )?;
+    let socket = rustix::net::socket(rustix::net::AddressFamily::INET, rustix::net::SocketType::DGRAM, None)?;
     // SAFETY: ifreq is plain data; zeroed is a valid value.
     let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
     for (slot, byte) in request.ifr_name.iter_mut().zip(b"lo\0") {
@@ -347,7 +339,7 @@ fn init(args: &SandboxArgs, control: &OwnedFd, outer: &OwnedFd) -> ! {
             Err(_) => break None,
         }
     };
-    let message = match status.map(|status| std::process::ExitStatus::from_raw(status.as_raw() as i32)) {
+    let message = match status.map(|status| std::process::ExitStatus::from_raw(status.as_raw())) {
         Some(status) => match (status.code(), status.signal()) {
             (Some(code), _) => Message::Exited(code),
             (None, Some(signal)) => Message::Signaled(signal),

@@ -142,7 +142,9 @@ impl Sandbox {
                 Ok(())
             });
         }
-        let outer = command.spawn().map_err(|error| setup("cannot start the sandbox process", error))?;
+        let outer = command
+            .spawn()
+            .map_err(|error| setup("cannot start the sandbox process", error))?;
         drop(sandbox_end);
         let control = Arc::new(harness_end);
         let messages = spawn_reader(control.clone());
@@ -185,7 +187,9 @@ impl Sandbox {
                 Ok(())
             }
             Some(Message::Failed(reason)) => Err(SandboxError::Setup(reason)),
-            other => Err(SandboxError::Setup(format!("the sandbox did not start init ({other:?})"))),
+            other => Err(SandboxError::Setup(format!(
+                "the sandbox did not start init ({other:?})"
+            ))),
         }
     }
 
