@@ -319,8 +319,29 @@ pub async fn run_in_sandbox(
         )
         .map_err(CaseError::Trace)?;
     let started = Instant::now();
-    sandbox.start_case().await?;
-    let ended = sandbox.wait(launch.timeout).await?;
+    let ended = match sandbox.start_case().await {
+        Ok(()) => sandbox.wait(launch.timeout).await,
+        Err(err) => Err(err),
+    };
+    let ended = match ended {
+        Ok(ended) => ended,
+        Err(err) => {
+            // The trace says how Case ended even when it never ran, as the report will.
+            let exit = CaseExit {
+                exit_code: None,
+                signal: None,
+                timed_out: false,
+                duration_ms: started.elapsed().as_millis() as u64,
+            };
+            trace
+                .event(
+                    trace::CASE_PROCESS_EXITED,
+                    serde_json::to_value(&exit).unwrap_or_default(),
+                )
+                .map_err(CaseError::Trace)?;
+            return Err(err.into());
+        }
+    };
     if ended.timed_out {
         trace
             .event(
