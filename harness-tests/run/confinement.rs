@@ -322,15 +322,3 @@ async fn hidden_paths_are_empty_to_case() {
     // Hidden from Case only.
     assert!(folder.join("signing.key").exists());
 }
-
-/// Init reports a Case that cannot be started; the trace still records how it ended, so the
-/// honest `fail` verifies (catches dropping that `case_process_exited` event).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_case_command_that_cannot_start_inside_the_sandbox_fails_and_verifies() {
-    let (sandbox, _provider, output) = run_against_provider(vec!["/nonexistent/case-program".to_owned()], &[]).await;
-    assert_eq!(output.status.code(), Some(1), "{}", stdout_of(&output));
-    let reasons = sandbox.report()["reasons"].to_string();
-    assert!(reasons.contains("cannot start Case command"), "{reasons}");
-    let verified = verify(&sandbox.out().join("report.json"));
-    assert_eq!(verified.status.code(), Some(0), "{}", stdout_of(&verified));
-}
