@@ -347,7 +347,8 @@ async fn run_case(
             }
         }
     };
-    let verdict = match read_verdict(&out.join(names::RESULT)) {
+    // One reader for the seal and for `verify`: they cannot disagree on what Case said.
+    let verdict = match evidence::read_case_verdict(out) {
         Ok(verdict) => verdict,
         Err(err) => {
             errors.push(err);
@@ -373,24 +374,6 @@ async fn run_case(
         totals,
         errors,
     })
-}
-
-/// Reads `{"verdict": "pass"|"fail", ...}`; a missing file is `None`, anything malformed an error.
-fn read_verdict(path: &Path) -> Result<Option<String>, String> {
-    let bytes = match read_bounded(path) {
-        Ok(bytes) => bytes,
-        Err(crate::records::RecordError::Missing { .. }) => return Ok(None),
-        Err(err) => return Err(format!("Case's result file: {err}")),
-    };
-    let value: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|err| format!("{}: not JSON: {err}", path.display()))?;
-    match value.get("verdict").and_then(serde_json::Value::as_str) {
-        Some(verdict @ ("pass" | "fail")) => Ok(Some(verdict.to_owned())),
-        _ => Err(format!(
-            "{}: field `verdict` must be \"pass\" or \"fail\"",
-            path.display()
-        )),
-    }
 }
 
 fn write_case_config(contract: &CaseContract, timeout: Duration) -> Result<(), RunError> {

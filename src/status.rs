@@ -49,6 +49,8 @@ pub struct VerifiedReport {
     pub upstream_server: String,
     /// The fingerprint's `model_sha256_check` (`match`, `mismatch`, `not_checked: …`).
     pub model_sha256_check: String,
+    /// The `model_sha256` of the admission the run used (its sealed copy), if it pinned one.
+    pub pinned_model_sha256: Option<String>,
 }
 
 impl VerifiedReport {
@@ -63,6 +65,27 @@ impl VerifiedReport {
         }
         if self.model_sha256_check == "mismatch" {
             return Some("its served model file did not match the admission's model_sha256".to_owned());
+        }
+        // A pinned digest is the strongest identity claim there is: when one was pinned (by the
+        // run's admission or the admission now), only a match counts; a server that merely
+        // answered `/props` never stands in for it.
+        let pinned_now = admission_now.and_then(|admission| admission.model_sha256.as_ref());
+        if let Some(pinned) = pinned_now
+            .map(|digest| digest.as_str())
+            .or(self.pinned_model_sha256.as_deref())
+        {
+            if self.model_sha256_check != "match" {
+                return Some(format!(
+                    "the admission pins model_sha256 but the served model file was never matched ({})",
+                    self.model_sha256_check
+                ));
+            }
+            if self.pinned_model_sha256.as_deref() != Some(pinned) {
+                return Some(format!(
+                    "the admission now pins model_sha256 {pinned}, but the run matched {:?}",
+                    self.pinned_model_sha256
+                ));
+            }
         }
         if self.upstream_server == "unknown" && self.model_sha256_check != "match" {
             return Some("its upstream could not be identified (unknown server, no model_sha256 match)".to_owned());
@@ -325,6 +348,7 @@ mod tests {
             case_model_admission_status: Some(admission),
             upstream_server: "llama-cpp-python".to_owned(),
             model_sha256_check: "match".to_owned(),
+            pinned_model_sha256: None,
         }
     }
 
