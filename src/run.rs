@@ -285,7 +285,17 @@ async fn pipeline(
         scanner.scan_bytes("report", names::REPORT, bytes, &mut hits);
         hits
     })?;
-    crate::junit::write_run_junit(out, &report)?;
+    // A JUnit file that cannot be written (Case put a folder in its place: that already failed
+    // the run) must not hide a sealed `fail` behind a harness error.
+    if let Err(err) = crate::junit::write_run_junit(out, &report) {
+        if report.outcome == crate::output::RunOutcome::Pass {
+            return Err(err.into());
+        }
+        eprintln!(
+            "case-harness: warning: {err}; the sealed {} report stands",
+            report.outcome.as_str()
+        );
+    }
     Ok(report)
 }
 

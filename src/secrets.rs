@@ -652,15 +652,24 @@ mod tests {
             ("upper case", token.to_uppercase()),
             ("hex", hex::encode(&token)),
             ("upper-case hex", hex::encode_upper(&token)),
-            ("basic auth", format!("Authorization: Basic {}", b64(format!("user:{token}").as_bytes()))),
-            ("json \\u escapes", token.chars().map(|c| format!("\\u{:04x}", c as u32)).collect()),
+            (
+                "basic auth",
+                format!("Authorization: Basic {}", b64(format!("user:{token}").as_bytes())),
+            ),
+            (
+                "json \\u escapes",
+                token.chars().map(|c| format!("\\u{:04x}", c as u32)).collect(),
+            ),
             (
                 "full percent-encoding",
                 token.bytes().map(|b| format!("%{b:02X}")).collect(),
             ),
             ("partial percent-encoding", format!("GET /v1/%63{}", &token[1..])),
             ("split across lines", format!("{}\n{}", &token[..12], &token[12..])),
-            ("split with CRLF and indent", format!("{}\r\n    {}", &token[..5], &token[5..])),
+            (
+                "split with CRLF and indent",
+                format!("{}\r\n    {}", &token[..5], &token[5..]),
+            ),
             (
                 "wrapped base64",
                 b64(format!("{token}{token}").as_bytes())
@@ -674,14 +683,15 @@ mod tests {
         for offset in 0..3 {
             let prefix = "x".repeat(offset + 3);
             leaks.push(("base64 at an offset", b64(format!("{prefix}{token}!").as_bytes())));
-            leaks.push(("url-safe base64 at an offset", url_b64(format!("{prefix}{token}").as_bytes())));
+            leaks.push((
+                "url-safe base64 at an offset",
+                url_b64(format!("{prefix}{token}").as_bytes()),
+            ));
         }
         for (form, text) in leaks {
             assert_eq!(scanner.find(text.as_bytes()), vec!["case_token"], "{form}: not found");
             let mut hits = Vec::new();
-            scanner
-                .scan_reader("c", "f", text.as_bytes(), &mut hits)
-                .expect("read");
+            scanner.scan_reader("c", "f", text.as_bytes(), &mut hits).expect("read");
             assert_eq!(hits.len(), 1, "{form}: not found when streamed");
         }
         // A prefix of the token is not the token.
@@ -702,7 +712,10 @@ mod tests {
         let mut hits = Vec::new();
         scanner.scan_path("case_output", dir.path(), &mut hits).expect("scan");
         let locations: Vec<&str> = hits.iter().map(|hit| hit.location.as_str()).collect();
-        assert!(locations.iter().any(|l| l.ends_with("link (symlink target)")), "{locations:?}");
+        assert!(
+            locations.iter().any(|l| l.ends_with("link (symlink target)")),
+            "{locations:?}"
+        );
         assert!(locations.iter().any(|l| l.ends_with("to-file")), "{locations:?}");
 
         let fifo = dir.path().join("fifo");
@@ -710,7 +723,9 @@ mod tests {
         // SAFETY: mkfifo(3) on a NUL-terminated path in a temp folder this test owns.
         assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
         let mut hits = Vec::new();
-        let err = scanner.scan_path("case_output", dir.path(), &mut hits).expect_err("fifo");
+        let err = scanner
+            .scan_path("case_output", dir.path(), &mut hits)
+            .expect_err("fifo");
         assert!(matches!(err, ScanError::Unscannable { .. }), "{err}");
         assert!(err.to_string().contains("fifo (a FIFO)"), "{err}");
         assert_eq!(hits.len(), 2, "the rest of the folder is still scanned");

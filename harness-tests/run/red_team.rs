@@ -1,0 +1,232 @@
+//! Regression tests for the red-team findings (issue 11), each named after its finding and
+//! reproducing the attack: a Case (or someone after it) that hides, forges or stalls.
+//! docs/reliability.md lists them.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+
+/// A Case that does `action` in `sh` (working directory `case-output/`, the run folder is
+/// `..`) and then does the job well.
+fn case_that(action: &str) -> Vec<String> {
+    let well_behaved = case_script("well_behaved.py");
+    vec![
+        "sh".to_owned(),
+        "-c".to_owned(),
+        format!("{action} && exec {} {}", well_behaved[0], well_behaved[1]),
+    ]
+}
+
+fn reasons(sandbox: &Sandbox) -> String {
+    sandbox.report()["reasons"].to_string()
+}
+
+fn verify_output(sandbox: &Sandbox) -> (Option<i32>, String) {
+    let output = verify_bounded(&sandbox.out().join("report.json"));
+    (output.0, output.1)
+}
+
+/// `case-harness verify`, killed (and the test failed) if it has not finished after a
+/// minute: the findings below are about reads that never end.
+fn verify_bounded(report: &Path) -> (Option<i32>, String) {
+    bounded(
+        std::process::Command::new(env!("CARGO_BIN_EXE_case-harness"))
+            .arg("verify")
+            .arg(report),
+    )
+}
+
+fn bounded(command: &mut std::process::Command) -> (Option<i32>, String) {
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            let mut stdout = String::new();
+            use std::io::Read;
+            child
+                .stdout
+                .take()
+                .expect("stdout")
+                .read_to_string(&mut stdout)
+                .expect("read");
+            return (status.code(), stdout);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("still running after a minute: a read that never ends");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+async fn passing_run() -> Sandbox {
+    let (sandbox, _provider, output) = run_against_provider(Vec::new(), &[]).await;
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    assert_eq!(verify_output(&sandbox).0, Some(0), "a fresh pass verifies");
+    sandbox
+}
+
+fn mkfifo(path: &Path) {
+    let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).expect("no NUL");
+    // SAFETY: mkfifo(3) on a NUL-terminated path in a temp folder this test owns.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finding_2_temp_named_files_added_after_sealing_fail_verification() {
+    let sandbox = passing_run().await;
+    std::fs::write(sandbox.out().join(".case-harness-tmp-forged"), "x").expect("write");
+    std::fs::write(sandbox.out().join("case-output/.case-harness-tmp-leak"), "x").expect("write");
+    let (code, stdout) = verify_output(&sandbox);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(
+        stdout.contains("file .case-harness-tmp-forged is in the run folder but not in the report")
+            && stdout.contains("file case-output/.case-harness-tmp-leak is in the run folder"),
+        "{stdout}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finding_2_a_replaced_junit_xml_fails_verification() {
+    let sandbox = passing_run().await;
+    let junit = sandbox.out().join("junit.xml");
+    let text = std::fs::read_to_string(&junit).expect("junit");
+    std::fs::write(&junit, text.replace("tests=\"1\"", "tests=\"2\"")).expect("write");
+    let (code, stdout) = verify_output(&sandbox);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(
+        stdout.contains("junit.xml differs from the JUnit the harness writes"),
+        "{stdout}"
+    );
+    std::fs::remove_file(&junit).expect("remove");
+    assert!(
+        verify_output(&sandbox).1.contains("junit.xml"),
+        "a missing junit.xml is a finding"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finding_4_a_symlink_in_case_output_whose_target_is_the_token_fails_the_run() {
+    let (sandbox, _provider, output) =
+        run_against_provider(case_that("ln -s \"$CASE_API_KEY\" leaked-link"), &[]).await;
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let report = sandbox.report();
+    assert_eq!(report["secret_scan"]["clean"], false);
+    let reasons = reasons(&sandbox);
+    assert!(
+        reasons.contains("secret `case_token` found in case_output"),
+        "{reasons}"
+    );
+    assert!(reasons.contains("case-output/leaked-link is a symlink"), "{reasons}");
+    assert_eq!(verify_output(&sandbox).0, Some(0), "an honest fail verifies");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finding_5_a_fifo_or_dev_zero_as_result_json_stalls_neither_verify_nor_status() {
+    let fifo_run = passing_run().await;
+    let result = fifo_run.out().join("case-output/result.json");
+    std::fs::remove_file(&result).expect("remove");
+    mkfifo(&result);
+    let (code, stdout) = verify_output(&fifo_run);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(stdout.contains("case-output/result.json is a FIFO"), "{stdout}");
+
+    let zero_run = passing_run().await;
+    let result = zero_run.out().join("case-output/result.json");
+    std::fs::remove_file(&result).expect("remove");
+    std::os::unix::fs::symlink("/dev/zero", &result).expect("symlink");
+    let (code, stdout) = verify_output(&zero_run);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(stdout.contains("case-output/result.json is a symlink"), "{stdout}");
+
+    // `status` over a folder holding both (and a FIFO report.json) finishes and says why
+    // neither counts.
+    let evidence = tempfile::tempdir().expect("tempdir");
+    std::fs::rename(fifo_run.out(), evidence.path().join("fifo")).expect("move");
+    std::fs::rename(zero_run.out(), evidence.path().join("zero")).expect("move");
+    std::fs::create_dir(evidence.path().join("fifo-report")).expect("mkdir");
+    mkfifo(&evidence.path().join("fifo-report/report.json"));
+    let sot = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sot/seed-one-line.md");
+    let (code, stdout) = bounded(
+        std::process::Command::new(env!("CARGO_BIN_EXE_case-harness"))
+            .env_clear()
+            .arg("status")
+            .arg("--sot")
+            .arg(&sot)
+            .arg("--evidence")
+            .arg(evidence.path()),
+    );
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(stdout.contains("fifo/report.json does not count"), "{stdout}");
+    assert!(stdout.contains("zero/report.json does not count"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finding_11_a_rewritten_input_copy_fails_the_run_and_verification() {
+    let (sandbox, _provider, output) = run_against_provider(
+        case_that("printf ' ' >> ../inputs/decision.json && printf ' ' >> ../task.json"),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let reasons = reasons(&sandbox);
+    assert!(
+        reasons.contains("inputs/decision.json has sha256") && reasons.contains("task.json has sha256"),
+        "{reasons}"
+    );
+    let (code, stdout) = verify_output(&sandbox);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(stdout.contains("the report's `inputs.decision` digest is"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn low_a_non_utf8_file_name_in_case_output_fails_the_run_and_the_fail_verifies() {
+    let (sandbox, _provider, output) =
+        run_against_provider(case_that("printf x > \"$(printf 'bad\\377')\""), &[]).await;
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    assert!(reasons(&sandbox).contains("is not UTF-8"), "{}", reasons(&sandbox));
+    // The fail is sealed with its reason, so it verifies (before, the pass never did).
+    let (code, stdout) = verify_output(&sandbox);
+    assert_eq!(code, Some(0), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn low_a_junit_xml_folder_made_by_case_fails_the_run() {
+    let (sandbox, _provider, output) = run_against_provider(case_that("mkdir ../junit.xml"), &[]).await;
+    let report = sandbox.report();
+    assert_eq!(report["outcome"], "fail", "{}", String::from_utf8_lossy(&output.stdout));
+    assert!(report["seal"].is_object());
+    assert!(reasons(&sandbox).contains("junit.xml existed before the harness wrote it"));
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
