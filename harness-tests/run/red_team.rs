@@ -230,3 +230,73 @@ async fn low_a_junit_xml_folder_made_by_case_fails_the_run() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finding_6_sigterm_stops_a_run_whose_model_file_hash_is_still_running() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, ResponseTemplate};
+    let sandbox = Sandbox::new();
+    // A sparse 100 GiB "model file": a regular file whose hash takes far longer than the test.
+    let model = sandbox.path("huge.gguf");
+    std::fs::File::create(&model)
+        .expect("create")
+        .set_len(100 << 30)
+        .expect("sparse");
+    sandbox.write(
+        "admission.json",
+        &serde_json::json!({"work_item":"CTO-WORK-020","decision_status":"local_provider_required","provider_class":"local_case_compatible",
+                "case_model_provider":"llama.cpp","case_model":MODEL,"case_model_admission_status":"candidate","model_sha256":"0".repeat(64)}),
+    );
+    let server = provider().await;
+    Mock::given(method("GET"))
+        .and(path("/props"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({"model_path": model.display().to_string()})),
+        )
+        .mount(server.server())
+        .await;
+    let mut command = harness_std(&sandbox, Some(&base_url(&server)));
+    command
+        .args(["run", "--simulated", "--task"])
+        .arg(sandbox.path("task.json"))
+        .arg("--out")
+        .arg(sandbox.out())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = command.spawn().expect("spawn");
+    // The fingerprint asks /api/show last, right before it starts hashing.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !server
+        .server()
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .any(|request| request.url.path() == "/api/show")
+    {
+        assert!(Instant::now() < deadline, "the fingerprint never ran");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // SAFETY: kill(2) on the harness process this test spawned.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let status = tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the harness kept running a minute after SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })
+    .await
+    .expect("join");
+    assert_eq!(status.code(), Some(2));
+    assert_eq!(sandbox.report()["outcome"], "incomplete");
+    assert!(events(&sandbox).contains(&"run_interrupted".to_owned()));
+}
