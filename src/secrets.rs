@@ -119,7 +119,7 @@ fn encoded_forms(raw: &[u8]) -> Vec<Vec<u8>> {
 }
 
 /// [`Normalised`] over a byte slice.
-fn normalise(bytes: &[u8]) -> Vec<u8> {
+pub(crate) fn normalise(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes.len());
     let mut normaliser = Normaliser::default();
     normaliser.push(bytes, &mut out);

@@ -300,3 +300,29 @@ async fn finding_6_sigterm_stops_a_run_whose_model_file_hash_is_still_running() 
     assert_eq!(sandbox.report()["outcome"], "incomplete");
     assert!(events(&sandbox).contains(&"run_interrupted".to_owned()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finding_12_a_percent_encoded_external_name_in_the_base_url_blocks_before_any_request() {
+    let sandbox = Sandbox::new();
+    let server = provider().await;
+    let url = format!("{}/%61nthropic/v1", base_url(&server).trim_end_matches("/v1"));
+    let mut command = harness(&sandbox, Some(&url));
+    command.args(["check", "--format", "json"]);
+    let output = tokio::task::spawn_blocking(move || command.output().expect("runs"))
+        .await
+        .expect("join");
+    assert_eq!(output.status.code(), Some(3));
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert!(
+        value["blocked"]
+            .as_array()
+            .is_some_and(|codes| codes.contains(&serde_json::json!("external_fallback_configured"))),
+        "{value}"
+    );
+    let received = server.server().received_requests().await.unwrap_or_default();
+    assert!(
+        received.is_empty(),
+        "the blocked check sent {} request(s)",
+        received.len()
+    );
+}
