@@ -260,6 +260,9 @@ fn run(cli: Cli) -> Result<Exit, String> {
 
 fn run_pipeline(options: &crate::run::RunOptions, decision: Option<PathBuf>) -> Result<Exit, String> {
     let config = HarnessConfig::from_env().with_decision_flag(decision);
+    for warning in config.warnings() {
+        eprintln!("case-harness: warning: {warning}");
+    }
     let report = crate::signals::block_on(crate::run::run(options, &config))?.map_err(|err| err.to_string())?;
     let report_path = options.out.join(crate::evidence::names::REPORT);
     println!("{}: {}", report.outcome.as_str(), report_path.display());
@@ -341,6 +344,9 @@ fn seconds(flag: &str, value: f64) -> Result<Duration, String> {
 
 fn check(decision: Option<PathBuf>, format: Format, timeout: f64) -> Result<Exit, String> {
     let config = HarnessConfig::from_env().with_decision_flag(decision);
+    for warning in config.warnings() {
+        eprintln!("case-harness: warning: {warning}");
+    }
     let inputs = GateInputs {
         config: &config,
         case_command: &[],

@@ -326,3 +326,80 @@ async fn finding_12_a_percent_encoded_external_name_in_the_base_url_blocks_befor
         received.len()
     );
 }
+
+#[test]
+fn low_scan_of_a_symlink_finds_the_secret_and_of_a_fifo_refuses_instead_of_printing_clean() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secret = "chc-token-0123456789abcdef";
+    std::os::unix::fs::symlink(secret, dir.path().join("link")).expect("symlink");
+    let scan = |path: &Path| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_case-harness"))
+            .env_clear()
+            .env("THE_SECRET", secret)
+            .args(["scan", "--secret-env", "THE_SECRET"])
+            .arg(path)
+            .output()
+            .expect("runs");
+        (
+            output.status.code(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ),
+        )
+    };
+    let (code, text) = scan(&dir.path().join("link"));
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("HIT: THE_SECRET found in") && text.contains("(symlink target)"),
+        "{text}"
+    );
+    let fifo = dir.path().join("fifo");
+    mkfifo(&fifo);
+    let (code, text) = scan(&fifo);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("cannot scan") && text.contains("(a FIFO)"), "{text}");
+    assert!(!text.contains("clean"), "{text}");
+}
+
+#[test]
+fn low_a_lower_case_variable_name_is_warned_about() {
+    let sandbox = Sandbox::new();
+    let output = harness(&sandbox, None)
+        .env("cto_harness_case_local_base_url", "http://127.0.0.1:9/v1")
+        .args(["check"])
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("warning: environment variable cto_harness_case_local_base_url is not read"),
+        "{stderr}"
+    );
+}
+
+/// Issue 12's bug: seal and verify read Case's result file the same way, so a sealed fail
+/// over an odd verdict or an oversized result file verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seal_and_verify_agree_on_an_odd_or_oversized_result_json() {
+    let well_behaved = case_script("well_behaved.py");
+    for (label, overwrite) in [
+        ("odd verdict", "printf '{\"verdict\":\"maybe\"}' > result.json".to_owned()),
+        (
+            "oversized",
+            "python3 -c 'import json; print(json.dumps({\"verdict\": \"pass\", \"pad\": \"x\" * 2000000}))' > result.json"
+                .to_owned(),
+        ),
+    ] {
+        let case = vec![
+            "sh".to_owned(),
+            "-c".to_owned(),
+            format!("{} {} && {overwrite}", well_behaved[0], well_behaved[1]),
+        ];
+        let (sandbox, _provider, output) = run_against_provider(case, &[]).await;
+        assert_eq!(output.status.code(), Some(1), "{label}: {}", String::from_utf8_lossy(&output.stdout));
+        assert!(reasons(&sandbox).contains("result"), "{label}: {}", reasons(&sandbox));
+        let (code, stdout) = verify_output(&sandbox);
+        assert_eq!(code, Some(0), "{label}: the sealed fail must verify: {stdout}");
+    }
+}
