@@ -695,7 +695,7 @@ mod tests {
             assert_eq!(hits.len(), 1, "{form}: not found when streamed");
         }
         // A prefix of the token is not the token.
-        assert!(scanner.find(token[..token.len() - 1].as_bytes()).is_empty());
+        assert!(scanner.find(&token.as_bytes()[..token.len() - 1]).is_empty());
         assert!(scanner.find(b"plain text with 100% of nothing \\u12 in it").is_empty());
     }
 
