@@ -135,6 +135,7 @@ pub(crate) fn normalise(bytes: &[u8]) -> Vec<u8> {
 pub struct Normalised<R> {
     inner: R,
     normaliser: Normaliser,
+    chunk: Vec<u8>,
     pending: Vec<u8>,
     position: usize,
     done: bool,
@@ -146,6 +147,7 @@ impl<R: std::io::Read> Normalised<R> {
         Normalised {
             inner,
             normaliser: Normaliser::default(),
+            chunk: vec![0; 64 * 1024],
             pending: Vec::new(),
             position: 0,
             done: false,
@@ -155,14 +157,13 @@ impl<R: std::io::Read> Normalised<R> {
 
 impl<R: std::io::Read> std::io::Read for Normalised<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let mut chunk = vec![0u8; 64 * 1024];
         while self.position == self.pending.len() {
             if self.done {
                 return Ok(0);
             }
             self.pending.clear();
             self.position = 0;
-            let read = match self.inner.read(&mut chunk) {
+            let read = match self.inner.read(&mut self.chunk) {
                 Ok(read) => read,
                 Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(err) => return Err(err),
@@ -171,7 +172,7 @@ impl<R: std::io::Read> std::io::Read for Normalised<R> {
                 self.done = true;
                 self.normaliser.finish(&mut self.pending);
             } else {
-                self.normaliser.push(&chunk[..read], &mut self.pending);
+                self.normaliser.push(&self.chunk[..read], &mut self.pending);
             }
         }
         let count = buf.len().min(self.pending.len() - self.position);
@@ -188,8 +189,20 @@ struct Normaliser {
 }
 
 impl Normaliser {
-    fn push(&mut self, bytes: &[u8], out: &mut Vec<u8>) {
-        for &byte in bytes {
+    fn push(&mut self, mut bytes: &[u8], out: &mut Vec<u8>) {
+        let special = |byte: &u8| byte.is_ascii_whitespace() || *byte == b'%' || *byte == b'\\';
+        while !bytes.is_empty() {
+            // Fast path: copy the run of ordinary bytes up to the next special one at once.
+            if self.escape.is_empty() {
+                let run = bytes.iter().position(special).unwrap_or(bytes.len());
+                out.extend_from_slice(&bytes[..run]);
+                bytes = &bytes[run..];
+                if bytes.is_empty() {
+                    break;
+                }
+            }
+            let byte = bytes[0];
+            bytes = &bytes[1..];
             if byte.is_ascii_whitespace() {
                 continue;
             }
