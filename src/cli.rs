@@ -245,14 +245,6 @@ pub fn main() -> ExitCode {
     ExitCode::from(exit.code())
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, String> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|err| format!("cannot start the async runtime: {err}"))
-}
-
 fn run(cli: Cli) -> Result<Exit, String> {
     match cli.command {
         Command::Check {
@@ -305,9 +297,10 @@ fn run(cli: Cli) -> Result<Exit, String> {
 
 fn run_pipeline(options: &crate::run::RunOptions, decision: Option<PathBuf>) -> Result<Exit, String> {
     let config = HarnessConfig::from_env().with_decision_flag(decision);
-    let report = runtime()?
-        .block_on(crate::run::run(options, &config))
-        .map_err(|err| err.to_string())?;
+    for warning in config.warnings() {
+        eprintln!("case-harness: warning: {warning}");
+    }
+    let report = crate::signals::block_on(crate::run::run(options, &config))?.map_err(|err| err.to_string())?;
     let report_path = options.out.join(crate::evidence::names::REPORT);
     println!("{}: {}", report.outcome.as_str(), report_path.display());
     for reason in &report.reasons {
@@ -388,12 +381,15 @@ fn seconds(flag: &str, value: f64) -> Result<Duration, String> {
 
 fn check(decision: Option<PathBuf>, format: Format, timeout: f64) -> Result<Exit, String> {
     let config = HarnessConfig::from_env().with_decision_flag(decision);
+    for warning in config.warnings() {
+        eprintln!("case-harness: warning: {warning}");
+    }
     let inputs = GateInputs {
         config: &config,
         case_command: &[],
         probe_timeout: seconds("--probe-timeout", timeout)?,
     };
-    let evaluation = runtime()?.block_on(gates::evaluate(&inputs));
+    let evaluation = crate::signals::block_on(gates::evaluate(&inputs))?;
     let output = CheckOutput::from_evaluation(&evaluation);
     match format {
         Format::Json => println!("{}", to_json(&output)?),
@@ -473,7 +469,7 @@ fn adapter(upstream: &str, model: String, listen: std::net::SocketAddr) -> Resul
         ));
     }
     let key = HarnessConfig::from_env().local_api_key;
-    runtime()?.block_on(serve_standalone(upstream, model, listen, key))?;
+    crate::signals::block_on(serve_standalone(upstream, model, listen, key))??;
     Ok(Exit::Success)
 }
 

@@ -291,7 +291,17 @@ async fn pipeline(
         scanner.scan_bytes("report", names::REPORT, bytes, &mut hits);
         hits
     })?;
-    crate::junit::write_run_junit(out, &report)?;
+    // A JUnit file that cannot be written (Case put a folder in its place: that already failed
+    // the run) must not hide a sealed `fail` behind a harness error.
+    if let Err(err) = crate::junit::write_run_junit(out, &report) {
+        if report.outcome == crate::output::RunOutcome::Pass {
+            return Err(err.into());
+        }
+        eprintln!(
+            "case-harness: warning: {err}; the sealed {} report stands",
+            report.outcome.as_str()
+        );
+    }
     Ok(report)
 }
 
@@ -385,7 +395,8 @@ async fn run_case(
             case_process::CaseExit::never_ran()
         }
     };
-    let verdict = match read_verdict(&out.join(names::RESULT)) {
+    // One reader for the seal and for `verify`: they cannot disagree on what Case said.
+    let verdict = match evidence::read_case_verdict(out) {
         Ok(verdict) => verdict,
         Err(err) => {
             errors.push(err);
@@ -412,24 +423,6 @@ async fn run_case(
         totals,
         errors,
     })
-}
-
-/// Reads `{"verdict": "pass"|"fail", ...}`; a missing file is `None`, anything malformed an error.
-fn read_verdict(path: &Path) -> Result<Option<String>, String> {
-    let bytes = match read_bounded(path) {
-        Ok(bytes) => bytes,
-        Err(crate::records::RecordError::Missing { .. }) => return Ok(None),
-        Err(err) => return Err(format!("Case's result file: {err}")),
-    };
-    let value: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|err| format!("{}: not JSON: {err}", path.display()))?;
-    match value.get("verdict").and_then(serde_json::Value::as_str) {
-        Some(verdict @ ("pass" | "fail")) => Ok(Some(verdict.to_owned())),
-        _ => Err(format!(
-            "{}: field `verdict` must be \"pass\" or \"fail\"",
-            path.display()
-        )),
-    }
 }
 
 fn create_log(path: &Path) -> Result<std::fs::File, RunError> {
@@ -579,8 +572,15 @@ fn scan_files(
 ) -> Result<(), RunError> {
     let mut hits = Vec::new();
     let mut scanned = Vec::new();
-    for path in paths.iter().filter(|path| path.exists()) {
-        scanner.scan_path(channel, path, &mut hits)?;
+    let mut skipped = None;
+    for path in paths.iter().filter(|path| std::fs::symlink_metadata(path).is_ok()) {
+        match scanner.scan_path(channel, path, &mut hits) {
+            Ok(()) => {}
+            // A FIFO or device in the run folder: the channel is not fully scanned, which
+            // fails the run (never a clean scan, never a harness error that hides the outcome).
+            Err(err @ crate::secrets::ScanError::Unscannable { .. }) => skipped = Some(err.to_string()),
+            Err(err) => return Err(err.into()),
+        }
         scanned.push(path.display().to_string());
         covered.push(path.clone());
     }
@@ -588,7 +588,7 @@ fn scan_files(
         channel: channel.to_owned(),
         scanned,
         hits,
-        skipped: None,
+        skipped,
     });
     Ok(())
 }
