@@ -26,6 +26,7 @@
 
 pub mod acceptance;
 pub mod adapter;
+pub(crate) mod case_argv;
 pub mod case_process;
 pub mod cli;
 pub mod config;
