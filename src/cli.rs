@@ -136,6 +136,10 @@ enum Command {
         /// Mark the evidence `simulated` (the provider is a fake); it never counts as Stage 2.
         #[arg(long)]
         simulated: bool,
+        /// Give Case the user's HOME instead of a fresh `case-home/` in the run folder. The
+        /// agent configuration directory (CLAUDE_CONFIG_DIR) stays fresh; the report records it.
+        #[arg(long)]
+        keep_home: bool,
         /// The Case command and its arguments (default: the reference Case).
         #[arg(last = true, value_name = "CASE_CMD")]
         case_command: Vec<String>,
@@ -242,6 +246,7 @@ fn run(cli: Cli) -> Result<Exit, String> {
             probe_timeout: probe,
             sot,
             simulated,
+            keep_home,
             case_command,
         } => {
             let options = crate::run::RunOptions {
@@ -252,6 +257,7 @@ fn run(cli: Cli) -> Result<Exit, String> {
                 simulated,
                 sot: sot.or_else(bundled_sot),
                 probe_timeout: seconds("--probe-timeout", probe)?,
+                keep_home,
             };
             run_pipeline(&options, decision)
         }

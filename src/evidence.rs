@@ -86,6 +86,8 @@ pub struct RunObservations {
     pub case: Option<CaseSummary>,
     /// Routing/credential variable names Case did not get.
     pub scrubbed_variables: Vec<String>,
+    /// Case's home and agent configuration, when Case was spawned.
+    pub case_home: Option<crate::output::CaseHomeFacts>,
     /// Secret-scan channels (everything but the report itself, which is scanned here).
     pub secret_channels: Vec<ChannelScan>,
     /// Names of the secrets searched for.
@@ -142,6 +144,7 @@ pub fn write_placeholder(run_dir: &Path, evidence_kind: EvidenceKind) -> Result<
         case: None,
         fallback_proof: None,
         scrubbed_variables: Vec::new(),
+        case_home: None,
         secret_scan: SecretScanSummary {
             clean: false,
             secrets: Vec::new(),
@@ -238,6 +241,7 @@ pub fn seal(
         case: observations.case,
         fallback_proof,
         scrubbed_variables: observations.scrubbed_variables,
+        case_home: observations.case_home,
         secret_scan: SecretScanSummary {
             clean: true,
             secrets: observations.secret_names,

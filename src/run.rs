@@ -44,6 +44,9 @@ pub struct RunOptions {
     pub sot: Option<PathBuf>,
     /// Bound on the `/models` probe.
     pub probe_timeout: Duration,
+    /// Keep the user's `HOME` for Case instead of a fresh `case-home/` (the agent
+    /// configuration directory stays fresh either way; see [`crate::case_home`]).
+    pub keep_home: bool,
 }
 
 /// Why a run could not produce a report at all (exit 2).
@@ -243,6 +246,7 @@ async fn pipeline(
             .map(|fingerprint| fingerprint.value.clone()),
         gates: evaluation.results.clone(),
         case: None,
+        case_home: None,
         scrubbed_variables: case_process::scrubbed_names(
             std::env::vars_os().filter_map(|(name, _)| name.into_string().ok()),
         ),
@@ -269,6 +273,7 @@ async fn pipeline(
         };
         let case = run_case(out, options, &case_command, config, adapter).await?;
         observations.case = Some(case.summary);
+        observations.case_home = Some(case.home);
         observations.adapter_totals = Some(case.totals);
         observations.run_errors.extend(case.errors);
     }
@@ -291,6 +296,7 @@ async fn pipeline(
 
 struct CaseRun {
     summary: CaseSummary,
+    home: crate::output::CaseHomeFacts,
     /// What the adapter counted in memory.
     totals: crate::adapter::LedgerTotals,
     errors: Vec<String>,
@@ -312,6 +318,8 @@ async fn run_case(
 
     let output_dir = out.join(names::CASE_OUTPUT);
     std::fs::create_dir_all(&output_dir).map_err(io_error(&output_dir))?;
+    let home_dir = out.join(crate::case_home::CASE_HOME);
+    let home = crate::case_home::CaseHome::prepare(out, options.keep_home).map_err(io_error(&home_dir))?;
     let contract = CaseContract {
         adapter_addr,
         model: model.clone(),
@@ -319,6 +327,7 @@ async fn run_case(
         config_file: out.join(names::CASE_CONFIG),
         task_file: out.join(names::TASK),
         output_dir: output_dir.clone(),
+        home_variables: home.variables(),
     };
     write_case_config(&contract, options.timeout)?;
     let env = case_process::case_environment(&contract, &config.case_passthrough);
@@ -355,6 +364,7 @@ async fn run_case(
         }
     };
     Ok(CaseRun {
+        home: home.facts(),
         summary: CaseSummary {
             program: case_command
                 .first()
