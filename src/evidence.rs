@@ -331,8 +331,20 @@ pub fn decide_outcome(report: &Report, run_errors: &[String]) -> (RunOutcome, Ve
                 failures.push("no request was served by the admitted model through the adapter".to_owned());
             }
             if proof.fallback_attempts > 0 {
+                // Name what Case asked for, so the report says which fallback it attempted.
+                let others: Vec<&str> = proof
+                    .models_requested
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|model| Some(*model) != report.case_model.as_deref())
+                    .collect();
+                let named = if others.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (other models requested: {})", others.join(", "))
+                };
                 failures.push(format!(
-                    "{} fallback attempt(s) refused by the adapter",
+                    "{} fallback attempt(s) refused by the adapter{named}",
                     proof.fallback_attempts
                 ));
             }

@@ -95,7 +95,7 @@ async fn a_fallback_model_on_claudes_command_line_blocks_before_spawn() {
         .clone();
     let detail = gate["detail"].as_str().unwrap_or_default();
     assert!(
-        detail.contains("argument 2 configures a fallback model: --fallback-model \"claude-haiku-4-5\""),
+        detail.contains("argument 3 configures a fallback model: --fallback-model \"claude-haiku-4-5\""),
         "{detail}"
     );
     assert!(chat_bodies(&provider).await.is_empty());
@@ -175,7 +175,9 @@ async fn claude_configured_for_sonnet_in_its_settings_is_refused_and_the_run_fai
     let sandbox = Sandbox::new();
     let provider = provider().await;
     let settings = sandbox.path("agent-settings.json");
-    std::fs::write(&settings, r#"{"model": "claude-sonnet-4-6"}"#).expect("settings");
+    // The settings' `env` block overrides the environment the harness gives Claude Code
+    // (a plain `"model"` key does not: the harness's ANTHROPIC_MODEL wins over it).
+    std::fs::write(&settings, r#"{"env": {"ANTHROPIC_MODEL": "claude-sonnet-4-6"}}"#).expect("settings");
     let case = claude_command(&[
         "-p",
         "--bare",
