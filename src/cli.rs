@@ -207,6 +207,11 @@ enum Command {
         #[arg(value_name = "PATH", required = true)]
         paths: Vec<PathBuf>,
     },
+    /// The bundled reference Case (what `run` starts when no command follows `--`).
+    ///
+    /// Only meaningful under `case-harness run`, which sets the Case contract variables.
+    #[command(name = "reference-case", hide = true)]
+    ReferenceCase,
 }
 
 /// Entry point of the binary.
@@ -269,6 +274,7 @@ fn run(cli: Cli) -> Result<Exit, String> {
         Command::Evidence { sot, scenarios, out } => evidence(sot, scenarios, out),
         Command::Verify { report } => verify(&report),
         Command::Scan { secret_env, paths } => scan(&secret_env, &paths),
+        Command::ReferenceCase => Ok(crate::reference_case::main()),
     }
 }
 
