@@ -102,7 +102,11 @@ pub(crate) fn external_configuration(command: &[String], admitted_model: Option<
         if let Ok(serde_json::Value::Object(object)) = serde_json::from_str::<serde_json::Value>(arg) {
             judge.json_object(&object, &mut found);
         }
-        let words: Vec<&str> = arg.split_whitespace().map(trim_shell).filter(|w| !w.is_empty()).collect();
+        let words: Vec<&str> = arg
+            .split_whitespace()
+            .map(trim_shell)
+            .filter(|w| !w.is_empty())
+            .collect();
         // The flag before this argument counts for its first word (`--model` `claude-…`).
         let previous_flag = index
             .checked_sub(1)
@@ -149,7 +153,9 @@ impl Judge<'_> {
         }
         // A model id already reported as a flag's value is not reported twice.
         if found.len() == before && looks_like_claude_model_id(word) {
-            found.push(format!("names the Claude model {word:?}: a Case may use only the admitted model"));
+            found.push(format!(
+                "names the Claude model {word:?}: a Case may use only the admitted model"
+            ));
         }
     }
 
@@ -172,7 +178,10 @@ impl Judge<'_> {
         } else if ENDPOINT_FLAGS.contains(&flag) && !value.contains("://") && !is_variable(value) {
             let host = value.split([':', '/']).next().unwrap_or(value);
             if !is_loopback_host(host) {
-                found.push(format!("sets --{flag} to the non-loopback endpoint {}", shown_value(host)));
+                found.push(format!(
+                    "sets --{flag} to the non-loopback endpoint {}",
+                    shown_value(host)
+                ));
             }
         }
     }
@@ -268,7 +277,9 @@ fn assignment(word: &str) -> Option<(&str, &str)> {
     let (name, value) = word.split_once('=')?;
     let valid = !name.is_empty()
         && name.chars().next().is_some_and(|c| c.is_ascii_uppercase() || c == '_')
-        && name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+        && name
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
     valid.then_some((name, trim_shell(value)))
 }
 
@@ -381,11 +392,29 @@ mod tests {
             &["/opt/claude-tools/run.sh"],
             &["python3", "sdk/anthropic_case.py"],
             &["python3", "-m", "anthropic_case"],
-            &["/usr/bin/claude", "-p", "--model", "$CASE_MODEL", "--output-format", "json", "hi"],
-            &["sh", "-c", "exec claude -p --model \"$CASE_MODEL\" hi > \"$CASE_OUTPUT_DIR/out.json\""],
+            &[
+                "/usr/bin/claude",
+                "-p",
+                "--model",
+                "$CASE_MODEL",
+                "--output-format",
+                "json",
+                "hi",
+            ],
+            &[
+                "sh",
+                "-c",
+                "exec claude -p --model \"$CASE_MODEL\" hi > \"$CASE_OUTPUT_DIR/out.json\"",
+            ],
             &["env", "CLAUDE_CODE_ATTRIBUTION_HEADER=0", "claude", "-p", "hi"],
             &["node", "claude-case.js", "--base-url", "http://127.0.0.1:8080/v1"],
-            &["case", "--endpoint", "localhost:8080", "--settings", "claude-settings.json"],
+            &[
+                "case",
+                "--endpoint",
+                "localhost:8080",
+                "--settings",
+                "claude-settings.json",
+            ],
             &["llama-case", "--model", "/models/claude-distill.gguf"],
             &["claude", "--fallback-model", "smollm2-135m-instruct", "-p", "hi"],
             &["curl", "http://[::1]:9/v1/models", "file:///etc/anthropic/x"],
@@ -397,31 +426,77 @@ mod tests {
     #[test]
     fn configuring_an_external_model_provider_or_endpoint_counts() {
         for (command, expected) in [
-            (&["claude", "--model", "claude-sonnet-4-6"][..], "argument 2 sets --model"),
+            (
+                &["claude", "--model", "claude-sonnet-4-6"][..],
+                "argument 2 sets --model",
+            ),
             (&["claude", "--model=claude-sonnet-4-6"], "argument 1 sets --model"),
             (&["agent", "--model", "anthropic/claude-3-5-haiku"], "names `anthropic`"),
             (&["agent", "--model", "bedrock/llama3"], "names `bedrock`"),
             (&["agent", "--model", "qwen3:cloud"], "names `:cloud`"),
-            (&["claude", "-p", "--fallback-model", "claude-haiku-4-5", "hi"], "configures a fallback model"),
+            (
+                &["claude", "-p", "--fallback-model", "claude-haiku-4-5", "hi"],
+                "configures a fallback model",
+            ),
             (&["claude", "--fallback-model", "llama3"], "configures a fallback model"),
             (&["agent", "--provider", "anthropic"], "hosted provider `anthropic`"),
             (&["agent", "--provider=Bedrock"], "hosted provider `bedrock`"),
-            (&["agent", "--base-url", "https://api.example.com/v1"], "non-loopback endpoint https://api.example.com"),
-            (&["agent", "--api-base", "10.0.0.7:8080"], "non-loopback endpoint \"10.0.0.7\""),
-            (&["agent", "see http://169.254.169.254/latest"], "non-loopback endpoint http://169.254.169.254"),
-            (&["env", "ANTHROPIC_BASE_URL=http://127.0.0.1:9", "claude"], "assigns ANTHROPIC_BASE_URL"),
-            (&["env", "CLAUDE_CODE_USE_BEDROCK=1", "claude"], "assigns CLAUDE_CODE_USE_BEDROCK"),
-            (&["sh", "-c", "OPENAI_API_KEY=sk-x python3 case.py"], "assigns OPENAI_API_KEY"),
-            (&["sh", "-c", "export HTTPS_PROXY=http://127.0.0.1:3128; claude -p hi"], "assigns HTTPS_PROXY"),
-            (&["sh", "-c", "API=https://api.example.org python3 c.py"], "assigns API: names the non-loopback"),
             (
-                &["claude", "--settings", r#"{"env": {"ANTHROPIC_BASE_URL": "http://127.0.0.1:1"}}"#],
+                &["agent", "--base-url", "https://api.example.com/v1"],
+                "non-loopback endpoint https://api.example.com",
+            ),
+            (
+                &["agent", "--api-base", "10.0.0.7:8080"],
+                "non-loopback endpoint \"10.0.0.7\"",
+            ),
+            (
+                &["agent", "see http://169.254.169.254/latest"],
+                "non-loopback endpoint http://169.254.169.254",
+            ),
+            (
+                &["env", "ANTHROPIC_BASE_URL=http://127.0.0.1:9", "claude"],
                 "assigns ANTHROPIC_BASE_URL",
             ),
-            (&["claude", "--settings", r#"{"model": "claude-opus-4-1"}"#], "sets `model`"),
-            (&["claude", "--settings", r#"{"fallbackModel": "sonnet"}"#], "configures a fallback model in `fallbackModel`"),
-            (&["sh", "-c", "touch x", "case", "--model", "claude-sonnet-4-6"], "argument 5 sets --model"),
-            (&["agent", "claude-sonnet-4-6"], "names the Claude model \"claude-sonnet-4-6\""),
+            (
+                &["env", "CLAUDE_CODE_USE_BEDROCK=1", "claude"],
+                "assigns CLAUDE_CODE_USE_BEDROCK",
+            ),
+            (
+                &["sh", "-c", "OPENAI_API_KEY=sk-x python3 case.py"],
+                "assigns OPENAI_API_KEY",
+            ),
+            (
+                &["sh", "-c", "export HTTPS_PROXY=http://127.0.0.1:3128; claude -p hi"],
+                "assigns HTTPS_PROXY",
+            ),
+            (
+                &["sh", "-c", "API=https://api.example.org python3 c.py"],
+                "assigns API: names the non-loopback",
+            ),
+            (
+                &[
+                    "claude",
+                    "--settings",
+                    r#"{"env": {"ANTHROPIC_BASE_URL": "http://127.0.0.1:1"}}"#,
+                ],
+                "assigns ANTHROPIC_BASE_URL",
+            ),
+            (
+                &["claude", "--settings", r#"{"model": "claude-opus-4-1"}"#],
+                "sets `model`",
+            ),
+            (
+                &["claude", "--settings", r#"{"fallbackModel": "sonnet"}"#],
+                "configures a fallback model in `fallbackModel`",
+            ),
+            (
+                &["sh", "-c", "touch x", "case", "--model", "claude-sonnet-4-6"],
+                "argument 5 sets --model",
+            ),
+            (
+                &["agent", "claude-sonnet-4-6"],
+                "names the Claude model \"claude-sonnet-4-6\"",
+            ),
         ] {
             let found = judged(command);
             assert!(

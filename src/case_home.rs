@@ -118,7 +118,10 @@ mod tests {
         let expected_home = run.path().join("case-home").display().to_string();
         assert_eq!(value(&vars, "HOME"), Some(expected_home.as_str()));
         let expected_config = run.path().join("case-home/.claude");
-        assert_eq!(value(&vars, "CLAUDE_CONFIG_DIR").map(PathBuf::from), Some(expected_config.clone()));
+        assert_eq!(
+            value(&vars, "CLAUDE_CONFIG_DIR").map(PathBuf::from),
+            Some(expected_config.clone())
+        );
         assert!(expected_config.is_dir());
         assert_eq!(std::fs::read_dir(&expected_config).expect("dir").count(), 0);
         assert_eq!(value(&vars, "CLAUDE_CODE_ATTRIBUTION_HEADER"), Some("0"));

@@ -376,12 +376,22 @@ mod tests {
 
     #[test]
     fn the_run_home_replaces_the_users_home() {
-        let passthrough = [("HOME".to_owned(), "/home/user".to_owned()), ("LANG".to_owned(), "C".to_owned())];
+        let passthrough = [
+            ("HOME".to_owned(), "/home/user".to_owned()),
+            ("LANG".to_owned(), "C".to_owned()),
+        ];
         let env = case_environment(&contract(), &passthrough);
-        let homes: Vec<&str> = env.iter().filter(|(n, _)| n == "HOME").map(|(_, v)| v.expose()).collect();
+        let homes: Vec<&str> = env
+            .iter()
+            .filter(|(n, _)| n == "HOME")
+            .map(|(_, v)| v.expose())
+            .collect();
         assert_eq!(homes, ["/run/case-home"]);
         assert!(env.iter().any(|(n, v)| n == "LANG" && v.expose() == "C"));
-        assert!(env.iter().any(|(n, v)| n == "CLAUDE_CONFIG_DIR" && v.expose() == "/run/case-home/.claude"));
+        assert!(
+            env.iter()
+                .any(|(n, v)| n == "CLAUDE_CONFIG_DIR" && v.expose() == "/run/case-home/.claude")
+        );
     }
 
     #[test]

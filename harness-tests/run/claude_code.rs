@@ -80,9 +80,21 @@ impl Drop for Decoy {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Claude Code: scripts/agents.sh install"]
 async fn a_fallback_model_on_claudes_command_line_blocks_before_spawn() {
-    let command = claude_command(&["-p", "--fallback-model", "claude-haiku-4-5", "--model", "$CASE_MODEL", "hi"]);
+    let command = claude_command(&[
+        "-p",
+        "--fallback-model",
+        "claude-haiku-4-5",
+        "--model",
+        "$CASE_MODEL",
+        "hi",
+    ]);
     let (sandbox, provider, output) = run_against_provider(command, &[]).await;
-    assert_eq!(output.status.code(), Some(3), "{}", String::from_utf8_lossy(&output.stdout));
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
     let report = sandbox.report();
     assert_eq!(report["blocked"], serde_json::json!(["external_fallback_configured"]));
     assert_eq!(report["case_process_started"], false);
@@ -107,7 +119,12 @@ async fn the_claude_binary_itself_is_not_blocked_and_gets_a_fresh_home() {
     let command = claude_command(&["--version"]);
     let (sandbox, _provider, output) = run_against_provider(command, &[]).await;
     let report = sandbox.report();
-    assert_eq!(report["blocked"], serde_json::json!([]), "{}", String::from_utf8_lossy(&output.stdout));
+    assert_eq!(
+        report["blocked"],
+        serde_json::json!([]),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
     assert_eq!(report["case_process_started"], true);
     let stdout = std::fs::read_to_string(sandbox.out().join("case-stdout.log")).expect("stdout log");
     assert!(stdout.contains("2.1.328 (Claude Code)"), "{stdout}");
@@ -149,11 +166,24 @@ async fn a_user_settings_file_that_reroutes_claude_has_no_effect() {
     ]);
     let output = run(command, &sandbox, case, &["--timeout", "60"]).await;
 
-    assert_eq!(decoy.requests(), 0, "the user's settings re-routed Claude Code to the decoy");
+    assert_eq!(
+        decoy.requests(),
+        0,
+        "the user's settings re-routed Claude Code to the decoy"
+    );
     let report = sandbox.report();
-    assert_eq!(report["case_process_started"], true, "{}", String::from_utf8_lossy(&output.stdout));
+    assert_eq!(
+        report["case_process_started"],
+        true,
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
     let requests = report["fallback_proof"]["requests"].as_u64().unwrap_or_default();
-    assert!(requests >= 1, "the adapter saw no request: {}", report["fallback_proof"]);
+    assert!(
+        requests >= 1,
+        "the adapter saw no request: {}",
+        report["fallback_proof"]
+    );
     assert_eq!(report["fallback_proof"]["fallback_attempts"], 0);
     assert_eq!(report["case_home"]["home"], "case-home");
     // The same settings file in the user's HOME with --keep-home: still the run's config dir.
@@ -162,8 +192,17 @@ async fn a_user_settings_file_that_reroutes_claude_has_no_effect() {
     command.env("HOME", &user_home);
     let case = claude_command(&["-p", "--bare", "--tools", "", "--model", MODEL, "hi"]);
     run(command, &kept, case, &["--timeout", "60", "--keep-home"]).await;
-    assert_eq!(decoy.requests(), 0, "with --keep-home the user's settings re-routed Claude Code");
-    assert!(kept.report()["case_home"]["home"].as_str().unwrap_or_default().starts_with("kept"));
+    assert_eq!(
+        decoy.requests(),
+        0,
+        "with --keep-home the user's settings re-routed Claude Code"
+    );
+    assert!(
+        kept.report()["case_home"]["home"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("kept")
+    );
 }
 
 /// Claude Code configured for `claude-sonnet-4-6` in a settings file it is handed (not in
@@ -187,11 +226,27 @@ async fn claude_configured_for_sonnet_in_its_settings_is_refused_and_the_run_fai
         &settings.display().to_string(),
         "hi",
     ]);
-    let output = run(harness(&sandbox, Some(&base_url(&provider))), &sandbox, case, &["--timeout", "60"]).await;
-    assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stdout));
+    let output = run(
+        harness(&sandbox, Some(&base_url(&provider))),
+        &sandbox,
+        case,
+        &["--timeout", "60"],
+    )
+    .await;
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
     let report = sandbox.report();
     assert_eq!(report["outcome"], "fail");
-    assert!(report["fallback_proof"]["fallback_attempts"].as_u64().unwrap_or_default() >= 1);
+    assert!(
+        report["fallback_proof"]["fallback_attempts"]
+            .as_u64()
+            .unwrap_or_default()
+            >= 1
+    );
     let reasons = report["reasons"].to_string();
     assert!(reasons.contains("claude-sonnet-4-6"), "{reasons}");
     assert!(chat_bodies(&provider).await.is_empty(), "a request was forwarded");
@@ -223,11 +278,25 @@ async fn claude_code_in_default_mode_runs_a_scripted_write_tool_call() {
             "--mode".to_owned(),
             "default".to_owned(),
         ];
-        let output = run(harness(&sandbox, Some(&base_url(&provider))), &sandbox, case, &["--timeout", "120"]).await;
+        let output = run(
+            harness(&sandbox, Some(&base_url(&provider))),
+            &sandbox,
+            case,
+            &["--timeout", "120"],
+        )
+        .await;
         let report = sandbox.report();
-        assert_eq!(report["outcome"], "pass", "streamed={streamed}: {}\n{}", report["reasons"],
-            String::from_utf8_lossy(&output.stdout));
-        assert_eq!(std::fs::read_to_string(&target).expect("the tool wrote the file"), "hello from case");
+        assert_eq!(
+            report["outcome"],
+            "pass",
+            "streamed={streamed}: {}\n{}",
+            report["reasons"],
+            String::from_utf8_lossy(&output.stdout)
+        );
+        assert_eq!(
+            std::fs::read_to_string(&target).expect("the tool wrote the file"),
+            "hello from case"
+        );
     }
 }
 
@@ -255,13 +324,18 @@ async fn scripted_tool_call(provider: &FakeProvider, target: &Path, streamed: bo
         (sse(&call), sse(&done))
     } else {
         let message = |message: serde_json::Value, finish: &str| {
-            ResponseTemplate::new(200).set_body_json(serde_json::json!({"id": "chatcmpl-1", "object": "chat.completion",
+            ResponseTemplate::new(200).set_body_json(
+                serde_json::json!({"id": "chatcmpl-1", "object": "chat.completion",
                 "model": MODEL, "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-                "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}}))
+                "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}}),
+            )
         };
         (
-            message(serde_json::json!({"role": "assistant", "content": null, "tool_calls": [{"id": "call_1",
-                "type": "function", "function": {"name": "Write", "arguments": arguments}}]}), "tool_calls"),
+            message(
+                serde_json::json!({"role": "assistant", "content": null, "tool_calls": [{"id": "call_1",
+                "type": "function", "function": {"name": "Write", "arguments": arguments}}]}),
+                "tool_calls",
+            ),
             message(serde_json::json!({"role": "assistant", "content": "Done."}), "stop"),
         )
     };

@@ -1,12 +1,12 @@
 //! End-to-end tests of `case-harness run` and `verify` through the real binary, against a
 //! `wiremock` provider on 127.0.0.1 and the Case stand-ins in `harness-tests/cases/`.
 
-/// Claude Code (the pinned npm release) as Case.
-mod claude_code;
 /// Blocked runs: nothing spawned, evidence still written.
 mod blocked;
 /// What Case's environment does and does not contain.
 mod case_environment;
+/// Claude Code (the pinned npm release) as Case.
+mod claude_code;
 /// Shared set-up: records, a fake provider, running the binary.
 mod common;
 /// The main job, `case-harness evidence`.
