@@ -152,6 +152,10 @@ enum Command {
         /// shows empty and a file reads as empty. E.g. a signing key's folder, ~/.ssh.
         #[arg(long, value_name = "PATH")]
         hide: Vec<PathBuf>,
+        /// Give Case the user's HOME instead of a fresh `case-home/` in the run folder. The
+        /// agent configuration directory (CLAUDE_CONFIG_DIR) stays fresh; the report records it.
+        #[arg(long)]
+        keep_home: bool,
         /// The Case command and its arguments (default: the reference Case).
         #[arg(last = true, value_name = "CASE_CMD")]
         case_command: Vec<String>,
@@ -268,6 +272,7 @@ fn run(cli: Cli) -> Result<Exit, String> {
             simulated,
             allow_unconfined,
             hide,
+            keep_home,
             case_command,
         } => {
             let options = crate::run::RunOptions {
@@ -280,6 +285,7 @@ fn run(cli: Cli) -> Result<Exit, String> {
                 probe_timeout: seconds("--probe-timeout", probe)?,
                 allow_unconfined,
                 hidden_paths: hide,
+                keep_home,
             };
             run_pipeline(&options, decision)
         }

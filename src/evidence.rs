@@ -94,6 +94,8 @@ pub struct RunObservations {
     pub scrubbed_variables: Vec<String>,
     /// What confined Case, when it was spawned.
     pub isolation: Option<crate::output::Isolation>,
+    /// Case's home and agent configuration, when Case was spawned.
+    pub case_home: Option<crate::output::CaseHomeFacts>,
     /// Secret-scan channels (everything but the report itself, which is scanned here).
     pub secret_channels: Vec<ChannelScan>,
     /// Names of the secrets searched for.
@@ -151,6 +153,7 @@ pub fn write_placeholder(run_dir: &Path, evidence_kind: EvidenceKind) -> Result<
         fallback_proof: None,
         scrubbed_variables: Vec::new(),
         isolation: None,
+        case_home: None,
         secret_scan: SecretScanSummary {
             clean: false,
             secrets: Vec::new(),
@@ -258,6 +261,7 @@ pub fn seal(
         fallback_proof,
         scrubbed_variables: observations.scrubbed_variables,
         isolation: observations.isolation,
+        case_home: observations.case_home,
         secret_scan: SecretScanSummary {
             clean: true,
             secrets: observations.secret_names,
@@ -347,8 +351,20 @@ pub fn decide_outcome(report: &Report, run_errors: &[String]) -> (RunOutcome, Ve
                 failures.push("no request was served by the admitted model through the adapter".to_owned());
             }
             if proof.fallback_attempts > 0 {
+                // Name what Case asked for, so the report says which fallback it attempted.
+                let others: Vec<&str> = proof
+                    .models_requested
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|model| Some(*model) != report.case_model.as_deref())
+                    .collect();
+                let named = if others.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (other models requested: {})", others.join(", "))
+                };
                 failures.push(format!(
-                    "{} fallback attempt(s) refused by the adapter",
+                    "{} fallback attempt(s) refused by the adapter{named}",
                     proof.fallback_attempts
                 ));
             }

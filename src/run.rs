@@ -50,6 +50,9 @@ pub struct RunOptions {
     pub allow_unconfined: bool,
     /// Paths Case must not read (hidden inside its mount namespace), e.g. a signing key's folder.
     pub hidden_paths: Vec<PathBuf>,
+    /// Keep the user's `HOME` for Case instead of a fresh `case-home/` (the agent
+    /// configuration directory stays fresh either way; see [`crate::case_home`]).
+    pub keep_home: bool,
 }
 
 /// Why a run could not produce a report at all (exit 2).
@@ -247,6 +250,7 @@ async fn pipeline(
             .map(|fingerprint| fingerprint.value.clone()),
         gates: evaluation.results.clone(),
         case: None,
+        case_home: None,
         scrubbed_variables: case_process::scrubbed_names(
             std::env::vars_os().filter_map(|(name, _)| name.into_string().ok()),
         ),
@@ -275,6 +279,7 @@ async fn pipeline(
         let case = run_case(out, options, &case_command, config, adapter).await?;
         observations.case = Some(case.summary);
         observations.isolation = Some(case.isolation);
+        observations.case_home = Some(case.home);
         observations.adapter_totals = Some(case.totals);
         observations.run_errors.extend(case.errors);
     }
@@ -308,6 +313,7 @@ async fn pipeline(
 struct CaseRun {
     summary: CaseSummary,
     isolation: Isolation,
+    home: crate::output::CaseHomeFacts,
     /// What the adapter counted in memory.
     totals: crate::adapter::LedgerTotals,
     errors: Vec<String>,
@@ -322,10 +328,9 @@ async fn run_case(
 ) -> Result<CaseRun, RunError> {
     let (trace, model, token) = (adapter.trace.clone(), adapter.model.clone(), adapter.case_token.clone());
     let output_dir = out.join(names::CASE_OUTPUT);
-    let home_dir = out.join(names::CASE_HOME);
-    for dir in [&output_dir, &home_dir] {
-        std::fs::create_dir_all(dir).map_err(io_error(dir))?;
-    }
+    let home_dir = out.join(crate::case_home::CASE_HOME);
+    std::fs::create_dir_all(&output_dir).map_err(io_error(&output_dir))?;
+    let home = crate::case_home::CaseHome::prepare(out, options.keep_home).map_err(io_error(&home_dir))?;
     let contract = |adapter_addr| CaseContract {
         adapter_addr,
         model: model.clone(),
@@ -333,6 +338,7 @@ async fn run_case(
         config_file: out.join(names::CASE_CONFIG),
         task_file: out.join(names::TASK),
         output_dir: output_dir.clone(),
+        home_variables: home.variables(),
     };
     let (stdout_log, stderr_log) = (out.join(names::STDOUT), out.join(names::STDERR));
     let launch = |env| CaseLaunch {
@@ -404,6 +410,7 @@ async fn run_case(
         }
     };
     Ok(CaseRun {
+        home: home.facts(),
         summary: CaseSummary {
             program: case_command
                 .first()
