@@ -1,4 +1,4 @@
-//! The `case-harness` command line (DESIGN §5, a fixed contract: scripts rely on it).
+//! The `case-harness` command line (README, "Commands": a fixed contract, scripts rely on it).
 //!
 //! Flags are parsed by clap into [`Cli`]; each subcommand calls one pipeline and returns an
 //! [`Exit`], the single place where outcomes become exit codes. Human output goes to
@@ -62,7 +62,7 @@ pub struct Cli {
 pub enum Format {
     /// A readable table.
     Human,
-    /// One JSON object on stdout (DESIGN §5).
+    /// One JSON object on stdout (its shape: `crate::output`).
     Json,
 }
 

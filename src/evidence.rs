@@ -39,7 +39,7 @@ pub const REPORT_SCHEMA_VERSION: u32 = 1;
 /// The seal algorithm name written into reports.
 pub const SEAL_ALGORITHM: &str = "sha256-canonical-json";
 
-/// Fixed names inside a run folder (DESIGN §4.4).
+/// Fixed names inside a run folder (README, "`run` and its run folder").
 pub mod names {
     /// The sealed report.
     pub const REPORT: &str = "report.json";

@@ -1,5 +1,5 @@
 //! The gate engine: every reason the route may not start Case, evaluated before anything is
-//! spawned (DESIGN §4.3).
+//! spawned (README, "Gates").
 //!
 //! All gates are evaluated and all failures reported, in the fixed order of [`GateCode::ALL`].
 //! A gate whose inputs are unavailable because an earlier gate blocked is `skipped`, not

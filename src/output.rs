@@ -1,5 +1,5 @@
 //! The machine-readable shapes other tools read: `check --format json` and
-//! `status --format json` (DESIGN §5). Plain serde types, changed only on purpose — scripts
+//! `status --format json` (README, "Commands"). Plain serde types, changed only on purpose — scripts
 //! outside the project rely on every field name here.
 
 use std::collections::BTreeMap;

@@ -1,4 +1,4 @@
-//! `case-harness run`: gates → loopback adapter → Case → sealed evidence (DESIGN §4.4).
+//! `case-harness run`: gates → loopback adapter → Case → sealed evidence (README, "`run` and its run folder").
 //!
 //! The pipeline only gathers observations; the outcome is decided by [`crate::evidence`]
 //! from what those observations show. Order matters and is the point of the design:

@@ -1,6 +1,6 @@
 //! Work-item status derived from evidence, never from anyone's say-so.
 //!
-//! Rules (DESIGN §4.5, issue 5). A report *counts* as real Stage 2 evidence when it verifies,
+//! Rules (README, "Evidence and verification"). A report *counts* as real Stage 2 evidence when it verifies,
 //! its outcome is `pass`, its kind is `real_stage2`, and its upstream fingerprint identifies
 //! the server (a known server type, or the admission's `model_sha256` matched the served model
 //! file; a mismatch never counts; when the run's admission or the admission now pins
