@@ -50,6 +50,7 @@ pub(crate) const FORWARDED_FIELDS: &[&str] = &[
     "tools",
     "tool_choice",
     "thinking",
+    "context_management",
 ];
 
 /// Top-level fields accepted and never forwarded: `metadata` carries a user id, the rest
