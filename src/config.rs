@@ -50,6 +50,9 @@ pub struct HarnessConfig {
     pub unknown_variables: Vec<String>,
     /// Variables (name, value) a Case process would inherit; see [`CASE_PASSTHROUGH_VARIABLES`].
     pub case_passthrough: Vec<(String, String)>,
+    /// `CASE_HARNESS_SIGNING_KEY`: the private key evidence is signed with (never passed to
+    /// Case; see [`HarnessConfig::signing_key_dir`]).
+    pub signing_key: Option<PathBuf>,
 }
 
 impl HarnessConfig {
@@ -72,6 +75,7 @@ impl HarnessConfig {
                 ENV_ADMISSION_FILE if set => config.admission_file = Some(PathBuf::from(value)),
                 ENV_LOCAL_BASE_URL if set => config.local_base_url = Some(value),
                 ENV_LOCAL_API_KEY if set => config.local_api_key = Some(SecretValue::new(value)),
+                crate::signing::ENV_SIGNING_KEY if set => config.signing_key = Some(PathBuf::from(value)),
                 _ if KNOWN_VARIABLES.contains(&name.as_str()) => {}
                 _ if name.starts_with(ENV_PREFIX) => config.unknown_variables.push(name),
                 _ if CASE_PASSTHROUGH_VARIABLES.contains(&name.as_str()) => config.case_passthrough.push((name, value)),
@@ -81,6 +85,16 @@ impl HarnessConfig {
         config.unknown_variables.sort();
         config.case_passthrough.sort();
         config
+    }
+
+    /// The folder holding the signing key, for a sandbox to hide from Case: a Case that can
+    /// read the key could sign a forged run. Absolute, symlinks resolved where possible.
+    pub fn signing_key_dir(&self) -> Option<PathBuf> {
+        let key = self.signing_key.as_ref()?;
+        let key = std::fs::canonicalize(key)
+            .or_else(|_| std::path::absolute(key))
+            .unwrap_or_else(|_| key.clone());
+        key.parent().map(std::path::Path::to_path_buf)
     }
 
     /// Overrides the decision file with a `--decision` flag, when given.

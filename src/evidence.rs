@@ -410,8 +410,9 @@ fn trace_has(path: &Path, event: &str) -> bool {
     })
 }
 
-/// sha256 of every regular file in the run folder except the report and the JUnit file
-/// (which are written from the report), keyed by relative path with `/` separators.
+/// sha256 of every regular file in the run folder except the report, the JUnit file (which
+/// are written from the report) and the signed envelope (written over all of them), keyed by
+/// relative path with `/` separators.
 pub fn digest_run_folder(run_dir: &Path) -> Result<BTreeMap<String, String>, EvidenceError> {
     let mut digests = BTreeMap::new();
     let mut pending = vec![run_dir.to_owned()];
@@ -428,7 +429,11 @@ pub fn digest_run_folder(run_dir: &Path) -> Result<BTreeMap<String, String>, Evi
                 continue;
             }
             let relative = relative_name(run_dir, &path);
-            if relative == names::REPORT || relative == names::JUNIT || relative.starts_with(TEMP_PREFIX) {
+            if relative == names::REPORT
+                || relative == names::JUNIT
+                || relative == crate::attestation::ENVELOPE
+                || relative.starts_with(TEMP_PREFIX)
+            {
                 continue;
             }
             let bytes = std::fs::read(&path).map_err(io_error(&path))?;

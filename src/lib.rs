@@ -22,9 +22,12 @@
 //! * [`secrets`] — secret values that cannot be printed, and the scanner that finds them.
 //! * [`signals`] — SIGINT/SIGTERM handling shared by `run` and `adapter`.
 //! * [`trace`] — the `trace.jsonl` event log every run writes.
+//! * [`attestation`], [`signing`] — signed in-toto attestations (DSSE, Ed25519) over evidence
+//!   folders, and the keys that sign them; [`shards`] merges evidence of nextest partitions.
 #![warn(missing_docs)]
 
 pub mod acceptance;
+pub mod attestation;
 pub mod adapter;
 pub mod case_process;
 pub mod cli;
@@ -38,6 +41,7 @@ pub mod records;
 pub mod run;
 pub mod secrets;
 pub mod signals;
+pub mod signing;
 pub mod sot;
 pub mod status;
 pub mod trace;

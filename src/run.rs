@@ -83,6 +83,12 @@ pub enum RunError {
     /// The harness was interrupted; the report stays `incomplete`.
     #[error("{0}")]
     Interrupted(String),
+    /// The signing key (`CASE_HARNESS_SIGNING_KEY`) is unusable or unsafe.
+    #[error("refusing to run: {0}")]
+    SigningKey(#[from] crate::signing::KeyError),
+    /// The signed attestation could not be written.
+    #[error("cannot sign the evidence: {0}")]
+    Attestation(#[from] crate::attestation::AttestationError),
     /// Writing a run-folder file failed.
     #[error("{path}: {source}")]
     Io {
@@ -116,6 +122,11 @@ pub fn reference_case_command() -> Result<Vec<String>, RunError> {
 /// Runs the whole pipeline and returns the sealed report. SIGINT/SIGTERM at any point stop
 /// Case's process group and leave the unsealed `incomplete` placeholder as the report.
 pub async fn run(options: &RunOptions, config: &HarnessConfig) -> Result<Report, RunError> {
+    // An unsafe key refuses the run before anything is written or spawned.
+    let signer = match &config.signing_key {
+        Some(path) => Some(crate::signing::EvidenceSigner::load(path, &options.out)?),
+        None => None,
+    };
     let out = prepare_run_dir(&options.out)?;
     let evidence_kind = if options.simulated {
         EvidenceKind::Simulated
@@ -131,7 +142,13 @@ pub async fn run(options: &RunOptions, config: &HarnessConfig) -> Result<Report,
         serde_json::json!({ "evidence_kind": evidence_kind.as_str() }),
     )?;
     tokio::select! {
-        report = pipeline(options, config, &out, evidence_kind, &trace) => report,
+        report = pipeline(options, config, &out, evidence_kind, &trace) => {
+            let report = report?;
+            if let Some(signer) = &signer {
+                crate::attestation::attest_run(&out, &report, signer)?;
+            }
+            Ok(report)
+        }
         signal = crate::signals::interrupted() => {
             // Dropping the pipeline stops the adapter and kills Case's process group.
             let _ = trace.event(trace::RUN_INTERRUPTED, serde_json::json!({ "signal": signal }));
