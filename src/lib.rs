@@ -23,14 +23,16 @@
 //! * [`signals`] — SIGINT/SIGTERM handling shared by `run` and `adapter`.
 //! * [`trace`] — the `trace.jsonl` event log every run writes.
 //! * [`attestation`], [`signing`] — signed in-toto attestations (DSSE, Ed25519) over evidence
-//!   folders, and the keys that sign them; [`shards`] merges evidence of nextest partitions.
+//!   folders, and the keys that sign them; [`bundle`] signs an evidence folder and merges nextest shards.
 #![warn(missing_docs)]
 
 pub mod acceptance;
 pub mod attestation;
+pub mod bundle;
 pub mod adapter;
 pub mod case_process;
 pub mod cli;
+mod cli_signing;
 pub mod config;
 pub mod evidence;
 pub mod fingerprint;

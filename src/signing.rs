@@ -216,7 +216,13 @@ pub fn keygen(path: &Path) -> Result<GeneratedKey, KeyError> {
         expected,
         detail: err.to_string(),
     };
-    let private_pem = key
+    // PKCS#8 v1 (the private key alone): OpenSSL 3.0 refuses the v2 form that embeds the
+    // public key, and the public key is derived on load anyway.
+    let private_only = ed25519_dalek::pkcs8::KeypairBytes {
+        secret_key: key.to_bytes(),
+        public_key: None,
+    };
+    let private_pem = private_only
         .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
         .map_err(|err| encode_error("PKCS#8 private key", &err))?;
     let public_pem = key
