@@ -17,5 +17,7 @@ mod fingerprint;
 mod interrupted;
 /// Passing runs and what their reports prove.
 mod passing;
+/// Signed evidence: keys, `verify --key`, `status --key`.
+mod signed;
 /// `verify` against tampered and forged reports.
 mod verify;
