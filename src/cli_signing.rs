@@ -97,10 +97,11 @@ fn verify_bundle(dir: &Path, key: Option<&EvidenceKey>) -> Result<Exit, String> 
                 .map(|(status, count)| format!("{count} {status}"))
                 .collect();
             println!(
-                "verified: evidence folder {} ({}; {} run report(s) consistent)",
+                "verified: evidence folder {} ({}; {} run report(s) verify, {} do not — trials forge some on purpose, `verify` each to see why)",
                 dir.display(),
                 counts.join(", "),
-                verified.reports
+                verified.reports,
+                verified.rejected_reports
             );
             match verified.keyid {
                 Some(keyid) => println!(
