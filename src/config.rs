@@ -143,6 +143,15 @@ mod tests {
     }
 
     #[test]
+    fn the_signing_key_and_its_folder_are_exposed_for_confinement() {
+        let config = vars(&[(crate::signing::ENV_SIGNING_KEY, "/keys/ci/signing.key")]);
+        assert_eq!(config.signing_key, Some(PathBuf::from("/keys/ci/signing.key")));
+        assert_eq!(config.signing_key_dir(), Some(PathBuf::from("/keys/ci")));
+        assert!(config.unknown_variables.is_empty());
+        assert_eq!(vars(&[]).signing_key_dir(), None);
+    }
+
+    #[test]
     fn secret_is_not_in_debug_output() {
         let config = vars(&[(ENV_LOCAL_API_KEY, "canary-secret-77")]);
         assert!(!format!("{config:?}").contains("canary-secret-77"));
