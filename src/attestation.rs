@@ -233,7 +233,10 @@ pub struct OpenedEnvelope {
 pub fn open(path: &Path, key: &EvidenceKey) -> Result<OpenedEnvelope, String> {
     let shown = path.display();
     let metadata = std::fs::metadata(path).map_err(|err| {
-        format!("{shown}: no signed attestation ({err}); sign with {} set", crate::signing::ENV_SIGNING_KEY)
+        format!(
+            "{shown}: no signed attestation ({err}); sign with {} set",
+            crate::signing::ENV_SIGNING_KEY
+        )
     })?;
     if metadata.len() > MAX_ENVELOPE_BYTES {
         return Err(format!("{shown}: larger than {MAX_ENVELOPE_BYTES} bytes"));
@@ -283,7 +286,11 @@ pub fn open(path: &Path, key: &EvidenceKey) -> Result<OpenedEnvelope, String> {
                     return Err(format!("{shown}: subject {name} is listed twice"));
                 }
             }
-            _ => return Err(format!("{shown}: subject {subject} has no safe name or no sha256 digest")),
+            _ => {
+                return Err(format!(
+                    "{shown}: subject {subject} has no safe name or no sha256 digest"
+                ));
+            }
         }
     }
     if subjects.is_empty() {

@@ -232,7 +232,9 @@ pub fn merge(shards: &[PathBuf], out: &Path, expected: &[ExpectedTrial]) -> Resu
         }
     }
     if sot_digests.len() > 1 {
-        problems.push(format!("the shards were planned from different SOTs (sha256 {sot_digests:?})"));
+        problems.push(format!(
+            "the shards were planned from different SOTs (sha256 {sot_digests:?})"
+        ));
     }
     let missing: Vec<&str> = expected
         .iter()
@@ -246,8 +248,13 @@ pub fn merge(shards: &[PathBuf], out: &Path, expected: &[ExpectedTrial]) -> Resu
             missing.join(", ")
         ));
     }
-    for name in chosen.keys().filter(|name| !expected.iter().any(|trial| &trial.name == *name)) {
-        problems.push(format!("{name} is in a shard but not in the plan (a shard of another SOT or scenarios?)"));
+    for name in chosen
+        .keys()
+        .filter(|name| !expected.iter().any(|trial| &trial.name == *name))
+    {
+        problems.push(format!(
+            "{name} is in a shard but not in the plan (a shard of another SOT or scenarios?)"
+        ));
     }
     if !problems.is_empty() {
         return Err(BundleError::Merge(problems));
@@ -288,7 +295,9 @@ pub fn merge(shards: &[PathBuf], out: &Path, expected: &[ExpectedTrial]) -> Resu
 /// `path` re-rooted: everything after its `folder` component, below `new_root`.
 fn relocate(path: &str, folder: &str, new_root: &Path) -> Option<PathBuf> {
     let components: Vec<_> = Path::new(path).components().collect();
-    let at = components.iter().rposition(|component| component.as_os_str() == folder)?;
+    let at = components
+        .iter()
+        .rposition(|component| component.as_os_str() == folder)?;
     Some(
         components[at + 1..]
             .iter()
@@ -358,14 +367,27 @@ mod tests {
     }
 
     fn expected(names: &[&str]) -> Vec<ExpectedTrial> {
-        names.iter().map(|name| ExpectedTrial { name: (*name).to_owned() }).collect()
+        names
+            .iter()
+            .map(|name| ExpectedTrial {
+                name: (*name).to_owned(),
+            })
+            .collect()
     }
 
     #[test]
     fn two_shards_that_add_up_merge_and_a_run_supersedes_a_skip() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let a = shard(dir.path(), "a", vec![record("W::1", "passed"), record("W::3", "skipped")]);
-        let b = shard(dir.path(), "b", vec![record("W::2", "passed"), record("W::3", "passed")]);
+        let a = shard(
+            dir.path(),
+            "a",
+            vec![record("W::1", "passed"), record("W::3", "skipped")],
+        );
+        let b = shard(
+            dir.path(),
+            "b",
+            vec![record("W::2", "passed"), record("W::3", "passed")],
+        );
         let merged = merge(&[a, b], &dir.path().join("out"), &expected(&["W::1", "W::2", "W::3"])).expect("merge");
         let statuses: Vec<(&str, &str)> = merged
             .trials
@@ -384,13 +406,20 @@ mod tests {
         let text = error.to_string();
         assert!(text.contains("2 planned trial(s) are in no shard"), "{text}");
         assert!(text.contains("W::2, W::3"), "{text}");
-        assert!(!dir.path().join("out").exists(), "nothing is written when the merge fails");
+        assert!(
+            !dir.path().join("out").exists(),
+            "nothing is written when the merge fails"
+        );
     }
 
     #[test]
     fn conflicting_outcomes_and_unknown_trials_fail_the_merge_by_name() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let a = shard(dir.path(), "a", vec![record("W::1", "passed"), record("X::9", "passed")]);
+        let a = shard(
+            dir.path(),
+            "a",
+            vec![record("W::1", "passed"), record("X::9", "passed")],
+        );
         let b = shard(dir.path(), "b", vec![record("W::1", "failed")]);
         let text = merge(&[a, b], &dir.path().join("out"), &expected(&["W::1"]))
             .expect_err("conflict")
@@ -419,7 +448,11 @@ mod tests {
 
     #[test]
     fn report_paths_are_relocated_below_the_trials_folder() {
-        let moved = relocate("/elsewhere/shard/runs/W__1/run-2/report.json", "W__1", Path::new("/out/runs/W__1"));
+        let moved = relocate(
+            "/elsewhere/shard/runs/W__1/run-2/report.json",
+            "W__1",
+            Path::new("/out/runs/W__1"),
+        );
         assert_eq!(moved, Some(PathBuf::from("/out/runs/W__1/run-2/report.json")));
         assert_eq!(relocate("/x/report.json", "W__1", Path::new("/out")), None);
     }

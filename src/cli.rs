@@ -318,12 +318,13 @@ fn run(cli: Cli) -> Result<Exit, String> {
             listen,
         } => adapter(&upstream, model, listen),
         Command::Evidence {
-            action: Some(EvidenceAction::Merge {
-                shards,
-                out,
-                sot,
-                scenarios,
-            }),
+            action:
+                Some(EvidenceAction::Merge {
+                    shards,
+                    out,
+                    sot,
+                    scenarios,
+                }),
             ..
         } => {
             let root = bundled_root();
@@ -522,7 +523,8 @@ fn evidence(sot: Option<PathBuf>, scenarios: Option<PathBuf>, out: Option<PathBu
     let signer = crate::cli_signing::signer_from_env(&out)?;
     let stale_envelope = out.join(crate::attestation::ENVELOPE);
     if stale_envelope.exists() {
-        std::fs::remove_file(&stale_envelope).map_err(|err| format!("{}: cannot clear: {err}", stale_envelope.display()))?;
+        std::fs::remove_file(&stale_envelope)
+            .map_err(|err| format!("{}: cannot clear: {err}", stale_envelope.display()))?;
     }
     let harness = std::env::current_exe().map_err(|err| format!("cannot locate this binary: {err}"))?;
     let suite = crate::acceptance::AcceptanceSuite::new(&sot, &scenarios)

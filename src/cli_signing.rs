@@ -13,7 +13,10 @@ pub const CONSISTENCY_ONLY: &str = "note: checked consistency only (the report a
 /// `case-harness keygen PATH`.
 pub fn keygen(path: &Path) -> Result<Exit, String> {
     let generated = crate::signing::keygen(path).map_err(|err| err.to_string())?;
-    println!("private key: {} (mode 0600; keep it where the agent under test cannot read it)", generated.private_path.display());
+    println!(
+        "private key: {} (mode 0600; keep it where the agent under test cannot read it)",
+        generated.private_path.display()
+    );
     println!("public key:  {}", generated.public_path.display());
     println!("key id:      {}", generated.keyid);
     println!(
@@ -125,7 +128,8 @@ pub fn collect_reports(evidence: &Path, key: Option<&Path>) -> Result<crate::sta
             .map_err(|err| format!("{}: cannot read evidence folder: {err}", evidence.display()));
     };
     crate::status::collect_reports(evidence, |path| {
-        crate::attestation::verify_run(path, &key).map_err(|problems| format!("not signed by key {}: {}", key.keyid(), problems.join("; ")))?;
+        crate::attestation::verify_run(path, &key)
+            .map_err(|problems| format!("not signed by key {}: {}", key.keyid(), problems.join("; ")))?;
         crate::evidence::verify(path).map_err(|problems| problems.join("; "))
     })
     .map_err(|err| format!("{}: cannot read evidence folder: {err}", evidence.display()))

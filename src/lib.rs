@@ -27,9 +27,9 @@
 #![warn(missing_docs)]
 
 pub mod acceptance;
+pub mod adapter;
 pub mod attestation;
 pub mod bundle;
-pub mod adapter;
 pub mod case_process;
 pub mod cli;
 mod cli_signing;

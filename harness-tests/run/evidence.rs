@@ -54,7 +54,10 @@ fn evidence_writes_a_summary_junit_and_run_folders_for_every_bullet_and_signs_th
             .arg(target)
             .output()
             .expect("runs");
-        (output.status.code(), String::from_utf8_lossy(&output.stdout).into_owned())
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        )
     };
     let (code, stdout) = verify(out.path());
     assert_eq!(code, Some(0), "{stdout}");

@@ -21,7 +21,12 @@ async fn signed_passing_run() -> (Sandbox, PathBuf) {
     let mut command = harness(&sandbox, Some(&base_url(&provider)));
     command.env("CASE_HARNESS_SIGNING_KEY", &private);
     let output = run(command, &sandbox, Vec::new(), &[]).await;
-    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stdout));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
     assert!(sandbox.out().join("attestation.dsse.json").is_file());
     (sandbox, public)
 }
@@ -33,7 +38,10 @@ fn verify_with(report: &Path, key: Option<&Path>) -> (Option<i32>, String) {
         command.arg("--key").arg(key);
     }
     let output = command.arg(report).output().expect("runs");
-    (output.status.code(), String::from_utf8_lossy(&output.stdout).into_owned())
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -42,7 +50,10 @@ async fn a_signed_run_verifies_with_its_key_and_without_one_says_it_checked_cons
     let report = sandbox.out().join("report.json");
     let (code, stdout) = verify_with(&report, Some(&public));
     assert_eq!(code, Some(0), "{stdout}");
-    assert!(stdout.contains("signed: attestation.dsse.json verifies with key"), "{stdout}");
+    assert!(
+        stdout.contains("signed: attestation.dsse.json verifies with key"),
+        "{stdout}"
+    );
     let (code, stdout) = verify_with(&report, None);
     assert_eq!(code, Some(0), "{stdout}");
     assert!(stdout.contains("checked consistency only"), "{stdout}");
@@ -71,7 +82,10 @@ async fn a_forged_folder_resealed_passes_the_consistency_check_but_fails_verify_
     assert_eq!(code, Some(0), "the resealed forgery is consistent: {stdout}");
     let (code, stdout) = verify_with(&path, Some(&public));
     assert_eq!(code, Some(1), "{stdout}");
-    assert!(stdout.contains("case-stdout.log changed since it was signed"), "{stdout}");
+    assert!(
+        stdout.contains("case-stdout.log changed since it was signed"),
+        "{stdout}"
+    );
     assert!(stdout.contains("report.json changed since it was signed"), "{stdout}");
 }
 
@@ -116,7 +130,10 @@ async fn a_byte_changed_in_any_file_of_a_signed_run_fails_verify_key() {
     // Untouched, the same copy verifies: the failures above are the flipped byte's.
     let copy = tempfile::tempdir().expect("tempdir");
     copy_tree(&sandbox.out(), &copy.path().join("run"));
-    assert_eq!(verify_with(&copy.path().join("run/report.json"), Some(&public)).0, Some(0));
+    assert_eq!(
+        verify_with(&copy.path().join("run/report.json"), Some(&public)).0,
+        Some(0)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -191,10 +208,19 @@ async fn status_key_counts_only_reports_signed_by_that_key() {
     let without = status(None);
     assert!(!without.contains("not signed by key"), "{without}");
     let with = status(Some(&public));
-    assert!(with.contains("unsigned/report.json does not count: not signed by key"), "{with}");
-    assert!(!with.contains("/signed/report.json does not count: not signed"), "{with}");
+    assert!(
+        with.contains("unsigned/report.json does not count: not signed by key"),
+        "{with}"
+    );
+    assert!(
+        !with.contains("/signed/report.json does not count: not signed"),
+        "{with}"
+    );
     // The signed one was looked at and verified (it is only simulated, so it does not unblock).
-    assert!(with.contains("/signed/report.json does not count: a simulated pass report"), "{with}");
+    assert!(
+        with.contains("/signed/report.json does not count: a simulated pass report"),
+        "{with}"
+    );
 }
 
 #[test]
@@ -216,7 +242,10 @@ fn keygen_writes_a_0600_private_key_and_a_pem_public_key_and_never_overwrites() 
     let stdout = String::from_utf8_lossy(&output.stdout);
     let private = std::fs::read_to_string(&key).expect("private");
     assert!(!stdout.contains(private.lines().nth(1).expect("body")), "{stdout}");
-    assert_eq!(std::fs::metadata(&key).expect("key").permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&key).expect("key").permissions().mode() & 0o777,
+        0o600
+    );
     let public = std::fs::read_to_string(dir.path().join("k.pub")).expect("public");
     assert!(public.starts_with("-----BEGIN PUBLIC KEY-----"), "{public}");
     let again = keygen();
