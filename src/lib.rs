@@ -22,6 +22,7 @@
 //! * [`secrets`] — secret values that cannot be printed, and the scanner that finds them.
 //! * [`signals`] — SIGINT/SIGTERM handling shared by `run` and `adapter`.
 //! * [`trace`] — the `trace.jsonl` event log every run writes.
+//! * `reference_case` — the bundled reference Case, the hidden `reference-case` subcommand.
 //! * [`attestation`], [`signing`] — signed in-toto attestations (DSSE, Ed25519) over evidence
 //!   folders, and the keys that sign them; [`bundle`] signs an evidence folder and merges nextest shards.
 #![warn(missing_docs)]
@@ -40,6 +41,7 @@ pub mod gates;
 pub mod junit;
 pub mod output;
 pub mod records;
+mod reference_case;
 pub mod run;
 pub mod secrets;
 pub mod signals;
