@@ -163,7 +163,13 @@ pub fn verify(dir: &Path, key: Option<&EvidenceKey>) -> Result<VerifiedBundle, V
             }
         }
     }
-    let folder = crate::status::collect_verified_reports(&dir.join(RUNS)).map_err(|err| vec![err.to_string()])?;
+    let runs = dir.join(RUNS);
+    // Trials that only check (no run) leave no runs/ folder at all.
+    let folder = if runs.exists() {
+        crate::status::collect_verified_reports(&runs).map_err(|err| vec![format!("{}: {err}", runs.display())])?
+    } else {
+        crate::status::EvidenceFolder::default()
+    };
     if !problems.is_empty() {
         return Err(problems);
     }

@@ -15,6 +15,8 @@ mod failing_runs;
 mod fingerprint;
 /// Runs that are killed or interrupted midway.
 mod interrupted;
+/// `evidence merge`: shards joined into one bundle, or refused by name.
+mod merge;
 /// Passing runs and what their reports prove.
 mod passing;
 /// Signed evidence: keys, `verify --key`, `status --key`.
