@@ -37,6 +37,7 @@ HARNESS="$ROOT/target/debug/case-harness"
 "$HARNESS" keygen "$KEYS/signing.key"
 export CASE_HARNESS_SIGNING_KEY="$KEYS/signing.key"
 PUB="$KEYS/signing.key.pub"
+JUNIT_PY="$ROOT/target/case-harness/ci-venv/bin/python"
 
 # A shard: the acceptance target's JUnit, trials.json and run folders go to $1.
 shard_env() { printf 'CASE_HARNESS_JUNIT_PATH=%s CASE_HARNESS_ACCEPTANCE_DIR=%s' "$1/junit.xml" "$1/runs"; }
@@ -63,6 +64,32 @@ for kind in count hash; do
     "$HARNESS" evidence merge "$one" "$two" --out "$merged"
     "$HARNESS" verify --key "$PUB" "$merged"
     grep -q '\[\[ATTACHMENT|' "$merged/junit.xml" || die "merged JUnit has no [[ATTACHMENT|…]] lines"
+    # A real JUnit consumer (junitparser, from .ci/run's venv) reads the merged file: complete,
+    # and every report a testcase names is attached, with its envelope.
+    if [[ -x "$JUNIT_PY" ]]; then
+        require=()
+        [[ -n "${CTO_HARNESS_CASE_LOCAL_BASE_URL:-}" ]] && require=(--require-real-stage2)
+        "$JUNIT_PY" scripts/check-junit.py "$merged/junit.xml" "${require[@]}"
+        "$JUNIT_PY" - "$merged/junit.xml" <<'PY'
+import sys
+from junitparser import JUnitXml
+xml = JUnitXml.fromfile(sys.argv[1])
+checked = 0
+for suite in xml:
+    for case in suite:
+        out = case.system_out or ""
+        # junitparser reads testcase <properties> only through the element itself.
+        for prop in case._elem.iter("property"):
+            name, value = prop.get("name"), prop.get("value")
+            if name.startswith("report_path."):
+                envelope = value.rsplit("/", 1)[0] + "/attestation.dsse.json"
+                for path in (value, envelope):
+                    assert f"[[ATTACHMENT|{path}]]" in out, (case.name, path)
+                checked += 1
+assert checked > 0, "no report attachments at all"
+print(f"junitparser: {checked} report(s) attached with their envelopes")
+PY
+    fi
 
     step "the independent judge (securesystemslib, in-toto-attestation)"
     run_envelope="$(find "$merged/runs" -path '*CTO-WORK-022__07-*' -name attestation.dsse.json | head -n 1)"
