@@ -375,7 +375,8 @@ mod tests {
     }
 
     fn key_pair(dir: &Path) -> (EvidenceSigner, EvidenceKey) {
-        let key = dir.join("k");
+        std::fs::create_dir_all(dir.join("keys")).expect("keys");
+        let key = dir.join("keys/k");
         let generated = crate::signing::keygen(&key).expect("keygen");
         (
             EvidenceSigner::load(&key, &dir.join("elsewhere")).expect("signer"),

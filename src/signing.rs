@@ -4,7 +4,8 @@
 //! The seal proves a report and its folder agree; only a key the agent under test cannot read
 //! proves who produced them. So a private key is refused when it could have been read or
 //! planted by anyone else: when its file is readable or writable by group/other, or when it
-//! lies inside the run folder it would sign. Keys are standard files other tools load: the
+//! lies inside the run folder it would sign; and a run folder inside the key's folder is refused
+//! too, since confinement hides that folder from Case. Keys are standard files other tools load: the
 //! private key is PKCS#8 PEM (`BEGIN PRIVATE KEY`), the public key SubjectPublicKeyInfo PEM
 //! (`BEGIN PUBLIC KEY`), the forms `openssl pkey` and Python's `cryptography` read.
 //!
@@ -64,6 +65,16 @@ pub enum KeyError {
         /// Its permission bits.
         mode: u32,
     },
+    /// The run folder lies inside the key's folder, which a sandbox hides from Case.
+    #[error(
+        "{path}: the run folder {run_dir} is inside the signing key's folder, which is hidden from Case under confinement; keep the key in a folder of its own"
+    )]
+    RunFolderInsideKeyFolder {
+        /// The key file.
+        path: PathBuf,
+        /// The run or evidence folder.
+        run_dir: PathBuf,
+    },
     /// The private key file lies inside the run folder it would sign.
     #[error(
         "{path}: signing key is inside the run folder {run_dir}, where Case could read it; keep the key outside every evidence folder"
@@ -116,6 +127,12 @@ impl EvidenceSigner {
         let dir_real = resolve(evidence_dir);
         if key_real.starts_with(&dir_real) {
             return Err(KeyError::InsideRunFolder {
+                path: path.to_owned(),
+                run_dir: evidence_dir.to_owned(),
+            });
+        }
+        if key_real.parent().is_some_and(|key_dir| dir_real.starts_with(key_dir)) {
+            return Err(KeyError::RunFolderInsideKeyFolder {
                 path: path.to_owned(),
                 run_dir: evidence_dir.to_owned(),
             });
@@ -286,7 +303,8 @@ mod tests {
     #[test]
     fn keygen_writes_a_private_key_only_its_owner_can_read_and_a_loadable_public_key() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("signing.key");
+        std::fs::create_dir(dir.path().join("keys")).expect("keys");
+        let path = dir.path().join("keys/signing.key");
         let generated = keygen(&path).expect("keygen");
         let mode = std::fs::metadata(&path).expect("key").permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
@@ -317,7 +335,8 @@ mod tests {
     #[test]
     fn a_key_readable_by_others_is_refused_naming_the_fix() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("k");
+        std::fs::create_dir(dir.path().join("keys")).expect("keys");
+        let path = dir.path().join("keys/k");
         keygen(&path).expect("keygen");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).expect("chmod");
         let error = EvidenceSigner::load(&path, &dir.path().join("run")).expect_err("too open");
@@ -338,6 +357,19 @@ mod tests {
         let error = EvidenceSigner::load(&path, dir.path()).expect_err("inside parent");
         assert!(matches!(error, KeyError::InsideRunFolder { .. }), "{error}");
         assert!(EvidenceSigner::load(&path, &dir.path().join("elsewhere/new")).is_ok());
+    }
+
+    #[test]
+    fn a_run_folder_inside_the_keys_folder_is_refused_because_that_folder_is_hidden_from_case() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("k");
+        keygen(&path).expect("keygen");
+        let error = EvidenceSigner::load(&path, &dir.path().join("runs/one")).expect_err("inside key folder");
+        assert!(matches!(error, KeyError::RunFolderInsideKeyFolder { .. }), "{error}");
+        assert!(
+            error.to_string().contains("keep the key in a folder of its own"),
+            "{error}"
+        );
     }
 
     #[test]
