@@ -281,3 +281,26 @@ fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confined_case_cannot_read_the_signing_key() {
+    let sandbox = Sandbox::new();
+    let (private, public) = keys(&sandbox, "signing.key");
+    let provider = provider().await;
+    let mut command = harness(&sandbox, Some(&base_url(&provider)));
+    command.env("CASE_HARNESS_SIGNING_KEY", &private);
+    // A Case that tries to steal the key into its own output (which the signature then covers).
+    let steal = format!("cat '{}' > stolen.txt 2>&1; exit 0", private.display());
+    let output = run(command, &sandbox, vec!["/bin/sh".into(), "-c".into(), steal], &[]).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report = sandbox.report();
+    assert_ne!(report["isolation"], "none", "this test needs confinement: {stdout}");
+    let stolen = std::fs::read_to_string(sandbox.out().join("case-output/stolen.txt")).expect("Case ran");
+    assert!(!stolen.contains("PRIVATE KEY"), "Case read the key: {stolen}");
+    assert!(std::fs::read_to_string(&private).expect("key").contains("PRIVATE KEY"));
+    // The run is still signed (and fails on its own merits: no verdict).
+    assert_eq!(
+        verify_with(&sandbox.out().join("report.json"), Some(&public)).0,
+        Some(0)
+    );
+}
