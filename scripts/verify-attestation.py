@@ -70,7 +70,7 @@ def check_statement(payload, folder, problems):
     for root, _dirs, files in os.walk(folder):
         for name in files:
             relative = os.path.relpath(os.path.join(root, name), folder).replace(os.sep, "/")
-            if relative == "attestation.dsse.json" or name.startswith(".case-harness-tmp-"):
+            if relative == "attestation.dsse.json":
                 continue
             if relative not in signed:
                 problems.append(f"{relative} is in the folder but not a signed subject")

@@ -122,7 +122,7 @@ pub fn sign(statement: &Value, signer: &EvidenceSigner) -> Result<Envelope, Atte
 }
 
 /// sha256 of every regular file under `dir` (relative names with `/`), except the folder's
-/// own envelope and half-written temp files.
+/// own envelope. (Symlinks and other special files are refused by `verify` itself.)
 pub fn digest_tree(dir: &Path) -> Result<BTreeMap<String, String>, AttestationError> {
     let io = |path: &Path| {
         let path = path.to_owned();
@@ -140,8 +140,7 @@ pub fn digest_tree(dir: &Path) -> Result<BTreeMap<String, String>, AttestationEr
                 continue;
             }
             let name = relative_name(dir, &path);
-            let temp = entry.file_name().to_string_lossy().starts_with(".case-harness-tmp-");
-            if !file_type.is_file() || name == ENVELOPE || temp {
+            if !file_type.is_file() || name == ENVELOPE {
                 continue;
             }
             let bytes = std::fs::read(&path).map_err(io(&path))?;

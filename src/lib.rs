@@ -33,6 +33,8 @@ pub mod acceptance;
 pub mod adapter;
 pub mod attestation;
 pub mod bundle;
+pub(crate) mod case_argv;
+pub mod case_home;
 pub mod case_process;
 pub mod cli;
 mod cli_signing;
