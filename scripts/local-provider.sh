@@ -670,4 +670,7 @@ main() {
     esac
 }
 
-main "$@"
+# Sourcing the file (to try a function by hand) defines everything and runs nothing.
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+    main "$@"
+fi
