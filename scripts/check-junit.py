@@ -54,7 +54,8 @@ def served_by(acceptance, server):
         problems.append(f"{REAL}: {path} upstream_fingerprint.model_sha256_check is "
                         f"{fingerprint.get('model_sha256_check')!r}, expected 'match'")
     if not problems:
-        print(f"{REAL}: served by {server}, model file {fingerprint.get('model_file')} matches model_sha256")
+        model_file = (fingerprint.get("model_file") or {}).get("path")
+        print(f"{REAL}: served by {server}, model file {model_file} matches model_sha256")
     return problems
 
 
