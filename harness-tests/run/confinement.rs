@@ -325,7 +325,8 @@ async fn hidden_paths_are_empty_to_case() {
 
 /// The user-namespace path that unprivileged users get (CI runs as root, so it would
 /// otherwise go untested): the reference Case, run by `nobody` through `setpriv`, passes
-/// confined and says so. Catches breaking the uid/gid maps or the locked-flag remount.
+/// confined and says so. Catches dropping the user namespace (unshare is then refused for
+/// `nobody`: `confinement_unavailable`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unprivileged_user_is_confined_through_a_user_namespace() {
     if !rustix::process::getuid().is_root() {
