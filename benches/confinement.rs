@@ -18,7 +18,10 @@ use case_harness::sandbox::{Sandbox, SandboxSpec};
 
 fn main() -> std::process::ExitCode {
     let mut args = std::env::args_os();
-    if args.nth(1).is_some_and(|first| first == case_harness::sandbox::SUBCOMMAND) {
+    if args
+        .nth(1)
+        .is_some_and(|first| first == case_harness::sandbox::SUBCOMMAND)
+    {
         return case_harness::sandbox::inside::main(args);
     }
     let smoke = std::env::args().any(|arg| arg == "--test");
