@@ -29,6 +29,8 @@
 
 pub mod acceptance;
 pub mod adapter;
+pub(crate) mod case_argv;
+pub mod case_home;
 pub mod case_process;
 pub mod cli;
 pub mod config;
