@@ -228,12 +228,10 @@ pub fn without_namespaces(command: &std::process::Command) -> std::process::Comm
     wrapped
 }
 
-/// [`run_against_provider`] where the kernel refuses namespaces, with `--allow-unconfined`:
-/// for the cross-checks that stand when Case *can* write the run folder.
-pub async fn run_unconfined_against_provider(
-    case: Vec<String>,
-    extra: &[&str],
-) -> (Sandbox, FakeProvider, std::process::Output) {
+/// [`run_against_provider`], but with the kernel refusing every namespace and
+/// `--allow-unconfined`: for attacks that confinement makes impossible, to prove the seal's own
+/// cross-checks still catch them.
+pub async fn run_unconfined_against_provider(case: Vec<String>) -> (Sandbox, FakeProvider, std::process::Output) {
     let sandbox = Sandbox::new();
     let provider = provider().await;
     let mut command = harness_std(&sandbox, Some(&base_url(&provider)));
@@ -242,7 +240,6 @@ pub async fn run_unconfined_against_provider(
         .arg(sandbox.path("task.json"))
         .arg("--out")
         .arg(sandbox.out())
-        .args(extra)
         .arg("--")
         .args(case);
     let mut wrapped = without_namespaces(&command);
