@@ -403,3 +403,28 @@ async fn seal_and_verify_agree_on_an_odd_or_oversized_result_json() {
         assert_eq!(code, Some(0), "{label}: the sealed fail must verify: {stdout}");
     }
 }
+
+/// Finding 5 at seal time: Case swaps the ledger and the trace for links to `/dev/zero`;
+/// the seal neither hangs nor grows, and the run fails saying why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finding_5_a_ledger_and_trace_swapped_for_dev_zero_fail_the_run_without_stalling_the_seal() {
+    let sandbox = Sandbox::new();
+    let server = provider().await;
+    let mut command = harness_std(&sandbox, Some(&base_url(&server)));
+    command
+        .args(["run", "--simulated", "--task"])
+        .arg(sandbox.path("task.json"))
+        .arg("--out")
+        .arg(sandbox.out())
+        .arg("--")
+        .args(case_that(
+            "for f in adapter-ledger.jsonl trace.jsonl; do rm -f ../$f && ln -s /dev/zero ../$f; done",
+        ));
+    let (code, stdout) = tokio::task::spawn_blocking(move || bounded(&mut command))
+        .await
+        .expect("join");
+    assert_eq!(code, Some(1), "{stdout}");
+    let reasons = reasons(&sandbox);
+    assert!(reasons.contains("adapter-ledger.jsonl is a symlink"), "{reasons}");
+    assert!(reasons.contains("trace.jsonl is a symlink"), "{reasons}");
+}
