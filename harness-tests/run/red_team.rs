@@ -175,6 +175,10 @@ async fn finding_5_a_fifo_or_dev_zero_as_result_json_stalls_neither_verify_nor_s
     assert_eq!(code, Some(0), "{stdout}");
     assert!(stdout.contains("fifo/report.json does not count"), "{stdout}");
     assert!(stdout.contains("zero/report.json does not count"), "{stdout}");
+    assert!(
+        stdout.contains("fifo-report/report.json does not count") && stdout.contains("is a FIFO"),
+        "{stdout}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
