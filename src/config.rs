@@ -1,5 +1,5 @@
 //! The harness's configuration, read from the environment variables the seed names
-//! (DESIGN §4.2). Paths given as flags override their variables.
+//! (README, "Environment"). Paths given as flags override their variables.
 //!
 //! Reading is separate from judging: this module records what was set (empty counts as
 //! unset) and the gates decide what that means. Unknown `CTO_HARNESS_CASE_*` variables are

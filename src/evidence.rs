@@ -39,7 +39,7 @@ pub const REPORT_SCHEMA_VERSION: u32 = 1;
 /// The seal algorithm name written into reports.
 pub const SEAL_ALGORITHM: &str = "sha256-canonical-json";
 
-/// Fixed names inside a run folder (DESIGN §4.4).
+/// Fixed names inside a run folder (README, "`run` and its run folder").
 pub mod names {
     /// The sealed report.
     pub const REPORT: &str = "report.json";
@@ -57,6 +57,8 @@ pub mod names {
     pub const STDERR: &str = "case-stderr.log";
     /// Case's `CASE_OUTPUT_DIR`.
     pub const CASE_OUTPUT: &str = "case-output";
+    /// Case's own writable home folder (its `HOME` and agent config live there).
+    pub const CASE_HOME: &str = "case-home";
     /// Case's verdict file inside `case-output/`.
     pub const RESULT: &str = "case-output/result.json";
     /// Exact copies of the decision and admission records the gates read.
@@ -90,6 +92,10 @@ pub struct RunObservations {
     pub case: Option<CaseSummary>,
     /// Routing/credential variable names Case did not get.
     pub scrubbed_variables: Vec<String>,
+    /// What confined Case, when it was spawned.
+    pub isolation: Option<crate::output::Isolation>,
+    /// Case's home and agent configuration, when Case was spawned.
+    pub case_home: Option<crate::output::CaseHomeFacts>,
     /// Secret-scan channels (everything but the report itself, which is scanned here).
     pub secret_channels: Vec<ChannelScan>,
     /// Names of the secrets searched for.
@@ -146,6 +152,8 @@ pub fn write_placeholder(run_dir: &Path, evidence_kind: EvidenceKind) -> Result<
         case: None,
         fallback_proof: None,
         scrubbed_variables: Vec::new(),
+        isolation: None,
+        case_home: None,
         secret_scan: SecretScanSummary {
             clean: false,
             secrets: Vec::new(),
@@ -253,6 +261,8 @@ pub fn seal(
         case: observations.case,
         fallback_proof,
         scrubbed_variables: observations.scrubbed_variables,
+        isolation: observations.isolation,
+        case_home: observations.case_home,
         secret_scan: SecretScanSummary {
             clean: true,
             secrets: observations.secret_names,
@@ -342,8 +352,20 @@ pub fn decide_outcome(report: &Report, run_errors: &[String]) -> (RunOutcome, Ve
                 failures.push("no request was served by the admitted model through the adapter".to_owned());
             }
             if proof.fallback_attempts > 0 {
+                // Name what Case asked for, so the report says which fallback it attempted.
+                let others: Vec<&str> = proof
+                    .models_requested
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|model| Some(*model) != report.case_model.as_deref())
+                    .collect();
+                let named = if others.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (other models requested: {})", others.join(", "))
+                };
                 failures.push(format!(
-                    "{} fallback attempt(s) refused by the adapter",
+                    "{} fallback attempt(s) refused by the adapter{named}",
                     proof.fallback_attempts
                 ));
             }

@@ -1,5 +1,5 @@
 //! The gate engine: every reason the route may not start Case, evaluated before anything is
-//! spawned (DESIGN §4.3).
+//! spawned (README, "Gates").
 //!
 //! All gates are evaluated and all failures reported, in the fixed order of [`GateCode::ALL`].
 //! A gate whose inputs are unavailable because an earlier gate blocked is `skipped`, not
@@ -706,11 +706,14 @@ fn external_fallback_findings(
     if let Some(found) = inputs.config.local_base_url.as_deref().and_then(external_reference) {
         findings.push(format!("{ENV_LOCAL_BASE_URL} names `{found}`"));
     }
-    for (index, arg) in inputs.case_command.iter().enumerate() {
-        if let Some(found) = external_reference(arg) {
-            findings.push(format!("Case command argument {index} names `{found}`"));
-        }
-    }
+    // The command line counts only where it configures something: program and file names
+    // never do (`claude`, `sdk/anthropic_case.py`); see `case_argv`.
+    let admitted_model = admission.map(|loaded| loaded.record.case_model.as_str());
+    findings.extend(
+        crate::case_argv::external_configuration(inputs.case_command, admitted_model)
+            .into_iter()
+            .map(|finding| finding.0),
+    );
     findings
 }
 

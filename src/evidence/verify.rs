@@ -225,6 +225,10 @@ pub fn verify(report_path: &Path) -> Result<VerifiedReport, Vec<String>> {
         pinned_model_sha256,
         case_model_provider: report.case_model_provider.unwrap_or_default(),
         case_model: report.case_model.unwrap_or_default(),
+        confined: report
+            .isolation
+            .as_ref()
+            .is_some_and(crate::output::Isolation::is_confined),
         case_model_admission_status: report
             .case_model_admission_status
             .as_deref()
@@ -267,6 +271,19 @@ fn check_against_trace(report: &Report, events: &[serde_json::Map<String, Value>
         problems.push(format!(
             "report says case_process_started={} but the trace says {started}",
             report.case_process_started
+        ));
+    }
+    // What confined Case is traced before Case starts; a report that claims more is forged.
+    let traced_isolation = event_named(trace::CASE_ISOLATION).and_then(|event| event.get("isolation"));
+    let claimed_isolation = report
+        .isolation
+        .as_ref()
+        .and_then(|isolation| serde_json::to_value(isolation).ok());
+    if traced_isolation != claimed_isolation.as_ref() {
+        problems.push(format!(
+            "report says isolation {} but the trace's case_isolation says {}",
+            claimed_isolation.map_or("absent".to_owned(), |value| value.to_string()),
+            traced_isolation.map_or("nothing".to_owned(), Value::to_string)
         ));
     }
     if let Some(case) = &report.case {
