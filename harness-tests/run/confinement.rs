@@ -181,7 +181,7 @@ async fn sigkill_of_the_harness_leaves_no_case_process_behind() {
 
 /// `command`, run where the kernel refuses new namespaces: in a user namespace whose
 /// namespace limits are 0 (util-linux `unshare`).
-fn without_namespaces(command: &std::process::Command) -> std::process::Command {
+pub(crate) fn without_namespaces(command: &std::process::Command) -> std::process::Command {
     let mut wrapped = std::process::Command::new("unshare");
     wrapped.args([
         "-Ur",

@@ -18,6 +18,34 @@ fn case_that(action: &str) -> Vec<String> {
     ]
 }
 
+/// `run --simulated --allow-unconfined` of `case` where the kernel refuses namespaces: the
+/// attacks below write evidence files, which a confined Case cannot (confinement.rs proves
+/// that); unconfined, only the seal's own checks stand between them and a pass.
+async fn run_unconfined(case: Vec<String>) -> (Sandbox, std::process::Output) {
+    let (sandbox, command, server) = unconfined_command(case).await;
+    let mut command = command;
+    let output = tokio::task::spawn_blocking(move || command.output().expect("runs"))
+        .await
+        .expect("join");
+    drop(server);
+    (sandbox, output)
+}
+
+/// The command [`run_unconfined`] runs, with the provider it talks to (keep it alive).
+async fn unconfined_command(case: Vec<String>) -> (Sandbox, std::process::Command, FakeProvider) {
+    let sandbox = Sandbox::new();
+    let server = provider().await;
+    let mut command = harness_std(&sandbox, Some(&base_url(&server)));
+    command
+        .args(["run", "--simulated", "--allow-unconfined", "--task"])
+        .arg(sandbox.path("task.json"))
+        .arg("--out")
+        .arg(sandbox.out())
+        .arg("--")
+        .args(case);
+    (sandbox, crate::confinement::without_namespaces(&command), server)
+}
+
 fn reasons(sandbox: &Sandbox) -> String {
     sandbox.report()["reasons"].to_string()
 }
@@ -183,10 +211,9 @@ async fn finding_5_a_fifo_or_dev_zero_as_result_json_stalls_neither_verify_nor_s
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn finding_11_a_rewritten_input_copy_fails_the_run_and_verification() {
-    let (sandbox, _provider, output) = run_against_provider(
-        case_that("printf ' ' >> ../inputs/decision.json && printf ' ' >> ../task.json"),
-        &[],
-    )
+    let (sandbox, output) = run_unconfined(case_that(
+        "printf ' ' >> ../inputs/decision.json && printf ' ' >> ../task.json",
+    ))
     .await;
     assert_eq!(
         output.status.code(),
@@ -222,7 +249,7 @@ async fn low_a_non_utf8_file_name_in_case_output_fails_the_run_and_the_fail_veri
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn low_a_junit_xml_folder_made_by_case_fails_the_run() {
-    let (sandbox, _provider, output) = run_against_provider(case_that("mkdir ../junit.xml"), &[]).await;
+    let (sandbox, output) = run_unconfined(case_that("mkdir ../junit.xml")).await;
     let report = sandbox.report();
     assert_eq!(report["outcome"], "fail", "{}", String::from_utf8_lossy(&output.stdout));
     assert!(report["seal"].is_object());
@@ -412,19 +439,11 @@ async fn seal_and_verify_agree_on_an_odd_or_oversized_result_json() {
 /// the seal neither hangs nor grows, and the run fails saying why.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn finding_5_a_ledger_and_trace_swapped_for_dev_zero_fail_the_run_without_stalling_the_seal() {
-    let sandbox = Sandbox::new();
-    let server = provider().await;
-    let mut command = harness_std(&sandbox, Some(&base_url(&server)));
-    command
-        .args(["run", "--simulated", "--task"])
-        .arg(sandbox.path("task.json"))
-        .arg("--out")
-        .arg(sandbox.out())
-        .arg("--")
-        .args(case_that(
-            "for f in adapter-ledger.jsonl trace.jsonl; do rm -f ../$f && ln -s /dev/zero ../$f; done",
-        ));
-    let (code, stdout) = tokio::task::spawn_blocking(move || bounded(&mut command))
+    let (sandbox, mut command, _server) = unconfined_command(case_that(
+        "for f in adapter-ledger.jsonl trace.jsonl; do rm -f ../$f && ln -s /dev/zero ../$f; done",
+    ))
+    .await;
+    let (code, stdout) = tokio::task::spawn_blocking(move || bounded(command.stdout(std::process::Stdio::piped())))
         .await
         .expect("join");
     assert_eq!(code, Some(1), "{stdout}");
