@@ -511,7 +511,8 @@ mod tests {
         // The admission now pins a digest the run never matched: it does not count either.
         let folder = EvidenceFolder {
             verified: vec![matched],
-            ..EvidenceFolder::default()
+            rejected: Vec::new(),
+            count_unconfined: false,
         };
         let text = format!(
             r#"{{"work_item":"CTO-WORK-020","decision_status":"local_provider_required","provider_class":"local_case_compatible","case_model_provider":"llama.cpp","case_model":"smollm2-135m-instruct","case_model_admission_status":"admitted","model_sha256":"{}"}}"#,

@@ -18,20 +18,9 @@ fn case_that(action: &str) -> Vec<String> {
     ]
 }
 
-/// `run --simulated --allow-unconfined` of `case` where the kernel refuses namespaces: the
-/// attacks below write evidence files, which a confined Case cannot (confinement.rs proves
-/// that); unconfined, only the seal's own checks stand between them and a pass.
-async fn run_unconfined(case: Vec<String>) -> (Sandbox, std::process::Output) {
-    let (sandbox, command, server) = unconfined_command(case).await;
-    let mut command = command;
-    let output = tokio::task::spawn_blocking(move || command.output().expect("runs"))
-        .await
-        .expect("join");
-    drop(server);
-    (sandbox, output)
-}
-
-/// The command [`run_unconfined`] runs, with the provider it talks to (keep it alive).
+/// `run --simulated --allow-unconfined` of `case` where the kernel refuses namespaces, as a
+/// command (for [`bounded`]), with the provider it talks to (keep it alive). Confined, Case
+/// cannot write the evidence at all (confinement.rs); unconfined, the seal's checks must hold.
 async fn unconfined_command(case: Vec<String>) -> (Sandbox, std::process::Command, FakeProvider) {
     let sandbox = Sandbox::new();
     let server = provider().await;
@@ -43,7 +32,7 @@ async fn unconfined_command(case: Vec<String>) -> (Sandbox, std::process::Comman
         .arg(sandbox.out())
         .arg("--")
         .args(case);
-    (sandbox, crate::confinement::without_namespaces(&command), server)
+    (sandbox, without_namespaces(&command), server)
 }
 
 fn reasons(sandbox: &Sandbox) -> String {
@@ -211,7 +200,9 @@ async fn finding_5_a_fifo_or_dev_zero_as_result_json_stalls_neither_verify_nor_s
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn finding_11_a_rewritten_input_copy_fails_the_run_and_verification() {
-    let (sandbox, output) = run_unconfined(case_that(
+    // Confined, Case cannot write these copies at all (see confinement.rs); unconfined, the
+    // seal and `verify` must still catch it.
+    let (sandbox, _provider, output) = run_unconfined_against_provider(case_that(
         "printf ' ' >> ../inputs/decision.json && printf ' ' >> ../task.json",
     ))
     .await;
@@ -249,7 +240,8 @@ async fn low_a_non_utf8_file_name_in_case_output_fails_the_run_and_the_fail_veri
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn low_a_junit_xml_folder_made_by_case_fails_the_run() {
-    let (sandbox, output) = run_unconfined(case_that("mkdir ../junit.xml")).await;
+    // Confined, the run folder is read-only to Case; unconfined, the seal must catch it.
+    let (sandbox, _provider, output) = run_unconfined_against_provider(case_that("mkdir ../junit.xml")).await;
     let report = sandbox.report();
     assert_eq!(report["outcome"], "fail", "{}", String::from_utf8_lossy(&output.stdout));
     assert!(report["seal"].is_object());
