@@ -669,6 +669,9 @@ fn external_fallback_findings(
 }
 
 #[cfg(test)]
+mod properties;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -22,6 +22,7 @@
 //! * [`secrets`] — secret values that cannot be printed, and the scanner that finds them.
 //! * [`signals`] — SIGINT/SIGTERM handling shared by `run` and `adapter`.
 //! * [`trace`] — the `trace.jsonl` event log every run writes.
+//! * `fuzz_targets` — the bodies of the `cargo fuzz` targets in `fuzz/` (hidden from the docs).
 #![warn(missing_docs)]
 
 pub mod acceptance;
@@ -31,6 +32,8 @@ pub mod cli;
 pub mod config;
 pub mod evidence;
 pub mod fingerprint;
+#[doc(hidden)]
+pub mod fuzz_targets;
 pub mod gates;
 pub mod junit;
 pub mod output;
