@@ -15,6 +15,8 @@ mod failing_runs;
 mod fingerprint;
 /// Runs that are killed or interrupted midway.
 mod interrupted;
+/// One leak per secret-scan channel, each planted by a real leak's route.
+mod leak_channels;
 /// Passing runs and what their reports prove.
 mod passing;
 /// `verify` against tampered and forged reports.
