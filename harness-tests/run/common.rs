@@ -155,3 +155,16 @@ pub fn events(sandbox: &Sandbox) -> Vec<String> {
 pub fn base_url(provider: &FakeProvider) -> String {
     provider.base_url()
 }
+
+/// Running (a zombie waiting to be reaped is dead: it runs nothing).
+pub fn alive(pid: i32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The state follows the parenthesised command name: "PID (comm) S ...".
+    let state = stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next());
+    state.is_some_and(|state| state != 'Z' && state != 'X')
+}
+
+pub fn signal(pid: i32, signal: libc::c_int) -> bool {
+    // SAFETY: kill(2) on a pid this test started (directly or through the harness).
+    unsafe { libc::kill(pid, signal) == 0 }
+}

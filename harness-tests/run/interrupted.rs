@@ -32,19 +32,6 @@ fn start_sleeping_run(sandbox: &Sandbox, base_url: &str) -> (std::process::Child
     }
 }
 
-/// Running (a zombie waiting to be reaped is dead: it runs nothing).
-fn alive(pid: i32) -> bool {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // The state follows the parenthesised command name: "PID (comm) S ...".
-    let state = stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next());
-    state.is_some_and(|state| state != 'Z' && state != 'X')
-}
-
-fn signal(pid: i32, signal: libc::c_int) -> bool {
-    // SAFETY: kill(2) on a pid this test started (directly or through the harness).
-    unsafe { libc::kill(pid, signal) == 0 }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_killed_midway_leaves_an_incomplete_report_that_never_verifies() {
     let sandbox = Sandbox::new();

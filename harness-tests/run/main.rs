@@ -7,6 +7,8 @@ mod blocked;
 mod case_environment;
 /// Shared set-up: records, a fake provider, running the binary.
 mod common;
+/// `kill -9` of the harness at each stage of a run.
+mod crash;
 /// The main job, `case-harness evidence`.
 mod evidence;
 /// Runs that must end `fail`, each for one observed reason.
@@ -17,7 +19,11 @@ mod fingerprint;
 mod interrupted;
 /// One leak per secret-scan channel, each planted by a real leak's route.
 mod leak_channels;
+/// A Case that breaks the contract: no, broken or huge result file.
+mod misbehaving_case;
 /// Passing runs and what their reports prove.
 mod passing;
+/// Property: any change to any artifact or report field breaks `verify`.
+mod sealing;
 /// `verify` against tampered and forged reports.
 mod verify;
