@@ -23,6 +23,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::secrets::SecretValue;
 
+/// The ledger's file name in a run folder.
+pub const LEDGER_FILE_NAME: &str = "adapter-ledger.jsonl";
+
 /// Longest request-derived string (path, model name, reason) the ledger keeps, in characters.
 pub const MAX_RECORDED_CHARS: usize = 256;
 
