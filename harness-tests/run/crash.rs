@@ -135,8 +135,15 @@ fn assert_killed_run_is_never_a_pass(sandbox: &Sandbox, base_url: &str) {
     );
     assert_eq!(read_json(&report_path), report, "the refused re-run touched the folder");
 
-    if let Ok(pid) = std::fs::read_to_string(sandbox.path("case.pid")).unwrap_or_default().trim().parse::<i32>() {
-        assert!(gone_within(pid, Duration::from_secs(30)), "Case (pid {pid}) outlived the killed harness");
+    if let Ok(pid) = std::fs::read_to_string(sandbox.path("case.pid"))
+        .unwrap_or_default()
+        .trim()
+        .parse::<i32>()
+    {
+        assert!(
+            gone_within(pid, Duration::from_secs(30)),
+            "Case (pid {pid}) outlived the killed harness"
+        );
     }
 }
 
@@ -186,19 +193,34 @@ async fn kill_9_before_case_is_spawned_never_leaves_a_pass() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_while_case_runs_never_leaves_a_pass_and_case_dies_too() {
     let server = provider().await;
-    crash_test(Stage::DuringCase, |sandbox| case_command(sandbox, 0, true), base_url(&server)).await;
+    crash_test(
+        Stage::DuringCase,
+        |sandbox| case_command(sandbox, 0, true),
+        base_url(&server),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_the_secret_scan_never_leaves_a_pass() {
     let server = provider().await;
-    crash_test(Stage::DuringScan, |sandbox| case_command(sandbox, 192, false), base_url(&server)).await;
+    crash_test(
+        Stage::DuringScan,
+        |sandbox| case_command(sandbox, 192, false),
+        base_url(&server),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_sealing_never_leaves_a_pass() {
     let server = provider().await;
-    crash_test(Stage::DuringSeal, |sandbox| case_command(sandbox, 192, false), base_url(&server)).await;
+    crash_test(
+        Stage::DuringSeal,
+        |sandbox| case_command(sandbox, 192, false),
+        base_url(&server),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -209,7 +231,12 @@ async fn the_same_case_left_alone_passes() {
     let server = provider().await;
     let case = case_command(&sandbox, 1, false);
     let output = run(harness(&sandbox, Some(&base_url(&server))), &sandbox, case, &[]).await;
-    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stdout));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
     assert_eq!(verify(&sandbox.out().join("report.json")).status.code(), Some(0));
 }
 
@@ -227,7 +254,12 @@ async fn kill_9_while_case_runs_leaves_no_descendant_of_case() {
         grandchild = grandchild.display(),
     );
     let survived = tokio::task::spawn_blocking(move || {
-        kill_at(&sandbox, &url, vec!["sh".to_owned(), "-c".to_owned(), script], Stage::DuringCase);
+        kill_at(
+            &sandbox,
+            &url,
+            vec!["sh".to_owned(), "-c".to_owned(), script],
+            Stage::DuringCase,
+        );
         let deadline = Instant::now() + Duration::from_secs(30);
         while !grandchild.exists() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));

@@ -123,7 +123,12 @@ fn refused(report: &Path, what: &str) -> Result<(), TestCaseError> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn any_change_to_any_artifact_or_report_field_breaks_verify() {
     let (sandbox, _provider, output) = run_against_provider(Vec::new(), &[]).await;
-    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stdout));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
     let original = sandbox.out();
     let report: Value = sandbox.report();
     let artifacts: Vec<String> = report["artifacts"]

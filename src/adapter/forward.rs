@@ -177,14 +177,6 @@ pub(crate) fn status_reason(status: StatusCode) -> Option<String> {
     }
 }
 
-/// An upstream error body with the run's secrets redacted (an upstream may echo the key it
-/// was sent, or the request, into its error text). Unchanged when it holds none.
-pub(crate) fn redact_body(log: &RequestLog, body: Vec<u8>) -> Vec<u8> {
-    let text = String::from_utf8_lossy(&body);
-    let redacted = log.redact(&text);
-    if redacted == text { body } else { redacted.into_bytes() }
-}
-
 /// An upstream body as a stream of chunks.
 pub(crate) type UpstreamStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 

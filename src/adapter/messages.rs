@@ -40,6 +40,7 @@ use super::anthropic::{
 use super::api_error::{ErrorType, TranslateError, error_response, local_error, response};
 use super::forward::{Endpoint, MAX_UPSTREAM_BODY_BYTES, UpstreamStream, is_event_stream, status_reason};
 use super::ledger::{Api, Outcome, RequestLog};
+use super::redact::{SpreadSecretWatch, StreamRedactor};
 use super::sse::{SseData, SseEvent, SseParser};
 use super::state::{HEADER_TOKEN_COUNT, Shared};
 use super::tokenizer::{TokenCount, count_with_upstream};
@@ -116,6 +117,8 @@ pub(crate) async fn create(shared: &Arc<Shared>, headers: &HeaderMap, body: Byte
         Ok(body) => body,
         Err(failure) => return shared.upstream_failed(API, log, failure),
     };
+    // Everything Case gets is made from the redacted answer (and an echo fails the run).
+    let body = log.redact_upstream_bytes(&body);
     let parsed = serde_json::from_slice::<Value>(&body).ok();
     if let Some(model) = parsed
         .as_ref()
@@ -251,6 +254,9 @@ fn stream_response(shared: &Arc<Shared>, answer: reqwest::Response, mut log: Req
     log.set_status(StatusCode::OK.as_u16());
     let stream = MessageStream {
         upstream: Box::pin(answer.bytes_stream()),
+        redactor: log.stream_redactor(),
+        spread: log.spread_secret_watch(),
+        upstream_ended: false,
         parser: SseParser::new(),
         translator: StreamTranslator::new(&shared.model, &message_id()),
         log: Some(log),
@@ -276,6 +282,12 @@ fn stream_response(shared: &Arc<Shared>, answer: reqwest::Response, mut log: Req
 /// `Drop`, when Case goes away first).
 struct MessageStream {
     upstream: UpstreamStream,
+    /// Redacts the run's secrets from the upstream bytes before they are parsed.
+    redactor: StreamRedactor,
+    /// Notices a secret the upstream spread over several text deltas.
+    spread: SpreadSecretWatch,
+    /// The upstream closed; what the redactor held back has been parsed.
+    upstream_ended: bool,
     parser: SseParser,
     translator: StreamTranslator,
     /// `None` once the ledger line is written: the stream then ends.
@@ -313,6 +325,7 @@ impl MessageStream {
                 }
                 Step::End(events) => {
                     let bytes = self.account(&mut log, &events);
+                    log.note_upstream_echo(self.redactor.found() || self.spread.found());
                     let (outcome, reason) = match events.last() {
                         Some(last) if last.event == "error" => {
                             let message = last.data["error"]["message"].as_str().unwrap_or("stream failed");
@@ -332,10 +345,16 @@ impl MessageStream {
 
     /// Waits for the next upstream chunk and translates it.
     async fn next_events(&mut self, log: &mut RequestLog) -> Step {
-        let chunk = match tokio::time::timeout(self.idle, self.upstream.next()).await {
-            Ok(Some(Ok(chunk))) => chunk,
+        if self.upstream_ended {
             // The upstream closed without `[DONE]`: complete if it had finished the answer.
-            Ok(None) => return Step::End(self.translator.finish()),
+            return Step::End(self.translator.finish());
+        }
+        let chunk = match tokio::time::timeout(self.idle, self.upstream.next()).await {
+            Ok(Some(Ok(chunk))) => self.redactor.push(&chunk),
+            Ok(None) => {
+                self.upstream_ended = true;
+                self.redactor.finish()
+            }
             Ok(Some(Err(err))) => {
                 let reason = format!(
                     "case-harness adapter: the local upstream's stream was cut short: {}",
@@ -359,10 +378,11 @@ impl MessageStream {
         for payload in payloads {
             match payload {
                 SseData::Json(value) => {
-                    if !log.has_upstream_model()
-                        && let Some(model) = value.get("model").and_then(Value::as_str)
-                    {
+                    if let Some(model) = value.get("model").and_then(Value::as_str) {
                         log.note_upstream_model(model);
+                    }
+                    for text in streamed_texts(&value) {
+                        self.spread.push(text);
                     }
                     match self.translator.on_chunk(&value) {
                         Ok(more) => events.extend(more),
@@ -402,6 +422,26 @@ impl MessageStream {
         log.set_bytes_out(self.bytes_out);
         Bytes::from(bytes)
     }
+}
+
+/// The text pieces an OpenAI stream chunk carries (`delta.content`, tool-call arguments).
+pub(crate) fn streamed_texts(chunk: &Value) -> impl Iterator<Item = &str> {
+    chunk
+        .get("choices")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|choice| choice.get("delta"))
+        .flat_map(|delta| {
+            let content = delta.get("content").and_then(Value::as_str);
+            let arguments = delta
+                .get("tool_calls")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|call| call.get("function")?.get("arguments")?.as_str());
+            content.into_iter().chain(arguments)
+        })
 }
 
 /// An `error` event for a failure after the stream has started (the status is already 200).

@@ -83,6 +83,7 @@ mod ledger;
 mod messages;
 mod openai;
 mod pinning;
+mod redact;
 mod routing;
 mod server;
 mod sse;

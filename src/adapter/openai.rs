@@ -28,11 +28,12 @@ use serde_json::Value;
 
 use super::api_error::{local_error, response};
 use super::forward::{
-    Endpoint, MAX_UPSTREAM_BODY_BYTES, UpstreamStream, is_event_stream, redact_body, relayed_headers, reported_model,
-    status_reason,
+    Endpoint, MAX_UPSTREAM_BODY_BYTES, UpstreamStream, is_event_stream, relayed_headers, reported_model, status_reason,
 };
 use super::ledger::{Api, Outcome, RequestLog};
+use super::messages::streamed_texts;
 use super::pinning;
+use super::redact::{SpreadSecretWatch, StreamRedactor};
 use super::sse::{SseData, SseParser};
 use super::state::Shared;
 use crate::upstream;
@@ -104,7 +105,7 @@ pub(crate) async fn chat_completions(
 /// For a chat completion (`chat`), a 2xx is recorded as [`Outcome::Forwarded`] — and so counts
 /// as served by the admitted model — only when it is an answer: a JSON body with a non-empty
 /// `choices` array and no `error`, or a stream in which some chunk had a non-null
-/// `finish_reason` (or `[DONE]` came after at least one choice chunk) and no chunk had an
+/// `finish_reason` (`[DONE]` alone is not enough) and no chunk had an
 /// `error`. Anything else is relayed just the same but recorded as [`Outcome::UpstreamError`].
 pub(crate) async fn relay(
     shared: &Arc<Shared>,
@@ -120,9 +121,10 @@ pub(crate) async fn relay(
         log.set_status(status.as_u16());
         let stream = SseRelay {
             upstream: Box::pin(answer.bytes_stream()),
+            redactor: log.stream_redactor(),
+            spread: log.spread_secret_watch(),
             parser: Some(SseParser::new()),
             chat,
-            saw_choice: false,
             finished: false,
             errored: false,
             log: Some(log),
@@ -144,11 +146,9 @@ pub(crate) async fn relay(
     if let Some(model) = reported_model(&body) {
         log.note_upstream_model(&model);
     }
-    let body = if status.is_success() {
-        body
-    } else {
-        redact_body(&log, body)
-    };
+    // Success or error, Case never gets one of the run's secrets from the upstream (an
+    // upstream may echo the key it was sent); an echo fails the run.
+    let body = log.redact_upstream_bytes(&body);
     let (outcome, reason) = match status_reason(status) {
         None if chat && !is_chat_answer(&body) => (
             Outcome::UpstreamError,
@@ -179,14 +179,16 @@ fn is_chat_answer(body: &[u8]) -> bool {
 /// or is dropped because Case went away.
 struct SseRelay {
     upstream: UpstreamStream,
+    /// Redacts the run's secrets from the bytes relayed (a secret split across chunks too).
+    redactor: StreamRedactor,
+    /// Notices a secret the upstream spread over several events.
+    spread: SpreadSecretWatch,
     /// Reads the stream for the ledger (the reported model, and whether it completed);
     /// `None` once the stream stopped parsing (the bytes are relayed as they are either way).
     parser: Option<SseParser>,
     /// A chat completion: its end is judged (see [`relay`]).
     chat: bool,
-    /// A chunk with a non-empty `choices` array went by.
-    saw_choice: bool,
-    /// A non-null `finish_reason`, or `[DONE]` after a choice chunk, went by.
+    /// A non-null `finish_reason` went by (`[DONE]` alone does not finish an answer).
     finished: bool,
     /// A chunk carried an `error`, or the stream stopped parsing.
     errored: bool,
@@ -206,26 +208,25 @@ impl SseRelay {
                 if let Some(model) = value.get("model").and_then(Value::as_str) {
                     log.note_upstream_model(model);
                 }
+                for text in streamed_texts(value) {
+                    self.spread.push(text);
+                }
                 if value.get("error").is_some_and(|error| !error.is_null()) {
                     self.errored = true;
                 }
-                if let Some(choices) = value.get("choices").and_then(Value::as_array)
-                    && !choices.is_empty()
+                if value
+                    .get("choices")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .any(|choice| choice.get("finish_reason").is_some_and(|reason| !reason.is_null()))
                 {
-                    self.saw_choice = true;
-                    if choices
-                        .iter()
-                        .any(|choice| choice.get("finish_reason").is_some_and(|reason| !reason.is_null()))
-                    {
-                        self.finished = true;
-                    }
-                }
-            }
-            SseData::Done => {
-                if self.saw_choice {
                     self.finished = true;
                 }
             }
+            // A stream that says `[DONE]` without ever giving a finish_reason was cut short
+            // upstream (as on the Anthropic route): not an answer.
+            SseData::Done => {}
         }
     }
 
@@ -233,6 +234,7 @@ impl SseRelay {
         let mut log = self.log.take()?;
         match tokio::time::timeout(self.idle, self.upstream.next()).await {
             Ok(Some(Ok(chunk))) => {
+                let chunk = Bytes::from(self.redactor.push(&chunk));
                 self.bytes_out += chunk.len() as u64;
                 log.set_bytes_out(self.bytes_out);
                 if let Some(parser) = &mut self.parser {
@@ -252,6 +254,20 @@ impl SseRelay {
                 Some((Ok(chunk), self))
             }
             Ok(None) => {
+                // What the redactor held back (a possible start of a secret that never came).
+                let rest = Bytes::from(self.redactor.finish());
+                self.bytes_out += rest.len() as u64;
+                if let Some(parser) = &mut self.parser {
+                    match parser.push(&rest) {
+                        Ok(payloads) => {
+                            for payload in &payloads {
+                                self.watch(&mut log, payload);
+                            }
+                        }
+                        Err(_) => self.errored = true,
+                    }
+                }
+                log.note_upstream_echo(self.redactor.found() || self.spread.found());
                 let (outcome, reason) = match status_reason(self.status) {
                     None if self.chat && (self.errored || !self.finished) => (
                         Outcome::UpstreamError,
@@ -267,7 +283,8 @@ impl SseRelay {
                     reason => (Outcome::Forwarded, reason),
                 };
                 log.finish(self.status.as_u16(), self.bytes_out, outcome, reason.as_deref());
-                None
+                // The log is gone, so the next step ends the stream.
+                Some((Ok(rest), self))
             }
             Ok(Some(Err(err))) => {
                 let reason = format!("stream cut short: {}", upstream::transport_error(&self.base, err));
