@@ -15,6 +15,8 @@ mod evidence;
 mod failing_runs;
 /// The upstream fingerprint: model-file digest and remote models.
 mod fingerprint;
+/// An upstream that echoes the key or says an external model answered.
+mod hostile_upstream;
 /// Runs that are killed or interrupted midway.
 mod interrupted;
 /// One leak per secret-scan channel, each planted by a real leak's route.
