@@ -9,7 +9,7 @@ turned red. A blind that no test notices exits 1. The worktree itself is never e
 Usage:
     scripts/blind-scan-paths.py [BLIND...]      default: every blind below
 
-Builds share this checkout's target/ folder (CARGO_TARGET_DIR), so only the crate itself
+Builds share this checkout's target/ folder (or $CARGO_TARGET_DIR), so only the crate itself
 is rebuilt per blind. docs/reliability.md records the last result.
 """
 import os
@@ -54,7 +54,8 @@ def run_blind(name, tree):
         return None, f"blind {name}: {path} has {text.count(old)} copies of the text to blind"
     with open(full, "w") as f:
         f.write(text.replace(old, new))
-    env = dict(os.environ, CARGO_TARGET_DIR=os.path.join(ROOT, "target"))
+    env = dict(os.environ)
+    env.setdefault("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
     try:
         result = subprocess.run(
             ["cargo", "test", "--quiet", "--test", "run", *TESTS, "--", "--test-threads=2"],
