@@ -98,6 +98,10 @@ enum Command {
         /// Folder searched (recursively) for report.json files.
         #[arg(long, value_name = "DIR")]
         evidence: PathBuf,
+        /// Also count passes of runs whose Case was not confined (`isolation: none`, from
+        /// `run --allow-unconfined`); by default they never count.
+        #[arg(long)]
+        count_unconfined: bool,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
@@ -106,10 +110,13 @@ enum Command {
     ///
     /// Evaluates every gate first; if any blocks, Case is never spawned (exit 3) and the
     /// run folder still gets report.json (outcome `blocked`) and trace.jsonl. Otherwise it
-    /// starts the adapter on 127.0.0.1 (pinned to the admitted model), spawns Case with a
-    /// cleared environment plus the Case contract variables, waits at most --timeout,
-    /// scans every channel for the upstream secret (or a canary) and the per-run token,
-    /// and seals report.json. Exit 0 pass, 1 fail, 3 blocked, 2 error.
+    /// confines Case in its own network, mount and PID namespaces, starts the adapter on
+    /// 127.0.0.1 inside them (pinned to the admitted model; the only thing Case can reach),
+    /// spawns Case with a cleared environment plus the Case contract variables and a
+    /// read-only run folder (except case-output/ and case-home/), waits at most --timeout,
+    /// kills everything Case started, scans every channel for the upstream secret (or a
+    /// canary) and the per-run token, and seals report.json. Exit 0 pass, 1 fail,
+    /// 3 blocked, 2 error (including confinement_unavailable).
     ///
     /// Without a command after `--`, the bundled reference Case runs.
     #[command(after_long_help = ENVIRONMENT_HELP)]
@@ -123,7 +130,7 @@ enum Command {
         /// The run folder; created if missing, must be empty.
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
-        /// Seconds before Case (and its process group) is killed.
+        /// Seconds before Case (and everything it started) is killed.
         #[arg(long, value_name = "SECS", default_value_t = crate::run::DEFAULT_CASE_TIMEOUT.as_secs_f64())]
         timeout: f64,
         /// Seconds to wait for GET {base}/models.
@@ -136,6 +143,15 @@ enum Command {
         /// Mark the evidence `simulated` (the provider is a fake); it never counts as Stage 2.
         #[arg(long)]
         simulated: bool,
+        /// When the kernel refuses the namespaces that confine Case, run it unconfined
+        /// anyway (same network and files as the harness). The report says `isolation: none`
+        /// and `status` does not count it unless told to with --count-unconfined.
+        #[arg(long)]
+        allow_unconfined: bool,
+        /// A file or folder Case must not read (repeatable): inside Case's sandbox a folder
+        /// shows empty and a file reads as empty. E.g. a signing key's folder, ~/.ssh.
+        #[arg(long, value_name = "PATH")]
+        hide: Vec<PathBuf>,
         /// The Case command and its arguments (default: the reference Case).
         #[arg(last = true, value_name = "CASE_CMD")]
         case_command: Vec<String>,
@@ -203,10 +219,21 @@ enum Command {
         #[arg(value_name = "PATH", required = true)]
         paths: Vec<PathBuf>,
     },
+    /// The bundled reference Case (what `run` starts when no command follows `--`).
+    ///
+    /// Only meaningful under `case-harness run`, which sets the Case contract variables.
+    #[command(name = "reference-case", hide = true)]
+    ReferenceCase,
 }
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
+    // Case's sandbox must be set up in a single-threaded process: before clap, before any
+    // runtime (see `crate::sandbox`).
+    let mut args = std::env::args_os();
+    if args.nth(1).is_some_and(|first| first == crate::sandbox::SUBCOMMAND) {
+        return crate::sandbox::inside::main(args);
+    }
     let cli = Cli::parse();
     let exit = match run(cli) {
         Ok(exit) => exit,
@@ -233,7 +260,12 @@ fn run(cli: Cli) -> Result<Exit, String> {
             format,
             probe_timeout,
         } => check(decision, format, probe_timeout),
-        Command::Status { sot, evidence, format } => status(&sot, &evidence, format),
+        Command::Status {
+            sot,
+            evidence,
+            count_unconfined,
+            format,
+        } => status(&sot, &evidence, count_unconfined, format),
         Command::Run {
             decision,
             task,
@@ -242,6 +274,8 @@ fn run(cli: Cli) -> Result<Exit, String> {
             probe_timeout: probe,
             sot,
             simulated,
+            allow_unconfined,
+            hide,
             case_command,
         } => {
             let options = crate::run::RunOptions {
@@ -252,6 +286,8 @@ fn run(cli: Cli) -> Result<Exit, String> {
                 simulated,
                 sot: sot.or_else(bundled_sot),
                 probe_timeout: seconds("--probe-timeout", probe)?,
+                allow_unconfined,
+                hidden_paths: hide,
             };
             run_pipeline(&options, decision)
         }
@@ -263,6 +299,7 @@ fn run(cli: Cli) -> Result<Exit, String> {
         Command::Evidence { sot, scenarios, out } => evidence(sot, scenarios, out),
         Command::Verify { report } => verify(&report),
         Command::Scan { secret_env, paths } => scan(&secret_env, &paths),
+        Command::ReferenceCase => Ok(crate::reference_case::main()),
     }
 }
 
@@ -398,10 +435,16 @@ fn to_json(value: &impl serde::Serialize) -> Result<String, String> {
     serde_json::to_string(value).map_err(|err| format!("cannot serialize output: {err}"))
 }
 
-fn status(sot: &std::path::Path, evidence: &std::path::Path, format: Format) -> Result<Exit, String> {
+fn status(
+    sot: &std::path::Path,
+    evidence: &std::path::Path,
+    count_unconfined: bool,
+    format: Format,
+) -> Result<Exit, String> {
     let document = crate::sot::load(sot).map_err(|err| err.to_string())?;
-    let folder = crate::status::collect_verified_reports(evidence)
+    let mut folder = crate::status::collect_verified_reports(evidence)
         .map_err(|err| format!("{}: cannot read evidence folder: {err}", evidence.display()))?;
+    folder.count_unconfined = count_unconfined;
     let admission = current_admission()?;
     let output = crate::status::derive(&document, &folder, admission.as_ref());
     match format {
@@ -430,10 +473,39 @@ fn adapter(upstream: &str, model: String, listen: std::net::SocketAddr) -> Resul
         ));
     }
     let key = HarnessConfig::from_env().local_api_key;
-    runtime()?
-        .block_on(crate::adapter::run_standalone(upstream, model, listen, key))
-        .map_err(|err| err.to_string())?;
+    runtime()?.block_on(serve_standalone(upstream, model, listen, key))?;
     Ok(Exit::Success)
+}
+
+/// `case-harness adapter`: serves until Ctrl-C or SIGTERM, saying where things are (the
+/// token file's path, never the token) and, at the end, what happened.
+async fn serve_standalone(
+    upstream: crate::upstream::LocalBaseUrl,
+    model: String,
+    listen: std::net::SocketAddr,
+    key: Option<crate::secrets::SecretValue>,
+) -> Result<(), String> {
+    let upstream_host = upstream.host_port();
+    let standalone = crate::adapter::Standalone::start(upstream, model.clone(), listen, key)
+        .await
+        .map_err(|err| err.to_string())?;
+    let addr = standalone.local_addr();
+    println!("case-harness adapter listening on http://{addr}");
+    println!("  OpenAI base URL: http://{addr}/v1");
+    println!("  serving model:   {model} (any other model is refused)");
+    println!("  upstream:        {upstream_host}");
+    println!("  token file:      {}", standalone.token_path().display());
+    println!("                   (send it as `Authorization: Bearer TOKEN` or `x-api-key: TOKEN`)");
+    println!("  ledger:          {}", standalone.ledger_path().display());
+    println!("Press Ctrl-C (or send SIGTERM) to stop.");
+    let signal = crate::signals::interrupted().await;
+    let totals = standalone.stop().await;
+    println!(
+        "stopped: {} request(s), {} forwarded, {} served by {model}, {} fallback attempt(s) refused",
+        totals.requests, totals.forwarded, totals.served_by_admitted_model, totals.fallback_attempts
+    );
+    println!("({signal} received)");
+    Ok(())
 }
 
 /// Where the bundled seed, scenarios and fixtures are: this checkout when it still exists,

@@ -13,6 +13,8 @@
 //!   verifies reports; [`junit`] renders them for CI dashboards.
 //! * [`adapter`] — the loopback proxy between Case and the local provider, pinned to the
 //!   admitted model; [`case_process`] — Case's environment, spawn and timeout.
+//! * [`sandbox`] — Case's confinement: kernel namespaces in which the adapter is all it can
+//!   reach, the evidence is read-only and every process it starts dies with the run.
 //! * [`gates`] — every reason the route may not start Case, evaluated before any spawn.
 //! * [`upstream`] — the validated local base URL and the loopback-only HTTP client;
 //!   [`fingerprint`] — what the upstream says about itself, and the model-file digest check.
@@ -23,6 +25,7 @@
 //! * [`signals`] — SIGINT/SIGTERM handling shared by `run` and `adapter`.
 //! * [`trace`] — the `trace.jsonl` event log every run writes.
 //! * `fuzz_targets` — the bodies of the `cargo fuzz` targets in `fuzz/` (hidden from the docs).
+//! * `reference_case` — the bundled reference Case, the hidden `reference-case` subcommand.
 #![warn(missing_docs)]
 
 pub mod acceptance;
@@ -38,7 +41,9 @@ pub mod gates;
 pub mod junit;
 pub mod output;
 pub mod records;
+mod reference_case;
 pub mod run;
+pub mod sandbox;
 pub mod secrets;
 pub mod signals;
 pub mod sot;

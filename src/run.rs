@@ -16,16 +16,17 @@ use crate::case_process::{self, CaseContract, CaseLaunch};
 use crate::config::HarnessConfig;
 use crate::evidence::{self, RunObservations, names};
 use crate::gates::{self, GateInputs};
-use crate::output::{CaseSummary, ChannelScan, EvidenceKind, FileDigest, Report};
+use crate::output::{CaseSummary, ChannelScan, EvidenceKind, FileDigest, Isolation, NoIsolation, Report};
 use crate::records::{read_bounded, sha256_hex};
+use crate::sandbox::{Sandbox, SandboxError, SandboxSpec};
 use crate::secrets::{NamedSecret, SecretScanner, SecretValue};
 use crate::trace::{self, Trace};
 
 /// Default `--timeout` for Case.
 pub const DEFAULT_CASE_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// The name of the reference Case binary, found next to `case-harness`.
-pub const REFERENCE_CASE_BINARY: &str = "reference-case";
+/// The hidden subcommand of this binary that runs the bundled reference Case.
+pub const REFERENCE_CASE_SUBCOMMAND: &str = "reference-case";
 
 /// What `case-harness run` was asked to do.
 #[derive(Debug, Clone)]
@@ -44,6 +45,11 @@ pub struct RunOptions {
     pub sot: Option<PathBuf>,
     /// Bound on the `/models` probe.
     pub probe_timeout: Duration,
+    /// Run Case unconfined when the kernel refuses the namespaces (the report then says
+    /// `isolation: none`); without it such a run is refused.
+    pub allow_unconfined: bool,
+    /// Paths Case must not read (hidden inside its mount namespace), e.g. a signing key's folder.
+    pub hidden_paths: Vec<PathBuf>,
 }
 
 /// Why a run could not produce a report at all (exit 2).
@@ -77,9 +83,13 @@ pub enum RunError {
     /// The secret scanner could not be built or a file could not be scanned.
     #[error(transparent)]
     Scan(#[from] crate::secrets::ScanError),
-    /// The reference Case binary could not be located.
-    #[error("cannot find the reference Case next to this binary: {0}")]
+    /// This binary's own path (which runs the reference Case) is unknown.
+    #[error("cannot locate this binary to run the reference Case: {0}")]
     ReferenceCase(String),
+    /// Case could not be confined (and `--allow-unconfined` was not given, or the sandbox
+    /// failed in another way).
+    #[error(transparent)]
+    Confinement(#[from] crate::sandbox::SandboxError),
     /// The harness was interrupted; the report stays `incomplete`.
     #[error("{0}")]
     Interrupted(String),
@@ -100,17 +110,11 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
     }
 }
 
-/// The reference Case's path: the `reference-case` binary beside the current executable.
+/// The reference Case's command line: this very binary with its hidden `reference-case`
+/// subcommand, so it exists wherever `case-harness` does (no second binary to build).
 pub fn reference_case_command() -> Result<Vec<String>, RunError> {
     let exe = std::env::current_exe().map_err(|err| RunError::ReferenceCase(err.to_string()))?;
-    let candidate = exe.with_file_name(REFERENCE_CASE_BINARY);
-    if !candidate.is_file() {
-        return Err(RunError::ReferenceCase(format!(
-            "{} does not exist",
-            candidate.display()
-        )));
-    }
-    Ok(vec![candidate.display().to_string()])
+    Ok(vec![exe.display().to_string(), REFERENCE_CASE_SUBCOMMAND.to_owned()])
 }
 
 /// Runs the whole pipeline and returns the sealed report. SIGINT/SIGTERM at any point stop
@@ -249,6 +253,7 @@ async fn pipeline(
         secret_channels: Vec::new(),
         secret_names: secrets.iter().map(|secret| secret.name.clone()).collect(),
         inputs,
+        isolation: None,
         adapter_totals: None,
         run_errors: Vec::new(),
     };
@@ -269,6 +274,7 @@ async fn pipeline(
         };
         let case = run_case(out, options, &case_command, config, adapter).await?;
         observations.case = Some(case.summary);
+        observations.isolation = Some(case.isolation);
         observations.adapter_totals = Some(case.totals);
         observations.run_errors.extend(case.errors);
     }
@@ -291,6 +297,7 @@ async fn pipeline(
 
 struct CaseRun {
     summary: CaseSummary,
+    isolation: Isolation,
     /// What the adapter counted in memory.
     totals: crate::adapter::LedgerTotals,
     errors: Vec<String>,
@@ -304,34 +311,70 @@ async fn run_case(
     adapter: AdapterConfig,
 ) -> Result<CaseRun, RunError> {
     let (trace, model, token) = (adapter.trace.clone(), adapter.model.clone(), adapter.case_token.clone());
-    let handle = adapter::start(adapter, SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
-        .await
-        .map_err(|err| RunError::Adapter(err.to_string()))?;
-    // The adapter traces adapter_started/adapter_stopped itself.
-    let adapter_addr = handle.local_addr();
-
     let output_dir = out.join(names::CASE_OUTPUT);
-    std::fs::create_dir_all(&output_dir).map_err(io_error(&output_dir))?;
-    let contract = CaseContract {
+    let home_dir = out.join(names::CASE_HOME);
+    for dir in [&output_dir, &home_dir] {
+        std::fs::create_dir_all(dir).map_err(io_error(dir))?;
+    }
+    let contract = |adapter_addr| CaseContract {
         adapter_addr,
         model: model.clone(),
-        token,
+        token: token.clone(),
         config_file: out.join(names::CASE_CONFIG),
         task_file: out.join(names::TASK),
         output_dir: output_dir.clone(),
     };
-    write_case_config(&contract, options.timeout)?;
-    let env = case_process::case_environment(&contract, &config.case_passthrough);
-    let launch = CaseLaunch {
+    let (stdout_log, stderr_log) = (out.join(names::STDOUT), out.join(names::STDERR));
+    let launch = |env| CaseLaunch {
         command: case_command,
-        env: &env,
+        env,
         // Not the run folder: Case has no business next to the trace and the ledger.
         working_dir: &output_dir,
-        stdout_log: &out.join(names::STDOUT),
-        stderr_log: &out.join(names::STDERR),
+        stdout_log: &stdout_log,
+        stderr_log: &stderr_log,
         timeout: options.timeout,
     };
-    let exit = case_process::run(&launch, &trace).await;
+
+    // Confined: the adapter's address is fixed inside Case's own network namespace.
+    let confined = contract(SocketAddr::from((Ipv4Addr::LOCALHOST, crate::sandbox::ADAPTER_PORT)));
+    let env = case_process::case_environment(&confined, &config.case_passthrough);
+    let spec = SandboxSpec {
+        run_dir: out,
+        writable: vec![output_dir.clone(), home_dir.clone()],
+        hidden: options.hidden_paths.clone(),
+        working_dir: &output_dir,
+        command: case_command,
+        env: case_process::exposed(&env),
+        stdout: create_log(&out.join(names::STDOUT))?,
+        stderr: create_log(&out.join(names::STDERR))?,
+    };
+    let (exit, handle, isolation) = match Sandbox::prepare(spec).await {
+        Ok((mut sandbox, listener)) => {
+            let handle = adapter::start_on(adapter, listener)
+                .await
+                .map_err(|err| RunError::Adapter(err.to_string()))?;
+            write_case_config(&confined, options.timeout)?;
+            let isolation = crate::sandbox::confined_isolation();
+            trace_isolation(&trace, &isolation)?;
+            let exit = case_process::run_in_sandbox(&launch(&env), &mut sandbox, &trace).await;
+            (exit, handle, isolation)
+        }
+        Err(SandboxError::Unavailable { reason }) if options.allow_unconfined => {
+            eprintln!("case-harness: warning: Case runs UNCONFINED (--allow-unconfined): {reason}");
+            let handle = adapter::start(adapter, SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+                .await
+                .map_err(|err| RunError::Adapter(err.to_string()))?;
+            let unconfined = contract(handle.local_addr());
+            write_case_config(&unconfined, options.timeout)?;
+            let env = case_process::case_environment(&unconfined, &config.case_passthrough);
+            let isolation = Isolation::None(NoIsolation::None);
+            trace_isolation(&trace, &isolation)?;
+            let exit = case_process::run(&launch(&env), &trace).await;
+            (exit, handle, isolation)
+        }
+        Err(err) => return Err(err.into()),
+    };
+    // The adapter traces adapter_started/adapter_stopped itself.
     let totals = handle.shutdown().await;
 
     let mut errors = Vec::new();
@@ -339,12 +382,7 @@ async fn run_case(
         Ok(exit) => exit,
         Err(err) => {
             errors.push(err.to_string());
-            case_process::CaseExit {
-                exit_code: None,
-                signal: None,
-                timed_out: false,
-                duration_ms: 0,
-            }
+            case_process::CaseExit::never_ran()
         }
     };
     let verdict = match read_verdict(&out.join(names::RESULT)) {
@@ -370,6 +408,7 @@ async fn run_case(
             duration_ms: exit.duration_ms,
             verdict,
         },
+        isolation,
         totals,
         errors,
     })
@@ -391,6 +430,15 @@ fn read_verdict(path: &Path) -> Result<Option<String>, String> {
             path.display()
         )),
     }
+}
+
+fn create_log(path: &Path) -> Result<std::fs::File, RunError> {
+    std::fs::File::create(path).map_err(io_error(path))
+}
+
+fn trace_isolation(trace: &Trace, isolation: &Isolation) -> Result<(), RunError> {
+    let value = serde_json::to_value(isolation).map_err(evidence::EvidenceError::from)?;
+    trace_event(trace, trace::CASE_ISOLATION, serde_json::json!({ "isolation": value }))
 }
 
 fn write_case_config(contract: &CaseContract, timeout: Duration) -> Result<(), RunError> {

@@ -156,15 +156,58 @@ pub fn base_url(provider: &FakeProvider) -> String {
     provider.base_url()
 }
 
-/// Running (a zombie waiting to be reaped is dead: it runs nothing).
-pub fn alive(pid: i32) -> bool {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // The state follows the parenthesised command name: "PID (comm) S ...".
-    let state = stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next());
-    state.is_some_and(|state| state != 'Z' && state != 'X')
-}
-
 pub fn signal(pid: i32, signal: libc::c_int) -> bool {
     // SAFETY: kill(2) on a pid this test started (directly or through the harness).
     unsafe { libc::kill(pid, signal) == 0 }
+}
+
+/// Live processes other than the harness whose command line contains `marker`.
+pub fn processes_with(marker: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.bytes().all(|byte| byte.is_ascii_digit()) {
+            continue;
+        }
+        // The harness and its sandbox process carry Case's argv too: only Case's own count.
+        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline"))
+            && String::from_utf8_lossy(&cmdline).contains(marker)
+            && !cmdline
+                .split(|byte| *byte == 0)
+                .next()
+                .is_some_and(|program| program.ends_with(b"case-harness"))
+        {
+            found.push(format!(
+                "{name}: {}",
+                String::from_utf8_lossy(&cmdline).replace('\0', " ")
+            ));
+        }
+    }
+    found
+}
+
+pub fn unique_marker(name: &str) -> String {
+    format!("chc-test-{name}-{}-{}", std::process::id(), rand_suffix())
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_nanos())
+        .unwrap_or_default()
+}
+
+/// Kills (SIGKILL) the processes [`processes_with`] finds, so that a failing test leaves
+/// nothing behind; returns what it found.
+pub fn kill_survivors(marker: &str) -> Vec<String> {
+    let survivors = processes_with(marker);
+    for survivor in &survivors {
+        if let Some(pid) = survivor.split(':').next().and_then(|pid| pid.parse::<i32>().ok()) {
+            // SAFETY: kill(2) on a process that carries this test's unique marker.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+    }
+    survivors
 }

@@ -8,7 +8,7 @@
 //! enough to be caught: a provider that delays `/models` (gates), a Case that sleeps, a Case
 //! whose 192 MiB of output the scan and the digests must read.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use wiremock::{Mock, MockServer, ResponseTemplate, matchers};
@@ -54,23 +54,27 @@ fn trace_events(out: &Path) -> Vec<String> {
         .collect()
 }
 
-/// A Case that writes its pid, then `bulk_mib` MiB into case-output/, then does the job.
-fn case_command(sandbox: &Sandbox, bulk_mib: usize, sleep: bool) -> Vec<String> {
+/// A Case whose every process carries `marker` in its command line (its pid is of no use
+/// outside: Case is PID 2 of its own namespace). It writes `bulk_mib` MiB into case-output/,
+/// optionally sleeps, then does the job.
+fn case_command(marker: &str, bulk_mib: usize, sleep: bool) -> Vec<String> {
     let well_behaved = case_script("well_behaved.py")[1].clone();
-    let pid_file = sandbox.path("case.pid");
     let script = format!(
-        "echo $$ > {pid}; head -c {bytes} /dev/zero > \"$CASE_OUTPUT_DIR/bulk.bin\"; {sleep}exec python3 {well_behaved}",
-        pid = pid_file.display(),
+        "head -c {bytes} /dev/zero > \"$CASE_OUTPUT_DIR/bulk.bin\"; {sleep}python3 {well_behaved} \"$0\"",
         bytes = bulk_mib * 1024 * 1024,
-        sleep = if sleep { "sleep 120; " } else { "" },
+        sleep = if sleep {
+            "python3 -c 'import time; time.sleep(120)' \"$0\"; "
+        } else {
+            ""
+        },
     );
-    vec!["sh".to_owned(), "-c".to_owned(), script]
+    vec!["sh".to_owned(), "-c".to_owned(), script, marker.to_owned()]
 }
 
 /// Starts `run`, waits until the trace shows `stage` (or a later one), SIGKILLs the harness,
 /// reaps it and returns the stage the trace shows at the kill — `None` when the harness had
 /// already finished on its own.
-fn kill_at(sandbox: &Sandbox, base_url: &str, case: Vec<String>, stage: Stage) -> Option<Stage> {
+fn kill_at(sandbox: &Sandbox, base_url: &str, case: Vec<String>, marker: &str, stage: Stage) -> Option<Stage> {
     let mut command = harness_std(sandbox, Some(base_url));
     command
         .args(["run", "--simulated", "--probe-timeout", "600", "--task"])
@@ -83,7 +87,7 @@ fn kill_at(sandbox: &Sandbox, base_url: &str, case: Vec<String>, stage: Stage) -
         .stderr(std::process::Stdio::null());
     let mut child = command.spawn().expect("spawn case-harness");
     let deadline = Instant::now() + Duration::from_secs(240);
-    let case_pid_known = || stage != Stage::DuringCase || sandbox.path("case.pid").exists();
+    let case_pid_known = || stage != Stage::DuringCase || !processes_with(marker).is_empty();
     loop {
         let events = trace_events(&sandbox.out());
         if (!events.is_empty() && Stage::of(&events) as u8 >= stage as u8 && case_pid_known())
@@ -106,8 +110,8 @@ fn kill_at(sandbox: &Sandbox, base_url: &str, case: Vec<String>, stage: Stage) -
 }
 
 /// What must hold after any kill: `verify` refuses, the report is not a pass, a re-run into
-/// the folder refuses, and (when it wrote one) Case's pid is not running.
-fn assert_killed_run_is_never_a_pass(sandbox: &Sandbox, base_url: &str) {
+/// the folder refuses, and no process of Case is left.
+fn assert_killed_run_is_never_a_pass(sandbox: &Sandbox, base_url: &str, marker: &str) {
     let report_path = sandbox.out().join("report.json");
     let verified = verify(&report_path);
     assert_eq!(
@@ -135,37 +139,21 @@ fn assert_killed_run_is_never_a_pass(sandbox: &Sandbox, base_url: &str) {
     );
     assert_eq!(read_json(&report_path), report, "the refused re-run touched the folder");
 
-    if let Ok(pid) = std::fs::read_to_string(sandbox.path("case.pid"))
-        .unwrap_or_default()
-        .trim()
-        .parse::<i32>()
-    {
-        assert!(
-            gone_within(pid, Duration::from_secs(30)),
-            "Case (pid {pid}) outlived the killed harness"
-        );
-    }
-}
-
-/// Polls until `pid` is no longer running; kills it (and says so) if it outlives `bound`.
-pub fn gone_within(pid: i32, bound: Duration) -> bool {
-    let deadline = Instant::now() + bound;
-    while Instant::now() < deadline {
-        if !alive(pid) {
-            return true;
-        }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !processes_with(marker).is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    signal(pid, libc::SIGKILL);
-    false
+    let survivors = kill_survivors(marker);
+    assert!(survivors.is_empty(), "Case outlived the killed harness: {survivors:?}");
 }
 
-async fn crash_test(stage: Stage, case: impl FnOnce(&Sandbox) -> Vec<String>, provider_url: String) {
+async fn crash_test(stage: Stage, bulk_mib: usize, sleep: bool, provider_url: String) {
     let sandbox = Sandbox::new();
-    let case = case(&sandbox);
+    let marker = unique_marker("crash");
+    let case = case_command(&marker, bulk_mib, sleep);
     let (sandbox, landed) = tokio::task::spawn_blocking(move || {
-        let landed = kill_at(&sandbox, &provider_url, case, stage);
-        assert_killed_run_is_never_a_pass(&sandbox, &provider_url);
+        let landed = kill_at(&sandbox, &provider_url, case, &marker, stage);
+        assert_killed_run_is_never_a_pass(&sandbox, &provider_url, &marker);
         (sandbox, landed)
     })
     .await
@@ -187,40 +175,25 @@ async fn kill_9_before_case_is_spawned_never_leaves_a_pass() {
         .mount(&server)
         .await;
     let url = format!("{}/v1", server.uri());
-    crash_test(Stage::BeforeSpawn, |sandbox| case_command(sandbox, 0, false), url).await;
+    crash_test(Stage::BeforeSpawn, 0, false, url).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_while_case_runs_never_leaves_a_pass_and_case_dies_too() {
     let server = provider().await;
-    crash_test(
-        Stage::DuringCase,
-        |sandbox| case_command(sandbox, 0, true),
-        base_url(&server),
-    )
-    .await;
+    crash_test(Stage::DuringCase, 0, true, base_url(&server)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_the_secret_scan_never_leaves_a_pass() {
     let server = provider().await;
-    crash_test(
-        Stage::DuringScan,
-        |sandbox| case_command(sandbox, 192, false),
-        base_url(&server),
-    )
-    .await;
+    crash_test(Stage::DuringScan, 192, false, base_url(&server)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_sealing_never_leaves_a_pass() {
     let server = provider().await;
-    crash_test(
-        Stage::DuringSeal,
-        |sandbox| case_command(sandbox, 192, false),
-        base_url(&server),
-    )
-    .await;
+    crash_test(Stage::DuringSeal, 192, false, base_url(&server)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -229,7 +202,7 @@ async fn the_same_case_left_alone_passes() {
     // the kills above are what keeps those folders from verifying.
     let sandbox = Sandbox::new();
     let server = provider().await;
-    let case = case_command(&sandbox, 1, false);
+    let case = case_command(&unique_marker("crash-control"), 1, false);
     let output = run(harness(&sandbox, Some(&base_url(&server))), &sandbox, case, &[]).await;
     assert_eq!(
         output.status.code(),
@@ -241,37 +214,49 @@ async fn the_same_case_left_alone_passes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "Case's own children outlive a SIGKILLed harness until the confinement of issue #10 \
-            (a PID namespace) lands; finding #11.7. Run with --ignored."]
 async fn kill_9_while_case_runs_leaves_no_descendant_of_case() {
+    // A grandchild in its own session (setsid): out of Case's process group, so only the
+    // PID namespace of the confinement takes it down with the harness (finding #11.7).
     let server = provider().await;
     let url = base_url(&server);
     let sandbox = Sandbox::new();
-    let grandchild: PathBuf = sandbox.path("grandchild.pid");
-    let script = format!(
-        "echo $$ > {pid}; (setsid sleep 300 & echo $! > {grandchild}); exec sleep 300",
-        pid = sandbox.path("case.pid").display(),
-        grandchild = grandchild.display(),
-    );
-    let survived = tokio::task::spawn_blocking(move || {
-        kill_at(
-            &sandbox,
-            &url,
-            vec!["sh".to_owned(), "-c".to_owned(), script],
-            Stage::DuringCase,
-        );
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !grandchild.exists() && Instant::now() < deadline {
+    let marker = unique_marker("crash-grandchild");
+    let script = "setsid python3 -c 'import time; time.sleep(300)' \"$0\" & exec python3 -c 'import time; time.sleep(300)' \"$0\"";
+    let case = vec!["sh".to_owned(), "-c".to_owned(), script.to_owned(), marker.clone()];
+    let survivors = tokio::task::spawn_blocking(move || {
+        // Wait for both processes before the kill.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut command = harness_std(&sandbox, Some(&url));
+        command
+            .args(["run", "--simulated", "--task"])
+            .arg(sandbox.path("task.json"))
+            .arg("--out")
+            .arg(sandbox.out())
+            .arg("--")
+            .args(case)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        let mut child = command.spawn().expect("spawn");
+        while processes_with(&marker).len() < 2 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
-        let pid: i32 = std::fs::read_to_string(&grandchild)
-            .expect("grandchild pid")
-            .trim()
-            .parse()
-            .expect("pid");
-        !gone_within(pid, Duration::from_secs(10))
+        assert_eq!(
+            processes_with(&marker).len(),
+            2,
+            "Case and its grandchild never both ran"
+        );
+        assert!(signal(child.id() as i32, libc::SIGKILL));
+        child.wait().expect("reaped");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !processes_with(&marker).is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        kill_survivors(&marker)
     })
     .await
     .expect("join");
-    assert!(!survived, "a descendant of Case outlived the killed harness");
+    assert!(
+        survivors.is_empty(),
+        "descendants of Case outlived the killed harness: {survivors:?}"
+    );
 }

@@ -7,6 +7,8 @@ mod blocked;
 mod case_environment;
 /// Shared set-up: records, a fake provider, running the binary.
 mod common;
+/// Case's confinement: only the adapter reachable, evidence read-only, nothing outlives the run.
+mod confinement;
 /// `kill -9` of the harness at each stage of a run.
 mod crash;
 /// The main job, `case-harness evidence`.

@@ -55,8 +55,6 @@ async fn a_result_file_that_is_not_json_fails() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "verify reads result.json unlike run (bug of issue #12: `run::read_verdict` bounds the file and \
-            accepts only pass/fail, verify does neither); helper redteam makes them one function. Un-ignore then."]
 async fn a_result_file_with_a_verdict_other_than_pass_or_fail_fails() {
     assert_fails_because(
         well_behaved_then("echo '{\"verdict\":\"PASS\"}' > \"$CASE_OUTPUT_DIR/result.json\""),
@@ -66,8 +64,6 @@ async fn a_result_file_with_a_verdict_other_than_pass_or_fail_fails() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "verify reads result.json unlike run (bug of issue #12: `run::read_verdict` bounds the file and \
-            accepts only pass/fail, verify does neither); helper redteam makes them one function. Un-ignore then."]
 async fn a_huge_result_file_is_refused_unread() {
     // 64 MiB of JSON whitespace before a valid pass: over the 1 MiB bound, so never parsed.
     let sandbox = assert_fails_because(

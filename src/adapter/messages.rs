@@ -2,10 +2,10 @@
 //! `POST /v1/messages/count_tokens` — on top of everything the OpenAI routes use.
 //!
 //! Nothing here decides anything the OpenAI side decides differently: authentication,
-//! [`admit_request`] (the one pinning rule; a refusal is a fallback attempt),
+//! [`pin_request`](super::pinning::pin_request) (the one pinning rule; a refusal is a fallback attempt),
 //! [`Shared::send_upstream`] (loopback client, peer check, timeouts), the ledger line and the
 //! evidence headers are shared. What is added is the translation, all of it in the pure
-//! [`anthropic`](super::anthropic) module: the request becomes an OpenAI chat request for the
+//! [`anthropic`] module: the request becomes an OpenAI chat request for the
 //! admitted model (`POST {base}/chat/completions`), the answer an Anthropic `message` whose
 //! `model` is the admitted name, and an SSE answer is translated chunk by chunk as it arrives
 //! ([`SseParser`] → [`StreamTranslator`]) — `message_start` and `ping` go out as soon as the
@@ -19,7 +19,7 @@
 //! `count_tokens` asks the upstream's own tokenizer when it has one — llama.cpp's
 //! `POST {origin}/tokenize` (`{"content"}` → `{"tokens":[…]}`) or llama-cpp-python's
 //! `POST {origin}/extras/tokenize/count` (`{"input"}` → `{"count"}`) — and otherwise answers
-//! [`estimate_input_tokens`]; the [`HEADER_TOKEN_COUNT`](super::HEADER_TOKEN_COUNT) header
+//! [`estimate_input_tokens`]; the [`HEADER_TOKEN_COUNT`] header
 //! says which. The tokenizers are asked only when the base URL's path is exactly `/v1`: under
 //! any other path the server root may not be the model server's. llama-cpp-python's request
 //! names the admitted model; a count never counts as a request served by the admitted model.
@@ -66,7 +66,7 @@ fn quoted(log: &RequestLog, message: &str) -> String {
 
 /// `POST /v1/messages`.
 pub(crate) async fn create(shared: &Arc<Shared>, headers: &HeaderMap, body: Bytes, log: RequestLog) -> Response {
-    let (object, mut log) = match shared.admit_body(API, "/v1/messages", None, headers, &body, log) {
+    let (object, mut log) = match shared.pin_body(API, "/v1/messages", None, headers, &body, log) {
         Ok(admitted) => admitted,
         Err(refused) => return refused,
     };
@@ -452,7 +452,7 @@ fn stream_error(log: &RequestLog, err: &TranslateError) -> SseEvent {
 
 /// `POST /v1/messages/count_tokens`.
 pub(crate) async fn count_tokens(shared: &Arc<Shared>, headers: &HeaderMap, body: Bytes, log: RequestLog) -> Response {
-    let (object, mut log) = match shared.admit_body(API, "/v1/messages/count_tokens", None, headers, &body, log) {
+    let (object, mut log) = match shared.pin_body(API, "/v1/messages/count_tokens", None, headers, &body, log) {
         Ok(admitted) => admitted,
         Err(refused) => return refused,
     };

@@ -14,9 +14,9 @@
 //! | anything else | `local` | none: 404 (403, a fallback attempt, for a `POST` naming another model) |
 //!
 //! * **Local only.** It listens only on a loopback address and talks only to the configured
-//!   [`LocalBaseUrl`], through [`upstream::loopback_client`] (no redirects, no proxy, no
+//!   [`LocalBaseUrl`](crate::upstream::LocalBaseUrl), through [`upstream::loopback_client`](crate::upstream::loopback_client) (no redirects, no proxy, no
 //!   retries); every upstream response's peer address is checked to be loopback
-//!   ([`upstream::check_peer`]) and refused with 502 otherwise.
+//!   ([`upstream::check_peer`](crate::upstream::check_peer)) and refused with 502 otherwise.
 //! * **Authenticated.** Case presents the per-run token as `Authorization: Bearer TOKEN` or
 //!   `x-api-key: TOKEN` (every credential presented must match, compared in constant time);
 //!   anything else is answered 401 on any path. Case's credentials never go upstream.
@@ -25,7 +25,7 @@
 //! * **Pinned.** `pinning` decides, in one function for every API, whether a request may
 //!   go upstream: only the admitted model, no smuggled routing. A refusal is a 403 error in
 //!   the API's own shape (OpenAI's, or Anthropic's `permission_error`) that says why, counted
-//!   as a fallback attempt (ledger and [`trace::FALLBACK_ATTEMPT`]). A Claude model, a Haiku
+//!   as a fallback attempt (ledger and [`trace::FALLBACK_ATTEMPT`](crate::trace::FALLBACK_ATTEMPT)). A Claude model, a Haiku
 //!   "small/fast" model, anything else: refused, never remapped to the admitted one.
 //! * **Passed through as it is** (OpenAI routes). The upstream's status and body come back
 //!   unchanged — a 401, 404, 429 or 5xx is not retried, and nothing is ever tried on another
@@ -71,9 +71,9 @@
 //! they share; `forward.rs` the upstream call; `api_error.rs` error bodies in each API's
 //! shape; `pinning.rs` the pinning rule; `ledger.rs` the ledger; `openai.rs` the OpenAI
 //! routes (pass-through and SSE relay); `messages.rs` the Anthropic routes; [`anthropic`]
-//! the pure translation; `sse.rs` the one SSE parser both use; `tokenizer.rs` the
-//! upstream's tokenizer for `count_tokens`; `standalone.rs` the `case-harness adapter`
-//! command. `docs/anthropic-compat.md` lists what of the Anthropic API is supported and why
+//! the pure translation (request, tools, response, stream, count_tokens); `sse.rs` the one
+//! SSE parser both use; `tokenizer.rs` the upstream's tokenizer for `count_tokens`;
+//! `standalone.rs` the `case-harness adapter` command. `docs/anthropic-compat.md` lists what of the Anthropic API is supported and why
 //! not the rest.
 
 pub mod anthropic;
@@ -95,6 +95,6 @@ pub use ledger::{
     Api, LEDGER_FILE_NAME, LedgerEntry, LedgerError, LedgerTotals, MAX_RECORDED_CHARS, Outcome, read_ledger, summarize,
 };
 pub use routing::{MAX_IN_FLIGHT, MAX_REQUEST_BYTES};
-pub use server::{AdapterConfig, AdapterError, AdapterHandle, DEFAULT_UPSTREAM_TIMEOUT, start};
-pub use standalone::run_standalone;
+pub use server::{AdapterConfig, AdapterError, AdapterHandle, DEFAULT_UPSTREAM_TIMEOUT, start, start_on};
+pub use standalone::Standalone;
 pub use state::{HEADER_FALLBACK_ATTEMPTS, HEADER_SERVED_MODEL, HEADER_TOKEN_COUNT, HEADER_UPSTREAM};

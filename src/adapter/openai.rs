@@ -13,7 +13,7 @@
 //! up, the answer comes back with its status and body unchanged. A non-streamed answer is
 //! read whole (to record the `model` it reports); an SSE answer is relayed chunk by chunk
 //! the moment each arrives, while the one SSE parser of the adapter
-//! ([`SseParser`](super::sse::SseParser), shared with the Anthropic translation) watches
+//! ([`SseParser`], shared with the Anthropic translation) watches
 //! the `data:` payloads go by for the reported model.
 
 use std::sync::Arc;
@@ -58,7 +58,7 @@ pub(crate) async fn chat_completions(
     log: RequestLog,
 ) -> Response {
     let api = Api::OpenAi;
-    let (object, mut log) = match shared.admit_body(
+    let (object, mut log) = match shared.pin_body(
         api,
         "/v1/chat/completions",
         Some(pinning::OPENAI_CHAT_FIELDS),

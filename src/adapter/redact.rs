@@ -20,8 +20,8 @@ use crate::secrets::SecretValue;
 /// What a secret is replaced with.
 pub(crate) const REDACTED: &str = "[redacted]";
 
-/// Finds and replaces the run's secrets in text and bytes.
-#[derive(Debug, Clone)]
+/// Finds and replaces the run's secrets in text and bytes. Not `Debug`: it holds them.
+#[derive(Clone)]
 pub(crate) struct Redactor {
     /// `None` when there is no secret to look for.
     matcher: Option<AhoCorasick>,
@@ -30,22 +30,25 @@ pub(crate) struct Redactor {
 }
 
 impl Redactor {
-    pub(crate) fn new<'a>(secrets: impl IntoIterator<Item = &'a SecretValue>) -> Redactor {
+    pub(crate) fn new<'a>(
+        secrets: impl IntoIterator<Item = &'a SecretValue>,
+    ) -> Result<Redactor, aho_corasick::BuildError> {
         let secrets: Vec<Vec<u8>> = secrets
             .into_iter()
             .map(|secret| secret.expose().to_ascii_lowercase().into_bytes())
             .filter(|secret| !secret.is_empty())
             .collect();
-        let matcher = (!secrets.is_empty())
-            .then(|| {
+        let matcher = if secrets.is_empty() {
+            None
+        } else {
+            Some(
                 AhoCorasickBuilder::new()
                     .ascii_case_insensitive(true)
                     .match_kind(MatchKind::LeftmostLongest)
-                    .build(&secrets)
-                    .ok()
-            })
-            .flatten();
-        Redactor { matcher, secrets }
+                    .build(&secrets)?,
+            )
+        };
+        Ok(Redactor { matcher, secrets })
     }
 
     /// `bytes` with every secret replaced, and whether there was one.
@@ -91,7 +94,7 @@ impl Redactor {
 }
 
 /// Redacts a byte stream chunk by chunk; a secret split across chunks is still replaced.
-#[derive(Debug)]
+/// Not `Debug`: what it holds back may be the start of a secret.
 pub(crate) struct StreamRedactor {
     redactor: Redactor,
     held: Vec<u8>,
@@ -129,8 +132,8 @@ impl StreamRedactor {
 }
 
 /// Watches the text a stream carries across events (e.g. OpenAI `delta.content` pieces) for a
-/// secret spread over several of them. Keeps only a window as long as the longest secret.
-#[derive(Debug)]
+/// secret spread over several of them. Keeps only a window twice as long as the longest
+/// secret. Not `Debug`: the window may hold a secret.
 pub(crate) struct SpreadSecretWatch {
     redactor: Redactor,
     window: String,
@@ -176,6 +179,7 @@ mod tests {
             SecretValue::new("sk-upstream-0123456789".to_owned()),
             SecretValue::new("chc-token-abcdef".to_owned()),
         ])
+        .expect("automaton")
     }
 
     #[test]

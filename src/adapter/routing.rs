@@ -174,7 +174,7 @@ fn unknown_route_attempt(api: Api, admitted: &str, body: &[u8]) -> Option<Refusa
     let Ok(Value::Object(mut object)) = serde_json::from_slice::<Value>(body) else {
         return None;
     };
-    match pinning::admit_request(api, admitted, None, &HeaderMap::new(), &mut object) {
+    match pinning::pin_request(api, admitted, None, &HeaderMap::new(), &mut object) {
         Err(refusal) if refusal.is_fallback_attempt() => Some(refusal),
         _ => None,
     }

@@ -1,5 +1,5 @@
 //! The adapter server's lifecycle: [`AdapterConfig`] in, [`start`] binds the loopback
-//! listener and builds the [`Shared`](super::state::Shared) state every request sees, and
+//! listener and builds the [`Shared`] state every request sees, and
 //! [`AdapterHandle`] stops it and hands back the totals.
 
 use std::net::SocketAddr;
@@ -87,6 +87,9 @@ pub enum AdapterError {
     /// The upstream HTTP client could not be built.
     #[error("cannot build the upstream HTTP client: {0}")]
     Client(String),
+    /// The redactor of the run's secrets could not be built.
+    #[error("cannot build the redactor of the run's secrets: {0}")]
+    Redactor(#[source] aho_corasick::BuildError),
     /// The standalone adapter could not write its token file.
     #[error("cannot write the token file {}: {source}", path.display())]
     TokenFile {
@@ -164,6 +167,23 @@ pub async fn start(config: AdapterConfig, listen: SocketAddr) -> Result<AdapterH
     if !listen.ip().is_loopback() {
         return Err(AdapterError::ListenNotLoopback { addr: listen });
     }
+    let listener = std::net::TcpListener::bind(listen)
+        .and_then(|listener| listener.set_nonblocking(true).map(|()| listener))
+        .map_err(|source| AdapterError::Bind { addr: listen, source })?;
+    start_on(config, listener).await
+}
+
+/// Starts the adapter on a listener bound elsewhere: the run's sandbox binds it on the
+/// loopback of Case's network namespace (`crate::sandbox`). The listener must be loopback
+/// and non-blocking.
+pub async fn start_on(config: AdapterConfig, listener: std::net::TcpListener) -> Result<AdapterHandle, AdapterError> {
+    let listen = listener.local_addr().map_err(|source| AdapterError::Bind {
+        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        source,
+    })?;
+    if !listen.ip().is_loopback() {
+        return Err(AdapterError::ListenNotLoopback { addr: listen });
+    }
     let invalid_model = |reason| AdapterError::InvalidModel {
         model: config.model.clone(),
         reason,
@@ -179,15 +199,15 @@ pub async fn start(config: AdapterConfig, listen: SocketAddr) -> Result<AdapterH
     // Timeouts are applied per step (headers, each chunk) by the adapter itself; a whole-
     // request timeout in the client would cut long streams off.
     let client = upstream::loopback_client(None).map_err(|err| AdapterError::Client(err.without_url().to_string()))?;
-    let scrubber = Scrubber::new(config.upstream_key.iter().cloned().chain([config.case_token.clone()]));
+    let scrubber = Scrubber::new(config.upstream_key.iter().cloned().chain([config.case_token.clone()]))
+        .map_err(AdapterError::Redactor)?;
     let ledger = Ledger::create(config.ledger_path.as_deref(), scrubber).map_err(|source| AdapterError::Ledger {
         path: config.ledger_path.clone().unwrap_or_default(),
         source,
     })?;
     let ledger_note = config.ledger_path.as_ref().map(|path| path.display().to_string());
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|source| AdapterError::Bind { addr: listen, source })?;
+    let listener =
+        tokio::net::TcpListener::from_std(listener).map_err(|source| AdapterError::Bind { addr: listen, source })?;
     let local_addr = listener
         .local_addr()
         .map_err(|source| AdapterError::Bind { addr: listen, source })?;

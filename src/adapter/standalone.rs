@@ -1,72 +1,94 @@
-//! `case-harness adapter`: the adapter on its own, serving until Ctrl-C with a fresh per-run
-//! token kept in a private file (the token is never printed, only the file's path).
+//! `case-harness adapter`: the adapter on its own, with a fresh per-run token kept in a
+//! private file (the token is never shown, only the file's path). The command's printing
+//! and its wait for Ctrl-C live in `cli`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use super::ledger::LEDGER_FILE_NAME;
-use super::server::{AdapterConfig, AdapterError, DEFAULT_UPSTREAM_TIMEOUT, start};
+use super::ledger::LedgerTotals;
+use super::server::{AdapterConfig, AdapterError, AdapterHandle, DEFAULT_UPSTREAM_TIMEOUT, start};
 use crate::secrets::SecretValue;
 use crate::trace::Trace;
 use crate::upstream::LocalBaseUrl;
 
-/// `case-harness adapter`: serves until Ctrl-C with a fresh per-run token.
+/// A standalone adapter: serving with a fresh per-run token until [`Standalone::stop`].
 ///
 /// The token is written to a file readable only by the current user, in a new private
-/// folder under the system temp dir; only that file's path is printed, never the token.
-/// The ledger goes to the same folder. The token file is removed on exit.
-pub async fn run_standalone(
-    upstream: LocalBaseUrl,
-    model: String,
-    listen: SocketAddr,
-    upstream_key: Option<SecretValue>,
-) -> Result<(), AdapterError> {
-    // Refuse before any file is written.
-    if !listen.ip().is_loopback() {
-        return Err(AdapterError::ListenNotLoopback { addr: listen });
-    }
-    let folder = private_folder()?;
-    let token = SecretValue::random("chx-");
-    let token_path = folder.join("case-token");
-    if let Err(err) = write_private_file(&token_path, token.expose()) {
-        let _ = std::fs::remove_dir_all(&folder);
-        return Err(err);
-    }
-    let ledger_path = folder.join(LEDGER_FILE_NAME);
-    let config = AdapterConfig {
-        upstream: upstream.clone(),
-        model: model.clone(),
-        upstream_key,
-        case_token: token,
-        ledger_path: Some(ledger_path.clone()),
-        trace: Trace::disabled(),
-        upstream_timeout: DEFAULT_UPSTREAM_TIMEOUT,
-    };
-    let handle = match start(config, listen).await {
-        Ok(handle) => handle,
-        Err(err) => {
+/// folder under the system temp dir; only that file's path is ever shown, never the token.
+/// The ledger goes to the same folder. The token file is removed on stop. What to print is
+/// the command's business (`cli`); this type only serves and says where things are.
+#[derive(Debug)]
+pub struct Standalone {
+    handle: AdapterHandle,
+    token_path: PathBuf,
+    ledger_path: PathBuf,
+}
+
+impl Standalone {
+    /// Writes the token file and starts the adapter on `listen` (loopback only, refused
+    /// before any file is written).
+    pub async fn start(
+        upstream: LocalBaseUrl,
+        model: String,
+        listen: SocketAddr,
+        upstream_key: Option<SecretValue>,
+    ) -> Result<Standalone, AdapterError> {
+        if !listen.ip().is_loopback() {
+            return Err(AdapterError::ListenNotLoopback { addr: listen });
+        }
+        let folder = private_folder()?;
+        let token = SecretValue::random("chx-");
+        let token_path = folder.join("case-token");
+        if let Err(err) = write_private_file(&token_path, token.expose()) {
             let _ = std::fs::remove_dir_all(&folder);
             return Err(err);
         }
-    };
-    let addr = handle.local_addr();
-    println!("case-harness adapter listening on http://{addr}");
-    println!("  OpenAI base URL: http://{addr}/v1");
-    println!("  serving model:   {model} (any other model is refused)");
-    println!("  upstream:        {}", upstream.host_port());
-    println!("  token file:      {}", token_path.display());
-    println!("                   (send it as `Authorization: Bearer TOKEN` or `x-api-key: TOKEN`)");
-    println!("  ledger:          {}", ledger_path.display());
-    println!("Press Ctrl-C (or send SIGTERM) to stop.");
-    let signal = crate::signals::interrupted().await;
-    let totals = handle.shutdown().await;
-    let _ = std::fs::remove_file(&token_path);
-    println!(
-        "stopped: {} request(s), {} forwarded, {} served by {model}, {} fallback attempt(s) refused",
-        totals.requests, totals.forwarded, totals.served_by_admitted_model, totals.fallback_attempts
-    );
-    println!("({signal} received)");
-    Ok(())
+        let ledger_path = folder.join(LEDGER_FILE_NAME);
+        let config = AdapterConfig {
+            upstream,
+            model,
+            upstream_key,
+            case_token: token,
+            ledger_path: Some(ledger_path.clone()),
+            trace: Trace::disabled(),
+            upstream_timeout: DEFAULT_UPSTREAM_TIMEOUT,
+        };
+        match start(config, listen).await {
+            Ok(handle) => Ok(Standalone {
+                handle,
+                token_path,
+                ledger_path,
+            }),
+            Err(err) => {
+                let _ = std::fs::remove_dir_all(&folder);
+                Err(err)
+            }
+        }
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.handle.local_addr()
+    }
+
+    /// The file holding the per-run token (mode 0600).
+    pub fn token_path(&self) -> &Path {
+        &self.token_path
+    }
+
+    /// The ledger file.
+    pub fn ledger_path(&self) -> &Path {
+        &self.ledger_path
+    }
+
+    /// Stops serving (see [`AdapterHandle::shutdown`]), removes the token file and returns
+    /// the totals.
+    pub async fn stop(self) -> LedgerTotals {
+        let totals = self.handle.shutdown().await;
+        let _ = std::fs::remove_file(&self.token_path);
+        totals
+    }
 }
 
 fn private_folder() -> Result<PathBuf, AdapterError> {
@@ -127,7 +149,7 @@ mod tests {
     async fn the_standalone_adapter_refuses_a_public_listen_address_before_writing_anything() {
         let upstream = LocalBaseUrl::parse("http://127.0.0.1:9/v1").expect("url");
         let listen: SocketAddr = "0.0.0.0:0".parse().expect("addr");
-        let result = run_standalone(upstream, "m".to_owned(), listen, None).await;
+        let result = Standalone::start(upstream, "m".to_owned(), listen, None).await;
         assert!(
             matches!(result, Err(AdapterError::ListenNotLoopback { .. })),
             "{result:?}"

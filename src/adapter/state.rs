@@ -1,5 +1,5 @@
 //! What every request of one adapter shares ([`Shared`]), the evidence headers it adds to
-//! every answer, and the two decisions every model-naming route makes the same way: admit
+//! every answer, and the two decisions every model-naming route makes the same way: pin
 //! the body by the one pinning rule, or refuse it (counting a fallback attempt).
 
 use std::sync::Arc;
@@ -65,15 +65,15 @@ impl Shared {
         response
     }
 
-    /// The body of a model-naming `POST` as a JSON object the pinning rule admits (its
+    /// The body of a model-naming `POST` as a JSON object the pinning rule lets through (its
     /// requested model noted in `log`), or the local answer refusing it: 400 for a body that is
     /// not an object, else what [`Shared::refuse`] answers. The OpenAI and Anthropic routes
-    /// share it so that both admit exactly the same way.
+    /// share it so that both pin exactly the same way.
     #[expect(
         clippy::result_large_err,
         reason = "the refusal goes straight back to the router, once per request: boxing it buys nothing"
     )]
-    pub(crate) fn admit_body(
+    pub(crate) fn pin_body(
         &self,
         api: Api,
         path: &str,
@@ -95,8 +95,8 @@ impl Shared {
                 ));
             }
         };
-        match pinning::admit_request(api, &self.model, allowed, headers, &mut object) {
-            Ok(admission) => log.set_requested_model(admission.requested_model.as_deref()),
+        match pinning::pin_request(api, &self.model, allowed, headers, &mut object) {
+            Ok(pinned) => log.set_requested_model(pinned.requested_model.as_deref()),
             Err(refusal) => return Err(self.refuse(api, log, path, refusal)),
         }
         Ok((object, log))

@@ -85,9 +85,8 @@ pub fn estimate_input_tokens(body: &Value) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapter::anthropic::test_support::MODEL;
     use serde_json::json;
-
-    const MODEL: &str = "smollm2-135m-instruct";
 
     // ---- count_tokens
 

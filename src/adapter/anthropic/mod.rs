@@ -19,6 +19,9 @@ mod count_tokens;
 mod request;
 mod response;
 mod stream;
+#[cfg(test)]
+mod test_support;
+mod tools;
 
 pub use super::api_error::{ErrorType, TranslateError, anthropic_error_body as error_body};
 pub use super::sse::{SseData, SseEvent, SseParser};

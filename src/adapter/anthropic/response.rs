@@ -176,10 +176,9 @@ pub fn from_openai_response(response: &Value, model: &str, message_id: &str) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapter::anthropic::test_support::MODEL;
     use crate::adapter::anthropic::to_openai_request;
     use crate::adapter::api_error::ErrorType;
-
-    const MODEL: &str = "smollm2-135m-instruct";
 
     // ---- responses
 

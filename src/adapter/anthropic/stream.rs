@@ -352,9 +352,8 @@ impl StreamTranslator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapter::anthropic::test_support::MODEL;
     use crate::adapter::api_error::ErrorType;
-
-    const MODEL: &str = "smollm2-135m-instruct";
 
     fn names(events: &[SseEvent]) -> Vec<&'static str> {
         events.iter().map(|event| event.event).collect()
