@@ -22,8 +22,11 @@ use crate::upstream::LocalBaseUrl;
 /// The model name the translation targets pin.
 const ADMITTED: &str = "smollm2-135m-instruct";
 
+/// A target's body: raw bytes in, a panic when an invariant breaks.
+pub type Target = fn(&[u8]);
+
 /// Every target, by the name of its file in `fuzz/fuzz_targets/`.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("sot", sot),
     ("records", records),
     ("base_url", base_url),
