@@ -112,6 +112,23 @@ async fn the_key_in_the_task_file_fails_the_run_in_the_task_file_channel() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_key_in_a_record_fails_the_run_in_the_other_run_files_channel() {
+    // The harness copies the records into `inputs/`, a folder no named channel covers.
+    let sandbox = Sandbox::new();
+    let mut admission = read_json(&sandbox.path("admission.json"));
+    admission["notes"] = json!(format!("served with key {KEY}"));
+    sandbox.write("admission.json", &admission);
+    let (output, report) = run_with_key(&sandbox, case_script("well_behaved.py"), &[]).await;
+    assert_leak_named(
+        &output,
+        &report,
+        &sandbox.out().join("report.json"),
+        "other_run_files",
+        "upstream_api_key",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_printed_to_stderr_fails_the_run_in_the_backend_logs_channel() {
     let sandbox = Sandbox::new();
     let mut case = case_script("leaks_by_route.py");
