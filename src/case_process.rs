@@ -87,6 +87,9 @@ pub struct CaseContract {
     pub task_file: PathBuf,
     /// `case-output/` in the run folder.
     pub output_dir: PathBuf,
+    /// Variables that give Case its home and agent configuration ([`crate::case_home`]);
+    /// each replaces a passthrough variable of the same name.
+    pub home_variables: Vec<(String, String)>,
 }
 
 /// Case's environment: passthrough variables plus the contract. The token is the only secret
@@ -97,6 +100,7 @@ pub fn case_environment(contract: &CaseContract, passthrough: &[(String, String)
     let path = |path: &Path| SecretOrPlain::Plain(path.display().to_string());
     let mut env: Vec<(String, SecretOrPlain)> = passthrough
         .iter()
+        .filter(|(name, _)| !contract.home_variables.iter().any(|(home, _)| home == name))
         .map(|(name, value)| (name.clone(), SecretOrPlain::Plain(value.clone())))
         .collect();
     let plain = |value: &str| SecretOrPlain::Plain(value.to_owned());
@@ -121,6 +125,12 @@ pub fn case_environment(contract: &CaseContract, passthrough: &[(String, String)
             .map(|name| (name.to_string(), plain(&contract.model))),
     );
     env.extend(TRAFFIC_OFF_VARIABLES.iter().map(|name| (name.to_string(), plain("1"))));
+    env.extend(
+        contract
+            .home_variables
+            .iter()
+            .map(|(name, value)| (name.clone(), plain(value))),
+    );
     env
 }
 
@@ -430,7 +440,31 @@ mod tests {
             config_file: PathBuf::from("/run/case-config.json"),
             task_file: PathBuf::from("/run/task.json"),
             output_dir: PathBuf::from("/run/case-output"),
+            home_variables: vec![
+                ("HOME".to_owned(), "/run/case-home".to_owned()),
+                ("CLAUDE_CONFIG_DIR".to_owned(), "/run/case-home/.claude".to_owned()),
+            ],
         }
+    }
+
+    #[test]
+    fn the_run_home_replaces_the_users_home() {
+        let passthrough = [
+            ("HOME".to_owned(), "/home/user".to_owned()),
+            ("LANG".to_owned(), "C".to_owned()),
+        ];
+        let env = case_environment(&contract(), &passthrough);
+        let homes: Vec<&str> = env
+            .iter()
+            .filter(|(n, _)| n == "HOME")
+            .map(|(_, v)| v.expose())
+            .collect();
+        assert_eq!(homes, ["/run/case-home"]);
+        assert!(env.iter().any(|(n, v)| n == "LANG" && v.expose() == "C"));
+        assert!(
+            env.iter()
+                .any(|(n, v)| n == "CLAUDE_CONFIG_DIR" && v.expose() == "/run/case-home/.claude")
+        );
     }
 
     #[test]

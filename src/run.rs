@@ -1,4 +1,4 @@
-//! `case-harness run`: gates → loopback adapter → Case → sealed evidence (DESIGN §4.4).
+//! `case-harness run`: gates → loopback adapter → Case → sealed evidence (README, "`run` and its run folder").
 //!
 //! The pipeline only gathers observations; the outcome is decided by [`crate::evidence`]
 //! from what those observations show. Order matters and is the point of the design:
@@ -50,6 +50,9 @@ pub struct RunOptions {
     pub allow_unconfined: bool,
     /// Paths Case must not read (hidden inside its mount namespace), e.g. a signing key's folder.
     pub hidden_paths: Vec<PathBuf>,
+    /// Keep the user's `HOME` for Case instead of a fresh `case-home/` (the agent
+    /// configuration directory stays fresh either way; see [`crate::case_home`]).
+    pub keep_home: bool,
 }
 
 /// Why a run could not produce a report at all (exit 2).
@@ -93,6 +96,12 @@ pub enum RunError {
     /// The harness was interrupted; the report stays `incomplete`.
     #[error("{0}")]
     Interrupted(String),
+    /// The signing key (`CASE_HARNESS_SIGNING_KEY`) is unusable or unsafe.
+    #[error("refusing to run: {0}")]
+    SigningKey(#[from] crate::signing::KeyError),
+    /// The signed attestation could not be written.
+    #[error("cannot sign the evidence: {0}")]
+    Attestation(#[from] crate::attestation::AttestationError),
     /// Writing a run-folder file failed.
     #[error("{path}: {source}")]
     Io {
@@ -120,6 +129,11 @@ pub fn reference_case_command() -> Result<Vec<String>, RunError> {
 /// Runs the whole pipeline and returns the sealed report. SIGINT/SIGTERM at any point stop
 /// Case's process group and leave the unsealed `incomplete` placeholder as the report.
 pub async fn run(options: &RunOptions, config: &HarnessConfig) -> Result<Report, RunError> {
+    // An unsafe key refuses the run before anything is written or spawned.
+    let signer = match &config.signing_key {
+        Some(path) => Some(crate::signing::EvidenceSigner::load(path, &options.out)?),
+        None => None,
+    };
     let out = prepare_run_dir(&options.out)?;
     let evidence_kind = if options.simulated {
         EvidenceKind::Simulated
@@ -135,7 +149,13 @@ pub async fn run(options: &RunOptions, config: &HarnessConfig) -> Result<Report,
         serde_json::json!({ "evidence_kind": evidence_kind.as_str() }),
     )?;
     tokio::select! {
-        report = pipeline(options, config, &out, evidence_kind, &trace) => report,
+        report = pipeline(options, config, &out, evidence_kind, &trace) => {
+            let report = report?;
+            if let Some(signer) = &signer {
+                crate::attestation::attest_run(&out, &report, signer)?;
+            }
+            Ok(report)
+        }
         signal = crate::signals::interrupted() => {
             // Dropping the pipeline stops the adapter and kills Case's process group.
             let _ = trace.event(trace::RUN_INTERRUPTED, serde_json::json!({ "signal": signal }));
@@ -247,6 +267,7 @@ async fn pipeline(
             .map(|fingerprint| fingerprint.value.clone()),
         gates: evaluation.results.clone(),
         case: None,
+        case_home: None,
         scrubbed_variables: case_process::scrubbed_names(
             std::env::vars_os().filter_map(|(name, _)| name.into_string().ok()),
         ),
@@ -275,6 +296,7 @@ async fn pipeline(
         let case = run_case(out, options, &case_command, config, adapter).await?;
         observations.case = Some(case.summary);
         observations.isolation = Some(case.isolation);
+        observations.case_home = Some(case.home);
         observations.adapter_totals = Some(case.totals);
         observations.run_errors.extend(case.errors);
     }
@@ -291,13 +313,24 @@ async fn pipeline(
         scanner.scan_bytes("report", names::REPORT, bytes, &mut hits);
         hits
     })?;
-    crate::junit::write_run_junit(out, &report)?;
+    // A JUnit file that cannot be written (Case put a folder in its place: that already failed
+    // the run) must not hide a sealed `fail` behind a harness error.
+    if let Err(err) = crate::junit::write_run_junit(out, &report) {
+        if report.outcome == crate::output::RunOutcome::Pass {
+            return Err(err.into());
+        }
+        eprintln!(
+            "case-harness: warning: {err}; the sealed {} report stands",
+            report.outcome.as_str()
+        );
+    }
     Ok(report)
 }
 
 struct CaseRun {
     summary: CaseSummary,
     isolation: Isolation,
+    home: crate::output::CaseHomeFacts,
     /// What the adapter counted in memory.
     totals: crate::adapter::LedgerTotals,
     errors: Vec<String>,
@@ -312,10 +345,9 @@ async fn run_case(
 ) -> Result<CaseRun, RunError> {
     let (trace, model, token) = (adapter.trace.clone(), adapter.model.clone(), adapter.case_token.clone());
     let output_dir = out.join(names::CASE_OUTPUT);
-    let home_dir = out.join(names::CASE_HOME);
-    for dir in [&output_dir, &home_dir] {
-        std::fs::create_dir_all(dir).map_err(io_error(dir))?;
-    }
+    let home_dir = out.join(crate::case_home::CASE_HOME);
+    std::fs::create_dir_all(&output_dir).map_err(io_error(&output_dir))?;
+    let home = crate::case_home::CaseHome::prepare(out, options.keep_home).map_err(io_error(&home_dir))?;
     let contract = |adapter_addr| CaseContract {
         adapter_addr,
         model: model.clone(),
@@ -323,6 +355,7 @@ async fn run_case(
         config_file: out.join(names::CASE_CONFIG),
         task_file: out.join(names::TASK),
         output_dir: output_dir.clone(),
+        home_variables: home.variables(),
     };
     let (stdout_log, stderr_log) = (out.join(names::STDOUT), out.join(names::STDERR));
     let launch = |env| CaseLaunch {
@@ -341,7 +374,13 @@ async fn run_case(
     let spec = SandboxSpec {
         run_dir: out,
         writable: vec![output_dir.clone(), home_dir.clone()],
-        hidden: options.hidden_paths.clone(),
+        // The signing key's folder too: a Case that could read the key could sign a forgery.
+        hidden: options
+            .hidden_paths
+            .iter()
+            .cloned()
+            .chain(config.signing_key_dir())
+            .collect(),
         working_dir: &output_dir,
         command: case_command,
         env: case_process::exposed(&env),
@@ -385,7 +424,8 @@ async fn run_case(
             case_process::CaseExit::never_ran()
         }
     };
-    let verdict = match read_verdict(&out.join(names::RESULT)) {
+    // One reader for the seal and for `verify`: they cannot disagree on what Case said.
+    let verdict = match evidence::read_case_verdict(out) {
         Ok(verdict) => verdict,
         Err(err) => {
             errors.push(err);
@@ -393,6 +433,7 @@ async fn run_case(
         }
     };
     Ok(CaseRun {
+        home: home.facts(),
         summary: CaseSummary {
             program: case_command
                 .first()
@@ -412,24 +453,6 @@ async fn run_case(
         totals,
         errors,
     })
-}
-
-/// Reads `{"verdict": "pass"|"fail", ...}`; a missing file is `None`, anything malformed an error.
-fn read_verdict(path: &Path) -> Result<Option<String>, String> {
-    let bytes = match read_bounded(path) {
-        Ok(bytes) => bytes,
-        Err(crate::records::RecordError::Missing { .. }) => return Ok(None),
-        Err(err) => return Err(format!("Case's result file: {err}")),
-    };
-    let value: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|err| format!("{}: not JSON: {err}", path.display()))?;
-    match value.get("verdict").and_then(serde_json::Value::as_str) {
-        Some(verdict @ ("pass" | "fail")) => Ok(Some(verdict.to_owned())),
-        _ => Err(format!(
-            "{}: field `verdict` must be \"pass\" or \"fail\"",
-            path.display()
-        )),
-    }
 }
 
 fn create_log(path: &Path) -> Result<std::fs::File, RunError> {
@@ -579,8 +602,15 @@ fn scan_files(
 ) -> Result<(), RunError> {
     let mut hits = Vec::new();
     let mut scanned = Vec::new();
-    for path in paths.iter().filter(|path| path.exists()) {
-        scanner.scan_path(channel, path, &mut hits)?;
+    let mut skipped = None;
+    for path in paths.iter().filter(|path| std::fs::symlink_metadata(path).is_ok()) {
+        match scanner.scan_path(channel, path, &mut hits) {
+            Ok(()) => {}
+            // A FIFO or device in the run folder: the channel is not fully scanned, which
+            // fails the run (never a clean scan, never a harness error that hides the outcome).
+            Err(err @ crate::secrets::ScanError::Unscannable { .. }) => skipped = Some(err.to_string()),
+            Err(err) => return Err(err.into()),
+        }
         scanned.push(path.display().to_string());
         covered.push(path.clone());
     }
@@ -588,7 +618,7 @@ fn scan_files(
         channel: channel.to_owned(),
         scanned,
         hits,
-        skipped: None,
+        skipped,
     });
     Ok(())
 }

@@ -5,6 +5,8 @@
 mod blocked;
 /// What Case's environment does and does not contain.
 mod case_environment;
+/// Claude Code (the pinned npm release) as Case.
+mod claude_code;
 /// Shared set-up: records, a fake provider, running the binary.
 mod common;
 /// Case's confinement: only the adapter reachable, evidence read-only, nothing outlives the run.
@@ -23,11 +25,17 @@ mod hostile_upstream;
 mod interrupted;
 /// One leak per secret-scan channel, each planted by a real leak's route.
 mod leak_channels;
+/// `evidence merge`: shards joined into one bundle, or refused by name.
+mod merge;
 /// A Case that breaks the contract: no, broken or huge result file.
 mod misbehaving_case;
 /// Passing runs and what their reports prove.
 mod passing;
+/// The red-team findings (issue 11), one test per finding.
+mod red_team;
 /// Property: any change to any artifact or report field breaks `verify`.
 mod sealing;
+/// Signed evidence: keys, `verify --key`, `status --key`.
+mod signed;
 /// `verify` against tampered and forged reports.
 mod verify;
