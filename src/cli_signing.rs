@@ -178,7 +178,7 @@ pub fn merge(shards: &[PathBuf], out: &Path, sot: &Path, scenarios: &Path) -> Re
         Err(err) => return Err(err.to_string()),
     };
     let out = std::path::absolute(out).unwrap_or_else(|_| out.to_owned());
-    crate::junit::write_acceptance_junit(&out.join(crate::evidence::names::JUNIT), &merged.trials)
+    crate::acceptance::write_acceptance_junit(&out.join(crate::evidence::names::JUNIT), &merged.trials)
         .map_err(|err| err.to_string())?;
     let admission = match &crate::config::HarnessConfig::from_env().admission_file {
         Some(path) => Some(

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::adapter::{LedgerEntry, read_ledger};
+use crate::adapter::LedgerEntry;
 use crate::gates::{GateCode, GateResult, GateStatus};
 use crate::output::{
     CaseSummary, ChannelScan, EvidenceKind, FallbackProof, FileDigest, Report, RunOutcome, Seal, SecretScanSummary,
@@ -187,7 +187,7 @@ pub fn seal(
         ));
     }
     let fallback_proof = if case_process_started {
-        match read_ledger(&run_dir.join(names::LEDGER)) {
+        match verify::read_ledger_bounded(&run_dir) {
             Ok(ledger) => {
                 // Case runs as the same user and could rewrite the ledger file; the adapter's
                 // own in-memory count is the reference.
@@ -216,10 +216,11 @@ pub fn seal(
     trace
         .event(trace::EVIDENCE_SEALED, serde_json::json!({ "report": names::REPORT }))
         .map_err(io_error(&trace_path))?;
-    let on_disk = std::fs::read(&trace_path).map_err(io_error(&trace_path))?;
+    // Streamed and type-checked: Case may have swapped the trace for a FIFO or a link.
+    let on_disk = files::sha256_streamed(&trace_path).map_err(|err| err.to_string());
     if trace
         .written_digest()
-        .is_some_and(|written| written != sha256_hex(&on_disk))
+        .is_some_and(|written| on_disk.as_ref() != Ok(&written))
     {
         run_errors.push(format!(
             "{} was changed by someone other than the harness during the run",

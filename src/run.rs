@@ -400,6 +400,9 @@ async fn run_case(
         }
         Err(SandboxError::Unavailable { reason }) if options.allow_unconfined => {
             eprintln!("case-harness: warning: Case runs UNCONFINED (--allow-unconfined): {reason}");
+            if !options.hidden_paths.is_empty() {
+                eprintln!("case-harness: warning: --hide cannot hide anything from an unconfined Case");
+            }
             let handle = adapter::start(adapter, SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
                 .await
                 .map_err(|err| RunError::Adapter(err.to_string()))?;

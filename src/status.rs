@@ -145,7 +145,9 @@ pub fn collect_reports(
         // it. Anything below (Case's own output above all) may have been written by the agent
         // under test and is never read as evidence.
         let report = current.join("report.json");
-        if report.is_file() {
+        // Whatever sits there (a FIFO, a link), it is this folder's report: verification
+        // says why it does not count, instead of the folder being skipped in silence.
+        if std::fs::symlink_metadata(&report).is_ok() {
             reports.push(report);
             continue;
         }

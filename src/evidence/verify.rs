@@ -370,8 +370,9 @@ fn is_safe_relative(name: &str) -> bool {
             .all(|component| matches!(component, Component::Normal(_)))
 }
 
-/// The adapter ledger, read as a bounded regular file and parsed line by line.
-fn read_ledger_bounded(run_dir: &Path) -> Result<Vec<LedgerEntry>, String> {
+/// The adapter ledger, read as a bounded regular file and parsed line by line (the seal
+/// reads it this way too: Case could have swapped it for a FIFO or a link to `/dev/zero`).
+pub(super) fn read_ledger_bounded(run_dir: &Path) -> Result<Vec<LedgerEntry>, String> {
     let path = run_dir.join(names::LEDGER);
     let text = files::read_text(&path, MAX_LOG_FILE_BYTES).map_err(|err| err.to_string())?;
     text.lines()
