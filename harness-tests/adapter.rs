@@ -8,6 +8,13 @@
 
 mod support;
 
+/// Upstream faults and load.
+#[path = "adapter/faults.rs"]
+mod faults;
+/// An upstream that echoes secrets, names external models or never finishes.
+#[path = "adapter/hostile_upstream.rs"]
+mod hostile_upstream;
+
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -142,7 +149,7 @@ async fn the_model_list_is_passed_through_but_serves_no_model() {
 /// The first SSE event of a chat stream, which the held-back upstream sends at once.
 const HELD_BACK_FIRST: &str = "data: {\"id\":\"c1\",\"model\":\"sse-reported-model\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"The\"}}]}\n\n";
 /// The rest, which it sends only once Case has seen the first.
-const HELD_BACK_REST: &str = "data: {\"id\":\"c1\",\"model\":\"sse-reported-model\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\" pong.\"}}]}\n\ndata: [DONE]\n\n";
+const HELD_BACK_REST: &str = "data: {\"id\":\"c1\",\"model\":\"sse-reported-model\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\" pong.\"},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n";
 
 #[tokio::test]
 async fn streamed_chunks_reach_case_before_the_upstream_finishes() {

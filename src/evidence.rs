@@ -373,6 +373,21 @@ pub fn decide_outcome(report: &Report, run_errors: &[String]) -> (RunOutcome, Ve
                     proof.fallback_attempts
                 ));
             }
+            // A gateway that maps names answers as `claude-*` whatever was asked: the model the
+            // upstream says answered is recorded, never trusted — and never allowed to be external.
+            for model in &proof.upstream_models_reported {
+                if let Some(name) = crate::gates::external_reference(model) {
+                    failures.push(format!(
+                        "the upstream reported {model:?} (names `{name}`) as the model that answered"
+                    ));
+                }
+            }
+            if proof.upstream_secret_echoes > 0 {
+                failures.push(format!(
+                    "the upstream echoed one of the run's secrets in {} answer(s) (redacted before Case got them)",
+                    proof.upstream_secret_echoes
+                ));
+            }
             if !proof.no_fallback {
                 failures.push("the ledger does not prove that nothing fell back".to_owned());
             }
@@ -429,6 +444,7 @@ pub fn fallback_proof(entries: &[LedgerEntry], admitted_model: &str, upstream: &
         && totals.upstream_hosts.iter().all(|host| host == upstream)
         && !models_forwarded
             .iter()
+            .chain(&totals.upstream_models_reported)
             .any(|model| crate::gates::external_reference(model).is_some());
     FallbackProof {
         requests: totals.requests,
@@ -439,6 +455,7 @@ pub fn fallback_proof(entries: &[LedgerEntry], admitted_model: &str, upstream: &
         models_forwarded: models_forwarded.into_iter().collect(),
         upstream_models_reported: set(&totals.upstream_models_reported),
         upstream_hosts: set(&totals.upstream_hosts),
+        upstream_secret_echoes: totals.secret_echoes,
         no_fallback,
     }
 }

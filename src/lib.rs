@@ -24,6 +24,7 @@
 //! * [`secrets`] — secret values that cannot be printed, and the scanner that finds them.
 //! * [`signals`] — SIGINT/SIGTERM handling shared by `run` and `adapter`.
 //! * [`trace`] — the `trace.jsonl` event log every run writes.
+//! * `fuzz_targets` — the bodies of the `cargo fuzz` targets in `fuzz/` (hidden from the docs).
 //! * `reference_case` — the bundled reference Case, the hidden `reference-case` subcommand.
 //! * [`attestation`], [`signing`] — signed in-toto attestations (DSSE, Ed25519) over evidence
 //!   folders, and the keys that sign them; [`bundle`] signs an evidence folder and merges nextest shards.
@@ -41,6 +42,8 @@ mod cli_signing;
 pub mod config;
 pub mod evidence;
 pub mod fingerprint;
+#[doc(hidden)]
+pub mod fuzz_targets;
 pub mod gates;
 pub mod junit;
 pub mod output;

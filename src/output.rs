@@ -302,8 +302,13 @@ pub struct FallbackProof {
     pub upstream_models_reported: Vec<String>,
     /// Every upstream `host:port` contacted.
     pub upstream_hosts: Vec<String>,
+    /// Answers in which the upstream echoed one of the run's secrets (redacted before Case
+    /// got them); any fails the run.
+    #[serde(default)]
+    pub upstream_secret_echoes: u64,
     /// True when nothing fell back: zero attempts, only the admitted model forwarded, only
-    /// the configured loopback upstream contacted, no external name forwarded.
+    /// the configured loopback upstream contacted, no external name forwarded or reported
+    /// by the upstream as the model that answered.
     pub no_fallback: bool,
 }
 

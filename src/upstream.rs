@@ -304,6 +304,9 @@ fn parse_model_list(body: &[u8]) -> Result<ModelList, String> {
 }
 
 #[cfg(test)]
+mod properties;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -156,6 +156,11 @@ pub fn base_url(provider: &FakeProvider) -> String {
     provider.base_url()
 }
 
+pub fn signal(pid: i32, signal: libc::c_int) -> bool {
+    // SAFETY: kill(2) on a pid this test started (directly or through the harness).
+    unsafe { libc::kill(pid, signal) == 0 }
+}
+
 /// Live processes other than the harness whose command line contains `marker`.
 pub fn processes_with(marker: &str) -> Vec<String> {
     let mut found = Vec::new();

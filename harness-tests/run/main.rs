@@ -11,20 +11,30 @@ mod claude_code;
 mod common;
 /// Case's confinement: only the adapter reachable, evidence read-only, nothing outlives the run.
 mod confinement;
+/// `kill -9` of the harness at each stage of a run.
+mod crash;
 /// The main job, `case-harness evidence`.
 mod evidence;
 /// Runs that must end `fail`, each for one observed reason.
 mod failing_runs;
 /// The upstream fingerprint: model-file digest and remote models.
 mod fingerprint;
+/// An upstream that echoes the key or says an external model answered.
+mod hostile_upstream;
 /// Runs that are killed or interrupted midway.
 mod interrupted;
+/// One leak per secret-scan channel, each planted by a real leak's route.
+mod leak_channels;
 /// `evidence merge`: shards joined into one bundle, or refused by name.
 mod merge;
+/// A Case that breaks the contract: no, broken or huge result file.
+mod misbehaving_case;
 /// Passing runs and what their reports prove.
 mod passing;
 /// The red-team findings (issue 11), one test per finding.
 mod red_team;
+/// Property: any change to any artifact or report field breaks `verify`.
+mod sealing;
 /// Signed evidence: keys, `verify --key`, `status --key`.
 mod signed;
 /// `verify` against tampered and forged reports.

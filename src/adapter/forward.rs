@@ -182,12 +182,11 @@ pub(crate) fn status_reason(status: StatusCode) -> Option<String> {
     }
 }
 
-/// An upstream error body with the run's secrets redacted (an upstream may echo the key it
-/// was sent, or the request, into its error text). Unchanged when it holds none.
-pub(crate) fn redact_body(log: &RequestLog, body: Vec<u8>) -> Vec<u8> {
-    let text = String::from_utf8_lossy(&body);
-    let redacted = log.redact(&text);
-    if redacted == text { body } else { redacted.into_bytes() }
+/// An upstream body (answer or error) with the run's secrets redacted: an upstream may echo
+/// the key it was sent, or the request, into what it says. An echo marks the ledger line
+/// [`super::ledger::Outcome::SecretEchoed`], which fails the run.
+pub(crate) fn redact_body(log: &mut RequestLog, body: Vec<u8>) -> Vec<u8> {
+    log.redact_upstream_bytes(&body)
 }
 
 #[cfg(test)]

@@ -19,9 +19,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use aho_corasick::{AhoCorasick, MatchKind};
 use serde::{Deserialize, Deserializer, Serialize};
 
+use super::redact::{Redactor, SpreadSecretWatch, StreamRedactor};
 use crate::secrets::SecretValue;
 
 /// The ledger's file name in a run folder.
@@ -80,6 +80,10 @@ pub enum Outcome {
     AnsweredLocally,
     /// Case went away before the request completed.
     Cancelled,
+    /// Sent upstream, and the upstream's answer contained one of the run's secrets (the
+    /// upstream key it was sent, or Case's token): redacted before Case got it, and the run
+    /// fails — an upstream that echoes credentials is not one to trust with a Stage 2.
+    SecretEchoed,
 }
 
 /// One ledger line: one request Case made to the adapter.
@@ -152,6 +156,10 @@ pub struct LedgerTotals {
     pub upstream_models_reported: BTreeSet<String>,
     /// Every `upstream` host:port a request was sent to.
     pub upstream_hosts: BTreeSet<String>,
+    /// Answers in which the upstream echoed one of the run's secrets
+    /// ([`Outcome::SecretEchoed`]).
+    #[serde(default)]
+    pub secret_echoes: u64,
 }
 
 impl LedgerTotals {
@@ -168,6 +176,9 @@ impl LedgerTotals {
         }
         if entry.outcome == Outcome::FallbackRefused {
             self.fallback_attempts += 1;
+        }
+        if entry.outcome == Outcome::SecretEchoed {
+            self.secret_echoes += 1;
         }
         if let Some(model) = &entry.requested_model {
             self.models_requested.insert(model.clone());
@@ -231,13 +242,12 @@ pub fn read_ledger(path: &Path) -> Result<Vec<LedgerEntry>, LedgerError> {
 
 /// Cuts request-derived text to [`MAX_RECORDED_CHARS`] and blanks out the run's secrets.
 ///
-/// One leftmost-longest automaton over every secret: a single pass over the text, and when
-/// one secret is a prefix of another the longer one is replaced whole (replacing them one
-/// after the other could leave the longer one's tail behind).
+/// One leftmost-longest, ASCII-case-insensitive automaton over every secret
+/// ([`Redactor`]): a single pass over the text, and when one secret is a prefix of another
+/// the longer one is replaced whole.
 #[derive(Clone)]
 pub(crate) struct Scrubber {
-    /// `None` when there is no secret to look for.
-    matcher: Option<AhoCorasick>,
+    redactor: Redactor,
 }
 
 impl std::fmt::Debug for Scrubber {
@@ -250,37 +260,27 @@ impl std::fmt::Debug for Scrubber {
 impl Scrubber {
     /// A scrubber for `secrets` (empty ones are skipped).
     pub(crate) fn new(secrets: impl IntoIterator<Item = SecretValue>) -> Result<Self, aho_corasick::BuildError> {
-        let secrets: Vec<SecretValue> = secrets
-            .into_iter()
-            .filter(|secret| !secret.expose().is_empty())
-            .collect();
-        if secrets.is_empty() {
-            return Ok(Scrubber { matcher: None });
-        }
-        let matcher = AhoCorasick::builder()
-            .match_kind(MatchKind::LeftmostLongest)
-            .build(secrets.iter().map(SecretValue::expose))?;
-        Ok(Scrubber { matcher: Some(matcher) })
+        let secrets: Vec<SecretValue> = secrets.into_iter().collect();
+        Ok(Scrubber {
+            redactor: Redactor::new(&secrets)?,
+        })
     }
 
-    /// Replaces every occurrence of a secret with `[redacted]`.
+    /// Replaces every occurrence of a secret (in any ASCII case) with `[redacted]`.
     pub(crate) fn redact(&self, text: &str) -> String {
-        match &self.matcher {
-            Some(matcher) => {
-                let mut out = String::with_capacity(text.len());
-                matcher.replace_all_with(text, &mut out, |_, _, out| {
-                    out.push_str("[redacted]");
-                    true
-                });
-                out
-            }
-            None => text.to_owned(),
-        }
+        self.redactor.redact_text(text).0
     }
 
-    /// [`Scrubber::redact`], then cut to [`MAX_RECORDED_CHARS`]: for ledger and trace fields.
+    /// [`Scrubber::redact`] — of the percent-decoded text too, so that `/v1/%63hc-token-…`
+    /// cannot write the token into the evidence — then cut to [`MAX_RECORDED_CHARS`]: for
+    /// ledger and trace fields, which quote request paths.
     pub(crate) fn clean(&self, text: &str) -> String {
-        let mut text = self.redact(text);
+        let decoded = percent_encoding::percent_decode_str(text).decode_utf8_lossy();
+        let mut text = if decoded != text && self.redactor.redact_text(&decoded).1 {
+            self.redact(&decoded)
+        } else {
+            self.redact(text)
+        };
         if text.chars().count() > MAX_RECORDED_CHARS {
             text = text.chars().take(MAX_RECORDED_CHARS).collect::<String>() + "…";
         }
@@ -359,6 +359,8 @@ pub(crate) struct RequestLog {
     started: Instant,
     entry: LedgerEntry,
     written: bool,
+    /// The upstream's answer held one of the run's secrets (see [`Outcome::SecretEchoed`]).
+    upstream_echoed_secret: bool,
 }
 
 /// The methods recorded as they are; any other is recorded as `OTHER`.
@@ -400,6 +402,7 @@ impl RequestLog {
                 reason: Some("Case closed the connection first".to_owned()),
             },
             written: false,
+            upstream_echoed_secret: false,
         }
     }
 
@@ -407,6 +410,30 @@ impl RequestLog {
     /// its answers into its logs must not find its token there because of us.
     pub(crate) fn redact(&self, text: &str) -> String {
         self.ledger.scrubber.redact(text)
+    }
+
+    /// Upstream bytes on their way to Case, with the run's secrets redacted; finding one
+    /// marks the line [`Outcome::SecretEchoed`].
+    pub(crate) fn redact_upstream_bytes(&mut self, bytes: &[u8]) -> Vec<u8> {
+        let (bytes, found) = self.ledger.scrubber.redactor.redact_bytes(bytes);
+        self.upstream_echoed_secret |= found;
+        bytes
+    }
+
+    /// A redactor for a stream of upstream bytes (see [`StreamRedactor`]); report what it
+    /// found with [`RequestLog::note_upstream_echo`].
+    pub(crate) fn stream_redactor(&self) -> StreamRedactor {
+        StreamRedactor::new(self.ledger.scrubber.redactor.clone())
+    }
+
+    /// A watch for a secret spread over several streamed text pieces.
+    pub(crate) fn spread_secret_watch(&self) -> SpreadSecretWatch {
+        SpreadSecretWatch::new(self.ledger.scrubber.redactor.clone())
+    }
+
+    /// Marks that the upstream echoed one of the run's secrets.
+    pub(crate) fn note_upstream_echo(&mut self, echoed: bool) {
+        self.upstream_echoed_secret |= echoed;
     }
 
     pub(crate) fn set_bytes_in(&mut self, bytes: usize) {
@@ -423,15 +450,19 @@ impl RequestLog {
         self.entry.upstream = Some(upstream.to_owned());
     }
 
-    /// Records the first model name the upstream reported.
+    /// Records the first model name the upstream reported — or, over it, the first that
+    /// names an external model, which must never be hidden behind an earlier local name.
     pub(crate) fn note_upstream_model(&mut self, model: &str) {
-        if self.entry.upstream_model.is_none() {
+        let recorded_is_external = self
+            .entry
+            .upstream_model
+            .as_deref()
+            .is_some_and(|recorded| crate::gates::external_reference(recorded).is_some());
+        if self.entry.upstream_model.is_none()
+            || (!recorded_is_external && crate::gates::external_reference(model).is_some())
+        {
             self.entry.upstream_model = Some(self.ledger.scrubber.clean(model));
         }
-    }
-
-    pub(crate) fn has_upstream_model(&self) -> bool {
-        self.entry.upstream_model.is_some()
     }
 
     /// The status already sent to Case (a stream's headers are out before its end).
@@ -457,6 +488,17 @@ impl RequestLog {
             return;
         }
         self.written = true;
+        if self.upstream_echoed_secret {
+            // Whatever else happened (a finished answer, Case gone mid-stream), this is the
+            // fact the evidence must see.
+            let echoed = "the upstream's answer contained one of the run's secrets; redacted before Case got it";
+            let reason = match &self.entry.reason {
+                Some(reason) => format!("{echoed} (then {:?}: {reason})", self.entry.outcome),
+                None => echoed.to_owned(),
+            };
+            self.entry.outcome = Outcome::SecretEchoed;
+            self.entry.reason = Some(self.ledger.scrubber.clean(&reason));
+        }
         self.entry.latency_ms = self.started.elapsed().as_millis() as u64;
         self.ledger.record(&self.entry);
     }

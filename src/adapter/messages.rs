@@ -38,6 +38,7 @@ use super::anthropic::{
 use super::api_error::{ErrorType, TranslateError, error_response, local_error, response};
 use super::forward::{Endpoint, MAX_UPSTREAM_BODY_BYTES, is_event_stream, status_reason};
 use super::ledger::{Api, Outcome, RequestLog};
+use super::redact::{SpreadSecretWatch, streamed_texts};
 use super::sse::{SseData, SseEvent};
 use super::sse_driver::{SseDriver, SseHandler, Step, UpstreamEvent};
 use super::state::{HEADER_TOKEN_COUNT, Shared};
@@ -115,6 +116,8 @@ pub(crate) async fn create(shared: &Arc<Shared>, headers: &HeaderMap, body: Byte
         Ok(body) => body,
         Err(failure) => return shared.upstream_failed(API, log, failure),
     };
+    // Everything Case gets is made from the redacted answer (and an echo fails the run).
+    let body = log.redact_upstream_bytes(&body);
     let parsed = serde_json::from_slice::<Value>(&body).ok();
     if let Some(model) = parsed
         .as_ref()
@@ -249,6 +252,7 @@ fn message_id() -> String {
 fn stream_response(shared: &Arc<Shared>, answer: reqwest::Response, log: RequestLog) -> Response {
     let translation = MessageStream {
         translator: StreamTranslator::new(&shared.model, &message_id()),
+        spread: log.spread_secret_watch(),
     };
     let mut headers = HeaderMap::new();
     headers.insert(
@@ -271,9 +275,15 @@ fn stream_response(shared: &Arc<Shared>, answer: reqwest::Response, log: Request
 /// events it made available, sent at once.
 struct MessageStream {
     translator: StreamTranslator,
+    /// Notices a secret the upstream spread over several text deltas.
+    spread: SpreadSecretWatch,
 }
 
 impl SseHandler for MessageStream {
+    fn saw_spread_secret(&self) -> bool {
+        self.spread.found()
+    }
+
     fn start(&mut self, log: &mut RequestLog) -> Bytes {
         // `message_start` and `ping` as soon as the upstream accepted the request.
         let start = self.translator.start();
@@ -316,10 +326,11 @@ impl MessageStream {
         for payload in payloads {
             match payload {
                 SseData::Json(value) => {
-                    if !log.has_upstream_model()
-                        && let Some(model) = value.get("model").and_then(Value::as_str)
-                    {
+                    if let Some(model) = value.get("model").and_then(Value::as_str) {
                         log.note_upstream_model(model);
+                    }
+                    for text in streamed_texts(&value) {
+                        self.spread.push(text);
                     }
                     match self.translator.on_chunk(&value) {
                         Ok(more) => events.extend(more),

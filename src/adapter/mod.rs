@@ -85,6 +85,7 @@ mod mode;
 mod openai;
 mod passthrough;
 mod pinning;
+mod redact;
 mod routing;
 mod server;
 mod sse;

@@ -30,6 +30,7 @@ use super::forward::{
 };
 use super::ledger::{Api, Outcome, RequestLog};
 use super::pinning;
+use super::redact::{SpreadSecretWatch, streamed_texts};
 use super::sse::SseData;
 use super::sse_driver::{SseDriver, SseHandler, Step, UpstreamEvent};
 use super::state::Shared;
@@ -102,7 +103,7 @@ pub(crate) async fn chat_completions(
 /// For a chat completion (`chat`), a 2xx is recorded as [`Outcome::Forwarded`] — and so counts
 /// as served by the admitted model — only when it is an answer: a JSON body with a non-empty
 /// `choices` array and no `error`, or a stream in which some chunk had a non-null
-/// `finish_reason` (or `[DONE]` came after at least one choice chunk) and no chunk had an
+/// `finish_reason` (`[DONE]` alone is not an answer) and no chunk had an
 /// `error`. Anything else is relayed just the same but recorded as [`Outcome::UpstreamError`].
 pub(crate) async fn relay(
     shared: &Arc<Shared>,
@@ -117,9 +118,9 @@ pub(crate) async fn relay(
     if status.is_success() && is_event_stream(&headers) {
         let watch = ChatStreamWatch {
             chat,
-            saw_choice: false,
             finished: false,
             errored: false,
+            spread: log.spread_secret_watch(),
         };
         let body = SseDriver::body(
             answer,
@@ -138,11 +139,8 @@ pub(crate) async fn relay(
     if let Some(model) = reported_model(&body) {
         log.note_upstream_model(&model);
     }
-    let body = if status.is_success() {
-        body
-    } else {
-        redact_body(&log, body)
-    };
+    // Everything Case gets is redacted, answers as much as errors (and an echo fails the run).
+    let body = redact_body(&mut log, body);
     let (outcome, reason) = match status_reason(status) {
         None if chat && !is_chat_answer(&body) => (
             Outcome::UpstreamError,
@@ -174,12 +172,12 @@ fn is_chat_answer(body: &[u8]) -> bool {
 struct ChatStreamWatch {
     /// A chat completion: its end is judged (see [`relay`]).
     chat: bool,
-    /// A chunk with a non-empty `choices` array went by.
-    saw_choice: bool,
-    /// A non-null `finish_reason`, or `[DONE]` after a choice chunk, went by.
+    /// A non-null `finish_reason` went by.
     finished: bool,
     /// A chunk carried an `error`, or the stream stopped parsing.
     errored: bool,
+    /// Notices a secret the upstream spread over several deltas.
+    spread: SpreadSecretWatch,
 }
 
 impl ChatStreamWatch {
@@ -193,28 +191,31 @@ impl ChatStreamWatch {
                 if value.get("error").is_some_and(|error| !error.is_null()) {
                     self.errored = true;
                 }
-                if let Some(choices) = value.get("choices").and_then(Value::as_array)
-                    && !choices.is_empty()
-                {
-                    self.saw_choice = true;
-                    if choices
-                        .iter()
-                        .any(|choice| choice.get("finish_reason").is_some_and(|reason| !reason.is_null()))
-                    {
-                        self.finished = true;
-                    }
+                for text in streamed_texts(value) {
+                    self.spread.push(text);
                 }
-            }
-            SseData::Done => {
-                if self.saw_choice {
+                // Only a finish_reason ends an answer: `[DONE]` alone does not (as on the
+                // Anthropic route, where only message_stop does).
+                if value
+                    .get("choices")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .any(|choice| choice.get("finish_reason").is_some_and(|reason| !reason.is_null()))
+                {
                     self.finished = true;
                 }
             }
+            SseData::Done => {}
         }
     }
 }
 
 impl SseHandler for ChatStreamWatch {
+    fn saw_spread_secret(&self) -> bool {
+        self.spread.found()
+    }
+
     fn on_event(&mut self, log: &mut RequestLog, event: UpstreamEvent<'_>) -> Step {
         match event {
             UpstreamEvent::Chunk(chunk, payloads) => {

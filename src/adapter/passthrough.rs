@@ -30,6 +30,7 @@ use super::api_error::{local_error, response};
 use super::forward::{Endpoint, MAX_UPSTREAM_BODY_BYTES, is_event_stream, redact_body, relayed_headers, status_reason};
 use super::ledger::{Api, Outcome, RequestLog};
 use super::mode::DEFAULT_ANTHROPIC_VERSION;
+use super::redact::{SpreadSecretWatch, streamed_texts};
 use super::sse::SseData;
 use super::sse_driver::{SseDriver, SseHandler, Step, UpstreamEvent};
 use super::state::{HEADER_TOKEN_COUNT, Shared};
@@ -146,7 +147,11 @@ pub(crate) async fn forward(
     let mut headers = relayed_headers(answer.headers());
     if status.is_success() && route == Route::Messages && is_event_stream(&headers) {
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        let watch = MessageStreamWatch::default();
+        let watch = MessageStreamWatch {
+            stopped: false,
+            errored: false,
+            spread: log.spread_secret_watch(),
+        };
         let body = SseDriver::body(
             answer,
             watch,
@@ -162,7 +167,7 @@ pub(crate) async fn forward(
         Err(failure) => return shared.upstream_failed(API, log, failure),
     };
     if !status.is_success() {
-        let body = redact_body(&log, body);
+        let body = redact_body(&mut log, body);
         let reason = status_reason(status);
         log.finish(
             status.as_u16(),
@@ -232,13 +237,18 @@ fn counted(body: &[u8], headers: &mut HeaderMap) -> (Vec<u8>, Outcome, Option<St
 
 /// Watches a relayed Anthropic stream go by: the model `message_start` reports, and whether
 /// it completed (`message_stop`, no `error` event).
-#[derive(Default)]
 struct MessageStreamWatch {
     stopped: bool,
     errored: bool,
+    /// Notices a secret the upstream spread over several text deltas.
+    spread: SpreadSecretWatch,
 }
 
 impl SseHandler for MessageStreamWatch {
+    fn saw_spread_secret(&self) -> bool {
+        self.spread.found()
+    }
+
     fn on_event(&mut self, log: &mut RequestLog, event: UpstreamEvent<'_>) -> Step {
         match event {
             UpstreamEvent::Chunk(chunk, payloads) => {
@@ -246,6 +256,9 @@ impl SseHandler for MessageStreamWatch {
                     Ok(payloads) => {
                         for payload in payloads {
                             let SseData::Json(value) = payload else { continue };
+                            for text in streamed_texts(&value) {
+                                self.spread.push(text);
+                            }
                             match value.get("type").and_then(Value::as_str) {
                                 Some("message_start") => {
                                     if let Some(model) = value.pointer("/message/model").and_then(Value::as_str) {

@@ -5,8 +5,10 @@
 //! each upstream chunk at most `upstream_timeout`, parse its `data:` payloads with the one
 //! [`SseParser`], count the bytes sent to Case into the ledger line, and write that line
 //! exactly once when the stream ends, breaks or goes silent (or, through `RequestLog`'s
-//! `Drop`, when Case goes away first). [`SseDriver`] does all of that; an [`SseHandler`]
-//! only decides what each upstream happening means and what bytes Case gets for it.
+//! `Drop`, when Case goes away first). It also redacts the run's secrets from every upstream
+//! byte before anything else sees it (a secret split across chunks too), and marks the line
+//! when the upstream echoed one, which fails the run. [`SseDriver`] does all of that; an
+//! [`SseHandler`] only decides what each upstream happening means and what bytes Case gets.
 
 use std::pin::Pin;
 use std::time::Duration;
@@ -17,6 +19,7 @@ use futures_util::{Stream, StreamExt};
 
 use super::api_error::TranslateError;
 use super::ledger::{Outcome, RequestLog};
+use super::redact::StreamRedactor;
 use super::sse::{SseData, SseParser};
 use crate::upstream::{self, LocalBaseUrl};
 
@@ -60,11 +63,21 @@ pub(crate) trait SseHandler: Send + 'static {
 
     /// The bytes and decision for one upstream happening.
     fn on_event(&mut self, log: &mut RequestLog, event: UpstreamEvent<'_>) -> Step;
+
+    /// True when the handler saw one of the run's secrets spread over several pieces of
+    /// streamed text (each piece alone redacts nothing; together they are an echo).
+    fn saw_spread_secret(&self) -> bool {
+        false
+    }
 }
 
 /// One upstream SSE answer being sent to Case through `H`.
 pub(crate) struct SseDriver<H> {
     upstream: UpstreamStream,
+    /// Redacts the run's secrets from upstream bytes before they are parsed or sent.
+    redactor: StreamRedactor,
+    /// The upstream closed (what the redactor held back has been handed on).
+    upstream_ended: bool,
     /// `None` once a payload failed to parse (bytes still flow; payloads no longer do).
     parser: Option<SseParser>,
     handler: H,
@@ -91,6 +104,8 @@ impl<H: SseHandler> SseDriver<H> {
         log.set_status(status.as_u16());
         let driver = SseDriver {
             upstream: Box::pin(answer.bytes_stream()),
+            redactor: log.stream_redactor(),
+            upstream_ended: false,
             parser: Some(SseParser::new()),
             handler,
             log: Some(log),
@@ -115,27 +130,39 @@ impl<H: SseHandler> SseDriver<H> {
             }
         }
         loop {
-            let step = match tokio::time::timeout(self.idle, self.upstream.next()).await {
-                Ok(Some(Ok(chunk))) => {
-                    let payloads = match &mut self.parser {
-                        Some(parser) => parser.push(&chunk),
-                        None => Ok(Vec::new()),
-                    };
-                    if payloads.is_err() {
-                        self.parser = None;
-                    }
-                    self.handler.on_event(&mut log, UpstreamEvent::Chunk(&chunk, payloads))
+            let next = if self.upstream_ended {
+                None
+            } else {
+                Some(tokio::time::timeout(self.idle, self.upstream.next()).await)
+            };
+            let step = match next {
+                Some(Ok(Some(Ok(chunk)))) => {
+                    let chunk = Bytes::from(self.redactor.push(&chunk));
+                    self.on_chunk(&mut log, &chunk)
                 }
-                Ok(None) => self.handler.on_event(&mut log, UpstreamEvent::Closed),
-                Ok(Some(Err(err))) => {
+                Some(Ok(None)) => {
+                    // What the redactor held back (a possible start of a secret that never
+                    // came) goes on first; the close is handled on the next turn.
+                    self.upstream_ended = true;
+                    let rest = Bytes::from(self.redactor.finish());
+                    if rest.is_empty() {
+                        continue;
+                    }
+                    self.on_chunk(&mut log, &rest)
+                }
+                None => self.handler.on_event(&mut log, UpstreamEvent::Closed),
+                Some(Ok(Some(Err(err)))) => {
                     let reason = format!("was cut short: {}", upstream::transport_error(&self.base, err));
                     self.handler.on_event(&mut log, UpstreamEvent::Broken(reason))
                 }
-                Err(_) => {
+                Some(Err(_)) => {
                     let reason = format!("went silent for {} s", self.idle.as_secs_f64());
                     self.handler.on_event(&mut log, UpstreamEvent::Broken(reason))
                 }
             };
+            if !matches!(step, Step::More(_)) {
+                log.note_upstream_echo(self.redactor.found() || self.handler.saw_spread_secret());
+            }
             match step {
                 Step::More(bytes) if bytes.is_empty() => continue,
                 Step::More(bytes) => {
@@ -159,6 +186,18 @@ impl<H: SseHandler> SseDriver<H> {
                 }
             }
         }
+    }
+
+    /// Parses one (redacted) chunk and hands it to the handler.
+    fn on_chunk(&mut self, log: &mut RequestLog, chunk: &Bytes) -> Step {
+        let payloads = match &mut self.parser {
+            Some(parser) => parser.push(chunk),
+            None => Ok(Vec::new()),
+        };
+        if payloads.is_err() {
+            self.parser = None;
+        }
+        self.handler.on_event(log, UpstreamEvent::Chunk(chunk, payloads))
     }
 
     /// Counts bytes sent to Case into the ledger line.

@@ -1,0 +1,4 @@
+//! Fuzz target `anthropic_stream`: the body and its invariants are `case_harness::fuzz_targets::anthropic_stream`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| case_harness::fuzz_targets::anthropic_stream(data));
