@@ -83,10 +83,16 @@ fn main() {
     let upstream_v1 = upstream.base_v1();
     let mut notes: Vec<String> = Vec::new();
 
-    let adapter = proxies::start_adapter("case-harness adapter", &harness, &upstream_v1, &[]).expect("the adapter starts");
+    let adapter =
+        proxies::start_adapter("case-harness adapter", &harness, &upstream_v1, &[]).expect("the adapter starts");
     let pass_through = match proxies::pass_through_flag(&harness) {
         Some((flag, value)) => {
-            match proxies::start_adapter("case-harness adapter (pass-through)", &harness, &upstream_v1, &[flag, value]) {
+            match proxies::start_adapter(
+                "case-harness adapter (pass-through)",
+                &harness,
+                &upstream_v1,
+                &[flag, value],
+            ) {
                 Ok(proxy) => Some(proxy),
                 Err(err) => {
                     notes.push(format!("pass-through: not measured: {err}"));
@@ -99,7 +105,10 @@ fn main() {
             None
         }
     };
-    let litellm = match (std::env::var_os("BENCH_LITELLM"), std::env::var("BENCH_LITELLM_UNAVAILABLE")) {
+    let litellm = match (
+        std::env::var_os("BENCH_LITELLM"),
+        std::env::var("BENCH_LITELLM_UNAVAILABLE"),
+    ) {
         (Some(path), _) => match proxies::start_litellm(&PathBuf::from(path), &upstream_v1, work.path()) {
             Ok(proxy) => Some(proxy),
             Err(err) => {

@@ -87,7 +87,9 @@ pub fn start_adapter(name: &str, harness: &Path, upstream_v1: &str, extra: &[Str
     while root.is_none() || token_file.is_none() {
         let Some(Ok(line)) = lines.next() else {
             let _ = child.kill();
-            return Err(format!("{name}: the adapter ended before printing its address and token file"));
+            return Err(format!(
+                "{name}: the adapter ended before printing its address and token file"
+            ));
         };
         if let Some(rest) = line.strip_prefix("case-harness adapter listening on ") {
             root = Some(rest.trim().to_owned());
@@ -133,7 +135,14 @@ pub fn start_litellm(litellm: &Path, upstream_v1: &str, work: &Path) -> Result<P
     let child = Command::new(litellm)
         .arg("--config")
         .arg(&config)
-        .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--telemetry", "False"])
+        .args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--telemetry",
+            "False",
+        ])
         .env("LITELLM_MASTER_KEY", &token)
         .env("LITELLM_LOCAL_MODEL_COST_MAP", "True")
         .env("LITELLM_LOG", "ERROR")
@@ -156,7 +165,10 @@ pub fn start_litellm(litellm: &Path, upstream_v1: &str, work: &Path) -> Result<P
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     while started.elapsed() < START_BUDGET {
         if let Ok(Some(status)) = proxy.child.try_wait() {
-            return Err(format!("LiteLLM exited at start ({status}); see {}", work.join("litellm.log").display()));
+            return Err(format!(
+                "LiteLLM exited at start ({status}); see {}",
+                work.join("litellm.log").display()
+            ));
         }
         if liveliness(addr) {
             proxy.started_in = started.elapsed();

@@ -5,10 +5,10 @@
 use std::path::Path;
 use std::time::Duration;
 
+use crate::Settings;
 use crate::load::{Kind, Measured, Sample, Stats};
 use crate::proxies::Proxy;
 use crate::whole::{RunStages, ScanResult, Timed, median};
-use crate::Settings;
 
 const PEER: &str = "LiteLLM";
 
@@ -24,10 +24,17 @@ pub fn header(settings: &Settings, harness: &Path) {
         })
         .unwrap_or_else(|| "unknown CPU".to_owned());
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let build = if cfg!(debug_assertions) { "debug (not representative)" } else { "optimized" };
+    let build = if cfg!(debug_assertions) {
+        "debug (not representative)"
+    } else {
+        "optimized"
+    };
     println!("## side_by_side ({})", if settings.smoke { "smoke run" } else { "run" });
     println!();
-    println!("- machine: {cpu}, {cores} cores; load average at start: {}", load.trim());
+    println!(
+        "- machine: {cpu}, {cores} cores; load average at start: {}",
+        load.trim()
+    );
     println!("- build: {build}; harness: {}", harness.display());
     println!(
         "- concurrency 1: {} requests per lane ({} for {PEER}), round-robin over lanes, keep-alive; \
@@ -48,6 +55,9 @@ fn kind_name(kind: Kind) -> &'static str {
     }
 }
 
+/// Which time of a sample a row shows.
+type Pick = fn(&Sample) -> Duration;
+
 fn total(sample: &Sample) -> Duration {
     sample.total
 }
@@ -56,7 +66,7 @@ fn first_byte(sample: &Sample) -> Duration {
 }
 
 /// The peer's added p50 for `kind`, to put each of ours against it.
-fn peer_added(lanes: &[Measured], pick: fn(&Sample) -> Duration) -> Option<f64> {
+fn peer_added(lanes: &[Measured], pick: Pick) -> Option<f64> {
     let direct = lanes.iter().find(|lane| lane.label == "direct")?;
     let peer = lanes.iter().find(|lane| lane.label == PEER)?;
     let peer = Stats::of(&peer.samples, pick);
@@ -66,16 +76,20 @@ fn peer_added(lanes: &[Measured], pick: fn(&Sample) -> Duration) -> Option<f64> 
 pub fn sequential(groups: &[(Kind, Vec<Measured>)]) {
     println!("### Concurrency 1 (µs; added = lane − direct, same run)");
     println!();
-    println!("| request | lane | n | err | p50 | p99 | added p50 | added p99 | ×direct p50 | {PEER} added ÷ this added |");
+    println!(
+        "| request | lane | n | err | p50 | p99 | added p50 | added p99 | ×direct p50 | {PEER} added ÷ this added |"
+    );
     println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (kind, lanes) in groups {
-        let picks: &[(&str, fn(&Sample) -> Duration)] = if *kind == Kind::Stream {
+        let picks: &[(&str, Pick)] = if *kind == Kind::Stream {
             &[("first byte", first_byte), ("total", total)]
         } else {
             &[("", total)]
         };
         for (what, pick) in picks {
-            let Some(direct) = lanes.iter().find(|lane| lane.label == "direct") else { continue };
+            let Some(direct) = lanes.iter().find(|lane| lane.label == "direct") else {
+                continue;
+            };
             let base = Stats::of(&direct.samples, *pick);
             let peer = peer_added(lanes, *pick);
             for lane in lanes {
@@ -85,7 +99,11 @@ pub fn sequential(groups: &[(Kind, Vec<Measured>)]) {
                     ("direct", _) | (PEER, _) | (_, None) => String::new(),
                     (_, Some(peer)) => format!("{:.0}×", peer / added.max(1.0)),
                 };
-                let label = if what.is_empty() { kind_name(*kind).to_owned() } else { format!("{}: {what}", kind_name(*kind)) };
+                let label = if what.is_empty() {
+                    kind_name(*kind).to_owned()
+                } else {
+                    format!("{}: {what}", kind_name(*kind))
+                };
                 println!(
                     "| {label} | {} | {} | {} | {:.0} | {:.0} | {} | {} | {:.2} | {versus} |",
                     lane.label,
@@ -105,7 +123,11 @@ pub fn sequential(groups: &[(Kind, Vec<Measured>)]) {
 }
 
 fn signed(value: f64, lane: &Measured) -> String {
-    if lane.label == "direct" { "—".to_owned() } else { format!("{value:+.0}") }
+    if lane.label == "direct" {
+        "—".to_owned()
+    } else {
+        format!("{value:+.0}")
+    }
 }
 
 fn errors<'a>(lanes: impl Iterator<Item = &'a Measured>) {
@@ -159,7 +181,11 @@ pub fn proxies(running: &[&Proxy]) {
         let rss = proxy
             .peak_rss_kib()
             .map_or_else(|| "?".to_owned(), |kib| format!("{:.1}", kib as f64 / 1024.0));
-        println!("| {} | {:.0} ms | {rss} |", proxy.name, proxy.started_in.as_secs_f64() * 1e3);
+        println!(
+            "| {} | {:.0} ms | {rss} |",
+            proxy.name,
+            proxy.started_in.as_secs_f64() * 1e3
+        );
     }
     println!();
 }
@@ -213,7 +239,12 @@ pub fn runs(plain: &Result<Vec<RunStages>, String>, extra: Option<(String, &Resu
         for (index, (event, _)) in first.stages.iter().enumerate() {
             let values: Vec<f64> = runs
                 .iter()
-                .filter_map(|run| run.stages.get(index).filter(|(name, _)| name == event).map(|(_, ms)| *ms))
+                .filter_map(|run| {
+                    run.stages
+                        .get(index)
+                        .filter(|(name, _)| name == event)
+                        .map(|(_, ms)| *ms)
+                })
                 .collect();
             println!("| → {event} | {:.1} |", median(values));
         }
@@ -224,23 +255,23 @@ pub fn runs(plain: &Result<Vec<RunStages>, String>, extra: Option<(String, &Resu
 }
 
 pub fn scan(result: &ScanResult) {
-    let gib = result.bytes as f64 / (1u64 << 30) as f64;
+    let mib = result.bytes as f64 / (1u64 << 20) as f64;
     println!(
-        "### Secret scan ({:.2} GiB in {} files, page cache warm; {} search strings)",
-        gib, result.files, result.patterns
+        "### Secret scan ({mib:.0} MiB in {} files, page cache warm; {} search strings)",
+        result.files, result.patterns
     );
     println!();
-    println!("| tool | runs | median s | GiB/s | ×grep |");
+    println!("| tool | runs | median s | MiB/s | ×grep |");
     println!("|---|---:|---:|---:|---:|");
-    let grep_rate = gib / (result.grep.median_ms() / 1e3);
+    let grep_rate = mib / (result.grep.median_ms() / 1e3);
     for timed in [&result.harness, &result.grep] {
         if let Some(failure) = &timed.failure {
             println!("| {} | failed: {failure} | | | |", timed.label);
             continue;
         }
-        let rate = gib / (timed.median_ms() / 1e3);
+        let rate = mib / (timed.median_ms() / 1e3);
         println!(
-            "| {} | {} | {:.2} | {:.2} | {:.2} |",
+            "| {} | {} | {:.2} | {:.0} | {:.2} |",
             timed.label,
             timed.times.len(),
             timed.median_ms() / 1e3,

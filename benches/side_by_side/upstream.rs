@@ -52,7 +52,10 @@ impl Upstream {
         let (stop, stopped) = oneshot::channel::<()>();
         let app = axum::Router::new()
             .route("/v1/models", get(|| async { json_answer(MODELS_ANSWER) }))
-            .route("/v1/chat/completions", post(|body: Bytes| async move { chat_answer(&body) }))
+            .route(
+                "/v1/chat/completions",
+                post(|body: Bytes| async move { chat_answer(&body) }),
+            )
             .route("/v1/messages", post(|| async { json_answer(MESSAGES_ANSWER) }));
         let thread = std::thread::Builder::new()
             .name("bench-upstream".to_owned())
@@ -130,7 +133,11 @@ fn stream_chunk(index: usize) -> Option<Bytes> {
         return Some(Bytes::from_static(b"data: [DONE]\n\n"));
     }
     let content = if index == 0 { ANSWER_TEXT } else { " ." };
-    let finish = if index + 1 == STREAM_CHUNKS { r#""stop""# } else { "null" };
+    let finish = if index + 1 == STREAM_CHUNKS {
+        r#""stop""#
+    } else {
+        "null"
+    };
     Some(Bytes::from(format!(
         "data: {{\"id\":\"chatcmpl-bench\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,\
          \"model\":\"{MODEL}\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{content}\"}},\

@@ -51,7 +51,10 @@ impl Timed {
         median(self.times.iter().map(|time| time.as_secs_f64() * 1e3).collect())
     }
     pub fn min_ms(&self) -> f64 {
-        self.times.iter().map(|time| time.as_secs_f64() * 1e3).fold(f64::INFINITY, f64::min)
+        self.times
+            .iter()
+            .map(|time| time.as_secs_f64() * 1e3)
+            .fold(f64::INFINITY, f64::min)
     }
 }
 
@@ -61,7 +64,11 @@ pub fn median(mut values: Vec<f64>) -> f64 {
     }
     values.sort_unstable_by(f64::total_cmp);
     let len = values.len();
-    if len % 2 == 1 { values[len / 2] } else { (values[len / 2 - 1] + values[len / 2]) / 2.0 }
+    if len % 2 == 1 {
+        values[len / 2]
+    } else {
+        (values[len / 2 - 1] + values[len / 2]) / 2.0
+    }
 }
 
 fn timed(mut command: Command) -> (Duration, std::io::Result<Output>) {
@@ -93,7 +100,10 @@ pub fn check(env: &HarnessEnv, repeats: usize) -> Vec<Timed> {
                     result.failure = Some(format!(
                         "exit {:?}, expected {expected}: {}",
                         output.status.code(),
-                        String::from_utf8_lossy(&output.stdout).chars().take(300).collect::<String>()
+                        String::from_utf8_lossy(&output.stdout)
+                            .chars()
+                            .take(300)
+                            .collect::<String>()
                     ));
                     break;
                 }
@@ -177,8 +187,26 @@ pub fn generate_scan_set(dir: &Path, mib: u64) -> std::io::Result<(u64, usize)> 
     let files = mib.div_ceil(file_mib) as usize;
     let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
     let words = [
-        "request", "model", "token", "stream", "adapter", "upstream", "served", "GET", "POST", "200", "ledger",
-        "chunk", "delta", "content", "assistant", "user", "Paris", "error", "retry", "latency",
+        "request",
+        "model",
+        "token",
+        "stream",
+        "adapter",
+        "upstream",
+        "served",
+        "GET",
+        "POST",
+        "200",
+        "ledger",
+        "chunk",
+        "delta",
+        "content",
+        "assistant",
+        "user",
+        "Paris",
+        "error",
+        "retry",
+        "latency",
     ];
     let mut total = 0u64;
     for index in 0..files {
@@ -187,9 +215,9 @@ pub fn generate_scan_set(dir: &Path, mib: u64) -> std::io::Result<(u64, usize)> 
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
-            let _ = write!(
+            let _ = writeln!(
                 buffer,
-                "{{\"seq\":{},\"event\":\"{}\",\"id\":\"{:016x}\",\"note\":\"{} {} {}\"}}\n",
+                "{{\"seq\":{},\"event\":\"{}\",\"id\":\"{:016x}\",\"note\":\"{} {} {}\"}}",
                 state % 100_000,
                 words[(state % 20) as usize],
                 state,
@@ -212,7 +240,10 @@ fn secret_forms(secret: &str) -> Vec<String> {
         secret.to_owned(),
         url::form_urlencoded::byte_serialize(secret.as_bytes()).collect::<String>(),
         base64::engine::general_purpose::STANDARD.encode(secret),
-        serde_json::to_string(secret).unwrap_or_default().trim_matches('"').to_owned(),
+        serde_json::to_string(secret)
+            .unwrap_or_default()
+            .trim_matches('"')
+            .to_owned(),
     ];
     forms.sort();
     forms.dedup();
@@ -220,25 +251,38 @@ fn secret_forms(secret: &str) -> Vec<String> {
 }
 
 pub fn scan(env: &HarnessEnv, dir: &Path, work: &Path, bytes: u64, files: usize, repeats: usize) -> ScanResult {
-    let secret = format!("bench-scan-secret-{:016x}", Instant::now().elapsed().as_nanos() ^ 0x5eed_u128);
+    let secret = format!(
+        "bench-scan-secret-{:016x}",
+        Instant::now().elapsed().as_nanos() ^ 0x5eed_u128
+    );
     let forms = secret_forms(&secret);
     let patterns = work.join("grep-patterns.txt");
     let _ = std::fs::write(&patterns, forms.join("\n") + "\n");
     let harness_cmd = |path: &Path| {
         let mut command = Command::new(&env.harness);
-        command.env("BENCH_SCAN_SECRET", &secret).args(["scan", "--secret-env", "BENCH_SCAN_SECRET"]).arg(path);
+        command
+            .env("BENCH_SCAN_SECRET", &secret)
+            .args(["scan", "--secret-env", "BENCH_SCAN_SECRET"])
+            .arg(path);
         command
     };
     let grep_cmd = |path: &Path| {
         let mut command = Command::new("grep");
-        command.env("LC_ALL", "C").args(["-F", "-r", "-l", "-f"]).arg(&patterns).arg(path);
+        command
+            .env("LC_ALL", "C")
+            .args(["-F", "-r", "-l", "-f"])
+            .arg(&patterns)
+            .arg(path);
         command
     };
     // Both find a planted secret (so neither is fast because it looks for nothing), and both
     // say the generated set is clean (exit 0 for scan, 1 for grep: no line matched).
     let planted = work.join("planted");
     let _ = std::fs::create_dir_all(&planted);
-    let _ = std::fs::write(planted.join("leak.txt"), format!("Authorization: Bearer {}\n", forms[0]));
+    let _ = std::fs::write(
+        planted.join("leak.txt"),
+        format!("Authorization: Bearer {}\n", forms[0]),
+    );
     let mut result = ScanResult {
         bytes,
         files,
@@ -247,13 +291,24 @@ pub fn scan(env: &HarnessEnv, dir: &Path, work: &Path, bytes: u64, files: usize,
         patterns: forms.len(),
     };
     let finds = |mut command: Command, hit: i32| {
-        command.stdout(Stdio::null()).output().ok().and_then(|output| output.status.code()) == Some(hit)
+        command
+            .stdout(Stdio::null())
+            .output()
+            .ok()
+            .and_then(|output| output.status.code())
+            == Some(hit)
     };
     if !finds(harness_cmd(&planted), 1) {
-        result.harness.failure.get_or_insert_with(|| "did not find the planted secret".to_owned());
+        result
+            .harness
+            .failure
+            .get_or_insert_with(|| "did not find the planted secret".to_owned());
     }
     if !finds(grep_cmd(&planted), 0) {
-        result.grep.failure.get_or_insert_with(|| "did not find the planted secret".to_owned());
+        result
+            .grep
+            .failure
+            .get_or_insert_with(|| "did not find the planted secret".to_owned());
     }
     result
 }
