@@ -71,13 +71,12 @@ else
     export BENCH_LITELLM_UNAVAILABLE="skipped (--no-litellm)"
 fi
 
-# The confinement's cost, when this `run` has it: a second series of runs with it.
-if [ -z "${BENCH_RUN_EXTRA:-}" ] && cargo run --quiet --release --bin case-harness -- run --help 2>/dev/null |
-    grep -q -- '--confine'; then
-    export BENCH_RUN_EXTRA="--confine"
-fi
-
 cargo bench --no-run --bench side_by_side
+# The confinement's cost, when this `run` confines Case: a second series of runs without it.
+if [ -z "${BENCH_RUN_EXTRA:-}" ] && cargo run --quiet --release --bin case-harness -- run --help 2>/dev/null |
+    grep -q -- '--allow-unconfined'; then
+    export BENCH_RUN_EXTRA="--allow-unconfined"
+fi
 {
     echo "# scripts/bench.sh, $(date -u '+%Y-%m-%d %H:%M UTC'), $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
     echo

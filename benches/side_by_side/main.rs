@@ -16,7 +16,8 @@
 //! LiteLLM), `BENCH_CONCURRENT_REQUESTS` (20000 per fast lane at concurrency 64; a tenth for
 //! LiteLLM), `BENCH_SCAN_MIB` (1024), `BENCH_REPEATS` (runs of `check`/`run`; 20),
 //! `BENCH_LITELLM` (its `litellm` executable) or `BENCH_LITELLM_UNAVAILABLE` (why not),
-//! `BENCH_RUN_EXTRA` (arguments added to a second series of `run`s, e.g. a confinement flag).
+//! `BENCH_RUN_EXTRA` (arguments of a second series of `run`s: `--allow-unconfined` shows what
+//! confinement costs).
 
 mod load;
 mod proxies;
