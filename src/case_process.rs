@@ -164,6 +164,18 @@ pub struct CaseExit {
     pub duration_ms: u64,
 }
 
+impl CaseExit {
+    /// The exit recorded for a Case that could not be started at all.
+    pub fn never_ran() -> CaseExit {
+        CaseExit {
+            exit_code: None,
+            signal: None,
+            timed_out: false,
+            duration_ms: 0,
+        }
+    }
+}
+
 /// Why Case could not be run at all.
 #[derive(Debug, thiserror::Error)]
 pub enum CaseError {
@@ -251,10 +263,24 @@ pub async fn run(launch: &CaseLaunch<'_>, trace: &Trace) -> Result<CaseExit, Cas
         )
         .map_err(CaseError::Trace)?;
     let started = Instant::now();
-    let mut child = command.spawn().map_err(|source| CaseError::Spawn {
-        program: program_name(program),
-        source,
-    })?;
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(source) => {
+            // The start is already traced: trace the end too (it never ran), so that the
+            // report, which records the same empty exit, still agrees with its trace.
+            let never_ran = CaseExit::never_ran();
+            trace
+                .event(
+                    trace::CASE_PROCESS_EXITED,
+                    serde_json::to_value(&never_ran).unwrap_or_default(),
+                )
+                .map_err(CaseError::Trace)?;
+            return Err(CaseError::Spawn {
+                program: program_name(program),
+                source,
+            });
+        }
+    };
     let group = child.id().map(|pid| pid as i32);
 
     // Case's whole process group dies with this guard: on every return, and when the run is

@@ -203,6 +203,11 @@ enum Command {
         #[arg(value_name = "PATH", required = true)]
         paths: Vec<PathBuf>,
     },
+    /// The bundled reference Case (what `run` starts when no command follows `--`).
+    ///
+    /// Only meaningful under `case-harness run`, which sets the Case contract variables.
+    #[command(name = "reference-case", hide = true)]
+    ReferenceCase,
 }
 
 /// Entry point of the binary.
@@ -263,6 +268,7 @@ fn run(cli: Cli) -> Result<Exit, String> {
         Command::Evidence { sot, scenarios, out } => evidence(sot, scenarios, out),
         Command::Verify { report } => verify(&report),
         Command::Scan { secret_env, paths } => scan(&secret_env, &paths),
+        Command::ReferenceCase => Ok(crate::reference_case::main()),
     }
 }
 
@@ -430,10 +436,39 @@ fn adapter(upstream: &str, model: String, listen: std::net::SocketAddr) -> Resul
         ));
     }
     let key = HarnessConfig::from_env().local_api_key;
-    runtime()?
-        .block_on(crate::adapter::run_standalone(upstream, model, listen, key))
-        .map_err(|err| err.to_string())?;
+    runtime()?.block_on(serve_standalone(upstream, model, listen, key))?;
     Ok(Exit::Success)
+}
+
+/// `case-harness adapter`: serves until Ctrl-C or SIGTERM, saying where things are (the
+/// token file's path, never the token) and, at the end, what happened.
+async fn serve_standalone(
+    upstream: crate::upstream::LocalBaseUrl,
+    model: String,
+    listen: std::net::SocketAddr,
+    key: Option<crate::secrets::SecretValue>,
+) -> Result<(), String> {
+    let upstream_host = upstream.host_port();
+    let standalone = crate::adapter::Standalone::start(upstream, model.clone(), listen, key)
+        .await
+        .map_err(|err| err.to_string())?;
+    let addr = standalone.local_addr();
+    println!("case-harness adapter listening on http://{addr}");
+    println!("  OpenAI base URL: http://{addr}/v1");
+    println!("  serving model:   {model} (any other model is refused)");
+    println!("  upstream:        {upstream_host}");
+    println!("  token file:      {}", standalone.token_path().display());
+    println!("                   (send it as `Authorization: Bearer TOKEN` or `x-api-key: TOKEN`)");
+    println!("  ledger:          {}", standalone.ledger_path().display());
+    println!("Press Ctrl-C (or send SIGTERM) to stop.");
+    let signal = crate::signals::interrupted().await;
+    let totals = standalone.stop().await;
+    println!(
+        "stopped: {} request(s), {} forwarded, {} served by {model}, {} fallback attempt(s) refused",
+        totals.requests, totals.forwarded, totals.served_by_admitted_model, totals.fallback_attempts
+    );
+    println!("({signal} received)");
+    Ok(())
 }
 
 /// Where the bundled seed, scenarios and fixtures are: this checkout when it still exists,

@@ -544,7 +544,7 @@ impl Recorder {
             ),
             _ => self.pass(
                 GateCode::LocalAdapterConfigInvalid,
-                format!("{ENV_LOCAL_BASE_URL} is a well-formed http(s) URL"),
+                format!("{ENV_LOCAL_BASE_URL} is a well-formed http URL"),
             ),
         }
         match &parsed {

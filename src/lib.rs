@@ -22,6 +22,7 @@
 //! * [`secrets`] — secret values that cannot be printed, and the scanner that finds them.
 //! * [`signals`] — SIGINT/SIGTERM handling shared by `run` and `adapter`.
 //! * [`trace`] — the `trace.jsonl` event log every run writes.
+//! * `reference_case` — the bundled reference Case, the hidden `reference-case` subcommand.
 #![warn(missing_docs)]
 
 pub mod acceptance;
@@ -35,6 +36,7 @@ pub mod gates;
 pub mod junit;
 pub mod output;
 pub mod records;
+mod reference_case;
 pub mod run;
 pub mod secrets;
 pub mod signals;

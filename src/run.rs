@@ -24,8 +24,8 @@ use crate::trace::{self, Trace};
 /// Default `--timeout` for Case.
 pub const DEFAULT_CASE_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// The name of the reference Case binary, found next to `case-harness`.
-pub const REFERENCE_CASE_BINARY: &str = "reference-case";
+/// The hidden subcommand of this binary that runs the bundled reference Case.
+pub const REFERENCE_CASE_SUBCOMMAND: &str = "reference-case";
 
 /// What `case-harness run` was asked to do.
 #[derive(Debug, Clone)]
@@ -77,8 +77,8 @@ pub enum RunError {
     /// The secret scanner could not be built or a file could not be scanned.
     #[error(transparent)]
     Scan(#[from] crate::secrets::ScanError),
-    /// The reference Case binary could not be located.
-    #[error("cannot find the reference Case next to this binary: {0}")]
+    /// This binary's own path (which runs the reference Case) is unknown.
+    #[error("cannot locate this binary to run the reference Case: {0}")]
     ReferenceCase(String),
     /// The harness was interrupted; the report stays `incomplete`.
     #[error("{0}")]
@@ -100,17 +100,11 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
     }
 }
 
-/// The reference Case's path: the `reference-case` binary beside the current executable.
+/// The reference Case's command line: this very binary with its hidden `reference-case`
+/// subcommand, so it exists wherever `case-harness` does (no second binary to build).
 pub fn reference_case_command() -> Result<Vec<String>, RunError> {
     let exe = std::env::current_exe().map_err(|err| RunError::ReferenceCase(err.to_string()))?;
-    let candidate = exe.with_file_name(REFERENCE_CASE_BINARY);
-    if !candidate.is_file() {
-        return Err(RunError::ReferenceCase(format!(
-            "{} does not exist",
-            candidate.display()
-        )));
-    }
-    Ok(vec![candidate.display().to_string()])
+    Ok(vec![exe.display().to_string(), REFERENCE_CASE_SUBCOMMAND.to_owned()])
 }
 
 /// Runs the whole pipeline and returns the sealed report. SIGINT/SIGTERM at any point stop
@@ -339,12 +333,7 @@ async fn run_case(
         Ok(exit) => exit,
         Err(err) => {
             errors.push(err.to_string());
-            case_process::CaseExit {
-                exit_code: None,
-                signal: None,
-                timed_out: false,
-                duration_ms: 0,
-            }
+            case_process::CaseExit::never_ran()
         }
     };
     let verdict = match read_verdict(&out.join(names::RESULT)) {

@@ -22,9 +22,12 @@ pub enum BaseUrlError {
     /// Not a URL at all.
     #[error("is not a URL ({0})")]
     Unparseable(String),
-    /// Scheme other than http/https.
-    #[error("uses scheme `{0}`; only http and https are allowed")]
+    /// Scheme other than http (and not https, which has its own message).
+    #[error("uses scheme `{0}`; only http is allowed")]
     Scheme(String),
+    /// `https`: the harness's loopback client has no TLS, so the URL could never be reached.
+    #[error("uses https, but the harness talks plain http to loopback servers (it has no TLS client): use http://")]
+    Https,
     /// `user:pass@` in the URL (credentials belong in `CTO_HARNESS_CASE_LOCAL_API_KEY`).
     #[error("contains user-info; put credentials in CTO_HARNESS_CASE_LOCAL_API_KEY instead")]
     UserInfo,
@@ -49,7 +52,7 @@ impl BaseUrlError {
     }
 }
 
-/// A base URL that names a loopback host over plain http(s), with no credentials, query
+/// A base URL that names a loopback host over plain http, with no credentials, query
 /// or fragment. Holding one is the proof that the URL text passed the local-adapter gates.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalBaseUrl {
@@ -65,8 +68,9 @@ impl LocalBaseUrl {
             ));
         }
         let url = Url::parse(text).map_err(|err| BaseUrlError::Unparseable(err.to_string()))?;
-        if url.scheme() != "http" && url.scheme() != "https" {
-            return Err(BaseUrlError::Scheme(url.scheme().to_owned()));
+        match url.scheme() {
+            "http" | "https" => {}
+            other => return Err(BaseUrlError::Scheme(other.to_owned())),
         }
         if !url.username().is_empty() || url.password().is_some() {
             return Err(BaseUrlError::UserInfo);
@@ -88,6 +92,10 @@ impl LocalBaseUrl {
         if !loopback {
             let host = url.host_str().unwrap_or_default().to_owned();
             return Err(BaseUrlError::NotLoopback(host));
+        }
+        // Refused only now, so that a remote https URL is still reported as not local.
+        if url.scheme() == "https" {
+            return Err(BaseUrlError::Https);
         }
         Ok(LocalBaseUrl { url })
     }
@@ -306,7 +314,7 @@ mod tests {
             "http://127.9.8.7/v1",
             "http://[::1]:1/v1",
             "http://localhost:11434/v1",
-            "https://LOCALHOST/v1",
+            "http://LOCALHOST/v1",
         ] {
             assert!(LocalBaseUrl::parse(ok).is_ok(), "{ok}");
         }
@@ -316,6 +324,8 @@ mod tests {
     fn refuses_everything_else() {
         let cases = [
             ("ftp://127.0.0.1/v1", BaseUrlError::Scheme("ftp".into())),
+            // Regression: https passed the gate and then failed as "unreachable".
+            ("https://127.0.0.1:8443/v1", BaseUrlError::Https),
             ("http://u:p@127.0.0.1/v1", BaseUrlError::UserInfo),
             ("http://127.0.0.1/v1?key=x", BaseUrlError::Query),
             ("http://127.0.0.1/v1#x", BaseUrlError::Fragment),

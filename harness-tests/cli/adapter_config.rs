@@ -105,3 +105,13 @@ fn loopback_spellings_are_ready() {
         );
     }
 }
+
+/// Regression: `https` on loopback passed the URL gates and then failed as "unreachable"
+/// (the loopback client has no TLS). It is refused at the gate, with the reason, unprobed.
+#[test]
+fn https_is_refused_at_the_gate_not_reported_unreachable() {
+    let ran = Check::ready().base_url("https://127.0.0.1:{port}/v1").run_json();
+    let gate = ran.assert_blocks_only(GateCode::LocalAdapterConfigInvalid);
+    assert_mentions(&gate, &["https", "use http://"]);
+    assert_eq!(ran.provider.request_lines(), Vec::<String>::new());
+}

@@ -111,3 +111,27 @@ async fn a_case_that_rewrites_the_ledger_and_trace_fails() {
         String::from_utf8_lossy(&verified.stdout)
     );
 }
+
+/// Regression: a Case command that cannot be started gave a report that could never verify
+/// (the trace had `case_process_started` and no end). It must be a sealed, verifiable `fail`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_case_that_cannot_be_spawned_is_a_verifiable_fail() {
+    let missing = vec!["/no/such/program".to_owned()];
+    let (sandbox, _provider, output) = run_against_provider(missing, &[]).await;
+    assert_eq!(output.status.code(), Some(1), "{}", reasons(&sandbox));
+    let report = sandbox.report();
+    assert_eq!(report["outcome"], "fail");
+    assert!(
+        reasons(&sandbox).contains("cannot start Case command"),
+        "{}",
+        reasons(&sandbox)
+    );
+    let verified = verify(&sandbox.out().join("report.json"));
+    assert_eq!(
+        verified.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&verified.stdout),
+        String::from_utf8_lossy(&verified.stderr)
+    );
+}

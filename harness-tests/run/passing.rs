@@ -85,3 +85,38 @@ async fn reference_case_passes_and_the_report_proves_provider_model_and_no_fallb
         "{junit}"
     );
 }
+
+/// Regression (fresh clone): `cargo run -- evidence` failed 17/19 trials because the reference
+/// Case was a second binary that `cargo run` does not build. The binary copied alone into an
+/// empty folder must still run the reference Case and pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_alone_runs_the_reference_case_without_a_sibling_binary() {
+    let sandbox = Sandbox::new();
+    let server = provider().await;
+    let lonely = sandbox.path("bin");
+    std::fs::create_dir(&lonely).expect("mkdir");
+    let exe = lonely.join("case-harness");
+    std::fs::copy(env!("CARGO_BIN_EXE_case-harness"), &exe).expect("copy the binary");
+    // The same cleared environment as every run test, with the copied program.
+    let usual = harness_std(&sandbox, Some(&base_url(&server)));
+    let mut alone = std::process::Command::new(&exe);
+    alone.env_clear().envs(
+        usual
+            .get_envs()
+            .filter_map(|(name, value)| value.map(|value| (name, value))),
+    );
+    let output = run(assert_cmd::Command::from_std(alone), &sandbox, Vec::new(), &[]).await;
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        std::fs::read_dir(&lonely).expect("ls").count(),
+        1,
+        "nothing but the one binary"
+    );
+    assert_eq!(sandbox.report()["case"]["verdict"], "pass");
+}

@@ -110,22 +110,37 @@ pub fn write_summary(
             cell(&proof)
         ));
     }
-    if let Ok(document) = crate::sot::load(sot) {
-        let folder = crate::status::collect_verified_reports(evidence_dir).unwrap_or_default();
-        let status = crate::status::derive(&document, &folder, admission_now);
-        text.push_str("\n## Work-item status supported by these reports\n\n");
-        for (id, derived) in &status.derived {
-            text.push_str(&format!(
-                "- **{id}**: {} — {}\n",
-                derived.status,
-                derived.reasons.first().map_or("", String::as_str)
-            ));
+    text.push_str("\n## Work-item status supported by these reports\n\n");
+    // The status section is never dropped silently: if it cannot be derived, the summary says
+    // why and the summary is still written, then the error is returned (the job fails).
+    let derived = crate::sot::load(sot)
+        .map_err(|err| AcceptanceError::Status(err.to_string()))
+        .and_then(|document| {
+            let folder = crate::status::collect_verified_reports(evidence_dir).map_err(|err| {
+                AcceptanceError::Status(format!(
+                    "cannot read the evidence folder {}: {err}",
+                    evidence_dir.display()
+                ))
+            })?;
+            Ok(crate::status::derive(&document, &folder, admission_now))
+        });
+    match &derived {
+        Ok(status) => {
+            for (id, derived) in &status.derived {
+                text.push_str(&format!(
+                    "- **{id}**: {} — {}\n",
+                    derived.status,
+                    derived.reasons.first().map_or("", String::as_str)
+                ));
+            }
         }
+        Err(err) => text.push_str(&format!("Not derived: {err}\n")),
     }
     std::fs::write(path, text).map_err(|err| AcceptanceError::Write {
         path: path.to_owned(),
         message: err.to_string(),
-    })
+    })?;
+    derived.map(|_| ())
 }
 
 /// One planned trial: its name and what it is.
@@ -141,6 +156,9 @@ pub struct PlannedTrial {
     pub kind: TrialKind,
     /// Why it is ignored, when it is (decided now, from the environment).
     pub ignored: Option<String>,
+    /// The SOT the bullet (or the named trial's work item) comes from; `None` for an orphan
+    /// scenario, which runs against the suite's first SOT.
+    pub sot: Option<PathBuf>,
 }
 
 /// What a planned trial is.
@@ -217,6 +235,9 @@ pub enum AcceptanceError {
     /// Configuration mistakes that would otherwise pass silently.
     #[error("{0}")]
     Config(String),
+    /// The work-item status could not be derived for `summary.md`.
+    #[error("cannot derive the work-item status for summary.md: {0}")]
+    Status(String),
     /// Writing JUnit or the summary failed.
     #[error("{path}: {message}")]
     Write {
@@ -320,7 +341,8 @@ impl AcceptanceSuite {
             harness_binary: self.harness_binary.clone(),
             fixtures_dir: absolute(&self.fixtures_dir),
             cases_dir: absolute(&self.cases_dir),
-            sot: absolute(&self.sots[0]),
+            // Each bullet's trial runs against the SOT it comes from.
+            sot: absolute(trial.sot.as_ref().unwrap_or(&self.sots[0])),
             work_dir: absolute(&self.work_dir).join(trial.name.replace("::", "__")),
         }
     }
@@ -561,7 +583,7 @@ fn similarity(a: &str, b: &str) -> f64 {
 pub fn plan(documents: &[(PathBuf, SotDocument)], scenarios: &Scenarios) -> Vec<PlannedTrial> {
     let mut used = vec![false; scenarios.bullets.len()];
     let mut planned = Vec::new();
-    for (_, document) in documents {
+    for (sot, document) in documents {
         for item in &document.work_items {
             for (index, bullet) in item.acceptance.iter().enumerate() {
                 let name = format!("{}::{:02}-{}", item.id, index + 1, slug(bullet));
@@ -585,6 +607,7 @@ pub fn plan(documents: &[(PathBuf, SotDocument)], scenarios: &Scenarios) -> Vec<
                     bullet: bullet.clone(),
                     kind,
                     ignored: None,
+                    sot: Some(sot.clone()),
                 });
             }
         }
@@ -625,6 +648,7 @@ pub fn plan(documents: &[(PathBuf, SotDocument)], scenarios: &Scenarios) -> Vec<
                 file: loaded.file.clone(),
             },
             ignored: None,
+            sot: None,
         });
     }
     for (work_item, trial) in &scenarios.named {
@@ -641,6 +665,11 @@ pub fn plan(documents: &[(PathBuf, SotDocument)], scenarios: &Scenarios) -> Vec<
                 steps: trial.steps.clone(),
             },
             ignored,
+            // A named trial runs against the SOT that holds its work item.
+            sot: documents
+                .iter()
+                .find(|(_, document)| document.work_items.iter().any(|item| &item.id == work_item))
+                .map(|(sot, _)| sot.clone()),
         });
     }
     planned
@@ -766,6 +795,41 @@ expect = { exit = 3 }
                 .iter()
                 .any(|t| t.name.starts_with("CTO-WORK-022::orphan-scenario-provider-class"))
         );
+    }
+
+    /// Regression: an unreadable SOT made `summary.md` silently lose its status section.
+    #[test]
+    fn a_summary_whose_status_cannot_be_derived_says_so_and_fails() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let summary = dir.path().join("summary.md");
+        let missing_sot = dir.path().join("no-such-sot.md");
+        let error = write_summary(&summary, &missing_sot, &[], dir.path(), None).expect_err("must fail");
+        assert!(matches!(error, AcceptanceError::Status(_)), "{error}");
+        let text = std::fs::read_to_string(&summary).expect("summary still written");
+        assert!(text.contains("Not derived:"), "{text}");
+        assert!(text.contains("no-such-sot.md"), "{text}");
+    }
+
+    /// Regression: with several SOTs every trial was given the first one as `--sot`.
+    #[test]
+    fn each_bullet_runs_against_the_sot_it_comes_from() {
+        let other_path = PathBuf::from("other");
+        let other = crate::sot::parse(
+            &other_path,
+            "## CTO-WORK-777 - Another item\n\nStatus: blocked\n\nAcceptance:\n- Something else holds.\n",
+        )
+        .expect("other SOT");
+        let mut documents = seed();
+        documents.push((other_path.clone(), other));
+        let planned = plan(&documents, &Scenarios::default());
+        let from = |prefix: &str| {
+            planned
+                .iter()
+                .find(|trial| trial.name.starts_with(prefix))
+                .and_then(|trial| trial.sot.clone())
+        };
+        assert_eq!(from("CTO-WORK-022::01-"), Some(PathBuf::from("seed")));
+        assert_eq!(from("CTO-WORK-777::01-"), Some(other_path));
     }
 
     #[test]

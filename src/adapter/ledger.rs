@@ -19,9 +19,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use aho_corasick::{AhoCorasick, MatchKind};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::secrets::SecretValue;
+
+/// The ledger's file name in a run folder.
+pub const LEDGER_FILE_NAME: &str = "adapter-ledger.jsonl";
 
 /// Longest request-derived string (path, model name, reason) the ledger keeps, in characters.
 pub const MAX_RECORDED_CHARS: usize = 256;
@@ -226,30 +230,52 @@ pub fn read_ledger(path: &Path) -> Result<Vec<LedgerEntry>, LedgerError> {
 }
 
 /// Cuts request-derived text to [`MAX_RECORDED_CHARS`] and blanks out the run's secrets.
-#[derive(Debug, Clone)]
+///
+/// One leftmost-longest automaton over every secret: a single pass over the text, and when
+/// one secret is a prefix of another the longer one is replaced whole (replacing them one
+/// after the other could leave the longer one's tail behind).
+#[derive(Clone)]
 pub(crate) struct Scrubber {
-    secrets: Vec<SecretValue>,
+    /// `None` when there is no secret to look for.
+    matcher: Option<AhoCorasick>,
+}
+
+impl std::fmt::Debug for Scrubber {
+    // The automaton holds the secrets' bytes: never print it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scrubber").finish_non_exhaustive()
+    }
 }
 
 impl Scrubber {
-    pub(crate) fn new(secrets: impl IntoIterator<Item = SecretValue>) -> Self {
-        Scrubber {
-            secrets: secrets
-                .into_iter()
-                .filter(|secret| !secret.expose().is_empty())
-                .collect(),
+    /// A scrubber for `secrets` (empty ones are skipped).
+    pub(crate) fn new(secrets: impl IntoIterator<Item = SecretValue>) -> Result<Self, aho_corasick::BuildError> {
+        let secrets: Vec<SecretValue> = secrets
+            .into_iter()
+            .filter(|secret| !secret.expose().is_empty())
+            .collect();
+        if secrets.is_empty() {
+            return Ok(Scrubber { matcher: None });
         }
+        let matcher = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostLongest)
+            .build(secrets.iter().map(SecretValue::expose))?;
+        Ok(Scrubber { matcher: Some(matcher) })
     }
 
     /// Replaces every occurrence of a secret with `[redacted]`.
     pub(crate) fn redact(&self, text: &str) -> String {
-        let mut text = text.to_owned();
-        for secret in &self.secrets {
-            if text.contains(secret.expose()) {
-                text = text.replace(secret.expose(), "[redacted]");
+        match &self.matcher {
+            Some(matcher) => {
+                let mut out = String::with_capacity(text.len());
+                matcher.replace_all_with(text, &mut out, |_, _, out| {
+                    out.push_str("[redacted]");
+                    true
+                });
+                out
             }
+            None => text.to_owned(),
         }
-        text
     }
 
     /// [`Scrubber::redact`], then cut to [`MAX_RECORDED_CHARS`]: for ledger and trace fields.
@@ -448,7 +474,7 @@ mod tests {
 
     #[test]
     fn only_known_methods_are_recorded_as_they_are() {
-        let ledger = Arc::new(Ledger::create(None, Scrubber::new([])).expect("ledger"));
+        let ledger = Arc::new(Ledger::create(None, Scrubber::new([]).expect("scrubber")).expect("ledger"));
         for method in KNOWN_METHODS {
             assert_eq!(
                 RequestLog::new(ledger.clone(), Api::Local, method, "/").entry.method,
@@ -552,17 +578,27 @@ mod tests {
 
     #[test]
     fn scrubber_redacts_secrets_and_caps_length() {
-        let scrubber = Scrubber::new([SecretValue::new("tok-123".to_owned())]);
+        let scrubber = Scrubber::new([SecretValue::new("tok-123".to_owned())]).expect("scrubber");
         assert_eq!(scrubber.clean("a tok-123 b"), "a [redacted] b");
         let long = "x".repeat(MAX_RECORDED_CHARS + 10);
         assert_eq!(scrubber.clean(&long).chars().count(), MAX_RECORDED_CHARS + 1);
     }
 
     #[test]
+    fn a_secret_that_extends_another_is_redacted_whole() {
+        // The shorter secret first: replacing one after the other would leave "23" behind.
+        let secrets = ["tok-1", "tok-123", ""].map(|value| SecretValue::new(value.to_owned()));
+        let scrubber = Scrubber::new(secrets).expect("scrubber");
+        assert_eq!(scrubber.redact("a tok-123 b tok-1 c"), "a [redacted] b [redacted] c");
+        assert_eq!(Scrubber::new([]).expect("scrubber").redact("tok-1"), "tok-1");
+        assert!(!format!("{scrubber:?}").contains("tok-1"));
+    }
+
+    #[test]
     fn a_dropped_request_is_still_written_once() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("ledger.jsonl");
-        let ledger = Arc::new(Ledger::create(Some(&path), Scrubber::new([])).expect("create"));
+        let ledger = Arc::new(Ledger::create(Some(&path), Scrubber::new([]).expect("scrubber")).expect("create"));
         drop(RequestLog::new(
             ledger.clone(),
             Api::OpenAi,

@@ -2,10 +2,10 @@
 //! `POST /v1/messages/count_tokens` — on top of everything the OpenAI routes use.
 //!
 //! Nothing here decides anything the OpenAI side decides differently: authentication,
-//! [`admit_request`] (the one pinning rule; a refusal is a fallback attempt),
+//! [`pin_request`](super::pinning::pin_request) (the one pinning rule; a refusal is a fallback attempt),
 //! [`Shared::send_upstream`] (loopback client, peer check, timeouts), the ledger line and the
 //! evidence headers are shared. What is added is the translation, all of it in the pure
-//! [`anthropic`](super::anthropic) module: the request becomes an OpenAI chat request for the
+//! [`anthropic`] module: the request becomes an OpenAI chat request for the
 //! admitted model (`POST {base}/chat/completions`), the answer an Anthropic `message` whose
 //! `model` is the admitted name, and an SSE answer is translated chunk by chunk as it arrives
 //! ([`SseParser`] → [`StreamTranslator`]) — `message_start` and `ping` go out as soon as the
@@ -19,7 +19,7 @@
 //! `count_tokens` asks the upstream's own tokenizer when it has one — llama.cpp's
 //! `POST {origin}/tokenize` (`{"content"}` → `{"tokens":[…]}`) or llama-cpp-python's
 //! `POST {origin}/extras/tokenize/count` (`{"input"}` → `{"count"}`) — and otherwise answers
-//! [`estimate_input_tokens`]; the [`HEADER_TOKEN_COUNT`](super::HEADER_TOKEN_COUNT) header
+//! [`estimate_input_tokens`]; the [`HEADER_TOKEN_COUNT`] header
 //! says which. The tokenizers are asked only when the base URL's path is exactly `/v1`: under
 //! any other path the server root may not be the model server's. llama-cpp-python's request
 //! names the admitted model; a count never counts as a request served by the admitted model.
@@ -35,21 +35,17 @@ use futures_util::StreamExt;
 use serde_json::{Value, json};
 
 use super::anthropic::{
-    self, ErrorType, SseData, SseEvent, SseParser, StreamTranslator, TranslateError, count_tokens_text,
-    estimate_input_tokens, from_openai_response, to_openai_request,
+    self, StreamTranslator, count_tokens_text, estimate_input_tokens, from_openai_response, to_openai_request,
 };
+use super::api_error::{ErrorType, TranslateError, error_response, local_error, response};
+use super::forward::{Endpoint, MAX_UPSTREAM_BODY_BYTES, UpstreamStream, is_event_stream, status_reason};
 use super::ledger::{Api, Outcome, RequestLog};
-use super::openai::{UpstreamStream, status_reason};
-use super::{
-    Endpoint, HEADER_TOKEN_COUNT, MAX_UPSTREAM_BODY_BYTES, Shared, UpstreamFailure, error_response, is_event_stream,
-    local_error, response,
-};
+use super::sse::{SseData, SseEvent, SseParser};
+use super::state::{HEADER_TOKEN_COUNT, Shared};
+use super::tokenizer::{TokenCount, count_with_upstream};
 use crate::upstream::{self, LocalBaseUrl};
 
 const API: Api = Api::Anthropic;
-
-/// Largest tokenizer answer read (a token list of a long prompt is a few MiB at most).
-const MAX_TOKENIZER_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 /// Longest upstream error text quoted back to Case, in characters.
 const MAX_QUOTED_UPSTREAM_CHARS: usize = 300;
@@ -69,7 +65,7 @@ fn quoted(log: &RequestLog, message: &str) -> String {
 
 /// `POST /v1/messages`.
 pub(crate) async fn create(shared: &Arc<Shared>, headers: &HeaderMap, body: Bytes, log: RequestLog) -> Response {
-    let (object, mut log) = match shared.admit_body(API, "/v1/messages", None, headers, &body, log) {
+    let (object, mut log) = match shared.pin_body(API, "/v1/messages", None, headers, &body, log) {
         Ok(admitted) => admitted,
         Err(refused) => return refused,
     };
@@ -414,68 +410,9 @@ fn stream_error(log: &RequestLog, err: &TranslateError) -> SseEvent {
     SseEvent::error(err.kind, &log.redact(&message))
 }
 
-// ---- count_tokens
-
-/// The upstream tokenizer endpoints `count_tokens` knows, in the order they are tried.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Tokenizer {
-    /// llama.cpp's `llama-server`: `POST /tokenize` `{"content"}` → `{"tokens":[…]}`.
-    LlamaCpp,
-    /// llama-cpp-python's server: `POST /extras/tokenize/count` `{"input"}` → `{"count"}`.
-    LlamaCppPython,
-}
-
-impl Tokenizer {
-    const ALL: [Tokenizer; 2] = [Tokenizer::LlamaCpp, Tokenizer::LlamaCppPython];
-
-    fn path(self) -> &'static str {
-        match self {
-            Tokenizer::LlamaCpp => "tokenize",
-            Tokenizer::LlamaCppPython => "extras/tokenize/count",
-        }
-    }
-
-    /// The request. llama.cpp's takes no `model` (it tokenizes with the one model it serves);
-    /// llama-cpp-python's names the admitted one, so that a multi-model server cannot count
-    /// with some default model instead.
-    fn request(self, text: &str, admitted: &str) -> Value {
-        match self {
-            Tokenizer::LlamaCpp => json!({"content": text}),
-            Tokenizer::LlamaCppPython => json!({"input": text, "model": admitted}),
-        }
-    }
-
-    /// The token count in an answer, if the answer has this tokenizer's shape.
-    fn count(self, answer: &Value) -> Option<u64> {
-        match self {
-            Tokenizer::LlamaCpp => answer.get("tokens")?.as_array().map(|tokens| tokens.len() as u64),
-            Tokenizer::LlamaCppPython => answer.get("count")?.as_u64(),
-        }
-    }
-}
-
-/// What `count_tokens` knows about the upstream's tokenizer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) enum TokenizerProbe {
-    /// Not asked yet (or the last answers were not conclusive).
-    #[default]
-    Unknown,
-    /// This endpoint answered with a count.
-    Found(Tokenizer),
-    /// Every known endpoint answered that it does not exist (404/405) or does not take our
-    /// request (400/422): not asked again for the adapter's lifetime.
-    Absent,
-}
-
-/// The result of one count.
-enum TokenCount {
-    Exact { tokens: u64, via: Tokenizer },
-    Estimate { why: String },
-}
-
 /// `POST /v1/messages/count_tokens`.
 pub(crate) async fn count_tokens(shared: &Arc<Shared>, headers: &HeaderMap, body: Bytes, log: RequestLog) -> Response {
-    let (object, mut log) = match shared.admit_body(API, "/v1/messages/count_tokens", None, headers, &body, log) {
+    let (object, mut log) = match shared.pin_body(API, "/v1/messages/count_tokens", None, headers, &body, log) {
         Ok(admitted) => admitted,
         Err(refused) => return refused,
     };
@@ -514,132 +451,9 @@ pub(crate) async fn count_tokens(shared: &Arc<Shared>, headers: &HeaderMap, body
     json_response(StatusCode::OK, bytes, headers)
 }
 
-/// Asks the upstream's tokenizer (the one found before, or each known one in turn).
-async fn count_with_upstream(shared: &Arc<Shared>, text: &str, log: &mut RequestLog) -> TokenCount {
-    if !tokenizer_at_origin(&shared.upstream) {
-        return TokenCount::Estimate {
-            why: "the upstream's base URL path is not /v1, so its root may not be the model server's".to_owned(),
-        };
-    }
-    let known = *shared.tokenizer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let candidates: &[Tokenizer] = match known {
-        TokenizerProbe::Absent => {
-            return TokenCount::Estimate {
-                why: "the upstream has no tokenizer endpoint this adapter knows".to_owned(),
-            };
-        }
-        TokenizerProbe::Found(Tokenizer::LlamaCpp) => &[Tokenizer::LlamaCpp],
-        TokenizerProbe::Found(Tokenizer::LlamaCppPython) => &[Tokenizer::LlamaCppPython],
-        TokenizerProbe::Unknown => &Tokenizer::ALL,
-    };
-    log.set_forwarded(None, &shared.upstream_host);
-    let mut all_absent = true;
-    let mut why = Vec::new();
-    for &tokenizer in candidates {
-        match ask_tokenizer(shared, tokenizer, text).await {
-            Ok(tokens) => {
-                set_probe(shared, TokenizerProbe::Found(tokenizer));
-                return TokenCount::Exact { tokens, via: tokenizer };
-            }
-            Err((absent, reason)) => {
-                all_absent &= absent;
-                why.push(format!("POST /{}: {reason}", tokenizer.path()));
-            }
-        }
-    }
-    // Only answers that say "no such endpoint" settle it; a timeout or a 5xx may pass.
-    set_probe(
-        shared,
-        if all_absent {
-            TokenizerProbe::Absent
-        } else {
-            TokenizerProbe::Unknown
-        },
-    );
-    TokenCount::Estimate { why: why.join("; ") }
-}
-
-/// True when the base URL's path is exactly `/v1` (or `/v1/`): only then is the server root
-/// the model server's own (llama.cpp, llama-cpp-python mount their OpenAI API there). Under
-/// any other path the root may belong to something else (a gateway, another server), so
-/// nothing is sent there.
-fn tokenizer_at_origin(base: &LocalBaseUrl) -> bool {
-    reqwest::Url::parse(base.as_str()).is_ok_and(|url| matches!(url.path(), "/v1" | "/v1/"))
-}
-
-fn set_probe(shared: &Shared, probe: TokenizerProbe) {
-    *shared.tokenizer.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = probe;
-}
-
-/// One tokenizer request: the count, or (whether the endpoint is definitely absent, why).
-async fn ask_tokenizer(shared: &Arc<Shared>, tokenizer: Tokenizer, text: &str) -> Result<u64, (bool, String)> {
-    let body = serde_json::to_vec(&tokenizer.request(text, &shared.model)).map_err(|err| (false, err.to_string()))?;
-    let accept = HeaderValue::from_static("application/json");
-    let answer = shared
-        .send_upstream(
-            Method::POST,
-            Endpoint::Origin(tokenizer.path()),
-            Some(body),
-            Some(&accept),
-        )
-        .await
-        .map_err(|failure| (false, failure_text(shared, failure)))?;
-    let status = answer.status();
-    let body = shared
-        .read_body(answer, MAX_TOKENIZER_BODY_BYTES)
-        .await
-        .map_err(|failure| (false, failure_text(shared, failure)))?;
-    match status.as_u16() {
-        200 => serde_json::from_slice::<Value>(&body)
-            .ok()
-            .and_then(|value| tokenizer.count(&value))
-            .ok_or((true, "answered 200 without a token count".to_owned())),
-        code @ (400 | 404 | 405 | 422) => Err((true, format!("answered HTTP {code}"))),
-        code => Err((false, format!("answered HTTP {code}"))),
-    }
-}
-
-fn failure_text(shared: &Shared, failure: UpstreamFailure) -> String {
-    match failure {
-        UpstreamFailure::Timeout => format!("no answer within {} s", shared.upstream_timeout.as_secs_f64()),
-        UpstreamFailure::Transport(err) | UpstreamFailure::NotLoopback(err) => err.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tokenizer_answers_are_read_by_shape() {
-        assert_eq!(Tokenizer::LlamaCpp.count(&json!({"tokens": [1, 2, 3]})), Some(3));
-        assert_eq!(
-            Tokenizer::LlamaCpp.count(&json!({"tokens": [{"id": 1, "piece": "a"}]})),
-            Some(1)
-        );
-        assert_eq!(Tokenizer::LlamaCpp.count(&json!({"count": 3})), None);
-        assert_eq!(Tokenizer::LlamaCppPython.count(&json!({"count": 7})), Some(7));
-        assert_eq!(Tokenizer::LlamaCppPython.count(&json!({"tokens": [1]})), None);
-        assert_eq!(Tokenizer::LlamaCpp.request("hi", "m"), json!({"content": "hi"}));
-        assert_eq!(
-            Tokenizer::LlamaCppPython.request("hi", "m"),
-            json!({"input": "hi", "model": "m"})
-        );
-    }
-
-    #[test]
-    fn the_tokenizer_is_asked_only_under_a_v1_base_url() {
-        for (base, asked) in [
-            ("http://127.0.0.1:8080/v1", true),
-            ("http://127.0.0.1:8080/v1/", true),
-            ("http://127.0.0.1:8080/api/v1", false),
-            ("http://127.0.0.1:8080/", false),
-            ("http://127.0.0.1:8080/v1/openai", false),
-        ] {
-            let base = LocalBaseUrl::parse(base).expect("base");
-            assert_eq!(tokenizer_at_origin(&base), asked, "{}", base.as_str());
-        }
-    }
 
     #[test]
     fn upstream_error_texts_of_common_servers() {

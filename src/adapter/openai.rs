@@ -13,24 +13,28 @@
 //! up, the answer comes back with its status and body unchanged. A non-streamed answer is
 //! read whole (to record the `model` it reports); an SSE answer is relayed chunk by chunk
 //! the moment each arrives, while the one SSE parser of the adapter
-//! ([`SseParser`](super::anthropic::SseParser), shared with the Anthropic translation) watches
+//! ([`SseParser`], shared with the Anthropic translation) watches
 //! the `data:` payloads go by for the reported model.
 
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
+use axum::http::header::ACCEPT;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
-use futures_util::{Stream, StreamExt};
+use futures_util::StreamExt;
 use serde_json::Value;
 
-use super::anthropic::{SseData, SseParser};
+use super::api_error::{local_error, response};
+use super::forward::{
+    Endpoint, MAX_UPSTREAM_BODY_BYTES, UpstreamStream, is_event_stream, redact_body, relayed_headers, reported_model,
+    status_reason,
+};
 use super::ledger::{Api, Outcome, RequestLog};
 use super::pinning;
-use super::{Endpoint, MAX_UPSTREAM_BODY_BYTES, Shared, is_event_stream, local_error, reported_model, response};
+use super::sse::{SseData, SseParser};
+use super::state::Shared;
 use crate::upstream;
 
 /// `GET /v1/models`: the upstream's list, as it is.
@@ -53,7 +57,7 @@ pub(crate) async fn chat_completions(
     log: RequestLog,
 ) -> Response {
     let api = Api::OpenAi;
-    let (object, mut log) = match shared.admit_body(
+    let (object, mut log) = match shared.pin_body(
         api,
         "/v1/chat/completions",
         Some(pinning::OPENAI_CHAT_FIELDS),
@@ -91,34 +95,6 @@ pub(crate) async fn chat_completions(
     {
         Ok(answer) => relay(shared, api, answer, true, log).await,
         Err(failure) => shared.upstream_failed(api, log, failure),
-    }
-}
-
-/// The upstream headers Case gets back.
-pub(crate) fn relayed_headers(upstream: &HeaderMap) -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    for name in [CONTENT_TYPE, CACHE_CONTROL, RETRY_AFTER] {
-        if let Some(value) = upstream.get(&name) {
-            headers.insert(name, value.clone());
-        }
-    }
-    headers
-}
-
-/// The ledger reason for an upstream status that is not a plain success.
-pub(crate) fn status_reason(status: StatusCode) -> Option<String> {
-    if status.is_success() {
-        None
-    } else if status.is_redirection() {
-        Some(format!(
-            "upstream answered {}; redirect not followed, Location withheld",
-            status.as_u16()
-        ))
-    } else {
-        Some(format!(
-            "upstream answered {}; returned as is, not retried",
-            status.as_u16()
-        ))
     }
 }
 
@@ -198,17 +174,6 @@ fn is_chat_answer(body: &[u8]) -> bool {
         .is_some_and(|choices| !choices.is_empty());
     has_choices && object.get("error").is_none_or(Value::is_null)
 }
-
-/// An upstream error body with the run's secrets redacted (an upstream may echo the key it
-/// was sent, or the request, into its error text). Unchanged when it holds none.
-pub(crate) fn redact_body(log: &RequestLog, body: Vec<u8>) -> Vec<u8> {
-    let text = String::from_utf8_lossy(&body);
-    let redacted = log.redact(&text);
-    if redacted == text { body } else { redacted.into_bytes() }
-}
-
-/// An upstream body as a stream of chunks.
-pub(crate) type UpstreamStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
 /// One SSE answer being relayed; its ledger line is written when the stream ends, breaks,
 /// or is dropped because Case went away.
@@ -325,29 +290,5 @@ impl SseRelay {
                 Some((Err(std::io::Error::other("the upstream stream went silent")), self))
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_safe_upstream_headers_come_back() {
-        let mut upstream = HeaderMap::new();
-        upstream.insert(CONTENT_TYPE, "application/json".parse().expect("value"));
-        upstream.insert(RETRY_AFTER, "3".parse().expect("value"));
-        upstream.insert("location", "http://example.com/".parse().expect("value"));
-        upstream.insert("set-cookie", "a=b".parse().expect("value"));
-        let relayed = relayed_headers(&upstream);
-        assert_eq!(relayed.len(), 2);
-        assert!(relayed.get("location").is_none());
-    }
-
-    #[test]
-    fn redirects_and_errors_get_a_reason() {
-        assert_eq!(status_reason(StatusCode::OK), None);
-        assert!(status_reason(StatusCode::FOUND).is_some_and(|reason| reason.contains("not followed")));
-        assert!(status_reason(StatusCode::TOO_MANY_REQUESTS).is_some_and(|reason| reason.contains("429")));
     }
 }

@@ -2,7 +2,7 @@
 //! route the adapter serves (OpenAI chat completions, Anthropic messages and count_tokens).
 //!
 //! Local servers answer to whatever model name they are asked for, so the adapter is the
-//! only place a fallback can be stopped: [`admit_request`] lets a request through only when
+//! only place a fallback can be stopped: [`pin_request`] lets a request through only when
 //! its `model` is exactly the admitted name (or absent, in which case the admitted name is
 //! inserted), and when it carries nothing that asks some gateway to route it elsewhere.
 //! Everything else is refused before any byte goes upstream and counted as a fallback
@@ -99,7 +99,7 @@ const ROUTING_HEADER_PREFIXES: &[&str] = &["x-litellm-", "x-portkey-", "helicone
 
 /// A request that may go upstream.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Admission {
+pub(crate) struct PinnedRequest {
     /// The `model` Case named, if any.
     pub(crate) requested_model: Option<String>,
     /// True when Case named no model and the admitted one was inserted.
@@ -152,16 +152,16 @@ impl Refusal {
     }
 }
 
-/// The one admission decision. On success `body["model"]` is exactly `admitted`; on refusal
+/// The one pinning decision. On success `body["model"]` is exactly `admitted`; on refusal
 /// the body must not be forwarded. Every problem found is named in the one refusal. With
 /// `allowed`, a top-level field not in it (and not routing) is refused as unsupported.
-pub(crate) fn admit_request(
+pub(crate) fn pin_request(
     api: Api,
     admitted: &str,
     allowed: Option<&[&str]>,
     headers: &HeaderMap,
     body: &mut Map<String, Value>,
-) -> Result<Admission, Refusal> {
+) -> Result<PinnedRequest, Refusal> {
     let mut problems = Vec::new();
     // Problems that alone make a bad request, not a fallback attempt.
     let mut bad = Vec::new();
@@ -232,7 +232,7 @@ pub(crate) fn admit_request(
         if model_inserted {
             body.insert("model".to_owned(), Value::from(admitted));
         }
-        return Ok(Admission {
+        return Ok(PinnedRequest {
             requested_model,
             model_inserted,
         });
@@ -283,7 +283,7 @@ mod tests {
 
     const ADMITTED: &str = "smollm2-135m-instruct";
 
-    fn admit(body: Value, headers: &[&str]) -> (Result<Admission, Refusal>, Map<String, Value>) {
+    fn pin(body: Value, headers: &[&str]) -> (Result<PinnedRequest, Refusal>, Map<String, Value>) {
         let Value::Object(mut body) = body else {
             panic!("test body must be an object")
         };
@@ -294,15 +294,15 @@ mod tests {
                 HeaderValue::from_static("x"),
             );
         }
-        (admit_request(Api::OpenAi, ADMITTED, None, &map, &mut body), body)
+        (pin_request(Api::OpenAi, ADMITTED, None, &map, &mut body), body)
     }
 
     #[test]
     fn the_admitted_model_passes_unchanged() {
-        let (result, body) = admit(json!({"model": ADMITTED, "messages": []}), &["content-type"]);
+        let (result, body) = pin(json!({"model": ADMITTED, "messages": []}), &["content-type"]);
         assert_eq!(
             result,
-            Ok(Admission {
+            Ok(PinnedRequest {
                 requested_model: Some(ADMITTED.to_owned()),
                 model_inserted: false
             })
@@ -312,16 +312,16 @@ mod tests {
 
     #[test]
     fn a_non_string_model_naming_an_external_provider_is_a_fallback_attempt() {
-        let (result, _) = admit(json!({"model": ["claude-sonnet-4-6"], "messages": []}), &[]);
+        let (result, _) = pin(json!({"model": ["claude-sonnet-4-6"], "messages": []}), &[]);
         assert_eq!(result.map_err(|refusal| refusal.kind), Err(RefusalKind::Fallback));
-        let (result, _) = admit(json!({"model": 7, "messages": []}), &[]);
+        let (result, _) = pin(json!({"model": 7, "messages": []}), &[]);
         assert_eq!(result.map_err(|refusal| refusal.kind), Err(RefusalKind::Malformed));
     }
 
     #[test]
     fn a_missing_model_gets_the_admitted_one() {
-        let (result, body) = admit(json!({"messages": []}), &[]);
-        assert_eq!(result.map(|admission| admission.model_inserted), Ok(true));
+        let (result, body) = pin(json!({"messages": []}), &[]);
+        assert_eq!(result.map(|pinned| pinned.model_inserted), Ok(true));
         assert_eq!(body["model"], ADMITTED);
     }
 
@@ -334,7 +334,7 @@ mod tests {
             " smollm2-135m-instruct",
             "",
         ] {
-            let (result, body) = admit(json!({"model": other}), &[]);
+            let (result, body) = pin(json!({"model": other}), &[]);
             let refusal = result.expect_err(other);
             assert!(refusal.is_fallback_attempt(), "{other}");
             assert_eq!(refusal.status(), StatusCode::FORBIDDEN);
@@ -351,12 +351,12 @@ mod tests {
     #[test]
     fn a_model_that_is_not_a_string_is_a_bad_request() {
         for model in [json!(null), json!(7), json!([ADMITTED])] {
-            let (result, _) = admit(json!({"model": model}), &[]);
+            let (result, _) = pin(json!({"model": model}), &[]);
             let refusal = result.expect_err("refused");
             assert_eq!(refusal.kind, RefusalKind::Malformed);
             assert_eq!(refusal.status(), StatusCode::BAD_REQUEST);
         }
-        let (result, _) = admit(json!({"model": null, "fallbacks": []}), &[]);
+        let (result, _) = pin(json!({"model": null, "fallbacks": []}), &[]);
         assert!(result.expect_err("refused").is_fallback_attempt());
     }
 
@@ -379,7 +379,7 @@ mod tests {
             "route",
             "provider",
         ] {
-            let (result, _) = admit(json!({"model": ADMITTED, field: "x"}), &[]);
+            let (result, _) = pin(json!({"model": ADMITTED, field: "x"}), &[]);
             let refusal = result.expect_err(field);
             assert!(refusal.is_fallback_attempt(), "{field}");
             assert!(refusal.message.contains(field), "{}", refusal.message);
@@ -396,7 +396,7 @@ mod tests {
             "cf-aig-custom-cost",
             "x-api-base",
         ] {
-            let (result, _) = admit(json!({"model": ADMITTED}), &[header]);
+            let (result, _) = pin(json!({"model": ADMITTED}), &[header]);
             let refusal = result.expect_err(header);
             assert!(refusal.is_fallback_attempt(), "{header}");
             assert!(refusal.message.contains(header), "{}", refusal.message);
@@ -405,7 +405,7 @@ mod tests {
 
     #[test]
     fn ordinary_fields_and_headers_pass() {
-        let (result, _) = admit(
+        let (result, _) = pin(
             json!({"model": ADMITTED, "messages": [], "stream": true, "temperature": 0,
                    "max_tokens": 8, "tools": [], "user": "u", "metadata": {}}),
             &[
@@ -426,7 +426,7 @@ mod tests {
     #[test]
     fn a_case_variant_of_model_is_a_fallback_attempt() {
         for field in ["Model", "MODEL", "mOdEl"] {
-            let (result, _) = admit(json!({"model": ADMITTED, field: "claude-sonnet-4-6"}), &[]);
+            let (result, _) = pin(json!({"model": ADMITTED, field: "claude-sonnet-4-6"}), &[]);
             let refusal = result.expect_err(field);
             assert!(refusal.is_fallback_attempt(), "{field}");
             assert!(refusal.message.contains(field), "{}", refusal.message);
@@ -438,7 +438,7 @@ mod tests {
         let allowed = Some(OPENAI_CHAT_FIELDS);
         let check = |body: Value| {
             let Value::Object(mut body) = body else { unreachable!() };
-            admit_request(Api::OpenAi, ADMITTED, allowed, &HeaderMap::new(), &mut body)
+            pin_request(Api::OpenAi, ADMITTED, allowed, &HeaderMap::new(), &mut body)
         };
         let ok = check(json!({"model": ADMITTED, "messages": [], "top_k": 4, "stream": true}));
         assert!(ok.is_ok(), "{ok:?}");
@@ -458,7 +458,7 @@ mod tests {
 
     #[test]
     fn every_problem_is_named_once() {
-        let (result, _) = admit(
+        let (result, _) = pin(
             json!({"model": "claude-sonnet-4-6", "fallbacks": [], "api_key": "sk-x"}),
             &[],
         );

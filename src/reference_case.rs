@@ -1,7 +1,11 @@
 //! The reference **Case**: the smallest agent that honours the Case contract, so that
 //! `case-harness run` works out of the box. Any other Case-compatible command can replace it.
 //!
-//! Contract (DESIGN §4.4): reads `CASE_TASK_FILE`, talks to `CASE_BASE_URL` (an
+//! It is a hidden subcommand of the one binary (`case-harness reference-case`), not a second
+//! binary: `cargo run` builds only the default binary, so a separate one was missing on a
+//! fresh clone and the README's first command failed (see docs/decisions.md).
+//!
+//! Contract (README, "`run` and its run folder"): reads `CASE_TASK_FILE`, talks to `CASE_BASE_URL` (an
 //! OpenAI-compatible `/v1` base — the harness's adapter) as `CASE_MODEL` with bearer
 //! `CASE_API_KEY`, and writes `$CASE_OUTPUT_DIR/result.json`:
 //! `{"verdict":"pass"|"fail","reply":…,"checks":[…],"error":…}`. Exit 0 on pass, 1 on fail,
@@ -17,11 +21,12 @@
 //! `contains` is an exact, case-sensitive substring test on the reply.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+
+use crate::cli::Exit;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -84,12 +89,14 @@ fn contract() -> Result<Contract, String> {
     })
 }
 
-fn main() -> ExitCode {
+/// Runs the reference Case in this process: [`Exit::Success`] on pass, [`Exit::Failed`] on
+/// fail, [`Exit::Error`] when the contract itself is broken.
+pub(crate) fn main() -> Exit {
     let contract = match contract() {
         Ok(contract) => contract,
         Err(message) => {
             eprintln!("reference-case: {message}");
-            return ExitCode::from(2);
+            return Exit::Error;
         }
     };
     let task: Task = match std::fs::read(&contract.task_file)
@@ -99,14 +106,14 @@ fn main() -> ExitCode {
         Ok(task) => task,
         Err(err) => {
             eprintln!("reference-case: task file {}: {err}", contract.task_file.display());
-            return ExitCode::from(2);
+            return Exit::Error;
         }
     };
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("reference-case: cannot start a runtime: {err}");
-            return ExitCode::from(2);
+            return Exit::Error;
         }
     };
     let answer = runtime.block_on(ask(&contract, &task));
@@ -143,9 +150,9 @@ fn main() -> ExitCode {
         .and_then(|bytes| std::fs::write(&path, bytes).map_err(|err| err.to_string()));
     if let Err(err) = written {
         eprintln!("reference-case: cannot write {}: {err}", path.display());
-        return ExitCode::from(2);
+        return Exit::Error;
     }
-    if pass { ExitCode::SUCCESS } else { ExitCode::from(1) }
+    if pass { Exit::Success } else { Exit::Failed }
 }
 
 /// One chat completion through the adapter; returns the assistant's text.
@@ -162,7 +169,7 @@ async fn ask(contract: &Contract, task: &Task) -> Result<String, String> {
         "temperature": task.temperature,
         "stream": task.stream,
     });
-    let client = case_harness::upstream::loopback_client(Some(Duration::from_secs(120)))
+    let client = crate::upstream::loopback_client(Some(Duration::from_secs(120)))
         .map_err(|err| format!("cannot build an HTTP client: {}", err.without_url()))?;
     let url = format!("{}/chat/completions", contract.base_url.trim_end_matches('/'));
     let mut response = client

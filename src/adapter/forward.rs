@@ -1,0 +1,224 @@
+//! The upstream call every route shares: one request to the configured local upstream with
+//! only the allow-listed headers, the loopback peer check, per-step timeouts, bounded reads,
+//! and the 502/504 answer when the upstream gives nothing usable (never retried).
+
+use std::pin::Pin;
+
+use axum::body::Bytes;
+use axum::http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::Response;
+use futures_util::Stream;
+
+use super::api_error::local_error;
+use super::ledger::{Api, Outcome, RequestLog};
+use super::state::Shared;
+use crate::upstream::{self, UpstreamError};
+
+/// Largest non-streamed upstream answer relayed (64 MiB); larger ones become a 502.
+pub(crate) const MAX_UPSTREAM_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+/// True when `headers` declare an SSE body (`text/event-stream`).
+pub(crate) fn is_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.trim_start().to_ascii_lowercase().starts_with("text/event-stream"))
+}
+
+/// Where under the upstream a request goes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Endpoint<'a> {
+    /// Under the configured base URL (`{base}/chat/completions`): the OpenAI API.
+    Api(&'a str),
+    /// Under the server's root (`{origin}/tokenize`): a server's own endpoints, which local
+    /// servers mount beside their OpenAI API, not under it.
+    Origin(&'a str),
+}
+
+/// Why the upstream gave no usable answer.
+pub(crate) enum UpstreamFailure {
+    /// No response headers within `upstream_timeout`, or a body chunk overdue.
+    Timeout,
+    /// Connection or protocol failure, or an answer too large to relay.
+    Transport(UpstreamError),
+    /// The connection's peer was not loopback.
+    NotLoopback(UpstreamError),
+}
+
+impl Shared {
+    /// Sends one request to the upstream `endpoint` with only the allow-listed headers, and
+    /// checks that the answer came from a loopback peer.
+    pub(crate) async fn send_upstream(
+        &self,
+        method: Method,
+        endpoint: Endpoint<'_>,
+        json_body: Option<Vec<u8>>,
+        accept: Option<&HeaderValue>,
+    ) -> Result<reqwest::Response, UpstreamFailure> {
+        let url = match endpoint {
+            Endpoint::Api(path) => self.upstream.endpoint(path),
+            Endpoint::Origin(path) => self.upstream.origin_endpoint(path),
+        };
+        let mut request = self.client.request(method, url);
+        if let Some(body) = json_body {
+            request = request
+                .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+                .body(body);
+        }
+        if let Some(accept) = accept {
+            request = request.header(ACCEPT, accept.clone());
+        }
+        if let Some(key) = &self.upstream_key {
+            request = request.bearer_auth(key.expose());
+        }
+        let response = match tokio::time::timeout(self.upstream_timeout, request.send()).await {
+            Err(_) => return Err(UpstreamFailure::Timeout),
+            Ok(Err(err)) if err.is_timeout() => return Err(UpstreamFailure::Timeout),
+            Ok(Err(err)) => {
+                return Err(UpstreamFailure::Transport(upstream::transport_error(
+                    &self.upstream,
+                    err,
+                )));
+            }
+            Ok(Ok(response)) => response,
+        };
+        upstream::check_peer(&self.upstream, &response).map_err(UpstreamFailure::NotLoopback)?;
+        Ok(response)
+    }
+
+    /// Reads a whole (non-streamed) upstream body, at most `limit` bytes, waiting at most
+    /// `upstream_timeout` for each chunk.
+    pub(crate) async fn read_body(
+        &self,
+        mut answer: reqwest::Response,
+        limit: usize,
+    ) -> Result<Vec<u8>, UpstreamFailure> {
+        let mut body = Vec::new();
+        loop {
+            match tokio::time::timeout(self.upstream_timeout, answer.chunk()).await {
+                Err(_) => return Err(UpstreamFailure::Timeout),
+                Ok(Err(err)) => {
+                    return Err(UpstreamFailure::Transport(upstream::transport_error(
+                        &self.upstream,
+                        err,
+                    )));
+                }
+                Ok(Ok(None)) => return Ok(body),
+                Ok(Ok(Some(chunk))) => {
+                    if body.len() + chunk.len() > limit {
+                        return Err(UpstreamFailure::Transport(UpstreamError::Transport {
+                            host: self.upstream_host.clone(),
+                            reason: format!("answer larger than {} MiB", limit / (1024 * 1024)),
+                        }));
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+            }
+        }
+    }
+
+    /// Answers 504 (timeout) or 502 (anything else) for an upstream that gave no usable
+    /// answer, and writes the ledger line. Nothing is retried.
+    pub(crate) fn upstream_failed(&self, api: Api, log: RequestLog, failure: UpstreamFailure) -> Response {
+        let (status, message) = match failure {
+            UpstreamFailure::Timeout => (
+                StatusCode::GATEWAY_TIMEOUT,
+                format!(
+                    "case-harness adapter: the local upstream {} did not answer within {} s; not retried",
+                    self.upstream_host,
+                    self.upstream_timeout.as_secs_f64()
+                ),
+            ),
+            UpstreamFailure::Transport(err) => (
+                StatusCode::BAD_GATEWAY,
+                format!("case-harness adapter: {err}; not retried"),
+            ),
+            UpstreamFailure::NotLoopback(err) => (
+                StatusCode::BAD_GATEWAY,
+                format!("case-harness adapter: {err}; the answer was discarded"),
+            ),
+        };
+        local_error(log, api, status, Outcome::UpstreamError, &message)
+    }
+}
+
+/// Reads the model name a JSON object reports in its top-level `model` field.
+pub(crate) fn reported_model(body: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    value.get("model")?.as_str().map(str::to_owned)
+}
+
+/// The upstream headers Case gets back.
+pub(crate) fn relayed_headers(upstream: &HeaderMap) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for name in [CONTENT_TYPE, CACHE_CONTROL, RETRY_AFTER] {
+        if let Some(value) = upstream.get(&name) {
+            headers.insert(name, value.clone());
+        }
+    }
+    headers
+}
+
+/// The ledger reason for an upstream status that is not a plain success.
+pub(crate) fn status_reason(status: StatusCode) -> Option<String> {
+    if status.is_success() {
+        None
+    } else if status.is_redirection() {
+        Some(format!(
+            "upstream answered {}; redirect not followed, Location withheld",
+            status.as_u16()
+        ))
+    } else {
+        Some(format!(
+            "upstream answered {}; returned as is, not retried",
+            status.as_u16()
+        ))
+    }
+}
+
+/// An upstream error body with the run's secrets redacted (an upstream may echo the key it
+/// was sent, or the request, into its error text). Unchanged when it holds none.
+pub(crate) fn redact_body(log: &RequestLog, body: Vec<u8>) -> Vec<u8> {
+    let text = String::from_utf8_lossy(&body);
+    let redacted = log.redact(&text);
+    if redacted == text { body } else { redacted.into_bytes() }
+}
+
+/// An upstream body as a stream of chunks.
+pub(crate) type UpstreamStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::upstream::LocalBaseUrl;
+
+    #[test]
+    fn an_answer_without_a_loopback_peer_is_refused_by_the_peer_check() {
+        let base = LocalBaseUrl::parse("http://127.0.0.1:8080/v1").expect("url");
+        // Built, not received: it has no remote address at all.
+        let answer = reqwest::Response::from(axum::http::Response::new(""));
+        assert!(answer.remote_addr().is_none());
+        let refused = upstream::check_peer(&base, &answer).expect_err("no peer is not loopback");
+        assert!(matches!(refused, UpstreamError::NotLoopbackPeer { .. }), "{refused:?}");
+    }
+
+    #[test]
+    fn only_safe_upstream_headers_come_back() {
+        let mut upstream = HeaderMap::new();
+        upstream.insert(CONTENT_TYPE, "application/json".parse().expect("value"));
+        upstream.insert(RETRY_AFTER, "3".parse().expect("value"));
+        upstream.insert("location", "http://example.com/".parse().expect("value"));
+        upstream.insert("set-cookie", "a=b".parse().expect("value"));
+        let relayed = relayed_headers(&upstream);
+        assert_eq!(relayed.len(), 2);
+        assert!(relayed.get("location").is_none());
+    }
+
+    #[test]
+    fn redirects_and_errors_get_a_reason() {
+        assert_eq!(status_reason(StatusCode::OK), None);
+        assert!(status_reason(StatusCode::FOUND).is_some_and(|reason| reason.contains("not followed")));
+        assert!(status_reason(StatusCode::TOO_MANY_REQUESTS).is_some_and(|reason| reason.contains("429")));
+    }
+}

@@ -1,0 +1,283 @@
+//! Routing: the one handler every request goes through — the in-flight bound,
+//! authentication with the per-run token, the ledger line, the route's method and body
+//! bound — and the dispatch to the OpenAI routes, the Anthropic routes or a local answer.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::Response;
+use futures_util::StreamExt;
+use serde_json::Value;
+
+use super::api_error::{local_error, response};
+use super::forward::is_event_stream;
+use super::ledger::{Api, Outcome, RequestLog};
+use super::pinning::{self, Refusal};
+use super::state::Shared;
+use super::{messages, openai};
+use crate::secrets::SecretValue;
+
+/// Largest request body Case may send (8 MiB); larger ones are answered 413.
+pub const MAX_REQUEST_BYTES: usize = 8 * 1024 * 1024;
+/// Most requests handled at once (a stream counts until it ends); more wait their turn, so
+/// a runaway Case holds at most this many request bodies in memory and this many upstream
+/// requests open.
+pub const MAX_IN_FLIGHT: usize = 8;
+
+/// Agents' telemetry endpoint (relative to `ANTHROPIC_BASE_URL`), answered locally.
+const EVENT_LOGGING_PATH: &str = "/api/event_logging/batch";
+
+/// The paths the adapter knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Models,
+    ChatCompletions,
+    Messages,
+    CountTokens,
+    EventLogging,
+    Unknown,
+}
+
+impl Route {
+    /// The route of a request path (the query string is not part of it: Anthropic's SDKs
+    /// add `?beta=true` to the beta flavour of the same endpoints).
+    fn of(path: &str) -> Route {
+        match path {
+            "/v1/models" => Route::Models,
+            "/v1/chat/completions" => Route::ChatCompletions,
+            "/v1/messages" => Route::Messages,
+            "/v1/messages/count_tokens" => Route::CountTokens,
+            EVENT_LOGGING_PATH => Route::EventLogging,
+            _ => Route::Unknown,
+        }
+    }
+
+    fn api(self) -> Api {
+        match self {
+            Route::Models | Route::ChatCompletions => Api::OpenAi,
+            Route::Messages | Route::CountTokens => Api::Anthropic,
+            Route::EventLogging | Route::Unknown => Api::Local,
+        }
+    }
+
+    fn method(self) -> Option<Method> {
+        match self {
+            Route::Models => Some(Method::GET),
+            Route::ChatCompletions | Route::Messages | Route::CountTokens | Route::EventLogging => Some(Method::POST),
+            Route::Unknown => None,
+        }
+    }
+}
+
+/// The one handler: every request, whatever its path, goes through authentication, the
+/// ledger and the evidence headers here.
+pub(super) async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    // The semaphore is never closed, so this only waits.
+    let permit = shared.in_flight.clone().acquire_owned().await.ok();
+    let route = Route::of(request.uri().path());
+    let log = RequestLog::new(
+        shared.ledger.clone(),
+        route.api(),
+        request.method().as_str(),
+        request.uri().path(),
+    );
+    let response = dispatch(&shared, route, request, log).await;
+    let response = shared.decorate(response);
+    if !is_event_stream(response.headers()) {
+        return response;
+    }
+    // A stream is in flight until its body ends (or Case drops it): it keeps the permit.
+    let (parts, body) = response.into_parts();
+    let body = body.into_data_stream().map(move |chunk| {
+        let _held = &permit;
+        chunk
+    });
+    Response::from_parts(parts, Body::from_stream(body))
+}
+
+async fn dispatch(shared: &Arc<Shared>, route: Route, request: Request, mut log: RequestLog) -> Response {
+    let api = route.api();
+    if let Err(reason) = authenticate(&shared.case_token, request.headers()) {
+        let message = format!("case-harness adapter: {reason}");
+        return local_error(log, api, StatusCode::UNAUTHORIZED, Outcome::Unauthorized, &message);
+    }
+    let Some(method) = route.method() else {
+        let message = format!(
+            "case-harness adapter: {} {} is not served here and was not forwarded",
+            request.method(),
+            request.uri().path()
+        );
+        if request.method() == Method::POST {
+            let path = request.uri().path().to_owned();
+            // A POST naming another model (or routing) is an attempt, whatever the path: it
+            // is what a client falling back to another API of another model sends.
+            if let Ok(body) = axum::body::to_bytes(request.into_body(), MAX_REQUEST_BYTES).await {
+                log.set_bytes_in(body.len());
+                if let Some(refusal) = unknown_route_attempt(api, &shared.model, &body) {
+                    return shared.refuse(api, log, &path, refusal);
+                }
+            }
+        }
+        return local_error(log, api, StatusCode::NOT_FOUND, Outcome::NotFound, &message);
+    };
+    if request.method() != method {
+        let message = format!(
+            "case-harness adapter: {} accepts only {method}, not {}",
+            request.uri().path(),
+            request.method()
+        );
+        return local_error(
+            log,
+            api,
+            StatusCode::METHOD_NOT_ALLOWED,
+            Outcome::MethodNotAllowed,
+            &message,
+        );
+    }
+    let (parts, body) = request.into_parts();
+    let body = match axum::body::to_bytes(body, MAX_REQUEST_BYTES).await {
+        Ok(body) => body,
+        Err(_) => {
+            let message = format!(
+                "case-harness adapter: the request body could not be read (larger than {} MiB, or cut off)",
+                MAX_REQUEST_BYTES / (1024 * 1024)
+            );
+            return local_error(log, api, StatusCode::PAYLOAD_TOO_LARGE, Outcome::BadRequest, &message);
+        }
+    };
+    log.set_bytes_in(body.len());
+    match route {
+        Route::Models => openai::models(shared, log).await,
+        Route::ChatCompletions => openai::chat_completions(shared, &parts.headers, body, log).await,
+        Route::Messages => messages::create(shared, &parts.headers, body, log).await,
+        Route::CountTokens => messages::count_tokens(shared, &parts.headers, body, log).await,
+        Route::EventLogging => {
+            log.finish(
+                StatusCode::NO_CONTENT.as_u16(),
+                0,
+                Outcome::AnsweredLocally,
+                Some("agent telemetry, answered locally"),
+            );
+            response(StatusCode::NO_CONTENT, HeaderMap::new(), Body::empty())
+        }
+        // Unknown has no method and returned above.
+        Route::Unknown => local_error(log, api, StatusCode::NOT_FOUND, Outcome::NotFound, "not served"),
+    }
+}
+
+/// The refusal for a `POST` to a path the adapter does not serve whose body is a JSON object
+/// naming a model other than the admitted one, or asking for routing; `None` otherwise.
+fn unknown_route_attempt(api: Api, admitted: &str, body: &[u8]) -> Option<Refusal> {
+    let Ok(Value::Object(mut object)) = serde_json::from_slice::<Value>(body) else {
+        return None;
+    };
+    match pinning::pin_request(api, admitted, None, &HeaderMap::new(), &mut object) {
+        Err(refusal) if refusal.is_fallback_attempt() => Some(refusal),
+        _ => None,
+    }
+}
+
+/// Checks the per-run token: at least one credential, and every one presented must match.
+fn authenticate(token: &SecretValue, headers: &HeaderMap) -> Result<(), &'static str> {
+    let mut presented = false;
+    for value in headers.get_all(AUTHORIZATION) {
+        presented = true;
+        let credential = bearer_credential(value.as_bytes())
+            .ok_or("the Authorization header is not `Bearer TOKEN`; the per-run token is required")?;
+        if !token.matches(credential) {
+            return Err("the Authorization header does not carry the per-run token");
+        }
+    }
+    for value in headers.get_all("x-api-key") {
+        presented = true;
+        if !token.matches(value.as_bytes()) {
+            return Err("the x-api-key header does not carry the per-run token");
+        }
+    }
+    if presented {
+        Ok(())
+    } else {
+        Err("no per-run token; send `Authorization: Bearer TOKEN` or `x-api-key: TOKEN`")
+    }
+}
+
+fn bearer_credential(value: &[u8]) -> Option<&[u8]> {
+    let scheme = value.get(..7)?;
+    if !scheme.eq_ignore_ascii_case(b"bearer ") {
+        return None;
+    }
+    let credential = value.get(7..)?.trim_ascii();
+    (!credential.is_empty()).then_some(credential)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(*name, HeaderValue::from_str(value).expect("value"));
+        }
+        map
+    }
+
+    #[test]
+    fn either_credential_header_authenticates() {
+        let token = SecretValue::new("tok-1".to_owned());
+        assert_eq!(
+            authenticate(&token, &headers(&[("authorization", "Bearer tok-1")])),
+            Ok(())
+        );
+        assert_eq!(
+            authenticate(&token, &headers(&[("authorization", "bearer  tok-1 ")])),
+            Ok(())
+        );
+        assert_eq!(authenticate(&token, &headers(&[("x-api-key", "tok-1")])), Ok(()));
+    }
+
+    #[test]
+    fn missing_wrong_or_mixed_credentials_are_refused() {
+        let token = SecretValue::new("tok-1".to_owned());
+        for case in [
+            headers(&[]),
+            headers(&[("authorization", "Bearer tok-2")]),
+            headers(&[("authorization", "Basic tok-1")]),
+            headers(&[("authorization", "Bearer ")]),
+            headers(&[("authorization", "tok-1")]),
+            headers(&[("x-api-key", "tok-1x")]),
+            headers(&[("x-api-key", "tok-1"), ("authorization", "Bearer other")]),
+            headers(&[("x-api-key", "tok-1"), ("x-api-key", "other")]),
+        ] {
+            assert!(authenticate(&token, &case).is_err(), "{case:?}");
+        }
+    }
+
+    #[test]
+    fn only_the_served_paths_are_routes() {
+        assert_eq!(Route::of("/v1/models"), Route::Models);
+        assert_eq!(Route::of("/v1/chat/completions"), Route::ChatCompletions);
+        assert_eq!(Route::of("/api/event_logging/batch"), Route::EventLogging);
+        assert_eq!(Route::of("/v1/messages"), Route::Messages);
+        assert_eq!(Route::of("/v1/messages/count_tokens"), Route::CountTokens);
+        assert_eq!(Route::Messages.api(), Api::Anthropic);
+        assert_eq!(Route::CountTokens.api(), Api::Anthropic);
+        for unknown in [
+            "/models",
+            "/chat/completions",
+            "/v1/models/",
+            "/v1/messages/",
+            "/messages",
+            "/v1/complete",
+            "/v1/messages/batches",
+            "/v1//models",
+            "/",
+        ] {
+            assert_eq!(Route::of(unknown), Route::Unknown, "{unknown}");
+        }
+    }
+}

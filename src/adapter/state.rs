@@ -1,0 +1,129 @@
+//! What every request of one adapter shares ([`Shared`]), the evidence headers it adds to
+//! every answer, and the two decisions every model-naming route makes the same way: pin
+//! the body by the one pinning rule, or refuse it (counting a fallback attempt).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::Response;
+use serde_json::{Map, Value, json};
+
+use super::api_error::local_error;
+use super::ledger::{Api, Ledger, Outcome, RequestLog};
+use super::pinning::{self, Refusal};
+use super::tokenizer::TokenizerProbe;
+use crate::secrets::SecretValue;
+use crate::trace::{self, Trace};
+use crate::upstream::LocalBaseUrl;
+
+/// Response header naming the admitted model, on every response.
+pub const HEADER_SERVED_MODEL: &str = "x-case-harness-served-model";
+/// Response header naming the upstream `host:port`, on every response.
+pub const HEADER_UPSTREAM: &str = "x-case-harness-upstream";
+/// Response header counting the fallback attempts refused so far (this request included).
+pub const HEADER_FALLBACK_ATTEMPTS: &str = "x-case-harness-fallback-attempts";
+/// Response header of `POST /v1/messages/count_tokens`: `exact` when the upstream's own
+/// tokenizer counted, `estimate` when the adapter estimated (see the module docs).
+pub const HEADER_TOKEN_COUNT: &str = "x-case-harness-token-count";
+
+/// State shared by every request of one adapter.
+pub(crate) struct Shared {
+    pub(super) upstream: LocalBaseUrl,
+    pub(super) upstream_host: String,
+    pub(super) model: String,
+    pub(super) upstream_key: Option<SecretValue>,
+    pub(super) case_token: SecretValue,
+    pub(super) trace: Trace,
+    pub(super) upstream_timeout: Duration,
+    pub(super) client: reqwest::Client,
+    pub(super) ledger: Arc<Ledger>,
+    pub(super) fallback_attempts: AtomicU64,
+    pub(super) served_model_header: HeaderValue,
+    pub(super) upstream_header: HeaderValue,
+    /// What `count_tokens` has learnt about the upstream's tokenizer endpoint.
+    pub(super) tokenizer: std::sync::Mutex<TokenizerProbe>,
+    /// [`MAX_IN_FLIGHT`](super::MAX_IN_FLIGHT) permits, one held by each request being handled.
+    pub(super) in_flight: Arc<tokio::sync::Semaphore>,
+}
+
+impl Shared {
+    /// Adds the three evidence headers.
+    pub(super) fn decorate(&self, mut response: Response) -> Response {
+        let attempts = self.fallback_attempts.load(Ordering::SeqCst);
+        let headers = response.headers_mut();
+        headers.insert(
+            HeaderName::from_static(HEADER_SERVED_MODEL),
+            self.served_model_header.clone(),
+        );
+        headers.insert(HeaderName::from_static(HEADER_UPSTREAM), self.upstream_header.clone());
+        headers.insert(
+            HeaderName::from_static(HEADER_FALLBACK_ATTEMPTS),
+            HeaderValue::from(attempts),
+        );
+        response
+    }
+
+    /// The body of a model-naming `POST` as a JSON object the pinning rule lets through (its
+    /// requested model noted in `log`), or the local answer refusing it: 400 for a body that is
+    /// not an object, else what [`Shared::refuse`] answers. The OpenAI and Anthropic routes
+    /// share it so that both pin exactly the same way.
+    #[expect(
+        clippy::result_large_err,
+        reason = "the refusal goes straight back to the router, once per request: boxing it buys nothing"
+    )]
+    pub(crate) fn pin_body(
+        &self,
+        api: Api,
+        path: &str,
+        allowed: Option<&[&str]>,
+        headers: &HeaderMap,
+        body: &[u8],
+        mut log: RequestLog,
+    ) -> Result<(Map<String, Value>, RequestLog), Response> {
+        let mut object = match serde_json::from_slice::<Value>(body) {
+            Ok(Value::Object(object)) => object,
+            _ => {
+                let message = "case-harness adapter: the request body must be a JSON object";
+                return Err(local_error(
+                    log,
+                    api,
+                    StatusCode::BAD_REQUEST,
+                    Outcome::BadRequest,
+                    message,
+                ));
+            }
+        };
+        match pinning::pin_request(api, &self.model, allowed, headers, &mut object) {
+            Ok(pinned) => log.set_requested_model(pinned.requested_model.as_deref()),
+            Err(refusal) => return Err(self.refuse(api, log, path, refusal)),
+        }
+        Ok((object, log))
+    }
+
+    /// Answers a refused request: records the fallback attempt (trace and counter) when it
+    /// is one, answers 403/400 with the reasons, and writes the ledger line.
+    pub(crate) fn refuse(&self, api: Api, mut log: RequestLog, path: &str, refusal: Refusal) -> Response {
+        log.set_requested_model(refusal.requested_model.as_deref());
+        let outcome = if refusal.is_fallback_attempt() {
+            let attempt = self.fallback_attempts.fetch_add(1, Ordering::SeqCst) + 1;
+            let scrubber = self.ledger.scrubber();
+            let fields = json!({
+                "api": api.as_str(),
+                "path": scrubber.clean(path),
+                "requested_model": refusal.requested_model.as_deref().map(|model| scrubber.clean(model)),
+                "reason": scrubber.clean(&refusal.message),
+                "code": refusal.code(),
+                "attempt": attempt,
+            });
+            if let Err(err) = self.trace.event(trace::FALLBACK_ATTEMPT, fields) {
+                eprintln!("case-harness adapter: warning: cannot write the trace: {err}");
+            }
+            Outcome::FallbackRefused
+        } else {
+            Outcome::BadRequest
+        };
+        local_error(log, api, refusal.status(), outcome, &refusal.message)
+    }
+}
