@@ -7,7 +7,9 @@
 //! and telemetry/non-essential traffic is switched off, so that well-behaved agents stay on
 //! the local model; everything else is caught by the adapter's model pinning.
 //!
-//! Case runs in its own process group, so a timeout kills it and everything it started.
+//! Confined, Case runs as PID 2 of its own namespaces ([`run_in_sandbox`], `crate::sandbox`),
+//! so a timeout kills it and everything it started. Unconfined (`--allow-unconfined`), it
+//! runs in its own process group ([`run`]), which a `setsid()` descendant escapes.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -85,6 +87,9 @@ pub struct CaseContract {
     pub task_file: PathBuf,
     /// `case-output/` in the run folder.
     pub output_dir: PathBuf,
+    /// Variables that give Case its home and agent configuration ([`crate::case_home`]);
+    /// each replaces a passthrough variable of the same name.
+    pub home_variables: Vec<(String, String)>,
 }
 
 /// Case's environment: passthrough variables plus the contract. The token is the only secret
@@ -95,6 +100,7 @@ pub fn case_environment(contract: &CaseContract, passthrough: &[(String, String)
     let path = |path: &Path| SecretOrPlain::Plain(path.display().to_string());
     let mut env: Vec<(String, SecretOrPlain)> = passthrough
         .iter()
+        .filter(|(name, _)| !contract.home_variables.iter().any(|(home, _)| home == name))
         .map(|(name, value)| (name.clone(), SecretOrPlain::Plain(value.clone())))
         .collect();
     let plain = |value: &str| SecretOrPlain::Plain(value.to_owned());
@@ -119,6 +125,12 @@ pub fn case_environment(contract: &CaseContract, passthrough: &[(String, String)
             .map(|name| (name.to_string(), plain(&contract.model))),
     );
     env.extend(TRAFFIC_OFF_VARIABLES.iter().map(|name| (name.to_string(), plain("1"))));
+    env.extend(
+        contract
+            .home_variables
+            .iter()
+            .map(|(name, value)| (name.clone(), plain(value))),
+    );
     env
 }
 
@@ -138,6 +150,13 @@ impl SecretOrPlain {
             SecretOrPlain::Secret(secret) => secret.expose(),
         }
     }
+}
+
+/// The environment with its values exposed, for handing to a process.
+pub(crate) fn exposed(env: &[(String, SecretOrPlain)]) -> Vec<(String, String)> {
+    env.iter()
+        .map(|(name, value)| (name.clone(), value.expose().to_owned()))
+        .collect()
 }
 
 /// Names of variables in `harness_env` that match [`SCRUBBED_PATTERNS`] (never values).
@@ -201,6 +220,9 @@ pub enum CaseError {
     /// Waiting failed.
     #[error("lost track of the Case process: {0}")]
     Wait(std::io::Error),
+    /// The sandbox failed while Case ran, or Case could not be started inside it.
+    #[error(transparent)]
+    Sandbox(#[from] crate::sandbox::SandboxError),
     /// The trace could not be written (so the run cannot prove what it did).
     #[error("cannot write the trace: {0}")]
     Trace(std::io::Error),
@@ -318,6 +340,67 @@ pub async fn run(launch: &CaseLaunch<'_>, trace: &Trace) -> Result<CaseExit, Cas
     Ok(exit)
 }
 
+/// Like [`run`], but Case starts as PID 2 of `sandbox`'s namespaces (already prepared, with
+/// its environment and logs); returns only once every process of the namespace is gone.
+pub async fn run_in_sandbox(
+    launch: &CaseLaunch<'_>,
+    sandbox: &mut crate::sandbox::Sandbox,
+    trace: &Trace,
+) -> Result<CaseExit, CaseError> {
+    let program = launch.command.first().ok_or(CaseError::EmptyCommand)?;
+    trace
+        .event(
+            trace::CASE_PROCESS_STARTED,
+            serde_json::json!({ "program": program_name(program), "argc": launch.command.len() }),
+        )
+        .map_err(CaseError::Trace)?;
+    let started = Instant::now();
+    let ended = match sandbox.start_case().await {
+        Ok(()) => sandbox.wait(launch.timeout).await,
+        Err(err) => Err(err),
+    };
+    let ended = match ended {
+        Ok(ended) => ended,
+        Err(err) => {
+            // The trace says how Case ended even when it never ran, as the report will.
+            let exit = CaseExit {
+                exit_code: None,
+                signal: None,
+                timed_out: false,
+                duration_ms: started.elapsed().as_millis() as u64,
+            };
+            trace
+                .event(
+                    trace::CASE_PROCESS_EXITED,
+                    serde_json::to_value(&exit).unwrap_or_default(),
+                )
+                .map_err(CaseError::Trace)?;
+            return Err(err.into());
+        }
+    };
+    if ended.timed_out {
+        trace
+            .event(
+                trace::CASE_TIMED_OUT,
+                serde_json::json!({ "timeout_ms": launch.timeout.as_millis() as u64 }),
+            )
+            .map_err(CaseError::Trace)?;
+    }
+    let exit = CaseExit {
+        exit_code: ended.exit_code,
+        signal: ended.signal,
+        timed_out: ended.timed_out,
+        duration_ms: started.elapsed().as_millis() as u64,
+    };
+    trace
+        .event(
+            trace::CASE_PROCESS_EXITED,
+            serde_json::to_value(&exit).unwrap_or_default(),
+        )
+        .map_err(CaseError::Trace)?;
+    Ok(exit)
+}
+
 /// The program's file name only: a full path may reveal a home folder, and arguments may
 /// carry anything, so neither goes into the trace.
 fn program_name(program: &str) -> String {
@@ -357,7 +440,31 @@ mod tests {
             config_file: PathBuf::from("/run/case-config.json"),
             task_file: PathBuf::from("/run/task.json"),
             output_dir: PathBuf::from("/run/case-output"),
+            home_variables: vec![
+                ("HOME".to_owned(), "/run/case-home".to_owned()),
+                ("CLAUDE_CONFIG_DIR".to_owned(), "/run/case-home/.claude".to_owned()),
+            ],
         }
+    }
+
+    #[test]
+    fn the_run_home_replaces_the_users_home() {
+        let passthrough = [
+            ("HOME".to_owned(), "/home/user".to_owned()),
+            ("LANG".to_owned(), "C".to_owned()),
+        ];
+        let env = case_environment(&contract(), &passthrough);
+        let homes: Vec<&str> = env
+            .iter()
+            .filter(|(n, _)| n == "HOME")
+            .map(|(_, v)| v.expose())
+            .collect();
+        assert_eq!(homes, ["/run/case-home"]);
+        assert!(env.iter().any(|(n, v)| n == "LANG" && v.expose() == "C"));
+        assert!(
+            env.iter()
+                .any(|(n, v)| n == "CLAUDE_CONFIG_DIR" && v.expose() == "/run/case-home/.claude")
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The machine-readable shapes other tools read: `check --format json` and
-//! `status --format json` (DESIGN §5). Plain serde types, changed only on purpose — scripts
+//! `status --format json` (README, "Commands"). Plain serde types, changed only on purpose — scripts
 //! outside the project rely on every field name here.
 
 use std::collections::BTreeMap;
@@ -129,6 +129,13 @@ pub struct Report {
     pub fallback_proof: Option<FallbackProof>,
     /// Names (never values) of routing/credential variables Case did not get.
     pub scrubbed_variables: Vec<String>,
+    /// What confined Case (`none` when it ran unconfined); absent when Case never ran.
+    #[serde(default)]
+    pub isolation: Option<Isolation>,
+    /// Case's home and agent configuration directory, when Case was spawned
+    /// (see [`crate::case_home`]). Absent in reports written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case_home: Option<CaseHomeFacts>,
     /// The secret scan, per channel.
     pub secret_scan: SecretScanSummary,
     /// Inputs by role (`decision`, `admission`, `task`, `sot`): path and sha256.
@@ -137,6 +144,73 @@ pub struct Report {
     pub artifacts: BTreeMap<String, String>,
     /// The seal; absent only in an `incomplete` placeholder.
     pub seal: Option<Seal>,
+}
+
+/// What confined Case during a run: the confinement in force, or `"none"`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum Isolation {
+    /// `"none"`: Case ran unconfined (`run --allow-unconfined` on a kernel without namespaces).
+    None(NoIsolation),
+    /// Case ran in kernel namespaces.
+    Confined(Confinement),
+}
+
+/// The word `none`, as a report writes an unconfined run's isolation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoIsolation {
+    /// No confinement.
+    None,
+}
+
+/// The confinement of a confined run.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Confinement {
+    /// `namespace`: only the adapter's listener is reachable.
+    pub network: String,
+    /// `read_only_run_folder`: only `case-output/` and `case-home/` are writable.
+    pub filesystem: String,
+    /// `namespace`: every process Case starts dies with the run.
+    pub pid: String,
+    /// The user id Case ran as (outside any user namespace).
+    pub uid: u32,
+    /// The mechanism.
+    pub how: String,
+}
+
+impl Isolation {
+    /// The isolation of a run confined by kernel namespaces.
+    pub fn confined(uid: u32, how: &str) -> Isolation {
+        Isolation::Confined(Confinement {
+            network: "namespace".to_owned(),
+            filesystem: "read_only_run_folder".to_owned(),
+            pid: "namespace".to_owned(),
+            uid,
+            how: how.to_owned(),
+        })
+    }
+
+    /// True when Case's network, filesystem and processes were all confined.
+    pub fn is_confined(&self) -> bool {
+        matches!(self, Isolation::Confined(confinement)
+            if confinement.network == "namespace"
+                && confinement.filesystem == "read_only_run_folder"
+                && confinement.pid == "namespace")
+    }
+}
+
+/// Which of the harness's agent-configuration protections were in force for Case.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseHomeFacts {
+    /// `case-home` (a fresh `HOME` in the run folder), or that the user's `HOME` was kept.
+    pub home: String,
+    /// The fresh agent configuration directory (`CLAUDE_CONFIG_DIR`), relative to the run folder.
+    pub agent_config_dir: String,
+    /// Agent switches set, as `NAME=value`.
+    pub agent_switches: Vec<String>,
 }
 
 /// How a run ended.

@@ -1,4 +1,4 @@
-//! `case-harness run`: gates → loopback adapter → Case → sealed evidence (DESIGN §4.4).
+//! `case-harness run`: gates → loopback adapter → Case → sealed evidence (README, "`run` and its run folder").
 //!
 //! The pipeline only gathers observations; the outcome is decided by [`crate::evidence`]
 //! from what those observations show. Order matters and is the point of the design:
@@ -16,8 +16,9 @@ use crate::case_process::{self, CaseContract, CaseLaunch};
 use crate::config::HarnessConfig;
 use crate::evidence::{self, RunObservations, names};
 use crate::gates::{self, GateInputs};
-use crate::output::{CaseSummary, ChannelScan, EvidenceKind, FileDigest, Report};
+use crate::output::{CaseSummary, ChannelScan, EvidenceKind, FileDigest, Isolation, NoIsolation, Report};
 use crate::records::{read_bounded, sha256_hex};
+use crate::sandbox::{Sandbox, SandboxError, SandboxSpec};
 use crate::secrets::{NamedSecret, SecretScanner, SecretValue};
 use crate::trace::{self, Trace};
 
@@ -44,6 +45,14 @@ pub struct RunOptions {
     pub sot: Option<PathBuf>,
     /// Bound on the `/models` probe.
     pub probe_timeout: Duration,
+    /// Run Case unconfined when the kernel refuses the namespaces (the report then says
+    /// `isolation: none`); without it such a run is refused.
+    pub allow_unconfined: bool,
+    /// Paths Case must not read (hidden inside its mount namespace), e.g. a signing key's folder.
+    pub hidden_paths: Vec<PathBuf>,
+    /// Keep the user's `HOME` for Case instead of a fresh `case-home/` (the agent
+    /// configuration directory stays fresh either way; see [`crate::case_home`]).
+    pub keep_home: bool,
 }
 
 /// Why a run could not produce a report at all (exit 2).
@@ -80,6 +89,10 @@ pub enum RunError {
     /// This binary's own path (which runs the reference Case) is unknown.
     #[error("cannot locate this binary to run the reference Case: {0}")]
     ReferenceCase(String),
+    /// Case could not be confined (and `--allow-unconfined` was not given, or the sandbox
+    /// failed in another way).
+    #[error(transparent)]
+    Confinement(#[from] crate::sandbox::SandboxError),
     /// The harness was interrupted; the report stays `incomplete`.
     #[error("{0}")]
     Interrupted(String),
@@ -237,12 +250,14 @@ async fn pipeline(
             .map(|fingerprint| fingerprint.value.clone()),
         gates: evaluation.results.clone(),
         case: None,
+        case_home: None,
         scrubbed_variables: case_process::scrubbed_names(
             std::env::vars_os().filter_map(|(name, _)| name.into_string().ok()),
         ),
         secret_channels: Vec::new(),
         secret_names: secrets.iter().map(|secret| secret.name.clone()).collect(),
         inputs,
+        isolation: None,
         adapter_totals: None,
         run_errors: Vec::new(),
     };
@@ -263,6 +278,8 @@ async fn pipeline(
         };
         let case = run_case(out, options, &case_command, config, adapter).await?;
         observations.case = Some(case.summary);
+        observations.isolation = Some(case.isolation);
+        observations.case_home = Some(case.home);
         observations.adapter_totals = Some(case.totals);
         observations.run_errors.extend(case.errors);
     }
@@ -279,12 +296,24 @@ async fn pipeline(
         scanner.scan_bytes("report", names::REPORT, bytes, &mut hits);
         hits
     })?;
-    crate::junit::write_run_junit(out, &report)?;
+    // A JUnit file that cannot be written (Case put a folder in its place: that already failed
+    // the run) must not hide a sealed `fail` behind a harness error.
+    if let Err(err) = crate::junit::write_run_junit(out, &report) {
+        if report.outcome == crate::output::RunOutcome::Pass {
+            return Err(err.into());
+        }
+        eprintln!(
+            "case-harness: warning: {err}; the sealed {} report stands",
+            report.outcome.as_str()
+        );
+    }
     Ok(report)
 }
 
 struct CaseRun {
     summary: CaseSummary,
+    isolation: Isolation,
+    home: crate::output::CaseHomeFacts,
     /// What the adapter counted in memory.
     totals: crate::adapter::LedgerTotals,
     errors: Vec<String>,
@@ -298,34 +327,70 @@ async fn run_case(
     adapter: AdapterConfig,
 ) -> Result<CaseRun, RunError> {
     let (trace, model, token) = (adapter.trace.clone(), adapter.model.clone(), adapter.case_token.clone());
-    let handle = adapter::start(adapter, SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
-        .await
-        .map_err(|err| RunError::Adapter(err.to_string()))?;
-    // The adapter traces adapter_started/adapter_stopped itself.
-    let adapter_addr = handle.local_addr();
-
     let output_dir = out.join(names::CASE_OUTPUT);
+    let home_dir = out.join(crate::case_home::CASE_HOME);
     std::fs::create_dir_all(&output_dir).map_err(io_error(&output_dir))?;
-    let contract = CaseContract {
+    let home = crate::case_home::CaseHome::prepare(out, options.keep_home).map_err(io_error(&home_dir))?;
+    let contract = |adapter_addr| CaseContract {
         adapter_addr,
         model: model.clone(),
-        token,
+        token: token.clone(),
         config_file: out.join(names::CASE_CONFIG),
         task_file: out.join(names::TASK),
         output_dir: output_dir.clone(),
+        home_variables: home.variables(),
     };
-    write_case_config(&contract, options.timeout)?;
-    let env = case_process::case_environment(&contract, &config.case_passthrough);
-    let launch = CaseLaunch {
+    let (stdout_log, stderr_log) = (out.join(names::STDOUT), out.join(names::STDERR));
+    let launch = |env| CaseLaunch {
         command: case_command,
-        env: &env,
+        env,
         // Not the run folder: Case has no business next to the trace and the ledger.
         working_dir: &output_dir,
-        stdout_log: &out.join(names::STDOUT),
-        stderr_log: &out.join(names::STDERR),
+        stdout_log: &stdout_log,
+        stderr_log: &stderr_log,
         timeout: options.timeout,
     };
-    let exit = case_process::run(&launch, &trace).await;
+
+    // Confined: the adapter's address is fixed inside Case's own network namespace.
+    let confined = contract(SocketAddr::from((Ipv4Addr::LOCALHOST, crate::sandbox::ADAPTER_PORT)));
+    let env = case_process::case_environment(&confined, &config.case_passthrough);
+    let spec = SandboxSpec {
+        run_dir: out,
+        writable: vec![output_dir.clone(), home_dir.clone()],
+        hidden: options.hidden_paths.clone(),
+        working_dir: &output_dir,
+        command: case_command,
+        env: case_process::exposed(&env),
+        stdout: create_log(&out.join(names::STDOUT))?,
+        stderr: create_log(&out.join(names::STDERR))?,
+    };
+    let (exit, handle, isolation) = match Sandbox::prepare(spec).await {
+        Ok((mut sandbox, listener)) => {
+            let handle = adapter::start_on(adapter, listener)
+                .await
+                .map_err(|err| RunError::Adapter(err.to_string()))?;
+            write_case_config(&confined, options.timeout)?;
+            let isolation = crate::sandbox::confined_isolation();
+            trace_isolation(&trace, &isolation)?;
+            let exit = case_process::run_in_sandbox(&launch(&env), &mut sandbox, &trace).await;
+            (exit, handle, isolation)
+        }
+        Err(SandboxError::Unavailable { reason }) if options.allow_unconfined => {
+            eprintln!("case-harness: warning: Case runs UNCONFINED (--allow-unconfined): {reason}");
+            let handle = adapter::start(adapter, SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+                .await
+                .map_err(|err| RunError::Adapter(err.to_string()))?;
+            let unconfined = contract(handle.local_addr());
+            write_case_config(&unconfined, options.timeout)?;
+            let env = case_process::case_environment(&unconfined, &config.case_passthrough);
+            let isolation = Isolation::None(NoIsolation::None);
+            trace_isolation(&trace, &isolation)?;
+            let exit = case_process::run(&launch(&env), &trace).await;
+            (exit, handle, isolation)
+        }
+        Err(err) => return Err(err.into()),
+    };
+    // The adapter traces adapter_started/adapter_stopped itself.
     let totals = handle.shutdown().await;
 
     let mut errors = Vec::new();
@@ -336,7 +401,8 @@ async fn run_case(
             case_process::CaseExit::never_ran()
         }
     };
-    let verdict = match read_verdict(&out.join(names::RESULT)) {
+    // One reader for the seal and for `verify`: they cannot disagree on what Case said.
+    let verdict = match evidence::read_case_verdict(out) {
         Ok(verdict) => verdict,
         Err(err) => {
             errors.push(err);
@@ -344,6 +410,7 @@ async fn run_case(
         }
     };
     Ok(CaseRun {
+        home: home.facts(),
         summary: CaseSummary {
             program: case_command
                 .first()
@@ -359,27 +426,19 @@ async fn run_case(
             duration_ms: exit.duration_ms,
             verdict,
         },
+        isolation,
         totals,
         errors,
     })
 }
 
-/// Reads `{"verdict": "pass"|"fail", ...}`; a missing file is `None`, anything malformed an error.
-fn read_verdict(path: &Path) -> Result<Option<String>, String> {
-    let bytes = match read_bounded(path) {
-        Ok(bytes) => bytes,
-        Err(crate::records::RecordError::Missing { .. }) => return Ok(None),
-        Err(err) => return Err(format!("Case's result file: {err}")),
-    };
-    let value: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|err| format!("{}: not JSON: {err}", path.display()))?;
-    match value.get("verdict").and_then(serde_json::Value::as_str) {
-        Some(verdict @ ("pass" | "fail")) => Ok(Some(verdict.to_owned())),
-        _ => Err(format!(
-            "{}: field `verdict` must be \"pass\" or \"fail\"",
-            path.display()
-        )),
-    }
+fn create_log(path: &Path) -> Result<std::fs::File, RunError> {
+    std::fs::File::create(path).map_err(io_error(path))
+}
+
+fn trace_isolation(trace: &Trace, isolation: &Isolation) -> Result<(), RunError> {
+    let value = serde_json::to_value(isolation).map_err(evidence::EvidenceError::from)?;
+    trace_event(trace, trace::CASE_ISOLATION, serde_json::json!({ "isolation": value }))
 }
 
 fn write_case_config(contract: &CaseContract, timeout: Duration) -> Result<(), RunError> {
@@ -520,8 +579,15 @@ fn scan_files(
 ) -> Result<(), RunError> {
     let mut hits = Vec::new();
     let mut scanned = Vec::new();
-    for path in paths.iter().filter(|path| path.exists()) {
-        scanner.scan_path(channel, path, &mut hits)?;
+    let mut skipped = None;
+    for path in paths.iter().filter(|path| std::fs::symlink_metadata(path).is_ok()) {
+        match scanner.scan_path(channel, path, &mut hits) {
+            Ok(()) => {}
+            // A FIFO or device in the run folder: the channel is not fully scanned, which
+            // fails the run (never a clean scan, never a harness error that hides the outcome).
+            Err(err @ crate::secrets::ScanError::Unscannable { .. }) => skipped = Some(err.to_string()),
+            Err(err) => return Err(err.into()),
+        }
         scanned.push(path.display().to_string());
         covered.push(path.clone());
     }
@@ -529,7 +595,7 @@ fn scan_files(
         channel: channel.to_owned(),
         scanned,
         hits,
-        skipped: None,
+        skipped,
     });
     Ok(())
 }

@@ -22,6 +22,8 @@ pub const GATES_EVALUATED: &str = "gates_evaluated";
 pub const GATE_BLOCKED: &str = "gate_blocked";
 /// The adapter is listening.
 pub const ADAPTER_STARTED: &str = "adapter_started";
+/// What confines Case (`isolation`: the report's field), written before Case is spawned.
+pub const CASE_ISOLATION: &str = "case_isolation";
 /// Written immediately before Case is spawned — and only then.
 pub const CASE_PROCESS_STARTED: &str = "case_process_started";
 /// Case exited (or was killed).
@@ -125,7 +127,13 @@ pub fn unix_ms() -> u64 {
 
 /// Reads a trace back as JSON objects (for verification and tests).
 pub fn read(path: &Path) -> Result<Vec<Map<String, Value>>, String> {
-    let text = std::fs::read_to_string(path).map_err(|err| format!("{}: {err}", path.display()))?;
+    let text = crate::evidence::files::read_text(path, crate::evidence::files::MAX_LOG_FILE_BYTES)
+        .map_err(|err| err.to_string())?;
+    parse(path, &text)
+}
+
+/// Parses a trace's text (read by the caller, bounded) into its events.
+pub fn parse(path: &Path, text: &str) -> Result<Vec<Map<String, Value>>, String> {
     text.lines()
         .enumerate()
         .map(|(index, line)| match serde_json::from_str::<Value>(line) {

@@ -10,7 +10,7 @@ fn readme_lists_every_fixture_and_only_existing_ones() {
     let fixtures = root().join("fixtures");
     let readme = std::fs::read_to_string(fixtures.join("README.md")).expect("fixtures/README.md");
     let mut on_disk = BTreeSet::new();
-    for folder in ["decision", "admission", "sot"] {
+    for folder in ["decision", "admission", "sot", "agents"] {
         for entry in std::fs::read_dir(fixtures.join(folder)).expect("fixture folder") {
             let name = entry.expect("entry").file_name().into_string().expect("UTF-8 name");
             if name != "README.md" {

@@ -5,8 +5,12 @@
 mod blocked;
 /// What Case's environment does and does not contain.
 mod case_environment;
+/// Claude Code (the pinned npm release) as Case.
+mod claude_code;
 /// Shared set-up: records, a fake provider, running the binary.
 mod common;
+/// Case's confinement: only the adapter reachable, evidence read-only, nothing outlives the run.
+mod confinement;
 /// The main job, `case-harness evidence`.
 mod evidence;
 /// Runs that must end `fail`, each for one observed reason.
@@ -17,5 +21,7 @@ mod fingerprint;
 mod interrupted;
 /// Passing runs and what their reports prove.
 mod passing;
+/// The red-team findings (issue 11), one test per finding.
+mod red_team;
 /// `verify` against tampered and forged reports.
 mod verify;

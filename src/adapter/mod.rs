@@ -1,7 +1,7 @@
 //! The adapter: the loopback proxy between Case and the one admitted local model server.
 //!
 //! Case is given the adapter's address instead of the model server's, so every request Case
-//! makes passes through one place that can prove what happened to it (DESIGN §4.4). It
+//! makes passes through one place that can prove what happened to it (README, "`run` and its run folder"). It
 //! speaks two APIs to Case and one to the upstream:
 //!
 //! | route | API (ledger `api`) | upstream |
@@ -94,6 +94,6 @@ pub use ledger::{
     Api, LEDGER_FILE_NAME, LedgerEntry, LedgerError, LedgerTotals, MAX_RECORDED_CHARS, Outcome, read_ledger, summarize,
 };
 pub use routing::{MAX_IN_FLIGHT, MAX_REQUEST_BYTES};
-pub use server::{AdapterConfig, AdapterError, AdapterHandle, DEFAULT_UPSTREAM_TIMEOUT, start};
+pub use server::{AdapterConfig, AdapterError, AdapterHandle, DEFAULT_UPSTREAM_TIMEOUT, start, start_on};
 pub use standalone::Standalone;
 pub use state::{HEADER_FALLBACK_ATTEMPTS, HEADER_SERVED_MODEL, HEADER_TOKEN_COUNT, HEADER_UPSTREAM};

@@ -35,7 +35,7 @@
 //! blocks and every other unknown content-block type (the upstream is reached through a
 //! text-and-function-calls API; dropping them would change what the model is asked);
 //! server tools (any tool `type` other than `custom`); extended thinking; structured outputs
-//! (`output_config.format`); `container`, `mcp_servers`, `context_management` and **every
+//! (`output_config.format`); `container`, `mcp_servers`, `context_management` edits other than `clear_thinking_*` and **every
 //! other unknown top-level field** — an
 //! unknown field may carry meaning (or routing) we cannot honour. Unknown keys inside
 //! messages, blocks, tools and `tool_choice` are refused likewise.
@@ -78,6 +78,7 @@ const TRANSLATED_FIELDS: &[&str] = &[
     "tools",
     "tool_choice",
     "thinking",
+    "context_management",
 ];
 
 /// Prefix of a `role: tool` message whose `tool_result` had `is_error: true`.
@@ -313,6 +314,9 @@ pub(super) fn request_object(body: &Value) -> Result<&Map<String, Value>, Transl
             }
         }
     }
+    if let Some(management) = present(obj, "context_management") {
+        check_context_management(management)?;
+    }
     if let Some(config) = present(obj, "output_config") {
         let config = config
             .as_object()
@@ -331,6 +335,33 @@ pub(super) fn request_object(body: &Value) -> Result<&Map<String, Value>, Transl
         return Err(invalid("`top_k` must be a non-negative integer"));
     }
     Ok(obj)
+}
+
+/// Accepts `context_management` whose every edit is a `clear_thinking_*` edit (Claude Code
+/// sends `{"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]}` on every request):
+/// the local model never thinks and thinking blocks are refused on input, so clearing them
+/// cannot change what it sees. Any other edit (e.g. `clear_tool_uses_*`, which would change
+/// the conversation) is refused; nothing of it is forwarded.
+fn check_context_management(management: &Value) -> Result<(), TranslateError> {
+    let management = management
+        .as_object()
+        .ok_or_else(|| invalid("`context_management` must be an object"))?;
+    check_keys(management, &["edits"], "context_management")?;
+    let edits = management
+        .get("edits")
+        .and_then(Value::as_array)
+        .ok_or_else(|| invalid("context_management: `edits` must be an array"))?;
+    for (index, edit) in edits.iter().enumerate() {
+        let kind = edit.get("type").and_then(Value::as_str).unwrap_or_default();
+        if !kind.starts_with("clear_thinking_") {
+            return Err(invalid(format!(
+                "context_management.edits[{index}]: edit type {kind:?} is not supported: only \
+                 clear_thinking_* edits are accepted (the local model never thinks); other edits \
+                 would change the conversation the model sees"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The field's value unless it is absent or `null`.
@@ -568,6 +599,13 @@ mod tests {
             json!({"output_config": {"format": {"type": "json_schema", "schema": {}}}}),
         ));
         assert!(err.message.contains("structured outputs"), "{err}");
+        let clear_thinking = json!({"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]});
+        let out = to_openai_request(&request(json!({"context_management": clear_thinking})), MODEL).unwrap();
+        assert!(out.get("context_management").is_none(), "{out}");
+        let err = refused(&request(
+            json!({"context_management": {"edits": [{"type": "clear_tool_uses_20250919"}]}}),
+        ));
+        assert!(err.message.contains("clear_tool_uses_20250919"), "{err}");
         let err = refused(&request(json!({"output_config": {"verbosity": "low"}})));
         assert!(err.message.contains("verbosity"), "{err}");
     }
