@@ -510,6 +510,7 @@ mod tests {
         let folder = EvidenceFolder {
             verified: vec![matched],
             rejected: Vec::new(),
+            count_unconfined: false,
         };
         let text = format!(
             r#"{{"work_item":"CTO-WORK-020","decision_status":"local_provider_required","provider_class":"local_case_compatible","case_model_provider":"llama.cpp","case_model":"smollm2-135m-instruct","case_model_admission_status":"admitted","model_sha256":"{}"}}"#,
