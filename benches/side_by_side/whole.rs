@@ -232,32 +232,18 @@ pub fn generate_scan_set(dir: &Path, mib: u64) -> std::io::Result<(u64, usize)> 
     Ok((total, files))
 }
 
-/// The forms the scanner searches a secret in (as `src/secrets.rs` builds them), one a line,
-/// so that `grep -F -f` looks for exactly the same strings.
-fn secret_forms(secret: &str) -> Vec<String> {
-    use base64::Engine;
-    let mut forms = vec![
-        secret.to_owned(),
-        url::form_urlencoded::byte_serialize(secret.as_bytes()).collect::<String>(),
-        base64::engine::general_purpose::STANDARD.encode(secret),
-        serde_json::to_string(secret)
-            .unwrap_or_default()
-            .trim_matches('"')
-            .to_owned(),
-    ];
-    forms.sort();
-    forms.dedup();
-    forms
-}
-
 pub fn scan(env: &HarnessEnv, dir: &Path, work: &Path, bytes: u64, files: usize, repeats: usize) -> ScanResult {
     let secret = format!(
         "bench-scan-secret-{:016x}",
         Instant::now().elapsed().as_nanos() ^ 0x5eed_u128
     );
-    let forms = secret_forms(&secret);
+    // Exactly the scanner's strings; `-i` because the scanner ignores ASCII case too. grep
+    // does not normalise (whitespace, escapes) first: it does less than the scanner.
+    let forms = case_harness::secrets::encoded_forms(secret.as_bytes());
     let patterns = work.join("grep-patterns.txt");
-    let _ = std::fs::write(&patterns, forms.join("\n") + "\n");
+    let mut lines = forms.join(&b'\n');
+    lines.push(b'\n');
+    let _ = std::fs::write(&patterns, lines);
     let harness_cmd = |path: &Path| {
         let mut command = Command::new(&env.harness);
         command
@@ -281,13 +267,13 @@ pub fn scan(env: &HarnessEnv, dir: &Path, work: &Path, bytes: u64, files: usize,
     let _ = std::fs::create_dir_all(&planted);
     let _ = std::fs::write(
         planted.join("leak.txt"),
-        format!("Authorization: Bearer {}\n", forms[0]),
+        format!("Authorization: Bearer {secret}\n"),
     );
     let mut result = ScanResult {
         bytes,
         files,
         harness: repeat("case-harness scan", repeats, || harness_cmd(dir), 0),
-        grep: repeat("grep -F -r -l -f", repeats, || grep_cmd(dir), 1),
+        grep: repeat("grep -F -i -r -l -f", repeats, || grep_cmd(dir), 1),
         patterns: forms.len(),
     };
     let finds = |mut command: Command, hit: i32| {
