@@ -89,9 +89,8 @@ pub struct SecretScanner {
 }
 
 /// The encoded forms of `raw` searched for in normalised input (each also normalised, so a
-/// value containing `%41` or whitespace is still found as itself). Public so that a comparison
-/// (the benchmark's `grep -F -i -f`) searches for exactly the same strings.
-pub fn encoded_forms(raw: &[u8]) -> Vec<Vec<u8>> {
+/// value containing `%41` or whitespace is still found as itself).
+fn encoded_forms(raw: &[u8]) -> Vec<Vec<u8>> {
     use base64::Engine;
     let mut forms = vec![raw.to_vec(), hex::encode(raw).into_bytes()];
     for engine in [
@@ -263,23 +262,6 @@ impl Normaliser {
     fn finish(&mut self, out: &mut Vec<u8>) {
         out.append(&mut self.escape);
     }
-}
-
-/// Bytes of normalised input searched at once by [`SecretScanner::scan_reader`].
-const SCAN_WINDOW: usize = 1 << 20;
-
-/// Fills `buf` from `reader` as far as it goes; fewer bytes only at the end of the input.
-fn read_full(reader: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match reader.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(read) => filled += read,
-            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(err) => return Err(err),
-        }
-    }
-    Ok(filled)
 }
 
 /// Shortest secret the scanner accepts.
@@ -494,30 +476,12 @@ impl SecretScanner {
         reader: impl std::io::Read,
         hits: &mut Vec<SecretHit>,
     ) -> std::io::Result<()> {
-        // Searched a window at a time rather than with `stream_find_iter`, which steps the
-        // automaton byte by byte and so never uses the matcher's prefilter (~30 MiB/s against
-        // GiB/s; BENCHMARKS.md). Each window starts with the previous one's last
-        // `max_pattern_len - 1` bytes, so a match across a boundary is whole in one window.
-        let mut reader = Normalised::new(reader);
-        let keep = self.matcher.max_pattern_len().saturating_sub(1);
-        let mut window: Vec<u8> = Vec::with_capacity(SCAN_WINDOW + keep);
         let mut found: Vec<&str> = Vec::new();
-        loop {
-            let start = window.len();
-            window.resize(start + SCAN_WINDOW, 0);
-            let read = read_full(&mut reader, &mut window[start..])?;
-            window.truncate(start + read);
-            for hit in self.matcher.find_overlapping_iter(&window[..]) {
-                let name = self.names[self.pattern_secret[hit.pattern().as_usize()]].as_str();
-                if !found.contains(&name) {
-                    found.push(name);
-                }
+        for hit in self.matcher.stream_find_iter(Normalised::new(reader)) {
+            let name = self.names[self.pattern_secret[hit?.pattern().as_usize()]].as_str();
+            if !found.contains(&name) {
+                found.push(name);
             }
-            if read == 0 {
-                break;
-            }
-            let tail = window.len().saturating_sub(keep);
-            window.drain(..tail);
         }
         found.sort_unstable();
         for secret in found {
@@ -794,22 +758,5 @@ mod tests {
         use std::io::Read;
         scanner.scan_reader("c", "big", big, &mut hits).expect("read");
         assert_eq!(hits.len(), 1);
-    }
-
-    /// The stream is searched a window at a time: a token that straddles a window's end is
-    /// still found, at every split, and so is one straddling the second window's end.
-    #[test]
-    fn a_token_across_a_window_boundary_is_found() {
-        use std::io::Read;
-        let (scanner, token) = token_scanner();
-        for boundary in [SCAN_WINDOW, 2 * SCAN_WINDOW] {
-            for split in [1, token.len() / 2, token.len() - 1] {
-                let before = std::io::repeat(b'a').take((boundary - split) as u64);
-                let stream = before.chain(token.as_bytes()).chain(std::io::repeat(b'b').take(100));
-                let mut hits = Vec::new();
-                scanner.scan_reader("c", "split", stream, &mut hits).expect("read");
-                assert_eq!(hits.len(), 1, "token split {split} bytes before byte {boundary}");
-            }
-        }
     }
 }
