@@ -232,6 +232,31 @@ pub fn generate_scan_set(dir: &Path, mib: u64) -> std::io::Result<(u64, usize)> 
     Ok((total, files))
 }
 
+/// The strings `src/secrets.rs` (`encoded_forms`) searches for a secret free of whitespace, `%`
+/// and `\\`: as written, hex, and base64 in both alphabets at each of the three alignments
+/// (only the characters that depend on the secret alone). Keep in step with that function.
+fn scanner_forms(raw: &[u8]) -> Vec<Vec<u8>> {
+    use base64::Engine;
+    let mut forms = vec![raw.to_vec(), hex::encode(raw).into_bytes()];
+    for engine in [
+        &base64::engine::general_purpose::STANDARD_NO_PAD,
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+    ] {
+        for offset in 0..3usize {
+            let mut shifted = vec![0u8; offset];
+            shifted.extend_from_slice(raw);
+            let encoded = engine.encode(&shifted).into_bytes();
+            let (first, last) = ((8 * offset).div_ceil(6), (8 * (offset + raw.len())) / 6);
+            if last > first {
+                forms.push(encoded[first..last].to_vec());
+            }
+        }
+    }
+    forms.sort();
+    forms.dedup();
+    forms
+}
+
 pub fn scan(env: &HarnessEnv, dir: &Path, work: &Path, bytes: u64, files: usize, repeats: usize) -> ScanResult {
     let secret = format!(
         "bench-scan-secret-{:016x}",
@@ -239,7 +264,7 @@ pub fn scan(env: &HarnessEnv, dir: &Path, work: &Path, bytes: u64, files: usize,
     );
     // Exactly the scanner's strings; `-i` because the scanner ignores ASCII case too. grep
     // does not normalise (whitespace, escapes) first: it does less than the scanner.
-    let forms = case_harness::secrets::encoded_forms(secret.as_bytes());
+    let forms = scanner_forms(secret.as_bytes());
     let patterns = work.join("grep-patterns.txt");
     let mut lines = forms.join(&b'\n');
     lines.push(b'\n');
@@ -265,10 +290,7 @@ pub fn scan(env: &HarnessEnv, dir: &Path, work: &Path, bytes: u64, files: usize,
     // say the generated set is clean (exit 0 for scan, 1 for grep: no line matched).
     let planted = work.join("planted");
     let _ = std::fs::create_dir_all(&planted);
-    let _ = std::fs::write(
-        planted.join("leak.txt"),
-        format!("Authorization: Bearer {secret}\n"),
-    );
+    let _ = std::fs::write(planted.join("leak.txt"), format!("Authorization: Bearer {secret}\n"));
     let mut result = ScanResult {
         bytes,
         files,
