@@ -73,7 +73,8 @@ fi
 
 cargo bench --no-run --bench side_by_side
 # The confinement's cost, when this `run` confines Case: a second series of runs without it.
-if [ -z "${BENCH_RUN_EXTRA:-}" ] && cargo run --quiet --release --bin case-harness -- run --help 2>/dev/null |
+# (cargo bench built target/release/case-harness; `cargo run --release` would rebuild it.)
+if [ -z "${BENCH_RUN_EXTRA:-}" ] && target/release/case-harness run --help 2>/dev/null |
     grep -q -- '--allow-unconfined'; then
     export BENCH_RUN_EXTRA="--allow-unconfined"
 fi
