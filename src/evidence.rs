@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::adapter::{LedgerEntry, read_ledger};
+use crate::adapter::LedgerEntry;
 use crate::gates::{GateCode, GateResult, GateStatus};
 use crate::output::{
     CaseSummary, ChannelScan, EvidenceKind, FallbackProof, FileDigest, Report, RunOutcome, Seal, SecretScanSummary,
@@ -32,7 +32,7 @@ use crate::trace;
 pub mod files;
 mod verify;
 
-pub use verify::verify;
+pub use verify::{VerifiedReport, verify};
 
 /// Report format version.
 pub const REPORT_SCHEMA_VERSION: u32 = 1;
@@ -187,7 +187,7 @@ pub fn seal(
         ));
     }
     let fallback_proof = if case_process_started {
-        match read_ledger(&run_dir.join(names::LEDGER)) {
+        match verify::read_ledger_bounded(&run_dir) {
             Ok(ledger) => {
                 // Case runs as the same user and could rewrite the ledger file; the adapter's
                 // own in-memory count is the reference.
@@ -216,10 +216,11 @@ pub fn seal(
     trace
         .event(trace::EVIDENCE_SEALED, serde_json::json!({ "report": names::REPORT }))
         .map_err(io_error(&trace_path))?;
-    let on_disk = std::fs::read(&trace_path).map_err(io_error(&trace_path))?;
+    // Streamed and type-checked: Case may have swapped the trace for a FIFO or a link.
+    let on_disk = files::sha256_streamed(&trace_path).map_err(|err| err.to_string());
     if trace
         .written_digest()
-        .is_some_and(|written| written != sha256_hex(&on_disk))
+        .is_some_and(|written| on_disk.as_ref() != Ok(&written))
     {
         run_errors.push(format!(
             "{} was changed by someone other than the harness during the run",
@@ -447,8 +448,8 @@ fn trace_has(path: &Path, event: &str) -> bool {
 }
 
 /// What a walk of the run folder found: a streamed sha256 of every regular file except the
-/// report and the JUnit file (both written from the report), keyed by relative path with `/`
-/// separators; and every entry that is not a regular file or folder, or whose name is not
+/// report, the JUnit file (both written from the report) and the signed envelope (written
+/// over all of them), keyed by relative path with `/` separators; and every entry that is not a regular file or folder, or whose name is not
 /// UTF-8 (each a reason the run cannot be trusted: nothing in a run folder escapes the digests).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct RunFolderWalk {
@@ -492,7 +493,7 @@ pub fn walk_run_folder(run_dir: &Path) -> Result<RunFolderWalk, EvidenceError> {
                 ));
                 continue;
             }
-            if relative == names::REPORT || relative == names::JUNIT {
+            if relative == names::REPORT || relative == names::JUNIT || relative == crate::attestation::ENVELOPE {
                 continue;
             }
             match files::sha256_streamed(&path) {

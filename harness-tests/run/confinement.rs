@@ -179,27 +179,6 @@ async fn sigkill_of_the_harness_leaves_no_case_process_behind() {
     assert_eq!(kill_survivors(&marker), Vec::<String>::new(), "Case's child survived");
 }
 
-/// `command`, run where the kernel refuses new namespaces: in a user namespace whose
-/// namespace limits are 0 (util-linux `unshare`).
-fn without_namespaces(command: &std::process::Command) -> std::process::Command {
-    let mut wrapped = std::process::Command::new("unshare");
-    wrapped.args([
-        "-Ur",
-        "sh",
-        "-c",
-        "for kind in net user mnt pid; do echo 0 > /proc/sys/user/max_${kind}_namespaces || exit 99; done; exec \"$@\"",
-        "sh",
-    ]);
-    wrapped.arg(command.get_program()).args(command.get_args());
-    wrapped.env_clear();
-    for (name, value) in command.get_envs() {
-        if let Some(value) = value {
-            wrapped.env(name, value);
-        }
-    }
-    wrapped
-}
-
 fn run_command(sandbox: &Sandbox, provider: &FakeProvider, extra: &[&str]) -> std::process::Command {
     let mut command = harness_std(sandbox, Some(&base_url(provider)));
     command
@@ -321,4 +300,41 @@ async fn hidden_paths_are_empty_to_case() {
     assert_eq!(seen["file"], "", "{seen}");
     // Hidden from Case only.
     assert!(folder.join("signing.key").exists());
+}
+
+/// The user-namespace path that unprivileged users get (CI runs as root, so it would
+/// otherwise go untested): the reference Case, run by `nobody` through `setpriv`, passes
+/// confined and says so. Catches dropping the user namespace (unshare is then refused for
+/// `nobody`: `confinement_unavailable`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unprivileged_user_is_confined_through_a_user_namespace() {
+    if !rustix::process::getuid().is_root() {
+        // Every other test of this file already runs unprivileged.
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let sandbox = Sandbox::new();
+    let provider = provider().await;
+    let world = std::fs::Permissions::from_mode(0o777);
+    std::fs::set_permissions(sandbox.dir.path(), world).expect("chmod");
+    let mut command = std::process::Command::new("setpriv");
+    command.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
+    let harness = harness_std(&sandbox, Some(&base_url(&provider)));
+    command.arg(harness.get_program()).env_clear();
+    for (name, value) in harness.get_envs() {
+        if let Some(value) = value {
+            command.env(name, value);
+        }
+    }
+    command
+        .args(["run", "--simulated", "--task"])
+        .arg(sandbox.path("task.json"))
+        .arg("--out")
+        .arg(sandbox.out());
+    let output = command.output().expect("runs");
+    assert_eq!(output.status.code(), Some(0), "{}", stdout_of(&output));
+    let report = sandbox.report();
+    assert_eq!(report["isolation"]["uid"], 65534);
+    assert_eq!(report["isolation"]["filesystem"], "read_only_run_folder");
+    assert_eq!(verify(&sandbox.out().join("report.json")).status.code(), Some(0));
 }

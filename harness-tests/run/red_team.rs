@@ -18,6 +18,23 @@ fn case_that(action: &str) -> Vec<String> {
     ]
 }
 
+/// `run --simulated --allow-unconfined` of `case` where the kernel refuses namespaces, as a
+/// command (for [`bounded`]), with the provider it talks to (keep it alive). Confined, Case
+/// cannot write the evidence at all (confinement.rs); unconfined, the seal's checks must hold.
+async fn unconfined_command(case: Vec<String>) -> (Sandbox, std::process::Command, FakeProvider) {
+    let sandbox = Sandbox::new();
+    let server = provider().await;
+    let mut command = harness_std(&sandbox, Some(&base_url(&server)));
+    command
+        .args(["run", "--simulated", "--allow-unconfined", "--task"])
+        .arg(sandbox.path("task.json"))
+        .arg("--out")
+        .arg(sandbox.out())
+        .arg("--")
+        .args(case);
+    (sandbox, without_namespaces(&command), server)
+}
+
 fn reasons(sandbox: &Sandbox) -> String {
     sandbox.report()["reasons"].to_string()
 }
@@ -175,14 +192,19 @@ async fn finding_5_a_fifo_or_dev_zero_as_result_json_stalls_neither_verify_nor_s
     assert_eq!(code, Some(0), "{stdout}");
     assert!(stdout.contains("fifo/report.json does not count"), "{stdout}");
     assert!(stdout.contains("zero/report.json does not count"), "{stdout}");
+    assert!(
+        stdout.contains("fifo-report/report.json does not count") && stdout.contains("is a FIFO"),
+        "{stdout}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn finding_11_a_rewritten_input_copy_fails_the_run_and_verification() {
-    let (sandbox, _provider, output) = run_against_provider(
-        case_that("printf ' ' >> ../inputs/decision.json && printf ' ' >> ../task.json"),
-        &[],
-    )
+    // Confined, Case cannot write these copies at all (see confinement.rs); unconfined, the
+    // seal and `verify` must still catch it.
+    let (sandbox, _provider, output) = run_unconfined_against_provider(case_that(
+        "printf ' ' >> ../inputs/decision.json && printf ' ' >> ../task.json",
+    ))
     .await;
     assert_eq!(
         output.status.code(),
@@ -218,7 +240,8 @@ async fn low_a_non_utf8_file_name_in_case_output_fails_the_run_and_the_fail_veri
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn low_a_junit_xml_folder_made_by_case_fails_the_run() {
-    let (sandbox, _provider, output) = run_against_provider(case_that("mkdir ../junit.xml"), &[]).await;
+    // Confined, the run folder is read-only to Case; unconfined, the seal must catch it.
+    let (sandbox, _provider, output) = run_unconfined_against_provider(case_that("mkdir ../junit.xml")).await;
     let report = sandbox.report();
     assert_eq!(report["outcome"], "fail", "{}", String::from_utf8_lossy(&output.stdout));
     assert!(report["seal"].is_object());
@@ -402,4 +425,21 @@ async fn seal_and_verify_agree_on_an_odd_or_oversized_result_json() {
         let (code, stdout) = verify_output(&sandbox);
         assert_eq!(code, Some(0), "{label}: the sealed fail must verify: {stdout}");
     }
+}
+
+/// Finding 5 at seal time: Case swaps the ledger and the trace for links to `/dev/zero`;
+/// the seal neither hangs nor grows, and the run fails saying why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finding_5_a_ledger_and_trace_swapped_for_dev_zero_fail_the_run_without_stalling_the_seal() {
+    let (sandbox, mut command, _server) = unconfined_command(case_that(
+        "for f in adapter-ledger.jsonl trace.jsonl; do rm -f ../$f && ln -s /dev/zero ../$f; done",
+    ))
+    .await;
+    let (code, stdout) = tokio::task::spawn_blocking(move || bounded(command.stdout(std::process::Stdio::piped())))
+        .await
+        .expect("join");
+    assert_eq!(code, Some(1), "{stdout}");
+    let reasons = reasons(&sandbox);
+    assert!(reasons.contains("adapter-ledger.jsonl is a symlink"), "{reasons}");
+    assert!(reasons.contains("trace.jsonl is a symlink"), "{reasons}");
 }

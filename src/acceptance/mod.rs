@@ -37,8 +37,11 @@
 //! process writes a fragment keyed by `NEXTEST_RUN_ID` and re-merges all fragments of the
 //! run into the one file (under a lock), so the file is complete when the last trial ends.
 
+mod report;
 pub mod scenario;
 pub mod steps;
+
+pub use report::{attachment_lines, write_acceptance_junit, write_summary};
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -55,93 +58,6 @@ use crate::sot::SotDocument;
 pub const ENV_JUNIT_PATH: &str = "CASE_HARNESS_JUNIT_PATH";
 /// Environment variable that overrides where trials keep their run folders.
 pub const ENV_WORK_DIR: &str = "CASE_HARNESS_ACCEPTANCE_DIR";
-
-/// Writes `summary.md`: one table row per trial (work item, bullet, result, proof with the
-/// report and digest behind it), then the work-item status the verified reports support.
-pub fn write_summary(
-    path: &Path,
-    sot: &Path,
-    records: &[TrialRecord],
-    evidence_dir: &Path,
-    admission_now: Option<&crate::records::AdmissionRecord>,
-) -> Result<(), AcceptanceError> {
-    let cell = |text: &str| text.replace('|', "\\|").replace('\n', " ");
-    let count = |status: &str| records.iter().filter(|record| record.status == status).count();
-    let mut text = String::new();
-    text.push_str("# Acceptance evidence\n\n");
-    text.push_str(&format!(
-        "SOT: `{}`. Trials: {} passed, {} failed, {} skipped. Each report below verifies with `case-harness verify`.\n\n",
-        sot.display(),
-        count("passed"),
-        count("failed"),
-        count("skipped")
-    ));
-    text.push_str("| Work item | Bullet | Result | Proof |\n|---|---|---|---|\n");
-    for record in records {
-        let bullet = if record.bullet.is_empty() {
-            record.name.as_str()
-        } else {
-            record.bullet.as_str()
-        };
-        let result = match (record.status.as_str(), &record.message) {
-            ("passed", _) => "✅ pass".to_owned(),
-            ("skipped", Some(reason)) => format!("⏭ skipped: {reason}"),
-            (_, Some(message)) => format!("❌ fail: {}", message.lines().next().unwrap_or_default()),
-            (status, None) => status.to_owned(),
-        };
-        let mut proof = record.proof.clone();
-        if let Some((report, digest)) = record.reports.last() {
-            let shown = Path::new(report)
-                .strip_prefix(evidence_dir)
-                .map_or_else(|_| report.clone(), |p| p.display().to_string());
-            proof.push_str(&format!(
-                " — last report `{shown}` (sha256 `{}…`)",
-                digest.get(..12).unwrap_or(digest)
-            ));
-        }
-        if !record.gate_codes.is_empty() {
-            proof.push_str(&format!(" — gates seen blocking: {}", record.gate_codes.join(", ")));
-        }
-        text.push_str(&format!(
-            "| {} | {} | {} | {} |\n",
-            record.work_item,
-            cell(bullet),
-            cell(&result),
-            cell(&proof)
-        ));
-    }
-    text.push_str("\n## Work-item status supported by these reports\n\n");
-    // The status section is never dropped silently: if it cannot be derived, the summary says
-    // why and the summary is still written, then the error is returned (the job fails).
-    let derived = crate::sot::load(sot)
-        .map_err(|err| AcceptanceError::Status(err.to_string()))
-        .and_then(|document| {
-            let folder = crate::status::collect_verified_reports(evidence_dir).map_err(|err| {
-                AcceptanceError::Status(format!(
-                    "cannot read the evidence folder {}: {err}",
-                    evidence_dir.display()
-                ))
-            })?;
-            Ok(crate::status::derive(&document, &folder, admission_now))
-        });
-    match &derived {
-        Ok(status) => {
-            for (id, derived) in &status.derived {
-                text.push_str(&format!(
-                    "- **{id}**: {} — {}\n",
-                    derived.status,
-                    derived.reasons.first().map_or("", String::as_str)
-                ));
-            }
-        }
-        Err(err) => text.push_str(&format!("Not derived: {err}\n")),
-    }
-    std::fs::write(path, text).map_err(|err| AcceptanceError::Write {
-        path: path.to_owned(),
-        message: err.to_string(),
-    })?;
-    derived.map(|_| ())
-}
 
 /// One planned trial: its name and what it is.
 #[derive(Debug, Clone)]
@@ -444,7 +360,8 @@ impl AcceptanceSuite {
             message,
         };
         let Ok(run_id) = std::env::var("NEXTEST_RUN_ID") else {
-            return crate::junit::write_acceptance_junit(path, records).map_err(|err| write_error(err.to_string()));
+            report::write_acceptance_junit(path, records).map_err(|err| write_error(err.to_string()))?;
+            return self.write_trials_beside(path, records);
         };
         // One process per trial: add this process's records as fragments, then merge.
         let all_fragments = path.with_file_name("fragments");
@@ -480,7 +397,25 @@ impl AcceptanceSuite {
             }
         }
         merged.sort_by(|a, b| a.name.cmp(&b.name));
-        crate::junit::write_acceptance_junit(path, &merged).map_err(|err| write_error(err.to_string()))
+        report::write_acceptance_junit(path, &merged).map_err(|err| write_error(err.to_string()))?;
+        self.write_trials_beside(path, &merged)
+    }
+
+    /// Writes `trials.json` beside the JUnit file: the records `case-harness evidence merge`
+    /// joins across nextest shards (see [`crate::bundle`]).
+    fn write_trials_beside(&self, junit: &Path, records: &[TrialRecord]) -> Result<(), AcceptanceError> {
+        let path = junit.with_file_name(crate::bundle::TRIALS);
+        let file = crate::bundle::TrialsFile {
+            sot_sha256: std::fs::read(&self.sots[0])
+                .ok()
+                .map(|bytes| crate::records::sha256_hex(&bytes)),
+            shards: Vec::new(),
+            trials: records.to_vec(),
+        };
+        crate::bundle::write_trials(&path, &file).map_err(|err| AcceptanceError::Write {
+            path,
+            message: err.to_string(),
+        })
     }
 }
 
