@@ -1,0 +1,224 @@
+//! Side by side, in one run: the fast upstream directly, through `case-harness adapter`
+//! (translation, and pass-through when the binary has it) and through LiteLLM's proxy — added
+//! latency p50/p99 at concurrency 1 and 64, requests per second, time to first streamed byte,
+//! peak RSS — then `check` and a whole `run` (stage by stage) against the same upstream, and
+//! the secret scanner against `grep -F -f` on the same generated files.
+//!
+//! Driven by `scripts/bench.sh`, which builds, makes LiteLLM's venv and passes its path. It
+//! prints Markdown tables and judges nothing: the machines are shared, so the ratios measured
+//! in the same run are the figure, never a threshold.
+//!
+//! Everything listens on 127.0.0.1 and is started here; every phase is bounded in requests and
+//! time, and every process it starts is stopped when it ends.
+//!
+//! Environment (defaults; `-- --test` or `cargo test --benches` is a small smoke run):
+//! `BENCH_REQUESTS` (2000 per fast lane at concurrency 1), `BENCH_PEER_REQUESTS` (300 for
+//! LiteLLM), `BENCH_CONCURRENT_REQUESTS` (20000 per fast lane at concurrency 64; a tenth for
+//! LiteLLM), `BENCH_SCAN_MIB` (1024), `BENCH_REPEATS` (runs of `check`/`run`; 20),
+//! `BENCH_LITELLM` (its `litellm` executable) or `BENCH_LITELLM_UNAVAILABLE` (why not),
+//! `BENCH_RUN_EXTRA` (arguments of a second series of `run`s: `--allow-unconfined` shows what
+//! confinement costs).
+
+mod load;
+mod proxies;
+mod report;
+mod upstream;
+mod whole;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use load::{Kind, Lane};
+
+/// Longest any group of lanes measures at concurrency 1.
+const SEQUENTIAL_BUDGET: Duration = Duration::from_secs(60);
+/// Longest any lane measures at concurrency 64.
+const CONCURRENT_BUDGET: Duration = Duration::from_secs(15);
+/// Concurrency of the loaded phase.
+const CONCURRENCY: usize = 64;
+
+pub struct Settings {
+    pub smoke: bool,
+    pub requests: usize,
+    pub peer_requests: usize,
+    pub concurrent_requests: usize,
+    pub scan_mib: u64,
+    pub repeats: usize,
+}
+
+impl Settings {
+    fn from_env_and_args() -> Settings {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        let smoke = !args.iter().any(|arg| arg == "--bench") || args.iter().any(|arg| arg == "--test");
+        let pick = |name: &str, full: usize, small: usize| env_count(name).unwrap_or(if smoke { small } else { full });
+        Settings {
+            smoke,
+            requests: pick("BENCH_REQUESTS", 2000, 20).max(1),
+            peer_requests: pick("BENCH_PEER_REQUESTS", 300, 10).max(1),
+            concurrent_requests: pick("BENCH_CONCURRENT_REQUESTS", 20_000, 256).max(CONCURRENCY),
+            scan_mib: pick("BENCH_SCAN_MIB", 1024, 4).max(1) as u64,
+            repeats: pick("BENCH_REPEATS", 20, 2).max(1),
+        }
+    }
+}
+
+fn env_count(name: &str) -> Option<usize> {
+    let text = std::env::var(name).ok()?;
+    match text.trim().parse() {
+        Ok(count) => Some(count),
+        Err(_) => panic!("{name}={text:?} is not a whole number"),
+    }
+}
+
+fn main() {
+    let settings = Settings::from_env_and_args();
+    let harness = PathBuf::from(env!("CARGO_BIN_EXE_case-harness"));
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let work = tempfile::Builder::new()
+        .prefix("case-harness-bench-")
+        .tempdir()
+        .expect("temporary folder");
+    report::header(&settings, &harness);
+
+    let upstream = upstream::Upstream::start();
+    let upstream_v1 = upstream.base_v1();
+    let mut notes: Vec<String> = Vec::new();
+
+    let adapter =
+        proxies::start_adapter("case-harness adapter", &harness, &upstream_v1, &[]).expect("the adapter starts");
+    let pass_through = match proxies::pass_through_flag(&harness) {
+        Some((flag, value)) => {
+            match proxies::start_adapter(
+                "case-harness adapter (pass-through)",
+                &harness,
+                &upstream_v1,
+                &[flag, value],
+            ) {
+                Ok(proxy) => Some(proxy),
+                Err(err) => {
+                    notes.push(format!("pass-through: not measured: {err}"));
+                    None
+                }
+            }
+        }
+        None => {
+            notes.push("pass-through: not measured: this `case-harness adapter` has no `--upstream-api`".to_owned());
+            None
+        }
+    };
+    let litellm = match (
+        std::env::var_os("BENCH_LITELLM"),
+        std::env::var("BENCH_LITELLM_UNAVAILABLE"),
+    ) {
+        (Some(path), _) => match proxies::start_litellm(&PathBuf::from(path), &upstream_v1, work.path()) {
+            Ok(proxy) => Some(proxy),
+            Err(err) => {
+                notes.push(format!("LiteLLM: not measured: {err}"));
+                None
+            }
+        },
+        (None, Ok(reason)) => {
+            notes.push(format!("LiteLLM: not measured: {reason}"));
+            None
+        }
+        (None, Err(_)) => {
+            notes.push("LiteLLM: not measured: BENCH_LITELLM not set (scripts/bench.sh sets it)".to_owned());
+            None
+        }
+    };
+
+    let lane = |label: &str, root: &str, token: Option<&str>, kind: Kind, cap: usize| Lane {
+        label: label.to_owned(),
+        root: root.to_owned(),
+        token: token.map(str::to_owned),
+        kind,
+        cap,
+    };
+    let direct_root = format!("http://{}", upstream.addr);
+    let (n, peer) = (settings.requests, settings.peer_requests);
+    let mut groups: Vec<(Kind, Vec<Lane>)> = Vec::new();
+    for kind in [Kind::Chat, Kind::Messages, Kind::Stream] {
+        let mut lanes = vec![
+            lane("direct", &direct_root, None, kind, n),
+            lane(&adapter.name, &adapter.root, Some(&adapter.token), kind, n),
+        ];
+        if let (Kind::Messages, Some(proxy)) = (kind, &pass_through) {
+            lanes.push(lane(&proxy.name, &proxy.root, Some(&proxy.token), kind, n));
+        }
+        if let (Kind::Chat | Kind::Stream, Some(proxy)) = (kind, &litellm) {
+            lanes.push(lane(&proxy.name, &proxy.root, Some(&proxy.token), kind, peer));
+        }
+        groups.push((kind, lanes));
+    }
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("client runtime");
+    let warmup = if settings.smoke { 3 } else { 100 };
+    let sequential: Vec<(Kind, Vec<load::Measured>)> = runtime.block_on(async {
+        let client = load::client();
+        let mut all = Vec::new();
+        for (kind, lanes) in &groups {
+            all.push((*kind, load::sequential(&client, lanes, warmup, SEQUENTIAL_BUDGET).await));
+        }
+        all
+    });
+    report::sequential(&sequential);
+
+    let mut concurrent_lanes = Vec::new();
+    for (kind, lanes) in &groups {
+        if *kind == Kind::Stream {
+            continue;
+        }
+        for lane in lanes {
+            let mut lane = lane.clone();
+            lane.cap = if litellm.as_ref().is_some_and(|proxy| proxy.name == lane.label) {
+                settings.concurrent_requests / 10
+            } else {
+                settings.concurrent_requests
+            };
+            concurrent_lanes.push((*kind, lane));
+        }
+    }
+    let concurrent: Vec<(Kind, load::Measured)> = runtime.block_on(async {
+        let mut all = Vec::new();
+        for (kind, lane) in &concurrent_lanes {
+            all.push((*kind, load::concurrent(lane, CONCURRENCY, 2, CONCURRENT_BUDGET).await));
+        }
+        all
+    });
+    report::concurrent(&concurrent, CONCURRENCY);
+
+    let running: Vec<&proxies::Proxy> = [Some(&adapter), pass_through.as_ref(), litellm.as_ref()]
+        .into_iter()
+        .flatten()
+        .collect();
+    report::proxies(&running);
+    drop(litellm);
+    drop(pass_through);
+    drop(adapter);
+
+    let env = whole::HarnessEnv {
+        harness: harness.clone(),
+        root: root.clone(),
+        upstream_v1: upstream_v1.clone(),
+    };
+    report::check(&whole::check(&env, settings.repeats));
+    let runs = whole::runs(&env, work.path(), settings.repeats.min(10), &[]);
+    let extra: Vec<String> = std::env::var("BENCH_RUN_EXTRA")
+        .map(|extra| extra.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default();
+    let extra_runs = (!extra.is_empty()).then(|| whole::runs(&env, work.path(), settings.repeats.min(10), &extra));
+    report::runs(&runs, extra_runs.as_ref().map(|runs| (extra.join(" "), runs)));
+    upstream.stop();
+
+    let scan_dir = work.path().join("scan-set");
+    match whole::generate_scan_set(&scan_dir, settings.scan_mib) {
+        Ok((bytes, files)) => report::scan(&whole::scan(&env, &scan_dir, work.path(), bytes, files, 3)),
+        Err(err) => println!("scan: not measured: cannot write the file set: {err}\n"),
+    }
+    for note in notes {
+        println!("- {note}");
+    }
+}
