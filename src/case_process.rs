@@ -7,7 +7,9 @@
 //! and telemetry/non-essential traffic is switched off, so that well-behaved agents stay on
 //! the local model; everything else is caught by the adapter's model pinning.
 //!
-//! Case runs in its own process group, so a timeout kills it and everything it started.
+//! Confined, Case runs as PID 2 of its own namespaces ([`run_in_sandbox`], `crate::sandbox`),
+//! so a timeout kills it and everything it started. Unconfined (`--allow-unconfined`), it
+//! runs in its own process group ([`run`]), which a `setsid()` descendant escapes.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -150,6 +152,13 @@ impl SecretOrPlain {
     }
 }
 
+/// The environment with its values exposed, for handing to a process.
+pub(crate) fn exposed(env: &[(String, SecretOrPlain)]) -> Vec<(String, String)> {
+    env.iter()
+        .map(|(name, value)| (name.clone(), value.expose().to_owned()))
+        .collect()
+}
+
 /// Names of variables in `harness_env` that match [`SCRUBBED_PATTERNS`] (never values).
 pub fn scrubbed_names(harness_env: impl IntoIterator<Item = String>) -> Vec<String> {
     let mut names: Vec<String> = harness_env
@@ -211,6 +220,9 @@ pub enum CaseError {
     /// Waiting failed.
     #[error("lost track of the Case process: {0}")]
     Wait(std::io::Error),
+    /// The sandbox failed while Case ran, or Case could not be started inside it.
+    #[error(transparent)]
+    Sandbox(#[from] crate::sandbox::SandboxError),
     /// The trace could not be written (so the run cannot prove what it did).
     #[error("cannot write the trace: {0}")]
     Trace(std::io::Error),
@@ -317,6 +329,67 @@ pub async fn run(launch: &CaseLaunch<'_>, trace: &Trace) -> Result<CaseExit, Cas
         exit_code: status.code(),
         signal: status.signal(),
         timed_out,
+        duration_ms: started.elapsed().as_millis() as u64,
+    };
+    trace
+        .event(
+            trace::CASE_PROCESS_EXITED,
+            serde_json::to_value(&exit).unwrap_or_default(),
+        )
+        .map_err(CaseError::Trace)?;
+    Ok(exit)
+}
+
+/// Like [`run`], but Case starts as PID 2 of `sandbox`'s namespaces (already prepared, with
+/// its environment and logs); returns only once every process of the namespace is gone.
+pub async fn run_in_sandbox(
+    launch: &CaseLaunch<'_>,
+    sandbox: &mut crate::sandbox::Sandbox,
+    trace: &Trace,
+) -> Result<CaseExit, CaseError> {
+    let program = launch.command.first().ok_or(CaseError::EmptyCommand)?;
+    trace
+        .event(
+            trace::CASE_PROCESS_STARTED,
+            serde_json::json!({ "program": program_name(program), "argc": launch.command.len() }),
+        )
+        .map_err(CaseError::Trace)?;
+    let started = Instant::now();
+    let ended = match sandbox.start_case().await {
+        Ok(()) => sandbox.wait(launch.timeout).await,
+        Err(err) => Err(err),
+    };
+    let ended = match ended {
+        Ok(ended) => ended,
+        Err(err) => {
+            // The trace says how Case ended even when it never ran, as the report will.
+            let exit = CaseExit {
+                exit_code: None,
+                signal: None,
+                timed_out: false,
+                duration_ms: started.elapsed().as_millis() as u64,
+            };
+            trace
+                .event(
+                    trace::CASE_PROCESS_EXITED,
+                    serde_json::to_value(&exit).unwrap_or_default(),
+                )
+                .map_err(CaseError::Trace)?;
+            return Err(err.into());
+        }
+    };
+    if ended.timed_out {
+        trace
+            .event(
+                trace::CASE_TIMED_OUT,
+                serde_json::json!({ "timeout_ms": launch.timeout.as_millis() as u64 }),
+            )
+            .map_err(CaseError::Trace)?;
+    }
+    let exit = CaseExit {
+        exit_code: ended.exit_code,
+        signal: ended.signal,
+        timed_out: ended.timed_out,
         duration_ms: started.elapsed().as_millis() as u64,
     };
     trace

@@ -98,6 +98,10 @@ enum Command {
         /// Folder searched (recursively) for report.json files.
         #[arg(long, value_name = "DIR")]
         evidence: PathBuf,
+        /// Also count passes of runs whose Case was not confined (`isolation: none`, from
+        /// `run --allow-unconfined`); by default they never count.
+        #[arg(long)]
+        count_unconfined: bool,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
@@ -106,10 +110,13 @@ enum Command {
     ///
     /// Evaluates every gate first; if any blocks, Case is never spawned (exit 3) and the
     /// run folder still gets report.json (outcome `blocked`) and trace.jsonl. Otherwise it
-    /// starts the adapter on 127.0.0.1 (pinned to the admitted model), spawns Case with a
-    /// cleared environment plus the Case contract variables, waits at most --timeout,
-    /// scans every channel for the upstream secret (or a canary) and the per-run token,
-    /// and seals report.json. Exit 0 pass, 1 fail, 3 blocked, 2 error.
+    /// confines Case in its own network, mount and PID namespaces, starts the adapter on
+    /// 127.0.0.1 inside them (pinned to the admitted model; the only thing Case can reach),
+    /// spawns Case with a cleared environment plus the Case contract variables and a
+    /// read-only run folder (except case-output/ and case-home/), waits at most --timeout,
+    /// kills everything Case started, scans every channel for the upstream secret (or a
+    /// canary) and the per-run token, and seals report.json. Exit 0 pass, 1 fail,
+    /// 3 blocked, 2 error (including confinement_unavailable).
     ///
     /// Without a command after `--`, the bundled reference Case runs.
     #[command(after_long_help = ENVIRONMENT_HELP)]
@@ -123,7 +130,7 @@ enum Command {
         /// The run folder; created if missing, must be empty.
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
-        /// Seconds before Case (and its process group) is killed.
+        /// Seconds before Case (and everything it started) is killed.
         #[arg(long, value_name = "SECS", default_value_t = crate::run::DEFAULT_CASE_TIMEOUT.as_secs_f64())]
         timeout: f64,
         /// Seconds to wait for GET {base}/models.
@@ -140,6 +147,15 @@ enum Command {
         /// agent configuration directory (CLAUDE_CONFIG_DIR) stays fresh; the report records it.
         #[arg(long)]
         keep_home: bool,
+        /// When the kernel refuses the namespaces that confine Case, run it unconfined
+        /// anyway (same network and files as the harness). The report says `isolation: none`
+        /// and `status` does not count it unless told to with --count-unconfined.
+        #[arg(long)]
+        allow_unconfined: bool,
+        /// A file or folder Case must not read (repeatable): inside Case's sandbox a folder
+        /// shows empty and a file reads as empty. E.g. a signing key's folder, ~/.ssh.
+        #[arg(long, value_name = "PATH")]
+        hide: Vec<PathBuf>,
         /// The Case command and its arguments (default: the reference Case).
         #[arg(last = true, value_name = "CASE_CMD")]
         case_command: Vec<String>,
@@ -216,6 +232,12 @@ enum Command {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
+    // Case's sandbox must be set up in a single-threaded process: before clap, before any
+    // runtime (see `crate::sandbox`).
+    let mut args = std::env::args_os();
+    if args.nth(1).is_some_and(|first| first == crate::sandbox::SUBCOMMAND) {
+        return crate::sandbox::inside::main(args);
+    }
     let cli = Cli::parse();
     let exit = match run(cli) {
         Ok(exit) => exit,
@@ -242,7 +264,12 @@ fn run(cli: Cli) -> Result<Exit, String> {
             format,
             probe_timeout,
         } => check(decision, format, probe_timeout),
-        Command::Status { sot, evidence, format } => status(&sot, &evidence, format),
+        Command::Status {
+            sot,
+            evidence,
+            count_unconfined,
+            format,
+        } => status(&sot, &evidence, count_unconfined, format),
         Command::Run {
             decision,
             task,
@@ -252,6 +279,8 @@ fn run(cli: Cli) -> Result<Exit, String> {
             sot,
             simulated,
             keep_home,
+            allow_unconfined,
+            hide,
             case_command,
         } => {
             let options = crate::run::RunOptions {
@@ -263,6 +292,8 @@ fn run(cli: Cli) -> Result<Exit, String> {
                 sot: sot.or_else(bundled_sot),
                 probe_timeout: seconds("--probe-timeout", probe)?,
                 keep_home,
+                allow_unconfined,
+                hidden_paths: hide,
             };
             run_pipeline(&options, decision)
         }
@@ -410,10 +441,16 @@ fn to_json(value: &impl serde::Serialize) -> Result<String, String> {
     serde_json::to_string(value).map_err(|err| format!("cannot serialize output: {err}"))
 }
 
-fn status(sot: &std::path::Path, evidence: &std::path::Path, format: Format) -> Result<Exit, String> {
+fn status(
+    sot: &std::path::Path,
+    evidence: &std::path::Path,
+    count_unconfined: bool,
+    format: Format,
+) -> Result<Exit, String> {
     let document = crate::sot::load(sot).map_err(|err| err.to_string())?;
-    let folder = crate::status::collect_verified_reports(evidence)
+    let mut folder = crate::status::collect_verified_reports(evidence)
         .map_err(|err| format!("{}: cannot read evidence folder: {err}", evidence.display()))?;
+    folder.count_unconfined = count_unconfined;
     let admission = current_admission()?;
     let output = crate::status::derive(&document, &folder, admission.as_ref());
     match format {

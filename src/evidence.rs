@@ -53,6 +53,8 @@ pub mod names {
     pub const STDERR: &str = "case-stderr.log";
     /// Case's `CASE_OUTPUT_DIR`.
     pub const CASE_OUTPUT: &str = "case-output";
+    /// Case's own writable home folder (its `HOME` and agent config live there).
+    pub const CASE_HOME: &str = "case-home";
     /// Case's verdict file inside `case-output/`.
     pub const RESULT: &str = "case-output/result.json";
     /// Exact copies of the decision and admission records the gates read.
@@ -88,6 +90,8 @@ pub struct RunObservations {
     pub scrubbed_variables: Vec<String>,
     /// Case's home and agent configuration, when Case was spawned.
     pub case_home: Option<crate::output::CaseHomeFacts>,
+    /// What confined Case, when it was spawned.
+    pub isolation: Option<crate::output::Isolation>,
     /// Secret-scan channels (everything but the report itself, which is scanned here).
     pub secret_channels: Vec<ChannelScan>,
     /// Names of the secrets searched for.
@@ -145,6 +149,7 @@ pub fn write_placeholder(run_dir: &Path, evidence_kind: EvidenceKind) -> Result<
         fallback_proof: None,
         scrubbed_variables: Vec::new(),
         case_home: None,
+        isolation: None,
         secret_scan: SecretScanSummary {
             clean: false,
             secrets: Vec::new(),
@@ -242,6 +247,7 @@ pub fn seal(
         fallback_proof,
         scrubbed_variables: observations.scrubbed_variables,
         case_home: observations.case_home,
+        isolation: observations.isolation,
         secret_scan: SecretScanSummary {
             clean: true,
             secrets: observations.secret_names,
@@ -706,6 +712,10 @@ pub fn verify(report_path: &Path) -> Result<VerifiedReport, Vec<String>> {
         model_sha256_check: fingerprint("model_sha256_check"),
         case_model_provider: report.case_model_provider.unwrap_or_default(),
         case_model: report.case_model.unwrap_or_default(),
+        confined: report
+            .isolation
+            .as_ref()
+            .is_some_and(crate::output::Isolation::is_confined),
         case_model_admission_status: report
             .case_model_admission_status
             .as_deref()
@@ -748,6 +758,19 @@ fn check_against_trace(report: &Report, events: &[serde_json::Map<String, Value>
         problems.push(format!(
             "report says case_process_started={} but the trace says {started}",
             report.case_process_started
+        ));
+    }
+    // What confined Case is traced before Case starts; a report that claims more is forged.
+    let traced_isolation = event_named(trace::CASE_ISOLATION).and_then(|event| event.get("isolation"));
+    let claimed_isolation = report
+        .isolation
+        .as_ref()
+        .and_then(|isolation| serde_json::to_value(isolation).ok());
+    if traced_isolation != claimed_isolation.as_ref() {
+        problems.push(format!(
+            "report says isolation {} but the trace's case_isolation says {}",
+            claimed_isolation.map_or("absent".to_owned(), |value| value.to_string()),
+            traced_isolation.map_or("nothing".to_owned(), Value::to_string)
         ));
     }
     if let Some(case) = &report.case {

@@ -13,6 +13,8 @@
 //!   verifies reports; [`junit`] renders them for CI dashboards.
 //! * [`adapter`] — the loopback proxy between Case and the local provider, pinned to the
 //!   admitted model; [`case_process`] — Case's environment, spawn and timeout.
+//! * [`sandbox`] — Case's confinement: kernel namespaces in which the adapter is all it can
+//!   reach, the evidence is read-only and every process it starts dies with the run.
 //! * [`gates`] — every reason the route may not start Case, evaluated before any spawn.
 //! * [`upstream`] — the validated local base URL and the loopback-only HTTP client;
 //!   [`fingerprint`] — what the upstream says about itself, and the model-file digest check.
@@ -40,6 +42,7 @@ pub mod output;
 pub mod records;
 mod reference_case;
 pub mod run;
+pub mod sandbox;
 pub mod secrets;
 pub mod signals;
 pub mod sot;

@@ -133,6 +133,9 @@ pub struct Report {
     /// (see [`crate::case_home`]). Absent in reports written before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub case_home: Option<CaseHomeFacts>,
+    /// What confined Case (`none` when it ran unconfined); absent when Case never ran.
+    #[serde(default)]
+    pub isolation: Option<Isolation>,
     /// The secret scan, per channel.
     pub secret_scan: SecretScanSummary,
     /// Inputs by role (`decision`, `admission`, `task`, `sot`): path and sha256.
@@ -153,6 +156,61 @@ pub struct CaseHomeFacts {
     pub agent_config_dir: String,
     /// Agent switches set, as `NAME=value`.
     pub agent_switches: Vec<String>,
+}
+
+/// What confined Case during a run: the confinement in force, or `"none"`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum Isolation {
+    /// `"none"`: Case ran unconfined (`run --allow-unconfined` on a kernel without namespaces).
+    None(NoIsolation),
+    /// Case ran in kernel namespaces.
+    Confined(Confinement),
+}
+
+/// The word `none`, as a report writes an unconfined run's isolation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoIsolation {
+    /// No confinement.
+    None,
+}
+
+/// The confinement of a confined run.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Confinement {
+    /// `namespace`: only the adapter's listener is reachable.
+    pub network: String,
+    /// `read_only_run_folder`: only `case-output/` and `case-home/` are writable.
+    pub filesystem: String,
+    /// `namespace`: every process Case starts dies with the run.
+    pub pid: String,
+    /// The user id Case ran as (outside any user namespace).
+    pub uid: u32,
+    /// The mechanism.
+    pub how: String,
+}
+
+impl Isolation {
+    /// The isolation of a run confined by kernel namespaces.
+    pub fn confined(uid: u32, how: &str) -> Isolation {
+        Isolation::Confined(Confinement {
+            network: "namespace".to_owned(),
+            filesystem: "read_only_run_folder".to_owned(),
+            pid: "namespace".to_owned(),
+            uid,
+            how: how.to_owned(),
+        })
+    }
+
+    /// True when Case's network, filesystem and processes were all confined.
+    pub fn is_confined(&self) -> bool {
+        matches!(self, Isolation::Confined(confinement)
+            if confinement.network == "namespace"
+                && confinement.filesystem == "read_only_run_folder"
+                && confinement.pid == "namespace")
+    }
 }
 
 /// How a run ended.

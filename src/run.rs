@@ -16,8 +16,9 @@ use crate::case_process::{self, CaseContract, CaseLaunch};
 use crate::config::HarnessConfig;
 use crate::evidence::{self, RunObservations, names};
 use crate::gates::{self, GateInputs};
-use crate::output::{CaseSummary, ChannelScan, EvidenceKind, FileDigest, Report};
+use crate::output::{CaseSummary, ChannelScan, EvidenceKind, FileDigest, Isolation, NoIsolation, Report};
 use crate::records::{read_bounded, sha256_hex};
+use crate::sandbox::{Sandbox, SandboxError, SandboxSpec};
 use crate::secrets::{NamedSecret, SecretScanner, SecretValue};
 use crate::trace::{self, Trace};
 
@@ -47,6 +48,11 @@ pub struct RunOptions {
     /// Keep the user's `HOME` for Case instead of a fresh `case-home/` (the agent
     /// configuration directory stays fresh either way; see [`crate::case_home`]).
     pub keep_home: bool,
+    /// Run Case unconfined when the kernel refuses the namespaces (the report then says
+    /// `isolation: none`); without it such a run is refused.
+    pub allow_unconfined: bool,
+    /// Paths Case must not read (hidden inside its mount namespace), e.g. a signing key's folder.
+    pub hidden_paths: Vec<PathBuf>,
 }
 
 /// Why a run could not produce a report at all (exit 2).
@@ -83,6 +89,10 @@ pub enum RunError {
     /// This binary's own path (which runs the reference Case) is unknown.
     #[error("cannot locate this binary to run the reference Case: {0}")]
     ReferenceCase(String),
+    /// Case could not be confined (and `--allow-unconfined` was not given, or the sandbox
+    /// failed in another way).
+    #[error(transparent)]
+    Confinement(#[from] crate::sandbox::SandboxError),
     /// The harness was interrupted; the report stays `incomplete`.
     #[error("{0}")]
     Interrupted(String),
@@ -247,6 +257,7 @@ async fn pipeline(
         secret_channels: Vec::new(),
         secret_names: secrets.iter().map(|secret| secret.name.clone()).collect(),
         inputs,
+        isolation: None,
         adapter_totals: None,
         run_errors: Vec::new(),
     };
@@ -268,6 +279,7 @@ async fn pipeline(
         let case = run_case(out, options, &case_command, config, adapter).await?;
         observations.case = Some(case.summary);
         observations.case_home = Some(case.home);
+        observations.isolation = Some(case.isolation);
         observations.adapter_totals = Some(case.totals);
         observations.run_errors.extend(case.errors);
     }
@@ -291,6 +303,7 @@ async fn pipeline(
 struct CaseRun {
     summary: CaseSummary,
     home: crate::output::CaseHomeFacts,
+    isolation: Isolation,
     /// What the adapter counted in memory.
     totals: crate::adapter::LedgerTotals,
     errors: Vec<String>,
@@ -304,37 +317,71 @@ async fn run_case(
     adapter: AdapterConfig,
 ) -> Result<CaseRun, RunError> {
     let (trace, model, token) = (adapter.trace.clone(), adapter.model.clone(), adapter.case_token.clone());
-    let handle = adapter::start(adapter, SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
-        .await
-        .map_err(|err| RunError::Adapter(err.to_string()))?;
-    // The adapter traces adapter_started/adapter_stopped itself.
-    let adapter_addr = handle.local_addr();
-
     let output_dir = out.join(names::CASE_OUTPUT);
     std::fs::create_dir_all(&output_dir).map_err(io_error(&output_dir))?;
-    let home_dir = out.join(crate::case_home::CASE_HOME);
+    let home_dir = out.join(names::CASE_HOME);
     let home = crate::case_home::CaseHome::prepare(out, options.keep_home).map_err(io_error(&home_dir))?;
-    let contract = CaseContract {
+    let home_variables = home.variables();
+    let contract = |adapter_addr| CaseContract {
         adapter_addr,
         model: model.clone(),
-        token,
+        token: token.clone(),
         config_file: out.join(names::CASE_CONFIG),
         task_file: out.join(names::TASK),
         output_dir: output_dir.clone(),
-        home_variables: home.variables(),
+        home_variables: home_variables.clone(),
     };
-    write_case_config(&contract, options.timeout)?;
-    let env = case_process::case_environment(&contract, &config.case_passthrough);
-    let launch = CaseLaunch {
+    let (stdout_log, stderr_log) = (out.join(names::STDOUT), out.join(names::STDERR));
+    let launch = |env| CaseLaunch {
         command: case_command,
-        env: &env,
+        env,
         // Not the run folder: Case has no business next to the trace and the ledger.
         working_dir: &output_dir,
-        stdout_log: &out.join(names::STDOUT),
-        stderr_log: &out.join(names::STDERR),
+        stdout_log: &stdout_log,
+        stderr_log: &stderr_log,
         timeout: options.timeout,
     };
-    let exit = case_process::run(&launch, &trace).await;
+
+    // Confined: the adapter's address is fixed inside Case's own network namespace.
+    let confined = contract(SocketAddr::from((Ipv4Addr::LOCALHOST, crate::sandbox::ADAPTER_PORT)));
+    let env = case_process::case_environment(&confined, &config.case_passthrough);
+    let spec = SandboxSpec {
+        run_dir: out,
+        writable: vec![output_dir.clone(), home_dir.clone()],
+        hidden: options.hidden_paths.clone(),
+        working_dir: &output_dir,
+        command: case_command,
+        env: case_process::exposed(&env),
+        stdout: create_log(&out.join(names::STDOUT))?,
+        stderr: create_log(&out.join(names::STDERR))?,
+    };
+    let (exit, handle, isolation) = match Sandbox::prepare(spec).await {
+        Ok((mut sandbox, listener)) => {
+            let handle = adapter::start_on(adapter, listener)
+                .await
+                .map_err(|err| RunError::Adapter(err.to_string()))?;
+            write_case_config(&confined, options.timeout)?;
+            let isolation = crate::sandbox::confined_isolation();
+            trace_isolation(&trace, &isolation)?;
+            let exit = case_process::run_in_sandbox(&launch(&env), &mut sandbox, &trace).await;
+            (exit, handle, isolation)
+        }
+        Err(SandboxError::Unavailable { reason }) if options.allow_unconfined => {
+            eprintln!("case-harness: warning: Case runs UNCONFINED (--allow-unconfined): {reason}");
+            let handle = adapter::start(adapter, SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+                .await
+                .map_err(|err| RunError::Adapter(err.to_string()))?;
+            let unconfined = contract(handle.local_addr());
+            write_case_config(&unconfined, options.timeout)?;
+            let env = case_process::case_environment(&unconfined, &config.case_passthrough);
+            let isolation = Isolation::None(NoIsolation::None);
+            trace_isolation(&trace, &isolation)?;
+            let exit = case_process::run(&launch(&env), &trace).await;
+            (exit, handle, isolation)
+        }
+        Err(err) => return Err(err.into()),
+    };
+    // The adapter traces adapter_started/adapter_stopped itself.
     let totals = handle.shutdown().await;
 
     let mut errors = Vec::new();
@@ -369,6 +416,7 @@ async fn run_case(
             duration_ms: exit.duration_ms,
             verdict,
         },
+        isolation,
         totals,
         errors,
     })
@@ -390,6 +438,15 @@ fn read_verdict(path: &Path) -> Result<Option<String>, String> {
             path.display()
         )),
     }
+}
+
+fn create_log(path: &Path) -> Result<std::fs::File, RunError> {
+    std::fs::File::create(path).map_err(io_error(path))
+}
+
+fn trace_isolation(trace: &Trace, isolation: &Isolation) -> Result<(), RunError> {
+    let value = serde_json::to_value(isolation).map_err(evidence::EvidenceError::from)?;
+    trace_event(trace, trace::CASE_ISOLATION, serde_json::json!({ "isolation": value }))
 }
 
 fn write_case_config(contract: &CaseContract, timeout: Duration) -> Result<(), RunError> {

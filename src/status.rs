@@ -49,17 +49,26 @@ pub struct VerifiedReport {
     pub upstream_server: String,
     /// The fingerprint's `model_sha256_check` (`match`, `mismatch`, `not_checked: …`).
     pub model_sha256_check: String,
+    /// Case ran confined (network, filesystem and PID namespaces); `isolation: none` is false.
+    pub confined: bool,
 }
 
 impl VerifiedReport {
     /// Why this report does not count as real Stage 2 evidence (for `admission_now`), if it does not.
-    fn does_not_count(&self, admission_now: Option<&AdmissionRecord>) -> Option<String> {
+    fn does_not_count(&self, admission_now: Option<&AdmissionRecord>, count_unconfined: bool) -> Option<String> {
         if self.outcome != RunOutcome::Pass || self.evidence_kind != EvidenceKind::RealStage2 {
             return Some(format!(
                 "a {} {} report",
                 self.evidence_kind.as_str(),
                 self.outcome.as_str()
             ));
+        }
+        if !self.confined && !count_unconfined {
+            return Some(
+                "Case ran unconfined (isolation: none): nothing stopped it from reaching another model; \
+                 `status --count-unconfined` counts it anyway"
+                    .to_owned(),
+            );
         }
         if self.model_sha256_check == "mismatch" {
             return Some("its served model file did not match the admission's model_sha256".to_owned());
@@ -114,6 +123,8 @@ pub struct EvidenceFolder {
     pub verified: Vec<VerifiedReport>,
     /// (path, why it does not count).
     pub rejected: Vec<(PathBuf, String)>,
+    /// Count passes of Case runs that were not confined (`status --count-unconfined`).
+    pub count_unconfined: bool,
 }
 
 /// [`collect_reports`] with the Harness Evidence Interface's own verifier.
@@ -184,7 +195,7 @@ pub fn derive(
         .collect();
     let mut counting: Vec<&VerifiedReport> = Vec::new();
     for report in &evidence.verified {
-        match report.does_not_count(admission_now) {
+        match report.does_not_count(admission_now, evidence.count_unconfined) {
             None => counting.push(report),
             Some(reason) => not_counted.push(format!("{} does not count: {reason}", report.path.display())),
         }
@@ -325,6 +336,7 @@ mod tests {
             case_model_admission_status: Some(admission),
             upstream_server: "llama-cpp-python".to_owned(),
             model_sha256_check: "match".to_owned(),
+            confined: true,
         }
     }
 
@@ -341,7 +353,7 @@ mod tests {
     fn derived(reports: Vec<VerifiedReport>, now: Option<AdmissionStatus>) -> BTreeMap<String, DerivedStatus> {
         let folder = EvidenceFolder {
             verified: reports,
-            rejected: Vec::new(),
+            ..EvidenceFolder::default()
         };
         let now = now.map(admission);
         derive(&seed(), &folder, now.as_ref()).derived
@@ -356,6 +368,27 @@ mod tests {
         assert_eq!(derived["CTO-WORK-020"].status, "blocked");
         assert_eq!(derived["CTO-WORK-022"].status, "blocked");
         assert_eq!(derived["CTO-WORK-021"].status, "validated");
+    }
+
+    #[test]
+    fn an_unconfined_pass_counts_only_when_told() {
+        let mut unconfined = report(RealStage2, RunOutcome::Pass, Admitted);
+        unconfined.confined = false;
+        let folder = |count_unconfined| EvidenceFolder {
+            verified: vec![unconfined.clone()],
+            rejected: Vec::new(),
+            count_unconfined,
+        };
+        let status = derive(&seed(), &folder(false), Some(&admission(Admitted)));
+        assert_eq!(status.derived["CTO-WORK-022"].status, "blocked");
+        assert!(
+            status.derived["CTO-WORK-022"]
+                .reasons
+                .iter()
+                .any(|reason| reason.contains("unconfined"))
+        );
+        let status = derive(&seed(), &folder(true), Some(&admission(Admitted)));
+        assert_eq!(status.derived["CTO-WORK-022"].status, "unblocked");
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub const GATES_EVALUATED: &str = "gates_evaluated";
 pub const GATE_BLOCKED: &str = "gate_blocked";
 /// The adapter is listening.
 pub const ADAPTER_STARTED: &str = "adapter_started";
+/// What confines Case (`isolation`: the report's field), written before Case is spawned.
+pub const CASE_ISOLATION: &str = "case_isolation";
 /// Written immediately before Case is spawned — and only then.
 pub const CASE_PROCESS_STARTED: &str = "case_process_started";
 /// Case exited (or was killed).

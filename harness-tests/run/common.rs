@@ -155,3 +155,54 @@ pub fn events(sandbox: &Sandbox) -> Vec<String> {
 pub fn base_url(provider: &FakeProvider) -> String {
     provider.base_url()
 }
+
+/// Live processes other than the harness whose command line contains `marker`.
+pub fn processes_with(marker: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.bytes().all(|byte| byte.is_ascii_digit()) {
+            continue;
+        }
+        // The harness and its sandbox process carry Case's argv too: only Case's own count.
+        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline"))
+            && String::from_utf8_lossy(&cmdline).contains(marker)
+            && !cmdline
+                .split(|byte| *byte == 0)
+                .next()
+                .is_some_and(|program| program.ends_with(b"case-harness"))
+        {
+            found.push(format!(
+                "{name}: {}",
+                String::from_utf8_lossy(&cmdline).replace('\0', " ")
+            ));
+        }
+    }
+    found
+}
+
+pub fn unique_marker(name: &str) -> String {
+    format!("chc-test-{name}-{}-{}", std::process::id(), rand_suffix())
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_nanos())
+        .unwrap_or_default()
+}
+
+/// Kills (SIGKILL) the processes [`processes_with`] finds, so that a failing test leaves
+/// nothing behind; returns what it found.
+pub fn kill_survivors(marker: &str) -> Vec<String> {
+    let survivors = processes_with(marker);
+    for survivor in &survivors {
+        if let Some(pid) = survivor.split(':').next().and_then(|pid| pid.parse::<i32>().ok()) {
+            // SAFETY: kill(2) on a process that carries this test's unique marker.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+    }
+    survivors
+}

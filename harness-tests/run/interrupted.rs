@@ -2,26 +2,27 @@ use std::time::{Duration, Instant};
 
 use crate::common::*;
 
-/// Starts `run` with a Case that records its pid and sleeps, and waits until Case is running.
-/// Returns the harness process and Case's pid.
+/// Starts `run` with a Case that sleeps with a unique marker in its command line, and waits
+/// until Case is running. Returns the harness process and the marker. (Case's own pid is of
+/// no use outside: it is PID 2 of its namespace.)
 #[expect(clippy::zombie_processes, reason = "returned to the caller, which waits for it")]
-fn start_sleeping_run(sandbox: &Sandbox, base_url: &str) -> (std::process::Child, i32) {
-    let pid_file = sandbox.path("case.pid");
+fn start_sleeping_run(sandbox: &Sandbox, base_url: &str) -> (std::process::Child, String) {
+    let marker = unique_marker("interrupted");
     let mut command = harness_std(sandbox, Some(base_url));
     command
         .args(["run", "--simulated", "--task"])
         .arg(sandbox.path("task.json"))
         .arg("--out")
         .arg(sandbox.out())
-        .args(["--", "sh", "-c"])
-        .arg(format!("echo $$ > {}; exec sleep 120", pid_file.display()))
+        .args(["--", "python3", "-c", "import time; time.sleep(120)"])
+        .arg(&marker)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
     let mut child = command.spawn().expect("spawn case-harness");
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        if let Ok(pid) = std::fs::read_to_string(&pid_file).unwrap_or_default().trim().parse() {
-            return (child, pid);
+        if alive(&marker) {
+            return (child, marker);
         }
         if Instant::now() > deadline {
             let _ = child.kill();
@@ -32,16 +33,22 @@ fn start_sleeping_run(sandbox: &Sandbox, base_url: &str) -> (std::process::Child
     }
 }
 
-/// Running (a zombie waiting to be reaped is dead: it runs nothing).
-fn alive(pid: i32) -> bool {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // The state follows the parenthesised command name: "PID (comm) S ...".
-    let state = stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next());
-    state.is_some_and(|state| state != 'Z' && state != 'X')
+/// Running (a zombie waiting to be reaped has an empty command line: it runs nothing).
+fn alive(marker: &str) -> bool {
+    !processes_with(marker).is_empty()
+}
+
+/// Waits (bounded) for the processes with `marker` to be gone; true if they are.
+fn gone(marker: &str) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while alive(marker) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    kill_survivors(marker).is_empty()
 }
 
 fn signal(pid: i32, signal: libc::c_int) -> bool {
-    // SAFETY: kill(2) on a pid this test started (directly or through the harness).
+    // SAFETY: kill(2) on a pid this test started.
     unsafe { libc::kill(pid, signal) == 0 }
 }
 
@@ -51,11 +58,11 @@ async fn a_run_killed_midway_leaves_an_incomplete_report_that_never_verifies() {
     let server = provider().await;
     let url = base_url(&server);
     let sandbox = tokio::task::spawn_blocking(move || {
-        let (mut child, case_pid) = start_sleeping_run(&sandbox, &url);
+        let (mut child, marker) = start_sleeping_run(&sandbox, &url);
         assert!(signal(child.id() as i32, libc::SIGKILL));
         child.wait().expect("reaped");
-        // Nobody is left to stop Case: clean up after the test.
-        signal(case_pid, libc::SIGKILL);
+        // The kernel kills the sandbox with the harness (confinement.rs checks it).
+        assert!(gone(&marker), "Case outlived the killed harness");
         sandbox
     })
     .await
@@ -72,12 +79,10 @@ async fn an_interrupted_run_stops_case_and_stays_incomplete() {
     let server = provider().await;
     let url = base_url(&server);
     let (sandbox, code, case_survived) = tokio::task::spawn_blocking(move || {
-        let (mut child, case_pid) = start_sleeping_run(&sandbox, &url);
-        assert!(alive(case_pid));
+        let (mut child, marker) = start_sleeping_run(&sandbox, &url);
         assert!(signal(child.id() as i32, libc::SIGTERM));
         let status = child.wait().expect("reaped");
-        let case_survived = alive(case_pid);
-        signal(case_pid, libc::SIGKILL);
+        let case_survived = !gone(&marker);
         (sandbox, status.code(), case_survived)
     })
     .await

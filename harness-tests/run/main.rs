@@ -9,6 +9,8 @@ mod case_environment;
 mod claude_code;
 /// Shared set-up: records, a fake provider, running the binary.
 mod common;
+/// Case's confinement: only the adapter reachable, evidence read-only, nothing outlives the run.
+mod confinement;
 /// The main job, `case-harness evidence`.
 mod evidence;
 /// Runs that must end `fail`, each for one observed reason.

@@ -94,6 +94,6 @@ pub use ledger::{
     Api, LEDGER_FILE_NAME, LedgerEntry, LedgerError, LedgerTotals, MAX_RECORDED_CHARS, Outcome, read_ledger, summarize,
 };
 pub use routing::{MAX_IN_FLIGHT, MAX_REQUEST_BYTES};
-pub use server::{AdapterConfig, AdapterError, AdapterHandle, DEFAULT_UPSTREAM_TIMEOUT, start};
+pub use server::{AdapterConfig, AdapterError, AdapterHandle, DEFAULT_UPSTREAM_TIMEOUT, start, start_on};
 pub use standalone::Standalone;
 pub use state::{HEADER_FALLBACK_ATTEMPTS, HEADER_SERVED_MODEL, HEADER_TOKEN_COUNT, HEADER_UPSTREAM};

@@ -167,6 +167,23 @@ pub async fn start(config: AdapterConfig, listen: SocketAddr) -> Result<AdapterH
     if !listen.ip().is_loopback() {
         return Err(AdapterError::ListenNotLoopback { addr: listen });
     }
+    let listener = std::net::TcpListener::bind(listen)
+        .and_then(|listener| listener.set_nonblocking(true).map(|()| listener))
+        .map_err(|source| AdapterError::Bind { addr: listen, source })?;
+    start_on(config, listener).await
+}
+
+/// Starts the adapter on a listener bound elsewhere: the run's sandbox binds it on the
+/// loopback of Case's network namespace (`crate::sandbox`). The listener must be loopback
+/// and non-blocking.
+pub async fn start_on(config: AdapterConfig, listener: std::net::TcpListener) -> Result<AdapterHandle, AdapterError> {
+    let listen = listener.local_addr().map_err(|source| AdapterError::Bind {
+        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        source,
+    })?;
+    if !listen.ip().is_loopback() {
+        return Err(AdapterError::ListenNotLoopback { addr: listen });
+    }
     let invalid_model = |reason| AdapterError::InvalidModel {
         model: config.model.clone(),
         reason,
@@ -189,9 +206,8 @@ pub async fn start(config: AdapterConfig, listen: SocketAddr) -> Result<AdapterH
         source,
     })?;
     let ledger_note = config.ledger_path.as_ref().map(|path| path.display().to_string());
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|source| AdapterError::Bind { addr: listen, source })?;
+    let listener =
+        tokio::net::TcpListener::from_std(listener).map_err(|source| AdapterError::Bind { addr: listen, source })?;
     let local_addr = listener
         .local_addr()
         .map_err(|source| AdapterError::Bind { addr: listen, source })?;
