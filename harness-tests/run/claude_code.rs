@@ -417,3 +417,52 @@ async fn claude_code_in_bare_mode_passes_through_the_wrapper() {
         "{result}"
     );
 }
+
+/// A real Stage 2 with Claude Code as Case on the project's local provider (SmolLM2 via
+/// `eval "$(scripts/local-provider.sh start)"`): pass, `verify` ok, `status` counts it, and the
+/// answer names Paris. Fails, never skips, when the provider or the agent is missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs CTO_HARNESS_CASE_LOCAL_BASE_URL and CTO_HARNESS_CASE_MODEL_ADMISSION_FILE \
+            (eval \"$(scripts/local-provider.sh start)\") and Claude Code: scripts/agents.sh install"]
+async fn real_stage2_with_claude_code_on_the_local_model_passes() {
+    let (Ok(base_url), Some(admission)) = (
+        std::env::var("CTO_HARNESS_CASE_LOCAL_BASE_URL"),
+        std::env::var_os("CTO_HARNESS_CASE_MODEL_ADMISSION_FILE"),
+    ) else {
+        panic!(
+            "set CTO_HARNESS_CASE_LOCAL_BASE_URL and CTO_HARNESS_CASE_MODEL_ADMISSION_FILE: eval \"$(scripts/local-provider.sh start)\""
+        );
+    };
+    let sandbox = Sandbox::new();
+    let wrapper = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/claude-case.py");
+    let mut command = harness_std(&sandbox, Some(&base_url));
+    command
+        .env("CTO_HARNESS_CASE_MODEL_ADMISSION_FILE", &admission)
+        .args(["run", "--timeout", "240", "--task"])
+        .arg(sandbox.path("task.json"))
+        .arg("--out")
+        .arg(sandbox.out())
+        .arg("--")
+        .arg("python3")
+        .arg(&wrapper)
+        .arg("--claude")
+        .arg(claude());
+    let output = tokio::task::spawn_blocking(move || command.output().expect("runs"))
+        .await
+        .expect("join");
+    let report = sandbox.report();
+    assert_eq!(
+        report["outcome"],
+        "pass",
+        "{}\n{}",
+        report["reasons"],
+        String::from_utf8_lossy(&output.stdout)
+    );
+    assert_eq!(report["evidence_kind"], "real_stage2");
+    let result = read_json(&sandbox.out().join("case-output/result.json"));
+    assert!(
+        result["reply"].as_str().unwrap_or_default().contains("Paris"),
+        "{result}"
+    );
+    assert_eq!(verify(&sandbox.out().join("report.json")).status.code(), Some(0));
+}
