@@ -1,4 +1,4 @@
-//! The `case-harness` command line (DESIGN §5, a fixed contract: scripts rely on it).
+//! The `case-harness` command line (README, "Commands": a fixed contract, scripts rely on it).
 //!
 //! Flags are parsed by clap into [`Cli`]; each subcommand calls one pipeline and returns an
 //! [`Exit`], the single place where outcomes become exit codes. Human output goes to
@@ -62,7 +62,7 @@ pub struct Cli {
 pub enum Format {
     /// A readable table.
     Human,
-    /// One JSON object on stdout (DESIGN §5).
+    /// One JSON object on stdout (its shape: `crate::output`).
     Json,
 }
 
@@ -143,10 +143,6 @@ enum Command {
         /// Mark the evidence `simulated` (the provider is a fake); it never counts as Stage 2.
         #[arg(long)]
         simulated: bool,
-        /// Give Case the user's HOME instead of a fresh `case-home/` in the run folder. The
-        /// agent configuration directory (CLAUDE_CONFIG_DIR) stays fresh; the report records it.
-        #[arg(long)]
-        keep_home: bool,
         /// When the kernel refuses the namespaces that confine Case, run it unconfined
         /// anyway (same network and files as the harness). The report says `isolation: none`
         /// and `status` does not count it unless told to with --count-unconfined.
@@ -156,6 +152,10 @@ enum Command {
         /// shows empty and a file reads as empty. E.g. a signing key's folder, ~/.ssh.
         #[arg(long, value_name = "PATH")]
         hide: Vec<PathBuf>,
+        /// Give Case the user's HOME instead of a fresh `case-home/` in the run folder. The
+        /// agent configuration directory (CLAUDE_CONFIG_DIR) stays fresh; the report records it.
+        #[arg(long)]
+        keep_home: bool,
         /// The Case command and its arguments (default: the reference Case).
         #[arg(last = true, value_name = "CASE_CMD")]
         case_command: Vec<String>,
@@ -249,14 +249,6 @@ pub fn main() -> ExitCode {
     ExitCode::from(exit.code())
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, String> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|err| format!("cannot start the async runtime: {err}"))
-}
-
 fn run(cli: Cli) -> Result<Exit, String> {
     match cli.command {
         Command::Check {
@@ -278,9 +270,9 @@ fn run(cli: Cli) -> Result<Exit, String> {
             probe_timeout: probe,
             sot,
             simulated,
-            keep_home,
             allow_unconfined,
             hide,
+            keep_home,
             case_command,
         } => {
             let options = crate::run::RunOptions {
@@ -291,9 +283,9 @@ fn run(cli: Cli) -> Result<Exit, String> {
                 simulated,
                 sot: sot.or_else(bundled_sot),
                 probe_timeout: seconds("--probe-timeout", probe)?,
-                keep_home,
                 allow_unconfined,
                 hidden_paths: hide,
+                keep_home,
             };
             run_pipeline(&options, decision)
         }
@@ -311,9 +303,10 @@ fn run(cli: Cli) -> Result<Exit, String> {
 
 fn run_pipeline(options: &crate::run::RunOptions, decision: Option<PathBuf>) -> Result<Exit, String> {
     let config = HarnessConfig::from_env().with_decision_flag(decision);
-    let report = runtime()?
-        .block_on(crate::run::run(options, &config))
-        .map_err(|err| err.to_string())?;
+    for warning in config.warnings() {
+        eprintln!("case-harness: warning: {warning}");
+    }
+    let report = crate::signals::block_on(crate::run::run(options, &config))?.map_err(|err| err.to_string())?;
     let report_path = options.out.join(crate::evidence::names::REPORT);
     println!("{}: {}", report.outcome.as_str(), report_path.display());
     for reason in &report.reasons {
@@ -394,12 +387,15 @@ fn seconds(flag: &str, value: f64) -> Result<Duration, String> {
 
 fn check(decision: Option<PathBuf>, format: Format, timeout: f64) -> Result<Exit, String> {
     let config = HarnessConfig::from_env().with_decision_flag(decision);
+    for warning in config.warnings() {
+        eprintln!("case-harness: warning: {warning}");
+    }
     let inputs = GateInputs {
         config: &config,
         case_command: &[],
         probe_timeout: seconds("--probe-timeout", timeout)?,
     };
-    let evaluation = runtime()?.block_on(gates::evaluate(&inputs));
+    let evaluation = crate::signals::block_on(gates::evaluate(&inputs))?;
     let output = CheckOutput::from_evaluation(&evaluation);
     match format {
         Format::Json => println!("{}", to_json(&output)?),
@@ -479,7 +475,7 @@ fn adapter(upstream: &str, model: String, listen: std::net::SocketAddr) -> Resul
         ));
     }
     let key = HarnessConfig::from_env().local_api_key;
-    runtime()?.block_on(serve_standalone(upstream, model, listen, key))?;
+    crate::signals::block_on(serve_standalone(upstream, model, listen, key))??;
     Ok(Exit::Success)
 }
 

@@ -1,5 +1,5 @@
 //! The harness's configuration, read from the environment variables the seed names
-//! (DESIGN §4.2). Paths given as flags override their variables.
+//! (README, "Environment"). Paths given as flags override their variables.
 //!
 //! Reading is separate from judging: this module records what was set (empty counts as
 //! unset) and the gates decide what that means. Unknown `CTO_HARNESS_CASE_*` variables are
@@ -48,6 +48,9 @@ pub struct HarnessConfig {
     pub local_api_key: Option<SecretValue>,
     /// `CTO_HARNESS_CASE_*` variables set but not understood (names only).
     pub unknown_variables: Vec<String>,
+    /// Variables that look like `CTO_HARNESS_CASE_*` but are not spelled that way (another
+    /// letter case, a misspelled prefix): never read, so they are warned about (names only).
+    pub near_miss_variables: Vec<String>,
     /// Variables (name, value) a Case process would inherit; see [`CASE_PASSTHROUGH_VARIABLES`].
     pub case_passthrough: Vec<(String, String)>,
 }
@@ -74,13 +77,28 @@ impl HarnessConfig {
                 ENV_LOCAL_API_KEY if set => config.local_api_key = Some(SecretValue::new(value)),
                 _ if KNOWN_VARIABLES.contains(&name.as_str()) => {}
                 _ if name.starts_with(ENV_PREFIX) => config.unknown_variables.push(name),
+                _ if looks_like_ours(&name) => config.near_miss_variables.push(name),
                 _ if CASE_PASSTHROUGH_VARIABLES.contains(&name.as_str()) => config.case_passthrough.push((name, value)),
                 _ => {}
             }
         }
         config.unknown_variables.sort();
+        config.near_miss_variables.sort();
         config.case_passthrough.sort();
         config
+    }
+
+    /// One warning per near-miss variable, saying what it is not.
+    pub fn warnings(&self) -> Vec<String> {
+        self.near_miss_variables
+            .iter()
+            .map(|name| {
+                format!(
+                    "environment variable {name} is not read: the harness reads only {} (names are case-sensitive)",
+                    KNOWN_VARIABLES.join(", ")
+                )
+            })
+            .collect()
     }
 
     /// Overrides the decision file with a `--decision` flag, when given.
@@ -90,6 +108,14 @@ impl HarnessConfig {
         }
         self
     }
+}
+
+/// A name that is probably meant as one of ours: `CTO_HARNESS_CASE_` in another letter
+/// case, or a `CTO_HARNESS` prefix spelled differently (`CTO_HARNESS_LOCAL_BASE_URL`).
+fn looks_like_ours(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    let squashed: String = upper.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    upper.starts_with(ENV_PREFIX) || squashed.starts_with("CTOHARNESS") || squashed.starts_with("CTOHARNES")
 }
 
 #[cfg(test)]
@@ -132,5 +158,19 @@ mod tests {
     fn secret_is_not_in_debug_output() {
         let config = vars(&[(ENV_LOCAL_API_KEY, "canary-secret-77")]);
         assert!(!format!("{config:?}").contains("canary-secret-77"));
+    }
+
+    /// Red-team low finding: a lower-case or misspelled variable is not silently ignored.
+    #[test]
+    fn near_miss_variable_names_are_warned_about() {
+        let config = vars(&[
+            ("cto_harness_case_local_base_url", "http://127.0.0.1:1/v1"),
+            ("CTO_HARNES_CASE_DECISION_FILE", "d.json"),
+            ("CTO-HARNESS-CASE-LOCAL-API-KEY", "k"),
+            ("PATH", "/bin"),
+        ]);
+        assert_eq!(config.local_base_url, None);
+        assert_eq!(config.warnings().len(), 3, "{:?}", config.warnings());
+        assert!(config.warnings()[0].contains("is not read"));
     }
 }

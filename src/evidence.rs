@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
@@ -27,15 +27,19 @@ use crate::output::{
     CaseSummary, ChannelScan, EvidenceKind, FallbackProof, FileDigest, Report, RunOutcome, Seal, SecretScanSummary,
 };
 use crate::records::sha256_hex;
-use crate::status::VerifiedReport;
 use crate::trace;
+
+pub mod files;
+mod verify;
+
+pub use verify::verify;
 
 /// Report format version.
 pub const REPORT_SCHEMA_VERSION: u32 = 1;
 /// The seal algorithm name written into reports.
 pub const SEAL_ALGORITHM: &str = "sha256-canonical-json";
 
-/// Fixed names inside a run folder (DESIGN §4.4).
+/// Fixed names inside a run folder (README, "`run` and its run folder").
 pub mod names {
     /// The sealed report.
     pub const REPORT: &str = "report.json";
@@ -88,10 +92,10 @@ pub struct RunObservations {
     pub case: Option<CaseSummary>,
     /// Routing/credential variable names Case did not get.
     pub scrubbed_variables: Vec<String>,
-    /// Case's home and agent configuration, when Case was spawned.
-    pub case_home: Option<crate::output::CaseHomeFacts>,
     /// What confined Case, when it was spawned.
     pub isolation: Option<crate::output::Isolation>,
+    /// Case's home and agent configuration, when Case was spawned.
+    pub case_home: Option<crate::output::CaseHomeFacts>,
     /// Secret-scan channels (everything but the report itself, which is scanned here).
     pub secret_channels: Vec<ChannelScan>,
     /// Names of the secrets searched for.
@@ -148,8 +152,8 @@ pub fn write_placeholder(run_dir: &Path, evidence_kind: EvidenceKind) -> Result<
         case: None,
         fallback_proof: None,
         scrubbed_variables: Vec::new(),
-        case_home: None,
         isolation: None,
+        case_home: None,
         secret_scan: SecretScanSummary {
             clean: false,
             secrets: Vec::new(),
@@ -222,7 +226,17 @@ pub fn seal(
             names::TRACE
         ));
     }
-    let artifacts = digest_run_folder(&run_dir)?;
+    // Nothing in the folder escapes the digests: what cannot be digested fails the run.
+    let walk = walk_run_folder(&run_dir)?;
+    run_errors.extend(walk.refused);
+    if std::fs::symlink_metadata(run_dir.join(names::JUNIT)).is_ok() {
+        run_errors.push(format!(
+            "{} existed before the harness wrote it: someone else put it in the run folder",
+            names::JUNIT
+        ));
+    }
+    run_errors.extend(check_input_copies(&run_dir, &observations.inputs));
+    let artifacts = walk.digests;
 
     let mut report = Report {
         schema_version: REPORT_SCHEMA_VERSION,
@@ -246,8 +260,8 @@ pub fn seal(
         case: observations.case,
         fallback_proof,
         scrubbed_variables: observations.scrubbed_variables,
-        case_home: observations.case_home,
         isolation: observations.isolation,
+        case_home: observations.case_home,
         secret_scan: SecretScanSummary {
             clean: true,
             secrets: observations.secret_names,
@@ -432,32 +446,138 @@ fn trace_has(path: &Path, event: &str) -> bool {
     })
 }
 
-/// sha256 of every regular file in the run folder except the report and the JUnit file
-/// (which are written from the report), keyed by relative path with `/` separators.
-pub fn digest_run_folder(run_dir: &Path) -> Result<BTreeMap<String, String>, EvidenceError> {
-    let mut digests = BTreeMap::new();
+/// What a walk of the run folder found: a streamed sha256 of every regular file except the
+/// report and the JUnit file (both written from the report), keyed by relative path with `/`
+/// separators; and every entry that is not a regular file or folder, or whose name is not
+/// UTF-8 (each a reason the run cannot be trusted: nothing in a run folder escapes the digests).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RunFolderWalk {
+    /// Relative name → sha256.
+    pub digests: BTreeMap<String, String>,
+    /// One sentence per entry that could not be digested (symlink, FIFO, device, socket,
+    /// non-UTF-8 name, or a `junit.xml` that is not a regular file).
+    pub refused: Vec<String>,
+}
+
+/// Walks the run folder; see [`RunFolderWalk`]. Symlinks are never followed: a link (to a
+/// file holding a secret, to `/dev/zero`, to a folder outside) is itself a finding.
+pub fn walk_run_folder(run_dir: &Path) -> Result<RunFolderWalk, EvidenceError> {
+    let mut walk = RunFolderWalk::default();
     let mut pending = vec![run_dir.to_owned()];
     while let Some(dir) = pending.pop() {
         for entry in std::fs::read_dir(&dir).map_err(io_error(&dir))? {
             let entry = entry.map_err(io_error(&dir))?;
             let path = entry.path();
             let file_type = entry.file_type().map_err(io_error(&path))?;
+            let relative = relative_name(run_dir, &path);
+            if entry.file_name().to_str().is_none() {
+                walk.refused.push(format!(
+                    "{relative:?} has a file name that is not UTF-8; the harness cannot name it in a report"
+                ));
+                continue;
+            }
             if file_type.is_dir() {
+                if relative == names::JUNIT {
+                    walk.refused.push(format!(
+                        "{relative} is a folder; the harness writes its own JUnit file there"
+                    ));
+                }
                 pending.push(path);
                 continue;
             }
             if !file_type.is_file() {
+                walk.refused.push(format!(
+                    "{relative} is a {}; a run folder may hold only regular files and folders",
+                    files::kind_of(file_type)
+                ));
                 continue;
             }
-            let relative = relative_name(run_dir, &path);
-            if relative == names::REPORT || relative == names::JUNIT || relative.starts_with(TEMP_PREFIX) {
+            if relative == names::REPORT || relative == names::JUNIT {
                 continue;
             }
-            let bytes = std::fs::read(&path).map_err(io_error(&path))?;
-            digests.insert(relative, sha256_hex(&bytes));
+            match files::sha256_streamed(&path) {
+                Ok(digest) => {
+                    walk.digests.insert(relative, digest);
+                }
+                // Replaced between listing and opening: as good as any other odd entry.
+                Err(err @ files::RunFileError::NotRegular { .. }) => walk.refused.push(err.to_string()),
+                Err(err) => {
+                    return Err(EvidenceError::Io {
+                        path,
+                        source: std::io::Error::other(err.to_string()),
+                    });
+                }
+            }
         }
     }
-    Ok(digests)
+    walk.refused.sort();
+    Ok(walk)
+}
+
+/// sha256 of every regular file in the run folder except the report and the JUnit file;
+/// see [`walk_run_folder`], which also lists what could not be digested.
+pub fn digest_run_folder(run_dir: &Path) -> Result<BTreeMap<String, String>, EvidenceError> {
+    Ok(walk_run_folder(run_dir)?.digests)
+}
+
+/// Case's verdict from `case-output/result.json`, read the same way when sealing and when
+/// verifying: a regular file of at most [`files::MAX_SMALL_FILE_BYTES`], a JSON object whose
+/// `verdict` is `"pass"` or `"fail"`. A missing file is `Ok(None)`; anything else is an error
+/// that names the file and what to do.
+pub fn read_case_verdict(run_dir: &Path) -> Result<Option<String>, String> {
+    let path = run_dir.join(names::RESULT);
+    let bytes = match files::read_bounded(&path, files::MAX_SMALL_FILE_BYTES) {
+        Ok(bytes) => bytes,
+        Err(files::RunFileError::Missing { .. }) => return Ok(None),
+        Err(err) => return Err(format!("Case's result file: {err}")),
+    };
+    let value: Value = serde_json::from_slice(&bytes).map_err(|err| format!("{}: not JSON: {err}", path.display()))?;
+    match value.get("verdict").and_then(Value::as_str) {
+        Some(verdict @ ("pass" | "fail")) => Ok(Some(verdict.to_owned())),
+        _ => Err(format!(
+            "{}: field `verdict` must be \"pass\" or \"fail\"",
+            path.display()
+        )),
+    }
+}
+
+/// The run-folder copies of the inputs, by role: each must hash to the digest the report
+/// gives for that role (Case could rewrite a copy during the run).
+pub const INPUT_COPIES: &[(&str, &str)] = &[
+    ("decision", "inputs/decision.json"),
+    ("admission", names::ADMISSION_COPY),
+    ("task", names::TASK),
+];
+
+/// Compares every input copy in the run folder with `inputs`: a copy whose digest differs, a
+/// copy without an input digest, or an input digest without its copy is a finding.
+pub fn check_input_copies(run_dir: &Path, inputs: &BTreeMap<String, FileDigest>) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (role, copy) in INPUT_COPIES {
+        let path = run_dir.join(copy);
+        let actual = match files::sha256_streamed(&path) {
+            Ok(digest) => Some(digest),
+            Err(files::RunFileError::Missing { .. }) => None,
+            Err(err) => {
+                problems.push(format!("input copy {copy}: {err}"));
+                continue;
+            }
+        };
+        match (inputs.get(*role), actual) {
+            (Some(input), Some(actual)) if input.sha256 != actual => problems.push(format!(
+                "{copy} has sha256 {actual}, but the report's `inputs.{role}` digest is {}: the copy was changed",
+                input.sha256
+            )),
+            (Some(_), None) => problems.push(format!(
+                "the report has `inputs.{role}` but {copy} is missing from the run folder"
+            )),
+            (None, Some(_)) => problems.push(format!(
+                "{copy} is in the run folder but the report has no `inputs.{role}` digest"
+            )),
+            _ => {}
+        }
+    }
+    problems
 }
 
 fn relative_name(root: &Path, path: &Path) -> String {
@@ -502,7 +622,9 @@ fn pretty(report: &Report) -> Result<Vec<u8>, EvidenceError> {
     Ok(bytes)
 }
 
-/// Prefix of the temp files [`write_atomically`] creates (never digested as artifacts).
+/// Prefix of the temp files [`write_atomically`] creates. They are digested like any other
+/// file (none exists while the harness digests the folder; one that appears later is an
+/// extra file `verify` reports).
 const TEMP_PREFIX: &str = ".case-harness-tmp-";
 
 /// Writes `bytes` to `path` via a temp file in the same folder, fsync and rename, so readers
@@ -524,307 +646,4 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), EvidenceError> 
         let _ = dir.sync_all();
     }
     Ok(())
-}
-
-/// Recomputes everything checkable about `report_path` from its run folder. On success,
-/// returns what status derivation needs; on failure, every discrepancy found.
-pub fn verify(report_path: &Path) -> Result<VerifiedReport, Vec<String>> {
-    let mut problems = Vec::new();
-    let bytes = crate::records::read_bounded(report_path).map_err(|err| vec![err.to_string()])?;
-    let report: Report = serde_json::from_slice(&bytes)
-        .map_err(|err| vec![format!("{}: not a harness report: {err}", report_path.display())])?;
-    let run_dir = report_path.parent().unwrap_or(Path::new(".")).to_owned();
-
-    match &report.seal {
-        None => {
-            return Err(vec![format!(
-                "report is not sealed (outcome {})",
-                report.outcome.as_str()
-            )]);
-        }
-        Some(seal) => {
-            if seal.algorithm != SEAL_ALGORITHM {
-                problems.push(format!("unknown seal algorithm {:?}", seal.algorithm));
-            }
-            match seal_digest(&report) {
-                Ok(digest) if digest == seal.digest => {}
-                Ok(_) => {
-                    problems.push("seal digest does not match the report's content (edited after sealing?)".to_owned())
-                }
-                Err(err) => problems.push(err.to_string()),
-            }
-        }
-    }
-    if report.schema_version != REPORT_SCHEMA_VERSION {
-        problems.push(format!("unsupported schema_version {}", report.schema_version));
-    }
-
-    // Artifacts: every file listed must exist with its digest, and every file present must be listed.
-    for (name, digest) in &report.artifacts {
-        if !is_safe_relative(name) {
-            problems.push(format!("artifact name {name:?} escapes the run folder"));
-            continue;
-        }
-        match std::fs::read(run_dir.join(name)) {
-            Ok(bytes) if sha256_hex(&bytes) == *digest => {}
-            Ok(_) => problems.push(format!("artifact {name} changed since the report was sealed")),
-            Err(err) => problems.push(format!("artifact {name} is missing: {err}")),
-        }
-    }
-    match digest_run_folder(&run_dir) {
-        Ok(present) => {
-            for name in present.keys().filter(|name| !report.artifacts.contains_key(*name)) {
-                problems.push(format!("file {name} is in the run folder but not in the report"));
-            }
-        }
-        Err(err) => problems.push(err.to_string()),
-    }
-    let required: &[&str] = match report.outcome {
-        RunOutcome::Blocked => &[names::TRACE],
-        _ => REQUIRED_AFTER_CASE,
-    };
-    for name in required.iter().filter(|name| !report.artifacts.contains_key(**name)) {
-        problems.push(format!("required artifact {name} is not in the report"));
-    }
-
-    // Trace facts: what the harness wrote as it happened must agree with the report.
-    match trace::read(&run_dir.join(names::TRACE)) {
-        Err(err) => problems.push(err),
-        Ok(events) => problems.extend(check_against_trace(&report, &events, &run_dir)),
-    }
-
-    // The admission the run used, from its sealed copy.
-    if report.inputs.contains_key("admission") {
-        let copy = run_dir.join(names::ADMISSION_COPY);
-        match crate::records::read_bounded(&copy)
-            .and_then(|bytes| crate::records::AdmissionRecord::from_bytes(&copy, bytes))
-        {
-            Err(err) => problems.push(format!("sealed admission copy: {err}")),
-            Ok(loaded) => {
-                let admission = &loaded.record;
-                let expected = [
-                    (
-                        "case_model_provider",
-                        Some(admission.case_model_provider.as_str()),
-                        report.case_model_provider.as_deref(),
-                    ),
-                    (
-                        "case_model",
-                        Some(admission.case_model.as_str()),
-                        report.case_model.as_deref(),
-                    ),
-                    (
-                        "case_model_admission_status",
-                        Some(admission.case_model_admission_status.as_str()),
-                        report.case_model_admission_status.as_deref(),
-                    ),
-                ];
-                for (field, sealed, claimed) in expected {
-                    if sealed != claimed {
-                        problems.push(format!(
-                            "report says {field} {claimed:?} but the admission the run used says {sealed:?}"
-                        ));
-                    }
-                }
-                if report
-                    .inputs
-                    .get("admission")
-                    .is_some_and(|digest| digest.sha256 != loaded.sha256)
-                {
-                    problems.push("the admission copy's digest differs from the report's input digest".to_owned());
-                }
-            }
-        }
-    }
-    let clean = report
-        .secret_scan
-        .channels
-        .iter()
-        .all(|channel| channel.hits.is_empty());
-    if report.secret_scan.clean != clean {
-        problems.push(format!(
-            "secret_scan.clean is {} but its channels say {clean}",
-            report.secret_scan.clean
-        ));
-    }
-
-    // Ledger totals.
-    if report.case_process_started {
-        match read_ledger(&run_dir.join(names::LEDGER)) {
-            Err(err) => problems.push(err.to_string()),
-            Ok(entries) => {
-                let recomputed = fallback_proof(
-                    &entries,
-                    report.case_model.as_deref().unwrap_or_default(),
-                    report.upstream.as_deref().unwrap_or_default(),
-                );
-                if report.fallback_proof.as_ref() != Some(&recomputed) {
-                    problems.push("fallback proof does not match the adapter ledger".to_owned());
-                }
-            }
-        }
-    }
-
-    // Case's own verdict.
-    let verdict = std::fs::read(run_dir.join(names::RESULT))
-        .ok()
-        .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
-        .and_then(|value| value.get("verdict").and_then(Value::as_str).map(str::to_owned));
-    if let Some(case) = report.case.as_ref().filter(|case| case.verdict != verdict) {
-        problems.push(format!(
-            "report says Case's verdict is {:?} but {} says {verdict:?}",
-            case.verdict,
-            names::RESULT
-        ));
-    }
-
-    // The outcome rule.
-    let (outcome, _) = decide_outcome(&report, &[]);
-    let claimed = report.outcome;
-    let consistent = outcome == claimed
-        || (claimed == RunOutcome::Fail && outcome == RunOutcome::Pass && !report.reasons.is_empty());
-    if !consistent {
-        problems.push(format!(
-            "outcome {} does not follow from the evidence (expected {})",
-            claimed.as_str(),
-            outcome.as_str()
-        ));
-    }
-
-    if !problems.is_empty() {
-        return Err(problems);
-    }
-    let fingerprint = |key: &str| {
-        report
-            .upstream_fingerprint
-            .as_ref()
-            .and_then(|value| value.get(key))
-            .and_then(Value::as_str)
-            .unwrap_or("unknown")
-            .to_owned()
-    };
-    Ok(VerifiedReport {
-        path: report_path.to_owned(),
-        digest: report.seal.as_ref().map(|seal| seal.digest.clone()).unwrap_or_default(),
-        outcome: claimed,
-        evidence_kind: report.evidence_kind,
-        upstream_server: fingerprint("server"),
-        model_sha256_check: fingerprint("model_sha256_check"),
-        case_model_provider: report.case_model_provider.unwrap_or_default(),
-        case_model: report.case_model.unwrap_or_default(),
-        confined: report
-            .isolation
-            .as_ref()
-            .is_some_and(crate::output::Isolation::is_confined),
-        case_model_admission_status: report
-            .case_model_admission_status
-            .as_deref()
-            .and_then(|status| serde_json::from_value(Value::from(status)).ok()),
-    })
-}
-
-/// Compares the report with the trace: evidence kind, gates, Case start and end, secret-scan
-/// hits, and the adapter's own totals against the ledger.
-fn check_against_trace(report: &Report, events: &[serde_json::Map<String, Value>], run_dir: &Path) -> Vec<String> {
-    let mut problems = Vec::new();
-    let sequence_ok = events
-        .iter()
-        .enumerate()
-        .all(|(index, event)| event.get("seq").and_then(Value::as_u64) == Some(index as u64 + 1));
-    if !sequence_ok {
-        problems.push("trace sequence numbers are not 1, 2, 3, …".to_owned());
-    }
-    let event_named = |name: &str| {
-        events
-            .iter()
-            .find(|event| event.get("event").and_then(Value::as_str) == Some(name))
-    };
-    // The kind of evidence is fixed when the run starts; a report that claims another is forged.
-    let traced_kind = event_named(trace::RUN_STARTED)
-        .and_then(|event| event.get("evidence_kind"))
-        .and_then(Value::as_str);
-    if traced_kind != Some(report.evidence_kind.as_str()) {
-        problems.push(format!(
-            "report says evidence_kind {} but the trace's run_started says {traced_kind:?}",
-            report.evidence_kind.as_str()
-        ));
-    }
-    let traced_gates = event_named(trace::GATES_EVALUATED).and_then(|event| event.get("gates"));
-    if traced_gates != Some(&serde_json::to_value(&report.gates).unwrap_or_default()) {
-        problems.push("report's gate results differ from the trace's gates_evaluated".to_owned());
-    }
-    let started = event_named(trace::CASE_PROCESS_STARTED).is_some();
-    if started != report.case_process_started {
-        problems.push(format!(
-            "report says case_process_started={} but the trace says {started}",
-            report.case_process_started
-        ));
-    }
-    // What confined Case is traced before Case starts; a report that claims more is forged.
-    let traced_isolation = event_named(trace::CASE_ISOLATION).and_then(|event| event.get("isolation"));
-    let claimed_isolation = report
-        .isolation
-        .as_ref()
-        .and_then(|isolation| serde_json::to_value(isolation).ok());
-    if traced_isolation != claimed_isolation.as_ref() {
-        problems.push(format!(
-            "report says isolation {} but the trace's case_isolation says {}",
-            claimed_isolation.map_or("absent".to_owned(), |value| value.to_string()),
-            traced_isolation.map_or("nothing".to_owned(), Value::to_string)
-        ));
-    }
-    if let Some(case) = &report.case {
-        let exited = event_named(trace::CASE_PROCESS_EXITED);
-        let field = |name: &str| exited.and_then(|event| event.get(name)).cloned().unwrap_or(Value::Null);
-        let traced = (field("exit_code"), field("signal"), field("timed_out"));
-        let claimed = (
-            serde_json::to_value(case.exit_code).unwrap_or_default(),
-            serde_json::to_value(case.signal).unwrap_or_default(),
-            Value::Bool(case.timed_out),
-        );
-        if traced != claimed {
-            problems.push(format!(
-                "report says Case ended with {claimed:?} but the trace says {traced:?}"
-            ));
-        }
-    }
-    if let Some(scan) = event_named(trace::SECRET_SCAN).and_then(|event| event.get("hits")) {
-        for channel in report
-            .secret_scan
-            .channels
-            .iter()
-            .filter(|channel| channel.channel != "report")
-        {
-            let traced = scan.get(&channel.channel).and_then(Value::as_u64);
-            if traced != Some(channel.hits.len() as u64) {
-                problems.push(format!(
-                    "report lists {} secret hit(s) in {} but the trace says {traced:?}",
-                    channel.hits.len(),
-                    channel.channel
-                ));
-            }
-        }
-    } else if !report.secret_scan.channels.is_empty() {
-        problems.push("the trace has no secret_scan event".to_owned());
-    }
-    if report.case_process_started {
-        let traced_totals = event_named(trace::ADAPTER_STOPPED)
-            .and_then(|event| event.get("totals"))
-            .cloned();
-        let ledger_totals = read_ledger(&run_dir.join(names::LEDGER))
-            .ok()
-            .and_then(|entries| serde_json::to_value(crate::adapter::summarize(&entries)).ok());
-        if traced_totals.is_none() || traced_totals != ledger_totals {
-            problems.push("the adapter's own totals (trace adapter_stopped) differ from the ledger".to_owned());
-        }
-    }
-    problems
-}
-
-fn is_safe_relative(name: &str) -> bool {
-    let path = Path::new(name);
-    !name.is_empty()
-        && path
-            .components()
-            .all(|component| matches!(component, Component::Normal(_)))
 }

@@ -12,6 +12,7 @@
 //! answers are size-bounded and only a few named fields are kept.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
@@ -66,9 +67,13 @@ pub async fn collect(
     let (model_file, check, sha256_mismatch) = {
         let (port, props_path) = (base.port(), props_model_path(&endpoints));
         let admitted = admitted_sha256.map(str::to_owned);
-        tokio::task::spawn_blocking(move || check_model_file(port, props_path, admitted.as_deref()))
-            .await
-            .unwrap_or_else(|_| (None, json!("not_checked: the check did not complete"), None))
+        // Bounded twice: the hash gives up after MODEL_HASH_LIMIT by itself, and this side
+        // does not wait longer than that for it either.
+        let check = tokio::task::spawn_blocking(move || check_model_file(port, props_path, admitted.as_deref()));
+        match tokio::time::timeout(MODEL_HASH_LIMIT + Duration::from_secs(5), check).await {
+            Ok(Ok(checked)) => checked,
+            _ => (None, json!("not_checked: the check did not complete"), None),
+        }
     };
     Fingerprint {
         value: json!({
@@ -186,7 +191,7 @@ fn check_model_file(
             json!("not_checked: the served model file could not be located"),
             None,
         ),
-        (Some(expected), Some((path, source))) => match sha256_file(path) {
+        (Some(expected), Some((path, source))) => match sha256_file(path, MODEL_HASH_LIMIT) {
             Err(err) => {
                 let check = json!(format!("not_checked: {}: {err}", path.display()));
                 (model_file, check, None)
@@ -298,17 +303,53 @@ fn listening_inodes(table: &str, port: u16) -> Vec<String> {
         .collect()
 }
 
-/// sha256 of a file, streamed.
-pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+/// Largest model file hashed (the biggest GGUF files are well under this).
+pub const MAX_MODEL_FILE_BYTES: u64 = 512 * 1024 * 1024 * 1024;
+/// Longest the model-file hash may take (about 1 GB/s on these machines: minutes of margin
+/// for the largest local models, never forever).
+pub const MODEL_HASH_LIMIT: Duration = Duration::from_secs(600);
+
+/// sha256 of a model file, streamed: only a regular file (a FIFO, `/dev/zero` or another
+/// device named by an upstream's `/props` is refused, never read), of at most
+/// [`MAX_MODEL_FILE_BYTES`], and given up after `limit`.
+pub fn sha256_file(path: &Path, limit: Duration) -> std::io::Result<String> {
     use sha2::Digest;
     use std::io::Read;
-    let mut file = std::fs::File::open(path)?;
+    use std::os::unix::fs::OpenOptionsExt;
+    let started = std::time::Instant::now();
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
+    let metadata = file.metadata()?;
+    if !metadata.is_file() {
+        return Err(std::io::Error::other(format!(
+            "is a {}, not a regular file; refusing to hash it",
+            crate::evidence::files::kind_of(metadata.file_type())
+        )));
+    }
+    if metadata.len() > MAX_MODEL_FILE_BYTES {
+        return Err(std::io::Error::other(format!(
+            "is larger than {MAX_MODEL_FILE_BYTES} bytes; refusing to hash it"
+        )));
+    }
     let mut hasher = sha2::Sha256::new();
     let mut buffer = vec![0; 1 << 20];
+    let mut total: u64 = 0;
     loop {
         let read = file.read(&mut buffer)?;
         if read == 0 {
             break;
+        }
+        total += read as u64;
+        if total > MAX_MODEL_FILE_BYTES {
+            return Err(std::io::Error::other("grew past the size limit while being hashed"));
+        }
+        if started.elapsed() > limit {
+            return Err(std::io::Error::other(format!(
+                "hashing did not finish within {} s",
+                limit.as_secs()
+            )));
         }
         hasher.update(&buffer[..read]);
     }
@@ -352,8 +393,41 @@ mod tests {
         let path = dir.path().join("model.gguf");
         std::fs::write(&path, b"weights").expect("write");
         assert_eq!(
-            sha256_file(&path).expect("hash"),
+            sha256_file(&path, MODEL_HASH_LIMIT).expect("hash"),
             crate::records::sha256_hex(b"weights")
         );
+    }
+
+    /// Red-team finding 6: `/props` naming `/dev/zero` (or a FIFO) as the model file must not
+    /// hash forever; only regular files are hashed.
+    #[test]
+    fn finding_6_a_device_or_fifo_model_file_is_refused_not_hashed_forever() {
+        let err = sha256_file(Path::new("/dev/zero"), MODEL_HASH_LIMIT).expect_err("a device");
+        assert!(err.to_string().contains("is a device, not a regular file"), "{err}");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fifo = dir.path().join("model.gguf");
+        let c_path = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).expect("no NUL");
+        // SAFETY: mkfifo(3) on a NUL-terminated path in a temp folder this test owns.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        let err = sha256_file(&fifo, MODEL_HASH_LIMIT).expect_err("a FIFO");
+        assert!(err.to_string().contains("is a FIFO"), "{err}");
+        let (_, check, mismatch) = check_model_file(None, Some(PathBuf::from("/dev/zero")), Some("00"));
+        assert!(
+            check
+                .as_str()
+                .is_some_and(|check| check.starts_with("not_checked: /dev/zero")),
+            "{check}"
+        );
+        assert_eq!(mismatch, None);
+    }
+
+    /// Red-team finding 6: the hash gives up at its deadline instead of running on.
+    #[test]
+    fn finding_6_hashing_stops_at_its_deadline() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("model.gguf");
+        std::fs::write(&path, vec![0u8; 3 << 20]).expect("write");
+        let err = sha256_file(&path, Duration::ZERO).expect_err("past the deadline");
+        assert!(err.to_string().contains("did not finish within"), "{err}");
     }
 }

@@ -1,5 +1,5 @@
 //! The gate engine: every reason the route may not start Case, evaluated before anything is
-//! spawned (DESIGN §4.3).
+//! spawned (README, "Gates").
 //!
 //! All gates are evaluated and all failures reported, in the fixed order of [`GateCode::ALL`].
 //! A gate whose inputs are unavailable because an earlier gate blocked is `skipped`, not
@@ -312,9 +312,14 @@ pub async fn evaluate(inputs: &GateInputs<'_>) -> GateEvaluation {
 
     // Probe (only ever a URL that passed the loopback gates) and fingerprint, before the
     // external-fallback gate, which also looks at what the server says about itself.
+    // The name gates come first: a base URL, record or command naming an external provider
+    // (decoded, folded) blocks, and nothing is sent anywhere, not even the probe.
+    let name_findings = external_fallback_findings(inputs, decision.as_ref(), admission.as_ref());
     let probe = match &base_url {
-        None => None,
-        Some(base) => Some(probe(base, config, inputs.probe_timeout, admission.as_ref()).await),
+        Some(base) if name_findings.is_empty() => {
+            Some(probe(base, config, inputs.probe_timeout, admission.as_ref()).await)
+        }
+        _ => None,
     };
     let fingerprint = match &probe {
         Some(Ok((_, fingerprint))) => fingerprint.clone(),
@@ -322,7 +327,7 @@ pub async fn evaluate(inputs: &GateInputs<'_>) -> GateEvaluation {
     };
 
     // External fallback, anywhere the harness can see it.
-    let mut findings = external_fallback_findings(inputs, decision.as_ref(), admission.as_ref());
+    let mut findings = name_findings;
     if let Some(remote) = fingerprint
         .as_ref()
         .and_then(|fingerprint| fingerprint.remote_model.as_ref())
@@ -345,8 +350,15 @@ pub async fn evaluate(inputs: &GateInputs<'_>) -> GateEvaluation {
     }
 
     let models = match (&base_url, probe) {
-        (None, _) | (_, None) => {
+        (None, _) => {
             gates.skip(GateCode::LocalProviderUnreachable, "no valid local base URL to probe");
+            None
+        }
+        (Some(_), None) => {
+            gates.skip(
+                GateCode::LocalProviderUnreachable,
+                "not probed: external_fallback_configured blocked first, and no request is sent before the name gates pass",
+            );
             None
         }
         (Some(base), Some(Ok((models, _)))) => {
@@ -600,7 +612,7 @@ pub const EXTERNAL_NAMES: &[&str] = &["anthropic", "claude"];
 /// Returns the external name found in `value`, if any. Also treats Ollama's `:cloud`
 /// models (which Ollama forwards to its hosted service) as external.
 pub fn external_reference(value: &str) -> Option<&'static str> {
-    let lower = value.to_ascii_lowercase();
+    let lower = fold_for_names(value);
     if let Some(name) = EXTERNAL_NAMES.iter().find(|name| lower.contains(*name)) {
         return Some(name);
     }
@@ -608,6 +620,40 @@ pub fn external_reference(value: &str) -> Option<&'static str> {
         return Some(":cloud");
     }
     None
+}
+
+/// `value` as the name check reads it: percent-escapes and JSON `\u` escapes decoded (up to
+/// three layers deep: `%2561nthropic`), whitespace and invisible characters removed,
+/// full-width forms (`ｃｌａｕｄｅ`) and the Cyrillic letters that look like Latin ones mapped
+/// to ASCII, lower case. A name hidden from a reader is still the name.
+fn fold_for_names(value: &str) -> String {
+    let mut bytes = value.as_bytes().to_vec();
+    for _ in 0..3 {
+        let decoded = crate::secrets::normalise(&bytes);
+        if decoded == bytes {
+            break;
+        }
+        bytes = decoded;
+    }
+    String::from_utf8_lossy(&bytes)
+        .chars()
+        .filter(|c| !matches!(c, '\u{00AD}' | '\u{200B}'..='\u{200F}' | '\u{2060}' | '\u{FEFF}'))
+        .map(|c| match c {
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            'а' | 'А' => 'a',
+            'с' | 'С' => 'c',
+            'е' | 'Е' => 'e',
+            'о' | 'О' => 'o',
+            'р' | 'Р' => 'p',
+            'і' | 'І' => 'i',
+            'һ' | 'Һ' => 'h',
+            'ԁ' => 'd',
+            'ո' => 'n',
+            'υ' => 'u',
+            _ => c,
+        })
+        .collect::<String>()
+        .to_ascii_lowercase()
 }
 
 fn external_fallback_findings(
@@ -694,6 +740,24 @@ mod tests {
         ] {
             assert_eq!(external_reference(value), None, "{value}");
         }
+    }
+
+    /// Red-team finding 12 and the full-width low finding: an external name hidden by
+    /// percent-encoding, `\u` escapes, full-width letters or look-alikes is still found.
+    #[test]
+    fn finding_12_external_names_are_found_in_their_decoded_and_folded_form() {
+        for value in [
+            "http://127.0.0.1:8080/%61nthropic/v1",
+            "http://127.0.0.1:8080/%2561nthropic/v1",
+            "http://127.0.0.1:8080/%41NTHROPIC/v1",
+            "\\u0063laude-3",
+            "ｃｌａｕｄｅ",
+            "сlaude",
+            "clau\u{200B}de",
+        ] {
+            assert!(external_reference(value).is_some(), "{value}");
+        }
+        assert_eq!(external_reference("http://127.0.0.1:8080/%2Fv1"), None);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! provider, model and admission status. The XML is derived from the sealed report, which
 //! has already been scanned for secrets.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, Property, Report as JunitReport, TestCase, TestCaseStatus, TestSuite};
@@ -63,6 +63,29 @@ pub fn report_properties(report: &Report, report_path: &Path) -> Vec<Property> {
 
 /// Writes `junit.xml` into a run folder: one testcase for the run.
 pub fn write_run_junit(run_dir: &Path, report: &Report) -> Result<(), evidence::EvidenceError> {
+    let xml = render_run_junit(report, &run_dir.join(names::REPORT))?;
+    evidence::write_atomically(&run_dir.join(names::JUNIT), xml.as_bytes())
+}
+
+/// The `report_path` property of a run's JUnit file (XML entities decoded), as `verify` reads
+/// it back before recomputing the file.
+pub fn recorded_report_path(xml: &str) -> Option<String> {
+    const START: &str = "<property name=\"report_path\" value=\"";
+    let rest = &xml[xml.find(START)? + START.len()..];
+    let value = &rest[..rest.find('"')?];
+    Some(
+        value
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&quot;", "\"")
+            .replace("&apos;", "'")
+            .replace("&amp;", "&"),
+    )
+}
+
+/// The run's JUnit XML for `report`, naming `report_path`: a pure function of the report, so
+/// `verify` can recompute it.
+pub fn render_run_junit(report: &Report, report_path: &Path) -> Result<String, evidence::EvidenceError> {
     let status = match report.outcome {
         RunOutcome::Pass => TestCaseStatus::success(),
         outcome => {
@@ -80,16 +103,15 @@ pub fn write_run_junit(run_dir: &Path, report: &Report) -> Result<(), evidence::
     if let Some(summary) = &report.case {
         case.set_time(Duration::from_millis(summary.duration_ms));
     }
-    case.add_properties(report_properties(report, &run_dir.join(names::REPORT)));
+    case.add_properties(report_properties(report, report_path));
     let mut suite = TestSuite::new("case-harness run");
     suite.add_test_case(case);
     let mut junit = JunitReport::new("case-harness");
     junit.add_test_suite(suite);
-    let xml = junit.to_string().map_err(|err| evidence::EvidenceError::Io {
-        path: run_dir.join(names::JUNIT),
+    junit.to_string().map_err(|err| evidence::EvidenceError::Io {
+        path: PathBuf::from(names::JUNIT),
         source: std::io::Error::other(err.to_string()),
-    })?;
-    evidence::write_atomically(&run_dir.join(names::JUNIT), xml.as_bytes())
+    })
 }
 
 /// Writes the acceptance suite's JUnit: one testcase per trial (skipped ones with their

@@ -1,5 +1,5 @@
 //! The machine-readable shapes other tools read: `check --format json` and
-//! `status --format json` (DESIGN §5). Plain serde types, changed only on purpose — scripts
+//! `status --format json` (README, "Commands"). Plain serde types, changed only on purpose — scripts
 //! outside the project rely on every field name here.
 
 use std::collections::BTreeMap;
@@ -129,13 +129,13 @@ pub struct Report {
     pub fallback_proof: Option<FallbackProof>,
     /// Names (never values) of routing/credential variables Case did not get.
     pub scrubbed_variables: Vec<String>,
+    /// What confined Case (`none` when it ran unconfined); absent when Case never ran.
+    #[serde(default)]
+    pub isolation: Option<Isolation>,
     /// Case's home and agent configuration directory, when Case was spawned
     /// (see [`crate::case_home`]). Absent in reports written before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub case_home: Option<CaseHomeFacts>,
-    /// What confined Case (`none` when it ran unconfined); absent when Case never ran.
-    #[serde(default)]
-    pub isolation: Option<Isolation>,
     /// The secret scan, per channel.
     pub secret_scan: SecretScanSummary,
     /// Inputs by role (`decision`, `admission`, `task`, `sot`): path and sha256.
@@ -144,18 +144,6 @@ pub struct Report {
     pub artifacts: BTreeMap<String, String>,
     /// The seal; absent only in an `incomplete` placeholder.
     pub seal: Option<Seal>,
-}
-
-/// Which of the harness's agent-configuration protections were in force for Case.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CaseHomeFacts {
-    /// `case-home` (a fresh `HOME` in the run folder), or that the user's `HOME` was kept.
-    pub home: String,
-    /// The fresh agent configuration directory (`CLAUDE_CONFIG_DIR`), relative to the run folder.
-    pub agent_config_dir: String,
-    /// Agent switches set, as `NAME=value`.
-    pub agent_switches: Vec<String>,
 }
 
 /// What confined Case during a run: the confinement in force, or `"none"`.
@@ -211,6 +199,18 @@ impl Isolation {
                 && confinement.filesystem == "read_only_run_folder"
                 && confinement.pid == "namespace")
     }
+}
+
+/// Which of the harness's agent-configuration protections were in force for Case.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseHomeFacts {
+    /// `case-home` (a fresh `HOME` in the run folder), or that the user's `HOME` was kept.
+    pub home: String,
+    /// The fresh agent configuration directory (`CLAUDE_CONFIG_DIR`), relative to the run folder.
+    pub agent_config_dir: String,
+    /// Agent switches set, as `NAME=value`.
+    pub agent_switches: Vec<String>,
 }
 
 /// How a run ended.

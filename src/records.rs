@@ -250,13 +250,21 @@ pub fn read_bounded(path: &Path) -> Result<Vec<u8>, RecordError> {
         path: path.to_owned(),
         source,
     };
-    let metadata = match std::fs::metadata(path) {
-        Ok(metadata) => metadata,
+    // Opened without blocking (a FIFO must not hang the open) and judged on the descriptor,
+    // so the file cannot be swapped between the check and the read.
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+    {
+        Ok(file) => file,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
             return Err(RecordError::Missing { path: path.to_owned() });
         }
         Err(err) => return Err(io(err)),
     };
+    let metadata = file.metadata().map_err(io)?;
     if !metadata.is_file() {
         return Err(RecordError::NotAFile { path: path.to_owned() });
     }
@@ -265,11 +273,7 @@ pub fn read_bounded(path: &Path) -> Result<Vec<u8>, RecordError> {
     }
     let mut bytes = Vec::new();
     // Bound the read itself too: the file may grow between stat and read.
-    std::fs::File::open(path)
-        .map_err(io)?
-        .take(MAX_RECORD_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(io)?;
+    file.take(MAX_RECORD_BYTES + 1).read_to_end(&mut bytes).map_err(io)?;
     if bytes.len() as u64 > MAX_RECORD_BYTES {
         return Err(RecordError::TooLarge { path: path.to_owned() });
     }
@@ -287,6 +291,13 @@ fn parse_strict<T: serde::de::DeserializeOwned>(path: &Path, bytes: &[u8]) -> Re
         path: path.to_owned(),
         offset: err.valid_up_to(),
     })?;
+    if text.starts_with('\u{FEFF}') {
+        return Err(RecordError::Value {
+            path: path.to_owned(),
+            field: ".",
+            message: "the file starts with a UTF-8 byte-order mark (BOM), which JSON does not allow; save it as UTF-8 without BOM".to_owned(),
+        });
+    }
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
         let field = err.path().to_string();
@@ -483,5 +494,13 @@ mod tests {
             Err(RecordError::Schema { field, .. }) => assert_eq!(field, "case_model_admission_status"),
             other => panic!("expected schema error, got {other:?}"),
         }
+    }
+
+    /// Red-team low finding: a record with a BOM is refused with a message that says so.
+    #[test]
+    fn a_byte_order_mark_is_refused_by_name() {
+        let text = "\u{FEFF}{\"work_item\":\"CTO-WORK-020\",\"decision_status\":\"local_provider_required\",\"provider_class\":\"local_case_compatible\"}";
+        let err = DecisionRecord::from_bytes(Path::new("decision.json"), text.as_bytes().to_vec()).expect_err("BOM");
+        assert!(err.to_string().contains("byte-order mark (BOM)"), "{err}");
     }
 }

@@ -1,4 +1,4 @@
-//! `case-harness run`: gates → loopback adapter → Case → sealed evidence (DESIGN §4.4).
+//! `case-harness run`: gates → loopback adapter → Case → sealed evidence (README, "`run` and its run folder").
 //!
 //! The pipeline only gathers observations; the outcome is decided by [`crate::evidence`]
 //! from what those observations show. Order matters and is the point of the design:
@@ -45,14 +45,14 @@ pub struct RunOptions {
     pub sot: Option<PathBuf>,
     /// Bound on the `/models` probe.
     pub probe_timeout: Duration,
-    /// Keep the user's `HOME` for Case instead of a fresh `case-home/` (the agent
-    /// configuration directory stays fresh either way; see [`crate::case_home`]).
-    pub keep_home: bool,
     /// Run Case unconfined when the kernel refuses the namespaces (the report then says
     /// `isolation: none`); without it such a run is refused.
     pub allow_unconfined: bool,
     /// Paths Case must not read (hidden inside its mount namespace), e.g. a signing key's folder.
     pub hidden_paths: Vec<PathBuf>,
+    /// Keep the user's `HOME` for Case instead of a fresh `case-home/` (the agent
+    /// configuration directory stays fresh either way; see [`crate::case_home`]).
+    pub keep_home: bool,
 }
 
 /// Why a run could not produce a report at all (exit 2).
@@ -278,8 +278,8 @@ async fn pipeline(
         };
         let case = run_case(out, options, &case_command, config, adapter).await?;
         observations.case = Some(case.summary);
-        observations.case_home = Some(case.home);
         observations.isolation = Some(case.isolation);
+        observations.case_home = Some(case.home);
         observations.adapter_totals = Some(case.totals);
         observations.run_errors.extend(case.errors);
     }
@@ -296,14 +296,24 @@ async fn pipeline(
         scanner.scan_bytes("report", names::REPORT, bytes, &mut hits);
         hits
     })?;
-    crate::junit::write_run_junit(out, &report)?;
+    // A JUnit file that cannot be written (Case put a folder in its place: that already failed
+    // the run) must not hide a sealed `fail` behind a harness error.
+    if let Err(err) = crate::junit::write_run_junit(out, &report) {
+        if report.outcome == crate::output::RunOutcome::Pass {
+            return Err(err.into());
+        }
+        eprintln!(
+            "case-harness: warning: {err}; the sealed {} report stands",
+            report.outcome.as_str()
+        );
+    }
     Ok(report)
 }
 
 struct CaseRun {
     summary: CaseSummary,
-    home: crate::output::CaseHomeFacts,
     isolation: Isolation,
+    home: crate::output::CaseHomeFacts,
     /// What the adapter counted in memory.
     totals: crate::adapter::LedgerTotals,
     errors: Vec<String>,
@@ -318,10 +328,9 @@ async fn run_case(
 ) -> Result<CaseRun, RunError> {
     let (trace, model, token) = (adapter.trace.clone(), adapter.model.clone(), adapter.case_token.clone());
     let output_dir = out.join(names::CASE_OUTPUT);
+    let home_dir = out.join(crate::case_home::CASE_HOME);
     std::fs::create_dir_all(&output_dir).map_err(io_error(&output_dir))?;
-    let home_dir = out.join(names::CASE_HOME);
     let home = crate::case_home::CaseHome::prepare(out, options.keep_home).map_err(io_error(&home_dir))?;
-    let home_variables = home.variables();
     let contract = |adapter_addr| CaseContract {
         adapter_addr,
         model: model.clone(),
@@ -329,7 +338,7 @@ async fn run_case(
         config_file: out.join(names::CASE_CONFIG),
         task_file: out.join(names::TASK),
         output_dir: output_dir.clone(),
-        home_variables: home_variables.clone(),
+        home_variables: home.variables(),
     };
     let (stdout_log, stderr_log) = (out.join(names::STDOUT), out.join(names::STDERR));
     let launch = |env| CaseLaunch {
@@ -392,7 +401,8 @@ async fn run_case(
             case_process::CaseExit::never_ran()
         }
     };
-    let verdict = match read_verdict(&out.join(names::RESULT)) {
+    // One reader for the seal and for `verify`: they cannot disagree on what Case said.
+    let verdict = match evidence::read_case_verdict(out) {
         Ok(verdict) => verdict,
         Err(err) => {
             errors.push(err);
@@ -420,24 +430,6 @@ async fn run_case(
         totals,
         errors,
     })
-}
-
-/// Reads `{"verdict": "pass"|"fail", ...}`; a missing file is `None`, anything malformed an error.
-fn read_verdict(path: &Path) -> Result<Option<String>, String> {
-    let bytes = match read_bounded(path) {
-        Ok(bytes) => bytes,
-        Err(crate::records::RecordError::Missing { .. }) => return Ok(None),
-        Err(err) => return Err(format!("Case's result file: {err}")),
-    };
-    let value: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|err| format!("{}: not JSON: {err}", path.display()))?;
-    match value.get("verdict").and_then(serde_json::Value::as_str) {
-        Some(verdict @ ("pass" | "fail")) => Ok(Some(verdict.to_owned())),
-        _ => Err(format!(
-            "{}: field `verdict` must be \"pass\" or \"fail\"",
-            path.display()
-        )),
-    }
 }
 
 fn create_log(path: &Path) -> Result<std::fs::File, RunError> {
@@ -587,8 +579,15 @@ fn scan_files(
 ) -> Result<(), RunError> {
     let mut hits = Vec::new();
     let mut scanned = Vec::new();
-    for path in paths.iter().filter(|path| path.exists()) {
-        scanner.scan_path(channel, path, &mut hits)?;
+    let mut skipped = None;
+    for path in paths.iter().filter(|path| std::fs::symlink_metadata(path).is_ok()) {
+        match scanner.scan_path(channel, path, &mut hits) {
+            Ok(()) => {}
+            // A FIFO or device in the run folder: the channel is not fully scanned, which
+            // fails the run (never a clean scan, never a harness error that hides the outcome).
+            Err(err @ crate::secrets::ScanError::Unscannable { .. }) => skipped = Some(err.to_string()),
+            Err(err) => return Err(err.into()),
+        }
         scanned.push(path.display().to_string());
         covered.push(path.clone());
     }
@@ -596,7 +595,7 @@ fn scan_files(
         channel: channel.to_owned(),
         scanned,
         hits,
-        skipped: None,
+        skipped,
     });
     Ok(())
 }

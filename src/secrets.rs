@@ -73,14 +73,195 @@ pub struct SecretHit {
 
 /// Searches bytes for every form of a set of secrets in one pass.
 ///
-/// Each secret is searched for as written, percent-encoded, base64-encoded and
-/// JSON-escaped, because that is how secrets leak into URLs, auth headers and logs.
+/// The forms an *accidental* leak takes are covered: the value as written, in any letter
+/// case; base64 (standard and URL-safe alphabets) at each of the three byte alignments, so it
+/// is found inside a longer encoded string such as `Basic base64("user:" + token)`; hex in
+/// either case; and, because the input is normalised before matching (see [`Normalised`]),
+/// percent-encoding (full or partial), JSON `\u` escapes, and the value split across lines
+/// or by spaces. Deliberate concealment (encryption, a custom encoding) is out of scope: Case
+/// only ever holds the per-run token, which is worthless after the run.
 /// Secrets shorter than [`MIN_SECRET_LEN`] are refused: they would match by accident.
 pub struct SecretScanner {
     matcher: AhoCorasick,
     /// For each pattern, the index of its secret in `names`.
     pattern_secret: Vec<usize>,
     names: Vec<String>,
+}
+
+/// The encoded forms of `raw` searched for in normalised input (each also normalised, so a
+/// value containing `%41` or whitespace is still found as itself).
+fn encoded_forms(raw: &[u8]) -> Vec<Vec<u8>> {
+    use base64::Engine;
+    let mut forms = vec![raw.to_vec(), hex::encode(raw).into_bytes()];
+    for engine in [
+        &base64::engine::general_purpose::STANDARD_NO_PAD,
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+    ] {
+        for offset in 0..3usize {
+            // Encode behind `offset` filler bytes and keep only the characters whose six bits
+            // all come from the secret: the same characters appear whatever precedes or
+            // follows the secret in the encoded stream.
+            let mut shifted = vec![0u8; offset];
+            shifted.extend_from_slice(raw);
+            let encoded = engine.encode(&shifted).into_bytes();
+            let first = (8 * offset).div_ceil(6);
+            let last = (8 * (offset + raw.len())) / 6;
+            if last > first {
+                forms.push(encoded[first..last].to_vec());
+            }
+        }
+    }
+    let normalised: Vec<Vec<u8>> = forms.iter().map(|form| normalise(form)).collect();
+    forms.extend(normalised);
+    forms.sort();
+    forms.dedup();
+    forms
+}
+
+/// [`Normalised`] over a byte slice.
+pub(crate) fn normalise(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut normaliser = Normaliser::default();
+    normaliser.push(bytes, &mut out);
+    normaliser.finish(&mut out);
+    out
+}
+
+/// A reader that yields its input normalised for secret matching: ASCII whitespace removed
+/// (a value split across lines, or base64 wrapped at 76 columns, becomes contiguous),
+/// `%HH` percent escapes decoded, and JSON `\uHHHH` escapes of ASCII characters decoded.
+/// Every encoded form the scanner looks for is free of whitespace, `%` and `\`, so nothing
+/// that matched before normalising stops matching after it.
+pub struct Normalised<R> {
+    inner: R,
+    normaliser: Normaliser,
+    chunk: Vec<u8>,
+    pending: Vec<u8>,
+    position: usize,
+    done: bool,
+}
+
+impl<R: std::io::Read> Normalised<R> {
+    /// Wraps `inner`.
+    pub fn new(inner: R) -> Self {
+        Normalised {
+            inner,
+            normaliser: Normaliser::default(),
+            chunk: vec![0; 64 * 1024],
+            pending: Vec::new(),
+            position: 0,
+            done: false,
+        }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for Normalised<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.position == self.pending.len() {
+            if self.done {
+                return Ok(0);
+            }
+            self.pending.clear();
+            self.position = 0;
+            let read = match self.inner.read(&mut self.chunk) {
+                Ok(read) => read,
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(err) => return Err(err),
+            };
+            if read == 0 {
+                self.done = true;
+                self.normaliser.finish(&mut self.pending);
+            } else {
+                self.normaliser.push(&self.chunk[..read], &mut self.pending);
+            }
+        }
+        let count = buf.len().min(self.pending.len() - self.position);
+        buf[..count].copy_from_slice(&self.pending[self.position..self.position + count]);
+        self.position += count;
+        Ok(count)
+    }
+}
+
+/// The state of [`Normalised`]: an escape that may continue in the next chunk.
+#[derive(Default)]
+struct Normaliser {
+    escape: Vec<u8>,
+}
+
+impl Normaliser {
+    fn push(&mut self, mut bytes: &[u8], out: &mut Vec<u8>) {
+        let special = |byte: &u8| byte.is_ascii_whitespace() || *byte == b'%' || *byte == b'\\';
+        while !bytes.is_empty() {
+            // Fast path: copy the run of ordinary bytes up to the next special one at once.
+            if self.escape.is_empty() {
+                let run = bytes.iter().position(special).unwrap_or(bytes.len());
+                out.extend_from_slice(&bytes[..run]);
+                bytes = &bytes[run..];
+                if bytes.is_empty() {
+                    break;
+                }
+            }
+            let byte = bytes[0];
+            bytes = &bytes[1..];
+            if byte.is_ascii_whitespace() {
+                continue;
+            }
+            if self.escape.is_empty() {
+                if byte == b'%' || byte == b'\\' {
+                    self.escape.push(byte);
+                } else {
+                    out.push(byte);
+                }
+                continue;
+            }
+            self.escape.push(byte);
+            self.settle(out);
+        }
+    }
+
+    /// Decodes or gives up on the escape collected so far, once that is decidable.
+    fn settle(&mut self, out: &mut Vec<u8>) {
+        let escape = &self.escape;
+        let hex_tail_ok = |from: usize| escape[from..].iter().all(u8::is_ascii_hexdigit);
+        let (complete, valid) = match escape[0] {
+            b'%' => (escape.len() == 3, hex_tail_ok(1)),
+            _ if escape.len() >= 2 && escape[1] != b'u' => (true, false),
+            _ => (escape.len() == 6, escape.len() < 2 || hex_tail_ok(2)),
+        };
+        if !valid {
+            // Not an escape: emit the first byte as is and rescan the rest.
+            let rest = self.escape.split_off(1);
+            out.append(&mut self.escape);
+            for byte in rest {
+                if self.escape.is_empty() && byte != b'%' && byte != b'\\' {
+                    out.push(byte);
+                } else {
+                    self.escape.push(byte);
+                    if self.escape.len() > 1 {
+                        self.settle(out);
+                    }
+                }
+            }
+            return;
+        }
+        if complete {
+            let digits = if escape[0] == b'%' { &escape[1..] } else { &escape[2..] };
+            let value = std::str::from_utf8(digits)
+                .ok()
+                .and_then(|digits| u32::from_str_radix(digits, 16).ok())
+                .unwrap_or(u32::MAX);
+            if escape[0] == b'%' || value < 0x80 {
+                out.push(value as u8);
+            } else {
+                out.extend_from_slice(escape);
+            }
+            self.escape.clear();
+        }
+    }
+
+    fn finish(&mut self, out: &mut Vec<u8>) {
+        out.append(&mut self.escape);
+    }
 }
 
 /// Shortest secret the scanner accepts.
@@ -103,6 +284,13 @@ pub enum ScanError {
         /// What went wrong.
         message: String,
     },
+    /// Entries that are not regular files or folders (FIFO, device, socket): never read,
+    /// never called clean.
+    #[error("cannot scan {}: not regular files; move them away or scan what they stand for", paths.join(", "))]
+    Unscannable {
+        /// Each entry, with what it is.
+        paths: Vec<String>,
+    },
     /// A file or folder could not be read.
     #[error("{path}: cannot read: {source}")]
     Io {
@@ -122,7 +310,6 @@ impl fmt::Debug for SecretScanner {
 impl SecretScanner {
     /// Builds a scanner for `secrets`.
     pub fn new(secrets: &[NamedSecret]) -> Result<SecretScanner, ScanError> {
-        use base64::Engine;
         let mut patterns: Vec<Vec<u8>> = Vec::new();
         let mut pattern_secret = Vec::new();
         for (index, secret) in secrets.iter().enumerate() {
@@ -130,26 +317,16 @@ impl SecretScanner {
             if raw.len() < MIN_SECRET_LEN {
                 return Err(ScanError::TooShort(secret.name.clone()));
             }
-            let mut forms = vec![
-                raw.as_bytes().to_vec(),
-                url::form_urlencoded::byte_serialize(raw.as_bytes())
-                    .collect::<String>()
-                    .into_bytes(),
-                base64::engine::general_purpose::STANDARD.encode(raw).into_bytes(),
-                serde_json::to_string(raw)
-                    .unwrap_or_default()
-                    .trim_matches('"')
-                    .as_bytes()
-                    .to_vec(),
-            ];
-            forms.sort();
-            forms.dedup();
-            for form in forms {
+            for form in encoded_forms(raw.as_bytes()) {
                 patterns.push(form);
                 pattern_secret.push(index);
             }
         }
-        let matcher = AhoCorasick::new(&patterns).map_err(|err| ScanError::Matcher(err.to_string()))?;
+        // Case-insensitive: an upper-cased token or upper-case hex is the same leak.
+        let matcher = AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(&patterns)
+            .map_err(|err| ScanError::Matcher(err.to_string()))?;
         Ok(SecretScanner {
             matcher,
             pattern_secret,
@@ -159,9 +336,10 @@ impl SecretScanner {
 
     /// Names of the secrets found in `bytes` (each once).
     pub fn find(&self, bytes: &[u8]) -> Vec<&str> {
+        let normalised = normalise(bytes);
         let mut found: Vec<&str> = self
             .matcher
-            .find_overlapping_iter(bytes)
+            .find_overlapping_iter(&normalised)
             .map(|hit| self.names[self.pattern_secret[hit.pattern().as_usize()]].as_str())
             .collect();
         found.sort_unstable();
@@ -180,30 +358,114 @@ impl SecretScanner {
         }
     }
 
-    /// Scans a file, or every file under a folder (symlinks are not followed).
+    /// Scans a file, or every file under a folder. A symlink's own target text is scanned
+    /// (a link can spell a secret), and so is the file it points to when that is a regular
+    /// file; links to folders are not followed below `path` itself. A FIFO, device or socket
+    /// cannot be scanned without risking a read that never ends: the walk goes on, and then
+    /// fails with [`ScanError::Unscannable`] naming them, so a scan never calls them clean.
     pub fn scan_path(&self, channel: &str, path: &Path, hits: &mut Vec<SecretHit>) -> Result<(), ScanError> {
+        let mut unscannable = Vec::new();
+        let root_is_dir = std::fs::metadata(path).is_ok_and(|metadata| metadata.is_dir());
+        if root_is_dir {
+            self.scan_dir(channel, path, hits, &mut unscannable)?;
+        } else {
+            self.scan_entry(channel, path, hits, &mut unscannable)?;
+        }
+        if unscannable.is_empty() {
+            Ok(())
+        } else {
+            Err(ScanError::Unscannable { paths: unscannable })
+        }
+    }
+
+    fn scan_dir(
+        &self,
+        channel: &str,
+        dir: &Path,
+        hits: &mut Vec<SecretHit>,
+        unscannable: &mut Vec<String>,
+    ) -> Result<(), ScanError> {
+        let io = |source| ScanError::Io {
+            path: dir.to_owned(),
+            source,
+        };
+        let mut entries = std::fs::read_dir(dir)
+            .map_err(io)?
+            .map(|entry| entry.map(|entry| entry.path()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(io)?;
+        entries.sort();
+        for entry in entries {
+            self.scan_entry(channel, &entry, hits, unscannable)?;
+        }
+        Ok(())
+    }
+
+    fn scan_entry(
+        &self,
+        channel: &str,
+        path: &Path,
+        hits: &mut Vec<SecretHit>,
+        unscannable: &mut Vec<String>,
+    ) -> Result<(), ScanError> {
+        use std::os::unix::ffi::OsStrExt;
+        use std::os::unix::fs::OpenOptionsExt;
         let io = |source| ScanError::Io {
             path: path.to_owned(),
             source,
         };
+        let location = path.display().to_string();
+        // The name itself can spell a secret too.
+        if let Some(name) = path.file_name() {
+            self.scan_bytes(channel, &format!("{location} (file name)"), name.as_bytes(), hits);
+        }
         let metadata = std::fs::symlink_metadata(path).map_err(io)?;
         if metadata.is_dir() {
-            let mut entries = std::fs::read_dir(path)
-                .map_err(io)?
-                .map(|entry| entry.map(|entry| entry.path()))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(io)?;
-            entries.sort();
-            for entry in entries {
-                self.scan_path(channel, &entry, hits)?;
-            }
-        } else if metadata.is_file() {
-            // Streamed: a Case's logs have no size limit, memory use here must not follow them.
-            let file = std::fs::File::open(path).map_err(io)?;
-            self.scan_reader(channel, &path.display().to_string(), file, hits)
-                .map_err(io)?;
+            return self.scan_dir(channel, path, hits, unscannable);
         }
-        Ok(())
+        let target = if metadata.file_type().is_symlink() {
+            let link = std::fs::read_link(path).map_err(io)?;
+            self.scan_bytes(
+                channel,
+                &format!("{location} (symlink target)"),
+                link.as_os_str().as_bytes(),
+                hits,
+            );
+            match std::fs::metadata(path) {
+                Ok(followed) if followed.is_file() => followed,
+                // Dangling, or a link to a folder (not followed: it may loop or leave the tree).
+                Ok(followed) if followed.is_dir() => return Ok(()),
+                Err(_) => return Ok(()),
+                Ok(followed) => {
+                    unscannable.push(format!(
+                        "{location} (a symlink to a {})",
+                        crate::evidence::files::kind_of(followed.file_type())
+                    ));
+                    return Ok(());
+                }
+            }
+        } else {
+            metadata
+        };
+        if !target.is_file() {
+            unscannable.push(format!(
+                "{location} (a {})",
+                crate::evidence::files::kind_of(target.file_type())
+            ));
+            return Ok(());
+        }
+        // Streamed: a Case's logs have no size limit, memory use here must not follow them.
+        // O_NONBLOCK: a file swapped for a FIFO since the check cannot block the open.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(path)
+            .map_err(io)?;
+        if !file.metadata().map_err(io)?.is_file() {
+            unscannable.push(format!("{location} (no longer a regular file)"));
+            return Ok(());
+        }
+        self.scan_reader(channel, &location, file, hits).map_err(io)
     }
 
     /// Scans everything `reader` yields, without holding it in memory.
@@ -215,7 +477,7 @@ impl SecretScanner {
         hits: &mut Vec<SecretHit>,
     ) -> std::io::Result<()> {
         let mut found: Vec<&str> = Vec::new();
-        for hit in self.matcher.stream_find_iter(reader) {
+        for hit in self.matcher.stream_find_iter(Normalised::new(reader)) {
             let name = self.names[self.pattern_secret[hit?.pattern().as_usize()]].as_str();
             if !found.contains(&name) {
                 found.push(name);
@@ -379,5 +641,122 @@ mod tests {
                 .scan_git_history("commit", dir.path(), &mut hits)
                 .expect("no error")
         );
+    }
+
+    fn token_scanner() -> (SecretScanner, String) {
+        let token = SecretValue::random("chc-token-");
+        let raw = token.expose().to_owned();
+        let scanner = SecretScanner::new(&[NamedSecret {
+            name: "case_token".to_owned(),
+            value: token,
+        }])
+        .expect("scanner");
+        (scanner, raw)
+    }
+
+    /// Red-team finding 4: each form an accidental leak of the token takes is found.
+    #[test]
+    fn finding_4_scan_gaps_every_accidental_encoding_of_the_token_is_found() {
+        use base64::Engine;
+        let (scanner, token) = token_scanner();
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+        let url_b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        let mut leaks = vec![
+            ("upper case", token.to_uppercase()),
+            ("hex", hex::encode(&token)),
+            ("upper-case hex", hex::encode_upper(&token)),
+            (
+                "basic auth",
+                format!("Authorization: Basic {}", b64(format!("user:{token}").as_bytes())),
+            ),
+            (
+                "json \\u escapes",
+                token.chars().map(|c| format!("\\u{:04x}", c as u32)).collect(),
+            ),
+            (
+                "full percent-encoding",
+                token.bytes().map(|b| format!("%{b:02X}")).collect(),
+            ),
+            ("partial percent-encoding", format!("GET /v1/%63{}", &token[1..])),
+            ("split across lines", format!("{}\n{}", &token[..12], &token[12..])),
+            (
+                "split with CRLF and indent",
+                format!("{}\r\n    {}", &token[..5], &token[5..]),
+            ),
+            (
+                "wrapped base64",
+                b64(format!("{token}{token}").as_bytes())
+                    .as_bytes()
+                    .chunks(20)
+                    .map(|chunk| String::from_utf8_lossy(chunk).into_owned())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            ),
+        ];
+        for offset in 0..3 {
+            let prefix = "x".repeat(offset + 3);
+            leaks.push(("base64 at an offset", b64(format!("{prefix}{token}!").as_bytes())));
+            leaks.push((
+                "url-safe base64 at an offset",
+                url_b64(format!("{prefix}{token}").as_bytes()),
+            ));
+        }
+        for (form, text) in leaks {
+            assert_eq!(scanner.find(text.as_bytes()), vec!["case_token"], "{form}: not found");
+            let mut hits = Vec::new();
+            scanner.scan_reader("c", "f", text.as_bytes(), &mut hits).expect("read");
+            assert_eq!(hits.len(), 1, "{form}: not found when streamed");
+        }
+        // A prefix of the token is not the token.
+        assert!(scanner.find(&token.as_bytes()[..token.len() - 1]).is_empty());
+        assert!(scanner.find(b"plain text with 100% of nothing \\u12 in it").is_empty());
+    }
+
+    /// Red-team finding 4: a symlink whose target text is the token, and a symlink to a file
+    /// holding it, are both found; a FIFO is refused, never called clean.
+    #[test]
+    fn finding_4_scan_gaps_symlinks_are_scanned_and_fifos_refused() {
+        let (scanner, token) = token_scanner();
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::os::unix::fs::symlink(&token, dir.path().join("link")).expect("symlink");
+        let outside = tempfile::tempdir().expect("tempdir");
+        std::fs::write(outside.path().join("secret.txt"), &token).expect("write");
+        std::os::unix::fs::symlink(outside.path().join("secret.txt"), dir.path().join("to-file")).expect("symlink");
+        let mut hits = Vec::new();
+        scanner.scan_path("case_output", dir.path(), &mut hits).expect("scan");
+        let locations: Vec<&str> = hits.iter().map(|hit| hit.location.as_str()).collect();
+        assert!(
+            locations.iter().any(|l| l.ends_with("link (symlink target)")),
+            "{locations:?}"
+        );
+        assert!(locations.iter().any(|l| l.ends_with("to-file")), "{locations:?}");
+
+        let fifo = dir.path().join("fifo");
+        let c_path = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).expect("no NUL");
+        // SAFETY: mkfifo(3) on a NUL-terminated path in a temp folder this test owns.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        let mut hits = Vec::new();
+        let err = scanner
+            .scan_path("case_output", dir.path(), &mut hits)
+            .expect_err("fifo");
+        assert!(matches!(err, ScanError::Unscannable { .. }), "{err}");
+        assert!(err.to_string().contains("fifo (a FIFO)"), "{err}");
+        assert_eq!(hits.len(), 2, "the rest of the folder is still scanned");
+        assert!(matches!(
+            scanner.scan_path("files", Path::new("/dev/zero"), &mut Vec::new()),
+            Err(ScanError::Unscannable { .. })
+        ));
+    }
+
+    /// A stream far larger than one chunk is scanned through the normaliser, and a token at
+    /// its very end is still found.
+    #[test]
+    fn a_token_at_the_end_of_a_large_stream_is_found() {
+        let (scanner, token) = token_scanner();
+        let mut hits = Vec::new();
+        let big = std::io::repeat(b'a').take(16 * 1024 * 1024).chain(token.as_bytes());
+        use std::io::Read;
+        scanner.scan_reader("c", "big", big, &mut hits).expect("read");
+        assert_eq!(hits.len(), 1);
     }
 }

@@ -1,9 +1,10 @@
 //! Work-item status derived from evidence, never from anyone's say-so.
 //!
-//! Rules (DESIGN §4.5, issue 5). A report *counts* as real Stage 2 evidence when it verifies,
+//! Rules (README, "Evidence and verification"). A report *counts* as real Stage 2 evidence when it verifies,
 //! its outcome is `pass`, its kind is `real_stage2`, and its upstream fingerprint identifies
 //! the server (a known server type, or the admission's `model_sha256` matched the served model
-//! file; a mismatch never counts). When an admission file is configured, the report must also
+//! file; a mismatch never counts; when the run's admission or the admission now pins
+//! `model_sha256`, only a match counts). When an admission file is configured, the report must also
 //! be for that admission's provider/model, and a `rejected`/`revoked` admission counts nothing.
 //! * **CTO-WORK-022** stays `blocked` until a counting report exists; then its remaining
 //!   blocker is cleared (`unblocked`).
@@ -51,6 +52,8 @@ pub struct VerifiedReport {
     pub model_sha256_check: String,
     /// Case ran confined (network, filesystem and PID namespaces); `isolation: none` is false.
     pub confined: bool,
+    /// The `model_sha256` of the admission the run used (its sealed copy), if it pinned one.
+    pub pinned_model_sha256: Option<String>,
 }
 
 impl VerifiedReport {
@@ -72,6 +75,27 @@ impl VerifiedReport {
         }
         if self.model_sha256_check == "mismatch" {
             return Some("its served model file did not match the admission's model_sha256".to_owned());
+        }
+        // A pinned digest is the strongest identity claim there is: when one was pinned (by the
+        // run's admission or the admission now), only a match counts; a server that merely
+        // answered `/props` never stands in for it.
+        let pinned_now = admission_now.and_then(|admission| admission.model_sha256.as_ref());
+        if let Some(pinned) = pinned_now
+            .map(|digest| digest.as_str())
+            .or(self.pinned_model_sha256.as_deref())
+        {
+            if self.model_sha256_check != "match" {
+                return Some(format!(
+                    "the admission pins model_sha256 but the served model file was never matched ({})",
+                    self.model_sha256_check
+                ));
+            }
+            if self.pinned_model_sha256.as_deref() != Some(pinned) {
+                return Some(format!(
+                    "the admission now pins model_sha256 {pinned}, but the run matched {:?}",
+                    self.pinned_model_sha256
+                ));
+            }
         }
         if self.upstream_server == "unknown" && self.model_sha256_check != "match" {
             return Some("its upstream could not be identified (unknown server, no model_sha256 match)".to_owned());
@@ -337,6 +361,7 @@ mod tests {
             upstream_server: "llama-cpp-python".to_owned(),
             model_sha256_check: "match".to_owned(),
             confined: true,
+            pinned_model_sha256: None,
         }
     }
 
@@ -450,6 +475,53 @@ mod tests {
         assert_eq!(
             seen.into_inner().expect("lock"),
             vec![PathBuf::from("a/run/report.json")]
+        );
+    }
+
+    /// Red-team finding 9: a server that merely answered `/props` ("identified") never stands
+    /// in for a pinned `model_sha256` that was not matched.
+    #[test]
+    fn finding_9_an_identified_server_without_a_matched_pinned_digest_counts_for_nothing() {
+        let pinned = "ab".repeat(32);
+        let mut unmatched = report(RealStage2, RunOutcome::Pass, Admitted);
+        unmatched.upstream_server = "llama.cpp".to_owned();
+        unmatched.model_sha256_check = "not_checked: the served model file could not be located".to_owned();
+        unmatched.pinned_model_sha256 = Some(pinned.clone());
+        let derived_now = derived(vec![unmatched.clone()], Some(Admitted));
+        assert_eq!(derived_now["CTO-WORK-020"].status, "blocked");
+        assert_eq!(derived_now["CTO-WORK-022"].status, "blocked");
+        assert!(
+            derived_now["CTO-WORK-020"]
+                .reasons
+                .iter()
+                .any(|reason| reason.contains("pins model_sha256 but the served model file was never matched")),
+            "{:?}",
+            derived_now["CTO-WORK-020"].reasons
+        );
+
+        let mut matched = unmatched;
+        matched.model_sha256_check = "match".to_owned();
+        assert_eq!(
+            derived(vec![matched.clone()], Some(Admitted))["CTO-WORK-020"].status,
+            "unblocked"
+        );
+
+        // The admission now pins a digest the run never matched: it does not count either.
+        let folder = EvidenceFolder {
+            verified: vec![matched],
+            rejected: Vec::new(),
+            count_unconfined: false,
+        };
+        let text = format!(
+            r#"{{"work_item":"CTO-WORK-020","decision_status":"local_provider_required","provider_class":"local_case_compatible","case_model_provider":"llama.cpp","case_model":"smollm2-135m-instruct","case_model_admission_status":"admitted","model_sha256":"{}"}}"#,
+            "cd".repeat(32)
+        );
+        let now = crate::records::AdmissionRecord::from_bytes(Path::new("a.json"), text.into_bytes())
+            .expect("valid")
+            .record;
+        assert_eq!(
+            derive(&seed(), &folder, Some(&now)).derived["CTO-WORK-020"].status,
+            "blocked"
         );
     }
 }

@@ -127,7 +127,13 @@ pub fn unix_ms() -> u64 {
 
 /// Reads a trace back as JSON objects (for verification and tests).
 pub fn read(path: &Path) -> Result<Vec<Map<String, Value>>, String> {
-    let text = std::fs::read_to_string(path).map_err(|err| format!("{}: {err}", path.display()))?;
+    let text = crate::evidence::files::read_text(path, crate::evidence::files::MAX_LOG_FILE_BYTES)
+        .map_err(|err| err.to_string())?;
+    parse(path, &text)
+}
+
+/// Parses a trace's text (read by the caller, bounded) into its events.
+pub fn parse(path: &Path, text: &str) -> Result<Vec<Map<String, Value>>, String> {
     text.lines()
         .enumerate()
         .map(|(index, line)| match serde_json::from_str::<Value>(line) {

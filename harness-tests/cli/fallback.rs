@@ -76,10 +76,8 @@ fn base_url_naming_anthropic_blocks() {
         .run_json();
     let gate = ran.assert_blocks_only(GateCode::ExternalFallbackConfigured);
     assert_mentions(&gate, &["CTO_HARNESS_CASE_LOCAL_BASE_URL names `anthropic`"]);
-    assert_eq!(
-        ran.provider.request_lines(),
-        FakeProvider::probe_and_fingerprint("/anthropic/v1/models")
-    );
+    // Red-team finding 12: no request at all before the name gates pass.
+    assert_eq!(ran.provider.request_lines(), Vec::<String>::new());
 }
 
 #[test]

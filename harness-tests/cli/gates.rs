@@ -107,8 +107,8 @@ one_test_per_gate! {
         let ran = Check::ready().admission("admission/claude-model.json").run_json();
         let gate = ran.assert_blocks_only(GateCode::ExternalFallbackConfigured);
         assert_mentions(&gate, &["admission/claude-model.json", "`case_model`", "claude-sonnet-4-6"]);
-        // The fake provider does list claude-sonnet-4-6: only the fallback gate may block.
-        assert_eq!(ran.provider.request_lines(), FakeProvider::probe_and_fingerprint("/v1/models"));
+        // A name gate that blocks sends nothing, not even the probe (red-team finding 12).
+        assert_eq!(ran.provider.request_lines(), Vec::<String>::new());
     }
 
     LocalProviderUnreachable => local_provider_unreachable_on_http_500 {

@@ -1,12 +1,12 @@
 //! `--help` is the documentation: `check` and `status` each explain every
-//! `CTO_HARNESS_CASE_*` variable (DESIGN §4.2) and the exit codes.
+//! `CTO_HARNESS_CASE_*` variable (README, "Environment") and the exit codes.
 
 use case_harness::config::KNOWN_VARIABLES;
 
 use crate::util::{harness, text};
 
-/// The variables of DESIGN §4.2.
-const DESIGN_VARIABLES: [&str; 4] = [
+/// The variables the README's "Environment" table names.
+const DOCUMENTED_VARIABLES: [&str; 4] = [
     "CTO_HARNESS_CASE_MODEL_ADMISSION_FILE",
     "CTO_HARNESS_CASE_LOCAL_BASE_URL",
     "CTO_HARNESS_CASE_DECISION_FILE",
@@ -16,7 +16,7 @@ const DESIGN_VARIABLES: [&str; 4] = [
 #[test]
 fn the_harness_reads_exactly_the_design_variables() {
     let mut known = KNOWN_VARIABLES.to_vec();
-    let mut design = DESIGN_VARIABLES.to_vec();
+    let mut design = DOCUMENTED_VARIABLES.to_vec();
     known.sort_unstable();
     design.sort_unstable();
     assert_eq!(known, design);
@@ -34,7 +34,7 @@ fn check_and_status_help_explain_every_variable() {
             .get_output()
             .clone();
         let help = text(&output.stdout);
-        for variable in DESIGN_VARIABLES {
+        for variable in DOCUMENTED_VARIABLES {
             let line = help
                 .lines()
                 .find(|line| line.trim_start().starts_with(variable))

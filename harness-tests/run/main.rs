@@ -21,5 +21,7 @@ mod fingerprint;
 mod interrupted;
 /// Passing runs and what their reports prove.
 mod passing;
+/// The red-team findings (issue 11), one test per finding.
+mod red_team;
 /// `verify` against tampered and forged reports.
 mod verify;

@@ -1,7 +1,7 @@
 //! The adapter: the loopback proxy between Case and the one admitted local model server.
 //!
 //! Case is given the adapter's address instead of the model server's, so every request Case
-//! makes passes through one place that can prove what happened to it (DESIGN §4.4). It
+//! makes passes through one place that can prove what happened to it (README, "`run` and its run folder"). It
 //! speaks two APIs to Case and one to the upstream:
 //!
 //! | route | API (ledger `api`) | upstream |

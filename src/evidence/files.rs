@@ -1,0 +1,217 @@
+//! Reading files from a run folder that the agent under test could have written.
+//!
+//! Case runs as the same user as the harness, so any path inside a run folder may be a FIFO
+//! (a read that never ends), a device (`/dev/zero`: a read that never stops growing), a
+//! symlink (bytes from outside the folder), or a file of any size. Everything the harness
+//! reads back from a run folder (`verify`, `status`, `run`'s reading of Case's result) goes
+//! through here: the file is opened without following a final symlink and without blocking
+//! on a FIFO, its type is checked on the open descriptor (no race between check and read),
+//! and the read is bounded or streamed.
+
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+/// Largest small run-folder file read whole (Case's result file, a record copy, the report).
+pub const MAX_SMALL_FILE_BYTES: u64 = 1024 * 1024;
+/// Largest line log read whole (the trace, the adapter ledger).
+pub const MAX_LOG_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Why a run-folder file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum RunFileError {
+    /// Nothing at the path.
+    #[error("{path}: does not exist")]
+    Missing {
+        /// The path.
+        path: PathBuf,
+    },
+    /// A symlink, FIFO, device, socket or folder where a regular file belongs.
+    #[error("{path}: is a {kind}, not a regular file; the harness reads only regular files from a run folder")]
+    NotRegular {
+        /// The path.
+        path: PathBuf,
+        /// What it is instead.
+        kind: &'static str,
+    },
+    /// Larger than the bound for this file.
+    #[error("{path}: is larger than {limit} bytes; refusing to read it")]
+    TooLarge {
+        /// The path.
+        path: PathBuf,
+        /// The bound.
+        limit: u64,
+    },
+    /// Open or read failed.
+    #[error("{path}: cannot read")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl RunFileError {
+    fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RunFileError + '_ {
+        move |source| RunFileError::Io {
+            path: path.to_owned(),
+            source,
+        }
+    }
+}
+
+/// What a non-regular file is, in words.
+pub fn kind_of(file_type: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if file_type.is_symlink() {
+        "symlink"
+    } else if file_type.is_dir() {
+        "folder"
+    } else if file_type.is_fifo() {
+        "FIFO"
+    } else if file_type.is_char_device() || file_type.is_block_device() {
+        "device"
+    } else if file_type.is_socket() {
+        "socket"
+    } else if file_type.is_file() {
+        "regular file"
+    } else {
+        "special file"
+    }
+}
+
+/// Opens `path` as a regular file: a final symlink is refused (`O_NOFOLLOW`), a FIFO does not
+/// block the open (`O_NONBLOCK`), and the type is checked on the descriptor itself.
+/// Returns the file and its length at open time.
+pub fn open_regular(path: &Path) -> Result<(File, u64), RunFileError> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path);
+    let file = match file {
+        Ok(file) => file,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            return Err(RunFileError::Missing { path: path.to_owned() });
+        }
+        // ELOOP: the final component is a symlink.
+        Err(err) if err.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(RunFileError::NotRegular {
+                path: path.to_owned(),
+                kind: "symlink",
+            });
+        }
+        Err(err) => return Err(RunFileError::io(path)(err)),
+    };
+    let metadata = file.metadata().map_err(RunFileError::io(path))?;
+    if !metadata.is_file() {
+        return Err(RunFileError::NotRegular {
+            path: path.to_owned(),
+            kind: kind_of(metadata.file_type()),
+        });
+    }
+    Ok((file, metadata.len()))
+}
+
+/// Reads a regular file of at most `limit` bytes (bounded twice: by its size at open, and by
+/// the read itself, since the file may grow while it is read).
+pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, RunFileError> {
+    let (file, len) = open_regular(path)?;
+    if len > limit {
+        return Err(RunFileError::TooLarge {
+            path: path.to_owned(),
+            limit,
+        });
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(RunFileError::io(path))?;
+    if bytes.len() as u64 > limit {
+        return Err(RunFileError::TooLarge {
+            path: path.to_owned(),
+            limit,
+        });
+    }
+    Ok(bytes)
+}
+
+/// [`read_bounded`] as UTF-8 text.
+pub fn read_text(path: &Path, limit: u64) -> Result<String, RunFileError> {
+    String::from_utf8(read_bounded(path, limit)?).map_err(|err| RunFileError::Io {
+        path: path.to_owned(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, err.utf8_error()),
+    })
+}
+
+/// sha256 of a regular file, streamed in fixed-size chunks: memory use does not follow the
+/// file's size, whatever Case wrote.
+pub fn sha256_streamed(path: &Path) -> Result<String, RunFileError> {
+    let (file, _) = open_regular(path)?;
+    sha256_reader(file).map_err(RunFileError::io(path))
+}
+
+/// sha256 of everything `reader` yields, in 64 KiB chunks.
+pub fn sha256_reader(mut reader: impl Read) -> std::io::Result<String> {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    let mut buffer = vec![0; 64 * 1024];
+    loop {
+        match reader.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(read) => hasher.update(&buffer[..read]),
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mkfifo(path: &Path) {
+        let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).expect("no NUL");
+        // SAFETY: mkfifo(3) on a NUL-terminated path in a temp folder this test owns.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    }
+
+    #[test]
+    fn a_fifo_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fifo = dir.path().join("result.json");
+        mkfifo(&fifo);
+        let err = read_bounded(&fifo, MAX_SMALL_FILE_BYTES).expect_err("a FIFO is not a file");
+        assert!(err.to_string().contains("is a FIFO, not a regular file"), "{err}");
+        assert!(sha256_streamed(&fifo).is_err());
+    }
+
+    #[test]
+    fn a_symlink_is_refused_even_to_a_regular_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("target"), b"{}").expect("write");
+        std::os::unix::fs::symlink(dir.path().join("target"), dir.path().join("link")).expect("symlink");
+        let err = read_bounded(&dir.path().join("link"), 10).expect_err("symlink");
+        assert!(err.to_string().contains("is a symlink"), "{err}");
+        std::os::unix::fs::symlink("/dev/zero", dir.path().join("zero")).expect("symlink");
+        assert!(sha256_streamed(&dir.path().join("zero")).is_err());
+    }
+
+    #[test]
+    fn a_device_is_refused_and_a_large_file_is_bounded() {
+        let err = read_bounded(Path::new("/dev/zero"), MAX_SMALL_FILE_BYTES).expect_err("device");
+        assert!(err.to_string().contains("is a device"), "{err}");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let big = dir.path().join("big");
+        std::fs::write(&big, vec![b'x'; 2048]).expect("write");
+        assert!(matches!(read_bounded(&big, 1024), Err(RunFileError::TooLarge { .. })));
+        assert_eq!(read_bounded(&big, 2048).expect("fits").len(), 2048);
+        assert_eq!(
+            sha256_streamed(&big).expect("digest"),
+            crate::records::sha256_hex(&vec![b'x'; 2048])
+        );
+    }
+}
