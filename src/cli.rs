@@ -105,6 +105,9 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
+        /// Count only reports whose run folder is signed by this public key (PEM).
+        #[arg(long, value_name = "PUBKEY")]
+        key: Option<PathBuf>,
     },
     /// Gate, then run Case through the loopback adapter and seal the evidence in --out.
     ///
@@ -187,8 +190,13 @@ enum Command {
     /// set. Writes junit.xml, summary.md and every trial's run folders (runs/) into --out.
     /// Without arguments it uses the bundled seed, scenarios and fixtures of this checkout.
     /// Exit 0 when every trial passed, 1 otherwise.
-    #[command(after_long_help = ENVIRONMENT_HELP)]
+    ///
+    /// With CASE_HARNESS_SIGNING_KEY set, every run and the folder itself are signed
+    /// (attestation.dsse.json). `evidence merge` joins the folders of nextest shards.
+    #[command(after_long_help = ENVIRONMENT_HELP, args_conflicts_with_subcommands = true)]
     Evidence {
+        #[command(subcommand)]
+        action: Option<EvidenceAction>,
         /// The planning document (default: the bundled seed, fixtures/sot/seed-one-line.md).
         #[arg(long, value_name = "PATH")]
         sot: Option<PathBuf>,
@@ -205,10 +213,29 @@ enum Command {
     /// (sequence, case_process_started), the fallback proof against adapter-ledger.jsonl,
     /// Case's verdict against case-output/result.json, and that the outcome follows from
     /// those facts. A hand-edited or hand-written report fails.
+    ///
+    /// Without --key this proves consistency, not origin. With --key PUBKEY it first checks
+    /// that attestation.dsse.json is signed by that key and that every file's sha256 matches
+    /// the signed statement. Given an evidence folder, it checks the folder's envelope and
+    /// every run report in it.
     Verify {
-        /// The report.json to verify.
+        /// The report.json (or evidence folder) to verify.
         #[arg(value_name = "REPORT.json")]
         report: PathBuf,
+        /// The signer's public key (SubjectPublicKeyInfo PEM, as written by keygen).
+        #[arg(long, value_name = "PUBKEY")]
+        key: Option<PathBuf>,
+    },
+    /// Write a new Ed25519 signing key to PATH (mode 0600) and its public key to PATH.pub.
+    ///
+    /// PATH gets a PKCS#8 PEM private key, PATH.pub a SubjectPublicKeyInfo PEM public key
+    /// (what openssl and securesystemslib load). Never overwrites. Sign with
+    /// CASE_HARNESS_SIGNING_KEY=PATH; keep PATH outside every evidence folder and where the
+    /// agent under test cannot read it.
+    Keygen {
+        /// Where the private key goes.
+        #[arg(value_name = "PATH")]
+        path: PathBuf,
     },
     /// Scan files or folders for a secret taken from an environment variable; exit 1 on a hit.
     ///
@@ -228,6 +255,31 @@ enum Command {
     /// Only meaningful under `case-harness run`, which sets the Case contract variables.
     #[command(name = "reference-case", hide = true)]
     ReferenceCase,
+}
+
+/// What `evidence` can do besides running the suite.
+#[derive(Debug, Subcommand)]
+enum EvidenceAction {
+    /// Join the evidence folders of nextest shards into one summary.md, JUnit and signed bundle.
+    ///
+    /// Each SHARD holds trials.json, junit.xml and runs/ (the acceptance target writes them
+    /// with CASE_HARNESS_JUNIT_PATH=SHARD/junit.xml CASE_HARNESS_ACCEPTANCE_DIR=SHARD/runs).
+    /// Fails (exit 1), naming the trials, when a planned trial is in no shard, when a trial
+    /// passed in one shard and failed in another, or when a report does not verify.
+    Merge {
+        /// The shard folders.
+        #[arg(value_name = "SHARD", required = true)]
+        shards: Vec<PathBuf>,
+        /// The merged folder (created; must be empty).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// The planning document the trials come from (default: the bundled seed).
+        #[arg(long, value_name = "PATH")]
+        sot: Option<PathBuf>,
+        /// The scenarios folder (default: the bundled scenarios/).
+        #[arg(long, value_name = "DIR")]
+        scenarios: Option<PathBuf>,
+    },
 }
 
 /// Entry point of the binary.
@@ -261,7 +313,8 @@ fn run(cli: Cli) -> Result<Exit, String> {
             evidence,
             count_unconfined,
             format,
-        } => status(&sot, &evidence, count_unconfined, format),
+            key,
+        } => status(&sot, &evidence, count_unconfined, format, key.as_deref()),
         Command::Run {
             decision,
             task,
@@ -294,8 +347,29 @@ fn run(cli: Cli) -> Result<Exit, String> {
             model,
             listen,
         } => adapter(&upstream, model, listen),
-        Command::Evidence { sot, scenarios, out } => evidence(sot, scenarios, out),
-        Command::Verify { report } => verify(&report),
+        Command::Evidence {
+            action:
+                Some(EvidenceAction::Merge {
+                    shards,
+                    out,
+                    sot,
+                    scenarios,
+                }),
+            ..
+        } => {
+            let root = bundled_root();
+            let sot = sot.unwrap_or_else(|| root.join(BUNDLED_SEED));
+            let scenarios = scenarios.unwrap_or_else(|| root.join("scenarios"));
+            crate::cli_signing::merge(&shards, &out, &sot, &scenarios)
+        }
+        Command::Evidence {
+            action: None,
+            sot,
+            scenarios,
+            out,
+        } => evidence(sot, scenarios, out),
+        Command::Verify { report, key } => crate::cli_signing::verify(&report, key.as_deref()),
+        Command::Keygen { path } => crate::cli_signing::keygen(&path),
         Command::Scan { secret_env, paths } => scan(&secret_env, &paths),
         Command::ReferenceCase => Ok(crate::reference_case::main()),
     }
@@ -318,33 +392,6 @@ fn run_pipeline(options: &crate::run::RunOptions, decision: Option<PathBuf>) -> 
         RunOutcome::Blocked => Exit::Blocked,
         RunOutcome::Incomplete => Exit::Error,
     })
-}
-
-fn verify(report: &std::path::Path) -> Result<Exit, String> {
-    match crate::evidence::verify(report) {
-        Ok(verified) => {
-            println!(
-                "verified: {} ({} {}, {}/{}, admission {}), sha256 {}",
-                report.display(),
-                verified.outcome.as_str(),
-                verified.evidence_kind.as_str(),
-                verified.case_model_provider,
-                verified.case_model,
-                verified
-                    .case_model_admission_status
-                    .map_or("none", |status| status.as_str()),
-                verified.digest
-            );
-            Ok(Exit::Success)
-        }
-        Err(problems) => {
-            println!("NOT verified: {}", report.display());
-            for problem in problems {
-                println!("  - {problem}");
-            }
-            Ok(Exit::Failed)
-        }
-    }
 }
 
 fn scan(secret_env: &str, paths: &[PathBuf]) -> Result<Exit, String> {
@@ -442,10 +489,10 @@ fn status(
     evidence: &std::path::Path,
     count_unconfined: bool,
     format: Format,
+    key: Option<&std::path::Path>,
 ) -> Result<Exit, String> {
     let document = crate::sot::load(sot).map_err(|err| err.to_string())?;
-    let mut folder = crate::status::collect_verified_reports(evidence)
-        .map_err(|err| format!("{}: cannot read evidence folder: {err}", evidence.display()))?;
+    let mut folder = crate::cli_signing::collect_reports(evidence, key)?;
     folder.count_unconfined = count_unconfined;
     let admission = current_admission()?;
     let output = crate::status::derive(&document, &folder, admission.as_ref());
@@ -539,6 +586,12 @@ fn evidence(sot: Option<PathBuf>, scenarios: Option<PathBuf>, out: Option<PathBu
     }
     std::fs::create_dir_all(&out).map_err(|err| format!("{}: {err}", out.display()))?;
     let out = std::path::absolute(&out).unwrap_or(out);
+    let signer = crate::cli_signing::signer_from_env(&out)?;
+    let stale_envelope = out.join(crate::attestation::ENVELOPE);
+    if stale_envelope.exists() {
+        std::fs::remove_file(&stale_envelope)
+            .map_err(|err| format!("{}: cannot clear: {err}", stale_envelope.display()))?;
+    }
     let harness = std::env::current_exe().map_err(|err| format!("cannot locate this binary: {err}"))?;
     let suite = crate::acceptance::AcceptanceSuite::new(&sot, &scenarios)
         .harness_binary(harness)
@@ -559,6 +612,7 @@ fn evidence(sot: Option<PathBuf>, scenarios: Option<PathBuf>, out: Option<PathBu
     println!("  summary:  {}", out.join("summary.md").display());
     println!("  junit:    {}", out.join("junit.xml").display());
     println!("  runs:     {}", runs.display());
+    crate::cli_signing::sign_evidence_folder(&out, signer.as_ref())?;
     Ok(if conclusion.has_failed() {
         Exit::Failed
     } else {

@@ -53,6 +53,9 @@ pub struct HarnessConfig {
     pub near_miss_variables: Vec<String>,
     /// Variables (name, value) a Case process would inherit; see [`CASE_PASSTHROUGH_VARIABLES`].
     pub case_passthrough: Vec<(String, String)>,
+    /// `CASE_HARNESS_SIGNING_KEY`: the private key evidence is signed with (never passed to
+    /// Case; see [`HarnessConfig::signing_key_dir`]).
+    pub signing_key: Option<PathBuf>,
 }
 
 impl HarnessConfig {
@@ -75,6 +78,7 @@ impl HarnessConfig {
                 ENV_ADMISSION_FILE if set => config.admission_file = Some(PathBuf::from(value)),
                 ENV_LOCAL_BASE_URL if set => config.local_base_url = Some(value),
                 ENV_LOCAL_API_KEY if set => config.local_api_key = Some(SecretValue::new(value)),
+                crate::signing::ENV_SIGNING_KEY if set => config.signing_key = Some(PathBuf::from(value)),
                 _ if KNOWN_VARIABLES.contains(&name.as_str()) => {}
                 _ if name.starts_with(ENV_PREFIX) => config.unknown_variables.push(name),
                 _ if looks_like_ours(&name) => config.near_miss_variables.push(name),
@@ -86,6 +90,16 @@ impl HarnessConfig {
         config.near_miss_variables.sort();
         config.case_passthrough.sort();
         config
+    }
+
+    /// The folder holding the signing key, for a sandbox to hide from Case: a Case that can
+    /// read the key could sign a forged run. Absolute, symlinks resolved where possible.
+    pub fn signing_key_dir(&self) -> Option<PathBuf> {
+        let key = self.signing_key.as_ref()?;
+        let key = std::fs::canonicalize(key)
+            .or_else(|_| std::path::absolute(key))
+            .unwrap_or_else(|_| key.clone());
+        key.parent().map(std::path::Path::to_path_buf)
     }
 
     /// One warning per near-miss variable, saying what it is not.
@@ -152,6 +166,15 @@ mod tests {
         let config =
             vars(&[(ENV_DECISION_FILE, "from-env.json")]).with_decision_flag(Some(PathBuf::from("from-flag.json")));
         assert_eq!(config.decision_file, Some(PathBuf::from("from-flag.json")));
+    }
+
+    #[test]
+    fn the_signing_key_and_its_folder_are_exposed_for_confinement() {
+        let config = vars(&[(crate::signing::ENV_SIGNING_KEY, "/keys/ci/signing.key")]);
+        assert_eq!(config.signing_key, Some(PathBuf::from("/keys/ci/signing.key")));
+        assert_eq!(config.signing_key_dir(), Some(PathBuf::from("/keys/ci")));
+        assert!(config.unknown_variables.is_empty());
+        assert_eq!(vars(&[]).signing_key_dir(), None);
     }
 
     #[test]

@@ -447,8 +447,8 @@ fn trace_has(path: &Path, event: &str) -> bool {
 }
 
 /// What a walk of the run folder found: a streamed sha256 of every regular file except the
-/// report and the JUnit file (both written from the report), keyed by relative path with `/`
-/// separators; and every entry that is not a regular file or folder, or whose name is not
+/// report, the JUnit file (both written from the report) and the signed envelope (written
+/// over all of them), keyed by relative path with `/` separators; and every entry that is not a regular file or folder, or whose name is not
 /// UTF-8 (each a reason the run cannot be trusted: nothing in a run folder escapes the digests).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct RunFolderWalk {
@@ -492,7 +492,7 @@ pub fn walk_run_folder(run_dir: &Path) -> Result<RunFolderWalk, EvidenceError> {
                 ));
                 continue;
             }
-            if relative == names::REPORT || relative == names::JUNIT {
+            if relative == names::REPORT || relative == names::JUNIT || relative == crate::attestation::ENVELOPE {
                 continue;
             }
             match files::sha256_streamed(&path) {

@@ -69,7 +69,9 @@ pub async fn collect(
         let admitted = admitted_sha256.map(str::to_owned);
         // Bounded twice: the hash gives up after MODEL_HASH_LIMIT by itself, and this side
         // does not wait longer than that for it either.
-        let check = tokio::task::spawn_blocking(move || check_model_file(port, props_path, admitted.as_deref()));
+        let check = tokio::task::spawn_blocking(move || {
+            check_model_file(port.and_then(listener_model), props_path, admitted.as_deref())
+        });
         match tokio::time::timeout(MODEL_HASH_LIMIT + Duration::from_secs(5), check).await {
             Ok(Ok(checked)) => checked,
             _ => (None, json!("not_checked: the check did not complete"), None),
@@ -129,6 +131,7 @@ fn keep_fields(path: &str, answer: &Value) -> Value {
     match path {
         "props" => pick(&[
             "/model_path",
+            "/model_alias",
             "/build_info",
             "/total_slots",
             "/default_generation_settings/model",
@@ -154,7 +157,10 @@ fn identify(endpoints: &Map<String, Value>) -> &'static str {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_ascii_lowercase();
-    if endpoints.contains_key("/props") {
+    // llama-server's `/props` names its build and the model file; an empty `/props` proves nothing.
+    let props = endpoints.get("/props");
+    let props_says = |key: &str| props.and_then(|props| props.get(key)).is_some_and(Value::is_string);
+    if props_says("build_info") || props_says("model_path") {
         "llama.cpp (llama-server)"
     } else if endpoints.contains_key("/api/version") {
         "ollama"
@@ -175,11 +181,19 @@ fn props_model_path(endpoints: &Map<String, Value>) -> Option<PathBuf> {
 /// Finds the served model file and compares it with the admission's digest:
 /// (file and how it was found, the `model_sha256_check` value, the mismatch message).
 fn check_model_file(
-    port: Option<u16>,
+    listener: Option<ListenerModel>,
     props_path: Option<PathBuf>,
     admitted_sha256: Option<&str>,
 ) -> (Option<(PathBuf, String)>, Value, Option<String>) {
-    let model_file = served_model_file(port, props_path);
+    let model_file = match served_model_file(props_path, listener) {
+        Ok(found) => found,
+        Err(disagreement) => {
+            return match admitted_sha256 {
+                None => (None, json!("not_checked: the admission has no model_sha256"), None),
+                Some(_) => (None, json!("mismatch"), Some(disagreement)),
+            };
+        }
+    };
     match (admitted_sha256, &model_file) {
         (None, _) => (
             model_file,
@@ -208,25 +222,87 @@ fn check_model_file(
     }
 }
 
-/// The model file the server loaded: from llama.cpp's `/props`, or from the command line of
-/// the local process listening on the upstream port (a relative path is resolved against
-/// that process's working directory, not ours).
-fn served_model_file(port: Option<u16>, props_path: Option<PathBuf>) -> Option<(PathBuf, String)> {
-    if let Some(path) = props_path {
-        return Some((path, "llama.cpp /props model_path".to_owned()));
-    }
-    let port = port?;
+/// The model file named on the command line of the local process listening on the upstream
+/// port, resolved against that process's working directory.
+#[derive(Debug, Clone, PartialEq)]
+struct ListenerModel {
+    port: u16,
+    pid: u32,
+    /// The process's working directory (relative paths it was given are relative to it).
+    cwd: Option<PathBuf>,
+    /// `--model`/`-m` as given, made absolute with `cwd` when possible.
+    path: Option<PathBuf>,
+}
+
+fn listener_model(port: u16) -> Option<ListenerModel> {
     let (pid, argv) = listener_command_line(port)?;
-    let path = model_argument(&argv)?;
-    let path = if path.is_relative() {
-        std::fs::read_link(format!("/proc/{pid}/cwd")).ok()?.join(path)
+    let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).ok();
+    let path = model_argument(&argv).and_then(|path| absolute_in(path, cwd.as_deref()));
+    Some(ListenerModel { port, pid, cwd, path })
+}
+
+/// `path` as seen from `cwd`; a relative path with no known `cwd` cannot be placed.
+fn absolute_in(path: PathBuf, cwd: Option<&Path>) -> Option<PathBuf> {
+    if path.is_absolute() {
+        Some(path)
     } else {
-        path
+        cwd.map(|cwd| cwd.join(path))
+    }
+}
+
+/// The model file the server loaded, from its two witnesses: llama.cpp's `/props` (what the
+/// server says) and the command line of the process listening on the upstream port (what was
+/// started there). When both name a file they must be the same file — a server whose `/props`
+/// points elsewhere than the model it was started with is not believed (`Err`, a block).
+fn served_model_file(
+    props_path: Option<PathBuf>,
+    listener: Option<ListenerModel>,
+) -> Result<Option<(PathBuf, String)>, String> {
+    let listener_source = |listener: &ListenerModel| {
+        format!(
+            "--model of the process listening on port {} (pid {})",
+            listener.port, listener.pid
+        )
     };
-    Some((
-        path,
-        format!("--model of the process listening on port {port} (pid {pid})"),
-    ))
+    let Some(props_path) = props_path else {
+        return Ok(listener.and_then(|listener| {
+            let source = listener_source(&listener);
+            listener.path.map(|path| (path, source))
+        }));
+    };
+    // llama-server reports `-m` as given: a relative path is relative to the server's cwd.
+    let cwd = listener.as_ref().and_then(|listener| listener.cwd.as_deref());
+    let Some(props_path) = absolute_in(props_path, cwd) else {
+        return Ok(None);
+    };
+    match listener
+        .as_ref()
+        .and_then(|listener| listener.path.as_ref().map(|path| (listener, path)))
+    {
+        None => Ok(Some((props_path, "llama.cpp /props model_path".to_owned()))),
+        Some((listener, started_with)) if same_file(&props_path, started_with) => Ok(Some((
+            props_path,
+            format!(
+                "llama.cpp /props model_path, the same file as the {}",
+                listener_source(listener)
+            ),
+        ))),
+        Some((listener, started_with)) => Err(format!(
+            "llama.cpp /props says the model is {}, but the {} names {}: the server's self-description is not believed; stop whatever listens on port {} and start the admitted model there",
+            props_path.display(),
+            listener_source(listener),
+            started_with.display(),
+            listener.port
+        )),
+    }
+}
+
+/// Same file: equal after resolving symlinks, or (when either cannot be resolved) equal as written.
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
 }
 
 /// `--model PATH` or `--model=PATH` (llama-server, llama-cpp-python, vLLM); llama-server's
@@ -378,6 +454,89 @@ mod tests {
         assert_eq!(model_argument(&argv(&["llama-server", "-m", "/m.gguf"])), expected);
         assert_eq!(model_argument(&argv(&["python3", "-m", "llama_cpp.server"])), None);
         assert_eq!(model_argument(&argv(&["vllm", "serve"])), None);
+    }
+
+    fn listener(cwd: &Path, model: Option<&str>) -> ListenerModel {
+        ListenerModel {
+            port: 8090,
+            pid: 4242,
+            cwd: Some(cwd.to_owned()),
+            path: model.map(|model| cwd.join(model)),
+        }
+    }
+
+    #[test]
+    fn props_and_the_listener_naming_the_same_file_agree() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("m.gguf"), b"weights").expect("write");
+        // llama-server reports `-m` as given: relative to the server's cwd, not ours.
+        let found = served_model_file(
+            Some(PathBuf::from("m.gguf")),
+            Some(listener(dir.path(), Some("m.gguf"))),
+        )
+        .expect("the same file");
+        let (path, source) = found.expect("located");
+        assert_eq!(path, dir.path().join("m.gguf"));
+        assert!(
+            source.contains("/props model_path") && source.contains("pid 4242"),
+            "{source}"
+        );
+    }
+
+    #[test]
+    fn props_naming_another_file_than_the_listener_was_started_with_is_a_block() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for name in ["admitted.gguf", "served.gguf"] {
+            std::fs::write(dir.path().join(name), name).expect("write");
+        }
+        let props = dir.path().join("admitted.gguf");
+        let err = served_model_file(Some(props), Some(listener(dir.path(), Some("served.gguf"))))
+            .expect_err("two different files");
+        assert!(
+            err.contains("admitted.gguf") && err.contains("served.gguf") && err.contains("port 8090"),
+            "{err}"
+        );
+        // With the admission's digest to check, the disagreement blocks; no file is hashed.
+        let props = dir.path().join("admitted.gguf");
+        let admitted = sha256_file(&props).expect("hash");
+        let (file, check, mismatch) = check_model_file(
+            Some(listener(dir.path(), Some("served.gguf"))),
+            Some(props),
+            Some(&admitted),
+        );
+        assert_eq!((file, check), (None, json!("mismatch")));
+        assert!(mismatch.is_some_and(|message| message.contains("not believed")));
+    }
+
+    #[test]
+    fn a_relative_props_path_without_the_server_process_is_not_guessed() {
+        assert_eq!(served_model_file(Some(PathBuf::from("m.gguf")), None), Ok(None));
+        assert_eq!(
+            served_model_file(Some(PathBuf::from("/abs/m.gguf")), None),
+            Ok(Some((
+                PathBuf::from("/abs/m.gguf"),
+                "llama.cpp /props model_path".to_owned()
+            )))
+        );
+    }
+
+    #[test]
+    fn identifies_llama_server_only_from_what_its_props_say() {
+        let endpoints = |props: Value| {
+            let mut map = Map::new();
+            map.insert("/props".to_owned(), props);
+            map
+        };
+        let props = keep_fields(
+            "props",
+            &json!({"model_path": "/m.gguf", "build_info": "b1-abc", "model_alias": "a", "chat_template": "x"}),
+        );
+        assert_eq!(
+            props,
+            json!({"model_path": "/m.gguf", "build_info": "b1-abc", "model_alias": "a"})
+        );
+        assert_eq!(identify(&endpoints(props)), "llama.cpp (llama-server)");
+        assert_eq!(identify(&endpoints(json!({}))), "unknown");
     }
 
     #[test]

@@ -114,6 +114,21 @@ pub fn render_run_junit(report: &Report, report_path: &Path) -> Result<String, e
     })
 }
 
+/// `[[ATTACHMENT|path]]` lines (the convention Jenkins' JUnit attachments plugin and Azure
+/// DevOps read from a testcase's system-out): every report of the trial and, when the run was
+/// signed, its envelope.
+pub fn attachment_lines(record: &crate::acceptance::TrialRecord) -> String {
+    let mut lines = String::new();
+    for (report, _) in &record.reports {
+        lines.push_str(&format!("[[ATTACHMENT|{report}]]\n"));
+        let envelope = Path::new(report).with_file_name(crate::attestation::ENVELOPE);
+        if envelope.is_file() {
+            lines.push_str(&format!("[[ATTACHMENT|{}]]\n", envelope.display()));
+        }
+    }
+    lines
+}
+
 /// Writes the acceptance suite's JUnit: one testcase per trial (skipped ones with their
 /// reason), each with work item, bullet, observed gate codes, report paths and digests.
 pub fn write_acceptance_junit(
@@ -145,6 +160,10 @@ pub fn write_acceptance_junit(
         for (index, (report, digest)) in record.reports.iter().enumerate() {
             case.add_property(Property::new(format!("report_path.{}", index + 1), report.as_str()));
             case.add_property(Property::new(format!("report_digest.{}", index + 1), digest.as_str()));
+        }
+        let attachments = attachment_lines(record);
+        if !attachments.is_empty() {
+            case.set_system_out(attachments);
         }
         suite.add_test_case(case);
     }

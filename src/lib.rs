@@ -25,14 +25,19 @@
 //! * [`signals`] — SIGINT/SIGTERM handling shared by `run` and `adapter`.
 //! * [`trace`] — the `trace.jsonl` event log every run writes.
 //! * `reference_case` — the bundled reference Case, the hidden `reference-case` subcommand.
+//! * [`attestation`], [`signing`] — signed in-toto attestations (DSSE, Ed25519) over evidence
+//!   folders, and the keys that sign them; [`bundle`] signs an evidence folder and merges nextest shards.
 #![warn(missing_docs)]
 
 pub mod acceptance;
 pub mod adapter;
+pub mod attestation;
+pub mod bundle;
 pub(crate) mod case_argv;
 pub mod case_home;
 pub mod case_process;
 pub mod cli;
+mod cli_signing;
 pub mod config;
 pub mod evidence;
 pub mod fingerprint;
@@ -45,6 +50,7 @@ pub mod run;
 pub mod sandbox;
 pub mod secrets;
 pub mod signals;
+pub mod signing;
 pub mod sot;
 pub mod status;
 pub mod trace;

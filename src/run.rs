@@ -96,6 +96,12 @@ pub enum RunError {
     /// The harness was interrupted; the report stays `incomplete`.
     #[error("{0}")]
     Interrupted(String),
+    /// The signing key (`CASE_HARNESS_SIGNING_KEY`) is unusable or unsafe.
+    #[error("refusing to run: {0}")]
+    SigningKey(#[from] crate::signing::KeyError),
+    /// The signed attestation could not be written.
+    #[error("cannot sign the evidence: {0}")]
+    Attestation(#[from] crate::attestation::AttestationError),
     /// Writing a run-folder file failed.
     #[error("{path}: {source}")]
     Io {
@@ -123,6 +129,11 @@ pub fn reference_case_command() -> Result<Vec<String>, RunError> {
 /// Runs the whole pipeline and returns the sealed report. SIGINT/SIGTERM at any point stop
 /// Case's process group and leave the unsealed `incomplete` placeholder as the report.
 pub async fn run(options: &RunOptions, config: &HarnessConfig) -> Result<Report, RunError> {
+    // An unsafe key refuses the run before anything is written or spawned.
+    let signer = match &config.signing_key {
+        Some(path) => Some(crate::signing::EvidenceSigner::load(path, &options.out)?),
+        None => None,
+    };
     let out = prepare_run_dir(&options.out)?;
     let evidence_kind = if options.simulated {
         EvidenceKind::Simulated
@@ -138,7 +149,13 @@ pub async fn run(options: &RunOptions, config: &HarnessConfig) -> Result<Report,
         serde_json::json!({ "evidence_kind": evidence_kind.as_str() }),
     )?;
     tokio::select! {
-        report = pipeline(options, config, &out, evidence_kind, &trace) => report,
+        report = pipeline(options, config, &out, evidence_kind, &trace) => {
+            let report = report?;
+            if let Some(signer) = &signer {
+                crate::attestation::attest_run(&out, &report, signer)?;
+            }
+            Ok(report)
+        }
         signal = crate::signals::interrupted() => {
             // Dropping the pipeline stops the adapter and kills Case's process group.
             let _ = trace.event(trace::RUN_INTERRUPTED, serde_json::json!({ "signal": signal }));
@@ -357,7 +374,13 @@ async fn run_case(
     let spec = SandboxSpec {
         run_dir: out,
         writable: vec![output_dir.clone(), home_dir.clone()],
-        hidden: options.hidden_paths.clone(),
+        // The signing key's folder too: a Case that could read the key could sign a forgery.
+        hidden: options
+            .hidden_paths
+            .iter()
+            .cloned()
+            .chain(config.signing_key_dir())
+            .collect(),
         working_dir: &output_dir,
         command: case_command,
         env: case_process::exposed(&env),

@@ -206,3 +206,45 @@ pub fn kill_survivors(marker: &str) -> Vec<String> {
     }
     survivors
 }
+
+/// `command`, run where the kernel refuses new namespaces: in a user namespace whose
+/// namespace limits are 0 (util-linux `unshare`).
+pub fn without_namespaces(command: &std::process::Command) -> std::process::Command {
+    let mut wrapped = std::process::Command::new("unshare");
+    wrapped.args([
+        "-Ur",
+        "sh",
+        "-c",
+        "for kind in net user mnt pid; do echo 0 > /proc/sys/user/max_${kind}_namespaces || exit 99; done; exec \"$@\"",
+        "sh",
+    ]);
+    wrapped.arg(command.get_program()).args(command.get_args());
+    wrapped.env_clear();
+    for (name, value) in command.get_envs() {
+        if let Some(value) = value {
+            wrapped.env(name, value);
+        }
+    }
+    wrapped
+}
+
+/// [`run_against_provider`], but with the kernel refusing every namespace and
+/// `--allow-unconfined`: for attacks that confinement makes impossible, to prove the seal's own
+/// cross-checks still catch them.
+pub async fn run_unconfined_against_provider(case: Vec<String>) -> (Sandbox, FakeProvider, std::process::Output) {
+    let sandbox = Sandbox::new();
+    let provider = provider().await;
+    let mut command = harness_std(&sandbox, Some(&base_url(&provider)));
+    command
+        .args(["run", "--simulated", "--allow-unconfined", "--task"])
+        .arg(sandbox.path("task.json"))
+        .arg("--out")
+        .arg(sandbox.out())
+        .arg("--")
+        .args(case);
+    let mut wrapped = without_namespaces(&command);
+    let output = tokio::task::spawn_blocking(move || wrapped.output().expect("runs"))
+        .await
+        .expect("join");
+    (sandbox, provider, output)
+}

@@ -179,27 +179,6 @@ async fn sigkill_of_the_harness_leaves_no_case_process_behind() {
     assert_eq!(kill_survivors(&marker), Vec::<String>::new(), "Case's child survived");
 }
 
-/// `command`, run where the kernel refuses new namespaces: in a user namespace whose
-/// namespace limits are 0 (util-linux `unshare`).
-fn without_namespaces(command: &std::process::Command) -> std::process::Command {
-    let mut wrapped = std::process::Command::new("unshare");
-    wrapped.args([
-        "-Ur",
-        "sh",
-        "-c",
-        "for kind in net user mnt pid; do echo 0 > /proc/sys/user/max_${kind}_namespaces || exit 99; done; exec \"$@\"",
-        "sh",
-    ]);
-    wrapped.arg(command.get_program()).args(command.get_args());
-    wrapped.env_clear();
-    for (name, value) in command.get_envs() {
-        if let Some(value) = value {
-            wrapped.env(name, value);
-        }
-    }
-    wrapped
-}
-
 fn run_command(sandbox: &Sandbox, provider: &FakeProvider, extra: &[&str]) -> std::process::Command {
     let mut command = harness_std(sandbox, Some(&base_url(provider)));
     command

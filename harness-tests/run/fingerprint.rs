@@ -25,14 +25,30 @@ fn free_port() -> u16 {
 }
 
 fn start_model_server(model_file: &std::path::Path, port: u16) -> ModelServer {
+    start_model_server_in(model_file, port, None, None)
+}
+
+/// The stub, started in `cwd` (when given) and answering `/props` with `props_model` (when given).
+fn start_model_server_in(
+    model_file: &std::path::Path,
+    port: u16,
+    cwd: Option<&std::path::Path>,
+    props_model: Option<&std::path::Path>,
+) -> ModelServer {
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("harness-tests/providers/model_server.py");
-    let child = Command::new("python3")
+    let mut command = Command::new("python3");
+    command
         .arg(script)
         .arg("--model")
         .arg(model_file)
-        .args(["--port", &port.to_string(), "--alias", MODEL])
-        .spawn()
-        .expect("python3");
+        .args(["--port", &port.to_string(), "--alias", MODEL]);
+    if let Some(props_model) = props_model {
+        command.arg("--props-model").arg(props_model);
+    }
+    if let Some(cwd) = cwd {
+        command.current_dir(cwd);
+    }
+    let child = command.spawn().expect("python3");
     let server = ModelServer(child);
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -79,6 +95,50 @@ fn model_sha256_is_checked_against_the_file_the_serving_process_loaded() {
         detail.contains("model.gguf") && detail.contains("model_sha256"),
         "{detail}"
     );
+}
+
+#[test]
+fn a_props_model_path_is_believed_only_when_the_listening_process_was_started_with_that_file() {
+    let sandbox = Sandbox::new();
+    let served = sandbox.path("served.gguf");
+    let admitted = sandbox.path("admitted.gguf");
+    std::fs::write(&served, b"the weights really served").expect("write");
+    std::fs::write(&admitted, b"the admitted weights").expect("write");
+    admission_with_sha(&sandbox, &case_harness::records::sha256_hex(b"the admitted weights"));
+
+    // /props names the admitted file; the process on the port was started with another one.
+    let port = free_port();
+    let server = start_model_server_in(&served, port, None, Some(&admitted));
+    let blocked = check_json(&sandbox, &format!("http://127.0.0.1:{port}/v1"));
+    drop(server);
+    assert_eq!(blocked["blocked"], json!(["admitted_model_not_served"]), "{blocked}");
+    let detail = blocked["gates"][13]["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("admitted.gguf") && detail.contains("served.gguf") && detail.contains("not believed"),
+        "{detail}"
+    );
+
+    // Both name the same file, relative to the server's own cwd (llama-server reports `-m` as
+    // given): that file is the one hashed — a mismatch while it holds other weights, ready
+    // once it holds the admitted ones.
+    let server_dir = sandbox.path("server");
+    std::fs::create_dir(&server_dir).expect("mkdir");
+    std::fs::write(server_dir.join("model.gguf"), b"some other weights").expect("write");
+    let relative = std::path::Path::new("model.gguf");
+    let port = free_port();
+    let _server = start_model_server_in(relative, port, Some(&server_dir), Some(relative));
+    let base_url = format!("http://127.0.0.1:{port}/v1");
+    let blocked = check_json(&sandbox, &base_url);
+    assert_eq!(blocked["blocked"], json!(["admitted_model_not_served"]), "{blocked}");
+    let detail = blocked["gates"][13]["detail"].as_str().unwrap_or_default();
+    let expected_file = server_dir.join("model.gguf").display().to_string();
+    assert!(
+        detail.contains(&expected_file) && detail.contains("has sha256"),
+        "{detail}"
+    );
+    std::fs::write(server_dir.join("model.gguf"), b"the admitted weights").expect("write");
+    let ready = check_json(&sandbox, &base_url);
+    assert_eq!(ready["outcome"], "ready", "{ready}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -19,9 +19,13 @@ mod failing_runs;
 mod fingerprint;
 /// Runs that are killed or interrupted midway.
 mod interrupted;
+/// `evidence merge`: shards joined into one bundle, or refused by name.
+mod merge;
 /// Passing runs and what their reports prove.
 mod passing;
 /// The red-team findings (issue 11), one test per finding.
 mod red_team;
+/// Signed evidence: keys, `verify --key`, `status --key`.
+mod signed;
 /// `verify` against tampered and forged reports.
 mod verify;

@@ -179,10 +179,11 @@ async fn finding_5_a_fifo_or_dev_zero_as_result_json_stalls_neither_verify_nor_s
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn finding_11_a_rewritten_input_copy_fails_the_run_and_verification() {
-    let (sandbox, _provider, output) = run_against_provider(
-        case_that("printf ' ' >> ../inputs/decision.json && printf ' ' >> ../task.json"),
-        &[],
-    )
+    // Confined, Case cannot write these copies at all (see confinement.rs); unconfined, the
+    // seal and `verify` must still catch it.
+    let (sandbox, _provider, output) = run_unconfined_against_provider(case_that(
+        "printf ' ' >> ../inputs/decision.json && printf ' ' >> ../task.json",
+    ))
     .await;
     assert_eq!(
         output.status.code(),
@@ -218,7 +219,8 @@ async fn low_a_non_utf8_file_name_in_case_output_fails_the_run_and_the_fail_veri
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn low_a_junit_xml_folder_made_by_case_fails_the_run() {
-    let (sandbox, _provider, output) = run_against_provider(case_that("mkdir ../junit.xml"), &[]).await;
+    // Confined, the run folder is read-only to Case; unconfined, the seal must catch it.
+    let (sandbox, _provider, output) = run_unconfined_against_provider(case_that("mkdir ../junit.xml")).await;
     let report = sandbox.report();
     assert_eq!(report["outcome"], "fail", "{}", String::from_utf8_lossy(&output.stdout));
     assert!(report["seal"].is_object());

@@ -444,7 +444,8 @@ impl AcceptanceSuite {
             message,
         };
         let Ok(run_id) = std::env::var("NEXTEST_RUN_ID") else {
-            return crate::junit::write_acceptance_junit(path, records).map_err(|err| write_error(err.to_string()));
+            crate::junit::write_acceptance_junit(path, records).map_err(|err| write_error(err.to_string()))?;
+            return self.write_trials_beside(path, records);
         };
         // One process per trial: add this process's records as fragments, then merge.
         let all_fragments = path.with_file_name("fragments");
@@ -480,7 +481,25 @@ impl AcceptanceSuite {
             }
         }
         merged.sort_by(|a, b| a.name.cmp(&b.name));
-        crate::junit::write_acceptance_junit(path, &merged).map_err(|err| write_error(err.to_string()))
+        crate::junit::write_acceptance_junit(path, &merged).map_err(|err| write_error(err.to_string()))?;
+        self.write_trials_beside(path, &merged)
+    }
+
+    /// Writes `trials.json` beside the JUnit file: the records `case-harness evidence merge`
+    /// joins across nextest shards (see [`crate::bundle`]).
+    fn write_trials_beside(&self, junit: &Path, records: &[TrialRecord]) -> Result<(), AcceptanceError> {
+        let path = junit.with_file_name(crate::bundle::TRIALS);
+        let file = crate::bundle::TrialsFile {
+            sot_sha256: std::fs::read(&self.sots[0])
+                .ok()
+                .map(|bytes| crate::records::sha256_hex(&bytes)),
+            shards: Vec::new(),
+            trials: records.to_vec(),
+        };
+        crate::bundle::write_trials(&path, &file).map_err(|err| AcceptanceError::Write {
+            path,
+            message: err.to_string(),
+        })
     }
 }
 

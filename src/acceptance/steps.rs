@@ -196,6 +196,10 @@ impl StepRun<'_> {
         {
             command.env(ENV_LOCAL_API_KEY, key);
         }
+        // Runs sign their evidence with the suite's key, when one is configured.
+        if let Some(key) = std::env::var_os(crate::signing::ENV_SIGNING_KEY).filter(|key| !key.is_empty()) {
+            command.env(crate::signing::ENV_SIGNING_KEY, key);
+        }
         command.envs(&self.step.env);
         command
     }

@@ -1,0 +1,436 @@
+//! Signed evidence: an in-toto Statement v1 in a DSSE envelope, signed with Ed25519.
+//!
+//! The seal (see [`crate::evidence`]) proves that a report and its folder agree; anyone can
+//! write a consistent folder and reseal it. The envelope adds *who*: its subjects are the
+//! sha256 of every file in the folder (report, trace, ledger, JUnit, inputs, Case's output),
+//! its predicate is the in-toto Test Result predicate
+//! (`https://in-toto.io/attestation/test-result/v0.1`) extended under `case_harness` with the
+//! facts reviewers ask for (provider, model, admission status, fallback proof, upstream
+//! fingerprint, isolation), and the signature covers DSSE's pre-authentication encoding of
+//! the payload, so policy engines and `securesystemslib` verify it without our code.
+//!
+//! We sign with `ed25519-dalek` and write the envelope ourselves (the DSSE wire format is
+//! four fields and a one-line encoding); see docs/decisions.md for why not the `dsse` crate.
+//! Verification is strict and ordered: the signature first, then every subject digest against
+//! the bytes on disk, then that no file was added, then that the predicate is exactly what the
+//! (verified) report says — and only then the consistency checks of `verify`.
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+use crate::output::{Report, RunOutcome};
+use crate::records::sha256_hex;
+use crate::signing::{EvidenceKey, EvidenceSigner};
+
+/// The envelope's file name, in a run folder and at the top of an evidence folder.
+pub const ENVELOPE: &str = "attestation.dsse.json";
+/// DSSE payload type of an in-toto Statement.
+pub const PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
+/// in-toto Statement v1.
+pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
+/// The in-toto Test Result predicate.
+pub const PREDICATE_TYPE: &str = "https://in-toto.io/attestation/test-result/v0.1";
+/// Envelopes larger than this are refused unread (an evidence bundle lists a few hundred files).
+pub const MAX_ENVELOPE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Report fields copied into the predicate's `case_harness` extension when present (fields a
+/// later report version adds, such as the confinement in force, are carried as they are).
+const REPORT_FACTS: &[&str] = &[
+    "harness_version",
+    "outcome",
+    "reasons",
+    "evidence_kind",
+    "case_model_provider",
+    "case_model",
+    "case_model_admission_status",
+    "upstream",
+    "upstream_fingerprint",
+    "blocked",
+    "case_process_started",
+    "fallback_proof",
+    "confinement",
+    "isolation",
+    "seal",
+];
+
+/// A DSSE envelope (the JSON form every DSSE implementation reads).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Envelope {
+    /// Always [`PAYLOAD_TYPE`].
+    pub payload_type: String,
+    /// The Statement's bytes, standard base64.
+    pub payload: String,
+    /// One or more signatures over the PAE.
+    pub signatures: Vec<EnvelopeSignature>,
+}
+
+/// One DSSE signature.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvelopeSignature {
+    /// securesystemslib's key id of the signing key.
+    #[serde(default)]
+    pub keyid: String,
+    /// The signature, standard base64.
+    pub sig: String,
+}
+
+/// Why an envelope could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum AttestationError {
+    /// Reading a subject or writing the envelope failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Serialising the statement failed.
+    #[error("cannot serialise the attestation: {0}")]
+    Json(#[from] serde_json::Error),
+    /// Writing atomically failed.
+    #[error(transparent)]
+    Evidence(#[from] crate::evidence::EvidenceError),
+}
+
+/// DSSE v1 pre-authentication encoding: `DSSEv1 LEN(type) type LEN(body) body`.
+pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
+    let mut out = format!("DSSEv1 {} {} {} ", payload_type.len(), payload_type, payload.len()).into_bytes();
+    out.extend_from_slice(payload);
+    out
+}
+
+/// Signs `statement` into an envelope.
+pub fn sign(statement: &Value, signer: &EvidenceSigner) -> Result<Envelope, AttestationError> {
+    let payload = serde_json::to_vec(statement)?;
+    let signature = signer.sign(&pae(PAYLOAD_TYPE, &payload));
+    let b64 = base64::engine::general_purpose::STANDARD;
+    Ok(Envelope {
+        payload_type: PAYLOAD_TYPE.to_owned(),
+        payload: b64.encode(&payload),
+        signatures: vec![EnvelopeSignature {
+            keyid: signer.keyid().to_owned(),
+            sig: b64.encode(signature.to_bytes()),
+        }],
+    })
+}
+
+/// sha256 of every regular file under `dir` (relative names with `/`), except the folder's
+/// own envelope. (Symlinks and other special files are refused by `verify` itself.)
+pub fn digest_tree(dir: &Path) -> Result<BTreeMap<String, String>, AttestationError> {
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| AttestationError::Io { path, source }
+    };
+    let mut digests = BTreeMap::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(current) = pending.pop() {
+        for entry in std::fs::read_dir(&current).map_err(io(&current))? {
+            let entry = entry.map_err(io(&current))?;
+            let path = entry.path();
+            let file_type = entry.file_type().map_err(io(&path))?;
+            if file_type.is_dir() {
+                pending.push(path);
+                continue;
+            }
+            let name = relative_name(dir, &path);
+            if !file_type.is_file() || name == ENVELOPE {
+                continue;
+            }
+            let bytes = std::fs::read(&path).map_err(io(&path))?;
+            digests.insert(name, sha256_hex(&bytes));
+        }
+    }
+    Ok(digests)
+}
+
+fn relative_name(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .components()
+        .map(|component| component.as_os_str().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// A Statement over `subjects` with the Test Result predicate `predicate`.
+pub fn statement(subjects: &BTreeMap<String, String>, predicate: Value) -> Value {
+    let subject: Vec<Value> = subjects
+        .iter()
+        .map(|(name, digest)| json!({ "name": name, "digest": { "sha256": digest } }))
+        .collect();
+    json!({
+        "_type": STATEMENT_TYPE,
+        "subject": subject,
+        "predicateType": PREDICATE_TYPE,
+        "predicate": predicate,
+    })
+}
+
+/// The Test Result predicate for one run: its test is the run's JUnit testcase, its
+/// configuration the inputs the run read, its extension the report's facts.
+pub fn run_predicate(report: &Report) -> Result<Value, AttestationError> {
+    let name = crate::junit::run_case_name(report);
+    let passed = report.outcome == RunOutcome::Pass;
+    let configuration: Vec<Value> = report
+        .inputs
+        .iter()
+        .map(|(role, digest)| json!({ "name": role, "digest": { "sha256": digest.sha256 } }))
+        .collect();
+    let full = serde_json::to_value(report)?;
+    let facts: serde_json::Map<String, Value> = REPORT_FACTS
+        .iter()
+        .filter_map(|key| full.get(*key).map(|value| ((*key).to_owned(), value.clone())))
+        .collect();
+    let mut extension = json!({ "kind": "run" });
+    if let Value::Object(map) = &mut extension {
+        map.extend(facts);
+    }
+    Ok(json!({
+        "result": if passed { "PASSED" } else { "FAILED" },
+        "configuration": configuration,
+        "passedTests": if passed { vec![name] } else { Vec::new() },
+        "warnedTests": Vec::<&str>::new(),
+        "failedTests": if passed { Vec::new() } else { vec![name] },
+        "case_harness": extension,
+    }))
+}
+
+/// Signs a sealed run folder: writes `attestation.dsse.json` over every file in it.
+pub fn attest_run(run_dir: &Path, report: &Report, signer: &EvidenceSigner) -> Result<(), AttestationError> {
+    let subjects = digest_tree(run_dir)?;
+    let envelope = sign(&statement(&subjects, run_predicate(report)?), signer)?;
+    write_envelope(&run_dir.join(ENVELOPE), &envelope)
+}
+
+/// Writes an envelope atomically.
+pub fn write_envelope(path: &Path, envelope: &Envelope) -> Result<(), AttestationError> {
+    let mut bytes = serde_json::to_vec_pretty(envelope)?;
+    bytes.push(b'\n');
+    crate::evidence::write_atomically(path, &bytes)?;
+    Ok(())
+}
+
+/// A verified envelope's statement and its subjects.
+#[derive(Debug)]
+pub struct OpenedEnvelope {
+    /// The statement.
+    pub statement: Value,
+    /// Subjects, name → sha256.
+    pub subjects: BTreeMap<String, String>,
+    /// The key id that verified it.
+    pub keyid: String,
+}
+
+/// Reads `path`, checks the payload type and that `key` signed it, and parses the Statement.
+pub fn open(path: &Path, key: &EvidenceKey) -> Result<OpenedEnvelope, String> {
+    let shown = path.display();
+    let metadata = std::fs::metadata(path).map_err(|err| {
+        format!(
+            "{shown}: no signed attestation ({err}); sign with {} set",
+            crate::signing::ENV_SIGNING_KEY
+        )
+    })?;
+    if metadata.len() > MAX_ENVELOPE_BYTES {
+        return Err(format!("{shown}: larger than {MAX_ENVELOPE_BYTES} bytes"));
+    }
+    let bytes = std::fs::read(path).map_err(|err| format!("{shown}: {err}"))?;
+    let envelope: Envelope =
+        serde_json::from_slice(&bytes).map_err(|err| format!("{shown}: not a DSSE envelope: {err}"))?;
+    if envelope.payload_type != PAYLOAD_TYPE {
+        return Err(format!(
+            "{shown}: payloadType is {:?}, expected {PAYLOAD_TYPE:?}",
+            envelope.payload_type
+        ));
+    }
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let payload = b64
+        .decode(&envelope.payload)
+        .map_err(|err| format!("{shown}: payload is not base64: {err}"))?;
+    let message = pae(&envelope.payload_type, &payload);
+    let signed = envelope
+        .signatures
+        .iter()
+        .any(|signature| b64.decode(&signature.sig).is_ok_and(|sig| key.verifies(&message, &sig)));
+    if !signed {
+        let keyids: Vec<&str> = envelope.signatures.iter().map(|s| s.keyid.as_str()).collect();
+        return Err(format!(
+            "{shown}: no signature by key {} verifies (signatures claim key ids {keyids:?}); the evidence was not signed by this key, or was changed after signing",
+            key.keyid()
+        ));
+    }
+    let statement: Value =
+        serde_json::from_slice(&payload).map_err(|err| format!("{shown}: payload is not JSON: {err}"))?;
+    let field = |name: &str| statement.get(name).and_then(Value::as_str);
+    if field("_type") != Some(STATEMENT_TYPE) || field("predicateType") != Some(PREDICATE_TYPE) {
+        return Err(format!(
+            "{shown}: statement _type {:?} / predicateType {:?}, expected {STATEMENT_TYPE:?} / {PREDICATE_TYPE:?}",
+            field("_type"),
+            field("predicateType")
+        ));
+    }
+    let mut subjects = BTreeMap::new();
+    for subject in statement.get("subject").and_then(Value::as_array).into_iter().flatten() {
+        let name = subject.get("name").and_then(Value::as_str);
+        let digest = subject.pointer("/digest/sha256").and_then(Value::as_str);
+        match (name, digest) {
+            (Some(name), Some(digest)) if is_safe_relative(name) => {
+                if subjects.insert(name.to_owned(), digest.to_owned()).is_some() {
+                    return Err(format!("{shown}: subject {name} is listed twice"));
+                }
+            }
+            _ => {
+                return Err(format!(
+                    "{shown}: subject {subject} has no safe name or no sha256 digest"
+                ));
+            }
+        }
+    }
+    if subjects.is_empty() {
+        return Err(format!("{shown}: the statement has no subjects"));
+    }
+    Ok(OpenedEnvelope {
+        statement,
+        subjects,
+        keyid: key.keyid().to_owned(),
+    })
+}
+
+/// Every difference between the signed subjects and the files in `dir` now.
+pub fn check_subjects(dir: &Path, subjects: &BTreeMap<String, String>) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (name, digest) in subjects {
+        match std::fs::read(dir.join(name)) {
+            Ok(bytes) if sha256_hex(&bytes) == *digest => {}
+            Ok(_) => problems.push(format!("{name} changed since it was signed (sha256 differs)")),
+            Err(err) => problems.push(format!("{name} was signed but is missing: {err}")),
+        }
+    }
+    match digest_tree(dir) {
+        Ok(present) => {
+            for name in present.keys().filter(|name| !subjects.contains_key(*name)) {
+                problems.push(format!("{name} is in the folder but was not signed"));
+            }
+        }
+        Err(err) => problems.push(err.to_string()),
+    }
+    problems
+}
+
+/// Checks a run folder's envelope with `key`: signature, every subject, no added file, and
+/// that the signed predicate is what the report on disk says. The report's own consistency is
+/// checked separately by [`crate::evidence::verify`].
+pub fn verify_run(report_path: &Path, key: &EvidenceKey) -> Result<String, Vec<String>> {
+    let run_dir = report_path.parent().unwrap_or(Path::new("."));
+    let opened = open(&run_dir.join(ENVELOPE), key).map_err(|problem| vec![problem])?;
+    let mut problems = check_subjects(run_dir, &opened.subjects);
+    let report_name = relative_name(run_dir, report_path);
+    if !opened.subjects.contains_key(&report_name) {
+        problems.push(format!("the signed statement does not cover {report_name}"));
+    }
+    if problems.is_empty() {
+        let report = std::fs::read(report_path)
+            .map_err(|err| err.to_string())
+            .and_then(|bytes| serde_json::from_slice::<Report>(&bytes).map_err(|err| err.to_string()))
+            .and_then(|report| run_predicate(&report).map_err(|err| err.to_string()));
+        match report {
+            Ok(predicate) if opened.statement.get("predicate") == Some(&predicate) => {}
+            Ok(_) => problems.push("the signed predicate differs from what the report says".to_owned()),
+            Err(err) => problems.push(format!("{}: {err}", report_path.display())),
+        }
+    }
+    if problems.is_empty() {
+        Ok(opened.keyid)
+    } else {
+        Err(problems)
+    }
+}
+
+fn is_safe_relative(name: &str) -> bool {
+    !name.is_empty()
+        && Path::new(name)
+            .components()
+            .all(|component| matches!(component, Component::Normal(_)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pae_is_the_dsse_v1_encoding() {
+        // The example from the DSSE protocol description.
+        assert_eq!(
+            pae("http://example.com/HelloWorld", b"hello world"),
+            b"DSSEv1 29 http://example.com/HelloWorld 11 hello world".to_vec()
+        );
+        assert_eq!(pae("", b""), b"DSSEv1 0  0 ".to_vec());
+    }
+
+    fn key_pair(dir: &Path) -> (EvidenceSigner, EvidenceKey) {
+        std::fs::create_dir_all(dir.join("keys")).expect("keys");
+        let key = dir.join("keys/k");
+        let generated = crate::signing::keygen(&key).expect("keygen");
+        (
+            EvidenceSigner::load(&key, &dir.join("elsewhere")).expect("signer"),
+            EvidenceKey::load(&generated.public_path).expect("public"),
+        )
+    }
+
+    #[test]
+    fn an_envelope_opens_only_with_its_key_and_only_unchanged() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (signer, key) = key_pair(dir.path());
+        let other = tempfile::tempdir().expect("tempdir");
+        let (_, other_key) = key_pair(other.path());
+        let subjects = BTreeMap::from([("a.txt".to_owned(), sha256_hex(b"a"))]);
+        let envelope = sign(&statement(&subjects, json!({"result": "PASSED"})), &signer).expect("sign");
+        let path = dir.path().join(ENVELOPE);
+        write_envelope(&path, &envelope).expect("write");
+        let opened = open(&path, &key).expect("opens");
+        assert_eq!(opened.subjects, subjects);
+        assert_eq!(opened.keyid, key.keyid());
+        let error = open(&path, &other_key).expect_err("other key");
+        assert!(error.contains("no signature by key"), "{error}");
+
+        // One payload byte changed: the signature no longer covers it.
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let mut payload = b64.decode(&envelope.payload).expect("b64");
+        let at = payload.iter().position(|b| *b == b'P').expect("a P");
+        payload[at] = b'F';
+        let tampered = Envelope {
+            payload: b64.encode(&payload),
+            ..envelope
+        };
+        write_envelope(&path, &tampered).expect("write");
+        assert!(open(&path, &key).is_err());
+    }
+
+    #[test]
+    fn subjects_must_match_the_folder_exactly() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("a.txt"), "a").expect("write");
+        std::fs::create_dir(dir.path().join("sub")).expect("mkdir");
+        std::fs::write(dir.path().join("sub/b.txt"), "b").expect("write");
+        std::fs::write(dir.path().join(ENVELOPE), "{}").expect("write");
+        let subjects = digest_tree(dir.path()).expect("digest");
+        assert_eq!(subjects.keys().collect::<Vec<_>>(), ["a.txt", "sub/b.txt"]);
+        assert!(check_subjects(dir.path(), &subjects).is_empty());
+        std::fs::write(dir.path().join("sub/b.txt"), "B").expect("write");
+        std::fs::write(dir.path().join("c.txt"), "c").expect("write");
+        let problems = check_subjects(dir.path(), &subjects);
+        assert_eq!(
+            problems,
+            [
+                "sub/b.txt changed since it was signed (sha256 differs)",
+                "c.txt is in the folder but was not signed"
+            ]
+        );
+    }
+}

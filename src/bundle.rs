@@ -1,0 +1,465 @@
+//! The evidence folder as one signed bundle, and the merge of nextest shards into one.
+//!
+//! An evidence folder (written by `case-harness evidence`, by the acceptance target when
+//! `CASE_HARNESS_JUNIT_PATH`/`CASE_HARNESS_ACCEPTANCE_DIR` point into it, or by
+//! `evidence merge`) holds `trials.json` (every trial's record: the machine-readable truth the
+//! JUnit and `summary.md` are rendered from), `junit.xml`, `summary.md` and `runs/<trial>/`.
+//! Signed, it also holds `attestation.dsse.json`: an in-toto Statement over every file in the
+//! folder with a Test Result predicate computed from `trials.json` alone, so a verifier can
+//! recompute it.
+//!
+//! A CI that splits the suite (`cargo nextest run --partition`, or an archive run on another
+//! machine) gets one such folder per shard. [`merge`] joins them and fails — naming the
+//! trials — when a planned trial is in no shard, when a trial has a passed record in one shard
+//! and a failed one in another, or when a shard holds a trial the plan does not know. A
+//! `skipped` record says "not run here", so a run result elsewhere supersedes it.
+//!
+//! Run reports inside a bundle are not all meant to verify: some trials forge a report on
+//! purpose to prove `verify` rejects it. The bundle's signature covers their bytes as the
+//! trials left them; each run's own envelope and `verify` judge each run.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use crate::acceptance::TrialRecord;
+use crate::attestation::{self, AttestationError};
+use crate::signing::{EvidenceKey, EvidenceSigner};
+
+/// The trial records of an evidence folder.
+pub const TRIALS: &str = "trials.json";
+/// The folder of run folders, one sub-folder per trial.
+pub const RUNS: &str = "runs";
+
+/// `trials.json`: what ran, from which SOT, and (after a merge) from which shards.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrialsFile {
+    /// sha256 of the SOT the trials were planned from, when known.
+    #[serde(default)]
+    pub sot_sha256: Option<String>,
+    /// The shard folders a merge joined (empty for a single run).
+    #[serde(default)]
+    pub shards: Vec<String>,
+    /// Every trial record, sorted by name.
+    pub trials: Vec<TrialRecord>,
+}
+
+/// Why a bundle could not be read, written or merged.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    /// A file could not be read or written.
+    #[error("{path}: {message}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// The merge found trials that are missing, conflicting or unknown (all listed).
+    #[error("evidence merge failed:\n  - {}", .0.join("\n  - "))]
+    Merge(Vec<String>),
+    /// Signing failed.
+    #[error(transparent)]
+    Attestation(#[from] AttestationError),
+}
+
+fn file_error(path: &Path) -> impl FnOnce(String) -> BundleError + '_ {
+    move |message| BundleError::File {
+        path: path.to_owned(),
+        message,
+    }
+}
+
+/// Writes `trials.json` atomically.
+pub fn write_trials(path: &Path, file: &TrialsFile) -> Result<(), BundleError> {
+    let mut bytes = serde_json::to_vec_pretty(file).map_err(|err| file_error(path)(err.to_string()))?;
+    bytes.push(b'\n');
+    crate::evidence::write_atomically(path, &bytes).map_err(|err| file_error(path)(err.to_string()))
+}
+
+/// Reads `trials.json`.
+pub fn read_trials(path: &Path) -> Result<TrialsFile, BundleError> {
+    let bytes = std::fs::read(path).map_err(|err| file_error(path)(err.to_string()))?;
+    serde_json::from_slice(&bytes).map_err(|err| file_error(path)(format!("not a trials file: {err}")))
+}
+
+/// The bundle's Test Result predicate: a pure function of `trials.json`.
+pub fn predicate(file: &TrialsFile) -> Value {
+    let named = |status: &str| -> Vec<&str> {
+        file.trials
+            .iter()
+            .filter(|record| record.status == status)
+            .map(|record| record.name.as_str())
+            .collect()
+    };
+    let (passed, failed, skipped) = (named("passed"), named("failed"), named("skipped"));
+    // A skipped trial proves nothing: the bundle as a whole is then at best WARNED.
+    let result = if !failed.is_empty() || file.trials.is_empty() {
+        "FAILED"
+    } else if !skipped.is_empty() {
+        "WARNED"
+    } else {
+        "PASSED"
+    };
+    let configuration: Vec<Value> = file
+        .sot_sha256
+        .iter()
+        .map(|digest| json!({ "name": "sot", "digest": { "sha256": digest } }))
+        .collect();
+    json!({
+        "result": result,
+        "configuration": configuration,
+        "passedTests": passed,
+        "warnedTests": Vec::<&str>::new(),
+        "failedTests": failed,
+        "case_harness": {
+            "kind": "evidence",
+            "harness_version": env!("CARGO_PKG_VERSION"),
+            "skipped_tests": skipped,
+            "shards": file.shards,
+        },
+    })
+}
+
+/// Signs an evidence folder: `attestation.dsse.json` over every file in it.
+pub fn attest(dir: &Path, signer: &EvidenceSigner) -> Result<(), BundleError> {
+    let trials = read_trials(&dir.join(TRIALS))?;
+    let subjects = attestation::digest_tree(dir)?;
+    let envelope = attestation::sign(&attestation::statement(&subjects, predicate(&trials)), signer)?;
+    attestation::write_envelope(&dir.join(attestation::ENVELOPE), &envelope)?;
+    Ok(())
+}
+
+/// What a verified bundle holds.
+#[derive(Debug)]
+pub struct VerifiedBundle {
+    /// Trials by status.
+    pub counts: BTreeMap<String, usize>,
+    /// Run reports that verify.
+    pub reports: usize,
+    /// Run reports that do not (trials forge some on purpose; see summary.md).
+    pub rejected_reports: usize,
+    /// The key id that signed the bundle, when a key was given.
+    pub keyid: Option<String>,
+}
+
+/// Verifies an evidence folder: with `key`, its envelope (signature, every file, the predicate
+/// recomputed from `trials.json`); and counts the run reports in it that verify.
+pub fn verify(dir: &Path, key: Option<&EvidenceKey>) -> Result<VerifiedBundle, Vec<String>> {
+    let mut problems = Vec::new();
+    let trials = read_trials(&dir.join(TRIALS)).map_err(|err| vec![err.to_string()])?;
+    let mut keyid = None;
+    if let Some(key) = key {
+        match attestation::open(&dir.join(attestation::ENVELOPE), key) {
+            Err(problem) => return Err(vec![problem]),
+            Ok(opened) => {
+                problems.extend(attestation::check_subjects(dir, &opened.subjects));
+                if opened.statement.get("predicate") != Some(&predicate(&trials)) {
+                    problems.push(format!("the signed predicate differs from what {TRIALS} says"));
+                }
+                keyid = Some(opened.keyid);
+            }
+        }
+    }
+    let runs = dir.join(RUNS);
+    // Trials that only check (no run) leave no runs/ folder at all.
+    let folder = if runs.exists() {
+        crate::status::collect_verified_reports(&runs).map_err(|err| vec![format!("{}: {err}", runs.display())])?
+    } else {
+        crate::status::EvidenceFolder::default()
+    };
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let mut counts = BTreeMap::new();
+    for record in &trials.trials {
+        *counts.entry(record.status.clone()).or_default() += 1;
+    }
+    Ok(VerifiedBundle {
+        counts,
+        reports: folder.verified.len(),
+        rejected_reports: folder.rejected.len(),
+        keyid,
+    })
+}
+
+/// The folder a trial's run folders live in, below `runs/`.
+pub fn trial_dir_name(trial: &str) -> String {
+    trial.replace("::", "__")
+}
+
+/// One planned trial as the merge needs it.
+#[derive(Debug, Clone)]
+pub struct ExpectedTrial {
+    /// Full name.
+    pub name: String,
+}
+
+/// Merges shard folders into `out` (which must be empty or missing). Returns the merged
+/// trials; fails, naming every trial, when the shards do not add up to the plan.
+pub fn merge(shards: &[PathBuf], out: &Path, expected: &[ExpectedTrial]) -> Result<TrialsFile, BundleError> {
+    let mut problems = Vec::new();
+    let mut chosen: BTreeMap<String, (usize, TrialRecord)> = BTreeMap::new();
+    let mut sot_digests = std::collections::BTreeSet::new();
+    for (index, shard) in shards.iter().enumerate() {
+        let file = match read_trials(&shard.join(TRIALS)) {
+            Ok(file) => file,
+            Err(err) => {
+                problems.push(format!(
+                    "{err} (a shard folder holds {TRIALS}; run the acceptance target with CASE_HARNESS_JUNIT_PATH=SHARD/junit.xml and CASE_HARNESS_ACCEPTANCE_DIR=SHARD/runs)"
+                ));
+                continue;
+            }
+        };
+        sot_digests.extend(file.sot_sha256.clone());
+        for record in file.trials {
+            match chosen.get(&record.name) {
+                None => {
+                    chosen.insert(record.name.clone(), (index, record));
+                }
+                Some((first, existing)) => {
+                    let ran = |status: &str| status != "skipped";
+                    if ran(&existing.status) && ran(&record.status) && existing.status != record.status {
+                        problems.push(format!(
+                            "{} is {} in {} but {} in {}: conflicting outcomes",
+                            record.name,
+                            existing.status,
+                            shards[*first].display(),
+                            record.status,
+                            shard.display()
+                        ));
+                    } else if !ran(&existing.status) && ran(&record.status) {
+                        chosen.insert(record.name.clone(), (index, record));
+                    }
+                }
+            }
+        }
+    }
+    if sot_digests.len() > 1 {
+        problems.push(format!(
+            "the shards were planned from different SOTs (sha256 {sot_digests:?})"
+        ));
+    }
+    let missing: Vec<&str> = expected
+        .iter()
+        .filter(|trial| !chosen.contains_key(&trial.name))
+        .map(|trial| trial.name.as_str())
+        .collect();
+    if !missing.is_empty() {
+        problems.push(format!(
+            "{} planned trial(s) are in no shard (a shard is missing or failed to run): {}",
+            missing.len(),
+            missing.join(", ")
+        ));
+    }
+    for name in chosen
+        .keys()
+        .filter(|name| !expected.iter().any(|trial| &trial.name == *name))
+    {
+        problems.push(format!(
+            "{name} is in a shard but not in the plan (a shard of another SOT or scenarios?)"
+        ));
+    }
+    if !problems.is_empty() {
+        return Err(BundleError::Merge(problems));
+    }
+
+    prepare_out(out)?;
+    let runs = out.join(RUNS);
+    let mut trials = Vec::new();
+    for (name, (index, mut record)) in chosen {
+        let folder = trial_dir_name(&name);
+        let source = shards[index].join(RUNS).join(&folder);
+        if source.is_dir() {
+            copy_tree(&source, &runs.join(&folder))?;
+        }
+        for (path, _) in &mut record.reports {
+            match relocate(path, &folder, &runs.join(&folder)) {
+                Some(moved) => *path = moved.display().to_string(),
+                None => problems.push(format!("{name}: report {path} is not below a {folder} folder")),
+            }
+            if !Path::new(path.as_str()).is_file() {
+                problems.push(format!("{name}: report {path} is missing from {}", source.display()));
+            }
+        }
+        trials.push(record);
+    }
+    let merged = TrialsFile {
+        sot_sha256: sot_digests.into_iter().next(),
+        shards: shards.iter().map(|shard| shard.display().to_string()).collect(),
+        trials,
+    };
+    if !problems.is_empty() {
+        return Err(BundleError::Merge(problems));
+    }
+    write_trials(&out.join(TRIALS), &merged)?;
+    Ok(merged)
+}
+
+/// `path` re-rooted: everything after its `folder` component, below `new_root`.
+fn relocate(path: &str, folder: &str, new_root: &Path) -> Option<PathBuf> {
+    let components: Vec<_> = Path::new(path).components().collect();
+    let at = components
+        .iter()
+        .rposition(|component| component.as_os_str() == folder)?;
+    Some(
+        components[at + 1..]
+            .iter()
+            .fold(new_root.to_owned(), |acc, component| acc.join(component)),
+    )
+}
+
+fn prepare_out(out: &Path) -> Result<(), BundleError> {
+    let error = file_error(out);
+    if out.exists() {
+        let mut entries = std::fs::read_dir(out).map_err(|err| file_error(out)(err.to_string()))?;
+        if entries.next().is_some() {
+            return Err(error(
+                "--out must be empty or missing: a merged bundle is never mixed with older files".to_owned(),
+            ));
+        }
+        Ok(())
+    } else {
+        std::fs::create_dir_all(out).map_err(|err| file_error(out)(err.to_string()))
+    }
+}
+
+/// Copies regular files and folders (symlinks are not followed or copied).
+fn copy_tree(from: &Path, to: &Path) -> Result<(), BundleError> {
+    std::fs::create_dir_all(to).map_err(|err| file_error(to)(err.to_string()))?;
+    for entry in std::fs::read_dir(from).map_err(|err| file_error(from)(err.to_string()))? {
+        let entry = entry.map_err(|err| file_error(from)(err.to_string()))?;
+        let path = entry.path();
+        let kind = entry.file_type().map_err(|err| file_error(&path)(err.to_string()))?;
+        let target = to.join(entry.file_name());
+        if kind.is_dir() {
+            copy_tree(&path, &target)?;
+        } else if kind.is_file() {
+            std::fs::copy(&path, &target).map_err(|err| file_error(&path)(err.to_string()))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(name: &str, status: &str) -> TrialRecord {
+        TrialRecord {
+            name: name.to_owned(),
+            work_item: "W".to_owned(),
+            bullet: String::new(),
+            status: status.to_owned(),
+            message: None,
+            duration_ms: 0,
+            gate_codes: Vec::new(),
+            reports: Vec::new(),
+            proof: "p".to_owned(),
+        }
+    }
+
+    fn shard(dir: &Path, name: &str, records: Vec<TrialRecord>) -> PathBuf {
+        let shard = dir.join(name);
+        std::fs::create_dir_all(&shard).expect("mkdir");
+        let file = TrialsFile {
+            trials: records,
+            ..TrialsFile::default()
+        };
+        write_trials(&shard.join(TRIALS), &file).expect("write");
+        shard
+    }
+
+    fn expected(names: &[&str]) -> Vec<ExpectedTrial> {
+        names
+            .iter()
+            .map(|name| ExpectedTrial {
+                name: (*name).to_owned(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn two_shards_that_add_up_merge_and_a_run_supersedes_a_skip() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let a = shard(
+            dir.path(),
+            "a",
+            vec![record("W::1", "passed"), record("W::3", "skipped")],
+        );
+        let b = shard(
+            dir.path(),
+            "b",
+            vec![record("W::2", "passed"), record("W::3", "passed")],
+        );
+        let merged = merge(&[a, b], &dir.path().join("out"), &expected(&["W::1", "W::2", "W::3"])).expect("merge");
+        let statuses: Vec<(&str, &str)> = merged
+            .trials
+            .iter()
+            .map(|r| (r.name.as_str(), r.status.as_str()))
+            .collect();
+        assert_eq!(statuses, [("W::1", "passed"), ("W::2", "passed"), ("W::3", "passed")]);
+        assert!(dir.path().join("out").join(TRIALS).is_file());
+    }
+
+    #[test]
+    fn a_dropped_shard_fails_the_merge_naming_the_missing_trials() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let a = shard(dir.path(), "a", vec![record("W::1", "passed")]);
+        let error = merge(&[a], &dir.path().join("out"), &expected(&["W::1", "W::2", "W::3"])).expect_err("missing");
+        let text = error.to_string();
+        assert!(text.contains("2 planned trial(s) are in no shard"), "{text}");
+        assert!(text.contains("W::2, W::3"), "{text}");
+        assert!(
+            !dir.path().join("out").exists(),
+            "nothing is written when the merge fails"
+        );
+    }
+
+    #[test]
+    fn conflicting_outcomes_and_unknown_trials_fail_the_merge_by_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let a = shard(
+            dir.path(),
+            "a",
+            vec![record("W::1", "passed"), record("X::9", "passed")],
+        );
+        let b = shard(dir.path(), "b", vec![record("W::1", "failed")]);
+        let text = merge(&[a, b], &dir.path().join("out"), &expected(&["W::1"]))
+            .expect_err("conflict")
+            .to_string();
+        assert!(text.contains("W::1 is passed in"), "{text}");
+        assert!(text.contains("conflicting outcomes"), "{text}");
+        assert!(text.contains("X::9 is in a shard but not in the plan"), "{text}");
+    }
+
+    #[test]
+    fn the_predicate_reports_skips_as_warned_and_failures_as_failed() {
+        let file = |records| TrialsFile {
+            trials: records,
+            ..TrialsFile::default()
+        };
+        assert_eq!(predicate(&file(vec![record("a", "passed")]))["result"], "PASSED");
+        assert_eq!(
+            predicate(&file(vec![record("a", "passed"), record("b", "skipped")]))["result"],
+            "WARNED"
+        );
+        let failed = predicate(&file(vec![record("a", "failed"), record("b", "skipped")]));
+        assert_eq!(failed["result"], "FAILED");
+        assert_eq!(failed["failedTests"], json!(["a"]));
+        assert_eq!(failed["case_harness"]["skipped_tests"], json!(["b"]));
+    }
+
+    #[test]
+    fn report_paths_are_relocated_below_the_trials_folder() {
+        let moved = relocate(
+            "/elsewhere/shard/runs/W__1/run-2/report.json",
+            "W__1",
+            Path::new("/out/runs/W__1"),
+        );
+        assert_eq!(moved, Some(PathBuf::from("/out/runs/W__1/run-2/report.json")));
+        assert_eq!(relocate("/x/report.json", "W__1", Path::new("/out")), None);
+    }
+}

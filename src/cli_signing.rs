@@ -1,0 +1,203 @@
+//! The bodies of the signing commands — `keygen`, `verify [--key]`, `status --key`, signing
+//! the `evidence` folder and `evidence merge` — kept apart from [`crate::cli`], which stays a
+//! table of flags. Output follows the CLI's rules: results on stdout, and never a key's bytes.
+
+use std::path::{Path, PathBuf};
+
+use crate::cli::Exit;
+use crate::signing::{EvidenceKey, EvidenceSigner};
+
+/// Said whenever a verification checked consistency only.
+pub const CONSISTENCY_ONLY: &str = "note: checked consistency only (the report and its folder agree), not origin: anyone can write a consistent folder and reseal it; run `case-harness verify --key PUBKEY` to check who signed it";
+
+/// `case-harness keygen PATH`.
+pub fn keygen(path: &Path) -> Result<Exit, String> {
+    let generated = crate::signing::keygen(path).map_err(|err| err.to_string())?;
+    println!(
+        "private key: {} (mode 0600; keep it where the agent under test cannot read it)",
+        generated.private_path.display()
+    );
+    println!("public key:  {}", generated.public_path.display());
+    println!("key id:      {}", generated.keyid);
+    println!(
+        "sign with:   {}={} case-harness run|evidence …",
+        crate::signing::ENV_SIGNING_KEY,
+        generated.private_path.display()
+    );
+    Ok(Exit::Success)
+}
+
+/// The signer named by `CASE_HARNESS_SIGNING_KEY`, checked against `evidence_dir`.
+pub fn signer_from_env(evidence_dir: &Path) -> Result<Option<EvidenceSigner>, String> {
+    match crate::config::HarnessConfig::from_env().signing_key {
+        None => Ok(None),
+        Some(path) => EvidenceSigner::load(&path, evidence_dir)
+            .map(Some)
+            .map_err(|err| format!("refusing to sign: {err}")),
+    }
+}
+
+fn load_key(key: Option<&Path>) -> Result<Option<EvidenceKey>, String> {
+    key.map(|path| EvidenceKey::load(path).map_err(|err| err.to_string()))
+        .transpose()
+}
+
+/// `case-harness verify [--key PUBKEY] REPORT.json|EVIDENCE_DIR`.
+pub fn verify(target: &Path, key: Option<&Path>) -> Result<Exit, String> {
+    let key = load_key(key)?;
+    if target.is_dir() {
+        return verify_bundle(target, key.as_ref());
+    }
+    // Origin first: a report not signed by this key is not looked at any further.
+    let signed_by = match &key {
+        None => None,
+        Some(key) => match crate::attestation::verify_run(target, key) {
+            Ok(keyid) => Some(keyid),
+            Err(problems) => return not_verified(target, &problems),
+        },
+    };
+    match crate::evidence::verify(target) {
+        Ok(verified) => {
+            println!(
+                "verified: {} ({} {}, {}/{}, admission {}), sha256 {}",
+                target.display(),
+                verified.outcome.as_str(),
+                verified.evidence_kind.as_str(),
+                verified.case_model_provider,
+                verified.case_model,
+                verified
+                    .case_model_admission_status
+                    .map_or("none", |status| status.as_str()),
+                verified.digest
+            );
+            match signed_by {
+                Some(keyid) => println!(
+                    "signed: {} verifies with key {keyid}; every file's sha256 matches the signed statement",
+                    crate::attestation::ENVELOPE
+                ),
+                None => println!("{CONSISTENCY_ONLY}"),
+            }
+            Ok(Exit::Success)
+        }
+        Err(problems) => not_verified(target, &problems),
+    }
+}
+
+fn not_verified(target: &Path, problems: &[String]) -> Result<Exit, String> {
+    println!("NOT verified: {}", target.display());
+    for problem in problems {
+        println!("  - {problem}");
+    }
+    Ok(Exit::Failed)
+}
+
+fn verify_bundle(dir: &Path, key: Option<&EvidenceKey>) -> Result<Exit, String> {
+    match crate::bundle::verify(dir, key) {
+        Ok(verified) => {
+            let counts: Vec<String> = verified
+                .counts
+                .iter()
+                .map(|(status, count)| format!("{count} {status}"))
+                .collect();
+            println!(
+                "verified: evidence folder {} ({}; {} run report(s) verify, {} do not — trials forge some on purpose, `verify` each to see why)",
+                dir.display(),
+                counts.join(", "),
+                verified.reports,
+                verified.rejected_reports
+            );
+            match verified.keyid {
+                Some(keyid) => println!(
+                    "signed: {} verifies with key {keyid}; every file's sha256 matches the signed statement",
+                    crate::attestation::ENVELOPE
+                ),
+                None => println!("{CONSISTENCY_ONLY}"),
+            }
+            Ok(Exit::Success)
+        }
+        Err(problems) => not_verified(dir, &problems),
+    }
+}
+
+/// The reports of an evidence folder that `status` may count: with a key, only those whose
+/// run folder is signed by it (then consistent); without, every consistent one.
+pub fn collect_reports(evidence: &Path, key: Option<&Path>) -> Result<crate::status::EvidenceFolder, String> {
+    let key = load_key(key)?;
+    let Some(key) = key else {
+        return crate::status::collect_verified_reports(evidence)
+            .map_err(|err| format!("{}: cannot read evidence folder: {err}", evidence.display()));
+    };
+    crate::status::collect_reports(evidence, |path| {
+        crate::attestation::verify_run(path, &key)
+            .map_err(|problems| format!("not signed by key {}: {}", key.keyid(), problems.join("; ")))?;
+        crate::evidence::verify(path).map_err(|problems| problems.join("; "))
+    })
+    .map_err(|err| format!("{}: cannot read evidence folder: {err}", evidence.display()))
+}
+
+/// Signs the `evidence` main job's folder, when a key is configured.
+pub fn sign_evidence_folder(out: &Path, signer: Option<&EvidenceSigner>) -> Result<(), String> {
+    match signer {
+        Some(signer) => {
+            crate::bundle::attest(out, signer).map_err(|err| err.to_string())?;
+            println!(
+                "  signed:   {} (key {})",
+                out.join(crate::attestation::ENVELOPE).display(),
+                signer.keyid()
+            );
+        }
+        None => println!(
+            "  unsigned: set {} to sign the bundle (verify then checks consistency, not origin)",
+            crate::signing::ENV_SIGNING_KEY
+        ),
+    }
+    Ok(())
+}
+
+/// `case-harness evidence merge SHARD… --out DIR`.
+pub fn merge(shards: &[PathBuf], out: &Path, sot: &Path, scenarios: &Path) -> Result<Exit, String> {
+    let signer = signer_from_env(out)?;
+    let planned = crate::acceptance::AcceptanceSuite::new(sot, scenarios)
+        .plan()
+        .map_err(|err| err.to_string())?;
+    let expected: Vec<crate::bundle::ExpectedTrial> = planned
+        .iter()
+        .map(|trial| crate::bundle::ExpectedTrial {
+            name: trial.name.clone(),
+        })
+        .collect();
+    let merged = match crate::bundle::merge(shards, out, &expected) {
+        Ok(merged) => merged,
+        Err(crate::bundle::BundleError::Merge(problems)) => {
+            println!("NOT merged: {} shard(s) into {}", shards.len(), out.display());
+            for problem in problems {
+                println!("  - {problem}");
+            }
+            return Ok(Exit::Failed);
+        }
+        Err(err) => return Err(err.to_string()),
+    };
+    let out = std::path::absolute(out).unwrap_or_else(|_| out.to_owned());
+    crate::junit::write_acceptance_junit(&out.join(crate::evidence::names::JUNIT), &merged.trials)
+        .map_err(|err| err.to_string())?;
+    let admission = match &crate::config::HarnessConfig::from_env().admission_file {
+        Some(path) => Some(
+            crate::records::AdmissionRecord::load(path)
+                .map_err(|err| err.to_string())?
+                .record,
+        ),
+        None => None,
+    };
+    crate::acceptance::write_summary(&out.join("summary.md"), sot, &merged.trials, &out, admission.as_ref())
+        .map_err(|err| err.to_string())?;
+    let failed = merged.trials.iter().filter(|record| record.status == "failed").count();
+    println!(
+        "merged: {} shard(s), {} trial(s) ({} failed) into {}",
+        shards.len(),
+        merged.trials.len(),
+        failed,
+        out.display()
+    );
+    sign_evidence_folder(&out, signer.as_ref())?;
+    Ok(if failed == 0 { Exit::Success } else { Exit::Failed })
+}
