@@ -32,7 +32,7 @@ use crate::trace;
 pub mod files;
 mod verify;
 
-pub use verify::verify;
+pub use verify::{VerifiedReport, verify};
 
 /// Report format version.
 pub const REPORT_SCHEMA_VERSION: u32 = 1;

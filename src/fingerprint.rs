@@ -498,7 +498,7 @@ mod tests {
         );
         // With the admission's digest to check, the disagreement blocks; no file is hashed.
         let props = dir.path().join("admitted.gguf");
-        let admitted = sha256_file(&props).expect("hash");
+        let admitted = sha256_file(&props, MODEL_HASH_LIMIT).expect("hash");
         let (file, check, mismatch) = check_model_file(
             Some(listener(dir.path(), Some("served.gguf"))),
             Some(props),

@@ -20,6 +20,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::evidence::VerifiedReport;
 use crate::output::{DerivedStatus, EvidenceKind, EvidenceRef, RunOutcome, StatusOutput, WorkItemOutput};
 use crate::records::{AdmissionRecord, AdmissionStatus};
 use crate::sot::SotDocument;
@@ -28,33 +29,6 @@ use crate::sot::SotDocument;
 pub const ADMISSION_WORK_ITEM: &str = crate::records::OWNING_WORK_ITEM;
 /// The work item whose remaining blocker is real Stage 2 pass evidence.
 pub const ROUTE_WORK_ITEM: &str = "CTO-WORK-022";
-
-/// What status derivation needs from one verified report.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VerifiedReport {
-    /// Where the report is.
-    pub path: PathBuf,
-    /// Its seal digest.
-    pub digest: String,
-    /// How the run ended.
-    pub outcome: RunOutcome,
-    /// Real or simulated.
-    pub evidence_kind: EvidenceKind,
-    /// The provider the run proved.
-    pub case_model_provider: String,
-    /// The model the run proved.
-    pub case_model: String,
-    /// The admission status recorded at run time.
-    pub case_model_admission_status: Option<AdmissionStatus>,
-    /// The fingerprint's server type (`unknown` when it could not tell).
-    pub upstream_server: String,
-    /// The fingerprint's `model_sha256_check` (`match`, `mismatch`, `not_checked: …`).
-    pub model_sha256_check: String,
-    /// Case ran confined (network, filesystem and PID namespaces); `isolation: none` is false.
-    pub confined: bool,
-    /// The `model_sha256` of the admission the run used (its sealed copy), if it pinned one.
-    pub pinned_model_sha256: Option<String>,
-}
 
 impl VerifiedReport {
     /// Why this report does not count as real Stage 2 evidence (for `admission_now`), if it does not.

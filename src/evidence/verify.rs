@@ -3,7 +3,7 @@
 //! Every file is read through [`super::files`] (regular files only, bounded or streamed), so a
 //! run folder holding a FIFO, a device or a symlink yields a finding, never a hang.
 
-use std::path::{Component, Path};
+use std::path::{Component, Path, PathBuf};
 
 use serde_json::Value;
 
@@ -13,9 +13,37 @@ use super::{
     names, read_case_verdict, seal_digest, walk_run_folder,
 };
 use crate::adapter::LedgerEntry;
-use crate::output::{Report, RunOutcome};
-use crate::status::VerifiedReport;
+use crate::output::{EvidenceKind, Report, RunOutcome};
+use crate::records::AdmissionStatus;
 use crate::trace;
+
+/// What a report that verified says: what `status` derives work-item status from. It lives
+/// here, beside the one function that makes it, so status depends on evidence, not back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedReport {
+    /// Where the report is.
+    pub path: PathBuf,
+    /// Its seal digest.
+    pub digest: String,
+    /// How the run ended.
+    pub outcome: RunOutcome,
+    /// Real or simulated.
+    pub evidence_kind: EvidenceKind,
+    /// The provider the run proved.
+    pub case_model_provider: String,
+    /// The model the run proved.
+    pub case_model: String,
+    /// The admission status recorded at run time.
+    pub case_model_admission_status: Option<AdmissionStatus>,
+    /// The fingerprint's server type (`unknown` when it could not tell).
+    pub upstream_server: String,
+    /// The fingerprint's `model_sha256_check` (`match`, `mismatch`, `not_checked: …`).
+    pub model_sha256_check: String,
+    /// Case ran confined (network, filesystem and PID namespaces); `isolation: none` is false.
+    pub confined: bool,
+    /// The `model_sha256` of the admission the run used (its sealed copy), if it pinned one.
+    pub pinned_model_sha256: Option<String>,
+}
 
 /// Recomputes everything checkable about `report_path` from its run folder. On success,
 /// returns what status derivation needs; on failure, every discrepancy found.
