@@ -369,6 +369,24 @@ fn present<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
     obj.get(key).filter(|value| !value.is_null())
 }
 
+/// A `system` turn inside `messages`: its text is appended to the preceding user message
+/// when that is plain text, or becomes a user message of its own.
+fn system_turn(content: &Value, ctx: &str, out: &mut Vec<Value>) -> Result<(), TranslateError> {
+    let text = flat_text(content, ctx)?;
+    if text.is_empty() {
+        return Ok(());
+    }
+    if let Some(last) = out.last_mut()
+        && last["role"] == "user"
+        && let Some(previous) = last["content"].as_str()
+    {
+        last["content"] = json!(format!("{previous}\n\n{text}"));
+        return Ok(());
+    }
+    out.push(json!({"role": "user", "content": text}));
+    Ok(())
+}
+
 /// The conversation translated into OpenAI messages, tools and tool choice.
 pub(super) struct Conversation {
     pub(super) messages: Vec<Value>,
@@ -400,6 +418,10 @@ pub(super) fn translate_conversation(obj: &Map<String, Value>) -> Result<Convers
         match message.get("role").and_then(Value::as_str) {
             Some("user") => translate_user(content, &ctx, &mut messages)?,
             Some("assistant") => translate_assistant(content, &ctx, &mut messages)?,
+            // Claude Code sends its environment as a `system` turn after the first user turn.
+            // llama.cpp chat templates accept a system message only first (many raise on any
+            // other), so the turn's text joins the user text around it.
+            Some("system") => system_turn(content, &ctx, &mut messages)?,
             Some(other) => {
                 return Err(invalid(format!(
                     "{ctx}: role `{other}` is not supported (use user or assistant; the system \
@@ -661,11 +683,30 @@ mod tests {
     }
 
     #[test]
+    fn system_turns_inside_messages_join_the_user_text() {
+        let body = request(json!({"messages": [
+            {"role": "user", "content": [{"type": "text", "text": "hi"}]},
+            {"role": "system", "content": [{"type": "text", "text": "# Environment"}]},
+            {"role": "assistant", "content": "ok"},
+            {"role": "system", "content": "late rule"},
+        ]}));
+        let out = to_openai_request(&body, MODEL).unwrap();
+        assert_eq!(
+            out["messages"],
+            json!([
+                {"role": "user", "content": "hi\n\n# Environment"},
+                {"role": "assistant", "content": "ok"},
+                {"role": "user", "content": "late rule"},
+            ])
+        );
+    }
+
+    #[test]
     fn misplaced_blocks_roles_and_unknown_block_fields_are_refused() {
         let cases = [
             json!([{"role": "user", "content": [{"type": "tool_use", "id": "t", "name": "n", "input": {}}]}]),
             json!([{"role": "assistant", "content": [{"type": "tool_result", "tool_use_id": "t"}]}]),
-            json!([{"role": "system", "content": "x"}]),
+            json!([{"role": "developer", "content": "x"}]),
             json!([{"role": "user", "content": []}]),
             json!([{"role": "user", "content": "x", "name": "bob"}]),
             json!([{"role": "user", "content": [{"type": "text", "text": "x", "extra": 1}]}]),

@@ -28,9 +28,24 @@ pub(super) fn translate_tools(tools: &Value) -> Result<Vec<Value>, TranslateErro
         }
         check_keys(
             obj,
-            &["type", "name", "description", "input_schema", "cache_control"],
+            &[
+                "type",
+                "name",
+                "description",
+                "input_schema",
+                "cache_control",
+                "defer_loading",
+            ],
             &ctx,
         )?;
+        // A deferred tool is not in the model's context until tool search loads it (as on
+        // Anthropic's API); tool search is a server tool, so here it is never loaded: the
+        // definition is checked and not sent upstream.
+        match obj.get("defer_loading") {
+            None | Some(Value::Null | Value::Bool(false)) => {}
+            Some(Value::Bool(true)) => continue,
+            Some(_) => return Err(invalid(format!("{ctx}: `defer_loading` must be a boolean"))),
+        }
         let name = obj
             .get("name")
             .and_then(Value::as_str)
@@ -155,8 +170,21 @@ mod tests {
         let err = refused(&request(json!({"tools": [{"name": "x"}]})));
         assert!(err.message.contains("input_schema"), "{err}");
         let err = refused(&request(
-            json!({"tools": [{"name": "x", "input_schema": {}, "defer_loading": true}]}),
+            json!({"tools": [{"name": "x", "input_schema": {}, "defer_loading": "yes"}]}),
         ));
         assert!(err.message.contains("defer_loading"), "{err}");
+    }
+
+    #[test]
+    fn deferred_tools_are_not_sent_upstream() {
+        let body = request(json!({"tools": [
+            {"name": "later", "input_schema": {"type": "object"}, "defer_loading": true},
+            {"name": "now", "input_schema": {"type": "object"}, "defer_loading": false},
+        ]}));
+        let out = to_openai_request(&body, MODEL).unwrap();
+        assert_eq!(
+            out["tools"],
+            json!([{"type": "function", "function": {"name": "now", "parameters": {"type": "object"}}}])
+        );
     }
 }
