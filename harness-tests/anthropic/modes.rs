@@ -264,8 +264,10 @@ async fn upstream_errors_reach_case_with_the_secrets_redacted() {
             !contains_secret(&bytes, KEY) && !contains_secret(&bytes, TOKEN),
             "{mode:?}: {body}"
         );
+        // An upstream that echoes the run's secrets at all is marked (and fails the run),
+        // whether it said so in an answer or in an error.
         let line = &adapter.ledger()[0];
-        assert_eq!((line.outcome, line.status), (Outcome::Forwarded, 500));
+        assert_eq!((line.outcome, line.status), (Outcome::SecretEchoed, 500), "{mode:?}");
         assert_eq!(adapter.handle.totals().served_by_admitted_model, 0);
     }
 }

@@ -183,3 +183,18 @@ async fn a_resealed_adapter_mode_fails_verification() {
         "{stdout}"
     );
 }
+
+/// Regression (found by the sealing property test): removing a field whose value is null
+/// (`case.signal`) left the typed report, and so its seal digest, unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_null_field_fails_verification() {
+    let sandbox = passing_run().await;
+    let path = sandbox.out().join("report.json");
+    let mut report = read_json(&path);
+    assert!(report["case"]["signal"].is_null());
+    report["case"].as_object_mut().expect("case").remove("signal");
+    std::fs::write(&path, serde_json::to_vec_pretty(&report).expect("json")).expect("write");
+    let (code, stdout) = verify_stdout(&sandbox);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(stdout.contains("not in the exact form"), "{stdout}");
+}

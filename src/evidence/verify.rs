@@ -53,6 +53,19 @@ pub fn verify(report_path: &Path) -> Result<VerifiedReport, Vec<String>> {
     let report: Report = serde_json::from_slice(&bytes)
         .map_err(|err| vec![format!("{}: not a harness report: {err}", report_path.display())])?;
     let run_dir = report_path.parent().unwrap_or(Path::new(".")).to_owned();
+    // The seal is a digest of the typed report, so the file must hold exactly that report:
+    // a field removed (a null one reads back as the same value), added or retyped would
+    // otherwise leave the digest unchanged.
+    let exact = serde_json::from_slice::<Value>(&bytes)
+        .ok()
+        .zip(serde_json::to_value(&report).ok())
+        .is_some_and(|(raw, typed)| raw == typed);
+    if !exact {
+        problems.push(
+            "report.json is not in the exact form the harness writes (a field was added, removed or retyped)"
+                .to_owned(),
+        );
+    }
 
     match &report.seal {
         None => {
