@@ -240,9 +240,9 @@ async fn kill_9_while_case_runs_leaves_no_descendant_of_case() {
         while processes_with(&marker).len() < 2 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
-        assert_eq!(
-            processes_with(&marker).len(),
-            2,
+        // At least both (a shell forking on its way to `exec`/`setsid` may briefly show too).
+        assert!(
+            processes_with(&marker).len() >= 2,
             "Case and its grandchild never both ran"
         );
         assert!(signal(child.id() as i32, libc::SIGKILL));
