@@ -207,6 +207,76 @@ async fn a_user_settings_file_that_reroutes_claude_has_no_effect() {
     );
 }
 
+/// A project's `.claude/settings.json` in the directory Claude Code works in re-routes it even
+/// with `--bare` (measured): no configuration directory stops that. Confinement does: Case
+/// writes such a file into its working directory, then runs Claude Code, which tries the decoy
+/// on the host's 127.0.0.1 — unreachable from Case's network namespace. The decoy logs
+/// nothing. Catches removing the network namespace (the decoy would log the request).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Claude Code: scripts/agents.sh install"]
+async fn a_project_settings_file_that_reroutes_claude_reaches_nothing_under_confinement() {
+    let sandbox = Sandbox::new();
+    let provider = provider().await;
+    let decoy = Decoy::start(sandbox.dir.path());
+    let settings = serde_json::json!({"env": {
+        "ANTHROPIC_BASE_URL": format!("http://127.0.0.1:{}", decoy.port),
+    }});
+    // The settings file is written by Case itself, in its own working directory.
+    let script = format!(
+        "mkdir -p .claude && printf '%s' '{}' > .claude/settings.json && exec \"$0\" -p --bare --tools '' --model \"$CASE_MODEL\" 'What is the capital of France?'",
+        settings
+    );
+    let case = vec!["sh".to_owned(), "-c".to_owned(), script, claude().display().to_string()];
+    let output = run(
+        harness(&sandbox, Some(&base_url(&provider))),
+        &sandbox,
+        case.clone(),
+        &["--timeout", "20"],
+    )
+    .await;
+    let report = sandbox.report();
+    assert_eq!(
+        report["case_process_started"],
+        true,
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    assert!(
+        sandbox.out().join("case-output/.claude/settings.json").is_file(),
+        "Case did not write the project settings file"
+    );
+    assert_eq!(
+        decoy.requests(),
+        0,
+        "a project settings file re-routed Claude Code to the decoy"
+    );
+    assert_eq!(report["isolation"]["network"], "namespace");
+    assert_ne!(
+        report["outcome"], "pass",
+        "a run whose agent reached no model must not pass"
+    );
+
+    // Control: the same Case unconfined (the kernel refusing namespaces, --allow-unconfined)
+    // does reach the decoy, so the file is effective and confinement is what stopped it.
+    let unconfined = Sandbox::new();
+    let mut command = harness_std(&unconfined, Some(&base_url(&provider)));
+    command
+        .args(["run", "--simulated", "--allow-unconfined", "--timeout", "20", "--task"])
+        .arg(unconfined.path("task.json"))
+        .arg("--out")
+        .arg(unconfined.out())
+        .arg("--")
+        .args(case);
+    let mut wrapped = without_namespaces(&command);
+    tokio::task::spawn_blocking(move || wrapped.output().expect("runs"))
+        .await
+        .expect("join");
+    assert!(
+        decoy.requests() >= 1,
+        "unconfined, the project settings file did not re-route Claude Code"
+    );
+}
+
 /// Claude Code configured for `claude-sonnet-4-6` in a settings file it is handed (not in
 /// argv: a file name is not judged): the adapter refuses with 403, forwards nothing, and the
 /// run fails naming the fallback attempt.
