@@ -615,30 +615,42 @@ pub const EXTERNAL_NAMES: &[&str] = &["anthropic", "claude"];
 /// Returns the external name found in `value`, if any. Also treats Ollama's `:cloud`
 /// models (which Ollama forwards to its hosted service) as external.
 pub fn external_reference(value: &str) -> Option<&'static str> {
-    let lower = fold_for_names(value);
-    if let Some(name) = EXTERNAL_NAMES.iter().find(|name| lower.contains(*name)) {
-        return Some(name);
-    }
-    if lower.ends_with(":cloud") || lower.contains(":cloud@") || lower.ends_with("-cloud") {
-        return Some(":cloud");
+    // Every reading counts: the raw text and each decoded layer. Decoding alone could hide a
+    // name that is plainly there (`%3anthropic` decodes to `:nthropic`; found by fuzzing).
+    for lower in readings_for_names(value) {
+        if let Some(name) = EXTERNAL_NAMES.iter().find(|name| lower.contains(*name)) {
+            return Some(name);
+        }
+        if lower.ends_with(":cloud") || lower.contains(":cloud@") || lower.ends_with("-cloud") {
+            return Some(":cloud");
+        }
     }
     None
 }
 
-/// `value` as the name check reads it: percent-escapes and JSON `\u` escapes decoded (up to
-/// three layers deep: `%2561nthropic`), whitespace and invisible characters removed,
-/// full-width forms (`ｃｌａｕｄｅ`) and the Cyrillic letters that look like Latin ones mapped
-/// to ASCII, lower case. A name hidden from a reader is still the name.
-fn fold_for_names(value: &str) -> String {
+/// `value` as the name check reads it, once as written and once per decoding layer:
+/// percent-escapes and JSON `\u` escapes decoded (up to three layers deep: `%2561nthropic`),
+/// each reading with whitespace and invisible characters removed, full-width forms
+/// (`ｃｌａｕｄｅ`) and the Cyrillic letters that look like Latin ones mapped to ASCII, lower
+/// case. A name hidden from a reader is still the name.
+fn readings_for_names(value: &str) -> Vec<String> {
     let mut bytes = value.as_bytes().to_vec();
+    let mut readings = vec![fold_for_names(&bytes)];
     for _ in 0..3 {
         let decoded = crate::secrets::normalise(&bytes);
         if decoded == bytes {
             break;
         }
         bytes = decoded;
+        readings.push(fold_for_names(&bytes));
     }
-    String::from_utf8_lossy(&bytes)
+    readings
+}
+
+/// One reading of [`readings_for_names`]: invisible characters dropped, look-alikes mapped,
+/// lower case.
+fn fold_for_names(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes)
         .chars()
         .filter(|c| !matches!(c, '\u{00AD}' | '\u{200B}'..='\u{200F}' | '\u{2060}' | '\u{FEFF}'))
         .map(|c| match c {
@@ -726,6 +738,14 @@ mod properties;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression (found by fuzzing `argv_rule`): decoding `%3a` ate the `a` of the plainly
+    /// written `anthropic`; the raw reading counts as much as every decoded one.
+    #[test]
+    fn a_name_written_plainly_is_found_even_where_decoding_would_eat_a_letter() {
+        assert_eq!(external_reference("x%3anthropic"), Some("anthropic"));
+        assert_eq!(external_reference("%2561nthropic"), Some("anthropic"));
+    }
 
     #[test]
     fn external_names_match_case_insensitively_anywhere() {
