@@ -233,13 +233,13 @@ pub fn without_namespaces(command: &std::process::Command) -> std::process::Comm
     wrapped
 }
 
-/// [`run_against_provider`], but with the kernel refusing every namespace and
-/// `--allow-unconfined`: for attacks that confinement makes impossible, to prove the seal's own
-/// cross-checks still catch them.
-pub async fn run_unconfined_against_provider(case: Vec<String>) -> (Sandbox, FakeProvider, std::process::Output) {
+/// `run --simulated --allow-unconfined` of `case` where the kernel refuses namespaces, as a
+/// command (for a test that bounds or signals it), with the provider it talks to (keep it alive). Confined, Case
+/// cannot write the evidence at all (confinement.rs); unconfined, the seal's checks must hold.
+pub async fn unconfined_command(case: Vec<String>) -> (Sandbox, std::process::Command, FakeProvider) {
     let sandbox = Sandbox::new();
-    let provider = provider().await;
-    let mut command = harness_std(&sandbox, Some(&base_url(&provider)));
+    let server = provider().await;
+    let mut command = harness_std(&sandbox, Some(&base_url(&server)));
     command
         .args(["run", "--simulated", "--allow-unconfined", "--task"])
         .arg(sandbox.path("task.json"))
@@ -247,8 +247,14 @@ pub async fn run_unconfined_against_provider(case: Vec<String>) -> (Sandbox, Fak
         .arg(sandbox.out())
         .arg("--")
         .args(case);
-    let mut wrapped = without_namespaces(&command);
-    let output = tokio::task::spawn_blocking(move || wrapped.output().expect("runs"))
+    (sandbox, without_namespaces(&command), server)
+}
+
+/// [`run_against_provider`], but with the kernel refusing every namespace and
+/// `--allow-unconfined` (see [`unconfined_command`]).
+pub async fn run_unconfined_against_provider(case: Vec<String>) -> (Sandbox, FakeProvider, std::process::Output) {
+    let (sandbox, mut command, provider) = unconfined_command(case).await;
+    let output = tokio::task::spawn_blocking(move || command.output().expect("runs"))
         .await
         .expect("join");
     (sandbox, provider, output)

@@ -18,23 +18,6 @@ fn case_that(action: &str) -> Vec<String> {
     ]
 }
 
-/// `run --simulated --allow-unconfined` of `case` where the kernel refuses namespaces, as a
-/// command (for [`bounded`]), with the provider it talks to (keep it alive). Confined, Case
-/// cannot write the evidence at all (confinement.rs); unconfined, the seal's checks must hold.
-async fn unconfined_command(case: Vec<String>) -> (Sandbox, std::process::Command, FakeProvider) {
-    let sandbox = Sandbox::new();
-    let server = provider().await;
-    let mut command = harness_std(&sandbox, Some(&base_url(&server)));
-    command
-        .args(["run", "--simulated", "--allow-unconfined", "--task"])
-        .arg(sandbox.path("task.json"))
-        .arg("--out")
-        .arg(sandbox.out())
-        .arg("--")
-        .args(case);
-    (sandbox, without_namespaces(&command), server)
-}
-
 fn reasons(sandbox: &Sandbox) -> String {
     sandbox.report()["reasons"].to_string()
 }
