@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::config::{ENV_ADMISSION_FILE, ENV_DECISION_FILE, ENV_LOCAL_BASE_URL, HarnessConfig, KNOWN_VARIABLES};
+pub use crate::external_names::{EXTERNAL_NAMES, external_reference};
 use crate::records::{AdmissionRecord, AdmissionStatus, DecisionRecord, LoadedRecord, RecordError};
 use crate::upstream::{self, LocalBaseUrl, ModelList};
 
@@ -606,69 +607,6 @@ fn shown_url(text: &str) -> String {
         Err(_) if text.contains(['@', '?', '#']) => "(not shown: it may contain a credential)".to_owned(),
         Err(_) => format!("{:?}", text.chars().take(80).collect::<String>()),
     }
-}
-
-/// Names that mean an external provider: Anthropic (any host, product or credential) and
-/// any Claude model. Matched case-insensitively anywhere in a value.
-pub const EXTERNAL_NAMES: &[&str] = &["anthropic", "claude"];
-
-/// Returns the external name found in `value`, if any. Also treats Ollama's `:cloud`
-/// models (which Ollama forwards to its hosted service) as external.
-pub fn external_reference(value: &str) -> Option<&'static str> {
-    // Every reading counts: the raw text and each decoded layer. Decoding alone could hide a
-    // name that is plainly there (`%3anthropic` decodes to `:nthropic`; found by fuzzing).
-    for lower in readings_for_names(value) {
-        if let Some(name) = EXTERNAL_NAMES.iter().find(|name| lower.contains(*name)) {
-            return Some(name);
-        }
-        if lower.ends_with(":cloud") || lower.contains(":cloud@") || lower.ends_with("-cloud") {
-            return Some(":cloud");
-        }
-    }
-    None
-}
-
-/// `value` as the name check reads it, once as written and once per decoding layer:
-/// percent-escapes and JSON `\u` escapes decoded (up to three layers deep: `%2561nthropic`),
-/// each reading with whitespace and invisible characters removed, full-width forms
-/// (`ｃｌａｕｄｅ`) and the Cyrillic letters that look like Latin ones mapped to ASCII, lower
-/// case. A name hidden from a reader is still the name.
-fn readings_for_names(value: &str) -> Vec<String> {
-    let mut bytes = value.as_bytes().to_vec();
-    let mut readings = vec![fold_for_names(&bytes)];
-    for _ in 0..3 {
-        let decoded = crate::secrets::normalise(&bytes);
-        if decoded == bytes {
-            break;
-        }
-        bytes = decoded;
-        readings.push(fold_for_names(&bytes));
-    }
-    readings
-}
-
-/// One reading of [`readings_for_names`]: invisible characters dropped, look-alikes mapped,
-/// lower case.
-fn fold_for_names(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes)
-        .chars()
-        .filter(|c| !matches!(c, '\u{00AD}' | '\u{200B}'..='\u{200F}' | '\u{2060}' | '\u{FEFF}'))
-        .map(|c| match c {
-            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
-            'а' | 'А' => 'a',
-            'с' | 'С' => 'c',
-            'е' | 'Е' => 'e',
-            'о' | 'О' => 'o',
-            'р' | 'Р' => 'p',
-            'і' | 'І' => 'i',
-            'һ' | 'Һ' => 'h',
-            'ԁ' => 'd',
-            'ո' => 'n',
-            'υ' => 'u',
-            _ => c,
-        })
-        .collect::<String>()
-        .to_ascii_lowercase()
 }
 
 fn external_fallback_findings(

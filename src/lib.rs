@@ -16,6 +16,7 @@
 //! * [`sandbox`] — Case's confinement: kernel namespaces in which the adapter is all it can
 //!   reach, the evidence is read-only and every process it starts dies with the run.
 //! * [`gates`] — every reason the route may not start Case, evaluated before any spawn.
+//! * `external_names` — what counts as naming an external provider or model.
 //! * [`upstream`] — the validated local base URL and the loopback-only HTTP client;
 //!   [`fingerprint`] — what the upstream says about itself, and the model-file digest check.
 //! * [`config`], [`records`], [`sot`] — the inputs: environment, the CTO-WORK-020 decision
@@ -41,6 +42,7 @@ pub mod cli;
 mod cli_signing;
 pub mod config;
 pub mod evidence;
+mod external_names;
 pub mod fingerprint;
 #[doc(hidden)]
 pub mod fuzz_targets;
