@@ -7,8 +7,13 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use aho_corasick::AhoCorasick;
 use secrecy::{ExposeSecret, SecretString};
+
+mod normalise;
+mod search;
+
+pub(crate) use normalise::normalise;
+use normalise::Normaliser;
 
 /// A secret (upstream API key, per-run token, canary). Never printed, never serialized.
 #[derive(Clone)]
@@ -79,15 +84,13 @@ pub struct SecretHit {
 /// The forms an *accidental* leak takes are covered: the value as written, in any letter
 /// case; base64 (standard and URL-safe alphabets) at each of the three byte alignments, so it
 /// is found inside a longer encoded string such as `Basic base64("user:" + token)`; hex in
-/// either case; and, because the input is normalised before matching (see [`Normalised`]),
+/// either case; and, because the input is normalised before matching (see [`normalise`]),
 /// percent-encoding (full or partial), JSON `\u` escapes, and the value split across lines
 /// or by spaces. Deliberate concealment (encryption, a custom encoding) is out of scope: Case
 /// only ever holds the per-run token, which is worthless after the run.
 /// Secrets shorter than [`MIN_SECRET_LEN`] are refused: they would match by accident.
 pub struct SecretScanner {
-    matcher: AhoCorasick,
-    /// For each pattern, the index of its secret in `names`.
-    pattern_secret: Vec<usize>,
+    patterns: search::Patterns,
     names: Vec<String>,
 }
 
@@ -119,152 +122,6 @@ fn encoded_forms(raw: &[u8]) -> Vec<Vec<u8>> {
     forms.sort();
     forms.dedup();
     forms
-}
-
-/// [`Normalised`] over a byte slice.
-pub(crate) fn normalise(bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut normaliser = Normaliser::default();
-    normaliser.push(bytes, &mut out);
-    normaliser.finish(&mut out);
-    out
-}
-
-/// A reader that yields its input normalised for secret matching: ASCII whitespace removed
-/// (a value split across lines, or base64 wrapped at 76 columns, becomes contiguous),
-/// `%HH` percent escapes decoded, and JSON `\uHHHH` escapes of ASCII characters decoded.
-/// Every encoded form the scanner looks for is free of whitespace, `%` and `\`, so nothing
-/// that matched before normalising stops matching after it.
-pub struct Normalised<R> {
-    inner: R,
-    normaliser: Normaliser,
-    chunk: Vec<u8>,
-    pending: Vec<u8>,
-    position: usize,
-    done: bool,
-}
-
-impl<R: std::io::Read> Normalised<R> {
-    /// Wraps `inner`.
-    pub fn new(inner: R) -> Self {
-        Normalised {
-            inner,
-            normaliser: Normaliser::default(),
-            chunk: vec![0; 64 * 1024],
-            pending: Vec::new(),
-            position: 0,
-            done: false,
-        }
-    }
-}
-
-impl<R: std::io::Read> std::io::Read for Normalised<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.position == self.pending.len() {
-            if self.done {
-                return Ok(0);
-            }
-            self.pending.clear();
-            self.position = 0;
-            let read = match self.inner.read(&mut self.chunk) {
-                Ok(read) => read,
-                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(err) => return Err(err),
-            };
-            if read == 0 {
-                self.done = true;
-                self.normaliser.finish(&mut self.pending);
-            } else {
-                self.normaliser.push(&self.chunk[..read], &mut self.pending);
-            }
-        }
-        let count = buf.len().min(self.pending.len() - self.position);
-        buf[..count].copy_from_slice(&self.pending[self.position..self.position + count]);
-        self.position += count;
-        Ok(count)
-    }
-}
-
-/// The state of [`Normalised`]: an escape that may continue in the next chunk.
-#[derive(Default)]
-struct Normaliser {
-    escape: Vec<u8>,
-}
-
-impl Normaliser {
-    fn push(&mut self, mut bytes: &[u8], out: &mut Vec<u8>) {
-        let special = |byte: &u8| byte.is_ascii_whitespace() || *byte == b'%' || *byte == b'\\';
-        while !bytes.is_empty() {
-            // Fast path: copy the run of ordinary bytes up to the next special one at once.
-            if self.escape.is_empty() {
-                let run = bytes.iter().position(special).unwrap_or(bytes.len());
-                out.extend_from_slice(&bytes[..run]);
-                bytes = &bytes[run..];
-                if bytes.is_empty() {
-                    break;
-                }
-            }
-            let byte = bytes[0];
-            bytes = &bytes[1..];
-            if byte.is_ascii_whitespace() {
-                continue;
-            }
-            if self.escape.is_empty() {
-                if byte == b'%' || byte == b'\\' {
-                    self.escape.push(byte);
-                } else {
-                    out.push(byte);
-                }
-                continue;
-            }
-            self.escape.push(byte);
-            self.settle(out);
-        }
-    }
-
-    /// Decodes or gives up on the escape collected so far, once that is decidable.
-    fn settle(&mut self, out: &mut Vec<u8>) {
-        let escape = &self.escape;
-        let hex_tail_ok = |from: usize| escape[from..].iter().all(u8::is_ascii_hexdigit);
-        let (complete, valid) = match escape[0] {
-            b'%' => (escape.len() == 3, hex_tail_ok(1)),
-            _ if escape.len() >= 2 && escape[1] != b'u' => (true, false),
-            _ => (escape.len() == 6, escape.len() < 2 || hex_tail_ok(2)),
-        };
-        if !valid {
-            // Not an escape: emit the first byte as is and rescan the rest.
-            let rest = self.escape.split_off(1);
-            out.append(&mut self.escape);
-            for byte in rest {
-                if self.escape.is_empty() && byte != b'%' && byte != b'\\' {
-                    out.push(byte);
-                } else {
-                    self.escape.push(byte);
-                    if self.escape.len() > 1 {
-                        self.settle(out);
-                    }
-                }
-            }
-            return;
-        }
-        if complete {
-            let digits = if escape[0] == b'%' { &escape[1..] } else { &escape[2..] };
-            let value = std::str::from_utf8(digits)
-                .ok()
-                .and_then(|digits| u32::from_str_radix(digits, 16).ok())
-                .unwrap_or(u32::MAX);
-            if escape[0] == b'%' || value < 0x80 {
-                out.push(value as u8);
-            } else {
-                out.extend_from_slice(escape);
-            }
-            self.escape.clear();
-        }
-    }
-
-    fn finish(&mut self, out: &mut Vec<u8>) {
-        out.append(&mut self.escape);
-    }
 }
 
 /// Shortest secret the scanner accepts.
@@ -313,41 +170,44 @@ impl fmt::Debug for SecretScanner {
 impl SecretScanner {
     /// Builds a scanner for `secrets`.
     pub fn new(secrets: &[NamedSecret]) -> Result<SecretScanner, ScanError> {
-        let mut patterns: Vec<Vec<u8>> = Vec::new();
-        let mut pattern_secret = Vec::new();
+        let mut pairs = Vec::new();
         for (index, secret) in secrets.iter().enumerate() {
             let raw = secret.value.expose();
             if raw.len() < MIN_SECRET_LEN {
                 return Err(ScanError::TooShort(secret.name.clone()));
             }
-            for form in encoded_forms(raw.as_bytes()) {
-                patterns.push(form);
-                pattern_secret.push(index);
-            }
+            pairs.extend(encoded_forms(raw.as_bytes()).into_iter().map(|form| (form, index)));
         }
-        // Case-insensitive: an upper-cased token or upper-case hex is the same leak.
-        let matcher = AhoCorasick::builder()
-            .ascii_case_insensitive(true)
-            .build(&patterns)
-            .map_err(|err| ScanError::Matcher(err.to_string()))?;
+        // Case-insensitive (the patterns and the input are both lower-cased): an upper-cased
+        // token or upper-case hex is the same leak.
+        let patterns = search::Patterns::new(pairs).map_err(|err| ScanError::Matcher(err.to_string()))?;
         Ok(SecretScanner {
-            matcher,
-            pattern_secret,
+            patterns,
             names: secrets.iter().map(|secret| secret.name.clone()).collect(),
         })
     }
 
     /// Names of the secrets found in `bytes` (each once).
     pub fn find(&self, bytes: &[u8]) -> Vec<&str> {
-        let normalised = normalise(bytes);
-        let mut found: Vec<&str> = self
-            .matcher
-            .find_overlapping_iter(&normalised)
-            .map(|hit| self.names[self.pattern_secret[hit.pattern().as_usize()]].as_str())
+        let mut lowered = normalise(bytes);
+        lowered.make_ascii_lowercase();
+        let mut found = vec![false; self.names.len()];
+        self.patterns.each_occurrence(&lowered, |secret| found[secret] = true);
+        self.names_of(&found)
+    }
+
+    /// The names of the secrets marked in `found`, sorted.
+    fn names_of(&self, found: &[bool]) -> Vec<&str> {
+        let mut names: Vec<&str> = self
+            .names
+            .iter()
+            .zip(found)
+            .filter(|(_, found)| **found)
+            .map(|(name, _)| name.as_str())
             .collect();
-        found.sort_unstable();
-        found.dedup();
-        found
+        names.sort_unstable();
+        names.dedup();
+        names
     }
 
     /// Scans `bytes` and records hits under `channel`/`location`.
@@ -471,23 +331,42 @@ impl SecretScanner {
         self.scan_reader(channel, &location, file, hits).map_err(io)
     }
 
-    /// Scans everything `reader` yields, without holding it in memory.
+    /// Scans everything `reader` yields, without holding it in memory: it is read in
+    /// [`SCAN_CHUNK`]s, each normalised and lower-cased into a window that keeps the last
+    /// bytes of the one before (one less than the longest pattern), so a form cut by a chunk's
+    /// end is found whole in the next window.
     pub fn scan_reader(
         &self,
         channel: &str,
         location: &str,
-        reader: impl std::io::Read,
+        mut reader: impl std::io::Read,
         hits: &mut Vec<SecretHit>,
     ) -> std::io::Result<()> {
-        let mut found: Vec<&str> = Vec::new();
-        for hit in self.matcher.stream_find_iter(Normalised::new(reader)) {
-            let name = self.names[self.pattern_secret[hit?.pattern().as_usize()]].as_str();
-            if !found.contains(&name) {
-                found.push(name);
+        let mut found = vec![false; self.names.len()];
+        let mut chunk = vec![0u8; SCAN_CHUNK];
+        let mut window: Vec<u8> = Vec::with_capacity(SCAN_CHUNK + self.patterns.longest());
+        let mut normaliser = Normaliser::default();
+        let carried = self.patterns.longest().saturating_sub(1);
+        loop {
+            let read = match reader.read(&mut chunk) {
+                Ok(read) => read,
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(err) => return Err(err),
+            };
+            let fresh = window.len();
+            if read == 0 {
+                normaliser.finish(&mut window);
+            } else {
+                normaliser.push(&chunk[..read], &mut window);
             }
+            window[fresh..].make_ascii_lowercase();
+            self.patterns.each_occurrence(&window, |secret| found[secret] = true);
+            if read == 0 {
+                break;
+            }
+            window.drain(..window.len().saturating_sub(carried));
         }
-        found.sort_unstable();
-        for secret in found {
+        for secret in self.names_of(&found) {
             hits.push(SecretHit {
                 secret: secret.to_owned(),
                 channel: channel.to_owned(),
@@ -558,6 +437,10 @@ impl SecretScanner {
         }
     }
 }
+
+/// How much the streamed scan reads at a time: large enough that a `read` and a search per
+/// chunk cost little, small enough to stay in a core's cache.
+const SCAN_CHUNK: usize = 256 * 1024;
 
 /// Longest the git-history scan may take.
 pub const GIT_SCAN_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
