@@ -456,6 +456,8 @@ fn check(decision: Option<PathBuf>, format: Format, timeout: f64) -> Result<Exit
         config: &config,
         case_command: &[],
         probe_timeout: seconds("--probe-timeout", timeout)?,
+        // `check` prints gates, not the fingerprint: ask the upstream only what a gate reads.
+        fingerprint: crate::fingerprint::FingerprintScope::Gates,
     };
     let evaluation = crate::signals::block_on(gates::evaluate(&inputs))?;
     let output = CheckOutput::from_evaluation(&evaluation);

@@ -32,7 +32,24 @@ pub struct Fingerprint {
     pub remote_model: Option<String>,
 }
 
-/// Collects the fingerprint of the upstream serving `model`.
+/// How much of the fingerprint to collect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FingerprintScope {
+    /// Everything the upstream says about itself and the served model file: a run records it
+    /// in its report.
+    Report,
+    /// Only what a gate reads (`check` shows no fingerprint): Ollama's `/api/show`, whose
+    /// remote model is an external fallback, and — when the admission carries `model_sha256`
+    /// — the served model file (llama.cpp's `/props` and the process listening on the port)
+    /// to check it against. Every gate decides exactly as with [`FingerprintScope::Report`].
+    Gates,
+}
+
+/// The self-description endpoints asked, besides `/api/show`.
+const SELF_DESCRIPTION: [&str; 4] = ["props", "api/version", "version", "openapi.json"];
+
+/// Collects the fingerprint of the upstream serving `model`. The questions are independent,
+/// so they are asked at once, and the `/proc` walk for the listening process runs beside them.
 pub async fn collect(
     client: &reqwest::Client,
     base: &LocalBaseUrl,
@@ -40,20 +57,32 @@ pub async fn collect(
     model: &str,
     models_entry: Option<&Value>,
     admitted_sha256: Option<&str>,
+    scope: FingerprintScope,
 ) -> Fingerprint {
-    let mut endpoints = Map::new();
-    for path in ["props", "api/version", "version", "openapi.json"] {
-        if let Some(answer) = send(with_key(client.get(base.origin_endpoint(path)), api_key)).await {
-            endpoints.insert(format!("/{path}"), keep_fields(path, &answer));
-        }
-    }
+    let wants_model_file = scope == FingerprintScope::Report || admitted_sha256.is_some();
+    let paths: &[&str] = match scope {
+        FingerprintScope::Report => &SELF_DESCRIPTION,
+        FingerprintScope::Gates if wants_model_file => &["props"],
+        FingerprintScope::Gates => &[],
+    };
+    // /proc walking and hashing a model file of hundreds of MB are blocking work. Bounded
+    // twice: the hash gives up after MODEL_HASH_LIMIT by itself, and this side does not wait
+    // longer than that for the walk and the hash either.
+    let deadline = tokio::time::Instant::now() + MODEL_HASH_LIMIT + Duration::from_secs(5);
+    let port = base.port();
+    let listener = wants_model_file.then(|| tokio::task::spawn_blocking(move || port.and_then(listener_model)));
+    let questions = futures_util::future::join_all(paths.iter().map(|path| async move {
+        let answer = send(with_key(client.get(base.origin_endpoint(path)), api_key)).await;
+        answer.map(|answer| (format!("/{path}"), keep_fields(path, &answer)))
+    }));
     let show = send(with_key(
         client
             .post(base.origin_endpoint("api/show"))
             .json(&json!({ "model": model })),
         api_key,
-    ))
-    .await;
+    ));
+    let (answers, show) = tokio::join!(questions, show);
+    let mut endpoints: Map<String, Value> = answers.into_iter().flatten().collect();
     if let Some(show) = &show {
         endpoints.insert("/api/show".to_owned(), keep_fields("api/show", show));
     }
@@ -63,18 +92,19 @@ pub async fn collect(
         .and_then(|show| show.get("remote_host").or_else(|| show.get("remote_model")))
         .map(|value| value.to_string());
 
-    // /proc walking and hashing a model file of hundreds of MB are blocking work.
-    let (model_file, check, sha256_mismatch) = {
-        let (port, props_path) = (base.port(), props_model_path(&endpoints));
-        let admitted = admitted_sha256.map(str::to_owned);
-        // Bounded twice: the hash gives up after MODEL_HASH_LIMIT by itself, and this side
-        // does not wait longer than that for it either.
-        let check = tokio::task::spawn_blocking(move || {
-            check_model_file(port.and_then(listener_model), props_path, admitted.as_deref())
-        });
-        match tokio::time::timeout(MODEL_HASH_LIMIT + Duration::from_secs(5), check).await {
-            Ok(Ok(checked)) => checked,
-            _ => (None, json!("not_checked: the check did not complete"), None),
+    let (model_file, check, sha256_mismatch) = match listener {
+        None => (None, json!("not_checked: the admission has no model_sha256"), None),
+        Some(listener) => {
+            let props_path = props_model_path(&endpoints);
+            let admitted = admitted_sha256.map(str::to_owned);
+            let checked = async {
+                let listener = listener.await.ok().flatten();
+                tokio::task::spawn_blocking(move || check_model_file(listener, props_path, admitted.as_deref())).await
+            };
+            match tokio::time::timeout_at(deadline, checked).await {
+                Ok(Ok(checked)) => checked,
+                _ => (None, json!("not_checked: the check did not complete"), None),
+            }
         }
     };
     Fingerprint {
@@ -328,16 +358,46 @@ fn model_argument(argv: &[String]) -> Option<PathBuf> {
 }
 
 /// The pid and argv of the process listening on 127.0.0.1/::1 `port`, via `/proc` (Linux).
+/// Processes' open descriptors are read until one is the socket (its inode is all that links
+/// it to its owner).
 fn listener_command_line(port: u16) -> Option<(u32, Vec<String>)> {
-    let inodes: Vec<String> = ["/proc/net/tcp", "/proc/net/tcp6"]
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::MetadataExt;
+    let sockets: Vec<(String, Option<u32>)> = ["/proc/net/tcp", "/proc/net/tcp6"]
         .iter()
         .filter_map(|table| std::fs::read_to_string(table).ok())
         .flat_map(|text| listening_inodes(&text, port))
         .collect();
-    if inodes.is_empty() {
+    if sockets.is_empty() {
         return None;
     }
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+    let targets: Vec<Vec<u8>> = sockets
+        .iter()
+        .map(|(inode, _)| format!("socket:[{inode}]").into_bytes())
+        .collect();
+    let owners: Vec<u32> = sockets.iter().filter_map(|(_, uid)| *uid).collect();
+    // A socket belongs to the user who created it, and /proc/PID to the process's user: the
+    // processes of the socket's user are read first, then the rest (a server may have
+    // changed user after binding), so the common case reads few descriptors.
+    let mut candidates: Vec<(bool, std::fs::DirEntry)> = std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .filter(|entry| {
+            entry
+                .file_name()
+                .to_str()
+                .is_some_and(|name| name.parse::<u32>().is_ok())
+        })
+        .map(|entry| {
+            let other_user = !owners.is_empty()
+                && entry
+                    .metadata()
+                    .is_ok_and(|metadata| !owners.contains(&metadata.uid()));
+            (other_user, entry)
+        })
+        .collect();
+    candidates.sort_by_key(|(other_user, _)| *other_user);
+    for (_, entry) in candidates {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
             continue;
         };
@@ -345,10 +405,8 @@ fn listener_command_line(port: u16) -> Option<(u32, Vec<String>)> {
             continue;
         };
         let owns = fds.flatten().any(|fd| {
-            std::fs::read_link(fd.path()).is_ok_and(|target| {
-                let target = target.to_string_lossy();
-                inodes.iter().any(|inode| target == format!("socket:[{inode}]"))
-            })
+            std::fs::read_link(fd.path())
+                .is_ok_and(|target| targets.iter().any(|wanted| target.as_os_str().as_bytes() == wanted.as_slice()))
         });
         if owns {
             let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
@@ -363,8 +421,8 @@ fn listener_command_line(port: u16) -> Option<(u32, Vec<String>)> {
     None
 }
 
-/// Inodes of LISTEN sockets on `port` in a `/proc/net/tcp{,6}` table.
-fn listening_inodes(table: &str, port: u16) -> Vec<String> {
+/// Inode and owner uid of each LISTEN socket on `port` in a `/proc/net/tcp{,6}` table.
+fn listening_inodes(table: &str, port: u16) -> Vec<(String, Option<u32>)> {
     table
         .lines()
         .skip(1)
@@ -372,9 +430,10 @@ fn listening_inodes(table: &str, port: u16) -> Vec<String> {
             let fields: Vec<&str> = line.split_whitespace().collect();
             let local = fields.get(1)?;
             let state = fields.get(3)?;
+            let uid = fields.get(7).and_then(|uid| uid.parse::<u32>().ok());
             let inode = fields.get(9)?;
             let local_port = u16::from_str_radix(local.rsplit(':').next()?, 16).ok()?;
-            (local_port == port && *state == "0A").then(|| inode.to_string())
+            (local_port == port && *state == "0A").then(|| (inode.to_string(), uid))
         })
         .collect()
 }
@@ -435,6 +494,44 @@ pub fn sha256_file(path: &Path, limit: Duration) -> std::io::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The paths an upstream was asked, in order of arrival, after `collect` with `scope`.
+    async fn asked(scope: FingerprintScope, admitted_sha256: Option<&str>) -> Vec<String> {
+        use wiremock::{Mock, MockServer, ResponseTemplate, matchers::any};
+        let server = MockServer::start().await;
+        Mock::given(any())
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"remote_host": "https://ollama.com"})))
+            .mount(&server)
+            .await;
+        let base = LocalBaseUrl::parse(&format!("{}/v1", server.uri())).expect("loopback url");
+        let client = crate::upstream::loopback_client(Some(Duration::from_secs(5))).expect("client");
+        let fingerprint = collect(&client, &base, None, "m", None, admitted_sha256, scope).await;
+        // The gate's input is there whatever the scope.
+        assert_eq!(fingerprint.remote_model.as_deref(), Some("\"https://ollama.com\""));
+        let mut paths: Vec<String> = server
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .map(|request| request.url.path().to_owned())
+            .collect();
+        paths.sort();
+        paths
+    }
+
+    #[tokio::test]
+    async fn check_asks_only_what_a_gate_reads_and_a_run_asks_everything() {
+        assert_eq!(asked(FingerprintScope::Gates, None).await, vec!["/api/show"]);
+        assert_eq!(
+            asked(FingerprintScope::Gates, Some("00")).await,
+            vec!["/api/show", "/props"],
+            "model_sha256 to check: the served model file is looked for"
+        );
+        assert_eq!(
+            asked(FingerprintScope::Report, None).await,
+            vec!["/api/show", "/api/version", "/openapi.json", "/props", "/version"]
+        );
+    }
 
     #[test]
     fn finds_the_model_argument_in_each_spelling() {
@@ -542,7 +639,7 @@ mod tests {
     #[test]
     fn reads_listening_sockets_from_proc_tables() {
         let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 0100007F:1F99 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4242 1\n   1: 0100007F:1F99 0100007F:9C40 01 00000000:00000000 00:00000000 00000000     0        0 4343 1\n";
-        assert_eq!(listening_inodes(table, 8089), vec!["4242"]);
+        assert_eq!(listening_inodes(table, 8089), vec![("4242".to_owned(), Some(0))]);
         assert!(listening_inodes(table, 80).is_empty());
     }
 

@@ -142,6 +142,9 @@ pub struct GateInputs<'a> {
     pub case_command: &'a [String],
     /// Bound on the `/models` probe.
     pub probe_timeout: Duration,
+    /// How much of the upstream's fingerprint to collect: all of it for a run's report, only
+    /// what a gate reads for `check`.
+    pub fingerprint: crate::fingerprint::FingerprintScope,
 }
 
 /// The outcome of evaluating every gate, plus what they loaded (so the run reuses it).
@@ -321,7 +324,7 @@ pub async fn evaluate(inputs: &GateInputs<'_>) -> GateEvaluation {
     let name_findings = external_fallback_findings(inputs, decision.as_ref(), admission.as_ref());
     let probe = match &base_url {
         Some(base) if name_findings.is_empty() => {
-            Some(probe(base, config, inputs.probe_timeout, admission.as_ref()).await)
+            Some(probe(base, inputs, admission.as_ref()).await)
         }
         _ => None,
     };
@@ -425,11 +428,11 @@ pub async fn evaluate(inputs: &GateInputs<'_>) -> GateEvaluation {
 
 async fn probe(
     base: &LocalBaseUrl,
-    config: &HarnessConfig,
-    timeout: Duration,
+    inputs: &GateInputs<'_>,
     admission: Option<&LoadedRecord<AdmissionRecord>>,
 ) -> Result<(ModelList, Option<crate::fingerprint::Fingerprint>), String> {
-    let client = upstream::loopback_client(Some(timeout))
+    let config = inputs.config;
+    let client = upstream::loopback_client(Some(inputs.probe_timeout))
         .map_err(|err| format!("cannot build the HTTP client: {}", err.without_url()))?;
     let models = upstream::probe_models(&client, base, config.local_api_key.as_ref())
         .await
@@ -444,7 +447,18 @@ async fn probe(
                 .position(|id| id == model)
                 .and_then(|index| models.entries.get(index));
             let sha256 = admission.record.model_sha256.as_ref().map(|digest| digest.as_str());
-            Some(crate::fingerprint::collect(&client, base, config.local_api_key.as_ref(), model, entry, sha256).await)
+            Some(
+                crate::fingerprint::collect(
+                    &client,
+                    base,
+                    config.local_api_key.as_ref(),
+                    model,
+                    entry,
+                    sha256,
+                    inputs.fingerprint,
+                )
+                .await,
+            )
         }
     };
     Ok((models, fingerprint))

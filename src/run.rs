@@ -184,6 +184,7 @@ async fn pipeline(
         config,
         case_command: &case_command,
         probe_timeout: options.probe_timeout,
+        fingerprint: crate::fingerprint::FingerprintScope::Report,
     })
     .await;
     let blocked = evaluation.blocked_codes();
