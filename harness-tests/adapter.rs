@@ -723,41 +723,63 @@ async fn another_model_on_an_unknown_route_is_a_counted_fallback_attempt() {
     adapter.assert_totals_match_file();
 }
 
-#[tokio::test]
-async fn at_most_eight_requests_are_in_flight_and_bodies_are_bounded() {
+/// An upstream that answers every chat completion after 200 ms, reading the whole body, and
+/// counts how many it is handling at once: (its base URL, the peak count).
+async fn slow_counting_upstream() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     use std::sync::Arc;
     use std::sync::atomic::AtomicUsize;
 
     let (current, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-    let (current_in, peak_in) = (current.clone(), peak.clone());
-    let app = axum::Router::new().route(
-        "/v1/chat/completions",
-        axum::routing::post(move || {
-            let (current, peak) = (current_in.clone(), peak_in.clone());
-            async move {
-                let now = current.fetch_add(1, Ordering::SeqCst) + 1;
-                peak.fetch_max(now, Ordering::SeqCst);
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                current.fetch_sub(1, Ordering::SeqCst);
-                axum::response::Response::builder()
-                    .header("content-type", "application/json")
-                    .body(axum::body::Body::from(completion(MODEL).to_string()))
-                    .expect("response")
-            }
-        }),
-    );
+    let peak_in = peak.clone();
+    let app = axum::Router::new()
+        .route(
+            "/v1/chat/completions",
+            axum::routing::post(move |_body: axum::body::Bytes| {
+                let (current, peak) = (current.clone(), peak_in.clone());
+                async move {
+                    let now = current.fetch_add(1, Ordering::SeqCst) + 1;
+                    peak.fetch_max(now, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    current.fetch_sub(1, Ordering::SeqCst);
+                    axum::response::Response::builder()
+                        .header("content-type", "application/json")
+                        .body(axum::body::Body::from(completion(MODEL).to_string()))
+                        .expect("response")
+                }
+            }),
+        )
+        .layer(axum::extract::DefaultBodyLimit::disable());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, app).await });
-    let adapter = TestAdapter::start(&format!("http://{addr}/v1")).await;
+    (format!("http://{addr}/v1"), peak)
+}
 
-    let answers = futures_util::future::join_all((0..12).map(|_| adapter.chat(chat_body(MODEL)))).await;
+#[tokio::test]
+async fn requests_in_flight_and_request_bytes_held_are_bounded() {
+    let (upstream, peak) = slow_counting_upstream().await;
+    let adapter = TestAdapter::start(&upstream).await;
+
+    // More requests at once than the bound: the upstream never sees more than the bound.
+    let answers =
+        futures_util::future::join_all((0..adapter::MAX_IN_FLIGHT + 8).map(|_| adapter.chat(chat_body(MODEL)))).await;
     assert!(answers.iter().all(|answer| answer.status() == 200));
-    let peak = peak.load(Ordering::SeqCst);
+    let seen = peak.swap(0, Ordering::SeqCst);
     assert!(
-        (2..=adapter::MAX_IN_FLIGHT).contains(&peak),
-        "{peak} upstream requests at once"
+        (2..=adapter::MAX_IN_FLIGHT).contains(&seen),
+        "{seen} upstream requests at once"
     );
+
+    // Twelve 6 MiB bodies at once: only as many as fit in the body budget are held (and so
+    // forwarded) at a time, though the in-flight bound alone would let all twelve through.
+    let mut large = chat_body(MODEL);
+    large["messages"][0]["content"] = json!("x".repeat(6 * 1024 * 1024));
+    let fit = adapter::MAX_BUFFERED_BODY_BYTES / (6 * 1024 * 1024 + 1024);
+    assert!(fit < 12 && 12 <= adapter::MAX_IN_FLIGHT);
+    let answers = futures_util::future::join_all((0..12).map(|_| adapter.chat(large.clone()))).await;
+    assert!(answers.iter().all(|answer| answer.status() == 200));
+    let seen = peak.load(Ordering::SeqCst);
+    assert!((2..=fit).contains(&seen), "{seen} large requests at once, {fit} fit");
 
     let mut big = chat_body(MODEL);
     big["messages"][0]["content"] = json!("x".repeat(adapter::MAX_REQUEST_BYTES));

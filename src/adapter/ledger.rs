@@ -322,17 +322,19 @@ impl Ledger {
         &self.scrubber
     }
 
-    /// Writes and flushes one line, then counts it.
+    /// Writes one line (one `write(2)`, no buffer to lose), then counts it. The line is
+    /// serialised before the lock is taken: concurrent requests wait only for the write.
     fn record(&self, entry: &LedgerEntry) {
+        let line = serde_json::to_vec(entry).map(|mut line| {
+            line.push(b'\n');
+            line
+        });
         let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some((path, file)) = &mut state.file {
-            let written = serde_json::to_string(entry)
-                .map_err(std::io::Error::other)
-                .and_then(|mut line| {
-                    line.push('\n');
-                    file.write_all(line.as_bytes())?;
-                    file.flush()
-                });
+            let written = match &line {
+                Ok(line) => file.write_all(line).and_then(|()| file.flush()),
+                Err(err) => Err(std::io::Error::other(err.to_string())),
+            };
             if let Err(err) = written {
                 // The request has already been answered; all we can do is say so. The run's
                 // verifier will then see totals the file does not support, and fail.

@@ -59,7 +59,9 @@
 //! admitted model. A count is never counted as a request served by the admitted model.
 //!
 //! Bounds: at most [`MAX_IN_FLIGHT`] requests are handled at once (a stream until it ends;
-//! the rest wait), and a request body is at most [`MAX_REQUEST_BYTES`] (8 MiB, else 413).
+//! the rest wait), a request body is at most [`MAX_REQUEST_BYTES`] (8 MiB, else 413), and the
+//! bodies of all requests in flight together at most [`MAX_BUFFERED_BODY_BYTES`] (64 MiB; a
+//! request waits until its `Content-Length`, or 8 MiB without one, fits).
 //!
 //! Timeouts: `upstream_timeout` bounds the wait for the upstream's response headers and,
 //! separately, each silence between two body chunks — not a whole stream, which may
@@ -98,7 +100,7 @@ pub use ledger::{
     Api, LEDGER_FILE_NAME, LedgerEntry, LedgerError, LedgerTotals, MAX_RECORDED_CHARS, Outcome, read_ledger, summarize,
 };
 pub use mode::{AdapterMode, UpstreamApi};
-pub use routing::{MAX_IN_FLIGHT, MAX_REQUEST_BYTES};
+pub use routing::{MAX_BUFFERED_BODY_BYTES, MAX_IN_FLIGHT, MAX_REQUEST_BYTES};
 pub use server::{AdapterConfig, AdapterError, AdapterHandle, DEFAULT_UPSTREAM_TIMEOUT, start, start_on};
 pub use standalone::Standalone;
 pub use state::{HEADER_FALLBACK_ATTEMPTS, HEADER_SERVED_MODEL, HEADER_TOKEN_COUNT, HEADER_UPSTREAM};

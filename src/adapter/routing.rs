@@ -24,9 +24,17 @@ use crate::secrets::SecretValue;
 /// Largest request body Case may send (8 MiB); larger ones are answered 413.
 pub const MAX_REQUEST_BYTES: usize = 8 * 1024 * 1024;
 /// Most requests handled at once (a stream counts until it ends); more wait their turn, so
-/// a runaway Case holds at most this many request bodies in memory and this many upstream
-/// requests open.
-pub const MAX_IN_FLIGHT: usize = 8;
+/// a runaway Case holds at most this many upstream requests open. 64: an agent with
+/// sub-agents, or a benchmark, sends dozens at once, and holding them back here only queues
+/// them (docs/decisions.md, "In flight").
+pub const MAX_IN_FLIGHT: usize = 64;
+/// Most request-body bytes held at once, over every request in flight: the memory bound
+/// that [`MAX_IN_FLIGHT`] alone gave when it was 8 (8 × [`MAX_REQUEST_BYTES`]). A request
+/// reserves its `Content-Length` (or, without one, [`MAX_REQUEST_BYTES`]) before its body is
+/// read, and keeps it as long as its in-flight permit.
+pub const MAX_BUFFERED_BODY_BYTES: usize = 8 * MAX_REQUEST_BYTES;
+/// The unit of [`MAX_BUFFERED_BODY_BYTES`]' semaphore (one permit per KiB).
+pub(super) const BODY_BUDGET_UNIT: usize = 1024;
 
 /// Agents' telemetry endpoint (relative to `ANTHROPIC_BASE_URL`), answered locally.
 const EVENT_LOGGING_PATH: &str = "/api/event_logging/batch";
@@ -76,8 +84,15 @@ impl Route {
 /// The one handler: every request, whatever its path, goes through authentication, the
 /// ledger and the evidence headers here.
 pub(super) async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
-    // The semaphore is never closed, so this only waits.
-    let permit = shared.in_flight.clone().acquire_owned().await.ok();
+    // The semaphores are never closed, so these only wait.
+    let in_flight = shared.in_flight.clone().acquire_owned().await.ok();
+    let body_budget = shared
+        .body_budget
+        .clone()
+        .acquire_many_owned(body_reservation(request.headers()))
+        .await
+        .ok();
+    let permit = (in_flight, body_budget);
     let route = Route::of(request.uri().path());
     let log = RequestLog::new(
         shared.ledger.clone(),
@@ -175,6 +190,19 @@ async fn dispatch(shared: &Arc<Shared>, route: Route, request: Request, mut log:
         // Unknown has no method and returned above.
         Route::Unknown => local_error(log, api, StatusCode::NOT_FOUND, Outcome::NotFound, "not served"),
     }
+}
+
+/// The share of [`MAX_BUFFERED_BODY_BYTES`] (in [`BODY_BUDGET_UNIT`]s) a request reserves
+/// before its body is read: its `Content-Length`, or [`MAX_REQUEST_BYTES`] when it has none
+/// or claims more (such a body is refused at that limit, 413).
+fn body_reservation(headers: &HeaderMap) -> u32 {
+    let bytes = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<usize>().ok())
+        .map_or(MAX_REQUEST_BYTES, |length| length.min(MAX_REQUEST_BYTES));
+    // At least one unit: a bodiless request still counts against the budget's waiters.
+    u32::try_from(bytes.div_ceil(BODY_BUDGET_UNIT).max(1)).unwrap_or(u32::MAX)
 }
 
 /// The refusal for a `POST` to a path the adapter does not serve whose body is a JSON object

@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 
 use super::ledger::{Ledger, LedgerTotals, Scrubber};
 use super::mode::{self, AdapterMode, UpstreamApi};
-use super::routing::{MAX_IN_FLIGHT, handle};
+use super::routing::{BODY_BUDGET_UNIT, MAX_BUFFERED_BODY_BYTES, MAX_IN_FLIGHT, handle};
 use super::state::Shared;
 use super::tokenizer::TokenizerProbe;
 use crate::secrets::SecretValue;
@@ -251,6 +251,7 @@ pub async fn start_on(config: AdapterConfig, listener: std::net::TcpListener) ->
         upstream_header,
         tokenizer: std::sync::Mutex::new(TokenizerProbe::default()),
         in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
+        body_budget: Arc::new(tokio::sync::Semaphore::new(MAX_BUFFERED_BODY_BYTES / BODY_BUDGET_UNIT)),
         mode,
     });
     shared

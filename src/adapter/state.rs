@@ -47,6 +47,9 @@ pub(crate) struct Shared {
     pub(super) tokenizer: std::sync::Mutex<TokenizerProbe>,
     /// [`MAX_IN_FLIGHT`](super::MAX_IN_FLIGHT) permits, one held by each request being handled.
     pub(super) in_flight: Arc<tokio::sync::Semaphore>,
+    /// [`MAX_BUFFERED_BODY_BYTES`](super::MAX_BUFFERED_BODY_BYTES) in KiB permits: request
+    /// bodies held at once.
+    pub(super) body_budget: Arc<tokio::sync::Semaphore>,
     /// How the Anthropic routes are served (decided once, at start).
     pub(super) mode: AdapterMode,
 }
