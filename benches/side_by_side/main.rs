@@ -84,8 +84,13 @@ fn main() {
     let upstream_v1 = upstream.base_v1();
     let mut notes: Vec<String> = Vec::new();
 
-    let adapter =
-        proxies::start_adapter("case-harness adapter", &harness, &upstream_v1, &[]).expect("the adapter starts");
+    // Translation said explicitly when the adapter can pass through (its `auto` would ask the
+    // upstream; this one has no count_tokens and would be translated anyway).
+    let translate: Vec<String> = proxies::pass_through_flag(&harness)
+        .map(|(flag, _)| vec![flag, "openai".to_owned()])
+        .unwrap_or_default();
+    let adapter = proxies::start_adapter("case-harness adapter", &harness, &upstream_v1, &translate)
+        .expect("the adapter starts");
     let pass_through = match proxies::pass_through_flag(&harness) {
         Some((flag, value)) => {
             match proxies::start_adapter(

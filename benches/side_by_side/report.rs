@@ -264,7 +264,7 @@ pub fn scan(result: &ScanResult) {
     println!("| tool | runs | median s | MiB/s | ×grep |");
     println!("|---|---:|---:|---:|---:|");
     let grep_rate = mib / (result.grep.median_ms() / 1e3);
-    for timed in [&result.harness, &result.grep] {
+    for timed in [&result.harness, &result.grep, &result.grep_case_sensitive] {
         if let Some(failure) = &timed.failure {
             println!("| {} | failed: {failure} | | | |", timed.label);
             continue;

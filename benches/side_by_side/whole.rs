@@ -177,6 +177,8 @@ pub struct ScanResult {
     pub files: usize,
     pub harness: Timed,
     pub grep: Timed,
+    /// grep doing less still: case-sensitive (the scanner is not), for scale.
+    pub grep_case_sensitive: Timed,
     pub patterns: usize,
 }
 
@@ -277,15 +279,17 @@ pub fn scan(env: &HarnessEnv, dir: &Path, work: &Path, bytes: u64, files: usize,
             .arg(path);
         command
     };
-    let grep_cmd = |path: &Path| {
+    let grep_with = |path: &Path, flags: &[&str]| {
         let mut command = Command::new("grep");
         command
             .env("LC_ALL", "C")
-            .args(["-F", "-r", "-l", "-f"])
+            .args(flags)
+            .args(["-r", "-l", "-f"])
             .arg(&patterns)
             .arg(path);
         command
     };
+    let grep_cmd = |path: &Path| grep_with(path, &["-F", "-i"]);
     // Both find a planted secret (so neither is fast because it looks for nothing), and both
     // say the generated set is clean (exit 0 for scan, 1 for grep: no line matched).
     let planted = work.join("planted");
@@ -296,6 +300,7 @@ pub fn scan(env: &HarnessEnv, dir: &Path, work: &Path, bytes: u64, files: usize,
         files,
         harness: repeat("case-harness scan", repeats, || harness_cmd(dir), 0),
         grep: repeat("grep -F -i -r -l -f", repeats, || grep_cmd(dir), 1),
+        grep_case_sensitive: repeat("grep -F -r -l -f (case-sensitive)", repeats, || grep_with(dir, &["-F"]), 1),
         patterns: forms.len(),
     };
     let finds = |mut command: Command, hit: i32| {
