@@ -125,8 +125,9 @@ impl Normaliser {
 }
 
 /// Appends `bytes` without ASCII whitespace to `out`, up to the first `%` or `\`; returns how
-/// many bytes of `bytes` it consumed. Branch-free per byte: each is written, and the write
-/// position advances only for a kept one.
+/// many bytes of `bytes` it consumed. Eight bytes are tested at once (see [`may_be_special`]):
+/// a word with none to drop or stop at is copied whole; any other word byte by byte, each
+/// written and the write position advanced only for a kept one.
 fn copy_plain(bytes: &[u8], out: &mut Vec<u8>) -> usize {
     let mut consumed = 0;
     for block in bytes.chunks(BLOCK) {
@@ -134,11 +135,33 @@ fn copy_plain(bytes: &[u8], out: &mut Vec<u8>) -> usize {
         out.resize(start + block.len(), 0);
         let dest = &mut out[start..];
         let mut written = 0;
-        for (index, &byte) in block.iter().enumerate() {
+        let words = block.chunks_exact(8);
+        let tail = words.remainder();
+        for (index, word) in words.enumerate() {
+            let value = u64::from_le_bytes([
+                word[0], word[1], word[2], word[3], word[4], word[5], word[6], word[7],
+            ]);
+            if !may_be_special(value) {
+                dest[written..written + 8].copy_from_slice(word);
+                written += 8;
+                continue;
+            }
+            for (offset, &byte) in word.iter().enumerate() {
+                let class = CLASS[usize::from(byte)];
+                if class == ESCAPE {
+                    out.truncate(start + written);
+                    return consumed + index * 8 + offset;
+                }
+                dest[written] = byte;
+                written += usize::from(class);
+            }
+        }
+        let tail_start = block.len() - tail.len();
+        for (offset, &byte) in tail.iter().enumerate() {
             let class = CLASS[usize::from(byte)];
             if class == ESCAPE {
                 out.truncate(start + written);
-                return consumed + index;
+                return consumed + tail_start + offset;
             }
             dest[written] = byte;
             written += usize::from(class);
@@ -147,6 +170,17 @@ fn copy_plain(bytes: &[u8], out: &mut Vec<u8>) -> usize {
         consumed += block.len();
     }
     consumed
+}
+
+/// Whether any of the eight bytes of `word` may be whitespace, `%` or `\` (SWAR): a byte
+/// ≤ 0x20 (every ASCII whitespace is), or equal to 0x25 or 0x5C. False positives (other
+/// control bytes, bytes ≥ 0x80) only send the word down the byte-by-byte path.
+fn may_be_special(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // The classic "has a byte less than n" and "has a zero byte" tests, by subtraction.
+    let below = |word: u64, n: u64| word.wrapping_sub(ONES * n) & !word & HIGHS;
+    below(word, 0x21) != 0 || below(word ^ (ONES * 0x25), 1) != 0 || below(word ^ (ONES * 0x5C), 1) != 0
 }
 
 #[cfg(test)]
@@ -171,6 +205,35 @@ mod tests {
             normaliser.push(&input[split..], &mut out);
             normaliser.finish(&mut out);
             assert_eq!(out, b"abAcdAef", "split at {split}");
+        }
+    }
+
+    #[test]
+    fn the_word_test_sees_every_special_byte_in_every_position() {
+        for special in [b' ', b'\t', b'\n', b'\r', 0x0b, 0x0c, b'%', b'\\'] {
+            for position in 0..8 {
+                let mut word = *b"abcdefgh";
+                word[position] = special;
+                assert!(may_be_special(u64::from_le_bytes(word)), "{special:#x} at {position}");
+            }
+        }
+        assert!(!may_be_special(u64::from_le_bytes(*b"ab-_/+=Z")));
+    }
+
+    #[test]
+    fn every_special_byte_at_every_offset_is_handled_as_one_at_a_time_would() {
+        for special in [b' ', b'\n', b'%', b'\\'] {
+            for at in 0..40 {
+                let mut input = vec![b'q'; 40];
+                input[at] = special;
+                input.extend_from_slice(b"%41 end");
+                let expected: Vec<u8> = if special.is_ascii_whitespace() {
+                    [&input[..at], &input[at + 1..40], b"Aend"].concat()
+                } else {
+                    [&input[..40], b"Aend"].concat()
+                };
+                assert_eq!(normalise(&input), expected, "{special:#x} at {at}");
+            }
         }
     }
 
