@@ -488,6 +488,96 @@ async fn claude_code_in_bare_mode_passes_through_the_wrapper() {
     );
 }
 
+/// A local server that fails (HTTP 500, as llama-cpp-python answers a request it cannot
+/// serve): Claude Code is told `x-should-retry: false` and asks once — without the hint it asked
+/// 9 times in 120 s (measured) — and the failed run's report names the cause.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Claude Code: scripts/agents.sh install"]
+async fn a_failing_local_server_is_asked_once_and_the_report_names_it() {
+    use wiremock::matchers::{method, path};
+    let sandbox = Sandbox::new();
+    let provider = provider().await;
+    wiremock::Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(500)
+                .set_body_json(serde_json::json!({"error": {"message": "model crashed"}})),
+        )
+        .with_priority(1)
+        .mount(provider.server())
+        .await;
+    // The prompt goes first: `--tools` takes every word after it.
+    let case = claude_command(&["-p", "hi", "--bare", "--tools", ""]);
+    run(
+        harness(&sandbox, Some(&base_url(&provider))),
+        &sandbox,
+        case,
+        &["--timeout", "60"],
+    )
+    .await;
+    let report = sandbox.report();
+    assert_eq!(report["outcome"], "fail");
+    assert_eq!(
+        report["case"]["timed_out"], false,
+        "Claude Code retried until the timeout"
+    );
+    let stderr = std::fs::read_to_string(sandbox.out().join("case-stderr.log")).unwrap_or_default();
+    assert_eq!(chat_bodies(&provider).await.len(), 1, "Claude Code retried: {stderr}");
+    let reasons = report["reasons"].to_string();
+    assert!(
+        reasons.contains("upstream error: the local upstream failed with HTTP 500"),
+        "{reasons}"
+    );
+}
+
+/// Claude Code in its default mode (~50 KB: its prompt and 12 tools) on the real small model
+/// of llama-cpp-python (context 2048): the run fails within its timeout, a few requests at
+/// most, and the report says the local model's context is smaller than the request. Needs
+/// the llama-cpp-python provider (`eval "$(scripts/local-provider.sh start)"`): llama-server's
+/// context (8192) holds the request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs CTO_HARNESS_CASE_LOCAL_BASE_URL and CTO_HARNESS_CASE_MODEL_ADMISSION_FILE \
+            (eval \"$(scripts/local-provider.sh start)\") and Claude Code: scripts/agents.sh install"]
+async fn default_mode_on_the_real_small_model_fails_fast_naming_the_context() {
+    let (Ok(base_url), Some(admission)) = (
+        std::env::var("CTO_HARNESS_CASE_LOCAL_BASE_URL"),
+        std::env::var_os("CTO_HARNESS_CASE_MODEL_ADMISSION_FILE"),
+    ) else {
+        panic!(
+            "set CTO_HARNESS_CASE_LOCAL_BASE_URL and CTO_HARNESS_CASE_MODEL_ADMISSION_FILE: eval \"$(scripts/local-provider.sh start)\""
+        );
+    };
+    let sandbox = Sandbox::new();
+    let wrapper = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/claude-case.py");
+    let mut command = harness_std(&sandbox, Some(&base_url));
+    command
+        .env("CTO_HARNESS_CASE_MODEL_ADMISSION_FILE", &admission)
+        .args(["run", "--timeout", "120", "--task"])
+        .arg(sandbox.path("task.json"))
+        .arg("--out")
+        .arg(sandbox.out())
+        .args(["--", "python3"])
+        .arg(&wrapper)
+        .args(["--mode", "default", "--claude"])
+        .arg(claude());
+    tokio::task::spawn_blocking(move || command.output().expect("runs"))
+        .await
+        .expect("join");
+    let report = sandbox.report();
+    assert_eq!(report["outcome"], "fail");
+    assert_eq!(
+        report["case"]["timed_out"], false,
+        "Claude Code retried until the timeout"
+    );
+    let requests = report["fallback_proof"]["requests"].as_u64().unwrap_or_default();
+    assert!((1..=3).contains(&requests), "{requests} requests: a retry storm");
+    let reasons = report["reasons"].to_string();
+    assert!(
+        reasons.contains("upstream error: the local model's context (2048 tokens) is smaller than the request"),
+        "{reasons}"
+    );
+}
+
 /// A real Stage 2 with Claude Code as Case on the project's local provider (SmolLM2 via
 /// `eval "$(scripts/local-provider.sh start)"`): pass, `verify` ok, `status` counts it, and the
 /// answer names Paris. Fails, never skips, when the provider or the agent is missing.
