@@ -625,4 +625,15 @@ async fn real_stage2_with_claude_code_on_the_local_model_passes() {
         "{result}"
     );
     assert_eq!(verify(&sandbox.out().join("report.json")).status.code(), Some(0));
+    // `status` counts it: a verified real Stage 2 pass unblocks CTO-WORK-022.
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_case-harness"))
+        .env_clear()
+        .args(["status", "--format", "json", "--sot"])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sot/seed-one-line.md"))
+        .arg("--evidence")
+        .arg(sandbox.out())
+        .output()
+        .expect("status runs");
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).expect("status json");
+    assert_eq!(status["derived"]["CTO-WORK-022"]["status"], "unblocked", "{status}");
 }
