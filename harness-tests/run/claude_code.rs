@@ -488,6 +488,36 @@ async fn claude_code_in_bare_mode_passes_through_the_wrapper() {
     );
 }
 
+/// `case-harness run` of `scripts/claude-case.py --mode MODE` on the real provider of
+/// `eval "$(scripts/local-provider.sh start)"` (its URL and admission); panics without them.
+async fn run_wrapper_on_the_real_provider(mode: &str, timeout: &str) -> (Sandbox, std::process::Output) {
+    let (Ok(base_url), Some(admission)) = (
+        std::env::var("CTO_HARNESS_CASE_LOCAL_BASE_URL"),
+        std::env::var_os("CTO_HARNESS_CASE_MODEL_ADMISSION_FILE"),
+    ) else {
+        panic!(
+            "set CTO_HARNESS_CASE_LOCAL_BASE_URL and CTO_HARNESS_CASE_MODEL_ADMISSION_FILE: eval \"$(scripts/local-provider.sh start)\""
+        );
+    };
+    let sandbox = Sandbox::new();
+    let wrapper = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/claude-case.py");
+    let mut command = harness_std(&sandbox, Some(&base_url));
+    command
+        .env("CTO_HARNESS_CASE_MODEL_ADMISSION_FILE", &admission)
+        .args(["run", "--timeout", timeout, "--task"])
+        .arg(sandbox.path("task.json"))
+        .arg("--out")
+        .arg(sandbox.out())
+        .args(["--", "python3"])
+        .arg(&wrapper)
+        .args(["--mode", mode, "--claude"])
+        .arg(claude());
+    let output = tokio::task::spawn_blocking(move || command.output().expect("runs"))
+        .await
+        .expect("join");
+    (sandbox, output)
+}
+
 /// A local server that fails (HTTP 500, as llama-cpp-python answers a request it cannot
 /// serve): Claude Code is told `x-should-retry: false` and asks once — without the hint it asked
 /// 9 times in 120 s (measured) — and the failed run's report names the cause.
@@ -539,30 +569,7 @@ async fn a_failing_local_server_is_asked_once_and_the_report_names_it() {
 #[ignore = "needs CTO_HARNESS_CASE_LOCAL_BASE_URL and CTO_HARNESS_CASE_MODEL_ADMISSION_FILE \
             (eval \"$(scripts/local-provider.sh start)\") and Claude Code: scripts/agents.sh install"]
 async fn default_mode_on_the_real_small_model_fails_fast_naming_the_context() {
-    let (Ok(base_url), Some(admission)) = (
-        std::env::var("CTO_HARNESS_CASE_LOCAL_BASE_URL"),
-        std::env::var_os("CTO_HARNESS_CASE_MODEL_ADMISSION_FILE"),
-    ) else {
-        panic!(
-            "set CTO_HARNESS_CASE_LOCAL_BASE_URL and CTO_HARNESS_CASE_MODEL_ADMISSION_FILE: eval \"$(scripts/local-provider.sh start)\""
-        );
-    };
-    let sandbox = Sandbox::new();
-    let wrapper = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/claude-case.py");
-    let mut command = harness_std(&sandbox, Some(&base_url));
-    command
-        .env("CTO_HARNESS_CASE_MODEL_ADMISSION_FILE", &admission)
-        .args(["run", "--timeout", "120", "--task"])
-        .arg(sandbox.path("task.json"))
-        .arg("--out")
-        .arg(sandbox.out())
-        .args(["--", "python3"])
-        .arg(&wrapper)
-        .args(["--mode", "default", "--claude"])
-        .arg(claude());
-    tokio::task::spawn_blocking(move || command.output().expect("runs"))
-        .await
-        .expect("join");
+    let (sandbox, _) = run_wrapper_on_the_real_provider("default", "120").await;
     let report = sandbox.report();
     assert_eq!(report["outcome"], "fail");
     assert_eq!(
@@ -585,31 +592,7 @@ async fn default_mode_on_the_real_small_model_fails_fast_naming_the_context() {
 #[ignore = "needs CTO_HARNESS_CASE_LOCAL_BASE_URL and CTO_HARNESS_CASE_MODEL_ADMISSION_FILE \
             (eval \"$(scripts/local-provider.sh start)\") and Claude Code: scripts/agents.sh install"]
 async fn real_stage2_with_claude_code_on_the_local_model_passes() {
-    let (Ok(base_url), Some(admission)) = (
-        std::env::var("CTO_HARNESS_CASE_LOCAL_BASE_URL"),
-        std::env::var_os("CTO_HARNESS_CASE_MODEL_ADMISSION_FILE"),
-    ) else {
-        panic!(
-            "set CTO_HARNESS_CASE_LOCAL_BASE_URL and CTO_HARNESS_CASE_MODEL_ADMISSION_FILE: eval \"$(scripts/local-provider.sh start)\""
-        );
-    };
-    let sandbox = Sandbox::new();
-    let wrapper = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/claude-case.py");
-    let mut command = harness_std(&sandbox, Some(&base_url));
-    command
-        .env("CTO_HARNESS_CASE_MODEL_ADMISSION_FILE", &admission)
-        .args(["run", "--timeout", "240", "--task"])
-        .arg(sandbox.path("task.json"))
-        .arg("--out")
-        .arg(sandbox.out())
-        .arg("--")
-        .arg("python3")
-        .arg(&wrapper)
-        .arg("--claude")
-        .arg(claude());
-    let output = tokio::task::spawn_blocking(move || command.output().expect("runs"))
-        .await
-        .expect("join");
+    let (sandbox, output) = run_wrapper_on_the_real_provider("bare", "240").await;
     let report = sandbox.report();
     assert_eq!(
         report["outcome"],
