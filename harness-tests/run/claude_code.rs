@@ -545,19 +545,22 @@ async fn a_failing_local_server_is_asked_once_and_the_report_names_it() {
         &["--timeout", "60"],
     )
     .await;
+    let stderr = std::fs::read_to_string(sandbox.out().join("case-stderr.log")).unwrap_or_default();
+    assert_eq!(chat_bodies(&provider).await.len(), 1, "Claude Code retried: {stderr}");
+    assert_failed_before_the_timeout_naming(&sandbox, "the local upstream failed with HTTP 500");
+}
+
+/// The run failed, Case was not killed by the timeout (no retries until then), and the reasons
+/// name the upstream's `cause`.
+fn assert_failed_before_the_timeout_naming(sandbox: &Sandbox, cause: &str) {
     let report = sandbox.report();
     assert_eq!(report["outcome"], "fail");
     assert_eq!(
         report["case"]["timed_out"], false,
         "Claude Code retried until the timeout"
     );
-    let stderr = std::fs::read_to_string(sandbox.out().join("case-stderr.log")).unwrap_or_default();
-    assert_eq!(chat_bodies(&provider).await.len(), 1, "Claude Code retried: {stderr}");
     let reasons = report["reasons"].to_string();
-    assert!(
-        reasons.contains("upstream error: the local upstream failed with HTTP 500"),
-        "{reasons}"
-    );
+    assert!(reasons.contains(&format!("upstream error: {cause}")), "{reasons}");
 }
 
 /// Claude Code in its default mode (~50 KB: its prompt and 12 tools) on the real small model
@@ -570,19 +573,14 @@ async fn a_failing_local_server_is_asked_once_and_the_report_names_it() {
             (eval \"$(scripts/local-provider.sh start)\") and Claude Code: scripts/agents.sh install"]
 async fn default_mode_on_the_real_small_model_fails_fast_naming_the_context() {
     let (sandbox, _) = run_wrapper_on_the_real_provider("default", "120").await;
-    let report = sandbox.report();
-    assert_eq!(report["outcome"], "fail");
-    assert_eq!(
-        report["case"]["timed_out"], false,
-        "Claude Code retried until the timeout"
+    assert_failed_before_the_timeout_naming(
+        &sandbox,
+        "the local model's context (2048 tokens) is smaller than the request",
     );
-    let requests = report["fallback_proof"]["requests"].as_u64().unwrap_or_default();
+    let requests = sandbox.report()["fallback_proof"]["requests"]
+        .as_u64()
+        .unwrap_or_default();
     assert!((1..=3).contains(&requests), "{requests} requests: a retry storm");
-    let reasons = report["reasons"].to_string();
-    assert!(
-        reasons.contains("upstream error: the local model's context (2048 tokens) is smaller than the request"),
-        "{reasons}"
-    );
 }
 
 /// A real Stage 2 with Claude Code as Case on the project's local provider (SmolLM2 via
