@@ -389,10 +389,8 @@ fn listener_command_line(port: u16) -> Option<(u32, Vec<String>)> {
                 .is_some_and(|name| name.parse::<u32>().is_ok())
         })
         .map(|entry| {
-            let other_user = !owners.is_empty()
-                && entry
-                    .metadata()
-                    .is_ok_and(|metadata| !owners.contains(&metadata.uid()));
+            let other_user =
+                !owners.is_empty() && entry.metadata().is_ok_and(|metadata| !owners.contains(&metadata.uid()));
             (other_user, entry)
         })
         .collect();
@@ -405,8 +403,11 @@ fn listener_command_line(port: u16) -> Option<(u32, Vec<String>)> {
             continue;
         };
         let owns = fds.flatten().any(|fd| {
-            std::fs::read_link(fd.path())
-                .is_ok_and(|target| targets.iter().any(|wanted| target.as_os_str().as_bytes() == wanted.as_slice()))
+            std::fs::read_link(fd.path()).is_ok_and(|target| {
+                targets
+                    .iter()
+                    .any(|wanted| target.as_os_str().as_bytes() == wanted.as_slice())
+            })
         });
         if owns {
             let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;

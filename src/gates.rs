@@ -323,9 +323,7 @@ pub async fn evaluate(inputs: &GateInputs<'_>) -> GateEvaluation {
     // (decoded, folded) blocks, and nothing is sent anywhere, not even the probe.
     let name_findings = external_fallback_findings(inputs, decision.as_ref(), admission.as_ref());
     let probe = match &base_url {
-        Some(base) if name_findings.is_empty() => {
-            Some(probe(base, inputs, admission.as_ref()).await)
-        }
+        Some(base) if name_findings.is_empty() => Some(probe(base, inputs, admission.as_ref()).await),
         _ => None,
     };
     let fingerprint = match &probe {

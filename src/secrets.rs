@@ -12,8 +12,8 @@ use secrecy::{ExposeSecret, SecretString};
 mod normalise;
 mod search;
 
-pub(crate) use normalise::normalise;
 use normalise::Normaliser;
+pub(crate) use normalise::normalise;
 
 /// A secret (upstream API key, per-run token, canary). Never printed, never serialized.
 #[derive(Clone)]

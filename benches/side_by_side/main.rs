@@ -89,8 +89,8 @@ fn main() {
     let translate: Vec<String> = proxies::pass_through_flag(&harness)
         .map(|(flag, _)| vec![flag, "openai".to_owned()])
         .unwrap_or_default();
-    let adapter = proxies::start_adapter("case-harness adapter", &harness, &upstream_v1, &translate)
-        .expect("the adapter starts");
+    let adapter =
+        proxies::start_adapter("case-harness adapter", &harness, &upstream_v1, &translate).expect("the adapter starts");
     let pass_through = match proxies::pass_through_flag(&harness) {
         Some((flag, value)) => {
             match proxies::start_adapter(

@@ -300,7 +300,12 @@ pub fn scan(env: &HarnessEnv, dir: &Path, work: &Path, bytes: u64, files: usize,
         files,
         harness: repeat("case-harness scan", repeats, || harness_cmd(dir), 0),
         grep: repeat("grep -F -i -r -l -f", repeats, || grep_cmd(dir), 1),
-        grep_case_sensitive: repeat("grep -F -r -l -f (case-sensitive)", repeats, || grep_with(dir, &["-F"]), 1),
+        grep_case_sensitive: repeat(
+            "grep -F -r -l -f (case-sensitive)",
+            repeats,
+            || grep_with(dir, &["-F"]),
+            1,
+        ),
         patterns: forms.len(),
     };
     let finds = |mut command: Command, hit: i32| {

@@ -138,9 +138,7 @@ fn copy_plain(bytes: &[u8], out: &mut Vec<u8>) -> usize {
         let words = block.chunks_exact(8);
         let tail = words.remainder();
         for (index, word) in words.enumerate() {
-            let value = u64::from_le_bytes([
-                word[0], word[1], word[2], word[3], word[4], word[5], word[6], word[7],
-            ]);
+            let value = u64::from_le_bytes([word[0], word[1], word[2], word[3], word[4], word[5], word[6], word[7]]);
             if !may_be_special(value) {
                 dest[written..written + 8].copy_from_slice(word);
                 written += 8;

@@ -87,9 +87,7 @@ impl Patterns {
         let span = Span::from(from..haystack.len());
         match &self.finder {
             Finder::Packed(searcher) => searcher.find_in(haystack, span).map(|hit| hit.start()),
-            Finder::Automaton(automaton) => automaton
-                .find(Input::new(haystack).span(span))
-                .map(|hit| hit.start()),
+            Finder::Automaton(automaton) => automaton.find(Input::new(haystack).span(span)).map(|hit| hit.start()),
         }
     }
 }
