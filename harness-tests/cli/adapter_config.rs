@@ -50,7 +50,7 @@ fn unknown_harness_variable_blocks_even_beside_a_good_base_url() {
     assert_mentions(&gate, &["unknown variable(s) CTO_HARNESS_CASE_LOCAL_BASEURL"]);
     assert_eq!(
         ran.provider.request_lines(),
-        FakeProvider::probe_and_fingerprint("/v1/models")
+        FakeProvider::check_probe("/v1/models")
     );
 }
 
@@ -100,7 +100,7 @@ fn loopback_spellings_are_ready() {
         ran.assert_ready();
         assert_eq!(
             ran.provider.request_lines(),
-            FakeProvider::probe_and_fingerprint("/v1/models"),
+            FakeProvider::check_probe("/v1/models"),
             "{template}"
         );
     }

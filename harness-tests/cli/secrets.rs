@@ -59,7 +59,7 @@ fn ready_path_sends_the_key_as_bearer_and_prints_it_nowhere() {
     let ran = assert_never_printed(&key, || Check::ready().provider(provider_requiring(&key)));
     ran.assert_ready();
     let requests = ran.provider.requests();
-    assert_eq!(requests.len(), FakeProvider::probe_and_fingerprint("/v1/models").len());
+    assert_eq!(requests.len(), FakeProvider::check_probe("/v1/models").len());
     for request in &requests {
         let authorization = request
             .headers

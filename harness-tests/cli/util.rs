@@ -103,21 +103,11 @@ impl FakeProvider {
             .expect("request recording is on")
     }
 
-    /// What a successful probe sends: `GET {models_path}`, then the fingerprint's questions
-    /// to the server's origin (see `src/fingerprint.rs`) — and nothing else.
-    pub fn probe_and_fingerprint(models_path: &str) -> Vec<String> {
-        let mut lines = vec![format!("GET {models_path}")];
-        lines.extend(
-            [
-                "GET /props",
-                "GET /api/version",
-                "GET /version",
-                "GET /openapi.json",
-                "POST /api/show",
-            ]
-            .map(String::from),
-        );
-        lines
+    /// What `check`'s successful probe sends: `GET {models_path}`, then the one fingerprint
+    /// question a gate reads, Ollama's `/api/show` (an admission without `model_sha256` asks
+    /// nothing else: `src/fingerprint.rs`, `FingerprintScope::Gates`) — and nothing else.
+    pub fn check_probe(models_path: &str) -> Vec<String> {
+        vec![format!("GET {models_path}"), "POST /api/show".to_owned()]
     }
 
     /// `METHOD /path` of every request received so far.
