@@ -48,10 +48,7 @@ fn unknown_harness_variable_blocks_even_beside_a_good_base_url() {
         .run_json();
     let gate = ran.assert_blocks_only(GateCode::LocalAdapterConfigInvalid);
     assert_mentions(&gate, &["unknown variable(s) CTO_HARNESS_CASE_LOCAL_BASEURL"]);
-    assert_eq!(
-        ran.provider.request_lines(),
-        FakeProvider::check_probe("/v1/models")
-    );
+    assert_eq!(ran.provider.request_lines(), FakeProvider::check_probe("/v1/models"));
 }
 
 #[test]
