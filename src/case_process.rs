@@ -201,8 +201,8 @@ pub enum CaseError {
     /// The command is empty.
     #[error("no Case command given")]
     EmptyCommand,
-    /// A log file could not be created.
-    #[error("{path}: cannot create: {source}")]
+    /// A log's write end could not be handed to Case.
+    #[error("{path}: cannot hand Case its output stream: {source}")]
     Log {
         /// The file.
         path: PathBuf,
@@ -237,10 +237,8 @@ pub struct CaseLaunch<'a> {
     pub env: &'a [(String, SecretOrPlain)],
     /// Working directory (the run folder).
     pub working_dir: &'a Path,
-    /// `case-stdout.log`.
-    pub stdout_log: &'a Path,
-    /// `case-stderr.log`.
-    pub stderr_log: &'a Path,
+    /// Where Case's stdout and stderr go (capped on disk, scanned whole).
+    pub logs: &'a crate::case_logs::CaseLogs,
     /// Kill after this long.
     pub timeout: Duration,
 }
@@ -249,9 +247,9 @@ pub struct CaseLaunch<'a> {
 /// `case_process_exited` after, and waits at most `timeout`.
 pub async fn run(launch: &CaseLaunch<'_>, trace: &Trace) -> Result<CaseExit, CaseError> {
     let (program, args) = launch.command.split_first().ok_or(CaseError::EmptyCommand)?;
-    let log = |path: &Path| {
-        File::create(path).map_err(|source| CaseError::Log {
-            path: path.to_owned(),
+    let log = |name: &str, end: std::io::Result<File>| {
+        end.map_err(|source| CaseError::Log {
+            path: PathBuf::from(name),
             source,
         })
     };
@@ -262,8 +260,8 @@ pub async fn run(launch: &CaseLaunch<'_>, trace: &Trace) -> Result<CaseExit, Cas
         .envs(launch.env.iter().map(|(name, value)| (name, value.expose())))
         .current_dir(launch.working_dir)
         .stdin(Stdio::null())
-        .stdout(Stdio::from(log(launch.stdout_log)?))
-        .stderr(Stdio::from(log(launch.stderr_log)?))
+        .stdout(Stdio::from(log(crate::evidence::names::STDOUT, launch.logs.stdout())?))
+        .stderr(Stdio::from(log(crate::evidence::names::STDERR, launch.logs.stderr())?))
         .process_group(0)
         .kill_on_drop(true);
     // If the harness itself dies (even by SIGKILL), the kernel kills Case too.
