@@ -218,7 +218,8 @@ fn capture(
     let mut hits = Vec::new();
     let location = format!("{} (past the cap: scanned as Case wrote it, not kept)", path.display());
     if let Err(err) = scanner.scan_reader("backend_logs", &location, &mut tee, &mut hits) {
-        tee.errors.push(format!("reading Case's output for {}: {err}", path.display()));
+        tee.errors
+            .push(format!("reading Case's output for {}: {err}", path.display()));
         // Keep draining so that Case is never blocked on a full pipe; nothing more is kept.
         tee.past_cap = true;
         while tee.fill().unwrap_or(0) > 0 {}
@@ -339,7 +340,8 @@ impl CappedTee<'_> {
                 }
                 Err(err) => {
                     // Not kept, so scanned here; the run fails on the error.
-                    self.errors.push(format!("cannot write Case's output to its log: {err}"));
+                    self.errors
+                        .push(format!("cannot write Case's output to its log: {err}"));
                     keep = 0;
                 }
             }
@@ -454,6 +456,27 @@ mod tests {
         assert_eq!(log.kept, 4096);
         assert!(!kept.windows(TOKEN.len()).any(|window| window == TOKEN.as_bytes()));
         assert_eq!(log.hits.len(), 1, "{:?}", log.hits);
+    }
+
+    #[test]
+    fn a_log_that_cannot_be_written_is_an_error_and_what_was_not_kept_is_still_scanned() {
+        let ended = Arc::new(AtomicBool::new(false));
+        // /dev/full: every write fails with ENOSPC, as on a full disk.
+        let mut capture = start_capture(Path::new("/dev/full"), scanner(), ended.clone(), 1024).expect("capture");
+        let mut writer = capture.writer.take().expect("writer");
+        writer.write_all(TOKEN.as_bytes()).expect("write");
+        drop(writer);
+        ended.store(true, Ordering::SeqCst);
+        let log = capture.thread.join().expect("thread");
+        assert_eq!(log.kept, 0);
+        assert_eq!(log.hits.len(), 1, "{:?}", log.hits);
+        assert!(
+            log.errors
+                .iter()
+                .any(|error| error.contains("cannot write Case's output")),
+            "{:?}",
+            log.errors
+        );
     }
 
     #[test]

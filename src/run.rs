@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::adapter::{self, AdapterConfig};
-use crate::case_logs::{CaseLogs, CapturedLog};
+use crate::case_logs::{CapturedLog, CaseLogs};
 use crate::case_process::{self, CaseContract, CaseLaunch};
 use crate::config::HarnessConfig;
 use crate::evidence::{self, RunObservations, names};

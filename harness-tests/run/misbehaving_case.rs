@@ -114,7 +114,14 @@ async fn run_measuring_memory(case: Vec<String>) -> (Sandbox, FakeProvider, Opti
 
 /// The numbers of the cap marker, the last line of `log`: (written, kept, dropped).
 fn cap_marker(log: &[u8]) -> (u64, u64, u64) {
-    let start = log.len() - log.iter().rev().skip(1).position(|byte| *byte == b'\n').expect("a marker line") - 1;
+    let start = log.len()
+        - log
+            .iter()
+            .rev()
+            .skip(1)
+            .position(|byte| *byte == b'\n')
+            .expect("a marker line")
+        - 1;
     let marker = std::str::from_utf8(&log[start..]).expect("the marker is text");
     let numbers: Vec<u64> = marker
         .split(|c: char| !c.is_ascii_digit())
@@ -152,7 +159,9 @@ async fn a_gigabyte_on_stdout_is_capped_with_a_marker_and_neither_memory_nor_the
         .expect("backend_logs");
     let scanned = logs["scanned"].to_string();
     assert!(
-        scanned.contains(&format!("{dropped} bytes past the {LOG_CAP}-byte cap, scanned as Case wrote them")),
+        scanned.contains(&format!(
+            "{dropped} bytes past the {LOG_CAP}-byte cap, scanned as Case wrote them"
+        )),
         "{scanned}"
     );
     // A gigabyte went through the harness; its memory (and Case's) stayed far below it.
@@ -186,9 +195,9 @@ async fn a_token_printed_after_the_log_cap_still_fails_the_run_in_the_backend_lo
     assert_eq!(logs["hits"].as_array().map(Vec::len), Some(1), "{logs}");
     assert_eq!(logs["hits"][0]["secret"], "case_token");
     assert!(
-        logs["hits"][0]["location"]
-            .as_str()
-            .is_some_and(|location| location.ends_with("case-stdout.log (past the cap: scanned as Case wrote it, not kept)")),
+        logs["hits"][0]["location"].as_str().is_some_and(
+            |location| location.ends_with("case-stdout.log (past the cap: scanned as Case wrote it, not kept)")
+        ),
         "{logs}"
     );
 }
@@ -201,7 +210,10 @@ async fn an_escaped_process_holding_stdout_open_cannot_hang_an_unconfined_run() 
     let case = well_behaved_then(&format!("{{ setsid sh -c 'sleep 600; :' {marker} & }} && echo started"));
     let (sandbox, _provider, output) = run_unconfined_against_provider(case).await;
     let survivors = kill_survivors(&marker);
-    assert!(!survivors.is_empty(), "the escaped process did not start: the test proves nothing");
+    assert!(
+        !survivors.is_empty(),
+        "the escaped process did not start: the test proves nothing"
+    );
     assert_eq!(
         output.status.code(),
         Some(0),
