@@ -27,6 +27,8 @@ async fn blocked_run_never_spawns_case_and_still_writes_evidence() {
     assert!(events.iter().any(|event| event == "gate_blocked"), "{events:?}");
     // A blocked report is sealed evidence too.
     assert_eq!(verify(&sandbox.out().join("report.json")).status.code(), Some(0));
+    // The whole report, as other tools read it.
+    evidence_snapshots(sandbox.dir.path()).bind(|| insta::assert_json_snapshot!("blocked-report", report));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

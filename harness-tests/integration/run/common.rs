@@ -259,3 +259,38 @@ pub async fn run_unconfined_against_provider(case: Vec<String>) -> (Sandbox, Fak
         .expect("join");
     (sandbox, provider, output)
 }
+
+/// insta settings for snapshots of evidence (reports, JUnit, `summary.md`): what differs
+/// between two runs of the same thing — the temporary folder `sandbox`, the checkout, ports,
+/// digests, times and durations — is replaced by a name in brackets. Snapshots live in
+/// `run/snapshots/`; review a change with `cargo insta review` (or `INSTA_UPDATE=always`).
+pub fn evidence_snapshots(sandbox: &Path) -> insta::Settings {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_prepend_module_to_snapshot(false);
+    let mut paths = vec![sandbox.to_owned()];
+    if let Ok(real) = sandbox.canonicalize() {
+        paths.insert(0, real);
+    }
+    for path in paths {
+        settings.add_filter(&regex_escape(&path.display().to_string()), "[sandbox]");
+    }
+    settings.add_filter(&regex_escape(env!("CARGO_MANIFEST_DIR")), "[checkout]");
+    settings.add_filter(r"\b[0-9a-f]{64}\b", "[sha256]");
+    settings.add_filter(r"`[0-9a-f]{12}…`", "`[sha256]…`");
+    // Ports the kernel chose (ephemeral, five digits); a fixed example port stays.
+    settings.add_filter(r"(127\.0\.0\.1|localhost|\[::1\]):\d{5}\b", "$1:[port]");
+    settings.add_filter(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)", "[time]");
+    settings.add_filter(r#""(duration_ms|elapsed_ms|started_ms)": \d+"#, r#""$1": "[ms]""#);
+    settings.add_filter(r#"time="[0-9.]+""#, r#"time="[s]""#);
+    settings.add_filter(r"chc-(token|canary)-[A-Za-z0-9_-]+", "chc-$1-[random]");
+    settings
+}
+
+fn regex_escape(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let special = "\\.+*?()|[]{}^$#&-~".contains(c);
+            special.then_some('\\').into_iter().chain(std::iter::once(c))
+        })
+        .collect()
+}

@@ -28,6 +28,7 @@ fn evidence_writes_a_summary_junit_and_run_folders_for_every_bullet_and_signs_th
     assert_eq!(summary.matches("| ✅ pass |").count(), 19, "{summary}");
     assert!(summary.contains("CTO-WORK-022::real-case-stage2 | ⏭ skipped: set CTO_HARNESS_CASE_LOCAL_BASE_URL"));
     assert!(summary.contains("- **CTO-WORK-022**: blocked"), "{summary}");
+    crate::run::common::evidence_snapshots(out.path()).bind(|| insta::assert_snapshot!("evidence-summary", summary));
 
     let junit = std::fs::read_to_string(out.path().join("junit.xml")).expect("junit.xml");
     assert_eq!(junit.matches("<testcase ").count(), 20);

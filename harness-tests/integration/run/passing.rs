@@ -86,6 +86,7 @@ async fn reference_case_passes_and_the_report_proves_provider_model_and_no_fallb
             && junit.contains(r#"name="case_model" value="smollm2-135m-instruct""#),
         "{junit}"
     );
+    evidence_snapshots(sandbox.dir.path()).bind(|| insta::assert_snapshot!("passing-run-junit", junit));
 }
 
 /// Regression (fresh clone): `cargo run -- evidence` failed 17/19 trials because the reference
