@@ -383,23 +383,15 @@ pub fn redact(text: &str, replacements: &[(&str, &str)]) -> String {
         .fold(text.to_owned(), |text, (from, to)| text.replace(from, to))
 }
 
-/// Compares `actual` with `harness-tests/integration/cli/snapshots/<name>` byte for byte. With
-/// `UPDATE_SNAPSHOTS=1` in the test's environment the file is (re)written instead.
+/// Compares `actual` with the insta snapshot `harness-tests/integration/cli/snapshots/<name>.snap`
+/// (review a change with `cargo insta review`, or rewrite with `INSTA_UPDATE=always`). insta
+/// ignores a trailing newline, so its presence is asserted here: the output is the product.
 pub fn assert_snapshot(name: &str, actual: &str) {
-    let path = root().join("harness-tests/integration/cli/snapshots").join(name);
-    if std::env::var_os("UPDATE_SNAPSHOTS").is_some_and(|value| value == "1") {
-        std::fs::write(&path, actual).expect("write snapshot");
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|err| {
-        panic!(
-            "{}: {err}; run with UPDATE_SNAPSHOTS=1 to create it. Actual output:\n{actual}",
-            path.display()
-        )
-    });
     assert!(
-        expected == actual,
-        "output differs from {} (UPDATE_SNAPSHOTS=1 rewrites it after review)\n--- expected\n{expected}\n--- actual\n{actual}",
-        path.display()
+        actual.ends_with('\n') && !actual.ends_with("\n\n"),
+        "{name}: the output must end with exactly one newline: {actual:?}"
     );
+    insta::with_settings!({ prepend_module_to_snapshot => false, omit_expression => true }, {
+        insta::assert_snapshot!(name, actual);
+    });
 }
