@@ -131,7 +131,7 @@ async fn resealed_forgeries_of_each_pass_condition_fail_verification() {
     reseal(&timed_out, |report| {
         if let Some(case) = report.case.as_mut() {
             (case.timed_out, case.exit_code, case.signal, case.verdict) =
-                (false, Some(0), None, Some("pass".to_owned()));
+                (false, Some(0), None, Some(case_harness::output::Verdict::Pass));
         }
     });
     let (code, stdout) = verify_stdout(&timed_out);
@@ -144,7 +144,7 @@ async fn resealed_forgeries_of_each_pass_condition_fail_verification() {
     // A candidate admission claimed as admitted.
     let candidate = passing_run().await;
     reseal(&candidate, |report| {
-        report.case_model_admission_status = Some("admitted".to_owned())
+        report.case_model_admission_status = Some(case_harness::records::AdmissionStatus::Admitted)
     });
     let (code, stdout) = verify_stdout(&candidate);
     assert_eq!(code, Some(1));
