@@ -199,11 +199,7 @@ fn check_model_file(
         }
     };
     match (admitted_sha256, &model_file) {
-        (None, _) => (
-            model_file,
-            not_checked("the admission has no model_sha256"),
-            None,
-        ),
+        (None, _) => (model_file, not_checked("the admission has no model_sha256"), None),
         (Some(_), None) => (
             model_file,
             not_checked("the served model file could not be located"),
