@@ -7,6 +7,8 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+use super::UpstreamCause;
+
 /// Which API a request spoke.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Api {
@@ -76,4 +78,7 @@ pub struct LedgerTotals {
     /// (ledger outcome `secret_echoed`).
     #[serde(default)]
     pub secret_echoes: u64,
+    /// Every distinct [`UpstreamCause`] the upstream's error answers gave.
+    #[serde(default)]
+    pub upstream_errors: BTreeSet<UpstreamCause>,
 }
