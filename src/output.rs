@@ -437,11 +437,25 @@ pub struct ChannelScan {
     /// What was scanned (files, `argv`, `git log`), or why nothing was.
     pub scanned: Vec<String>,
     /// Hits: secret name and location, never the value.
-    pub hits: Vec<crate::secrets::SecretHit>,
+    pub hits: Vec<SecretHit>,
     /// Why the channel could not be scanned, when it could not (e.g. no `--sot`). A skipped
     /// channel other than `commit` outside a git work tree keeps a run from passing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
+}
+
+/// One place a secret was found: which secret, which channel, which file (never the value).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+// A field the harness never writes is a forgery: `verify` must refuse it (found by
+// harness-tests/run/sealing.rs), not drop it while the seal still matches.
+#[serde(deny_unknown_fields)]
+pub struct SecretHit {
+    /// Name of the secret found.
+    pub secret: String,
+    /// The channel, e.g. `backend_logs`.
+    pub channel: String,
+    /// The file (or `argv[N]`, `git log`) it was found in.
+    pub location: String,
 }
 
 /// A file's path and digest.
