@@ -2,9 +2,10 @@
 //! number, wall-clock time and time since the run began.
 //!
 //! The trace is evidence: "blocked before `case_process_started`" means the trace has no
-//! `case_process_started` line ([`TraceEvent::CaseProcessStarted`]), and the report's verifier reads it back. Each line is
-//! written and flushed as it happens, so a run killed midway still leaves what it did.
-//! Events never carry header values, bodies or secrets — only names, codes and counts.
+//! [`TraceEvent::CaseProcessStarted`] line, and `verify` reads every line back as a typed
+//! [`TraceEvent`] (see `trace/event.rs`). Each line is written and flushed as it happens, so a
+//! run killed midway still leaves what it did. Events never carry header values, bodies or
+//! secrets — only names, codes and counts.
 
 use std::fs::File;
 use std::io::Write;
