@@ -17,7 +17,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::secrets::SecretValue;
-use crate::trace::{self, Trace};
+use crate::trace::{Trace, TraceEvent};
 
 /// Model-selection variables that Anthropic-style agents read; each is set to the admitted model.
 pub const MODEL_SELECTION_VARIABLES: &[&str] = &[
@@ -170,30 +170,7 @@ pub fn scrubbed_names(harness_env: impl IntoIterator<Item = String>) -> Vec<Stri
     names
 }
 
-/// How Case ended.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct CaseExit {
-    /// Exit code, when it exited normally.
-    pub exit_code: Option<i32>,
-    /// Signal that ended it, when one did.
-    pub signal: Option<i32>,
-    /// True when the harness killed it for exceeding the timeout.
-    pub timed_out: bool,
-    /// Wall time from spawn to exit, in milliseconds.
-    pub duration_ms: u64,
-}
-
-impl CaseExit {
-    /// The exit recorded for a Case that could not be started at all.
-    pub fn never_ran() -> CaseExit {
-        CaseExit {
-            exit_code: None,
-            signal: None,
-            timed_out: false,
-            duration_ms: 0,
-        }
-    }
-}
+pub use crate::output::CaseExit;
 
 /// Why Case could not be run at all.
 #[derive(Debug, thiserror::Error)]
@@ -201,8 +178,8 @@ pub enum CaseError {
     /// The command is empty.
     #[error("no Case command given")]
     EmptyCommand,
-    /// A log file could not be created.
-    #[error("{path}: cannot create: {source}")]
+    /// A log's write end could not be handed to Case.
+    #[error("{path}: cannot hand Case its output stream: {source}")]
     Log {
         /// The file.
         path: PathBuf,
@@ -237,10 +214,8 @@ pub struct CaseLaunch<'a> {
     pub env: &'a [(String, SecretOrPlain)],
     /// Working directory (the run folder).
     pub working_dir: &'a Path,
-    /// `case-stdout.log`.
-    pub stdout_log: &'a Path,
-    /// `case-stderr.log`.
-    pub stderr_log: &'a Path,
+    /// Where Case's stdout and stderr go (capped on disk, scanned whole).
+    pub logs: &'a crate::case_logs::CaseLogs,
     /// Kill after this long.
     pub timeout: Duration,
 }
@@ -249,9 +224,9 @@ pub struct CaseLaunch<'a> {
 /// `case_process_exited` after, and waits at most `timeout`.
 pub async fn run(launch: &CaseLaunch<'_>, trace: &Trace) -> Result<CaseExit, CaseError> {
     let (program, args) = launch.command.split_first().ok_or(CaseError::EmptyCommand)?;
-    let log = |path: &Path| {
-        File::create(path).map_err(|source| CaseError::Log {
-            path: path.to_owned(),
+    let log = |name: &str, end: std::io::Result<File>| {
+        end.map_err(|source| CaseError::Log {
+            path: PathBuf::from(name),
             source,
         })
     };
@@ -262,8 +237,8 @@ pub async fn run(launch: &CaseLaunch<'_>, trace: &Trace) -> Result<CaseExit, Cas
         .envs(launch.env.iter().map(|(name, value)| (name, value.expose())))
         .current_dir(launch.working_dir)
         .stdin(Stdio::null())
-        .stdout(Stdio::from(log(launch.stdout_log)?))
-        .stderr(Stdio::from(log(launch.stderr_log)?))
+        .stdout(Stdio::from(log(crate::evidence::names::STDOUT, launch.logs.stdout())?))
+        .stderr(Stdio::from(log(crate::evidence::names::STDERR, launch.logs.stderr())?))
         .process_group(0)
         .kill_on_drop(true);
     // If the harness itself dies (even by SIGKILL), the kernel kills Case too.
@@ -279,10 +254,10 @@ pub async fn run(launch: &CaseLaunch<'_>, trace: &Trace) -> Result<CaseExit, Cas
     }
 
     trace
-        .event(
-            trace::CASE_PROCESS_STARTED,
-            serde_json::json!({ "program": program_name(program), "argc": launch.command.len() }),
-        )
+        .record(&TraceEvent::CaseProcessStarted {
+            program: program_name(program),
+            argc: launch.command.len(),
+        })
         .map_err(CaseError::Trace)?;
     let started = Instant::now();
     let mut child = match command.spawn() {
@@ -292,10 +267,7 @@ pub async fn run(launch: &CaseLaunch<'_>, trace: &Trace) -> Result<CaseExit, Cas
             // report, which records the same empty exit, still agrees with its trace.
             let never_ran = CaseExit::never_ran();
             trace
-                .event(
-                    trace::CASE_PROCESS_EXITED,
-                    serde_json::to_value(&never_ran).unwrap_or_default(),
-                )
+                .record(&TraceEvent::CaseProcessExited(never_ran))
                 .map_err(CaseError::Trace)?;
             return Err(CaseError::Spawn {
                 program: program_name(program),
@@ -313,10 +285,9 @@ pub async fn run(launch: &CaseLaunch<'_>, trace: &Trace) -> Result<CaseExit, Cas
         Err(_) => {
             kill_group(group);
             trace
-                .event(
-                    trace::CASE_TIMED_OUT,
-                    serde_json::json!({ "timeout_ms": launch.timeout.as_millis() as u64 }),
-                )
+                .record(&TraceEvent::CaseTimedOut {
+                    timeout_ms: launch.timeout.as_millis() as u64,
+                })
                 .map_err(CaseError::Trace)?;
             (child.wait().await.map_err(CaseError::Wait)?, true)
         }
@@ -332,10 +303,7 @@ pub async fn run(launch: &CaseLaunch<'_>, trace: &Trace) -> Result<CaseExit, Cas
         duration_ms: started.elapsed().as_millis() as u64,
     };
     trace
-        .event(
-            trace::CASE_PROCESS_EXITED,
-            serde_json::to_value(&exit).unwrap_or_default(),
-        )
+        .record(&TraceEvent::CaseProcessExited(exit.clone()))
         .map_err(CaseError::Trace)?;
     Ok(exit)
 }
@@ -349,10 +317,10 @@ pub async fn run_in_sandbox(
 ) -> Result<CaseExit, CaseError> {
     let program = launch.command.first().ok_or(CaseError::EmptyCommand)?;
     trace
-        .event(
-            trace::CASE_PROCESS_STARTED,
-            serde_json::json!({ "program": program_name(program), "argc": launch.command.len() }),
-        )
+        .record(&TraceEvent::CaseProcessStarted {
+            program: program_name(program),
+            argc: launch.command.len(),
+        })
         .map_err(CaseError::Trace)?;
     let started = Instant::now();
     let ended = match sandbox.start_case().await {
@@ -370,20 +338,16 @@ pub async fn run_in_sandbox(
                 duration_ms: started.elapsed().as_millis() as u64,
             };
             trace
-                .event(
-                    trace::CASE_PROCESS_EXITED,
-                    serde_json::to_value(&exit).unwrap_or_default(),
-                )
+                .record(&TraceEvent::CaseProcessExited(exit.clone()))
                 .map_err(CaseError::Trace)?;
             return Err(err.into());
         }
     };
     if ended.timed_out {
         trace
-            .event(
-                trace::CASE_TIMED_OUT,
-                serde_json::json!({ "timeout_ms": launch.timeout.as_millis() as u64 }),
-            )
+            .record(&TraceEvent::CaseTimedOut {
+                timeout_ms: launch.timeout.as_millis() as u64,
+            })
             .map_err(CaseError::Trace)?;
     }
     let exit = CaseExit {
@@ -393,10 +357,7 @@ pub async fn run_in_sandbox(
         duration_ms: started.elapsed().as_millis() as u64,
     };
     trace
-        .event(
-            trace::CASE_PROCESS_EXITED,
-            serde_json::to_value(&exit).unwrap_or_default(),
-        )
+        .record(&TraceEvent::CaseProcessExited(exit.clone()))
         .map_err(CaseError::Trace)?;
     Ok(exit)
 }

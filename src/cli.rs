@@ -460,7 +460,7 @@ fn check(decision: Option<PathBuf>, format: Format, timeout: f64) -> Result<Exit
         fingerprint: crate::fingerprint::FingerprintScope::Gates,
     };
     let evaluation = crate::signals::block_on(gates::evaluate(&inputs))?;
-    let output = CheckOutput::from_evaluation(&evaluation);
+    let output = CheckOutput::from_results(&evaluation.results);
     match format {
         Format::Json => println!("{}", to_json(&output)?),
         Format::Human => print_check(&output),

@@ -9,9 +9,11 @@
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::adapter::{self, AdapterConfig};
+use crate::case_logs::{CapturedLog, CaseLogs};
 use crate::case_process::{self, CaseContract, CaseLaunch};
 use crate::config::HarnessConfig;
 use crate::evidence::{self, RunObservations, names};
@@ -20,7 +22,7 @@ use crate::output::{CaseSummary, ChannelScan, EvidenceKind, FileDigest, Isolatio
 use crate::records::{read_bounded, sha256_hex};
 use crate::sandbox::{Sandbox, SandboxError, SandboxSpec};
 use crate::secrets::{NamedSecret, SecretScanner, SecretValue};
-use crate::trace::{self, Trace};
+use crate::trace::{Trace, TraceEvent};
 
 /// Default `--timeout` for Case.
 pub const DEFAULT_CASE_TIMEOUT: Duration = Duration::from_secs(300);
@@ -145,11 +147,7 @@ pub async fn run(options: &RunOptions, config: &HarnessConfig) -> Result<Report,
     evidence::write_placeholder(&out, evidence_kind)?;
     let trace_path = out.join(names::TRACE);
     let trace = Trace::create(&trace_path).map_err(io_error(&trace_path))?;
-    trace_event(
-        &trace,
-        trace::RUN_STARTED,
-        serde_json::json!({ "evidence_kind": evidence_kind.as_str() }),
-    )?;
+    trace_event(&trace, TraceEvent::RunStarted { evidence_kind })?;
     tokio::select! {
         report = pipeline(options, config, &out, evidence_kind, &trace) => {
             let report = report?;
@@ -160,7 +158,9 @@ pub async fn run(options: &RunOptions, config: &HarnessConfig) -> Result<Report,
         }
         signal = crate::signals::interrupted() => {
             // Dropping the pipeline stops the adapter and kills Case's process group.
-            let _ = trace.event(trace::RUN_INTERRUPTED, serde_json::json!({ "signal": signal }));
+            let _ = trace.record(&TraceEvent::RunInterrupted {
+                signal: signal.to_owned(),
+            });
             Err(RunError::Interrupted(format!("interrupted by {signal}; the run is incomplete")))
         }
     }
@@ -190,11 +190,13 @@ async fn pipeline(
     let blocked = evaluation.blocked_codes();
     trace_event(
         trace,
-        trace::GATES_EVALUATED,
-        serde_json::json!({ "blocked": blocked, "gates": evaluation.results }),
+        TraceEvent::GatesEvaluated {
+            blocked: blocked.clone(),
+            gates: evaluation.results.clone(),
+        },
     )?;
-    for code in &blocked {
-        trace_event(trace, trace::GATE_BLOCKED, serde_json::json!({ "code": code }))?;
+    for &code in &blocked {
+        trace_event(trace, TraceEvent::GateBlocked { code })?;
     }
 
     // Inputs: digests in the report; the records' exact bytes in the run folder, so that
@@ -254,7 +256,8 @@ async fn pipeline(
             value: token.clone(),
         },
     ];
-    let scanner = SecretScanner::new(&secrets)?;
+    // Shared with the threads that scan Case's output past the log cap as Case writes it.
+    let scanner = Arc::new(SecretScanner::new(&secrets)?);
 
     let admission = evaluation.admission.as_ref().map(|loaded| &loaded.record);
     let mut observations = RunObservations {
@@ -262,12 +265,12 @@ async fn pipeline(
         evidence_kind,
         case_model_provider: admission.map(|record| record.case_model_provider.to_string()),
         case_model: admission.map(|record| record.case_model.to_string()),
-        case_model_admission_status: admission.map(|record| record.case_model_admission_status.as_str().to_owned()),
+        case_model_admission_status: admission.map(|record| record.case_model_admission_status),
         upstream: evaluation.base_url.as_ref().map(|base| base.host_port()),
         upstream_fingerprint: evaluation
             .fingerprint
             .as_ref()
-            .map(|fingerprint| fingerprint.value.clone()),
+            .map(|fingerprint| fingerprint.recorded.clone()),
         gates: evaluation.results.clone(),
         case: None,
         case_home: None,
@@ -287,6 +290,7 @@ async fn pipeline(
         (true, Some(base), Some(admission)) => Some((base.clone(), admission.case_model.to_string())),
         _ => None,
     };
+    let mut captured_logs = Vec::new();
     if let Some((base, model)) = ready {
         let adapter = AdapterConfig {
             upstream: base,
@@ -298,22 +302,23 @@ async fn pipeline(
             upstream_timeout: options.timeout,
             upstream_api: options.upstream_api,
         };
-        let case = run_case(out, options, &case_command, config, adapter).await?;
+        let case = run_case(out, options, &case_command, config, adapter, &scanner).await?;
         observations.case = Some(case.summary);
         observations.isolation = Some(case.isolation);
         observations.case_home = Some(case.home);
         observations.adapter_totals = Some(case.totals);
         observations.adapter_mode = Some(case.mode);
         observations.run_errors.extend(case.errors);
+        captured_logs = case.logs;
     }
 
-    observations.secret_channels = scan_channels(&scanner, out, options.sot.as_deref(), &case_command)?;
-    let hits: BTreeMap<&str, usize> = observations
+    observations.secret_channels = scan_channels(&scanner, out, options.sot.as_deref(), &case_command, &captured_logs)?;
+    let hits = observations
         .secret_channels
         .iter()
-        .map(|channel| (channel.channel.as_str(), channel.hits.len()))
+        .map(|channel| (channel.channel.clone(), channel.hits.len()))
         .collect();
-    trace_event(trace, trace::SECRET_SCAN, serde_json::json!({ "hits": hits }))?;
+    trace_event(trace, TraceEvent::SecretScan { hits })?;
     let report = evidence::seal(observations, trace, |bytes| {
         let mut hits = Vec::new();
         scanner.scan_bytes("report", names::REPORT, bytes, &mut hits);
@@ -341,6 +346,8 @@ struct CaseRun {
     totals: crate::adapter::LedgerTotals,
     /// How the adapter served the Anthropic routes.
     mode: crate::adapter::AdapterMode,
+    /// Case's stdout and stderr as captured (the bytes past the cap were scanned on the way).
+    logs: Vec<CapturedLog>,
     errors: Vec<String>,
 }
 
@@ -350,6 +357,7 @@ async fn run_case(
     case_command: &[String],
     config: &HarnessConfig,
     adapter: AdapterConfig,
+    scanner: &Arc<SecretScanner>,
 ) -> Result<CaseRun, RunError> {
     let (trace, model, token) = (adapter.trace.clone(), adapter.model.clone(), adapter.case_token.clone());
     let output_dir = out.join(names::CASE_OUTPUT);
@@ -366,13 +374,15 @@ async fn run_case(
         home_variables: home.variables(),
     };
     let (stdout_log, stderr_log) = (out.join(names::STDOUT), out.join(names::STDERR));
+    let logs = CaseLogs::start(&stdout_log, &stderr_log, scanner.clone()).map_err(|err| match err {
+        crate::case_logs::CaseLogError::Setup { path, source } => RunError::Io { path, source },
+    })?;
     let launch = |env| CaseLaunch {
         command: case_command,
         env,
         // Not the run folder: Case has no business next to the trace and the ledger.
         working_dir: &output_dir,
-        stdout_log: &stdout_log,
-        stderr_log: &stderr_log,
+        logs: &logs,
         timeout: options.timeout,
     };
 
@@ -392,8 +402,8 @@ async fn run_case(
         working_dir: &output_dir,
         command: case_command,
         env: case_process::exposed(&env),
-        stdout: create_log(&out.join(names::STDOUT))?,
-        stderr: create_log(&out.join(names::STDERR))?,
+        stdout: logs.stdout().map_err(io_error(&stdout_log))?,
+        stderr: logs.stderr().map_err(io_error(&stderr_log))?,
     };
     let (exit, handle, isolation) = match Sandbox::prepare(spec).await {
         Ok((mut sandbox, listener)) => {
@@ -428,7 +438,9 @@ async fn run_case(
     let mode = handle.mode();
     let totals = handle.shutdown().await;
 
-    let mut errors = Vec::new();
+    // Case has ended (confined: with every process of its namespace): read what is left.
+    let (stdout, stderr) = logs.finish().await;
+    let mut errors: Vec<String> = stdout.errors.iter().chain(&stderr.errors).cloned().collect();
     let exit = match exit {
         Ok(exit) => exit,
         Err(err) => {
@@ -464,17 +476,18 @@ async fn run_case(
         isolation,
         totals,
         mode,
+        logs: vec![stdout, stderr],
         errors,
     })
 }
 
-fn create_log(path: &Path) -> Result<std::fs::File, RunError> {
-    std::fs::File::create(path).map_err(io_error(path))
-}
-
 fn trace_isolation(trace: &Trace, isolation: &Isolation) -> Result<(), RunError> {
-    let value = serde_json::to_value(isolation).map_err(evidence::EvidenceError::from)?;
-    trace_event(trace, trace::CASE_ISOLATION, serde_json::json!({ "isolation": value }))
+    trace_event(
+        trace,
+        TraceEvent::CaseIsolation {
+            isolation: isolation.clone(),
+        },
+    )
 }
 
 fn write_case_config(contract: &CaseContract, timeout: Duration) -> Result<(), RunError> {
@@ -528,8 +541,8 @@ fn digest_of(path: &Path, bytes: &[u8]) -> FileDigest {
     }
 }
 
-fn trace_event(trace: &Trace, event: &str, fields: serde_json::Value) -> Result<(), RunError> {
-    trace.event(event, fields).map_err(|source| RunError::Io {
+fn trace_event(trace: &Trace, event: TraceEvent) -> Result<(), RunError> {
+    trace.record(&event).map_err(|source| RunError::Io {
         path: PathBuf::from(names::TRACE),
         source,
     })
@@ -541,6 +554,7 @@ fn scan_channels(
     out: &Path,
     sot: Option<&Path>,
     argv: &[String],
+    captured_logs: &[CapturedLog],
 ) -> Result<Vec<ChannelScan>, RunError> {
     let mut channels = Vec::new();
     let mut covered: Vec<PathBuf> = Vec::new();
@@ -568,6 +582,13 @@ fn scan_channels(
     ];
     for (channel, paths) in files {
         scan_files(scanner, &mut covered, channel, &paths, &mut channels)?;
+    }
+    // What Case wrote past the logs' cap was scanned as it was written, not from disk.
+    if let Some(backend_logs) = channels.iter_mut().find(|channel| channel.channel == "backend_logs") {
+        for log in captured_logs {
+            backend_logs.scanned.extend(log.scanned_past_cap());
+            backend_logs.hits.extend(log.hits.iter().cloned());
+        }
     }
     // Everything else in the run folder, whatever wrote it.
     let others: Vec<PathBuf> = std::fs::read_dir(out)
