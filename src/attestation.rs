@@ -16,7 +16,7 @@
 //! (verified) report says — and only then the consistency checks of `verify`.
 
 use std::collections::BTreeMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Component, Path};
 
 use base64::Engine as _;
 use serde_json::{Value, json};
@@ -83,14 +83,8 @@ pub struct EnvelopeSignature {
 #[derive(Debug, thiserror::Error)]
 pub enum AttestationError {
     /// Reading a subject or writing the envelope failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The error.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::path_io::PathIoError),
     /// Serialising the statement failed.
     #[error("cannot serialise the attestation: {0}")]
     Json(#[from] serde_json::Error),
@@ -124,10 +118,7 @@ pub fn sign(statement: &Value, signer: &EvidenceSigner) -> Result<Envelope, Atte
 /// sha256 of every regular file under `dir` (relative names with `/`), except the folder's
 /// own envelope. (Symlinks and other special files are refused by `verify` itself.)
 pub fn digest_tree(dir: &Path) -> Result<BTreeMap<String, String>, AttestationError> {
-    let io = |path: &Path| {
-        let path = path.to_owned();
-        move |source| AttestationError::Io { path, source }
-    };
+    let io = crate::path_io::at;
     let mut digests = BTreeMap::new();
     let mut pending = vec![dir.to_owned()];
     while let Some(current) = pending.pop() {

@@ -49,13 +49,26 @@ pub struct TrialsFile {
 /// Why a bundle could not be read, written or merged.
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
-    /// A file could not be read or written.
-    #[error("{path}: {message}")]
-    File {
+    /// A file or folder could not be read or written.
+    #[error(transparent)]
+    Io(#[from] crate::path_io::PathIoError),
+    /// Writing a file atomically failed.
+    #[error(transparent)]
+    Evidence(#[from] crate::evidence::EvidenceError),
+    /// `trials.json` is not a trials file (or could not be encoded as one).
+    #[error("{}: not a trials file: {source}", path.display())]
+    TrialsFile {
         /// The file.
         path: PathBuf,
-        /// What went wrong.
-        message: String,
+        /// What the JSON parser said.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// `--out` already holds files.
+    #[error("{}: --out must be empty or missing: a merged bundle is never mixed with older files", path.display())]
+    OutNotEmpty {
+        /// The folder.
+        path: PathBuf,
     },
     /// The merge found trials that are missing, conflicting or unknown (all listed).
     #[error("evidence merge failed:\n  - {}", .0.join("\n  - "))]
@@ -65,24 +78,23 @@ pub enum BundleError {
     Attestation(#[from] AttestationError),
 }
 
-fn file_error(path: &Path) -> impl FnOnce(String) -> BundleError + '_ {
-    move |message| BundleError::File {
-        path: path.to_owned(),
-        message,
-    }
-}
-
 /// Writes `trials.json` atomically.
 pub fn write_trials(path: &Path, file: &TrialsFile) -> Result<(), BundleError> {
-    let mut bytes = serde_json::to_vec_pretty(file).map_err(|err| file_error(path)(err.to_string()))?;
+    let mut bytes = serde_json::to_vec_pretty(file).map_err(|source| BundleError::TrialsFile {
+        path: path.to_owned(),
+        source,
+    })?;
     bytes.push(b'\n');
-    crate::evidence::write_atomically(path, &bytes).map_err(|err| file_error(path)(err.to_string()))
+    Ok(crate::evidence::write_atomically(path, &bytes)?)
 }
 
 /// Reads `trials.json`.
 pub fn read_trials(path: &Path) -> Result<TrialsFile, BundleError> {
-    let bytes = std::fs::read(path).map_err(|err| file_error(path)(err.to_string()))?;
-    serde_json::from_slice(&bytes).map_err(|err| file_error(path)(format!("not a trials file: {err}")))
+    let bytes = std::fs::read(path).map_err(crate::path_io::at(path))?;
+    serde_json::from_slice(&bytes).map_err(|source| BundleError::TrialsFile {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// The bundle's Test Result predicate: a pure function of `trials.json`.
@@ -312,32 +324,29 @@ fn relocate(path: &str, folder: &str, new_root: &Path) -> Option<PathBuf> {
 }
 
 fn prepare_out(out: &Path) -> Result<(), BundleError> {
-    let error = file_error(out);
     if out.exists() {
-        let mut entries = std::fs::read_dir(out).map_err(|err| file_error(out)(err.to_string()))?;
+        let mut entries = std::fs::read_dir(out).map_err(crate::path_io::at(out))?;
         if entries.next().is_some() {
-            return Err(error(
-                "--out must be empty or missing: a merged bundle is never mixed with older files".to_owned(),
-            ));
+            return Err(BundleError::OutNotEmpty { path: out.to_owned() });
         }
         Ok(())
     } else {
-        std::fs::create_dir_all(out).map_err(|err| file_error(out)(err.to_string()))
+        Ok(std::fs::create_dir_all(out).map_err(crate::path_io::at(out))?)
     }
 }
 
 /// Copies regular files and folders (symlinks are not followed or copied).
 fn copy_tree(from: &Path, to: &Path) -> Result<(), BundleError> {
-    std::fs::create_dir_all(to).map_err(|err| file_error(to)(err.to_string()))?;
-    for entry in std::fs::read_dir(from).map_err(|err| file_error(from)(err.to_string()))? {
-        let entry = entry.map_err(|err| file_error(from)(err.to_string()))?;
+    std::fs::create_dir_all(to).map_err(crate::path_io::at(to))?;
+    for entry in std::fs::read_dir(from).map_err(crate::path_io::at(from))? {
+        let entry = entry.map_err(crate::path_io::at(from))?;
         let path = entry.path();
-        let kind = entry.file_type().map_err(|err| file_error(&path)(err.to_string()))?;
+        let kind = entry.file_type().map_err(crate::path_io::at(&path))?;
         let target = to.join(entry.file_name());
         if kind.is_dir() {
             copy_tree(&path, &target)?;
         } else if kind.is_file() {
-            std::fs::copy(&path, &target).map_err(|err| file_error(&path)(err.to_string()))?;
+            std::fs::copy(&path, &target).map_err(crate::path_io::at(&path))?;
         }
     }
     Ok(())

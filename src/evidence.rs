@@ -116,23 +116,17 @@ pub struct RunObservations {
 #[derive(Debug, thiserror::Error)]
 pub enum EvidenceError {
     /// I/O on a run-folder file.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The error.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::path_io::PathIoError),
     /// Serialisation failed (should not happen for these types).
     #[error("cannot serialise the report: {0}")]
     Json(#[from] serde_json::Error),
-}
-
-fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> EvidenceError + '_ {
-    move |source| EvidenceError::Io {
-        path: path.to_owned(),
-        source,
-    }
+    /// A run-folder file could not be read (not a regular file, too large, unreadable).
+    #[error(transparent)]
+    RunFile(#[from] files::RunFileError),
+    /// The JUnit XML could not be rendered.
+    #[error("cannot render {}", names::JUNIT)]
+    Junit(#[source] quick_junit::SerializeError),
 }
 
 /// Writes the unsealed `incomplete` placeholder that stands until the run finishes.
@@ -218,7 +212,7 @@ pub fn seal(
     // The last trace event is written before hashing, so the sealed trace is final.
     trace
         .event(trace::EVIDENCE_SEALED, serde_json::json!({ "report": names::REPORT }))
-        .map_err(io_error(&trace_path))?;
+        .map_err(crate::path_io::at(&trace_path))?;
     // Streamed and type-checked: Case may have swapped the trace for a FIFO or a link.
     let on_disk = files::sha256_streamed(&trace_path).map_err(|err| err.to_string());
     if trace
@@ -487,10 +481,10 @@ pub fn walk_run_folder(run_dir: &Path) -> Result<RunFolderWalk, EvidenceError> {
     let mut walk = RunFolderWalk::default();
     let mut pending = vec![run_dir.to_owned()];
     while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(&dir).map_err(io_error(&dir))? {
-            let entry = entry.map_err(io_error(&dir))?;
+        for entry in std::fs::read_dir(&dir).map_err(crate::path_io::at(&dir))? {
+            let entry = entry.map_err(crate::path_io::at(&dir))?;
             let path = entry.path();
-            let file_type = entry.file_type().map_err(io_error(&path))?;
+            let file_type = entry.file_type().map_err(crate::path_io::at(&path))?;
             let relative = relative_name(run_dir, &path);
             if entry.file_name().to_str().is_none() {
                 walk.refused.push(format!(
@@ -523,12 +517,7 @@ pub fn walk_run_folder(run_dir: &Path) -> Result<RunFolderWalk, EvidenceError> {
                 }
                 // Replaced between listing and opening: as good as any other odd entry.
                 Err(err @ files::RunFileError::NotRegular { .. }) => walk.refused.push(err.to_string()),
-                Err(err) => {
-                    return Err(EvidenceError::Io {
-                        path,
-                        source: std::io::Error::other(err.to_string()),
-                    });
-                }
+                Err(err) => return Err(err.into()),
             }
         }
     }
@@ -657,13 +646,10 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), EvidenceError> 
     let mut temp = tempfile::Builder::new()
         .prefix(TEMP_PREFIX)
         .tempfile_in(dir)
-        .map_err(io_error(dir))?;
-    temp.write_all(bytes).map_err(io_error(temp.path()))?;
-    temp.as_file().sync_all().map_err(io_error(path))?;
-    temp.persist(path).map_err(|err| EvidenceError::Io {
-        path: path.to_owned(),
-        source: err.error,
-    })?;
+        .map_err(crate::path_io::at(dir))?;
+    temp.write_all(bytes).map_err(crate::path_io::at(temp.path()))?;
+    temp.as_file().sync_all().map_err(crate::path_io::at(path))?;
+    temp.persist(path).map_err(|err| crate::path_io::at(path)(err.error))?;
     if let Ok(dir) = std::fs::File::open(dir) {
         let _ = dir.sync_all();
     }

@@ -5,7 +5,7 @@
 //! provider, model and admission status. The XML is derived from the sealed report, which
 //! has already been scanned for secrets.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, Property, Report as JunitReport, TestCase, TestCaseStatus, TestSuite};
@@ -108,8 +108,5 @@ pub fn render_run_junit(report: &Report, report_path: &Path) -> Result<String, e
     suite.add_test_case(case);
     let mut junit = JunitReport::new("case-harness");
     junit.add_test_suite(suite);
-    junit.to_string().map_err(|err| evidence::EvidenceError::Io {
-        path: PathBuf::from(names::JUNIT),
-        source: std::io::Error::other(err.to_string()),
-    })
+    junit.to_string().map_err(evidence::EvidenceError::Junit)
 }

@@ -49,6 +49,7 @@ pub mod fuzz_targets;
 pub mod gates;
 pub mod junit;
 pub mod output;
+pub mod path_io;
 pub mod records;
 mod reference_case;
 pub mod run;

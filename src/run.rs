@@ -105,20 +105,8 @@ pub enum RunError {
     #[error("cannot sign the evidence: {0}")]
     Attestation(#[from] crate::attestation::AttestationError),
     /// Writing a run-folder file failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The error.
-        source: std::io::Error,
-    },
-}
-
-fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
-    move |source| RunError::Io {
-        path: path.to_owned(),
-        source,
-    }
+    #[error(transparent)]
+    Io(#[from] crate::path_io::PathIoError),
 }
 
 /// The reference Case's command line: this very binary with its hidden `reference-case`
@@ -144,7 +132,7 @@ pub async fn run(options: &RunOptions, config: &HarnessConfig) -> Result<Report,
     };
     evidence::write_placeholder(&out, evidence_kind)?;
     let trace_path = out.join(names::TRACE);
-    let trace = Trace::create(&trace_path).map_err(io_error(&trace_path))?;
+    let trace = Trace::create(&trace_path).map_err(crate::path_io::at(&trace_path))?;
     trace_event(
         &trace,
         trace::RUN_STARTED,
@@ -215,15 +203,15 @@ async fn pipeline(
     ];
     for (role, loaded) in records {
         let Some((path, bytes)) = loaded else { continue };
-        std::fs::create_dir_all(&inputs_dir).map_err(io_error(&inputs_dir))?;
+        std::fs::create_dir_all(&inputs_dir).map_err(crate::path_io::at(&inputs_dir))?;
         let copy = inputs_dir.join(format!("{role}.json"));
-        std::fs::write(&copy, bytes).map_err(io_error(&copy))?;
+        std::fs::write(&copy, bytes).map_err(crate::path_io::at(&copy))?;
         inputs.insert(role.to_owned(), digest_of(path, bytes));
     }
     match read_task(&options.task) {
         Ok(bytes) => {
             let copy = out.join(names::TASK);
-            std::fs::write(&copy, &bytes).map_err(io_error(&copy))?;
+            std::fs::write(&copy, &bytes).map_err(crate::path_io::at(&copy))?;
             inputs.insert("task".to_owned(), digest_of(&options.task, &bytes));
         }
         // A blocked run reports its gates whatever the task; a ready one needs a task.
@@ -353,8 +341,8 @@ async fn run_case(
     let (trace, model, token) = (adapter.trace.clone(), adapter.model.clone(), adapter.case_token.clone());
     let output_dir = out.join(names::CASE_OUTPUT);
     let home_dir = out.join(crate::case_home::CASE_HOME);
-    std::fs::create_dir_all(&output_dir).map_err(io_error(&output_dir))?;
-    let home = crate::case_home::CaseHome::prepare(out, options.keep_home).map_err(io_error(&home_dir))?;
+    std::fs::create_dir_all(&output_dir).map_err(crate::path_io::at(&output_dir))?;
+    let home = crate::case_home::CaseHome::prepare(out, options.keep_home).map_err(crate::path_io::at(&home_dir))?;
     let contract = |adapter_addr| CaseContract {
         adapter_addr,
         model: model.clone(),
@@ -468,7 +456,7 @@ async fn run_case(
 }
 
 fn create_log(path: &Path) -> Result<std::fs::File, RunError> {
-    std::fs::File::create(path).map_err(io_error(path))
+    Ok(std::fs::File::create(path).map_err(crate::path_io::at(path))?)
 }
 
 fn trace_isolation(trace: &Trace, isolation: &Isolation) -> Result<(), RunError> {
@@ -489,7 +477,7 @@ fn write_case_config(contract: &CaseContract, timeout: Duration) -> Result<(), R
     });
     let mut bytes = serde_json::to_vec_pretty(&config).map_err(evidence::EvidenceError::from)?;
     bytes.push(b'\n');
-    std::fs::write(&contract.config_file, bytes).map_err(io_error(&contract.config_file))
+    Ok(std::fs::write(&contract.config_file, bytes).map_err(crate::path_io::at(&contract.config_file))?)
 }
 
 fn prepare_run_dir(out: &Path) -> Result<PathBuf, RunError> {
@@ -528,10 +516,9 @@ fn digest_of(path: &Path, bytes: &[u8]) -> FileDigest {
 }
 
 fn trace_event(trace: &Trace, event: &str, fields: serde_json::Value) -> Result<(), RunError> {
-    trace.event(event, fields).map_err(|source| RunError::Io {
-        path: PathBuf::from(names::TRACE),
-        source,
-    })
+    Ok(trace
+        .event(event, fields)
+        .map_err(crate::path_io::at(Path::new(names::TRACE)))?)
 }
 
 /// Scans every channel the seed names plus every other file of the run folder.
@@ -570,7 +557,7 @@ fn scan_channels(
     }
     // Everything else in the run folder, whatever wrote it.
     let others: Vec<PathBuf> = std::fs::read_dir(out)
-        .map_err(io_error(out))?
+        .map_err(crate::path_io::at(out))?
         .filter_map(|entry| entry.ok().map(|entry| entry.path()))
         .filter(|path| !covered.contains(path) && path.file_name().is_none_or(|name| name != names::REPORT))
         .collect();

@@ -31,14 +31,8 @@ pub const PUBLIC_KEY_SUFFIX: &str = ".pub";
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     /// Reading or writing a key file failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The key file.
-        path: PathBuf,
-        /// The error.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::path_io::PathIoError),
     /// `keygen` would overwrite an existing key.
     #[error("{path} already exists: refusing to overwrite a key (remove it or choose another PATH)")]
     Exists {
@@ -88,10 +82,7 @@ pub enum KeyError {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
-    move |source| KeyError::Io {
-        path: path.to_owned(),
-        source,
-    }
+    move |source| KeyError::Io(crate::path_io::at(path)(source))
 }
 
 /// An Ed25519 private key loaded from a file that passed the safety checks. Its `Debug`

@@ -455,7 +455,8 @@ fn blocks(markdown: &str) -> Result<Vec<Block>, (usize, String)> {
 }
 
 /// Collapses runs of whitespace; keeps everything else (backticks included) as written.
-fn normalise(text: &str) -> String {
+/// Bullets are stored this way and scenarios matched to them this way.
+pub fn normalise(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 

@@ -69,13 +69,13 @@ pub fn write_summary(
     // The status section is never dropped silently: if it cannot be derived, the summary says
     // why and the summary is still written, then the error is returned (the job fails).
     let derived = crate::sot::load(sot)
-        .map_err(|err| AcceptanceError::Status(err.to_string()))
+        .map_err(|err| AcceptanceError::Status(err.into()))
         .and_then(|document| {
-            let folder = crate::status::collect_verified_reports(evidence_dir).map_err(|err| {
-                AcceptanceError::Status(format!(
-                    "cannot read the evidence folder {}: {err}",
-                    evidence_dir.display()
-                ))
+            let folder = crate::status::collect_verified_reports(evidence_dir).map_err(|source| {
+                AcceptanceError::Status(super::StatusUnavailable::EvidenceFolder {
+                    path: evidence_dir.to_owned(),
+                    source,
+                })
             })?;
             Ok(crate::status::derive(&document, &folder, admission_now))
         });
@@ -91,10 +91,7 @@ pub fn write_summary(
         }
         Err(err) => text.push_str(&format!("Not derived: {err}\n")),
     }
-    std::fs::write(path, text).map_err(|err| AcceptanceError::Write {
-        path: path.to_owned(),
-        message: err.to_string(),
-    })?;
+    std::fs::write(path, text).map_err(crate::path_io::at(path))?;
     derived.map(|_| ())
 }
 
@@ -150,15 +147,9 @@ pub fn write_acceptance_junit(path: &Path, records: &[TrialRecord]) -> Result<()
     }
     let mut junit = JunitReport::new("case-harness acceptance");
     junit.add_test_suite(suite);
-    let xml = junit.to_string().map_err(|err| evidence::EvidenceError::Io {
-        path: path.to_owned(),
-        source: std::io::Error::other(err.to_string()),
-    })?;
+    let xml = junit.to_string().map_err(evidence::EvidenceError::Junit)?;
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|source| evidence::EvidenceError::Io {
-            path: parent.to_owned(),
-            source,
-        })?;
+        std::fs::create_dir_all(parent).map_err(crate::path_io::at(parent))?;
     }
     evidence::write_atomically(path, xml.as_bytes())
 }
