@@ -104,16 +104,12 @@ fn with_key(
 /// Sends a question; any failure, non-2xx, non-loopback peer or oversized answer is "no answer".
 async fn send(request: reqwest::RequestBuilder) -> Option<Value> {
     let mut response = request.send().await.ok()?;
-    if !response.status().is_success() || !response.remote_addr().is_some_and(|peer| peer.ip().is_loopback()) {
+    if !response.status().is_success() || !crate::upstream::has_loopback_peer(&response) {
         return None;
     }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.ok()? {
-        body.extend_from_slice(&chunk);
-        if body.len() > MAX_ANSWER_BYTES {
-            return None;
-        }
-    }
+    let body = crate::upstream::read_body_bounded(&mut response, MAX_ANSWER_BYTES, None)
+        .await
+        .ok()?;
     serde_json::from_slice(&body).ok()
 }
 

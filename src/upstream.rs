@@ -203,10 +203,16 @@ pub fn loopback_client(timeout: Option<Duration>) -> Result<reqwest::Client, req
     builder.build()
 }
 
+/// Whether `response` came over a connection whose peer address is loopback (an unknown
+/// peer is not).
+pub(crate) fn has_loopback_peer(response: &reqwest::Response) -> bool {
+    response.remote_addr().is_some_and(|peer| peer.ip().is_loopback())
+}
+
 /// Refuses a response whose connection peer is not loopback.
 pub fn check_peer(base: &LocalBaseUrl, response: &reqwest::Response) -> Result<(), UpstreamError> {
     match response.remote_addr() {
-        Some(peer) if peer.ip().is_loopback() => Ok(()),
+        Some(_) if has_loopback_peer(response) => Ok(()),
         other => Err(UpstreamError::NotLoopbackPeer {
             host: base.host_port(),
             peer: other.map_or_else(|| "an unknown address".to_owned(), |peer| peer.to_string()),
@@ -227,6 +233,46 @@ pub fn transport_error(base: &LocalBaseUrl, err: reqwest::Error) -> UpstreamErro
     UpstreamError::Transport {
         host: base.host_port(),
         reason: format!("{kind} ({detail})"),
+    }
+}
+
+/// Why [`read_body_bounded`] stopped before the end of an answer.
+#[derive(Debug)]
+pub(crate) enum BodyReadError {
+    /// The answer is longer than the limit (the rest is not read).
+    TooLarge,
+    /// No chunk arrived within the per-chunk timeout.
+    Timeout,
+    /// The connection failed mid-answer.
+    Transport(reqwest::Error),
+}
+
+/// Reads a whole (non-streamed) upstream answer, at most `limit` bytes, waiting at most
+/// `chunk_timeout` (when given) for each chunk: the one bounded read for every upstream
+/// answer the harness keeps (the `/models` probe, the fingerprint questions, the Messages
+/// API probe).
+pub(crate) async fn read_body_bounded(
+    response: &mut reqwest::Response,
+    limit: usize,
+    chunk_timeout: Option<Duration>,
+) -> Result<Vec<u8>, BodyReadError> {
+    let mut body = Vec::new();
+    loop {
+        let chunk = match chunk_timeout {
+            Some(timeout) => tokio::time::timeout(timeout, response.chunk())
+                .await
+                .map_err(|_| BodyReadError::Timeout)?,
+            None => response.chunk().await,
+        };
+        match chunk.map_err(BodyReadError::Transport)? {
+            None => return Ok(body),
+            Some(chunk) => {
+                if body.len() + chunk.len() > limit {
+                    return Err(BodyReadError::TooLarge);
+                }
+                body.extend_from_slice(&chunk);
+            }
+        }
     }
 }
 
@@ -265,13 +311,13 @@ pub async fn probe_models(
             },
         });
     }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|err| transport_error(base, err))? {
-        body.extend_from_slice(&chunk);
-        if body.len() > MAX_MODELS_BYTES {
+    let body = match read_body_bounded(&mut response, MAX_MODELS_BYTES, None).await {
+        Ok(body) => body,
+        Err(BodyReadError::Transport(err)) => return Err(transport_error(base, err)),
+        Err(BodyReadError::TooLarge | BodyReadError::Timeout) => {
             return Err(not_a_model_list(base, path, "answer is larger than 1 MiB"));
         }
-    }
+    };
     parse_model_list(&body).map_err(|reason| not_a_model_list(base, path, &reason))
 }
 
