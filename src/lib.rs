@@ -39,7 +39,6 @@ pub(crate) mod case_argv;
 pub mod case_home;
 pub mod case_process;
 pub mod cli;
-mod cli_signing;
 pub mod config;
 pub mod evidence;
 mod external_names;

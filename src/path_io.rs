@@ -4,7 +4,7 @@
 //!
 //! The message carries the cause as well as being its `source()`, so that text taken with
 //! `to_string()` (a report's `run_errors`, a trial's failure) stays complete; the CLI prints
-//! the chain once and skips a cause its context already says (see `crate::cli::error`).
+//! the chain once and skips a cause its context already says (`render_chain` in `cli/exit.rs`).
 
 use std::path::{Path, PathBuf};
 

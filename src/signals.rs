@@ -22,12 +22,11 @@ pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(1
 /// waiting more than [`SHUTDOWN_GRACE`] for blocking tasks: a task stuck in a read or a hash
 /// must not keep the process alive once the run has recorded its interruption (dropping a
 /// runtime waits for every blocking task, however long it takes).
-pub fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, String> {
+pub fn block_on<F: std::future::Future>(future: F) -> std::io::Result<F::Output> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
-        .build()
-        .map_err(|err| format!("cannot start the async runtime: {err}"))?;
+        .build()?;
     let output = runtime.block_on(future);
     runtime.shutdown_timeout(SHUTDOWN_GRACE);
     Ok(output)
