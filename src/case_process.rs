@@ -219,13 +219,13 @@ pub enum CaseError {
     },
     /// Waiting failed.
     #[error("lost track of the Case process: {0}")]
-    Wait(std::io::Error),
+    Wait(#[source] std::io::Error),
     /// The sandbox failed while Case ran, or Case could not be started inside it.
     #[error(transparent)]
     Sandbox(#[from] crate::sandbox::SandboxError),
     /// The trace could not be written (so the run cannot prove what it did).
     #[error("cannot write the trace: {0}")]
-    Trace(std::io::Error),
+    Trace(#[source] std::io::Error),
 }
 
 /// One Case invocation.

@@ -61,43 +61,48 @@ pub struct RunOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     /// `--out` is unusable.
-    #[error("{path}: {message}")]
+    #[error("{}: {problem}", path.display())]
     OutDir {
         /// The folder.
         path: PathBuf,
-        /// What is wrong.
-        message: String,
+        /// What is wrong with it.
+        #[source]
+        problem: OutDirProblem,
     },
     /// The task file is unreadable or not a JSON object.
-    #[error("task file {path}: {message}")]
+    #[error("task file {}: {problem}", path.display())]
     Task {
         /// The file.
         path: PathBuf,
-        /// What is wrong.
-        message: String,
+        /// What is wrong with it.
+        #[source]
+        problem: TaskProblem,
     },
     /// The SOT file could not be read.
-    #[error("{0}")]
+    #[error(transparent)]
     Sot(crate::records::RecordError),
     /// Writing evidence failed.
     #[error(transparent)]
     Evidence(#[from] evidence::EvidenceError),
     /// The adapter could not start.
     #[error("cannot start the adapter: {0}")]
-    Adapter(String),
+    Adapter(#[source] adapter::AdapterError),
     /// The secret scanner could not be built or a file could not be scanned.
     #[error(transparent)]
     Scan(#[from] crate::secrets::ScanError),
     /// This binary's own path (which runs the reference Case) is unknown.
     #[error("cannot locate this binary to run the reference Case: {0}")]
-    ReferenceCase(String),
+    ReferenceCase(#[source] std::io::Error),
     /// Case could not be confined (and `--allow-unconfined` was not given, or the sandbox
     /// failed in another way).
     #[error(transparent)]
     Confinement(#[from] crate::sandbox::SandboxError),
     /// The harness was interrupted; the report stays `incomplete`.
-    #[error("{0}")]
-    Interrupted(String),
+    #[error("interrupted by {signal}; the run is incomplete")]
+    Interrupted {
+        /// `SIGINT` or `SIGTERM`.
+        signal: &'static str,
+    },
     /// The signing key (`CASE_HARNESS_SIGNING_KEY`) is unusable or unsafe.
     #[error("refusing to run: {0}")]
     SigningKey(#[from] crate::signing::KeyError),
@@ -109,10 +114,41 @@ pub enum RunError {
     Io(#[from] crate::path_io::PathIoError),
 }
 
+/// Why `--out` cannot hold a new run.
+#[derive(Debug, thiserror::Error)]
+pub enum OutDirProblem {
+    /// The folder could not be created.
+    #[error("cannot create: {0}")]
+    Create(#[source] std::io::Error),
+    /// The folder could not be listed.
+    #[error("cannot read: {0}")]
+    Read(#[source] std::io::Error),
+    /// The folder already holds files.
+    #[error("is not empty: give each run a new folder (evidence is never mixed or overwritten)")]
+    NotEmpty,
+    /// The folder's absolute path could not be resolved.
+    #[error("cannot resolve its absolute path: {0}")]
+    Resolve(#[source] std::io::Error),
+}
+
+/// Why the task file cannot be handed to Case.
+#[derive(Debug, thiserror::Error)]
+pub enum TaskProblem {
+    /// Missing, too large, not a regular file, unreadable.
+    #[error("{0}")]
+    Read(#[source] crate::records::RecordError),
+    /// Valid JSON, but not an object.
+    #[error("must be a JSON object")]
+    NotAnObject,
+    /// Not JSON at all.
+    #[error("not JSON: {0}")]
+    NotJson(#[source] serde_json::Error),
+}
+
 /// The reference Case's command line: this very binary with its hidden `reference-case`
 /// subcommand, so it exists wherever `case-harness` does (no second binary to build).
 pub fn reference_case_command() -> Result<Vec<String>, RunError> {
-    let exe = std::env::current_exe().map_err(|err| RunError::ReferenceCase(err.to_string()))?;
+    let exe = std::env::current_exe().map_err(RunError::ReferenceCase)?;
     Ok(vec![exe.display().to_string(), REFERENCE_CASE_SUBCOMMAND.to_owned()])
 }
 
@@ -149,7 +185,7 @@ pub async fn run(options: &RunOptions, config: &HarnessConfig) -> Result<Report,
         signal = crate::signals::interrupted() => {
             // Dropping the pipeline stops the adapter and kills Case's process group.
             let _ = trace.event(trace::RUN_INTERRUPTED, serde_json::json!({ "signal": signal }));
-            Err(RunError::Interrupted(format!("interrupted by {signal}; the run is incomplete")))
+            Err(RunError::Interrupted { signal })
         }
     }
 }
@@ -384,9 +420,7 @@ async fn run_case(
     };
     let (exit, handle, isolation) = match Sandbox::prepare(spec).await {
         Ok((mut sandbox, listener)) => {
-            let handle = adapter::start_on(adapter, listener)
-                .await
-                .map_err(|err| RunError::Adapter(err.to_string()))?;
+            let handle = adapter::start_on(adapter, listener).await.map_err(RunError::Adapter)?;
             write_case_config(&confined, options.timeout)?;
             let isolation = crate::sandbox::confined_isolation();
             trace_isolation(&trace, &isolation)?;
@@ -400,7 +434,7 @@ async fn run_case(
             }
             let handle = adapter::start(adapter, SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
                 .await
-                .map_err(|err| RunError::Adapter(err.to_string()))?;
+                .map_err(RunError::Adapter)?;
             let unconfined = contract(handle.local_addr());
             write_case_config(&unconfined, options.timeout)?;
             let env = case_process::case_environment(&unconfined, &config.case_passthrough);
@@ -481,30 +515,28 @@ fn write_case_config(contract: &CaseContract, timeout: Duration) -> Result<(), R
 }
 
 fn prepare_run_dir(out: &Path) -> Result<PathBuf, RunError> {
-    let error = |message: String| RunError::OutDir {
+    let error = |problem: OutDirProblem| RunError::OutDir {
         path: out.to_owned(),
-        message,
+        problem,
     };
-    std::fs::create_dir_all(out).map_err(|err| error(format!("cannot create: {err}")))?;
-    let mut entries = std::fs::read_dir(out).map_err(|err| error(format!("cannot read: {err}")))?;
+    std::fs::create_dir_all(out).map_err(|err| error(OutDirProblem::Create(err)))?;
+    let mut entries = std::fs::read_dir(out).map_err(|err| error(OutDirProblem::Read(err)))?;
     if entries.next().is_some() {
-        return Err(error(
-            "is not empty: give each run a new folder (evidence is never mixed or overwritten)".to_owned(),
-        ));
+        return Err(error(OutDirProblem::NotEmpty));
     }
-    std::fs::canonicalize(out).map_err(|err| error(err.to_string()))
+    std::fs::canonicalize(out).map_err(|err| error(OutDirProblem::Resolve(err)))
 }
 
 fn read_task(path: &Path) -> Result<Vec<u8>, RunError> {
-    let error = |message: String| RunError::Task {
+    let error = |problem: TaskProblem| RunError::Task {
         path: path.to_owned(),
-        message,
+        problem,
     };
-    let bytes = read_bounded(path).map_err(|err| error(err.to_string()))?;
+    let bytes = read_bounded(path).map_err(|err| error(TaskProblem::Read(err)))?;
     match serde_json::from_slice::<serde_json::Value>(&bytes) {
         Ok(serde_json::Value::Object(_)) => Ok(bytes),
-        Ok(_) => Err(error("must be a JSON object".to_owned())),
-        Err(err) => Err(error(format!("not JSON: {err}"))),
+        Ok(_) => Err(error(TaskProblem::NotAnObject)),
+        Err(err) => Err(error(TaskProblem::NotJson(err))),
     }
 }
 

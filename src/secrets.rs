@@ -278,14 +278,15 @@ pub enum ScanError {
     TooShort(String),
     /// The pattern set could not be compiled.
     #[error("cannot build the secret matcher: {0}")]
-    Matcher(String),
+    Matcher(#[source] aho_corasick::BuildError),
     /// git failed (not merely "not a repository").
-    #[error("{path}: cannot scan git history: {message}")]
+    #[error("{path}: cannot scan git history: {problem}")]
     Git {
         /// The folder.
         path: PathBuf,
         /// What went wrong.
-        message: String,
+        #[source]
+        problem: GitProblem,
     },
     /// Entries that are not regular files or folders (FIFO, device, socket): never read,
     /// never called clean.
@@ -302,6 +303,41 @@ pub enum ScanError {
         /// The error.
         source: std::io::Error,
     },
+}
+
+/// Why the git history of a folder could not be scanned.
+#[derive(Debug, thiserror::Error)]
+pub enum GitProblem {
+    /// `git` could not be started.
+    #[error("cannot run {command}: {source}")]
+    Start {
+        /// `git rev-parse` or `git log`.
+        command: &'static str,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `git rev-parse` failed for another reason than "not a repository".
+    #[error("git rev-parse failed: {stderr}")]
+    RevParse {
+        /// What git said (trimmed).
+        stderr: String,
+    },
+    /// The piped stdout of `git log` is missing.
+    #[error("git log has no stdout")]
+    NoStdout,
+    /// Reading `git log`'s output failed.
+    #[error("reading git log: {0}")]
+    Read(#[source] std::io::Error),
+    /// `git log` exited unsuccessfully (or was killed at the time limit).
+    #[error("git log failed ({status}); killed after {} s?", GIT_SCAN_LIMIT.as_secs())]
+    Failed {
+        /// Its exit status.
+        status: std::process::ExitStatus,
+    },
+    /// Waiting for `git log` failed.
+    #[error("git log: {0}")]
+    Wait(#[source] std::io::Error),
 }
 
 impl fmt::Debug for SecretScanner {
@@ -329,7 +365,7 @@ impl SecretScanner {
         let matcher = AhoCorasick::builder()
             .ascii_case_insensitive(true)
             .build(&patterns)
-            .map_err(|err| ScanError::Matcher(err.to_string()))?;
+            .map_err(ScanError::Matcher)?;
         Ok(SecretScanner {
             matcher,
             pattern_secret,
@@ -507,21 +543,23 @@ impl SecretScanner {
         } else {
             path.parent().unwrap_or(Path::new("."))
         };
-        let git_error = |message: String| ScanError::Git {
+        let git_error = |problem: GitProblem| ScanError::Git {
             path: dir.to_owned(),
-            message,
+            problem,
         };
         let inside = std::process::Command::new("git")
             .args(["rev-parse", "--is-inside-work-tree"])
             .current_dir(dir)
             .output()
-            .map_err(|err| git_error(format!("cannot run git: {err}")))?;
+            .map_err(|source| git_error(GitProblem::Start { command: "git", source }))?;
         if !inside.status.success() {
             let stderr = String::from_utf8_lossy(&inside.stderr);
             if stderr.contains("not a git repository") {
                 return Ok(false);
             }
-            return Err(git_error(format!("git rev-parse failed: {}", stderr.trim())));
+            return Err(git_error(GitProblem::RevParse {
+                stderr: stderr.trim().to_owned(),
+            }));
         }
         let mut child = std::process::Command::new("git")
             .args(["log", "--all", "-p", "--no-color", "--no-ext-diff", "--", "."])
@@ -529,11 +567,13 @@ impl SecretScanner {
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
-            .map_err(|err| git_error(format!("cannot run git log: {err}")))?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| git_error("git log has no stdout".to_owned()))?;
+            .map_err(|source| {
+                git_error(GitProblem::Start {
+                    command: "git log",
+                    source,
+                })
+            })?;
+        let stdout = child.stdout.take().ok_or_else(|| git_error(GitProblem::NoStdout))?;
         // A watchdog bounds the whole scan; git is killed if it runs past the limit.
         let pid = child.id();
         let (done, stop) = std::sync::mpsc::channel::<()>();
@@ -547,14 +587,11 @@ impl SecretScanner {
         let status = child.wait();
         let _ = done.send(());
         let _ = watchdog.join();
-        scanned.map_err(|err| git_error(format!("reading git log: {err}")))?;
+        scanned.map_err(|err| git_error(GitProblem::Read(err)))?;
         match status {
             Ok(status) if status.success() => Ok(true),
-            Ok(status) => Err(git_error(format!(
-                "git log failed ({status}); killed after {} s?",
-                GIT_SCAN_LIMIT.as_secs()
-            ))),
-            Err(err) => Err(git_error(format!("git log: {err}"))),
+            Ok(status) => Err(git_error(GitProblem::Failed { status })),
+            Err(err) => Err(git_error(GitProblem::Wait(err))),
         }
     }
 }

@@ -234,7 +234,16 @@ pub enum ScenarioError {
         /// The error.
         source: std::io::Error,
     },
-    /// A file is not valid scenario TOML.
+    /// A file is not TOML, or not in the scenario schema.
+    #[error("{}: {source}", path.display())]
+    Toml {
+        /// The file.
+        path: PathBuf,
+        /// What the TOML parser said.
+        #[source]
+        source: toml::de::Error,
+    },
+    /// A file is TOML of the right shape but says something impossible.
     #[error("{path}: {message}")]
     Invalid {
         /// The file.
@@ -262,9 +271,9 @@ pub fn load_dir(dir: &Path) -> Result<Scenarios, ScenarioError> {
             path: file.clone(),
             source,
         })?;
-        let parsed: ScenarioFile = toml::from_str(&text).map_err(|err| ScenarioError::Invalid {
+        let parsed: ScenarioFile = toml::from_str(&text).map_err(|source| ScenarioError::Toml {
             path: file.clone(),
-            message: err.to_string(),
+            source,
         })?;
         for scenario in parsed.scenarios {
             check_steps(&file, &format!("scenario for {:?}", scenario.bullet), &scenario.steps)?;

@@ -210,14 +210,15 @@ pub enum LedgerError {
         source: std::io::Error,
     },
     /// A line is not a ledger entry.
-    #[error("ledger {} line {line}: {message}", path.display())]
+    #[error("ledger {} line {line}: {source}", path.display())]
     Line {
         /// The ledger file.
         path: PathBuf,
         /// 1-based line number.
         line: usize,
-        /// What is wrong with it (the parser's message; never the line's content).
-        message: String,
+        /// What the parser said (its message, never the line's content).
+        #[source]
+        source: serde_json::Error,
     },
 }
 
@@ -231,10 +232,10 @@ pub fn read_ledger(path: &Path) -> Result<Vec<LedgerEntry>, LedgerError> {
     text.lines()
         .enumerate()
         .map(|(index, line)| {
-            serde_json::from_str::<LedgerEntry>(line).map_err(|err| LedgerError::Line {
+            serde_json::from_str::<LedgerEntry>(line).map_err(|source| LedgerError::Line {
                 path: path.to_owned(),
                 line: index + 1,
-                message: err.to_string(),
+                source,
             })
         })
         .collect()
