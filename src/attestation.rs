@@ -91,6 +91,9 @@ pub enum AttestationError {
     /// Writing atomically failed.
     #[error(transparent)]
     Evidence(#[from] crate::evidence::EvidenceError),
+    /// A subject could not be read (or was replaced by a non-regular file while listed).
+    #[error(transparent)]
+    Subject(#[from] crate::evidence::files::RunFileError),
 }
 
 /// DSSE v1 pre-authentication encoding: `DSSEv1 LEN(type) type LEN(body) body`.
@@ -130,24 +133,14 @@ pub fn digest_tree(dir: &Path) -> Result<BTreeMap<String, String>, AttestationEr
                 pending.push(path);
                 continue;
             }
-            let name = relative_name(dir, &path);
+            let name = crate::evidence::files::relative_name(dir, &path);
             if !file_type.is_file() || name == ENVELOPE {
                 continue;
             }
-            let bytes = std::fs::read(&path).map_err(io(&path))?;
-            digests.insert(name, sha256_hex(&bytes));
+            digests.insert(name, crate::evidence::files::sha256_streamed(&path)?);
         }
     }
     Ok(digests)
-}
-
-fn relative_name(root: &Path, path: &Path) -> String {
-    path.strip_prefix(root)
-        .unwrap_or(path)
-        .components()
-        .map(|component| component.as_os_str().to_string_lossy().into_owned())
-        .collect::<Vec<_>>()
-        .join("/")
 }
 
 /// A Statement over `subjects` with the Test Result predicate `predicate`.
@@ -321,7 +314,7 @@ pub fn verify_run(report_path: &Path, key: &EvidenceKey) -> Result<String, Vec<S
     let run_dir = report_path.parent().unwrap_or(Path::new("."));
     let opened = open(&run_dir.join(ENVELOPE), key).map_err(|problem| vec![problem])?;
     let mut problems = check_subjects(run_dir, &opened.subjects);
-    let report_name = relative_name(run_dir, report_path);
+    let report_name = crate::evidence::files::relative_name(run_dir, report_path);
     if !opened.subjects.contains_key(&report_name) {
         problems.push(format!("the signed statement does not cover {report_name}"));
     }

@@ -485,7 +485,7 @@ pub fn walk_run_folder(run_dir: &Path) -> Result<RunFolderWalk, EvidenceError> {
             let entry = entry.map_err(crate::path_io::at(&dir))?;
             let path = entry.path();
             let file_type = entry.file_type().map_err(crate::path_io::at(&path))?;
-            let relative = relative_name(run_dir, &path);
+            let relative = files::relative_name(run_dir, &path);
             if entry.file_name().to_str().is_none() {
                 walk.refused.push(format!(
                     "{relative:?} has a file name that is not UTF-8; the harness cannot name it in a report"
@@ -589,15 +589,6 @@ pub fn check_input_copies(run_dir: &Path, inputs: &BTreeMap<String, FileDigest>)
         }
     }
     problems
-}
-
-fn relative_name(root: &Path, path: &Path) -> String {
-    path.strip_prefix(root)
-        .unwrap_or(path)
-        .components()
-        .map(|component| component.as_os_str().to_string_lossy().into_owned())
-        .collect::<Vec<_>>()
-        .join("/")
 }
 
 /// The seal digest: sha256 over the canonical JSON of the report with `seal` removed.

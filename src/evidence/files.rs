@@ -146,6 +146,16 @@ pub fn read_text(path: &Path, limit: u64) -> Result<String, RunFileError> {
     })
 }
 
+/// `path` relative to `root`, `/`-separated: how reports and attestations name a file.
+pub(crate) fn relative_name(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .components()
+        .map(|component| component.as_os_str().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 /// sha256 of a regular file, streamed in fixed-size chunks: memory use does not follow the
 /// file's size, whatever Case wrote.
 pub fn sha256_streamed(path: &Path) -> Result<String, RunFileError> {
