@@ -640,7 +640,7 @@ async fn unknown_paths_are_answered_locally_and_never_forwarded() {
         ("POST", "/v1/completions"),
         ("GET", "/v1/models/claude-sonnet-4-6"),
         ("POST", "/v1/oauth/token"),
-        ("GET", "/"),
+        ("GET", "/v2/"),
     ] {
         let response = adapter
             .client
@@ -686,6 +686,40 @@ async fn unknown_paths_are_answered_locally_and_never_forwarded() {
     assert_eq!(ledger[6].outcome, Outcome::MethodNotAllowed);
     assert_eq!((ledger[7].outcome, ledger[7].status), (Outcome::AnsweredLocally, 204));
     assert!(ledger.iter().all(|line| line.upstream.is_none()));
+}
+
+/// Claude Code's warm-up probes (`HEAD /`, `HEAD /api/hello`) carry no credentials: each is a
+/// 200 with nothing in it, a ledger line, and nothing upstream; any other method there still
+/// needs the token, and a HEAD elsewhere is no probe.
+#[tokio::test]
+async fn warm_up_probes_are_answered_locally_without_credentials() {
+    let server = upstream_answering_all(ResponseTemplate::new(200).set_body_json(completion(MODEL))).await;
+    let adapter = TestAdapter::start(&upstream_base(&server)).await;
+    let host = server.address().to_string();
+    for path in ["/", "/api/hello"] {
+        let probe = adapter.client.head(adapter.url(path)).send().await.expect("answer");
+        assert_eq!(probe.status(), 200, "HEAD {path}");
+        assert_evidence_headers(&probe, &host, 0);
+        assert!(probe.bytes().await.expect("body").is_empty());
+        let unauthenticated = adapter.client.get(adapter.url(path)).send().await.expect("answer");
+        assert_eq!(unauthenticated.status(), 401, "GET {path}");
+    }
+    let elsewhere = adapter
+        .client
+        .head(adapter.url("/v1/models"))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(elsewhere.status(), 401);
+    assert!(received(&server).await.is_empty(), "a probe was forwarded");
+    let ledger = adapter.ledger();
+    assert_eq!(ledger.len(), 5);
+    for line in [&ledger[0], &ledger[2]] {
+        assert_eq!(
+            (line.api, line.outcome, line.status),
+            (Api::Local, Outcome::AnsweredLocally, 200)
+        );
+    }
 }
 
 #[tokio::test]

@@ -12,6 +12,10 @@ mod support;
 #[path = "anthropic/modes.rs"]
 mod modes;
 
+// What only pass-through carries, on the real local provider (ignored without one).
+#[path = "anthropic/real_provider.rs"]
+mod real_provider;
+
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 

@@ -475,7 +475,7 @@ spawn_server() {
             --alias "$MODEL_ALIAS" \
             --host "$HOST" \
             --port "$port" \
-            --jinja -c 8192 -t 1 \
+            --jinja -c 8192 -t 1 --temp 0 --seed 42 \
             </dev/null >>"$SERVER_LOG" 2>&1 9>&-) &
         ;;
     esac

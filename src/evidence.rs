@@ -408,6 +408,17 @@ pub fn decide_outcome(report: &Report, run_errors: &[String]) -> (RunOutcome, Ve
         }
     }
     failures.extend(run_errors.iter().cloned());
+    if !failures.is_empty() {
+        // What the upstream refused is often why Case failed: name it (typed, never quoted).
+        if let Some(proof) = &report.fallback_proof {
+            failures.extend(
+                proof
+                    .upstream_errors
+                    .iter()
+                    .map(|cause| format!("upstream error: {cause}")),
+            );
+        }
+    }
     if failures.is_empty() {
         let served = report
             .fallback_proof
@@ -450,6 +461,7 @@ pub fn fallback_proof(entries: &[LedgerEntry], admitted_model: &str, upstream: &
         upstream_models_reported: set(&totals.upstream_models_reported),
         upstream_hosts: set(&totals.upstream_hosts),
         upstream_secret_echoes: totals.secret_echoes,
+        upstream_errors: totals.upstream_errors.into_iter().collect(),
         no_fallback,
     }
 }

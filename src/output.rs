@@ -306,10 +306,54 @@ pub struct FallbackProof {
     /// got them); any fails the run.
     #[serde(default)]
     pub upstream_secret_echoes: u64,
+    /// Why the upstream refused or failed requests, one entry per distinct cause (a prompt
+    /// longer than the local model's context, a server error): named in a failed run's reasons.
+    #[serde(default)]
+    pub upstream_errors: Vec<UpstreamCause>,
     /// True when nothing fell back: zero attempts, only the admitted model forwarded, only
     /// the configured loopback upstream contacted, no external name forwarded or reported
     /// by the upstream as the model that answered.
     pub no_fallback: bool,
+}
+
+/// What an upstream's error answer meant, read from its body by the adapter
+/// (`adapter::upstream_error`): typed, so the report names the cause and never quotes the upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum UpstreamCause {
+    /// The request is longer than the local model's context window (either count may be
+    /// unknown when the server did not say it).
+    ContextExceeded {
+        /// Tokens the request needs, as the server counted them.
+        request_tokens: Option<u64>,
+        /// The model's context window, in tokens.
+        context_tokens: Option<u64>,
+    },
+    /// The upstream failed with a server error (HTTP 5xx) of its own.
+    ServerError {
+        /// The upstream's status.
+        status: u16,
+    },
+}
+
+impl std::fmt::Display for UpstreamCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UpstreamCause::ContextExceeded {
+                request_tokens,
+                context_tokens,
+            } => {
+                let tokens = |count: &Option<u64>| count.map_or(String::new(), |count| format!(" ({count} tokens)"));
+                write!(
+                    f,
+                    "the local model's context{} is smaller than the request{}",
+                    tokens(context_tokens),
+                    tokens(request_tokens)
+                )
+            }
+            UpstreamCause::ServerError { status } => write!(f, "the local upstream failed with HTTP {status}"),
+        }
+    }
 }
 
 /// The secret scan's result.

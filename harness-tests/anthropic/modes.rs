@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use case_harness::adapter::{AdapterMode, Api, Outcome, UpstreamApi};
+use case_harness::output::UpstreamCause;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -48,12 +49,18 @@ impl Mode {
     /// An OpenAI-only server has no `/v1/messages*` (wiremock answers 404); a Messages server
     /// answers `count_tokens` and `messages`, echoing a model name of its own.
     async fn upstream(self, status: u16, error_text: &str) -> MockServer {
+        self.upstream_erring(status, json!({"error": {"message": error_text}}))
+            .await
+    }
+
+    /// [`Mode::upstream`] with a whole error body of the server's own.
+    async fn upstream_erring(self, status: u16, error: Value) -> MockServer {
         let server = MockServer::start().await;
         let answer = |ok: Value| {
             if status == 200 {
                 ResponseTemplate::new(200).set_body_json(ok)
             } else {
-                ResponseTemplate::new(status).set_body_json(json!({"error": {"message": error_text}}))
+                ResponseTemplate::new(status).set_body_json(error.clone())
             }
         };
         match self {
@@ -268,7 +275,61 @@ async fn upstream_errors_reach_case_with_the_secrets_redacted() {
         // whether it said so in an answer or in an error.
         let line = &adapter.ledger()[0];
         assert_eq!((line.outcome, line.status), (Outcome::SecretEchoed, 500), "{mode:?}");
+        assert_eq!(line.upstream_cause, Some(UpstreamCause::ServerError { status: 500 }));
         assert_eq!(adapter.handle.totals().served_by_admitted_model, 0);
+    }
+}
+
+#[tokio::test]
+async fn a_local_server_error_tells_case_not_to_retry_but_overload_does_not() {
+    for mode in MODES {
+        for (status, retry) in [(500, Some("false")), (503, None)] {
+            let server = mode.upstream(status, "no").await;
+            let (adapter, _) = mode.adapter(&server).await;
+            let response = messages(&adapter, &hello(MODEL)).await;
+            assert_eq!(response.status(), status, "{mode:?}");
+            let hint = response
+                .headers()
+                .get("x-should-retry")
+                .map(|value| value.to_str().expect("ascii"));
+            assert_eq!(hint, retry, "{mode:?} {status}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_prompt_longer_than_the_local_context_is_anthropics_prompt_too_long_named_in_the_ledger() {
+    // Measured: llama-server's answer on both its routes (llama-cpp-python 0.3.36's sdist).
+    let exceeded = json!({"error": {"code": 400, "type": "exceed_context_size_error",
+        "message": "request (12031 tokens) exceeds the available context size (8192 tokens), try increasing it",
+        "n_prompt_tokens": 12031, "n_ctx": 8192}});
+    let cause = UpstreamCause::ContextExceeded {
+        request_tokens: Some(12031),
+        context_tokens: Some(8192),
+    };
+    for mode in MODES {
+        let server = mode.upstream_erring(400, exceeded.clone()).await;
+        let (adapter, _) = mode.adapter(&server).await;
+        let response = messages(&adapter, &hello(MODEL)).await;
+        assert_eq!(response.status(), 400, "{mode:?}");
+        assert_eq!(response.headers()["x-should-retry"], "false", "{mode:?}");
+        let error: Value = response.json().await.expect("json");
+        // Anthropic's own shape and words: what Claude Code recognises (and stops on).
+        assert_eq!(error["type"], "error", "{mode:?}: {error}");
+        assert_eq!(error["error"]["type"], "invalid_request_error", "{mode:?}");
+        let message = error["error"]["message"].as_str().expect("message");
+        assert!(
+            message.starts_with("prompt is too long: 12031 tokens > 8192 maximum"),
+            "{mode:?}: {message}"
+        );
+        let line = &adapter.ledger()[0];
+        assert_eq!(line.upstream_cause, Some(cause), "{mode:?}");
+        let reason = line.reason.as_deref().unwrap_or_default();
+        assert!(reason.contains(&cause.to_string()), "{mode:?}: {reason}");
+        assert_eq!(
+            adapter.handle.totals().upstream_errors.into_iter().collect::<Vec<_>>(),
+            [cause]
+        );
     }
 }
 

@@ -488,13 +488,9 @@ async fn claude_code_in_bare_mode_passes_through_the_wrapper() {
     );
 }
 
-/// A real Stage 2 with Claude Code as Case on the project's local provider (SmolLM2 via
-/// `eval "$(scripts/local-provider.sh start)"`): pass, `verify` ok, `status` counts it, and the
-/// answer names Paris. Fails, never skips, when the provider or the agent is missing.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs CTO_HARNESS_CASE_LOCAL_BASE_URL and CTO_HARNESS_CASE_MODEL_ADMISSION_FILE \
-            (eval \"$(scripts/local-provider.sh start)\") and Claude Code: scripts/agents.sh install"]
-async fn real_stage2_with_claude_code_on_the_local_model_passes() {
+/// `case-harness run` of `scripts/claude-case.py --mode MODE` on the real provider of
+/// `eval "$(scripts/local-provider.sh start)"` (its URL and admission); panics without them.
+async fn run_wrapper_on_the_real_provider(mode: &str, timeout: &str) -> (Sandbox, std::process::Output) {
     let (Ok(base_url), Some(admission)) = (
         std::env::var("CTO_HARNESS_CASE_LOCAL_BASE_URL"),
         std::env::var_os("CTO_HARNESS_CASE_MODEL_ADMISSION_FILE"),
@@ -508,18 +504,93 @@ async fn real_stage2_with_claude_code_on_the_local_model_passes() {
     let mut command = harness_std(&sandbox, Some(&base_url));
     command
         .env("CTO_HARNESS_CASE_MODEL_ADMISSION_FILE", &admission)
-        .args(["run", "--timeout", "240", "--task"])
+        .args(["run", "--timeout", timeout, "--task"])
         .arg(sandbox.path("task.json"))
         .arg("--out")
         .arg(sandbox.out())
-        .arg("--")
-        .arg("python3")
+        .args(["--", "python3"])
         .arg(&wrapper)
-        .arg("--claude")
+        .args(["--mode", mode, "--claude"])
         .arg(claude());
     let output = tokio::task::spawn_blocking(move || command.output().expect("runs"))
         .await
         .expect("join");
+    (sandbox, output)
+}
+
+/// A local server that fails (HTTP 500, as llama-cpp-python answers a request it cannot
+/// serve): Claude Code is told `x-should-retry: false` and asks once — without the hint it asked
+/// 9 times in 120 s (measured) — and the failed run's report names the cause.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Claude Code: scripts/agents.sh install"]
+async fn a_failing_local_server_is_asked_once_and_the_report_names_it() {
+    use wiremock::matchers::{method, path};
+    let sandbox = Sandbox::new();
+    let provider = provider().await;
+    wiremock::Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(500)
+                .set_body_json(serde_json::json!({"error": {"message": "model crashed"}})),
+        )
+        .with_priority(1)
+        .mount(provider.server())
+        .await;
+    // The prompt goes first: `--tools` takes every word after it.
+    let case = claude_command(&["-p", "hi", "--bare", "--tools", ""]);
+    run(
+        harness(&sandbox, Some(&base_url(&provider))),
+        &sandbox,
+        case,
+        &["--timeout", "60"],
+    )
+    .await;
+    let stderr = std::fs::read_to_string(sandbox.out().join("case-stderr.log")).unwrap_or_default();
+    assert_eq!(chat_bodies(&provider).await.len(), 1, "Claude Code retried: {stderr}");
+    assert_failed_before_the_timeout_naming(&sandbox, "the local upstream failed with HTTP 500");
+}
+
+/// The run failed, Case was not killed by the timeout (no retries until then), and the reasons
+/// name the upstream's `cause`.
+fn assert_failed_before_the_timeout_naming(sandbox: &Sandbox, cause: &str) {
+    let report = sandbox.report();
+    assert_eq!(report["outcome"], "fail");
+    assert_eq!(
+        report["case"]["timed_out"], false,
+        "Claude Code retried until the timeout"
+    );
+    let reasons = report["reasons"].to_string();
+    assert!(reasons.contains(&format!("upstream error: {cause}")), "{reasons}");
+}
+
+/// Claude Code in its default mode (~50 KB: its prompt and 12 tools) on the real small model
+/// of llama-cpp-python (context 2048): the run fails within its timeout, a few requests at
+/// most, and the report says the local model's context is smaller than the request. Needs
+/// the llama-cpp-python provider (`eval "$(scripts/local-provider.sh start)"`): llama-server's
+/// context (8192) holds the request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs CTO_HARNESS_CASE_LOCAL_BASE_URL and CTO_HARNESS_CASE_MODEL_ADMISSION_FILE \
+            (eval \"$(scripts/local-provider.sh start)\") and Claude Code: scripts/agents.sh install"]
+async fn default_mode_on_the_real_small_model_fails_fast_naming_the_context() {
+    let (sandbox, _) = run_wrapper_on_the_real_provider("default", "120").await;
+    assert_failed_before_the_timeout_naming(
+        &sandbox,
+        "the local model's context (2048 tokens) is smaller than the request",
+    );
+    let requests = sandbox.report()["fallback_proof"]["requests"]
+        .as_u64()
+        .unwrap_or_default();
+    assert!((1..=3).contains(&requests), "{requests} requests: a retry storm");
+}
+
+/// A real Stage 2 with Claude Code as Case on the project's local provider (SmolLM2 via
+/// `eval "$(scripts/local-provider.sh start)"`): pass, `verify` ok, `status` counts it, and the
+/// answer names Paris. Fails, never skips, when the provider or the agent is missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs CTO_HARNESS_CASE_LOCAL_BASE_URL and CTO_HARNESS_CASE_MODEL_ADMISSION_FILE \
+            (eval \"$(scripts/local-provider.sh start)\") and Claude Code: scripts/agents.sh install"]
+async fn real_stage2_with_claude_code_on_the_local_model_passes() {
+    let (sandbox, output) = run_wrapper_on_the_real_provider("bare", "240").await;
     let report = sandbox.report();
     assert_eq!(
         report["outcome"],
@@ -535,4 +606,15 @@ async fn real_stage2_with_claude_code_on_the_local_model_passes() {
         "{result}"
     );
     assert_eq!(verify(&sandbox.out().join("report.json")).status.code(), Some(0));
+    // `status` counts it: a verified real Stage 2 pass unblocks CTO-WORK-022.
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_case-harness"))
+        .env_clear()
+        .args(["status", "--format", "json", "--sot"])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sot/seed-one-line.md"))
+        .arg("--evidence")
+        .arg(sandbox.out())
+        .output()
+        .expect("status runs");
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).expect("status json");
+    assert_eq!(status["derived"]["CTO-WORK-022"]["status"], "unblocked", "{status}");
 }

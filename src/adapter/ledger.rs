@@ -22,6 +22,7 @@ use std::time::Instant;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::redact::{Redactor, SpreadSecretWatch, StreamRedactor};
+use crate::output::UpstreamCause;
 use crate::secrets::SecretValue;
 
 /// The ledger's file name in a run folder.
@@ -124,6 +125,9 @@ pub struct LedgerEntry {
     /// Why, in a few words, when it was not a plain success; never a secret.
     #[serde(deserialize_with = "required")]
     pub reason: Option<String>,
+    /// What the upstream's error answer meant, when it gave one the adapter understood.
+    #[serde(deserialize_with = "required")]
+    pub upstream_cause: Option<UpstreamCause>,
 }
 
 /// An `Option` field that must be present (as a value or `null`): a line that omits it is
@@ -160,6 +164,9 @@ pub struct LedgerTotals {
     /// ([`Outcome::SecretEchoed`]).
     #[serde(default)]
     pub secret_echoes: u64,
+    /// Every distinct [`UpstreamCause`] the upstream's error answers gave.
+    #[serde(default)]
+    pub upstream_errors: BTreeSet<UpstreamCause>,
 }
 
 impl LedgerTotals {
@@ -185,6 +192,9 @@ impl LedgerTotals {
         }
         if let Some(model) = &entry.upstream_model {
             self.upstream_models_reported.insert(model.clone());
+        }
+        if let Some(cause) = entry.upstream_cause {
+            self.upstream_errors.insert(cause);
         }
     }
 }
@@ -401,6 +411,7 @@ impl RequestLog {
                 latency_ms: 0,
                 outcome: Outcome::Cancelled,
                 reason: Some("Case closed the connection first".to_owned()),
+                upstream_cause: None,
             },
             written: false,
             upstream_echoed_secret: false,
@@ -469,6 +480,11 @@ impl RequestLog {
     /// The status already sent to Case (a stream's headers are out before its end).
     pub(crate) fn set_status(&mut self, status: u16) {
         self.entry.status = status;
+    }
+
+    /// Records what the upstream's error answer meant.
+    pub(crate) fn set_upstream_cause(&mut self, cause: UpstreamCause) {
+        self.entry.upstream_cause = Some(cause);
     }
 
     pub(crate) fn set_bytes_out(&mut self, bytes: u64) {
@@ -548,6 +564,7 @@ mod tests {
             latency_ms: 4,
             outcome,
             reason: None,
+            upstream_cause: None,
         }
     }
 
@@ -566,16 +583,27 @@ mod tests {
             upstream_model: None,
             ..entry(Outcome::Forwarded, 200)
         };
+        let too_long = UpstreamCause::ContextExceeded {
+            request_tokens: Some(9000),
+            context_tokens: Some(8192),
+        };
+        let refused_by_upstream = LedgerEntry {
+            upstream_cause: Some(too_long),
+            ..entry(Outcome::Forwarded, 400)
+        };
         let entries = [
             entry(Outcome::Forwarded, 200),
+            refused_by_upstream.clone(),
+            refused_by_upstream,
             entry(Outcome::Forwarded, 429),
             entry(Outcome::UpstreamError, 200),
             refused,
             listing,
         ];
         let totals = summarize(&entries);
-        assert_eq!(totals.requests, 5);
-        assert_eq!(totals.forwarded, 4);
+        assert_eq!(totals.requests, 7);
+        assert_eq!(totals.forwarded, 6);
+        assert_eq!(totals.upstream_errors.iter().collect::<Vec<_>>(), [&too_long]);
         assert_eq!(totals.served_by_admitted_model, 1);
         assert_eq!(totals.fallback_attempts, 1);
         assert_eq!(
@@ -601,6 +629,11 @@ mod tests {
         let object = value.as_object_mut().expect("object");
         object.remove("upstream_model");
         let missing = value.to_string();
+        let bad_cause = good.replace(
+            r#""upstream_cause":null"#,
+            r#""upstream_cause":{"kind":"context_exceeded","request_tokens":"many","context_tokens":1}"#,
+        );
+        assert_ne!(bad_cause, good);
         let unknown = good.replacen('{', r#"{"extra":1,"#, 1);
         let duplicate = good.replacen('{', r#"{"status":200,"#, 1);
         let bad_outcome = good.replace(r#""forwarded""#, r#""Forwarded""#);
@@ -609,6 +642,7 @@ mod tests {
             ("unknown", unknown.as_str()),
             ("duplicate", duplicate.as_str()),
             ("outcome", bad_outcome.as_str()),
+            ("cause", bad_cause.as_str()),
             ("blank", ""),
         ] {
             std::fs::write(&path, format!("{good}\n{line}\n")).expect("write");

@@ -12,7 +12,7 @@
 //! upstream has accepted the request.
 //!
 //! Errors are in Anthropic's shape. An upstream error keeps the upstream's status code (as
-//! the OpenAI relay does) with the type [`ErrorType::from_upstream_status`] gives it; a
+//! the OpenAI relay does) and is said by [`anthropic_upstream_error`], as in pass-through; a
 //! request the translation refuses is a 400 `invalid_request_error`; an upstream answer that
 //! cannot be translated is a 502 `api_error`.
 //!
@@ -36,18 +36,16 @@ use super::anthropic::{
     self, StreamTranslator, count_tokens_text, estimate_input_tokens, from_openai_response, to_openai_request,
 };
 use super::api_error::{ErrorType, TranslateError, error_response, local_error, response};
-use super::forward::{Endpoint, MAX_UPSTREAM_BODY_BYTES, is_event_stream, status_reason};
+use super::forward::{Endpoint, MAX_UPSTREAM_BODY_BYTES, is_event_stream};
 use super::ledger::{Api, Outcome, RequestLog};
 use super::redact::{SpreadSecretWatch, streamed_texts};
 use super::sse::{SseData, SseEvent};
 use super::sse_driver::{SseDriver, SseHandler, Step, UpstreamEvent};
 use super::state::{HEADER_TOKEN_COUNT, Shared};
 use super::tokenizer::{TokenCount, count_with_upstream};
+use super::upstream_error::anthropic_upstream_error;
 
 const API: Api = Api::Anthropic;
-
-/// Longest upstream error text quoted back to Case, in characters.
-const MAX_QUOTED_UPSTREAM_CHARS: usize = 300;
 
 /// Longest error message the adapter sends Case (its own words and a quoted upstream text).
 const MAX_ERROR_MESSAGE_CHARS: usize = 400;
@@ -127,7 +125,7 @@ pub(crate) async fn create(shared: &Arc<Shared>, headers: &HeaderMap, body: Byte
         log.note_upstream_model(model);
     }
     if !status.is_success() {
-        return upstream_error(log, status, retry_after, parsed.as_ref(), &body);
+        return anthropic_upstream_error(log, status, retry_after, &body);
     }
     if streaming != sse {
         let message = format!(
@@ -177,62 +175,6 @@ fn untranslatable(log: RequestLog, message: &str) -> Response {
         &message,
         HeaderMap::new(),
     )
-}
-
-/// An upstream error answer, in Anthropic's shape, with the upstream's own status code.
-fn upstream_error(
-    log: RequestLog,
-    status: StatusCode,
-    retry_after: Option<HeaderValue>,
-    parsed: Option<&Value>,
-    body: &[u8],
-) -> Response {
-    let detail = parsed.and_then(upstream_error_text).unwrap_or_else(|| {
-        let text = String::from_utf8_lossy(body);
-        text.trim().to_owned()
-    });
-    // Redacted before the cut, which could otherwise leave a secret's prefix behind.
-    let detail: String = log.redact(&detail).chars().take(MAX_QUOTED_UPSTREAM_CHARS).collect();
-    let mut message = format!(
-        "case-harness adapter: the local upstream answered HTTP {}; not retried",
-        status.as_u16()
-    );
-    if !detail.is_empty() {
-        message.push_str(": ");
-        message.push_str(&detail);
-    }
-    let mut headers = HeaderMap::new();
-    if let Some(value) = retry_after {
-        headers.insert(RETRY_AFTER, value);
-    }
-    let kind = ErrorType::from_upstream_status(status.as_u16());
-    let bytes = anthropic::error_body(kind, &log.redact(&message))
-        .to_string()
-        .into_bytes();
-    // Case gets the upstream's words; the ledger only the status (it never holds body content).
-    let reason = status_reason(status);
-    log.finish(
-        status.as_u16(),
-        bytes.len() as u64,
-        Outcome::Forwarded,
-        reason.as_deref(),
-    );
-    json_response(status, bytes, headers)
-}
-
-/// The message of an OpenAI-style (`error.message`, `error`), FastAPI-style (`detail`) or
-/// plain (`message`) error body.
-fn upstream_error_text(value: &Value) -> Option<String> {
-    let error = value.get("error");
-    let text = error
-        .and_then(|error| error.get("message"))
-        .or(error.filter(|error| error.is_string()))
-        .or_else(|| value.get("detail"))
-        .or_else(|| value.get("message"))?;
-    Some(match text {
-        Value::String(text) => text.clone(),
-        other => other.to_string(),
-    })
 }
 
 fn json_response(status: StatusCode, body: Vec<u8>, mut headers: HeaderMap) -> Response {
@@ -420,22 +362,6 @@ pub(crate) async fn count_tokens(shared: &Arc<Shared>, headers: &HeaderMap, body
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn upstream_error_texts_of_common_servers() {
-        for (body, text) in [
-            (
-                json!({"error": {"message": "context too long", "type": "x"}}),
-                "context too long",
-            ),
-            (json!({"error": "model crashed"}), "model crashed"),
-            (json!({"detail": "Not Found"}), "Not Found"),
-            (json!({"message": "busy"}), "busy"),
-        ] {
-            assert_eq!(upstream_error_text(&body).as_deref(), Some(text), "{body}");
-        }
-        assert_eq!(upstream_error_text(&json!({"other": 1})), None);
-    }
 
     #[test]
     fn message_ids_look_like_anthropic_ones_and_differ() {

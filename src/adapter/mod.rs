@@ -11,6 +11,7 @@
 //! | `POST /v1/messages` (plain or SSE) | `anthropic` | `POST {base}/chat/completions`, translated both ways |
 //! | `POST /v1/messages/count_tokens` | `anthropic` | the server's tokenizer, else an estimate |
 //! | `POST /api/event_logging/batch` | `local` | none: 204 (agent telemetry) |
+//! | `HEAD /`, `HEAD /api/hello` | `local` | none: 200, no credentials needed (agents' warm-up probe) |
 //! | anything else | `local` | none: 404 (403, a fallback attempt, for a `POST` naming another model) |
 //!
 //! * **Local only.** It listens only on a loopback address and talks only to the configured
@@ -93,6 +94,7 @@ mod sse_driver;
 mod standalone;
 mod state;
 mod tokenizer;
+mod upstream_error;
 
 pub use ledger::{
     Api, LEDGER_FILE_NAME, LedgerEntry, LedgerError, LedgerTotals, MAX_RECORDED_CHARS, Outcome, read_ledger, summarize,

@@ -26,7 +26,7 @@ use serde_json::Value;
 
 use super::api_error::{local_error, response};
 use super::forward::{
-    Endpoint, MAX_UPSTREAM_BODY_BYTES, is_event_stream, redact_body, relayed_headers, reported_model, status_reason,
+    Endpoint, MAX_UPSTREAM_BODY_BYTES, is_event_stream, redact_body, relayed_headers, reported_model,
 };
 use super::ledger::{Api, Outcome, RequestLog};
 use super::pinning;
@@ -34,6 +34,7 @@ use super::redact::{SpreadSecretWatch, streamed_texts};
 use super::sse::SseData;
 use super::sse_driver::{SseDriver, SseHandler, Step, UpstreamEvent};
 use super::state::Shared;
+use super::upstream_error::{classify, record_cause};
 
 /// `GET /v1/models`: the upstream's list, as it is.
 pub(crate) async fn models(shared: &Arc<Shared>, mut log: RequestLog) -> Response {
@@ -141,7 +142,13 @@ pub(crate) async fn relay(
     }
     // Everything Case gets is redacted, answers as much as errors (and an echo fails the run).
     let body = redact_body(&mut log, body);
-    let (outcome, reason) = match status_reason(status) {
+    let reason = if status.is_success() {
+        None
+    } else {
+        let parsed = serde_json::from_slice::<Value>(&body).ok();
+        record_cause(&mut log, status, classify(status, parsed.as_ref()))
+    };
+    let (outcome, reason) = match reason {
         None if chat && !is_chat_answer(&body) => (
             Outcome::UpstreamError,
             Some(format!(

@@ -15,25 +15,28 @@
 //! are asked for, so the upstream's is recorded in the ledger and never trusted). A stream
 //! is relayed chunk by chunk through the one [`SseDriver`], which records the model
 //! `message_start` reports and counts as served only a stream that reached `message_stop`
-//! without an `error` event. Upstream errors keep their status; their body is relayed with
-//! the run's secrets redacted. A count is never counted as a request served by the model.
+//! without an `error` event. Upstream errors keep their status and are said in Anthropic's
+//! shape by the same [`anthropic_upstream_error`] as in translation mode (llama-server answers
+//! its Messages route's errors in OpenAI's shape), with the run's secrets redacted. A count is
+//! never counted as a request served by the model.
 
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use serde_json::{Map, Value};
 
 use super::api_error::{local_error, response};
-use super::forward::{Endpoint, MAX_UPSTREAM_BODY_BYTES, is_event_stream, redact_body, relayed_headers, status_reason};
+use super::forward::{Endpoint, MAX_UPSTREAM_BODY_BYTES, is_event_stream, redact_body, relayed_headers};
 use super::ledger::{Api, Outcome, RequestLog};
 use super::mode::DEFAULT_ANTHROPIC_VERSION;
 use super::redact::{SpreadSecretWatch, streamed_texts};
 use super::sse::SseData;
 use super::sse_driver::{SseDriver, SseHandler, Step, UpstreamEvent};
 use super::state::{HEADER_TOKEN_COUNT, Shared};
+use super::upstream_error::anthropic_upstream_error;
 
 const API: Api = Api::Anthropic;
 
@@ -168,14 +171,7 @@ pub(crate) async fn forward(
     };
     if !status.is_success() {
         let body = redact_body(&mut log, body);
-        let reason = status_reason(status);
-        log.finish(
-            status.as_u16(),
-            body.len() as u64,
-            Outcome::Forwarded,
-            reason.as_deref(),
-        );
-        return response(status, headers, Body::from(body));
+        return anthropic_upstream_error(log, status, headers.get(RETRY_AFTER).cloned(), &body);
     }
     let (body, outcome, reason) = match route {
         Route::Messages => pinned_message(&shared.model, &body, &mut log),

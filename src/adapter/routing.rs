@@ -31,6 +31,10 @@ pub const MAX_IN_FLIGHT: usize = 8;
 /// Agents' telemetry endpoint (relative to `ANTHROPIC_BASE_URL`), answered locally.
 const EVENT_LOGGING_PATH: &str = "/api/event_logging/batch";
 
+/// Claude Code's connection warm-up probe (`HEAD /api/hello`, without credentials; public
+/// reports of gateways that answered it 404), answered locally like `HEAD /`.
+const WARM_UP_PATH: &str = "/api/hello";
+
 /// The paths the adapter knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Route {
@@ -39,6 +43,7 @@ enum Route {
     Messages,
     CountTokens,
     EventLogging,
+    WarmUp,
     Unknown,
 }
 
@@ -52,6 +57,7 @@ impl Route {
             "/v1/messages" => Route::Messages,
             "/v1/messages/count_tokens" => Route::CountTokens,
             EVENT_LOGGING_PATH => Route::EventLogging,
+            "/" | WARM_UP_PATH => Route::WarmUp,
             _ => Route::Unknown,
         }
     }
@@ -60,13 +66,14 @@ impl Route {
         match self {
             Route::Models | Route::ChatCompletions => Api::OpenAi,
             Route::Messages | Route::CountTokens => Api::Anthropic,
-            Route::EventLogging | Route::Unknown => Api::Local,
+            Route::EventLogging | Route::WarmUp | Route::Unknown => Api::Local,
         }
     }
 
     fn method(self) -> Option<Method> {
         match self {
             Route::Models => Some(Method::GET),
+            Route::WarmUp => Some(Method::HEAD),
             Route::ChatCompletions | Route::Messages | Route::CountTokens | Route::EventLogging => Some(Method::POST),
             Route::Unknown => None,
         }
@@ -101,6 +108,12 @@ pub(super) async fn handle(State(shared): State<Arc<Shared>>, request: Request) 
 
 async fn dispatch(shared: &Arc<Shared>, route: Route, request: Request, mut log: RequestLog) -> Response {
     let api = route.api();
+    if route == Route::WarmUp && request.method() == Method::HEAD {
+        // A probe carries no credentials and gets nothing but a 200 and the evidence headers.
+        let reason = "connection warm-up probe; answered locally, no credentials needed";
+        log.finish(StatusCode::OK.as_u16(), 0, Outcome::AnsweredLocally, Some(reason));
+        return response(StatusCode::OK, HeaderMap::new(), Body::empty());
+    }
     if let Err(reason) = authenticate(&shared.case_token, request.headers()) {
         let message = format!("case-harness adapter: {reason}");
         return local_error(log, api, StatusCode::UNAUTHORIZED, Outcome::Unauthorized, &message);
@@ -172,8 +185,8 @@ async fn dispatch(shared: &Arc<Shared>, route: Route, request: Request, mut log:
             );
             response(StatusCode::NO_CONTENT, HeaderMap::new(), Body::empty())
         }
-        // Unknown has no method and returned above.
-        Route::Unknown => local_error(log, api, StatusCode::NOT_FOUND, Outcome::NotFound, "not served"),
+        // Unknown has no method and WarmUp only HEAD: both returned above.
+        Route::WarmUp | Route::Unknown => local_error(log, api, StatusCode::NOT_FOUND, Outcome::NotFound, "not served"),
     }
 }
 

@@ -15,6 +15,7 @@ use super::ledger::{Api, Ledger, Outcome, RequestLog};
 use super::mode::AdapterMode;
 use super::pinning::{self, Refusal};
 use super::tokenizer::TokenizerProbe;
+use super::upstream_error::{SHOULD_RETRY, retry_hint};
 use crate::secrets::SecretValue;
 use crate::trace::{self, Trace};
 use crate::upstream::LocalBaseUrl;
@@ -52,7 +53,8 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// Adds the three evidence headers.
+    /// Adds the three evidence headers, and to an error that would fail the same way again
+    /// `x-should-retry: false` ([`retry_hint`]), whichever room made it.
     pub(super) fn decorate(&self, mut response: Response) -> Response {
         let attempts = self.fallback_attempts.load(Ordering::SeqCst);
         let headers = response.headers_mut();
@@ -65,6 +67,9 @@ impl Shared {
             HeaderName::from_static(HEADER_FALLBACK_ATTEMPTS),
             HeaderValue::from(attempts),
         );
+        if let Some(hint) = retry_hint(response.status()) {
+            response.headers_mut().insert(SHOULD_RETRY, hint);
+        }
         response
     }
 
