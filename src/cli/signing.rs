@@ -69,16 +69,21 @@ pub fn verify(target: &Path, key: Option<&Path>) -> Result<Exit, CliError> {
                     .map_or("none", |status| status.as_str()),
                 verified.digest
             );
-            match signed_by {
-                Some(keyid) => println!(
-                    "signed: {} verifies with key {keyid}; every file's sha256 matches the signed statement",
-                    crate::attestation::ENVELOPE
-                ),
-                None => println!("{CONSISTENCY_ONLY}"),
-            }
+            print_origin(signed_by.as_deref());
             Ok(Exit::Success)
         }
         Err(problems) => not_verified(target, &problems),
+    }
+}
+
+/// Says who signed what was verified, or that only consistency was checked.
+fn print_origin(signed_by: Option<&str>) {
+    match signed_by {
+        Some(keyid) => println!(
+            "signed: {} verifies with key {keyid}; every file's sha256 matches the signed statement",
+            crate::attestation::ENVELOPE
+        ),
+        None => println!("{CONSISTENCY_ONLY}"),
     }
 }
 
@@ -105,13 +110,7 @@ fn verify_bundle(dir: &Path, key: Option<&EvidenceKey>) -> Result<Exit, CliError
                 verified.reports,
                 verified.rejected_reports
             );
-            match verified.keyid {
-                Some(keyid) => println!(
-                    "signed: {} verifies with key {keyid}; every file's sha256 matches the signed statement",
-                    crate::attestation::ENVELOPE
-                ),
-                None => println!("{CONSISTENCY_ONLY}"),
-            }
+            print_origin(verified.keyid.as_deref());
             Ok(Exit::Success)
         }
         Err(problems) => not_verified(dir, &problems),
