@@ -26,15 +26,15 @@ use crate::records::sha256_hex;
 use crate::signing::{EvidenceKey, EvidenceSigner};
 
 /// The envelope's file name, in a run folder and at the top of an evidence folder.
-pub const ENVELOPE: &str = "attestation.dsse.json";
+pub(crate) const ENVELOPE: &str = "attestation.dsse.json";
 /// DSSE payload type of an in-toto Statement.
-pub const PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
+pub(crate) const PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
 /// in-toto Statement v1.
-pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
+pub(crate) const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
 /// The in-toto Test Result predicate.
-pub const PREDICATE_TYPE: &str = "https://in-toto.io/attestation/test-result/v0.1";
+pub(crate) const PREDICATE_TYPE: &str = "https://in-toto.io/attestation/test-result/v0.1";
 /// Envelopes larger than this are refused unread (an evidence bundle lists a few hundred files).
-pub const MAX_ENVELOPE_BYTES: u64 = 16 * 1024 * 1024;
+pub(crate) const MAX_ENVELOPE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Report fields copied into the predicate's `case_harness` extension when present (fields a
 /// later report version adds, such as the confinement in force, are carried as they are).
@@ -59,7 +59,7 @@ const REPORT_FACTS: &[&str] = &[
 /// A DSSE envelope (the JSON form every DSSE implementation reads).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Envelope {
+pub(crate) struct Envelope {
     /// Always [`PAYLOAD_TYPE`].
     pub payload_type: String,
     /// The Statement's bytes, standard base64.
@@ -71,7 +71,7 @@ pub struct Envelope {
 /// One DSSE signature.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct EnvelopeSignature {
+pub(crate) struct EnvelopeSignature {
     /// securesystemslib's key id of the signing key.
     #[serde(default)]
     pub keyid: String,
@@ -97,14 +97,14 @@ pub enum AttestationError {
 }
 
 /// DSSE v1 pre-authentication encoding: `DSSEv1 LEN(type) type LEN(body) body`.
-pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
+pub(crate) fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
     let mut out = format!("DSSEv1 {} {} {} ", payload_type.len(), payload_type, payload.len()).into_bytes();
     out.extend_from_slice(payload);
     out
 }
 
 /// Signs `statement` into an envelope.
-pub fn sign(statement: &Value, signer: &EvidenceSigner) -> Result<Envelope, AttestationError> {
+pub(crate) fn sign(statement: &Value, signer: &EvidenceSigner) -> Result<Envelope, AttestationError> {
     let payload = serde_json::to_vec(statement)?;
     let signature = signer.sign(&pae(PAYLOAD_TYPE, &payload));
     let b64 = base64::engine::general_purpose::STANDARD;
@@ -120,7 +120,7 @@ pub fn sign(statement: &Value, signer: &EvidenceSigner) -> Result<Envelope, Atte
 
 /// sha256 of every regular file under `dir` (relative names with `/`), except the folder's
 /// own envelope. (Symlinks and other special files are refused by `verify` itself.)
-pub fn digest_tree(dir: &Path) -> Result<BTreeMap<String, String>, AttestationError> {
+pub(crate) fn digest_tree(dir: &Path) -> Result<BTreeMap<String, String>, AttestationError> {
     let io = crate::path_io::at;
     let mut digests = BTreeMap::new();
     let mut pending = vec![dir.to_owned()];
@@ -144,7 +144,7 @@ pub fn digest_tree(dir: &Path) -> Result<BTreeMap<String, String>, AttestationEr
 }
 
 /// A Statement over `subjects` with the Test Result predicate `predicate`.
-pub fn statement(subjects: &BTreeMap<String, String>, predicate: Value) -> Value {
+pub(crate) fn statement(subjects: &BTreeMap<String, String>, predicate: Value) -> Value {
     let subject: Vec<Value> = subjects
         .iter()
         .map(|(name, digest)| json!({ "name": name, "digest": { "sha256": digest } }))
@@ -159,7 +159,7 @@ pub fn statement(subjects: &BTreeMap<String, String>, predicate: Value) -> Value
 
 /// The Test Result predicate for one run: its test is the run's JUnit testcase, its
 /// configuration the inputs the run read, its extension the report's facts.
-pub fn run_predicate(report: &Report) -> Result<Value, AttestationError> {
+pub(crate) fn run_predicate(report: &Report) -> Result<Value, AttestationError> {
     let name = crate::junit::run_case_name(report);
     let passed = report.outcome == RunOutcome::Pass;
     let configuration: Vec<Value> = report
@@ -187,14 +187,14 @@ pub fn run_predicate(report: &Report) -> Result<Value, AttestationError> {
 }
 
 /// Signs a sealed run folder: writes `attestation.dsse.json` over every file in it.
-pub fn attest_run(run_dir: &Path, report: &Report, signer: &EvidenceSigner) -> Result<(), AttestationError> {
+pub(crate) fn attest_run(run_dir: &Path, report: &Report, signer: &EvidenceSigner) -> Result<(), AttestationError> {
     let subjects = digest_tree(run_dir)?;
     let envelope = sign(&statement(&subjects, run_predicate(report)?), signer)?;
     write_envelope(&run_dir.join(ENVELOPE), &envelope)
 }
 
 /// Writes an envelope atomically.
-pub fn write_envelope(path: &Path, envelope: &Envelope) -> Result<(), AttestationError> {
+pub(crate) fn write_envelope(path: &Path, envelope: &Envelope) -> Result<(), AttestationError> {
     let mut bytes = serde_json::to_vec_pretty(envelope)?;
     bytes.push(b'\n');
     crate::evidence::write_atomically(path, &bytes)?;
@@ -203,7 +203,7 @@ pub fn write_envelope(path: &Path, envelope: &Envelope) -> Result<(), Attestatio
 
 /// A verified envelope's statement and its subjects.
 #[derive(Debug)]
-pub struct OpenedEnvelope {
+pub(crate) struct OpenedEnvelope {
     /// The statement.
     pub statement: Value,
     /// Subjects, name → sha256.
@@ -213,7 +213,7 @@ pub struct OpenedEnvelope {
 }
 
 /// Reads `path`, checks the payload type and that `key` signed it, and parses the Statement.
-pub fn open(path: &Path, key: &EvidenceKey) -> Result<OpenedEnvelope, String> {
+pub(crate) fn open(path: &Path, key: &EvidenceKey) -> Result<OpenedEnvelope, String> {
     let shown = path.display();
     let metadata = std::fs::metadata(path).map_err(|err| {
         format!(
@@ -287,7 +287,7 @@ pub fn open(path: &Path, key: &EvidenceKey) -> Result<OpenedEnvelope, String> {
 }
 
 /// Every difference between the signed subjects and the files in `dir` now.
-pub fn check_subjects(dir: &Path, subjects: &BTreeMap<String, String>) -> Vec<String> {
+pub(crate) fn check_subjects(dir: &Path, subjects: &BTreeMap<String, String>) -> Vec<String> {
     let mut problems = Vec::new();
     for (name, digest) in subjects {
         match std::fs::read(dir.join(name)) {
@@ -310,7 +310,7 @@ pub fn check_subjects(dir: &Path, subjects: &BTreeMap<String, String>) -> Vec<St
 /// Checks a run folder's envelope with `key`: signature, every subject, no added file, and
 /// that the signed predicate is what the report on disk says. The report's own consistency is
 /// checked separately by [`crate::evidence::verify`].
-pub fn verify_run(report_path: &Path, key: &EvidenceKey) -> Result<String, Vec<String>> {
+pub(crate) fn verify_run(report_path: &Path, key: &EvidenceKey) -> Result<String, Vec<String>> {
     let run_dir = report_path.parent().unwrap_or(Path::new("."));
     let opened = open(&run_dir.join(ENVELOPE), key).map_err(|problem| vec![problem])?;
     let mut problems = check_subjects(run_dir, &opened.subjects);

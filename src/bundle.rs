@@ -9,7 +9,7 @@
 //! recompute it.
 //!
 //! A CI that splits the suite (`cargo nextest run --partition`, or an archive run on another
-//! machine) gets one such folder per shard. [`merge`] joins them and fails — naming the
+//! machine) gets one such folder per shard. `merge` joins them and fails — naming the
 //! trials — when a planned trial is in no shard, when a trial has a passed record in one shard
 //! and a failed one in another, or when a shard holds a trial the plan does not know. A
 //! `skipped` record says "not run here", so a run result elsewhere supersedes it.
@@ -28,9 +28,9 @@ use crate::attestation::{self, AttestationError};
 use crate::signing::{EvidenceKey, EvidenceSigner};
 
 /// The trial records of an evidence folder.
-pub const TRIALS: &str = "trials.json";
+pub(crate) const TRIALS: &str = "trials.json";
 /// The folder of run folders, one sub-folder per trial.
-pub const RUNS: &str = "runs";
+pub(crate) const RUNS: &str = "runs";
 
 /// `trials.json`: what ran, from which SOT, and (after a merge) from which shards.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
@@ -89,7 +89,7 @@ pub fn write_trials(path: &Path, file: &TrialsFile) -> Result<(), BundleError> {
 }
 
 /// Reads `trials.json`.
-pub fn read_trials(path: &Path) -> Result<TrialsFile, BundleError> {
+pub(crate) fn read_trials(path: &Path) -> Result<TrialsFile, BundleError> {
     let bytes = std::fs::read(path).map_err(crate::path_io::at(path))?;
     serde_json::from_slice(&bytes).map_err(|source| BundleError::TrialsFile {
         path: path.to_owned(),
@@ -98,7 +98,7 @@ pub fn read_trials(path: &Path) -> Result<TrialsFile, BundleError> {
 }
 
 /// The bundle's Test Result predicate: a pure function of `trials.json`.
-pub fn predicate(file: &TrialsFile) -> Value {
+pub(crate) fn predicate(file: &TrialsFile) -> Value {
     let named = |status: &str| -> Vec<&str> {
         file.trials
             .iter()
@@ -136,7 +136,7 @@ pub fn predicate(file: &TrialsFile) -> Value {
 }
 
 /// Signs an evidence folder: `attestation.dsse.json` over every file in it.
-pub fn attest(dir: &Path, signer: &EvidenceSigner) -> Result<(), BundleError> {
+pub(crate) fn attest(dir: &Path, signer: &EvidenceSigner) -> Result<(), BundleError> {
     let trials = read_trials(&dir.join(TRIALS))?;
     let subjects = attestation::digest_tree(dir)?;
     let envelope = attestation::sign(&attestation::statement(&subjects, predicate(&trials)), signer)?;
@@ -146,7 +146,7 @@ pub fn attest(dir: &Path, signer: &EvidenceSigner) -> Result<(), BundleError> {
 
 /// What a verified bundle holds.
 #[derive(Debug)]
-pub struct VerifiedBundle {
+pub(crate) struct VerifiedBundle {
     /// Trials by status.
     pub counts: BTreeMap<String, usize>,
     /// Run reports that verify.
@@ -159,7 +159,7 @@ pub struct VerifiedBundle {
 
 /// Verifies an evidence folder: with `key`, its envelope (signature, every file, the predicate
 /// recomputed from `trials.json`); and counts the run reports in it that verify.
-pub fn verify(dir: &Path, key: Option<&EvidenceKey>) -> Result<VerifiedBundle, Vec<String>> {
+pub(crate) fn verify(dir: &Path, key: Option<&EvidenceKey>) -> Result<VerifiedBundle, Vec<String>> {
     let mut problems = Vec::new();
     let trials = read_trials(&dir.join(TRIALS)).map_err(|err| vec![err.to_string()])?;
     let mut keyid = None;
@@ -198,20 +198,20 @@ pub fn verify(dir: &Path, key: Option<&EvidenceKey>) -> Result<VerifiedBundle, V
 }
 
 /// The folder a trial's run folders live in, below `runs/`.
-pub fn trial_dir_name(trial: &str) -> String {
+pub(crate) fn trial_dir_name(trial: &str) -> String {
     trial.replace("::", "__")
 }
 
 /// One planned trial as the merge needs it.
 #[derive(Debug, Clone)]
-pub struct ExpectedTrial {
+pub(crate) struct ExpectedTrial {
     /// Full name.
     pub name: String,
 }
 
 /// Merges shard folders into `out` (which must be empty or missing). Returns the merged
 /// trials; fails, naming every trial, when the shards do not add up to the plan.
-pub fn merge(shards: &[PathBuf], out: &Path, expected: &[ExpectedTrial]) -> Result<TrialsFile, BundleError> {
+pub(crate) fn merge(shards: &[PathBuf], out: &Path, expected: &[ExpectedTrial]) -> Result<TrialsFile, BundleError> {
     let mut problems = Vec::new();
     let mut chosen: BTreeMap<String, (usize, TrialRecord)> = BTreeMap::new();
     let mut sot_digests = std::collections::BTreeSet::new();

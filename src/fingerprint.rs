@@ -23,7 +23,7 @@ const MAX_ANSWER_BYTES: usize = 256 * 1024;
 
 /// The fingerprint and what it proves.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Fingerprint {
+pub(crate) struct Fingerprint {
     /// The JSON recorded in the report.
     pub value: Value,
     /// The admission's `model_sha256` disagrees with the served model file (a block).
@@ -33,7 +33,7 @@ pub struct Fingerprint {
 }
 
 /// Collects the fingerprint of the upstream serving `model`.
-pub async fn collect(
+pub(crate) async fn collect(
     client: &reqwest::Client,
     base: &LocalBaseUrl,
     api_key: Option<&crate::secrets::SecretValue>,
@@ -376,15 +376,15 @@ fn listening_inodes(table: &str, port: u16) -> Vec<String> {
 }
 
 /// Largest model file hashed (the biggest GGUF files are well under this).
-pub const MAX_MODEL_FILE_BYTES: u64 = 512 * 1024 * 1024 * 1024;
+pub(crate) const MAX_MODEL_FILE_BYTES: u64 = 512 * 1024 * 1024 * 1024;
 /// Longest the model-file hash may take (about 1 GB/s on these machines: minutes of margin
 /// for the largest local models, never forever).
-pub const MODEL_HASH_LIMIT: Duration = Duration::from_secs(600);
+pub(crate) const MODEL_HASH_LIMIT: Duration = Duration::from_secs(600);
 
 /// sha256 of a model file, streamed: only a regular file (a FIFO, `/dev/zero` or another
 /// device named by an upstream's `/props` is refused, never read), of at most
 /// [`MAX_MODEL_FILE_BYTES`], and given up after `limit`.
-pub fn sha256_file(path: &Path, limit: Duration) -> std::io::Result<String> {
+pub(crate) fn sha256_file(path: &Path, limit: Duration) -> std::io::Result<String> {
     use sha2::Digest;
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;

@@ -23,14 +23,14 @@ use crate::secrets::{NamedSecret, SecretScanner, SecretValue};
 use crate::trace::{self, Trace};
 
 /// Default `--timeout` for Case.
-pub const DEFAULT_CASE_TIMEOUT: Duration = Duration::from_secs(300);
+pub(crate) const DEFAULT_CASE_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// The hidden subcommand of this binary that runs the bundled reference Case.
-pub const REFERENCE_CASE_SUBCOMMAND: &str = "reference-case";
+pub(crate) const REFERENCE_CASE_SUBCOMMAND: &str = "reference-case";
 
 /// What `case-harness run` was asked to do.
 #[derive(Debug, Clone)]
-pub struct RunOptions {
+pub(crate) struct RunOptions {
     /// The task file handed to Case.
     pub task: PathBuf,
     /// The run folder (created; must be empty if it exists).
@@ -59,7 +59,7 @@ pub struct RunOptions {
 
 /// Why a run could not produce a report at all (exit 2).
 #[derive(Debug, thiserror::Error)]
-pub enum RunError {
+pub(crate) enum RunError {
     /// `--out` is unusable.
     #[error("{}: {problem}", path.display())]
     OutDir {
@@ -116,7 +116,7 @@ pub enum RunError {
 
 /// Why `--out` cannot hold a new run.
 #[derive(Debug, thiserror::Error)]
-pub enum OutDirProblem {
+pub(crate) enum OutDirProblem {
     /// The folder could not be created.
     #[error("cannot create: {0}")]
     Create(#[source] std::io::Error),
@@ -133,7 +133,7 @@ pub enum OutDirProblem {
 
 /// Why the task file cannot be handed to Case.
 #[derive(Debug, thiserror::Error)]
-pub enum TaskProblem {
+pub(crate) enum TaskProblem {
     /// Missing, too large, not a regular file, unreadable.
     #[error("{0}")]
     Read(#[source] crate::records::RecordError),
@@ -147,14 +147,14 @@ pub enum TaskProblem {
 
 /// The reference Case's command line: this very binary with its hidden `reference-case`
 /// subcommand, so it exists wherever `case-harness` does (no second binary to build).
-pub fn reference_case_command() -> Result<Vec<String>, RunError> {
+pub(crate) fn reference_case_command() -> Result<Vec<String>, RunError> {
     let exe = std::env::current_exe().map_err(RunError::ReferenceCase)?;
     Ok(vec![exe.display().to_string(), REFERENCE_CASE_SUBCOMMAND.to_owned()])
 }
 
 /// Runs the whole pipeline and returns the sealed report. SIGINT/SIGTERM at any point stop
 /// Case's process group and leave the unsealed `incomplete` placeholder as the report.
-pub async fn run(options: &RunOptions, config: &HarnessConfig) -> Result<Report, RunError> {
+pub(crate) async fn run(options: &RunOptions, config: &HarnessConfig) -> Result<Report, RunError> {
     // An unsafe key refuses the run before anything is written or spawned.
     let signer = match &config.signing_key {
         Some(path) => Some(crate::signing::EvidenceSigner::load(path, &options.out)?),

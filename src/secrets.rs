@@ -33,7 +33,7 @@ impl SecretValue {
     }
 
     /// Constant-time comparison with a presented value.
-    pub fn matches(&self, presented: &[u8]) -> bool {
+    pub(crate) fn matches(&self, presented: &[u8]) -> bool {
         use subtle::ConstantTimeEq;
         self.expose().as_bytes().ct_eq(presented).into()
     }
@@ -53,7 +53,7 @@ impl fmt::Display for SecretValue {
 
 /// A named secret to look for (the name is what reports show; the value never is).
 #[derive(Debug, Clone)]
-pub struct NamedSecret {
+pub(crate) struct NamedSecret {
     /// What the secret is, e.g. `upstream_api_key`, `case_token`, `canary`.
     pub name: String,
     /// The value.
@@ -84,7 +84,7 @@ pub struct SecretHit {
 /// or by spaces. Deliberate concealment (encryption, a custom encoding) is out of scope: Case
 /// only ever holds the per-run token, which is worthless after the run.
 /// Secrets shorter than [`MIN_SECRET_LEN`] are refused: they would match by accident.
-pub struct SecretScanner {
+pub(crate) struct SecretScanner {
     matcher: AhoCorasick,
     /// For each pattern, the index of its secret in `names`.
     pattern_secret: Vec<usize>,
@@ -135,7 +135,7 @@ pub(crate) fn normalise(bytes: &[u8]) -> Vec<u8> {
 /// `%HH` percent escapes decoded, and JSON `\uHHHH` escapes of ASCII characters decoded.
 /// Every encoded form the scanner looks for is free of whitespace, `%` and `\`, so nothing
 /// that matched before normalising stops matching after it.
-pub struct Normalised<R> {
+pub(crate) struct Normalised<R> {
     inner: R,
     normaliser: Normaliser,
     chunk: Vec<u8>,
@@ -146,7 +146,7 @@ pub struct Normalised<R> {
 
 impl<R: std::io::Read> Normalised<R> {
     /// Wraps `inner`.
-    pub fn new(inner: R) -> Self {
+    pub(crate) fn new(inner: R) -> Self {
         Normalised {
             inner,
             normaliser: Normaliser::default(),
@@ -268,11 +268,11 @@ impl Normaliser {
 }
 
 /// Shortest secret the scanner accepts.
-pub const MIN_SECRET_LEN: usize = 8;
+pub(crate) const MIN_SECRET_LEN: usize = 8;
 
 /// Why a scanner could not be built.
 #[derive(Debug, thiserror::Error)]
-pub enum ScanError {
+pub(crate) enum ScanError {
     /// A secret is too short to search for reliably.
     #[error("secret `{0}` is shorter than {MIN_SECRET_LEN} characters; refusing to scan for it")]
     TooShort(String),
@@ -307,7 +307,7 @@ pub enum ScanError {
 
 /// Why the git history of a folder could not be scanned.
 #[derive(Debug, thiserror::Error)]
-pub enum GitProblem {
+pub(crate) enum GitProblem {
     /// `git` could not be started.
     #[error("cannot run {command}: {source}")]
     Start {
@@ -348,7 +348,7 @@ impl fmt::Debug for SecretScanner {
 
 impl SecretScanner {
     /// Builds a scanner for `secrets`.
-    pub fn new(secrets: &[NamedSecret]) -> Result<SecretScanner, ScanError> {
+    pub(crate) fn new(secrets: &[NamedSecret]) -> Result<SecretScanner, ScanError> {
         let mut patterns: Vec<Vec<u8>> = Vec::new();
         let mut pattern_secret = Vec::new();
         for (index, secret) in secrets.iter().enumerate() {
@@ -374,7 +374,7 @@ impl SecretScanner {
     }
 
     /// Names of the secrets found in `bytes` (each once).
-    pub fn find(&self, bytes: &[u8]) -> Vec<&str> {
+    pub(crate) fn find(&self, bytes: &[u8]) -> Vec<&str> {
         let normalised = normalise(bytes);
         let mut found: Vec<&str> = self
             .matcher
@@ -387,7 +387,7 @@ impl SecretScanner {
     }
 
     /// Scans `bytes` and records hits under `channel`/`location`.
-    pub fn scan_bytes(&self, channel: &str, location: &str, bytes: &[u8], hits: &mut Vec<SecretHit>) {
+    pub(crate) fn scan_bytes(&self, channel: &str, location: &str, bytes: &[u8], hits: &mut Vec<SecretHit>) {
         for secret in self.find(bytes) {
             hits.push(SecretHit {
                 secret: secret.to_owned(),
@@ -402,7 +402,7 @@ impl SecretScanner {
     /// file; links to folders are not followed below `path` itself. A FIFO, device or socket
     /// cannot be scanned without risking a read that never ends: the walk goes on, and then
     /// fails with [`ScanError::Unscannable`] naming them, so a scan never calls them clean.
-    pub fn scan_path(&self, channel: &str, path: &Path, hits: &mut Vec<SecretHit>) -> Result<(), ScanError> {
+    pub(crate) fn scan_path(&self, channel: &str, path: &Path, hits: &mut Vec<SecretHit>) -> Result<(), ScanError> {
         let mut unscannable = Vec::new();
         let root_is_dir = std::fs::metadata(path).is_ok_and(|metadata| metadata.is_dir());
         if root_is_dir {
@@ -508,7 +508,7 @@ impl SecretScanner {
     }
 
     /// Scans everything `reader` yields, without holding it in memory.
-    pub fn scan_reader(
+    pub(crate) fn scan_reader(
         &self,
         channel: &str,
         location: &str,
@@ -537,7 +537,12 @@ impl SecretScanner {
     /// patch that touches it (`git log --all -p`), streamed and bounded by [`GIT_SCAN_LIMIT`].
     /// Returns `false` only when git says this is not a repository; any other failure of git
     /// is an error, never a silent "clean".
-    pub fn scan_git_history(&self, channel: &str, path: &Path, hits: &mut Vec<SecretHit>) -> Result<bool, ScanError> {
+    pub(crate) fn scan_git_history(
+        &self,
+        channel: &str,
+        path: &Path,
+        hits: &mut Vec<SecretHit>,
+    ) -> Result<bool, ScanError> {
         let dir = if path.is_dir() {
             path
         } else {
@@ -597,7 +602,7 @@ impl SecretScanner {
 }
 
 /// Longest the git-history scan may take.
-pub const GIT_SCAN_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
+pub(crate) const GIT_SCAN_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
 
 #[cfg(test)]
 mod tests {

@@ -4,7 +4,7 @@
 
 /// Resolves with the signal's name when the process receives SIGINT or SIGTERM (never, if
 /// they cannot be watched).
-pub async fn interrupted() -> &'static str {
+pub(crate) async fn interrupted() -> &'static str {
     use tokio::signal::unix::{SignalKind, signal};
     match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
         (Ok(mut int), Ok(mut term)) => tokio::select! {
@@ -16,13 +16,13 @@ pub async fn interrupted() -> &'static str {
 }
 
 /// How long, after the work is done or interrupted, the runtime waits for blocking tasks.
-pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+pub(crate) const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Runs `future` to completion on a fresh runtime, then shuts the runtime down without
 /// waiting more than [`SHUTDOWN_GRACE`] for blocking tasks: a task stuck in a read or a hash
 /// must not keep the process alive once the run has recorded its interruption (dropping a
 /// runtime waits for every blocking task, however long it takes).
-pub fn block_on<F: std::future::Future>(future: F) -> std::io::Result<F::Output> {
+pub(crate) fn block_on<F: std::future::Future>(future: F) -> std::io::Result<F::Output> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -3,7 +3,7 @@
 //!
 //! "Local" is proven twice: the URL text must name a loopback host ([`LocalBaseUrl::parse`]),
 //! and every response must have come over a connection whose peer address is loopback
-//! ([`check_peer`]). The client never follows redirects, never uses a proxy, never retries,
+//! (`check_peer`). The client never follows redirects, never uses a proxy, never retries,
 //! and resolves only `localhost` (to 127.0.0.1 / ::1) — there is no DNS lookup to subvert.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -47,7 +47,7 @@ pub enum BaseUrlError {
 
 impl BaseUrlError {
     /// True when the URL is well-formed but points somewhere that is not this machine.
-    pub fn is_not_local(&self) -> bool {
+    pub(crate) fn is_not_local(&self) -> bool {
         matches!(self, BaseUrlError::NotLoopback(_))
     }
 }
@@ -101,17 +101,17 @@ impl LocalBaseUrl {
     }
 
     /// The URL exactly as validated.
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         self.url.as_str()
     }
 
     /// The port, explicit or the scheme's default.
-    pub fn port(&self) -> Option<u16> {
+    pub(crate) fn port(&self) -> Option<u16> {
         self.url.port_or_known_default()
     }
 
     /// `host:port` of the upstream, for the ledger and the report.
-    pub fn host_port(&self) -> String {
+    pub(crate) fn host_port(&self) -> String {
         let port = self.url.port_or_known_default().unwrap_or(80);
         match self.url.host() {
             Some(Host::Ipv6(ip)) => format!("[{ip}]:{port}"),
@@ -120,7 +120,7 @@ impl LocalBaseUrl {
     }
 
     /// The URL of an endpoint under the base, e.g. `endpoint("chat/completions")`.
-    pub fn endpoint(&self, path: &str) -> String {
+    pub(crate) fn endpoint(&self, path: &str) -> String {
         format!(
             "{}/{}",
             self.url.as_str().trim_end_matches('/'),
@@ -129,7 +129,7 @@ impl LocalBaseUrl {
     }
 
     /// The server root (scheme, host, port), for servers' own endpoints such as `/props`.
-    pub fn origin_endpoint(&self, path: &str) -> String {
+    pub(crate) fn origin_endpoint(&self, path: &str) -> String {
         format!(
             "{}/{}",
             self.url.origin().ascii_serialization(),
@@ -140,7 +140,7 @@ impl LocalBaseUrl {
 
 /// Why an upstream request failed. Messages never include a URL query, a header or a secret.
 #[derive(Debug, thiserror::Error)]
-pub enum UpstreamError {
+pub(crate) enum UpstreamError {
     /// The connection's peer was not loopback (or unknown).
     #[error("the connection to {host} went to {peer}, which is not loopback")]
     NotLoopbackPeer {
@@ -210,7 +210,7 @@ pub(crate) fn has_loopback_peer(response: &reqwest::Response) -> bool {
 }
 
 /// Refuses a response whose connection peer is not loopback.
-pub fn check_peer(base: &LocalBaseUrl, response: &reqwest::Response) -> Result<(), UpstreamError> {
+pub(crate) fn check_peer(base: &LocalBaseUrl, response: &reqwest::Response) -> Result<(), UpstreamError> {
     match response.remote_addr() {
         Some(_) if has_loopback_peer(response) => Ok(()),
         other => Err(UpstreamError::NotLoopbackPeer {
@@ -221,7 +221,7 @@ pub fn check_peer(base: &LocalBaseUrl, response: &reqwest::Response) -> Result<(
 }
 
 /// Describes a transport error without its URL.
-pub fn transport_error(base: &LocalBaseUrl, err: reqwest::Error) -> UpstreamError {
+pub(crate) fn transport_error(base: &LocalBaseUrl, err: reqwest::Error) -> UpstreamError {
     let kind = if err.is_timeout() {
         "timed out"
     } else if err.is_connect() {
@@ -278,7 +278,7 @@ pub(crate) async fn read_body_bounded(
 
 /// What the upstream listed at `GET {base}/models`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct ModelList {
+pub(crate) struct ModelList {
     /// The `id` of every entry, in the upstream's order.
     pub ids: Vec<String>,
     /// The raw entry for each id (for the fingerprint), as JSON.
@@ -286,7 +286,7 @@ pub struct ModelList {
 }
 
 /// `GET {base}/models`, with the upstream secret as a bearer token when one is configured.
-pub async fn probe_models(
+pub(crate) async fn probe_models(
     client: &reqwest::Client,
     base: &LocalBaseUrl,
     api_key: Option<&SecretValue>,

@@ -41,7 +41,7 @@ mod report;
 pub mod scenario;
 pub mod steps;
 
-pub use report::{attachment_lines, write_acceptance_junit, write_summary};
+pub(crate) use report::{write_acceptance_junit, write_summary};
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -55,9 +55,9 @@ use self::steps::{StepContext, TrialEvidence};
 use crate::sot::SotDocument;
 
 /// Environment variable that overrides where the acceptance JUnit file is written.
-pub const ENV_JUNIT_PATH: &str = "CASE_HARNESS_JUNIT_PATH";
+pub(crate) const ENV_JUNIT_PATH: &str = "CASE_HARNESS_JUNIT_PATH";
 /// Environment variable that overrides where trials keep their run folders.
-pub const ENV_WORK_DIR: &str = "CASE_HARNESS_ACCEPTANCE_DIR";
+pub(crate) const ENV_WORK_DIR: &str = "CASE_HARNESS_ACCEPTANCE_DIR";
 
 /// One planned trial: its name and what it is.
 #[derive(Debug, Clone)]
@@ -251,13 +251,13 @@ impl AcceptanceSuite {
     }
 
     /// Where trials keep their run folders (one sub-folder per trial).
-    pub fn work_dir(mut self, path: impl Into<PathBuf>) -> Self {
+    pub(crate) fn work_dir(mut self, path: impl Into<PathBuf>) -> Self {
         self.work_dir = path.into();
         self
     }
 
     /// Where the JUnit file goes (`None`: no file).
-    pub fn junit_path(mut self, path: Option<PathBuf>) -> Self {
+    pub(crate) fn junit_path(mut self, path: Option<PathBuf>) -> Self {
         self.junit_path = path;
         self
     }
@@ -291,7 +291,10 @@ impl AcceptanceSuite {
     }
 
     /// Runs the suite with libtest's arguments and returns what each executed trial did.
-    pub fn run(&self, args: &Arguments) -> Result<(libtest_mimic::Conclusion, Vec<TrialRecord>), AcceptanceError> {
+    pub(crate) fn run(
+        &self,
+        args: &Arguments,
+    ) -> Result<(libtest_mimic::Conclusion, Vec<TrialRecord>), AcceptanceError> {
         let planned = self.plan()?;
         guard_nextest_exact(args, &planned, std::env::var_os("NEXTEST").is_some())?;
         for trial in &planned {
@@ -515,7 +518,7 @@ fn absolute(path: &Path) -> PathBuf {
 }
 
 /// Collapses a bullet into a stable name: lower-case ASCII letters and digits, `-` between.
-pub fn slug(text: &str) -> String {
+pub(crate) fn slug(text: &str) -> String {
     let mut slug = String::new();
     for c in text.chars() {
         if c.is_ascii_alphanumeric() {
@@ -529,7 +532,7 @@ pub fn slug(text: &str) -> String {
 
 /// Whitespace-normalised text, backticks kept: how bullets and scenarios are matched (the
 /// SOT parser normalises bullets the same way).
-pub use crate::sot::normalise;
+pub(crate) use crate::sot::normalise;
 
 fn similarity(a: &str, b: &str) -> f64 {
     let words =
@@ -540,7 +543,7 @@ fn similarity(a: &str, b: &str) -> f64 {
 }
 
 /// Matches bullets to scenarios and names every trial.
-pub fn plan(documents: &[(PathBuf, SotDocument)], scenarios: &Scenarios) -> Vec<PlannedTrial> {
+pub(crate) fn plan(documents: &[(PathBuf, SotDocument)], scenarios: &Scenarios) -> Vec<PlannedTrial> {
     let mut used = vec![false; scenarios.bullets.len()];
     let mut planned = Vec::new();
     for (sot, document) in documents {

@@ -13,7 +13,7 @@ use crate::evidence;
 
 /// Writes `summary.md`: one table row per trial (work item, bullet, result, proof with the
 /// report and digest behind it), then the work-item status the verified reports support.
-pub fn write_summary(
+pub(crate) fn write_summary(
     path: &Path,
     sot: &Path,
     records: &[TrialRecord],
@@ -98,7 +98,7 @@ pub fn write_summary(
 /// `[[ATTACHMENT|path]]` lines (the convention Jenkins' JUnit attachments plugin and Azure
 /// DevOps read from a testcase's system-out): every report of the trial and, when the run was
 /// signed, its envelope.
-pub fn attachment_lines(record: &TrialRecord) -> String {
+pub(crate) fn attachment_lines(record: &TrialRecord) -> String {
     let mut lines = String::new();
     for (report, _) in &record.reports {
         lines.push_str(&format!("[[ATTACHMENT|{report}]]\n"));
@@ -112,7 +112,7 @@ pub fn attachment_lines(record: &TrialRecord) -> String {
 
 /// Writes the acceptance suite's JUnit: one testcase per trial (skipped ones with their
 /// reason), each with work item, bullet, observed gate codes, report paths and digests.
-pub fn write_acceptance_junit(path: &Path, records: &[TrialRecord]) -> Result<(), evidence::EvidenceError> {
+pub(crate) fn write_acceptance_junit(path: &Path, records: &[TrialRecord]) -> Result<(), evidence::EvidenceError> {
     let mut suite = TestSuite::new("acceptance");
     for record in records {
         let status = match record.status.as_str() {

@@ -29,7 +29,7 @@ use crate::secrets::SecretValue;
 pub const LEDGER_FILE_NAME: &str = "adapter-ledger.jsonl";
 
 /// Longest request-derived string (path, model name, reason) the ledger keeps, in characters.
-pub const MAX_RECORDED_CHARS: usize = 256;
+pub(crate) const MAX_RECORDED_CHARS: usize = 256;
 
 /// Which API a request spoke.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -47,7 +47,7 @@ pub enum Api {
 
 impl Api {
     /// The name as written in the ledger.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Api::OpenAi => "openai",
             Api::Anthropic => "anthropic",
@@ -171,7 +171,7 @@ pub struct LedgerTotals {
 
 impl LedgerTotals {
     /// Adds one line to the totals.
-    pub fn add(&mut self, entry: &LedgerEntry) {
+    pub(crate) fn add(&mut self, entry: &LedgerEntry) {
         self.requests += 1;
         if let Some(host) = &entry.upstream {
             self.forwarded += 1;

@@ -58,7 +58,7 @@ impl FromStr for UpstreamApi {
 
 impl UpstreamApi {
     /// The flag's spelling.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             UpstreamApi::Auto => "auto",
             UpstreamApi::Anthropic => "anthropic",
@@ -79,7 +79,7 @@ pub enum AdapterMode {
 
 impl AdapterMode {
     /// The report's spelling: `translate` or `pass_through`.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             AdapterMode::Translate => "translate",
             AdapterMode::PassThrough => "pass_through",

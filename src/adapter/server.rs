@@ -23,7 +23,7 @@ use crate::trace::{self, Trace};
 use crate::upstream::{self, LocalBaseUrl};
 
 /// `upstream_timeout` of the standalone adapter.
-pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(300);
+pub(crate) const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(300);
 /// How long [`AdapterHandle::shutdown`] waits for requests in flight.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 

@@ -8,10 +8,10 @@ use super::exit::{CliError, Exit};
 use crate::signing::{EvidenceKey, EvidenceSigner};
 
 /// Said whenever a verification checked consistency only.
-pub const CONSISTENCY_ONLY: &str = "note: checked consistency only (the report and its folder agree), not origin: anyone can write a consistent folder and reseal it; run `case-harness verify --key PUBKEY` to check who signed it";
+pub(super) const CONSISTENCY_ONLY: &str = "note: checked consistency only (the report and its folder agree), not origin: anyone can write a consistent folder and reseal it; run `case-harness verify --key PUBKEY` to check who signed it";
 
 /// `case-harness keygen PATH`.
-pub fn keygen(path: &Path) -> Result<Exit, CliError> {
+pub(super) fn keygen(path: &Path) -> Result<Exit, CliError> {
     let generated = crate::signing::keygen(path)?;
     println!(
         "private key: {} (mode 0600; keep it where the agent under test cannot read it)",
@@ -28,7 +28,7 @@ pub fn keygen(path: &Path) -> Result<Exit, CliError> {
 }
 
 /// The signer named by `CASE_HARNESS_SIGNING_KEY`, checked against `evidence_dir`.
-pub fn signer_from_env(evidence_dir: &Path) -> Result<Option<EvidenceSigner>, CliError> {
+pub(super) fn signer_from_env(evidence_dir: &Path) -> Result<Option<EvidenceSigner>, CliError> {
     match crate::config::HarnessConfig::from_env().signing_key {
         None => Ok(None),
         Some(path) => EvidenceSigner::load(&path, evidence_dir)
@@ -42,7 +42,7 @@ fn load_key(key: Option<&Path>) -> Result<Option<EvidenceKey>, CliError> {
 }
 
 /// `case-harness verify [--key PUBKEY] REPORT.json|EVIDENCE_DIR`.
-pub fn verify(target: &Path, key: Option<&Path>) -> Result<Exit, CliError> {
+pub(super) fn verify(target: &Path, key: Option<&Path>) -> Result<Exit, CliError> {
     let key = load_key(key)?;
     if target.is_dir() {
         return verify_bundle(target, key.as_ref());
@@ -119,7 +119,7 @@ fn verify_bundle(dir: &Path, key: Option<&EvidenceKey>) -> Result<Exit, CliError
 
 /// The reports of an evidence folder that `status` may count: with a key, only those whose
 /// run folder is signed by it (then consistent); without, every consistent one.
-pub fn collect_reports(evidence: &Path, key: Option<&Path>) -> Result<crate::status::EvidenceFolder, CliError> {
+pub(super) fn collect_reports(evidence: &Path, key: Option<&Path>) -> Result<crate::status::EvidenceFolder, CliError> {
     let unreadable = |source| CliError::EvidenceFolder {
         path: evidence.to_owned(),
         source,
@@ -137,7 +137,7 @@ pub fn collect_reports(evidence: &Path, key: Option<&Path>) -> Result<crate::sta
 }
 
 /// Signs the `evidence` main job's folder, when a key is configured.
-pub fn sign_evidence_folder(out: &Path, signer: Option<&EvidenceSigner>) -> Result<(), CliError> {
+pub(super) fn sign_evidence_folder(out: &Path, signer: Option<&EvidenceSigner>) -> Result<(), CliError> {
     match signer {
         Some(signer) => {
             crate::bundle::attest(out, signer)?;
@@ -156,7 +156,7 @@ pub fn sign_evidence_folder(out: &Path, signer: Option<&EvidenceSigner>) -> Resu
 }
 
 /// `case-harness evidence merge SHARD… --out DIR`.
-pub fn merge(shards: &[PathBuf], out: &Path, sot: &Path, scenarios: &Path) -> Result<Exit, CliError> {
+pub(super) fn merge(shards: &[PathBuf], out: &Path, sot: &Path, scenarios: &Path) -> Result<Exit, CliError> {
     let signer = signer_from_env(out)?;
     let planned = crate::acceptance::AcceptanceSuite::new(sot, scenarios).plan()?;
     let expected: Vec<crate::bundle::ExpectedTrial> = planned

@@ -10,7 +10,7 @@
 //! and the harness knows they are all gone before it scans and seals.
 //!
 //! The work inside is done by the `__sandbox` subcommand of this same binary ([`inside`]);
-//! this module starts it, talks to it over [`control`], and stops it.
+//! this module starts it, talks to it over `control`, and stops it.
 
 pub(crate) mod control;
 pub mod inside;
@@ -252,7 +252,7 @@ impl Sandbox {
     }
 
     /// Kills init, hence every process of the namespace.
-    pub fn kill(&self) {
+    pub(crate) fn kill(&self) {
         if let Some(init) = &self.init {
             let _ = rustix::process::pidfd_send_signal(init, rustix::process::Signal::KILL);
         }
@@ -281,6 +281,6 @@ fn spawn_reader(control: Arc<OwnedFd>) -> tokio::sync::mpsc::UnboundedReceiver<M
 }
 
 /// The isolation a confined run had.
-pub fn confined_isolation() -> Isolation {
+pub(crate) fn confined_isolation() -> Isolation {
     Isolation::confined(rustix::process::getuid().as_raw(), HOW)
 }
