@@ -1,7 +1,7 @@
 //! The `case-harness` command line (README, "Commands": a fixed contract, scripts rely on it).
 //!
-//! Flags are parsed by clap into [`Cli`]; each subcommand calls one pipeline and returns an
-//! [`Exit`] or a `CliError` (`exit`: the single place where outcomes and failures become
+//! Flags are parsed by clap into `Cli`; each subcommand calls one pipeline and returns an
+//! `Exit` or a `CliError` (`exit`: the single place where outcomes and failures become
 //! exit codes, and where an error's causes are printed). Human output goes to stdout,
 //! diagnostics to stderr; neither ever carries a secret.
 
@@ -19,7 +19,7 @@ mod exit;
 mod signing;
 
 use exit::CliError;
-pub use exit::Exit;
+pub(crate) use exit::Exit;
 
 const ENVIRONMENT_HELP: &str = "\
 Environment:
@@ -34,14 +34,14 @@ Exit codes: 0 ready/pass/verified, 1 ran and failed, 2 usage or internal error, 
 /// Gates, runs and proves Case's Stage 2 against an admitted local model provider.
 #[derive(Debug, Parser)]
 #[command(name = "case-harness", version, after_long_help = ENVIRONMENT_HELP)]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
 /// Output format for `check` and `status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     /// A readable table.
     Human,
     /// One JSON object on stdout (its shape: `crate::output`).

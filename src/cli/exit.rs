@@ -12,7 +12,7 @@ use crate::output::RunOutcome;
 
 /// How the harness ended; maps one-to-one onto exit codes (`--help` lists them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exit {
+pub(crate) enum Exit {
     /// 0: ready / pass / verified / clean.
     Success,
     /// 1: ran and failed, verification failed, or a scan hit.
@@ -25,7 +25,7 @@ pub enum Exit {
 
 impl Exit {
     /// The process exit code.
-    pub fn code(self) -> u8 {
+    pub(crate) fn code(self) -> u8 {
         match self {
             Exit::Success => 0,
             Exit::Failed => 1,
