@@ -202,14 +202,7 @@ fn stream_response(shared: &Arc<Shared>, answer: reqwest::Response, log: Request
         HeaderValue::from_static("text/event-stream; charset=utf-8"),
     );
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    let body = SseDriver::body(
-        answer,
-        translation,
-        log,
-        StatusCode::OK,
-        shared.upstream_timeout,
-        shared.upstream.clone(),
-    );
+    let body = SseDriver::body(shared, answer, translation, log, StatusCode::OK);
     response(StatusCode::OK, headers, body)
 }
 

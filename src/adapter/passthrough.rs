@@ -155,14 +155,7 @@ pub(crate) async fn forward(
             errored: false,
             spread: log.spread_secret_watch(),
         };
-        let body = SseDriver::body(
-            answer,
-            watch,
-            log,
-            status,
-            shared.upstream_timeout,
-            shared.upstream.clone(),
-        );
+        let body = SseDriver::body(shared, answer, watch, log, status);
         return response(status, headers, body);
     }
     let body = match shared.read_body(answer, MAX_UPSTREAM_BODY_BYTES).await {

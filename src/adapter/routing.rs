@@ -286,6 +286,8 @@ mod tests {
         assert_eq!(Route::of("/api/event_logging/batch"), Route::EventLogging);
         assert_eq!(Route::of("/v1/messages"), Route::Messages);
         assert_eq!(Route::of("/v1/messages/count_tokens"), Route::CountTokens);
+        assert_eq!(Route::of("/"), Route::WarmUp);
+        assert_eq!(Route::of("/api/hello"), Route::WarmUp);
         assert_eq!(Route::Messages.api(), Api::Anthropic);
         assert_eq!(Route::CountTokens.api(), Api::Anthropic);
         for unknown in [
@@ -297,7 +299,8 @@ mod tests {
             "/v1/complete",
             "/v1/messages/batches",
             "/v1//models",
-            "/",
+            "//",
+            "/api/hello/",
         ] {
             assert_eq!(Route::of(unknown), Route::Unknown, "{unknown}");
         }

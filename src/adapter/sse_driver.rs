@@ -21,6 +21,7 @@ use super::api_error::TranslateError;
 use super::ledger::{Outcome, RequestLog};
 use super::redact::StreamRedactor;
 use super::sse::{SseData, SseParser};
+use super::state::Shared;
 use crate::upstream::{self, LocalBaseUrl};
 
 /// An upstream body as a stream of chunks.
@@ -93,13 +94,13 @@ pub(crate) struct SseDriver<H> {
 impl<H: SseHandler> SseDriver<H> {
     /// The body that streams `answer` to Case through `handler`, answering with `status`
     /// (recorded in `log` now, so that a line written by `Drop` carries it too).
+    /// `shared` gives the idle timeout and the upstream (to name it in errors).
     pub(crate) fn body(
+        shared: &Shared,
         answer: reqwest::Response,
         handler: H,
         mut log: RequestLog,
         status: StatusCode,
-        idle: Duration,
-        base: LocalBaseUrl,
     ) -> Body {
         log.set_status(status.as_u16());
         let driver = SseDriver {
@@ -110,10 +111,10 @@ impl<H: SseHandler> SseDriver<H> {
             handler,
             log: Some(log),
             started: false,
-            idle,
+            idle: shared.upstream_timeout,
             status,
             bytes_out: 0,
-            base,
+            base: shared.upstream.clone(),
         };
         Body::from_stream(futures_util::stream::unfold(driver, SseDriver::step))
     }
