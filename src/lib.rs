@@ -25,6 +25,7 @@
 //! * [`secrets`] — secret values that cannot be printed, and the scanner that finds them.
 //! * `signals` — SIGINT/SIGTERM handling shared by `run` and `adapter`.
 //! * [`trace`] — the `trace.jsonl` event log every run writes.
+//! * [`path_io`] — an I/O error that names its path, for every module that touches files.
 //! * `fuzz_targets` — the bodies of the `cargo fuzz` targets in `fuzz/` (hidden from the docs).
 //! * `reference_case` — the bundled reference Case, the hidden `reference-case` subcommand.
 //! * [`attestation`], [`signing`] — signed in-toto attestations (DSSE, Ed25519) over evidence

@@ -314,9 +314,9 @@ pub(crate) async fn probe_models(
     let body = match read_body_bounded(&mut response, MAX_MODELS_BYTES, None).await {
         Ok(body) => body,
         Err(BodyReadError::Transport(err)) => return Err(transport_error(base, err)),
-        Err(BodyReadError::TooLarge | BodyReadError::Timeout) => {
-            return Err(not_a_model_list(base, path, "answer is larger than 1 MiB"));
-        }
+        Err(BodyReadError::TooLarge) => return Err(not_a_model_list(base, path, "answer is larger than 1 MiB")),
+        // No per-chunk timeout here: the client's own timeout bounds the whole probe.
+        Err(BodyReadError::Timeout) => return Err(not_a_model_list(base, path, "answer timed out")),
     };
     parse_model_list(&body).map_err(|reason| not_a_model_list(base, path, &reason))
 }
@@ -355,6 +355,60 @@ mod properties;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A loopback server that answers one request with `body` (its `Content-Length` true)
+    /// and, when `stall`, holds the connection open after the headers instead (no timing is
+    /// asserted: the stall outlasts the chunk timeout by orders of magnitude).
+    fn answer_once(body: Vec<u8>, stall: bool) -> std::net::SocketAddr {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let addr = listener.local_addr().expect("addr");
+        std::thread::spawn(move || {
+            let Ok((mut stream, _)) = listener.accept() else { return };
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            if stall {
+                // Far longer than any chunk timeout under test; the thread ends with the test binary.
+                std::thread::sleep(Duration::from_secs(60));
+            } else {
+                let _ = stream.write_all(&body);
+            }
+        });
+        addr
+    }
+
+    async fn read_from(
+        addr: std::net::SocketAddr,
+        limit: usize,
+        chunk_timeout: Option<Duration>,
+    ) -> Result<Vec<u8>, BodyReadError> {
+        let client = loopback_client(None).expect("client");
+        let mut response = client.get(format!("http://{addr}/")).send().await.expect("response");
+        assert!(has_loopback_peer(&response));
+        read_body_bounded(&mut response, limit, chunk_timeout).await
+    }
+
+    #[tokio::test]
+    async fn a_bounded_read_keeps_an_answer_of_exactly_the_limit_and_refuses_one_byte_more() {
+        let body = vec![b'x'; 1000];
+        let read = read_from(answer_once(body.clone(), false), 1000, None)
+            .await
+            .expect("at the limit");
+        assert_eq!(read, body);
+        let refused = read_from(answer_once(body, false), 999, None).await;
+        assert!(matches!(refused, Err(BodyReadError::TooLarge)), "{refused:?}");
+    }
+
+    #[tokio::test]
+    async fn a_bounded_read_gives_up_on_a_silent_upstream_after_the_chunk_timeout() {
+        let stalled = read_from(answer_once(vec![b'x'; 10], true), 100, Some(Duration::from_millis(100))).await;
+        assert!(matches!(stalled, Err(BodyReadError::Timeout)), "{stalled:?}");
+    }
 
     #[test]
     fn accepts_loopback_hosts() {

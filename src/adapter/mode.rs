@@ -151,9 +151,8 @@ pub(crate) async fn probe(
             .await
             .map_err(|err| match err {
                 upstream::BodyReadError::Transport(err) => upstream::transport_error(base, err).to_string(),
-                upstream::BodyReadError::TooLarge | upstream::BodyReadError::Timeout => {
-                    "answered 200 with an oversized body".to_owned()
-                }
+                upstream::BodyReadError::TooLarge => "answered 200 with an oversized body".to_owned(),
+                upstream::BodyReadError::Timeout => "did not answer in time".to_owned(),
             })
     };
     match tokio::time::timeout(timeout.min(PROBE_TIMEOUT), asked).await {
