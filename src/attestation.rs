@@ -21,7 +21,8 @@ use std::path::{Component, Path};
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use crate::output::{Report, RunOutcome};
+use crate::output::{EvidenceKind, FallbackProof, GateCode, Isolation, Report, RunOutcome, Seal, UpstreamFingerprint};
+use crate::records::AdmissionStatus;
 use crate::records::sha256_hex;
 use crate::signing::{EvidenceKey, EvidenceSigner};
 
@@ -36,25 +37,46 @@ pub(crate) const PREDICATE_TYPE: &str = "https://in-toto.io/attestation/test-res
 /// Envelopes larger than this are refused unread (an evidence bundle lists a few hundred files).
 pub(crate) const MAX_ENVELOPE_BYTES: u64 = 16 * 1024 * 1024;
 
-/// Report fields copied into the predicate's `case_harness` extension when present (fields a
-/// later report version adds, such as the confinement in force, are carried as they are).
-const REPORT_FACTS: &[&str] = &[
-    "harness_version",
-    "outcome",
-    "reasons",
-    "evidence_kind",
-    "case_model_provider",
-    "case_model",
-    "case_model_admission_status",
-    "upstream",
-    "upstream_fingerprint",
-    "blocked",
-    "case_process_started",
-    "fallback_proof",
-    "confinement",
-    "isolation",
-    "seal",
-];
+/// The report's facts the predicate's `case_harness` extension carries (beside `kind`), by
+/// field: a report field renamed or retyped cannot silently drop out of what is signed.
+#[derive(serde::Serialize)]
+struct ReportFacts<'a> {
+    harness_version: &'a str,
+    outcome: RunOutcome,
+    reasons: &'a [String],
+    evidence_kind: EvidenceKind,
+    case_model_provider: &'a Option<String>,
+    case_model: &'a Option<String>,
+    case_model_admission_status: Option<AdmissionStatus>,
+    upstream: &'a Option<String>,
+    upstream_fingerprint: &'a Option<UpstreamFingerprint>,
+    blocked: &'a [GateCode],
+    case_process_started: bool,
+    fallback_proof: &'a Option<FallbackProof>,
+    isolation: &'a Option<Isolation>,
+    seal: &'a Option<Seal>,
+}
+
+impl<'a> ReportFacts<'a> {
+    fn of(report: &'a Report) -> Self {
+        ReportFacts {
+            harness_version: &report.harness_version,
+            outcome: report.outcome,
+            reasons: &report.reasons,
+            evidence_kind: report.evidence_kind,
+            case_model_provider: &report.case_model_provider,
+            case_model: &report.case_model,
+            case_model_admission_status: report.case_model_admission_status,
+            upstream: &report.upstream,
+            upstream_fingerprint: &report.upstream_fingerprint,
+            blocked: &report.blocked,
+            case_process_started: report.case_process_started,
+            fallback_proof: &report.fallback_proof,
+            isolation: &report.isolation,
+            seal: &report.seal,
+        }
+    }
+}
 
 /// A DSSE envelope (the JSON form every DSSE implementation reads).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -167,14 +189,9 @@ pub(crate) fn run_predicate(report: &Report) -> Result<Value, AttestationError> 
         .iter()
         .map(|(role, digest)| json!({ "name": role, "digest": { "sha256": digest.sha256 } }))
         .collect();
-    let full = serde_json::to_value(report)?;
-    let facts: serde_json::Map<String, Value> = REPORT_FACTS
-        .iter()
-        .filter_map(|key| full.get(*key).map(|value| ((*key).to_owned(), value.clone())))
-        .collect();
-    let mut extension = json!({ "kind": "run" });
+    let mut extension = serde_json::to_value(ReportFacts::of(report))?;
     if let Value::Object(map) = &mut extension {
-        map.extend(facts);
+        map.insert("kind".to_owned(), Value::from("run"));
     }
     Ok(json!({
         "result": if passed { "PASSED" } else { "FAILED" },
@@ -355,6 +372,47 @@ mod tests {
             b"DSSEv1 29 http://example.com/HelloWorld 11 hello world".to_vec()
         );
         assert_eq!(pae("", b""), b"DSSEv1 0  0 ".to_vec());
+    }
+
+    #[test]
+    fn the_extension_carries_the_report_fields_it_always_did() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        crate::evidence::write_placeholder(dir.path(), EvidenceKind::Simulated).expect("placeholder");
+        let bytes = std::fs::read(dir.path().join("report.json")).expect("report");
+        let mut report: Report = serde_json::from_slice(&bytes).expect("typed");
+        report.case_model = Some("m".to_owned());
+        report.case_model_admission_status = Some(AdmissionStatus::Candidate);
+        report.isolation = Some(Isolation::confined(1000, "namespaces"));
+        report.blocked = vec![GateCode::AdmittedModelNotServed];
+        report.seal = Some(Seal {
+            algorithm: "a".to_owned(),
+            digest: "d".to_owned(),
+        });
+        // The report fields the predicate carried when it copied them by name.
+        let carried = [
+            "harness_version",
+            "outcome",
+            "reasons",
+            "evidence_kind",
+            "case_model_provider",
+            "case_model",
+            "case_model_admission_status",
+            "upstream",
+            "upstream_fingerprint",
+            "blocked",
+            "case_process_started",
+            "fallback_proof",
+            "isolation",
+            "seal",
+        ];
+        let full = serde_json::to_value(&report).expect("report");
+        let mut expected: serde_json::Map<String, Value> = carried
+            .iter()
+            .map(|key| ((*key).to_owned(), full[*key].clone()))
+            .collect();
+        expected.insert("kind".to_owned(), Value::from("run"));
+        let predicate = run_predicate(&report).expect("predicate");
+        assert_eq!(predicate["case_harness"], Value::Object(expected));
     }
 
     fn key_pair(dir: &Path) -> (EvidenceSigner, EvidenceKey) {

@@ -17,7 +17,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::secrets::SecretValue;
-use crate::trace::{self, Trace};
+use crate::trace::{Trace, TraceEvent};
 
 /// Model-selection variables that Anthropic-style agents read; each is set to the admitted model.
 pub(crate) const MODEL_SELECTION_VARIABLES: &[&str] = &[
@@ -173,30 +173,7 @@ pub(crate) fn scrubbed_names(harness_env: impl IntoIterator<Item = String>) -> V
     names
 }
 
-/// How Case ended.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub(crate) struct CaseExit {
-    /// Exit code, when it exited normally.
-    pub exit_code: Option<i32>,
-    /// Signal that ended it, when one did.
-    pub signal: Option<i32>,
-    /// True when the harness killed it for exceeding the timeout.
-    pub timed_out: bool,
-    /// Wall time from spawn to exit, in milliseconds.
-    pub duration_ms: u64,
-}
-
-impl CaseExit {
-    /// The exit recorded for a Case that could not be started at all.
-    pub(crate) fn never_ran() -> CaseExit {
-        CaseExit {
-            exit_code: None,
-            signal: None,
-            timed_out: false,
-            duration_ms: 0,
-        }
-    }
-}
+pub(crate) use crate::output::CaseExit;
 
 /// Why Case could not be run at all.
 #[derive(Debug, thiserror::Error)]
@@ -282,10 +259,10 @@ pub(crate) async fn run(launch: &CaseLaunch<'_>, trace: &Trace) -> Result<CaseEx
     }
 
     trace
-        .event(
-            trace::CASE_PROCESS_STARTED,
-            serde_json::json!({ "program": program_name(program), "argc": launch.command.len() }),
-        )
+        .record(&TraceEvent::CaseProcessStarted {
+            program: program_name(program),
+            argc: launch.command.len(),
+        })
         .map_err(CaseError::Trace)?;
     let started = Instant::now();
     let mut child = match command.spawn() {
@@ -295,10 +272,7 @@ pub(crate) async fn run(launch: &CaseLaunch<'_>, trace: &Trace) -> Result<CaseEx
             // report, which records the same empty exit, still agrees with its trace.
             let never_ran = CaseExit::never_ran();
             trace
-                .event(
-                    trace::CASE_PROCESS_EXITED,
-                    serde_json::to_value(&never_ran).unwrap_or_default(),
-                )
+                .record(&TraceEvent::CaseProcessExited(never_ran))
                 .map_err(CaseError::Trace)?;
             return Err(CaseError::Spawn {
                 program: program_name(program),
@@ -316,10 +290,9 @@ pub(crate) async fn run(launch: &CaseLaunch<'_>, trace: &Trace) -> Result<CaseEx
         Err(_) => {
             kill_group(group);
             trace
-                .event(
-                    trace::CASE_TIMED_OUT,
-                    serde_json::json!({ "timeout_ms": launch.timeout.as_millis() as u64 }),
-                )
+                .record(&TraceEvent::CaseTimedOut {
+                    timeout_ms: launch.timeout.as_millis() as u64,
+                })
                 .map_err(CaseError::Trace)?;
             (child.wait().await.map_err(CaseError::Wait)?, true)
         }
@@ -335,10 +308,7 @@ pub(crate) async fn run(launch: &CaseLaunch<'_>, trace: &Trace) -> Result<CaseEx
         duration_ms: started.elapsed().as_millis() as u64,
     };
     trace
-        .event(
-            trace::CASE_PROCESS_EXITED,
-            serde_json::to_value(&exit).unwrap_or_default(),
-        )
+        .record(&TraceEvent::CaseProcessExited(exit.clone()))
         .map_err(CaseError::Trace)?;
     Ok(exit)
 }
@@ -352,10 +322,10 @@ pub(crate) async fn run_in_sandbox(
 ) -> Result<CaseExit, CaseError> {
     let program = launch.command.first().ok_or(CaseError::EmptyCommand)?;
     trace
-        .event(
-            trace::CASE_PROCESS_STARTED,
-            serde_json::json!({ "program": program_name(program), "argc": launch.command.len() }),
-        )
+        .record(&TraceEvent::CaseProcessStarted {
+            program: program_name(program),
+            argc: launch.command.len(),
+        })
         .map_err(CaseError::Trace)?;
     let started = Instant::now();
     let ended = match sandbox.start_case().await {
@@ -373,20 +343,16 @@ pub(crate) async fn run_in_sandbox(
                 duration_ms: started.elapsed().as_millis() as u64,
             };
             trace
-                .event(
-                    trace::CASE_PROCESS_EXITED,
-                    serde_json::to_value(&exit).unwrap_or_default(),
-                )
+                .record(&TraceEvent::CaseProcessExited(exit.clone()))
                 .map_err(CaseError::Trace)?;
             return Err(err.into());
         }
     };
     if ended.timed_out {
         trace
-            .event(
-                trace::CASE_TIMED_OUT,
-                serde_json::json!({ "timeout_ms": launch.timeout.as_millis() as u64 }),
-            )
+            .record(&TraceEvent::CaseTimedOut {
+                timeout_ms: launch.timeout.as_millis() as u64,
+            })
             .map_err(CaseError::Trace)?;
     }
     let exit = CaseExit {
@@ -396,10 +362,7 @@ pub(crate) async fn run_in_sandbox(
         duration_ms: started.elapsed().as_millis() as u64,
     };
     trace
-        .event(
-            trace::CASE_PROCESS_EXITED,
-            serde_json::to_value(&exit).unwrap_or_default(),
-        )
+        .record(&TraceEvent::CaseProcessExited(exit.clone()))
         .map_err(CaseError::Trace)?;
     Ok(exit)
 }

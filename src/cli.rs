@@ -432,7 +432,7 @@ fn check(decision: Option<PathBuf>, format: Format, timeout: f64) -> Result<Exit
         probe_timeout: seconds("--probe-timeout", timeout)?,
     };
     let evaluation = crate::signals::block_on(gates::evaluate(&inputs)).map_err(CliError::Runtime)?;
-    let output = CheckOutput::from_evaluation(&evaluation);
+    let output = CheckOutput::from_results(&evaluation.results);
     match format {
         Format::Json => println!("{}", to_json(&output)?),
         Format::Human => print_check(&output),

@@ -22,9 +22,9 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::adapter::LedgerEntry;
-use crate::gates::{GateCode, GateResult, GateStatus};
 use crate::output::{
-    CaseSummary, ChannelScan, EvidenceKind, FallbackProof, FileDigest, Report, RunOutcome, Seal, SecretScanSummary,
+    CaseSummary, ChannelScan, EvidenceKind, FallbackProof, FileDigest, GateCode, GateResult, GateStatus, Report,
+    RunOutcome, Seal, SecretScanSummary, Verdict,
 };
 use crate::records::sha256_hex;
 use crate::trace;
@@ -81,11 +81,11 @@ pub(crate) struct RunObservations {
     /// The admitted model, when the admission loaded.
     pub case_model: Option<String>,
     /// The admission status at run time.
-    pub case_model_admission_status: Option<String>,
+    pub case_model_admission_status: Option<crate::records::AdmissionStatus>,
     /// Upstream `host:port`, when the URL passed the gates.
     pub upstream: Option<String>,
     /// What the upstream said about itself.
-    pub upstream_fingerprint: Option<Value>,
+    pub upstream_fingerprint: Option<crate::output::UpstreamFingerprint>,
     /// Every gate result.
     pub gates: Vec<GateResult>,
     /// How Case ended, when it was spawned.
@@ -177,7 +177,7 @@ pub(crate) fn seal(
 
     // The harness knows whether it spawned Case; the trace on disk must say the same.
     let case_process_started = observations.case.is_some();
-    if trace_has(&trace_path, trace::CASE_PROCESS_STARTED) != case_process_started {
+    if trace_shows_case_started(&trace_path) != Some(case_process_started) {
         run_errors.push(format!(
             "{} does not show case_process_started={case_process_started} as the harness observed",
             names::TRACE
@@ -211,7 +211,9 @@ pub(crate) fn seal(
 
     // The last trace event is written before hashing, so the sealed trace is final.
     trace
-        .event(trace::EVIDENCE_SEALED, serde_json::json!({ "report": names::REPORT }))
+        .record(&trace::TraceEvent::EvidenceSealed {
+            report: names::REPORT.to_owned(),
+        })
         .map_err(crate::path_io::at(&trace_path))?;
     // Streamed and type-checked: Case may have swapped the trace for a FIFO or a link.
     let on_disk = files::sha256_streamed(&trace_path).map_err(|err| err.to_string());
@@ -336,9 +338,9 @@ pub(crate) fn decide_outcome(report: &Report, run_errors: &[String]) -> (RunOutc
                     (None, None) => "Case ended without an exit code".to_owned(),
                 });
             }
-            match case.verdict.as_deref() {
-                Some("pass") => {}
-                Some(other) => failures.push(format!("Case's verdict is {other:?}, not \"pass\"")),
+            match case.verdict {
+                Some(Verdict::Pass) => {}
+                Some(other) => failures.push(format!("Case's verdict is {:?}, not \"pass\"", other.as_str())),
                 None => failures.push(format!("Case wrote no verdict in {}", names::RESULT)),
             }
         }
@@ -466,12 +468,16 @@ pub fn fallback_proof(entries: &[LedgerEntry], admitted_model: &str, upstream: &
     }
 }
 
-fn trace_has(path: &Path, event: &str) -> bool {
-    trace::read(path).is_ok_and(|events| {
-        events
+/// Whether the trace on disk has `case_process_started`; `None` when it cannot be read as a
+/// trace the harness wrote (then it shows neither).
+fn trace_shows_case_started(path: &Path) -> Option<bool> {
+    let text = files::read_text(path, files::MAX_LOG_FILE_BYTES).ok()?;
+    let lines = trace::parse(path, &text).ok()?;
+    Some(
+        lines
             .iter()
-            .any(|line| line.get("event").and_then(Value::as_str) == Some(event))
-    })
+            .any(|line| matches!(line.event, trace::TraceEvent::CaseProcessStarted { .. })),
+    )
 }
 
 /// What a walk of the run folder found: a streamed sha256 of every regular file except the
@@ -541,7 +547,7 @@ pub(crate) fn walk_run_folder(run_dir: &Path) -> Result<RunFolderWalk, EvidenceE
 /// verifying: a regular file of at most [`files::MAX_SMALL_FILE_BYTES`], a JSON object whose
 /// `verdict` is `"pass"` or `"fail"`. A missing file is `Ok(None)`; anything else is an error
 /// that names the file and what to do.
-pub(crate) fn read_case_verdict(run_dir: &Path) -> Result<Option<String>, String> {
+pub(crate) fn read_case_verdict(run_dir: &Path) -> Result<Option<Verdict>, String> {
     let path = run_dir.join(names::RESULT);
     let bytes = match files::read_bounded(&path, files::MAX_SMALL_FILE_BYTES) {
         Ok(bytes) => bytes,
@@ -550,7 +556,8 @@ pub(crate) fn read_case_verdict(run_dir: &Path) -> Result<Option<String>, String
     };
     let value: Value = serde_json::from_slice(&bytes).map_err(|err| format!("{}: not JSON: {err}", path.display()))?;
     match value.get("verdict").and_then(Value::as_str) {
-        Some(verdict @ ("pass" | "fail")) => Ok(Some(verdict.to_owned())),
+        Some("pass") => Ok(Some(Verdict::Pass)),
+        Some("fail") => Ok(Some(Verdict::Fail)),
         _ => Err(format!(
             "{}: field `verdict` must be \"pass\" or \"fail\"",
             path.display()

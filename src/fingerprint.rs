@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
+use crate::output::{ModelFile, Sha256Check, UpstreamFingerprint};
 use crate::upstream::LocalBaseUrl;
 
 /// Largest self-description answer read.
@@ -24,8 +25,8 @@ const MAX_ANSWER_BYTES: usize = 256 * 1024;
 /// The fingerprint and what it proves.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Fingerprint {
-    /// The JSON recorded in the report.
-    pub value: Value,
+    /// What the report records.
+    pub recorded: UpstreamFingerprint,
     /// The admission's `model_sha256` disagrees with the served model file (a block).
     pub sha256_mismatch: Option<String>,
     /// The server says it forwards to a hosted model (Ollama `remote_host`): an external fallback.
@@ -74,17 +75,20 @@ pub(crate) async fn collect(
         });
         match tokio::time::timeout(MODEL_HASH_LIMIT + Duration::from_secs(5), check).await {
             Ok(Ok(checked)) => checked,
-            _ => (None, json!("not_checked: the check did not complete"), None),
+            _ => (None, not_checked("the check did not complete"), None),
         }
     };
     Fingerprint {
-        value: json!({
-            "server": server,
-            "models_entry": models_entry,
-            "endpoints": endpoints,
-            "model_file": model_file.as_ref().map(|(path, source)| json!({ "path": path.display().to_string(), "found_by": source })),
-            "model_sha256_check": check,
-        }),
+        recorded: UpstreamFingerprint {
+            endpoints,
+            model_file: model_file.map(|(path, found_by)| ModelFile {
+                found_by,
+                path: path.display().to_string(),
+            }),
+            model_sha256_check: check,
+            models_entry: models_entry.cloned(),
+            server: server.to_owned(),
+        },
         sha256_mismatch,
         remote_model,
     }
@@ -180,39 +184,35 @@ fn check_model_file(
     listener: Option<ListenerModel>,
     props_path: Option<PathBuf>,
     admitted_sha256: Option<&str>,
-) -> (Option<(PathBuf, String)>, Value, Option<String>) {
+) -> (Option<(PathBuf, String)>, Sha256Check, Option<String>) {
     let model_file = match served_model_file(props_path, listener) {
         Ok(found) => found,
         Err(disagreement) => {
             return match admitted_sha256 {
-                None => (None, json!("not_checked: the admission has no model_sha256"), None),
-                Some(_) => (None, json!("mismatch"), Some(disagreement)),
+                None => (None, not_checked("the admission has no model_sha256"), None),
+                Some(_) => (None, Sha256Check::Mismatch, Some(disagreement)),
             };
         }
     };
     match (admitted_sha256, &model_file) {
-        (None, _) => (
-            model_file,
-            json!("not_checked: the admission has no model_sha256"),
-            None,
-        ),
+        (None, _) => (model_file, not_checked("the admission has no model_sha256"), None),
         (Some(_), None) => (
             model_file,
-            json!("not_checked: the served model file could not be located"),
+            not_checked("the served model file could not be located"),
             None,
         ),
         (Some(expected), Some((path, source))) => match sha256_file(path, MODEL_HASH_LIMIT) {
             Err(err) => {
-                let check = json!(format!("not_checked: {}: {err}", path.display()));
+                let check = Sha256Check::NotChecked(format!("{}: {err}", path.display()));
                 (model_file, check, None)
             }
-            Ok(actual) if actual == expected => (model_file, json!("match"), None),
+            Ok(actual) if actual == expected => (model_file, Sha256Check::Match, None),
             Ok(actual) => {
                 let message = format!(
                     "the served model file {} ({source}) has sha256 {actual}, but the admission's model_sha256 is {expected}",
                     path.display()
                 );
-                (model_file, json!("mismatch"), Some(message))
+                (model_file, Sha256Check::Mismatch, Some(message))
             }
         },
     }
@@ -244,6 +244,10 @@ fn absolute_in(path: PathBuf, cwd: Option<&Path>) -> Option<PathBuf> {
     } else {
         cwd.map(|cwd| cwd.join(path))
     }
+}
+
+fn not_checked(why: &str) -> Sha256Check {
+    Sha256Check::NotChecked(why.to_owned())
 }
 
 /// The model file the server loaded, from its two witnesses: llama.cpp's `/props` (what the
@@ -500,7 +504,7 @@ mod tests {
             Some(props),
             Some(&admitted),
         );
-        assert_eq!((file, check), (None, json!("mismatch")));
+        assert_eq!((file, check), (None, Sha256Check::Mismatch));
         assert!(mismatch.is_some_and(|message| message.contains("not believed")));
     }
 
@@ -567,12 +571,7 @@ mod tests {
         let err = sha256_file(&fifo, MODEL_HASH_LIMIT).expect_err("a FIFO");
         assert!(err.to_string().contains("is a FIFO"), "{err}");
         let (_, check, mismatch) = check_model_file(None, Some(PathBuf::from("/dev/zero")), Some("00"));
-        assert!(
-            check
-                .as_str()
-                .is_some_and(|check| check.starts_with("not_checked: /dev/zero")),
-            "{check}"
-        );
+        assert!(check.to_string().starts_with("not_checked: /dev/zero"), "{check}");
         assert_eq!(mismatch, None);
     }
 

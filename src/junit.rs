@@ -43,11 +43,14 @@ pub(crate) fn report_properties(report: &Report, report_path: &Path) -> Vec<Prop
         ),
     ];
     for (name, value) in [
-        ("case_model_provider", &report.case_model_provider),
-        ("case_model", &report.case_model),
-        ("case_model_admission_status", &report.case_model_admission_status),
+        ("case_model_provider", report.case_model_provider.as_deref()),
+        ("case_model", report.case_model.as_deref()),
+        (
+            "case_model_admission_status",
+            report.case_model_admission_status.map(|status| status.as_str()),
+        ),
     ] {
-        properties.push(Property::new(name, value.clone().unwrap_or_default()));
+        properties.push(Property::new(name, value.unwrap_or_default().to_owned()));
     }
     if let Some(proof) = &report.fallback_proof {
         properties.push(Property::new(

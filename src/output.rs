@@ -4,7 +4,15 @@
 
 use std::collections::BTreeMap;
 
-use crate::gates::{GateCode, GateEvaluation, GateResult};
+use crate::records::AdmissionStatus;
+
+mod adapter;
+mod fingerprint;
+mod gate;
+
+pub use adapter::{AdapterMode, Api, LedgerTotals};
+pub use fingerprint::{ModelFile, Sha256Check, UpstreamFingerprint};
+pub use gate::{GateCode, GateResult, GateStatus};
 
 /// `case-harness check --format json`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -30,16 +38,20 @@ pub enum CheckOutcome {
 }
 
 impl CheckOutput {
-    /// Builds the output from a gate evaluation.
-    pub(crate) fn from_evaluation(evaluation: &GateEvaluation) -> Self {
+    /// Builds the output from every gate's result, in gate order.
+    pub fn from_results(results: &[GateResult]) -> Self {
         CheckOutput {
-            outcome: if evaluation.is_ready() {
+            outcome: if results.iter().all(|result| result.status == GateStatus::Pass) {
                 CheckOutcome::Ready
             } else {
                 CheckOutcome::Blocked
             },
-            blocked: evaluation.blocked_codes(),
-            gates: evaluation.results.clone(),
+            blocked: results
+                .iter()
+                .filter(|result| result.status == GateStatus::Blocked)
+                .map(|result| result.code)
+                .collect(),
+            gates: results.to_vec(),
             case_process_started: false,
         }
     }
@@ -112,11 +124,11 @@ pub struct Report {
     /// The one model the adapter forwarded.
     pub case_model: Option<String>,
     /// The admission status at run time.
-    pub case_model_admission_status: Option<String>,
+    pub case_model_admission_status: Option<AdmissionStatus>,
     /// The local upstream, `host:port`.
     pub upstream: Option<String>,
     /// What the upstream said about itself at the start of the run.
-    pub upstream_fingerprint: Option<serde_json::Value>,
+    pub upstream_fingerprint: Option<UpstreamFingerprint>,
     /// Every gate's result.
     pub gates: Vec<GateResult>,
     /// Codes of the blocking gates.
@@ -131,7 +143,7 @@ pub struct Report {
     /// completions) or `pass_through` (to an upstream that speaks the Messages API); absent
     /// when no adapter ran. Matches the trace's `adapter_started`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub adapter_mode: Option<crate::adapter::AdapterMode>,
+    pub adapter_mode: Option<AdapterMode>,
     /// Names (never values) of routing/credential variables Case did not get.
     pub scrubbed_variables: Vec<String>,
     /// What confined Case (`none` when it ran unconfined); absent when Case never ran.
@@ -279,7 +291,54 @@ pub struct CaseSummary {
     /// Spawn-to-exit wall time.
     pub duration_ms: u64,
     /// `verdict` from `case-output/result.json` (`pass`/`fail`), if it wrote one.
-    pub verdict: Option<String>,
+    pub verdict: Option<Verdict>,
+}
+
+/// Case's own verdict, as it writes it in `case-output/result.json`: only these two words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Case says the task passed.
+    Pass,
+    /// Case says the task failed.
+    Fail,
+}
+
+impl Verdict {
+    /// The verdict as written in `result.json` and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+        }
+    }
+}
+
+/// How Case ended, as the trace's `case_process_exited` records it (the report's
+/// [`CaseSummary`] carries the same facts).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseExit {
+    /// Exit code, when it exited normally.
+    pub exit_code: Option<i32>,
+    /// Signal that ended it, when one did.
+    pub signal: Option<i32>,
+    /// True when the harness killed it for exceeding the timeout.
+    pub timed_out: bool,
+    /// Wall time from spawn to exit, in milliseconds.
+    pub duration_ms: u64,
+}
+
+impl CaseExit {
+    /// The exit recorded for a Case that could not be started at all.
+    pub fn never_ran() -> CaseExit {
+        CaseExit {
+            exit_code: None,
+            signal: None,
+            timed_out: false,
+            duration_ms: 0,
+        }
+    }
 }
 
 /// The fallback proof: ledger totals plus the judgement drawn from them.
@@ -378,11 +437,25 @@ pub struct ChannelScan {
     /// What was scanned (files, `argv`, `git log`), or why nothing was.
     pub scanned: Vec<String>,
     /// Hits: secret name and location, never the value.
-    pub hits: Vec<crate::secrets::SecretHit>,
+    pub hits: Vec<SecretHit>,
     /// Why the channel could not be scanned, when it could not (e.g. no `--sot`). A skipped
     /// channel other than `commit` outside a git work tree keeps a run from passing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
+}
+
+/// One place a secret was found: which secret, which channel, which file (never the value).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+// A field the harness never writes is a forgery: `verify` must refuse it (found by
+// harness-tests/run/sealing.rs), not drop it while the seal still matches.
+#[serde(deny_unknown_fields)]
+pub struct SecretHit {
+    /// Name of the secret found.
+    pub secret: String,
+    /// The channel, e.g. `backend_logs`.
+    pub channel: String,
+    /// The file (or `argv[N]`, `git log`) it was found in.
+    pub location: String,
 }
 
 /// A file's path and digest.

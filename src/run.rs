@@ -20,7 +20,7 @@ use crate::output::{CaseSummary, ChannelScan, EvidenceKind, FileDigest, Isolatio
 use crate::records::{read_bounded, sha256_hex};
 use crate::sandbox::{Sandbox, SandboxError, SandboxSpec};
 use crate::secrets::{NamedSecret, SecretScanner, SecretValue};
-use crate::trace::{self, Trace};
+use crate::trace::{Trace, TraceEvent};
 
 /// Default `--timeout` for Case.
 pub(crate) const DEFAULT_CASE_TIMEOUT: Duration = Duration::from_secs(300);
@@ -169,11 +169,7 @@ pub(crate) async fn run(options: &RunOptions, config: &HarnessConfig) -> Result<
     evidence::write_placeholder(&out, evidence_kind)?;
     let trace_path = out.join(names::TRACE);
     let trace = Trace::create(&trace_path).map_err(crate::path_io::at(&trace_path))?;
-    trace_event(
-        &trace,
-        trace::RUN_STARTED,
-        serde_json::json!({ "evidence_kind": evidence_kind.as_str() }),
-    )?;
+    trace_event(&trace, TraceEvent::RunStarted { evidence_kind })?;
     tokio::select! {
         report = pipeline(options, config, &out, evidence_kind, &trace) => {
             let report = report?;
@@ -184,7 +180,9 @@ pub(crate) async fn run(options: &RunOptions, config: &HarnessConfig) -> Result<
         }
         signal = crate::signals::interrupted() => {
             // Dropping the pipeline stops the adapter and kills Case's process group.
-            let _ = trace.event(trace::RUN_INTERRUPTED, serde_json::json!({ "signal": signal }));
+            let _ = trace.record(&TraceEvent::RunInterrupted {
+                signal: signal.to_owned(),
+            });
             Err(RunError::Interrupted { signal })
         }
     }
@@ -213,11 +211,13 @@ async fn pipeline(
     let blocked = evaluation.blocked_codes();
     trace_event(
         trace,
-        trace::GATES_EVALUATED,
-        serde_json::json!({ "blocked": blocked, "gates": evaluation.results }),
+        TraceEvent::GatesEvaluated {
+            blocked: blocked.clone(),
+            gates: evaluation.results.clone(),
+        },
     )?;
-    for code in &blocked {
-        trace_event(trace, trace::GATE_BLOCKED, serde_json::json!({ "code": code }))?;
+    for &code in &blocked {
+        trace_event(trace, TraceEvent::GateBlocked { code })?;
     }
 
     // Inputs: digests in the report; the records' exact bytes in the run folder, so that
@@ -285,12 +285,12 @@ async fn pipeline(
         evidence_kind,
         case_model_provider: admission.map(|record| record.case_model_provider.to_string()),
         case_model: admission.map(|record| record.case_model.to_string()),
-        case_model_admission_status: admission.map(|record| record.case_model_admission_status.as_str().to_owned()),
+        case_model_admission_status: admission.map(|record| record.case_model_admission_status),
         upstream: evaluation.base_url.as_ref().map(|base| base.host_port()),
         upstream_fingerprint: evaluation
             .fingerprint
             .as_ref()
-            .map(|fingerprint| fingerprint.value.clone()),
+            .map(|fingerprint| fingerprint.recorded.clone()),
         gates: evaluation.results.clone(),
         case: None,
         case_home: None,
@@ -331,12 +331,12 @@ async fn pipeline(
     }
 
     observations.secret_channels = scan_channels(&scanner, out, options.sot.as_deref(), &case_command)?;
-    let hits: BTreeMap<&str, usize> = observations
+    let hits = observations
         .secret_channels
         .iter()
-        .map(|channel| (channel.channel.as_str(), channel.hits.len()))
+        .map(|channel| (channel.channel.clone(), channel.hits.len()))
         .collect();
-    trace_event(trace, trace::SECRET_SCAN, serde_json::json!({ "hits": hits }))?;
+    trace_event(trace, TraceEvent::SecretScan { hits })?;
     let report = evidence::seal(observations, trace, |bytes| {
         let mut hits = Vec::new();
         scanner.scan_bytes("report", names::REPORT, bytes, &mut hits);
@@ -494,8 +494,12 @@ fn create_log(path: &Path) -> Result<std::fs::File, RunError> {
 }
 
 fn trace_isolation(trace: &Trace, isolation: &Isolation) -> Result<(), RunError> {
-    let value = serde_json::to_value(isolation).map_err(evidence::EvidenceError::from)?;
-    trace_event(trace, trace::CASE_ISOLATION, serde_json::json!({ "isolation": value }))
+    trace_event(
+        trace,
+        TraceEvent::CaseIsolation {
+            isolation: isolation.clone(),
+        },
+    )
 }
 
 fn write_case_config(contract: &CaseContract, timeout: Duration) -> Result<(), RunError> {
@@ -547,9 +551,9 @@ fn digest_of(path: &Path, bytes: &[u8]) -> FileDigest {
     }
 }
 
-fn trace_event(trace: &Trace, event: &str, fields: serde_json::Value) -> Result<(), RunError> {
+fn trace_event(trace: &Trace, event: TraceEvent) -> Result<(), RunError> {
     Ok(trace
-        .event(event, fields)
+        .record(&event)
         .map_err(crate::path_io::at(Path::new(names::TRACE)))?)
 }
 

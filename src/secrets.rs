@@ -60,19 +60,7 @@ pub(crate) struct NamedSecret {
     pub value: SecretValue,
 }
 
-/// One place a secret was found: which secret, which channel, which file (never the value).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-// A field the harness never writes is a forgery: `verify` must refuse it (found by
-// harness-tests/run/sealing.rs), not drop it while the seal still matches.
-#[serde(deny_unknown_fields)]
-pub struct SecretHit {
-    /// Name of the secret found.
-    pub secret: String,
-    /// The channel, e.g. `backend_logs`.
-    pub channel: String,
-    /// The file (or `argv[N]`, `git log`) it was found in.
-    pub location: String,
-}
+pub use crate::output::SecretHit;
 
 /// Searches bytes for every form of a set of secrets in one pass.
 ///

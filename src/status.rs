@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::evidence::VerifiedReport;
-use crate::output::{DerivedStatus, EvidenceKind, EvidenceRef, RunOutcome, StatusOutput, WorkItemOutput};
+use crate::output::{DerivedStatus, EvidenceKind, EvidenceRef, RunOutcome, Sha256Check, StatusOutput, WorkItemOutput};
 use crate::records::{AdmissionRecord, AdmissionStatus};
 use crate::sot::SotDocument;
 
@@ -47,7 +47,9 @@ impl VerifiedReport {
                     .to_owned(),
             );
         }
-        if self.model_sha256_check == "mismatch" {
+        let check = self.model_sha256_check.as_ref();
+        let matched = check.is_some_and(Sha256Check::is_match);
+        if check == Some(&Sha256Check::Mismatch) {
             return Some("its served model file did not match the admission's model_sha256".to_owned());
         }
         // A pinned digest is the strongest identity claim there is: when one was pinned (by the
@@ -58,10 +60,10 @@ impl VerifiedReport {
             .map(|digest| digest.as_str())
             .or(self.pinned_model_sha256.as_deref())
         {
-            if self.model_sha256_check != "match" {
+            if !matched {
                 return Some(format!(
                     "the admission pins model_sha256 but the served model file was never matched ({})",
-                    self.model_sha256_check
+                    check.map_or_else(|| "unknown".to_owned(), Sha256Check::to_string)
                 ));
             }
             if self.pinned_model_sha256.as_deref() != Some(pinned) {
@@ -71,7 +73,7 @@ impl VerifiedReport {
                 ));
             }
         }
-        if self.upstream_server == "unknown" && self.model_sha256_check != "match" {
+        if self.upstream_server == "unknown" && !matched {
             return Some("its upstream could not be identified (unknown server, no model_sha256 match)".to_owned());
         }
         if let Some(admission) = admission_now {
@@ -335,7 +337,7 @@ mod tests {
             case_model: "smollm2-135m-instruct".to_owned(),
             case_model_admission_status: Some(admission),
             upstream_server: "llama-cpp-python".to_owned(),
-            model_sha256_check: "match".to_owned(),
+            model_sha256_check: Some(Sha256Check::Match),
             confined: true,
             pinned_model_sha256: None,
         }
@@ -421,10 +423,10 @@ mod tests {
     fn an_unidentified_upstream_or_a_model_file_mismatch_does_not_count() {
         let mut unknown = report(RealStage2, RunOutcome::Pass, Candidate);
         unknown.upstream_server = "unknown".to_owned();
-        unknown.model_sha256_check = "not_checked: no model_sha256".to_owned();
+        unknown.model_sha256_check = Some(Sha256Check::NotChecked("no model_sha256".to_owned()));
         assert_eq!(derived(vec![unknown], None)["CTO-WORK-022"].status, "blocked");
         let mut mismatch = report(RealStage2, RunOutcome::Pass, Candidate);
-        mismatch.model_sha256_check = "mismatch".to_owned();
+        mismatch.model_sha256_check = Some(Sha256Check::Mismatch);
         assert_eq!(derived(vec![mismatch], None)["CTO-WORK-022"].status, "blocked");
     }
 
@@ -461,7 +463,9 @@ mod tests {
         let pinned = "ab".repeat(32);
         let mut unmatched = report(RealStage2, RunOutcome::Pass, Admitted);
         unmatched.upstream_server = "llama.cpp".to_owned();
-        unmatched.model_sha256_check = "not_checked: the served model file could not be located".to_owned();
+        unmatched.model_sha256_check = Some(Sha256Check::NotChecked(
+            "the served model file could not be located".to_owned(),
+        ));
         unmatched.pinned_model_sha256 = Some(pinned.clone());
         let derived_now = derived(vec![unmatched.clone()], Some(Admitted));
         assert_eq!(derived_now["CTO-WORK-020"].status, "blocked");
@@ -476,7 +480,7 @@ mod tests {
         );
 
         let mut matched = unmatched;
-        matched.model_sha256_check = "match".to_owned();
+        matched.model_sha256_check = Some(Sha256Check::Match);
         assert_eq!(
             derived(vec![matched.clone()], Some(Admitted))["CTO-WORK-020"].status,
             "unblocked"

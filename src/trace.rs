@@ -2,44 +2,51 @@
 //! number, wall-clock time and time since the run began.
 //!
 //! The trace is evidence: "blocked before `case_process_started`" means the trace has no
-//! [`CASE_PROCESS_STARTED`] line, and the report's verifier reads it back. Each line is
-//! written and flushed as it happens, so a run killed midway still leaves what it did.
-//! Events never carry header values, bodies or secrets — only names, codes and counts.
+//! [`TraceEvent::CaseProcessStarted`] line, and `verify` reads every line back as a typed
+//! [`TraceEvent`] (see `trace/event.rs`). Each line is written and flushed as it happens, so a
+//! run killed midway still leaves what it did. Events never carry header values, bodies or
+//! secrets — only names, codes and counts.
 
 use std::fs::File;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
 
-/// The run began (inputs are about to be read).
-pub const RUN_STARTED: &str = "run_started";
-/// Every gate was evaluated; fields list the blocked codes.
-pub const GATES_EVALUATED: &str = "gates_evaluated";
-/// One gate blocked; one event per blocking gate.
-pub const GATE_BLOCKED: &str = "gate_blocked";
-/// The adapter is listening.
-pub const ADAPTER_STARTED: &str = "adapter_started";
-/// What confines Case (`isolation`: the report's field), written before Case is spawned.
-pub const CASE_ISOLATION: &str = "case_isolation";
-/// Written immediately before Case is spawned — and only then.
-pub const CASE_PROCESS_STARTED: &str = "case_process_started";
-/// Case exited (or was killed).
-pub const CASE_PROCESS_EXITED: &str = "case_process_exited";
-/// Case was killed for exceeding `--timeout`.
-pub const CASE_TIMED_OUT: &str = "case_timed_out";
-/// The harness was interrupted (SIGINT/SIGTERM) while Case ran; the run stays `incomplete`.
-pub const RUN_INTERRUPTED: &str = "run_interrupted";
-/// A request asked for another model or smuggled routing; refused, not forwarded.
-pub const FALLBACK_ATTEMPT: &str = "fallback_attempt";
-/// The adapter stopped; fields carry its totals.
-pub const ADAPTER_STOPPED: &str = "adapter_stopped";
-/// The secret scan finished; fields carry hit counts per channel (never values).
-pub const SECRET_SCAN: &str = "secret_scan";
-/// The report was sealed; the last event of a finished run.
-pub const EVIDENCE_SEALED: &str = "evidence_sealed";
+mod event;
+
+pub use event::TraceEvent;
+
+/// The envelope keys every line carries besides its event.
+const ENVELOPE_KEYS: [&str; 3] = ["seq", "unix_ms", "elapsed_ms"];
+
+/// One line of the trace: the envelope and its event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceLine {
+    /// 1, 2, 3, … in the order written.
+    pub seq: u64,
+    /// Wall-clock time, milliseconds since the Unix epoch.
+    pub unix_ms: u64,
+    /// Milliseconds since the trace was created.
+    pub elapsed_ms: u64,
+    /// What happened.
+    pub event: TraceEvent,
+}
+
+/// Why a trace's text is not a trace the harness wrote.
+#[derive(Debug, thiserror::Error)]
+#[error("{} line {line}: not a trace event the harness writes: {source}", path.display())]
+pub struct TraceParseError {
+    /// The trace file.
+    pub path: PathBuf,
+    /// The line (from 1).
+    pub line: usize,
+    /// What is wrong with it.
+    #[source]
+    pub source: serde_json::Error,
+}
 
 /// A cloneable handle to one trace file (or to nothing, for a standalone adapter).
 #[derive(Clone)]
@@ -81,27 +88,19 @@ impl Trace {
         Trace { inner: None }
     }
 
-    /// Appends one event. `fields` must be a JSON object (or null); it may not use the
-    /// reserved keys `seq`, `event`, `unix_ms` and `elapsed_ms`.
-    pub fn event(&self, event: &str, fields: Value) -> std::io::Result<()> {
+    /// Appends one event, with the next sequence number and the time.
+    pub fn record(&self, event: &TraceEvent) -> std::io::Result<()> {
         let Some(inner) = &self.inner else {
             return Ok(());
         };
         let mut trace = inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut line = Map::new();
-        line.insert("seq".to_owned(), Value::from(trace.next_seq));
-        line.insert("event".to_owned(), Value::from(event));
-        line.insert("unix_ms".to_owned(), Value::from(unix_ms()));
-        line.insert(
-            "elapsed_ms".to_owned(),
-            Value::from(trace.started.elapsed().as_millis() as u64),
-        );
-        if let Value::Object(fields) = fields {
-            for (key, value) in fields {
-                line.entry(key).or_insert(value);
-            }
-        }
-        let mut text = Value::Object(line).to_string();
+        let line = TraceLine {
+            seq: trace.next_seq,
+            unix_ms: unix_ms(),
+            elapsed_ms: trace.started.elapsed().as_millis() as u64,
+            event: event.clone(),
+        };
+        let mut text = line.to_json().map_err(std::io::Error::other)?;
         text.push('\n');
         trace.file.write_all(text.as_bytes())?;
         trace.file.flush()?;
@@ -125,20 +124,57 @@ pub fn unix_ms() -> u64 {
         .map_or(0, |since| since.as_millis() as u64)
 }
 
-/// Reads a trace back as JSON objects (for verification and tests).
-pub fn read(path: &Path) -> Result<Vec<Map<String, Value>>, String> {
-    let text = crate::evidence::files::read_text(path, crate::evidence::files::MAX_LOG_FILE_BYTES)
-        .map_err(|err| err.to_string())?;
-    parse(path, &text)
+impl TraceLine {
+    /// The line as written: one JSON object, keys sorted, the envelope beside the event's
+    /// fields (the form every trace has had on disk).
+    pub fn to_json(&self) -> Result<String, serde_json::Error> {
+        let Value::Object(mut object) = serde_json::to_value(&self.event)? else {
+            return Err(invalid("a trace event is not a JSON object"));
+        };
+        for (key, value) in ENVELOPE_KEYS.into_iter().zip([self.seq, self.unix_ms, self.elapsed_ms]) {
+            if object.insert(key.to_owned(), Value::from(value)).is_some() {
+                return Err(invalid(format_args!("event field `{key}` shadows the envelope")));
+            }
+        }
+        Ok(Value::Object(object).to_string())
+    }
+
+    /// Parses one line: a JSON object with the three envelope numbers and exactly the fields
+    /// of one known event.
+    pub fn from_json(line: &str) -> Result<TraceLine, serde_json::Error> {
+        let mut object: Map<String, Value> = serde_json::from_str(line)?;
+        Ok(TraceLine {
+            seq: take_number(&mut object, "seq")?,
+            unix_ms: take_number(&mut object, "unix_ms")?,
+            elapsed_ms: take_number(&mut object, "elapsed_ms")?,
+            event: serde_json::from_value(Value::Object(object))?,
+        })
+    }
 }
 
-/// Parses a trace's text (read by the caller, bounded) into its events.
-pub fn parse(path: &Path, text: &str) -> Result<Vec<Map<String, Value>>, String> {
+/// Removes an envelope number from a line's object: present and a `u64`, or an error.
+fn take_number(object: &mut Map<String, Value>, key: &'static str) -> Result<u64, serde_json::Error> {
+    let value = object
+        .remove(key)
+        .ok_or_else(|| invalid(format_args!("missing field `{key}`")))?;
+    serde_json::from_value(value).map_err(|err| invalid(format_args!("field `{key}`: {err}")))
+}
+
+fn invalid(message: impl std::fmt::Display) -> serde_json::Error {
+    <serde_json::Error as serde::de::Error>::custom(message)
+}
+
+/// Parses a trace's text (read by the caller, bounded: see `evidence::files`) into its lines.
+/// The first line that is not exactly an event the harness writes fails the whole trace.
+pub fn parse(path: &Path, text: &str) -> Result<Vec<TraceLine>, TraceParseError> {
     text.lines()
         .enumerate()
-        .map(|(index, line)| match serde_json::from_str::<Value>(line) {
-            Ok(Value::Object(map)) => Ok(map),
-            _ => Err(format!("{} line {}: not a JSON object", path.display(), index + 1)),
+        .map(|(index, line)| {
+            TraceLine::from_json(line).map_err(|source| TraceParseError {
+                path: path.to_owned(),
+                line: index + 1,
+                source,
+            })
         })
         .collect()
 }
@@ -147,19 +183,81 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<Map<String, Value>>, String>
 mod tests {
     use super::*;
 
+    fn started(program: &str) -> TraceEvent {
+        TraceEvent::CaseProcessStarted {
+            program: program.to_owned(),
+            argc: 1,
+        }
+    }
+
     #[test]
-    fn events_are_numbered_in_order_and_reserved_keys_win() {
+    fn events_are_numbered_in_order_and_read_back_typed() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("trace.jsonl");
         let trace = Trace::create(&path).expect("create");
-        trace.event(RUN_STARTED, serde_json::json!({"seq": 99})).expect("write");
-        trace.clone().event(CASE_PROCESS_STARTED, Value::Null).expect("write");
-        let events = read(&path).expect("read back");
-        assert_eq!(events.len(), 2);
-        assert_eq!(events[0]["seq"], 1);
-        assert_eq!(events[1]["seq"], 2);
-        assert_eq!(events[1]["event"], CASE_PROCESS_STARTED);
-        let on_disk = crate::records::sha256_hex(&std::fs::read(&path).expect("read"));
+        let first = TraceEvent::RunStarted {
+            evidence_kind: crate::output::EvidenceKind::Simulated,
+        };
+        trace.record(&first).expect("write");
+        trace.clone().record(&started("case")).expect("write");
+        let text = std::fs::read_to_string(&path).expect("read");
+        let lines = parse(&path, &text).expect("read back");
+        assert_eq!(lines.iter().map(|line| line.seq).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(lines[0].event, first);
+        assert_eq!(lines[1].event, started("case"));
+        let on_disk = crate::records::sha256_hex(text.as_bytes());
         assert_eq!(trace.written_digest(), Some(on_disk));
+    }
+
+    #[test]
+    fn lines_keep_the_bytes_traces_have_always_had() {
+        // Written by the untyped writer before events were typed (keys sorted, envelope mixed in).
+        let lines = [
+            r#"{"elapsed_ms":0,"event":"run_started","evidence_kind":"real_stage2","seq":1,"unix_ms":1796068492204}"#,
+            r#"{"argc":4,"elapsed_ms":156,"event":"case_process_started","program":"python3","seq":5,"unix_ms":1796068492360}"#,
+            r#"{"duration_ms":877,"elapsed_ms":1034,"event":"case_process_exited","exit_code":0,"seq":6,"signal":null,"timed_out":false,"unix_ms":1796068493238}"#,
+            r#"{"elapsed_ms":1034,"event":"adapter_stopped","listen":"127.0.0.1:47100","seq":7,"totals":{"fallback_attempts":0,"forwarded":1,"models_requested":["m"],"requests":1,"secret_echoes":0,"served_by_admitted_model":1,"upstream_errors":[],"upstream_hosts":["127.0.0.1:8090"],"upstream_models_reported":["m"]},"unix_ms":1796068493238}"#,
+            r#"{"elapsed_ms":156,"event":"case_isolation","isolation":{"filesystem":"read_only_run_folder","how":"kernel namespaces (rustix): mount, network, PID","network":"namespace","pid":"namespace","uid":0},"seq":4,"unix_ms":1796068492360}"#,
+        ];
+        for line in lines {
+            let typed = TraceLine::from_json(line).expect(line);
+            assert_eq!(typed.to_json().expect("write"), line);
+        }
+    }
+
+    #[test]
+    fn a_line_without_its_envelope_or_with_a_retyped_one_is_refused() {
+        let good = r#"{"elapsed_ms":0,"event":"gate_blocked","code":"decision_record_missing","seq":1,"unix_ms":1}"#;
+        assert!(TraceLine::from_json(good).is_ok());
+        for forged in [
+            r#"{"elapsed_ms":0,"event":"gate_blocked","code":"decision_record_missing","unix_ms":1}"#,
+            r#"{"elapsed_ms":0,"event":"gate_blocked","code":"decision_record_missing","seq":"1","unix_ms":1}"#,
+            r#"{"elapsed_ms":0,"event":"gate_blocked","code":"no_such_gate","seq":1,"unix_ms":1}"#,
+            r#"[1]"#,
+        ] {
+            assert!(TraceLine::from_json(forged).is_err(), "{forged}");
+        }
+    }
+
+    #[test]
+    fn parse_names_the_file_and_the_line() {
+        let text = "{\"elapsed_ms\":0,\"event\":\"evidence_sealed\",\"report\":\"report.json\",\"seq\":1,\"unix_ms\":1}\n{\"event\":\"case_passed\"}\n";
+        let err = parse(Path::new("trace.jsonl"), text).expect_err("forged second line");
+        assert_eq!(err.line, 2);
+        assert!(err.to_string().starts_with("trace.jsonl line 2: "), "{err}");
+    }
+
+    #[test]
+    fn no_event_field_shadows_the_envelope() {
+        for event in event::tests::one_of_each() {
+            let line = TraceLine {
+                seq: 1,
+                unix_ms: 2,
+                elapsed_ms: 3,
+                event,
+            };
+            let text = line.to_json().expect("no field named like the envelope");
+            assert_eq!(TraceLine::from_json(&text).expect("read back"), line);
+        }
     }
 }

@@ -1,3 +1,5 @@
+use serde_json::Value;
+
 use crate::common::*;
 
 /// A finished run of `case` that exited with `exit`.
@@ -131,7 +133,7 @@ async fn resealed_forgeries_of_each_pass_condition_fail_verification() {
     reseal(&timed_out, |report| {
         if let Some(case) = report.case.as_mut() {
             (case.timed_out, case.exit_code, case.signal, case.verdict) =
-                (false, Some(0), None, Some("pass".to_owned()));
+                (false, Some(0), None, Some(case_harness::output::Verdict::Pass));
         }
     });
     let (code, stdout) = verify_stdout(&timed_out);
@@ -144,7 +146,7 @@ async fn resealed_forgeries_of_each_pass_condition_fail_verification() {
     // A candidate admission claimed as admitted.
     let candidate = passing_run().await;
     reseal(&candidate, |report| {
-        report.case_model_admission_status = Some("admitted".to_owned())
+        report.case_model_admission_status = Some(case_harness::records::AdmissionStatus::Admitted)
     });
     let (code, stdout) = verify_stdout(&candidate);
     assert_eq!(code, Some(1));
@@ -197,4 +199,84 @@ async fn a_removed_null_field_fails_verification() {
     let (code, stdout) = verify_stdout(&sandbox);
     assert_eq!(code, Some(1), "{stdout}");
     assert!(stdout.contains("not in the exact form"), "{stdout}");
+}
+
+/// Rewrites a sealed run's trace with `edit` (which returns the line it forged, from 1),
+/// puts the new digest in the report and reseals it: a forger who knows every algorithm. Only
+/// the trace's content can give the forgery away. Returns the forged line's number.
+fn forge_trace(sandbox: &Sandbox, edit: impl FnOnce(&mut Vec<Value>) -> usize) -> usize {
+    let trace_path = sandbox.out().join("trace.jsonl");
+    let mut lines: Vec<Value> = std::fs::read_to_string(&trace_path)
+        .expect("trace")
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("line"))
+        .collect();
+    let forged = edit(&mut lines);
+    let text: String = lines.iter().map(|line| format!("{line}\n")).collect();
+    std::fs::write(&trace_path, &text).expect("write trace");
+    let report_path = sandbox.out().join("report.json");
+    let mut report: case_harness::output::Report =
+        serde_json::from_slice(&std::fs::read(&report_path).expect("read")).expect("report");
+    report.artifacts.insert(
+        "trace.jsonl".to_owned(),
+        case_harness::records::sha256_hex(text.as_bytes()),
+    );
+    let digest = case_harness::evidence::seal_digest(&report).expect("digest");
+    report.seal.as_mut().expect("sealed").digest = digest;
+    std::fs::write(&report_path, serde_json::to_vec_pretty(&report).expect("json")).expect("write");
+    case_harness::junit::write_run_junit(&sandbox.out(), &report).expect("junit");
+    forged
+}
+
+/// The trace is read back as the typed events the harness writes: a line it could not have
+/// written (an unknown event, an unknown field, a field of another type) fails verification
+/// even when every digest and the seal were recomputed around it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_trace_line_fails_verification_even_when_resealed() {
+    let sandbox = passing_run().await;
+    // The forger's tools are sound: a trace rewritten unchanged still verifies.
+    forge_trace(&sandbox, |_| 0);
+    let (code, stdout) = verify_stdout(&sandbox);
+    assert_eq!(code, Some(0), "{stdout}");
+
+    let unknown_event = passing_run().await;
+    let unknown_event_line = forge_trace(&unknown_event, |lines| {
+        let mut forged = lines.last().expect("a line").clone();
+        forged["event"] = Value::from("human_review_passed");
+        forged.as_object_mut().expect("object").remove("report");
+        forged["seq"] = Value::from(lines.len() as u64 + 1);
+        lines.push(forged);
+        lines.len()
+    });
+    let unknown_field = passing_run().await;
+    let unknown_field_line = forge_trace(&unknown_field, |lines| {
+        let sealed = lines.last_mut().expect("evidence_sealed");
+        assert_eq!(sealed["event"], "evidence_sealed");
+        sealed["reviewed_by"] = Value::from("a human");
+        lines.len()
+    });
+    let wrong_type = passing_run().await;
+    let wrong_type_line = forge_trace(&wrong_type, |lines| {
+        let index = lines
+            .iter()
+            .position(|line| line["event"] == "case_process_started")
+            .expect("case_process_started");
+        let argc = lines[index]["argc"].to_string();
+        lines[index]["argc"] = Value::from(argc);
+        index + 1
+    });
+    for (forgery, line) in [
+        (&unknown_event, unknown_event_line),
+        (&unknown_field, unknown_field_line),
+        (&wrong_type, wrong_type_line),
+    ] {
+        let (code, stdout) = verify_stdout(forgery);
+        assert_eq!(code, Some(1), "{stdout}");
+        assert!(
+            stdout.contains(&format!(
+                "trace.jsonl line {line}: not a trace event the harness writes"
+            )),
+            "{stdout}"
+        );
+    }
 }

@@ -137,7 +137,7 @@ impl TestAdapter {
         assert_eq!((totals.fallback_attempts, totals.forwarded), (attempts, 0));
         assert!(totals.models_requested.contains(model), "{:?}", totals.models_requested);
         let events = self.trace_events();
-        let traced = events.iter().filter(|event| *event == trace::FALLBACK_ATTEMPT).count() as u64;
+        let traced = events.iter().filter(|event| *event == "fallback_attempt").count() as u64;
         assert_eq!(traced, attempts, "{events:?}");
     }
 
@@ -158,10 +158,11 @@ pub fn fallback_attempts_header(headers: &reqwest::header::HeaderMap) -> String 
 
 /// The event names of the trace at `path`, in order.
 pub fn trace_event_names(path: &Path) -> Vec<String> {
-    trace::read(path)
-        .expect("trace")
-        .into_iter()
-        .map(|event| event["event"].as_str().unwrap_or_default().to_owned())
+    let text = std::fs::read_to_string(path).expect("trace");
+    trace::parse(path, &text)
+        .expect("a trace the harness writes")
+        .iter()
+        .map(|line| line.event.name().to_owned())
         .collect()
 }
 

@@ -323,9 +323,12 @@ impl StepRun<'_> {
                 &Some(started),
                 &report["case_process_started"].as_bool(),
             )?;
-            let traced = std::fs::read_to_string(out.join(names::TRACE))
-                .map_err(|err| format!("trace: {err}"))?
-                .contains(&format!("\"event\":\"{}\"", crate::trace::CASE_PROCESS_STARTED));
+            let trace_path = out.join(names::TRACE);
+            let text = std::fs::read_to_string(&trace_path).map_err(|err| format!("trace: {err}"))?;
+            let traced = crate::trace::parse(&trace_path, &text)
+                .map_err(|err| err.to_string())?
+                .iter()
+                .any(|line| matches!(line.event, crate::trace::TraceEvent::CaseProcessStarted { .. }));
             check_eq("trace has case_process_started", &Some(started), &Some(traced))?;
         }
         check_eq(

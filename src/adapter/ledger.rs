@@ -12,7 +12,6 @@
 //! the per-run token and the upstream secret replaced by `[redacted]`, so even a Case that
 //! puts its token in the `model` field cannot write it into the evidence through us.
 
-use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -31,30 +30,7 @@ pub const LEDGER_FILE_NAME: &str = "adapter-ledger.jsonl";
 /// Longest request-derived string (path, model name, reason) the ledger keeps, in characters.
 pub(crate) const MAX_RECORDED_CHARS: usize = 256;
 
-/// Which API a request spoke.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Api {
-    /// OpenAI `/v1/models` and `/v1/chat/completions`.
-    #[serde(rename = "openai")]
-    OpenAi,
-    /// Anthropic `/v1/messages` and `/v1/messages/count_tokens`.
-    #[serde(rename = "anthropic")]
-    Anthropic,
-    /// A path the adapter answers itself (unknown paths, telemetry); never forwarded.
-    #[serde(rename = "local")]
-    Local,
-}
-
-impl Api {
-    /// The name as written in the ledger.
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Api::OpenAi => "openai",
-            Api::Anthropic => "anthropic",
-            Api::Local => "local",
-        }
-    }
-}
+pub use crate::output::Api;
 
 /// How the adapter disposed of a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -140,34 +116,7 @@ where
     Option::<T>::deserialize(deserializer)
 }
 
-/// What the ledger proves about a run, computed only from its lines (see [`summarize`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LedgerTotals {
-    /// Lines in the ledger.
-    pub requests: u64,
-    /// Requests sent upstream (lines with a non-null `upstream`), whatever came back.
-    pub forwarded: u64,
-    /// Requests that carried the admitted model upstream and got a 2xx answer back in full
-    /// (`outcome` `forwarded`, 2xx `status`, non-null `forwarded_model`). A model listing
-    /// forwards no model and does not count.
-    pub served_by_admitted_model: u64,
-    /// Requests refused as fallback attempts (another model, smuggled routing).
-    pub fallback_attempts: u64,
-    /// Every `requested_model` seen, refused ones included.
-    pub models_requested: BTreeSet<String>,
-    /// Every `upstream_model` the upstream reported.
-    pub upstream_models_reported: BTreeSet<String>,
-    /// Every `upstream` host:port a request was sent to.
-    pub upstream_hosts: BTreeSet<String>,
-    /// Answers in which the upstream echoed one of the run's secrets
-    /// ([`Outcome::SecretEchoed`]).
-    #[serde(default)]
-    pub secret_echoes: u64,
-    /// Every distinct [`UpstreamCause`] the upstream's error answers gave.
-    #[serde(default)]
-    pub upstream_errors: BTreeSet<UpstreamCause>,
-}
+pub use crate::output::LedgerTotals;
 
 impl LedgerTotals {
     /// Adds one line to the totals.

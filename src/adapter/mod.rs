@@ -26,7 +26,7 @@
 //! * **Pinned.** `pinning` decides, in one function for every API, whether a request may
 //!   go upstream: only the admitted model, no smuggled routing. A refusal is a 403 error in
 //!   the API's own shape (OpenAI's, or Anthropic's `permission_error`) that says why, counted
-//!   as a fallback attempt (ledger and [`trace::FALLBACK_ATTEMPT`](crate::trace::FALLBACK_ATTEMPT)). A Claude model, a Haiku
+//!   as a fallback attempt (ledger and the trace's `fallback_attempt`). A Claude model, a Haiku
 //!   "small/fast" model, anything else: refused, never remapped to the admitted one.
 //! * **Passed through as it is** (OpenAI routes). The upstream's status and body come back
 //!   unchanged — a 401, 404, 429 or 5xx is not retried, and nothing is ever tried on another

@@ -67,25 +67,7 @@ impl UpstreamApi {
     }
 }
 
-/// How the adapter serves `/v1/messages` and `/v1/messages/count_tokens`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AdapterMode {
-    /// Translated to and from OpenAI chat completions.
-    Translate,
-    /// Forwarded as Anthropic requests, pinned the same way.
-    PassThrough,
-}
-
-impl AdapterMode {
-    /// The report's spelling: `translate` or `pass_through`.
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            AdapterMode::Translate => "translate",
-            AdapterMode::PassThrough => "pass_through",
-        }
-    }
-}
+pub use crate::output::AdapterMode;
 
 /// What the start-up probe found.
 #[derive(Debug, Clone, PartialEq, Eq)]

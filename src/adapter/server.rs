@@ -9,7 +9,6 @@ use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use axum::http::HeaderValue;
-use serde_json::json;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -19,7 +18,7 @@ use super::routing::{MAX_IN_FLIGHT, handle};
 use super::state::Shared;
 use super::tokenizer::TokenizerProbe;
 use crate::secrets::SecretValue;
-use crate::trace::{self, Trace};
+use crate::trace::{Trace, TraceEvent};
 use crate::upstream::{self, LocalBaseUrl};
 
 /// `upstream_timeout` of the standalone adapter.
@@ -157,8 +156,11 @@ impl AdapterHandle {
             let _ = task.await;
         }
         let totals = self.shared.ledger.totals();
-        let fields = json!({ "listen": self.local_addr.to_string(), "totals": totals });
-        if let Err(err) = self.shared.trace.event(trace::ADAPTER_STOPPED, fields) {
+        let event = TraceEvent::AdapterStopped {
+            listen: self.local_addr.to_string(),
+            totals: totals.clone(),
+        };
+        if let Err(err) = self.shared.trace.record(&event) {
             eprintln!("case-harness adapter: warning: cannot write the trace: {err}");
         }
         totals
@@ -258,17 +260,14 @@ pub async fn start_on(config: AdapterConfig, listener: std::net::TcpListener) ->
     });
     shared
         .trace
-        .event(
-            trace::ADAPTER_STARTED,
-            json!({
-                "listen": local_addr.to_string(),
-                "upstream": shared.upstream_host,
-                "model": shared.model,
-                "ledger": ledger_note,
-                "adapter_mode": mode.as_str(),
-                "adapter_mode_reason": mode_reason,
-            }),
-        )
+        .record(&TraceEvent::AdapterStarted {
+            listen: local_addr.to_string(),
+            upstream: shared.upstream_host.clone(),
+            model: shared.model.clone(),
+            ledger: ledger_note,
+            adapter_mode: mode,
+            adapter_mode_reason: mode_reason,
+        })
         .map_err(AdapterError::Trace)?;
 
     let app = axum::Router::new().fallback(handle).with_state(shared.clone());

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::api_error::local_error;
 use super::ledger::{Api, Ledger, Outcome, RequestLog};
@@ -17,7 +17,7 @@ use super::pinning::{self, Refusal};
 use super::tokenizer::TokenizerProbe;
 use super::upstream_error::{SHOULD_RETRY, retry_hint};
 use crate::secrets::SecretValue;
-use crate::trace::{self, Trace};
+use crate::trace::{Trace, TraceEvent};
 use crate::upstream::LocalBaseUrl;
 
 /// Response header naming the admitted model, on every response.
@@ -117,15 +117,15 @@ impl Shared {
         let outcome = if refusal.is_fallback_attempt() {
             let attempt = self.fallback_attempts.fetch_add(1, Ordering::SeqCst) + 1;
             let scrubber = self.ledger.scrubber();
-            let fields = json!({
-                "api": api.as_str(),
-                "path": scrubber.clean(path),
-                "requested_model": refusal.requested_model.as_deref().map(|model| scrubber.clean(model)),
-                "reason": scrubber.clean(&refusal.message),
-                "code": refusal.code(),
-                "attempt": attempt,
-            });
-            if let Err(err) = self.trace.event(trace::FALLBACK_ATTEMPT, fields) {
+            let event = TraceEvent::FallbackAttempt {
+                api,
+                path: scrubber.clean(path),
+                requested_model: refusal.requested_model.as_deref().map(|model| scrubber.clean(model)),
+                reason: scrubber.clean(&refusal.message),
+                code: refusal.code().to_owned(),
+                attempt,
+            };
+            if let Err(err) = self.trace.record(&event) {
                 eprintln!("case-harness adapter: warning: cannot write the trace: {err}");
             }
             Outcome::FallbackRefused

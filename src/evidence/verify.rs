@@ -13,9 +13,9 @@ use super::{
     names, read_case_verdict, seal_digest, walk_run_folder,
 };
 use crate::adapter::LedgerEntry;
-use crate::output::{EvidenceKind, Report, RunOutcome};
+use crate::output::{AdapterMode, EvidenceKind, Isolation, Report, RunOutcome, Sha256Check};
 use crate::records::AdmissionStatus;
-use crate::trace;
+use crate::trace::{self, TraceEvent, TraceLine};
 
 /// What a report that verified says: what `status` derives work-item status from. It lives
 /// here, beside the one function that makes it, so status depends on evidence, not back.
@@ -37,8 +37,8 @@ pub struct VerifiedReport {
     pub case_model_admission_status: Option<AdmissionStatus>,
     /// The fingerprint's server type (`unknown` when it could not tell).
     pub upstream_server: String,
-    /// The fingerprint's `model_sha256_check` (`match`, `mismatch`, `not_checked: …`).
-    pub model_sha256_check: String,
+    /// The fingerprint's `model_sha256_check`; `None` when the report has no fingerprint.
+    pub model_sha256_check: Option<Sha256Check>,
     /// Case ran confined (network, filesystem and PID namespaces); `isolation: none` is false.
     pub confined: bool,
     /// The `model_sha256` of the admission the run used (its sealed copy), if it pinned one.
@@ -138,10 +138,10 @@ pub fn verify(report_path: &Path) -> Result<VerifiedReport, Vec<String>> {
     let trace_path = run_dir.join(names::TRACE);
     match files::read_text(&trace_path, MAX_LOG_FILE_BYTES)
         .map_err(|err| err.to_string())
-        .and_then(|text| trace::parse(&trace_path, &text))
+        .and_then(|text| trace::parse(&trace_path, &text).map_err(|err| err.to_string()))
     {
         Err(err) => problems.push(err),
-        Ok(events) => problems.extend(check_against_trace(&report, &events, &run_dir)),
+        Ok(lines) => problems.extend(check_against_trace(&report, &lines, &run_dir)),
     }
 
     // The admission the run used, from its sealed copy.
@@ -170,7 +170,7 @@ pub fn verify(report_path: &Path) -> Result<VerifiedReport, Vec<String>> {
                     (
                         "case_model_admission_status",
                         Some(admission.case_model_admission_status.as_str()),
-                        report.case_model_admission_status.as_deref(),
+                        report.case_model_admission_status.map(AdmissionStatus::as_str),
                     ),
                 ];
                 for (field, sealed, claimed) in expected {
@@ -247,22 +247,18 @@ pub fn verify(report_path: &Path) -> Result<VerifiedReport, Vec<String>> {
     if !problems.is_empty() {
         return Err(problems);
     }
-    let fingerprint = |key: &str| {
-        report
-            .upstream_fingerprint
-            .as_ref()
-            .and_then(|value| value.get(key))
-            .and_then(Value::as_str)
-            .unwrap_or("unknown")
-            .to_owned()
-    };
     Ok(VerifiedReport {
         path: report_path.to_owned(),
         digest: report.seal.as_ref().map(|seal| seal.digest.clone()).unwrap_or_default(),
         outcome: claimed,
         evidence_kind: report.evidence_kind,
-        upstream_server: fingerprint("server"),
-        model_sha256_check: fingerprint("model_sha256_check"),
+        upstream_server: report
+            .upstream_fingerprint
+            .as_ref()
+            .map_or_else(|| "unknown".to_owned(), |fingerprint| fingerprint.server.clone()),
+        model_sha256_check: report
+            .upstream_fingerprint
+            .map(|fingerprint| fingerprint.model_sha256_check),
         pinned_model_sha256,
         case_model_provider: report.case_model_provider.unwrap_or_default(),
         case_model: report.case_model.unwrap_or_default(),
@@ -270,44 +266,43 @@ pub fn verify(report_path: &Path) -> Result<VerifiedReport, Vec<String>> {
             .isolation
             .as_ref()
             .is_some_and(crate::output::Isolation::is_confined),
-        case_model_admission_status: report
-            .case_model_admission_status
-            .as_deref()
-            .and_then(|status| serde_json::from_value(Value::from(status)).ok()),
+        case_model_admission_status: report.case_model_admission_status,
     })
 }
 
 /// Compares the report with the trace: evidence kind, gates, Case start and end, secret-scan
-/// hits, and the adapter's own totals against the ledger.
-fn check_against_trace(report: &Report, events: &[serde_json::Map<String, Value>], run_dir: &Path) -> Vec<String> {
+/// hits, and the adapter's own totals against the ledger. Each fact is taken from the first
+/// event of its kind.
+fn check_against_trace(report: &Report, lines: &[TraceLine], run_dir: &Path) -> Vec<String> {
     let mut problems = Vec::new();
-    let sequence_ok = events
+    let sequence_ok = lines
         .iter()
         .enumerate()
-        .all(|(index, event)| event.get("seq").and_then(Value::as_u64) == Some(index as u64 + 1));
+        .all(|(index, line)| line.seq == index as u64 + 1);
     if !sequence_ok {
         problems.push("trace sequence numbers are not 1, 2, 3, …".to_owned());
     }
-    let event_named = |name: &str| {
-        events
-            .iter()
-            .find(|event| event.get("event").and_then(Value::as_str) == Some(name))
-    };
+    let events = || lines.iter().map(|line| &line.event);
     // The kind of evidence is fixed when the run starts; a report that claims another is forged.
-    let traced_kind = event_named(trace::RUN_STARTED)
-        .and_then(|event| event.get("evidence_kind"))
-        .and_then(Value::as_str);
-    if traced_kind != Some(report.evidence_kind.as_str()) {
+    let traced_kind = events().find_map(|event| match event {
+        TraceEvent::RunStarted { evidence_kind } => Some(*evidence_kind),
+        _ => None,
+    });
+    if traced_kind != Some(report.evidence_kind) {
         problems.push(format!(
-            "report says evidence_kind {} but the trace's run_started says {traced_kind:?}",
-            report.evidence_kind.as_str()
+            "report says evidence_kind {} but the trace's run_started says {:?}",
+            report.evidence_kind.as_str(),
+            traced_kind.map(EvidenceKind::as_str)
         ));
     }
-    let traced_gates = event_named(trace::GATES_EVALUATED).and_then(|event| event.get("gates"));
-    if traced_gates != Some(&serde_json::to_value(&report.gates).unwrap_or_default()) {
+    let traced_gates = events().find_map(|event| match event {
+        TraceEvent::GatesEvaluated { gates, .. } => Some(gates),
+        _ => None,
+    });
+    if traced_gates != Some(&report.gates) {
         problems.push("report's gate results differ from the trace's gates_evaluated".to_owned());
     }
-    let started = event_named(trace::CASE_PROCESS_STARTED).is_some();
+    let started = events().any(|event| matches!(event, TraceEvent::CaseProcessStarted { .. }));
     if started != report.case_process_started {
         problems.push(format!(
             "report says case_process_started={} but the trace says {started}",
@@ -315,42 +310,49 @@ fn check_against_trace(report: &Report, events: &[serde_json::Map<String, Value>
         ));
     }
     // What confined Case is traced before Case starts; a report that claims more is forged.
-    let traced_isolation = event_named(trace::CASE_ISOLATION).and_then(|event| event.get("isolation"));
-    let claimed_isolation = report
-        .isolation
-        .as_ref()
-        .and_then(|isolation| serde_json::to_value(isolation).ok());
-    if traced_isolation != claimed_isolation.as_ref() {
+    let traced_isolation = events().find_map(|event| match event {
+        TraceEvent::CaseIsolation { isolation } => Some(isolation),
+        _ => None,
+    });
+    if traced_isolation != report.isolation.as_ref() {
+        let shown = |isolation: Option<&Isolation>, none: &str| {
+            isolation
+                .and_then(|isolation| serde_json::to_string(isolation).ok())
+                .unwrap_or_else(|| none.to_owned())
+        };
         problems.push(format!(
             "report says isolation {} but the trace's case_isolation says {}",
-            claimed_isolation.map_or("absent".to_owned(), |value| value.to_string()),
-            traced_isolation.map_or("nothing".to_owned(), Value::to_string)
+            shown(report.isolation.as_ref(), "absent"),
+            shown(traced_isolation, "nothing")
         ));
     }
     if let Some(case) = &report.case {
-        let exited = event_named(trace::CASE_PROCESS_EXITED);
-        let field = |name: &str| exited.and_then(|event| event.get(name)).cloned().unwrap_or(Value::Null);
-        let traced = (field("exit_code"), field("signal"), field("timed_out"));
-        let claimed = (
-            serde_json::to_value(case.exit_code).unwrap_or_default(),
-            serde_json::to_value(case.signal).unwrap_or_default(),
-            Value::Bool(case.timed_out),
-        );
-        if traced != claimed {
+        let traced = events()
+            .find_map(|event| match event {
+                TraceEvent::CaseProcessExited(exit) => Some(exit),
+                _ => None,
+            })
+            .map(|exit| (exit.exit_code, exit.signal, exit.timed_out));
+        let claimed = (case.exit_code, case.signal, case.timed_out);
+        if traced != Some(claimed) {
             problems.push(format!(
-                "report says Case ended with {claimed:?} but the trace says {traced:?}"
+                "report says Case ended with (exit_code, signal, timed_out) {claimed:?} but the trace says {traced:?}"
             ));
         }
     }
-    if let Some(scan) = event_named(trace::SECRET_SCAN).and_then(|event| event.get("hits")) {
+    let traced_hits = events().find_map(|event| match event {
+        TraceEvent::SecretScan { hits } => Some(hits),
+        _ => None,
+    });
+    if let Some(scan) = traced_hits {
         for channel in report
             .secret_scan
             .channels
             .iter()
             .filter(|channel| channel.channel != "report")
         {
-            let traced = scan.get(&channel.channel).and_then(Value::as_u64);
-            if traced != Some(channel.hits.len() as u64) {
+            let traced = scan.get(&channel.channel).copied();
+            if traced != Some(channel.hits.len()) {
                 problems.push(format!(
                     "report lists {} secret hit(s) in {} but the trace says {traced:?}",
                     channel.hits.len(),
@@ -361,23 +363,26 @@ fn check_against_trace(report: &Report, events: &[serde_json::Map<String, Value>
     } else if !report.secret_scan.channels.is_empty() {
         problems.push("the trace has no secret_scan event".to_owned());
     }
-    let traced_mode = event_named(trace::ADAPTER_STARTED)
-        .and_then(|event| event.get("adapter_mode"))
-        .cloned();
-    let claimed_mode = report.adapter_mode.and_then(|mode| serde_json::to_value(mode).ok());
-    if traced_mode != claimed_mode {
+    let traced_mode = events().find_map(|event| match event {
+        TraceEvent::AdapterStarted { adapter_mode, .. } => Some(*adapter_mode),
+        _ => None,
+    });
+    if traced_mode != report.adapter_mode {
         problems.push(format!(
-            "report says adapter_mode {claimed_mode:?} but the trace's adapter_started says {traced_mode:?}"
+            "report says adapter_mode {:?} but the trace's adapter_started says {:?}",
+            report.adapter_mode.map(AdapterMode::as_str),
+            traced_mode.map(AdapterMode::as_str)
         ));
     }
     if report.case_process_started {
-        let traced_totals = event_named(trace::ADAPTER_STOPPED)
-            .and_then(|event| event.get("totals"))
-            .cloned();
+        let traced_totals = events().find_map(|event| match event {
+            TraceEvent::AdapterStopped { totals, .. } => Some(totals),
+            _ => None,
+        });
         let ledger_totals = read_ledger_bounded(run_dir)
             .ok()
-            .and_then(|entries| serde_json::to_value(crate::adapter::summarize(&entries)).ok());
-        if traced_totals.is_none() || traced_totals != ledger_totals {
+            .map(|entries| crate::adapter::summarize(&entries));
+        if traced_totals.is_none() || traced_totals != ledger_totals.as_ref() {
             problems.push("the adapter's own totals (trace adapter_stopped) differ from the ledger".to_owned());
         }
     }
