@@ -107,7 +107,7 @@ impl SandboxArgs {
 }
 
 /// Why the internal `__sandbox` argv (written by `SandboxArgs::to_args`) does not parse.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum SandboxArgsError {
     /// A flag is last, with no value after it.
     #[error("{0} needs a value")]
