@@ -367,7 +367,7 @@ pub struct FallbackProof {
     pub upstream_secret_echoes: u64,
     /// Why the upstream refused or failed requests, one entry per distinct cause (a prompt
     /// longer than the local model's context, a server error): named in a failed run's reasons.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub upstream_errors: Vec<UpstreamCause>,
     /// True when nothing fell back: zero attempts, only the admitted model forwarded, only
     /// the configured loopback upstream contacted, no external name forwarded or reported

@@ -280,3 +280,29 @@ async fn a_forged_trace_line_fails_verification_even_when_resealed() {
         );
     }
 }
+
+/// A run folder sealed before the report and the ledger learnt `upstream_errors` /
+/// `upstream_cause` (a real Claude Code Stage 2 on llama-server, 2026-11-30) still verifies: a
+/// field added later is written only when it says something, so evidence already on a
+/// reviewer's disk keeps its meaning. Copied, because `verify` takes the folder as it is.
+#[test]
+fn a_run_sealed_by_the_previous_release_still_verifies() {
+    let copy = tempfile::tempdir().expect("tempdir");
+    let fixture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/evidence/sealed-before-upstream-errors");
+    let folder = copy.path().join("run");
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(&fixture)
+        .arg(&folder)
+        .status()
+        .expect("cp runs");
+    assert!(status.success());
+    let output = verify(&folder.join("report.json"));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+}

@@ -102,7 +102,8 @@ pub struct LedgerEntry {
     #[serde(deserialize_with = "required")]
     pub reason: Option<String>,
     /// What the upstream's error answer meant, when it gave one the adapter understood.
-    #[serde(deserialize_with = "required")]
+    /// Written only when there is one, so that ledgers from before it still read back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream_cause: Option<UpstreamCause>,
 }
 
@@ -578,9 +579,10 @@ mod tests {
         let object = value.as_object_mut().expect("object");
         object.remove("upstream_model");
         let missing = value.to_string();
-        let bad_cause = good.replace(
-            r#""upstream_cause":null"#,
-            r#""upstream_cause":{"kind":"context_exceeded","request_tokens":"many","context_tokens":1}"#,
+        let bad_cause = good.replacen(
+            '{',
+            r#"{"upstream_cause":{"kind":"context_exceeded","request_tokens":"many","context_tokens":1},"#,
+            1,
         );
         assert_ne!(bad_cause, good);
         let unknown = good.replacen('{', r#"{"extra":1,"#, 1);

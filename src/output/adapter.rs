@@ -79,6 +79,6 @@ pub struct LedgerTotals {
     #[serde(default)]
     pub secret_echoes: u64,
     /// Every distinct [`UpstreamCause`] the upstream's error answers gave.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub upstream_errors: BTreeSet<UpstreamCause>,
 }
