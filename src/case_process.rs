@@ -181,8 +181,8 @@ pub(crate) enum CaseError {
     /// The command is empty.
     #[error("no Case command given")]
     EmptyCommand,
-    /// A log file could not be created.
-    #[error("{path}: cannot create: {source}")]
+    /// A log's write end could not be handed to Case.
+    #[error("{path}: cannot hand Case its output stream: {source}")]
     Log {
         /// The file.
         path: PathBuf,
@@ -217,10 +217,8 @@ pub(crate) struct CaseLaunch<'a> {
     pub env: &'a [(String, SecretOrPlain)],
     /// Working directory (the run folder).
     pub working_dir: &'a Path,
-    /// `case-stdout.log`.
-    pub stdout_log: &'a Path,
-    /// `case-stderr.log`.
-    pub stderr_log: &'a Path,
+    /// Where Case's stdout and stderr go (capped on disk, scanned whole).
+    pub logs: &'a crate::case_logs::CaseLogs,
     /// Kill after this long.
     pub timeout: Duration,
 }
@@ -229,9 +227,9 @@ pub(crate) struct CaseLaunch<'a> {
 /// `case_process_exited` after, and waits at most `timeout`.
 pub(crate) async fn run(launch: &CaseLaunch<'_>, trace: &Trace) -> Result<CaseExit, CaseError> {
     let (program, args) = launch.command.split_first().ok_or(CaseError::EmptyCommand)?;
-    let log = |path: &Path| {
-        File::create(path).map_err(|source| CaseError::Log {
-            path: path.to_owned(),
+    let log = |name: &str, end: std::io::Result<File>| {
+        end.map_err(|source| CaseError::Log {
+            path: PathBuf::from(name),
             source,
         })
     };
@@ -242,8 +240,8 @@ pub(crate) async fn run(launch: &CaseLaunch<'_>, trace: &Trace) -> Result<CaseEx
         .envs(launch.env.iter().map(|(name, value)| (name, value.expose())))
         .current_dir(launch.working_dir)
         .stdin(Stdio::null())
-        .stdout(Stdio::from(log(launch.stdout_log)?))
-        .stderr(Stdio::from(log(launch.stderr_log)?))
+        .stdout(Stdio::from(log(crate::evidence::names::STDOUT, launch.logs.stdout())?))
+        .stderr(Stdio::from(log(crate::evidence::names::STDERR, launch.logs.stderr())?))
         .process_group(0)
         .kill_on_drop(true);
     // If the harness itself dies (even by SIGKILL), the kernel kills Case too.

@@ -12,7 +12,8 @@
 //! * [`evidence`] — the Harness Evidence Interface: the only code that builds, seals and
 //!   verifies reports; [`junit`] renders them for CI dashboards.
 //! * [`adapter`] — the loopback proxy between Case and the local provider, pinned to the
-//!   admitted model; `case_process` — Case's environment, spawn and timeout.
+//!   admitted model; `case_process` — Case's environment, spawn and timeout;
+//!   `case_logs` — its stdout and stderr, capped on disk and scanned whole.
 //! * [`sandbox`] — Case's confinement: kernel namespaces in which the adapter is all it can
 //!   reach, the evidence is read-only and every process it starts dies with the run.
 //! * [`gates`] — every reason the route may not start Case, evaluated before any spawn.
@@ -39,6 +40,7 @@ pub mod attestation;
 pub mod bundle;
 pub(crate) mod case_argv;
 pub(crate) mod case_home;
+pub(crate) mod case_logs;
 pub(crate) mod case_process;
 pub mod cli;
 pub mod config;

@@ -447,7 +447,7 @@ pub struct ChannelScan {
 /// One place a secret was found: which secret, which channel, which file (never the value).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 // A field the harness never writes is a forgery: `verify` must refuse it (found by
-// harness-tests/run/sealing.rs), not drop it while the seal still matches.
+// harness-tests/integration/run/sealing.rs), not drop it while the seal still matches.
 #[serde(deny_unknown_fields)]
 pub struct SecretHit {
     /// Name of the secret found.

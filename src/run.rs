@@ -9,9 +9,11 @@
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::adapter::{self, AdapterConfig};
+use crate::case_logs::{CapturedLog, CaseLogs};
 use crate::case_process::{self, CaseContract, CaseLaunch};
 use crate::config::HarnessConfig;
 use crate::evidence::{self, RunObservations, names};
@@ -112,6 +114,9 @@ pub(crate) enum RunError {
     /// Writing a run-folder file failed.
     #[error(transparent)]
     Io(#[from] crate::path_io::PathIoError),
+    /// Case's stdout/stderr capture could not be set up.
+    #[error(transparent)]
+    CaseLogs(#[from] crate::case_logs::CaseLogError),
 }
 
 /// Why `--out` cannot hold a new run.
@@ -277,7 +282,8 @@ async fn pipeline(
             value: token.clone(),
         },
     ];
-    let scanner = SecretScanner::new(&secrets)?;
+    // Shared with the threads that scan Case's output past the log cap as Case writes it.
+    let scanner = Arc::new(SecretScanner::new(&secrets)?);
 
     let admission = evaluation.admission.as_ref().map(|loaded| &loaded.record);
     let mut observations = RunObservations {
@@ -310,6 +316,7 @@ async fn pipeline(
         (true, Some(base), Some(admission)) => Some((base.clone(), admission.case_model.to_string())),
         _ => None,
     };
+    let mut captured_logs = Vec::new();
     if let Some((base, model)) = ready {
         let adapter = AdapterConfig {
             upstream: base,
@@ -321,16 +328,17 @@ async fn pipeline(
             upstream_timeout: options.timeout,
             upstream_api: options.upstream_api,
         };
-        let case = run_case(out, options, &case_command, config, adapter).await?;
+        let case = run_case(out, options, &case_command, config, adapter, &scanner).await?;
         observations.case = Some(case.summary);
         observations.isolation = Some(case.isolation);
         observations.case_home = Some(case.home);
         observations.adapter_totals = Some(case.totals);
         observations.adapter_mode = Some(case.mode);
         observations.run_errors.extend(case.errors);
+        captured_logs = case.logs;
     }
 
-    observations.secret_channels = scan_channels(&scanner, out, options.sot.as_deref(), &case_command)?;
+    observations.secret_channels = scan_channels(&scanner, out, options.sot.as_deref(), &case_command, &captured_logs)?;
     let hits = observations
         .secret_channels
         .iter()
@@ -364,6 +372,8 @@ struct CaseRun {
     totals: crate::adapter::LedgerTotals,
     /// How the adapter served the Anthropic routes.
     mode: crate::adapter::AdapterMode,
+    /// Case's stdout and stderr as captured (the bytes past the cap were scanned on the way).
+    logs: Vec<CapturedLog>,
     errors: Vec<String>,
 }
 
@@ -373,6 +383,7 @@ async fn run_case(
     case_command: &[String],
     config: &HarnessConfig,
     adapter: AdapterConfig,
+    scanner: &Arc<SecretScanner>,
 ) -> Result<CaseRun, RunError> {
     let (trace, model, token) = (adapter.trace.clone(), adapter.model.clone(), adapter.case_token.clone());
     let output_dir = out.join(names::CASE_OUTPUT);
@@ -389,13 +400,13 @@ async fn run_case(
         home_variables: home.variables(),
     };
     let (stdout_log, stderr_log) = (out.join(names::STDOUT), out.join(names::STDERR));
+    let logs = CaseLogs::start(&stdout_log, &stderr_log, scanner.clone())?;
     let launch = |env| CaseLaunch {
         command: case_command,
         env,
         // Not the run folder: Case has no business next to the trace and the ledger.
         working_dir: &output_dir,
-        stdout_log: &stdout_log,
-        stderr_log: &stderr_log,
+        logs: &logs,
         timeout: options.timeout,
     };
 
@@ -415,8 +426,8 @@ async fn run_case(
         working_dir: &output_dir,
         command: case_command,
         env: case_process::exposed(&env),
-        stdout: create_log(&out.join(names::STDOUT))?,
-        stderr: create_log(&out.join(names::STDERR))?,
+        stdout: logs.stdout().map_err(crate::path_io::at(&stdout_log))?,
+        stderr: logs.stderr().map_err(crate::path_io::at(&stderr_log))?,
     };
     let (exit, handle, isolation) = match Sandbox::prepare(spec).await {
         Ok((mut sandbox, listener)) => {
@@ -449,7 +460,9 @@ async fn run_case(
     let mode = handle.mode();
     let totals = handle.shutdown().await;
 
-    let mut errors = Vec::new();
+    // Case has ended (confined: with every process of its namespace): read what is left.
+    let (stdout, stderr) = logs.finish().await;
+    let mut errors: Vec<String> = stdout.errors.iter().chain(&stderr.errors).cloned().collect();
     let exit = match exit {
         Ok(exit) => exit,
         Err(err) => {
@@ -485,12 +498,9 @@ async fn run_case(
         isolation,
         totals,
         mode,
+        logs: vec![stdout, stderr],
         errors,
     })
-}
-
-fn create_log(path: &Path) -> Result<std::fs::File, RunError> {
-    Ok(std::fs::File::create(path).map_err(crate::path_io::at(path))?)
 }
 
 fn trace_isolation(trace: &Trace, isolation: &Isolation) -> Result<(), RunError> {
@@ -563,6 +573,7 @@ fn scan_channels(
     out: &Path,
     sot: Option<&Path>,
     argv: &[String],
+    captured_logs: &[CapturedLog],
 ) -> Result<Vec<ChannelScan>, RunError> {
     let mut channels = Vec::new();
     let mut covered: Vec<PathBuf> = Vec::new();
@@ -590,6 +601,13 @@ fn scan_channels(
     ];
     for (channel, paths) in files {
         scan_files(scanner, &mut covered, channel, &paths, &mut channels)?;
+    }
+    // What Case wrote past the logs' cap was scanned as it was written, not from disk.
+    if let Some(backend_logs) = channels.iter_mut().find(|channel| channel.channel == "backend_logs") {
+        for log in captured_logs {
+            backend_logs.scanned.extend(log.scanned_past_cap());
+            backend_logs.hits.extend(log.hits.iter().cloned());
+        }
     }
     // Everything else in the run folder, whatever wrote it.
     let others: Vec<PathBuf> = std::fs::read_dir(out)

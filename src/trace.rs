@@ -216,7 +216,7 @@ mod tests {
             r#"{"elapsed_ms":0,"event":"run_started","evidence_kind":"real_stage2","seq":1,"unix_ms":1796068492204}"#,
             r#"{"argc":4,"elapsed_ms":156,"event":"case_process_started","program":"python3","seq":5,"unix_ms":1796068492360}"#,
             r#"{"duration_ms":877,"elapsed_ms":1034,"event":"case_process_exited","exit_code":0,"seq":6,"signal":null,"timed_out":false,"unix_ms":1796068493238}"#,
-            r#"{"elapsed_ms":1034,"event":"adapter_stopped","listen":"127.0.0.1:47100","seq":7,"totals":{"fallback_attempts":0,"forwarded":1,"models_requested":["m"],"requests":1,"secret_echoes":0,"served_by_admitted_model":1,"upstream_errors":[],"upstream_hosts":["127.0.0.1:8090"],"upstream_models_reported":["m"]},"unix_ms":1796068493238}"#,
+            r#"{"elapsed_ms":1034,"event":"adapter_stopped","listen":"127.0.0.1:47100","seq":7,"totals":{"fallback_attempts":0,"forwarded":1,"models_requested":["m"],"requests":1,"secret_echoes":0,"served_by_admitted_model":1,"upstream_hosts":["127.0.0.1:8090"],"upstream_models_reported":["m"]},"unix_ms":1796068493238}"#,
             r#"{"elapsed_ms":156,"event":"case_isolation","isolation":{"filesystem":"read_only_run_folder","how":"kernel namespaces (rustix): mount, network, PID","network":"namespace","pid":"namespace","uid":0},"seq":4,"unix_ms":1796068492360}"#,
         ];
         for line in lines {

@@ -103,7 +103,7 @@ pub enum GateStatus {
 /// One gate's verdict with a one-line detail that says what was seen and what to do.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 // A field the harness never writes is a forgery: `verify` must refuse it (found by
-// harness-tests/run/sealing.rs), not drop it while the seal still matches.
+// harness-tests/integration/run/sealing.rs), not drop it while the seal still matches.
 #[serde(deny_unknown_fields)]
 pub struct GateResult {
     /// Which gate.

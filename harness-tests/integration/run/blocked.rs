@@ -1,0 +1,54 @@
+use crate::run::common::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocked_run_never_spawns_case_and_still_writes_evidence() {
+    let sandbox = Sandbox::new();
+    let marker = sandbox.path("case-was-here");
+    let case = vec!["sh".to_owned(), "-c".to_owned(), format!("touch {}", marker.display())];
+    // No CTO_HARNESS_CASE_LOCAL_BASE_URL: local_adapter_config_missing.
+    let output = run(harness(&sandbox, None), &sandbox, case, &[]).await;
+
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    assert!(!marker.exists(), "the Case command ran although a gate blocked");
+    let report = sandbox.report();
+    assert_eq!(report["outcome"], "blocked");
+    assert_eq!(report["blocked"], serde_json::json!(["local_adapter_config_missing"]));
+    assert_eq!(report["case_process_started"], false);
+    let events = events(&sandbox);
+    assert!(
+        !events.iter().any(|event| event == "case_process_started"),
+        "{events:?}"
+    );
+    assert!(events.iter().any(|event| event == "gate_blocked"), "{events:?}");
+    // A blocked report is sealed evidence too.
+    assert_eq!(verify(&sandbox.out().join("report.json")).status.code(), Some(0));
+    // The whole report, as other tools read it.
+    evidence_snapshots(sandbox.dir.path()).bind(|| insta::assert_json_snapshot!("blocked-report", report));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn external_model_in_the_case_command_blocks_before_spawning() {
+    let sandbox = Sandbox::new();
+    let server = provider().await;
+    let marker = sandbox.path("case-was-here");
+    let case = vec![
+        "sh".to_owned(),
+        "-c".to_owned(),
+        format!("touch {}", marker.display()),
+        "--model".to_owned(),
+        "claude-sonnet-4-6".to_owned(),
+    ];
+    let output = run(harness(&sandbox, Some(&base_url(&server))), &sandbox, case, &[]).await;
+    assert_eq!(output.status.code(), Some(3));
+    assert!(!marker.exists());
+    assert_eq!(
+        sandbox.report()["blocked"],
+        serde_json::json!(["external_fallback_configured"])
+    );
+    assert!(chat_bodies(&server).await.is_empty());
+}
