@@ -285,6 +285,12 @@ pub fn main() -> ExitCode {
         return crate::sandbox::inside::main(args);
     }
     let cli = Cli::parse();
+    if matches!(
+        cli.command,
+        Command::Check { .. } | Command::Status { .. } | Command::Verify { .. } | Command::Scan { .. }
+    ) {
+        crate::signals::die_quietly_on_a_closed_pipe();
+    }
     let exit = match run(cli) {
         Ok(exit) => exit,
         Err(error) => {

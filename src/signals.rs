@@ -15,6 +15,17 @@ pub(crate) async fn interrupted() -> &'static str {
     }
 }
 
+/// Lets a reporting command end quietly when its reader goes away (`status | head`), as
+/// `grep` does: Rust starts with SIGPIPE ignored, so the next `println!` to a closed pipe would
+/// panic. Only for commands that read and print; never for `run` or the adapter, which must
+/// outlive any reader (the run records an interruption; the adapter answers Case).
+pub(crate) fn die_quietly_on_a_closed_pipe() {
+    // SAFETY: restores the default disposition (no handler code runs) before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// How long, after the work is done or interrupted, the runtime waits for blocking tasks.
 pub(crate) const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
