@@ -53,7 +53,7 @@
 #   CASE_HARNESS_LLAMA_SERVER_HOME        llama-server's home (see above)
 #   CASE_HARNESS_PROVIDER_START_TIMEOUT   seconds to wait for readiness (default 60)
 #   CASE_HARNESS_PROVIDER_INSTALL_TIMEOUT seconds one install step may take, build included
-#                                         (default 1800; pip's own --timeout is per socket)
+#                                         (default 3600; pip's own --timeout is per socket)
 #
 # The server is bound to 127.0.0.1 only and runs without an API key (a key on a command line
 # would be readable by every user through /proc/*/cmdline).
@@ -74,7 +74,7 @@ readonly BUILD_JOBS=2
 
 CACHE_ROOT="${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/case-harness"
 START_TIMEOUT="${CASE_HARNESS_PROVIDER_START_TIMEOUT:-60}"
-INSTALL_TIMEOUT="${CASE_HARNESS_PROVIDER_INSTALL_TIMEOUT:-1800}"
+INSTALL_TIMEOUT="${CASE_HARNESS_PROVIDER_INSTALL_TIMEOUT:-3600}"
 
 # Set by select_server.
 SERVER=""

@@ -16,7 +16,7 @@
 //! (verified) report says — and only then the consistency checks of `verify`.
 
 use std::collections::BTreeMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Component, Path};
 
 use base64::Engine as _;
 use serde_json::{Value, json};
@@ -27,15 +27,15 @@ use crate::records::sha256_hex;
 use crate::signing::{EvidenceKey, EvidenceSigner};
 
 /// The envelope's file name, in a run folder and at the top of an evidence folder.
-pub const ENVELOPE: &str = "attestation.dsse.json";
+pub(crate) const ENVELOPE: &str = "attestation.dsse.json";
 /// DSSE payload type of an in-toto Statement.
-pub const PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
+pub(crate) const PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
 /// in-toto Statement v1.
-pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
+pub(crate) const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
 /// The in-toto Test Result predicate.
-pub const PREDICATE_TYPE: &str = "https://in-toto.io/attestation/test-result/v0.1";
+pub(crate) const PREDICATE_TYPE: &str = "https://in-toto.io/attestation/test-result/v0.1";
 /// Envelopes larger than this are refused unread (an evidence bundle lists a few hundred files).
-pub const MAX_ENVELOPE_BYTES: u64 = 16 * 1024 * 1024;
+pub(crate) const MAX_ENVELOPE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// The report's facts the predicate's `case_harness` extension carries (beside `kind`), by
 /// field: a report field renamed or retyped cannot silently drop out of what is signed.
@@ -81,7 +81,7 @@ impl<'a> ReportFacts<'a> {
 /// A DSSE envelope (the JSON form every DSSE implementation reads).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Envelope {
+pub(crate) struct Envelope {
     /// Always [`PAYLOAD_TYPE`].
     pub payload_type: String,
     /// The Statement's bytes, standard base64.
@@ -93,7 +93,7 @@ pub struct Envelope {
 /// One DSSE signature.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct EnvelopeSignature {
+pub(crate) struct EnvelopeSignature {
     /// securesystemslib's key id of the signing key.
     #[serde(default)]
     pub keyid: String,
@@ -105,31 +105,28 @@ pub struct EnvelopeSignature {
 #[derive(Debug, thiserror::Error)]
 pub enum AttestationError {
     /// Reading a subject or writing the envelope failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The error.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::path_io::PathIoError),
     /// Serialising the statement failed.
     #[error("cannot serialise the attestation: {0}")]
     Json(#[from] serde_json::Error),
     /// Writing atomically failed.
     #[error(transparent)]
     Evidence(#[from] crate::evidence::EvidenceError),
+    /// A subject could not be read (or was replaced by a non-regular file while listed).
+    #[error(transparent)]
+    Subject(#[from] crate::evidence::files::RunFileError),
 }
 
 /// DSSE v1 pre-authentication encoding: `DSSEv1 LEN(type) type LEN(body) body`.
-pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
+pub(crate) fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
     let mut out = format!("DSSEv1 {} {} {} ", payload_type.len(), payload_type, payload.len()).into_bytes();
     out.extend_from_slice(payload);
     out
 }
 
 /// Signs `statement` into an envelope.
-pub fn sign(statement: &Value, signer: &EvidenceSigner) -> Result<Envelope, AttestationError> {
+pub(crate) fn sign(statement: &Value, signer: &EvidenceSigner) -> Result<Envelope, AttestationError> {
     let payload = serde_json::to_vec(statement)?;
     let signature = signer.sign(&pae(PAYLOAD_TYPE, &payload));
     let b64 = base64::engine::general_purpose::STANDARD;
@@ -145,11 +142,8 @@ pub fn sign(statement: &Value, signer: &EvidenceSigner) -> Result<Envelope, Atte
 
 /// sha256 of every regular file under `dir` (relative names with `/`), except the folder's
 /// own envelope. (Symlinks and other special files are refused by `verify` itself.)
-pub fn digest_tree(dir: &Path) -> Result<BTreeMap<String, String>, AttestationError> {
-    let io = |path: &Path| {
-        let path = path.to_owned();
-        move |source| AttestationError::Io { path, source }
-    };
+pub(crate) fn digest_tree(dir: &Path) -> Result<BTreeMap<String, String>, AttestationError> {
+    let io = crate::path_io::at;
     let mut digests = BTreeMap::new();
     let mut pending = vec![dir.to_owned()];
     while let Some(current) = pending.pop() {
@@ -161,28 +155,18 @@ pub fn digest_tree(dir: &Path) -> Result<BTreeMap<String, String>, AttestationEr
                 pending.push(path);
                 continue;
             }
-            let name = relative_name(dir, &path);
+            let name = crate::evidence::files::relative_name(dir, &path);
             if !file_type.is_file() || name == ENVELOPE {
                 continue;
             }
-            let bytes = std::fs::read(&path).map_err(io(&path))?;
-            digests.insert(name, sha256_hex(&bytes));
+            digests.insert(name, crate::evidence::files::sha256_streamed(&path)?);
         }
     }
     Ok(digests)
 }
 
-fn relative_name(root: &Path, path: &Path) -> String {
-    path.strip_prefix(root)
-        .unwrap_or(path)
-        .components()
-        .map(|component| component.as_os_str().to_string_lossy().into_owned())
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
 /// A Statement over `subjects` with the Test Result predicate `predicate`.
-pub fn statement(subjects: &BTreeMap<String, String>, predicate: Value) -> Value {
+pub(crate) fn statement(subjects: &BTreeMap<String, String>, predicate: Value) -> Value {
     let subject: Vec<Value> = subjects
         .iter()
         .map(|(name, digest)| json!({ "name": name, "digest": { "sha256": digest } }))
@@ -197,7 +181,7 @@ pub fn statement(subjects: &BTreeMap<String, String>, predicate: Value) -> Value
 
 /// The Test Result predicate for one run: its test is the run's JUnit testcase, its
 /// configuration the inputs the run read, its extension the report's facts.
-pub fn run_predicate(report: &Report) -> Result<Value, AttestationError> {
+pub(crate) fn run_predicate(report: &Report) -> Result<Value, AttestationError> {
     let name = crate::junit::run_case_name(report);
     let passed = report.outcome == RunOutcome::Pass;
     let configuration: Vec<Value> = report
@@ -220,14 +204,14 @@ pub fn run_predicate(report: &Report) -> Result<Value, AttestationError> {
 }
 
 /// Signs a sealed run folder: writes `attestation.dsse.json` over every file in it.
-pub fn attest_run(run_dir: &Path, report: &Report, signer: &EvidenceSigner) -> Result<(), AttestationError> {
+pub(crate) fn attest_run(run_dir: &Path, report: &Report, signer: &EvidenceSigner) -> Result<(), AttestationError> {
     let subjects = digest_tree(run_dir)?;
     let envelope = sign(&statement(&subjects, run_predicate(report)?), signer)?;
     write_envelope(&run_dir.join(ENVELOPE), &envelope)
 }
 
 /// Writes an envelope atomically.
-pub fn write_envelope(path: &Path, envelope: &Envelope) -> Result<(), AttestationError> {
+pub(crate) fn write_envelope(path: &Path, envelope: &Envelope) -> Result<(), AttestationError> {
     let mut bytes = serde_json::to_vec_pretty(envelope)?;
     bytes.push(b'\n');
     crate::evidence::write_atomically(path, &bytes)?;
@@ -236,7 +220,7 @@ pub fn write_envelope(path: &Path, envelope: &Envelope) -> Result<(), Attestatio
 
 /// A verified envelope's statement and its subjects.
 #[derive(Debug)]
-pub struct OpenedEnvelope {
+pub(crate) struct OpenedEnvelope {
     /// The statement.
     pub statement: Value,
     /// Subjects, name → sha256.
@@ -246,7 +230,7 @@ pub struct OpenedEnvelope {
 }
 
 /// Reads `path`, checks the payload type and that `key` signed it, and parses the Statement.
-pub fn open(path: &Path, key: &EvidenceKey) -> Result<OpenedEnvelope, String> {
+pub(crate) fn open(path: &Path, key: &EvidenceKey) -> Result<OpenedEnvelope, String> {
     let shown = path.display();
     let metadata = std::fs::metadata(path).map_err(|err| {
         format!(
@@ -320,7 +304,7 @@ pub fn open(path: &Path, key: &EvidenceKey) -> Result<OpenedEnvelope, String> {
 }
 
 /// Every difference between the signed subjects and the files in `dir` now.
-pub fn check_subjects(dir: &Path, subjects: &BTreeMap<String, String>) -> Vec<String> {
+pub(crate) fn check_subjects(dir: &Path, subjects: &BTreeMap<String, String>) -> Vec<String> {
     let mut problems = Vec::new();
     for (name, digest) in subjects {
         match std::fs::read(dir.join(name)) {
@@ -343,11 +327,11 @@ pub fn check_subjects(dir: &Path, subjects: &BTreeMap<String, String>) -> Vec<St
 /// Checks a run folder's envelope with `key`: signature, every subject, no added file, and
 /// that the signed predicate is what the report on disk says. The report's own consistency is
 /// checked separately by [`crate::evidence::verify`].
-pub fn verify_run(report_path: &Path, key: &EvidenceKey) -> Result<String, Vec<String>> {
+pub(crate) fn verify_run(report_path: &Path, key: &EvidenceKey) -> Result<String, Vec<String>> {
     let run_dir = report_path.parent().unwrap_or(Path::new("."));
     let opened = open(&run_dir.join(ENVELOPE), key).map_err(|problem| vec![problem])?;
     let mut problems = check_subjects(run_dir, &opened.subjects);
-    let report_name = relative_name(run_dir, report_path);
+    let report_name = crate::evidence::files::relative_name(run_dir, report_path);
     if !opened.subjects.contains_key(&report_name) {
         problems.push(format!("the signed statement does not cover {report_name}"));
     }

@@ -9,7 +9,7 @@
 //! recompute it.
 //!
 //! A CI that splits the suite (`cargo nextest run --partition`, or an archive run on another
-//! machine) gets one such folder per shard. [`merge`] joins them and fails — naming the
+//! machine) gets one such folder per shard. `merge` joins them and fails — naming the
 //! trials — when a planned trial is in no shard, when a trial has a passed record in one shard
 //! and a failed one in another, or when a shard holds a trial the plan does not know. A
 //! `skipped` record says "not run here", so a run result elsewhere supersedes it.
@@ -28,9 +28,9 @@ use crate::attestation::{self, AttestationError};
 use crate::signing::{EvidenceKey, EvidenceSigner};
 
 /// The trial records of an evidence folder.
-pub const TRIALS: &str = "trials.json";
+pub(crate) const TRIALS: &str = "trials.json";
 /// The folder of run folders, one sub-folder per trial.
-pub const RUNS: &str = "runs";
+pub(crate) const RUNS: &str = "runs";
 
 /// `trials.json`: what ran, from which SOT, and (after a merge) from which shards.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
@@ -49,13 +49,26 @@ pub struct TrialsFile {
 /// Why a bundle could not be read, written or merged.
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
-    /// A file could not be read or written.
-    #[error("{path}: {message}")]
-    File {
+    /// A file or folder could not be read or written.
+    #[error(transparent)]
+    Io(#[from] crate::path_io::PathIoError),
+    /// Writing a file atomically failed.
+    #[error(transparent)]
+    Evidence(#[from] crate::evidence::EvidenceError),
+    /// `trials.json` is not a trials file (or could not be encoded as one).
+    #[error("{}: not a trials file: {source}", path.display())]
+    TrialsFile {
         /// The file.
         path: PathBuf,
-        /// What went wrong.
-        message: String,
+        /// What the JSON parser said.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// `--out` already holds files.
+    #[error("{}: --out must be empty or missing: a merged bundle is never mixed with older files", path.display())]
+    OutNotEmpty {
+        /// The folder.
+        path: PathBuf,
     },
     /// The merge found trials that are missing, conflicting or unknown (all listed).
     #[error("evidence merge failed:\n  - {}", .0.join("\n  - "))]
@@ -65,28 +78,27 @@ pub enum BundleError {
     Attestation(#[from] AttestationError),
 }
 
-fn file_error(path: &Path) -> impl FnOnce(String) -> BundleError + '_ {
-    move |message| BundleError::File {
-        path: path.to_owned(),
-        message,
-    }
-}
-
 /// Writes `trials.json` atomically.
 pub fn write_trials(path: &Path, file: &TrialsFile) -> Result<(), BundleError> {
-    let mut bytes = serde_json::to_vec_pretty(file).map_err(|err| file_error(path)(err.to_string()))?;
+    let mut bytes = serde_json::to_vec_pretty(file).map_err(|source| BundleError::TrialsFile {
+        path: path.to_owned(),
+        source,
+    })?;
     bytes.push(b'\n');
-    crate::evidence::write_atomically(path, &bytes).map_err(|err| file_error(path)(err.to_string()))
+    Ok(crate::evidence::write_atomically(path, &bytes)?)
 }
 
 /// Reads `trials.json`.
-pub fn read_trials(path: &Path) -> Result<TrialsFile, BundleError> {
-    let bytes = std::fs::read(path).map_err(|err| file_error(path)(err.to_string()))?;
-    serde_json::from_slice(&bytes).map_err(|err| file_error(path)(format!("not a trials file: {err}")))
+pub(crate) fn read_trials(path: &Path) -> Result<TrialsFile, BundleError> {
+    let bytes = std::fs::read(path).map_err(crate::path_io::at(path))?;
+    serde_json::from_slice(&bytes).map_err(|source| BundleError::TrialsFile {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// The bundle's Test Result predicate: a pure function of `trials.json`.
-pub fn predicate(file: &TrialsFile) -> Value {
+pub(crate) fn predicate(file: &TrialsFile) -> Value {
     let named = |status: &str| -> Vec<&str> {
         file.trials
             .iter()
@@ -124,7 +136,7 @@ pub fn predicate(file: &TrialsFile) -> Value {
 }
 
 /// Signs an evidence folder: `attestation.dsse.json` over every file in it.
-pub fn attest(dir: &Path, signer: &EvidenceSigner) -> Result<(), BundleError> {
+pub(crate) fn attest(dir: &Path, signer: &EvidenceSigner) -> Result<(), BundleError> {
     let trials = read_trials(&dir.join(TRIALS))?;
     let subjects = attestation::digest_tree(dir)?;
     let envelope = attestation::sign(&attestation::statement(&subjects, predicate(&trials)), signer)?;
@@ -134,7 +146,7 @@ pub fn attest(dir: &Path, signer: &EvidenceSigner) -> Result<(), BundleError> {
 
 /// What a verified bundle holds.
 #[derive(Debug)]
-pub struct VerifiedBundle {
+pub(crate) struct VerifiedBundle {
     /// Trials by status.
     pub counts: BTreeMap<String, usize>,
     /// Run reports that verify.
@@ -147,7 +159,7 @@ pub struct VerifiedBundle {
 
 /// Verifies an evidence folder: with `key`, its envelope (signature, every file, the predicate
 /// recomputed from `trials.json`); and counts the run reports in it that verify.
-pub fn verify(dir: &Path, key: Option<&EvidenceKey>) -> Result<VerifiedBundle, Vec<String>> {
+pub(crate) fn verify(dir: &Path, key: Option<&EvidenceKey>) -> Result<VerifiedBundle, Vec<String>> {
     let mut problems = Vec::new();
     let trials = read_trials(&dir.join(TRIALS)).map_err(|err| vec![err.to_string()])?;
     let mut keyid = None;
@@ -186,20 +198,20 @@ pub fn verify(dir: &Path, key: Option<&EvidenceKey>) -> Result<VerifiedBundle, V
 }
 
 /// The folder a trial's run folders live in, below `runs/`.
-pub fn trial_dir_name(trial: &str) -> String {
+pub(crate) fn trial_dir_name(trial: &str) -> String {
     trial.replace("::", "__")
 }
 
 /// One planned trial as the merge needs it.
 #[derive(Debug, Clone)]
-pub struct ExpectedTrial {
+pub(crate) struct ExpectedTrial {
     /// Full name.
     pub name: String,
 }
 
 /// Merges shard folders into `out` (which must be empty or missing). Returns the merged
 /// trials; fails, naming every trial, when the shards do not add up to the plan.
-pub fn merge(shards: &[PathBuf], out: &Path, expected: &[ExpectedTrial]) -> Result<TrialsFile, BundleError> {
+pub(crate) fn merge(shards: &[PathBuf], out: &Path, expected: &[ExpectedTrial]) -> Result<TrialsFile, BundleError> {
     let mut problems = Vec::new();
     let mut chosen: BTreeMap<String, (usize, TrialRecord)> = BTreeMap::new();
     let mut sot_digests = std::collections::BTreeSet::new();
@@ -312,32 +324,29 @@ fn relocate(path: &str, folder: &str, new_root: &Path) -> Option<PathBuf> {
 }
 
 fn prepare_out(out: &Path) -> Result<(), BundleError> {
-    let error = file_error(out);
     if out.exists() {
-        let mut entries = std::fs::read_dir(out).map_err(|err| file_error(out)(err.to_string()))?;
+        let mut entries = std::fs::read_dir(out).map_err(crate::path_io::at(out))?;
         if entries.next().is_some() {
-            return Err(error(
-                "--out must be empty or missing: a merged bundle is never mixed with older files".to_owned(),
-            ));
+            return Err(BundleError::OutNotEmpty { path: out.to_owned() });
         }
         Ok(())
     } else {
-        std::fs::create_dir_all(out).map_err(|err| file_error(out)(err.to_string()))
+        Ok(std::fs::create_dir_all(out).map_err(crate::path_io::at(out))?)
     }
 }
 
 /// Copies regular files and folders (symlinks are not followed or copied).
 fn copy_tree(from: &Path, to: &Path) -> Result<(), BundleError> {
-    std::fs::create_dir_all(to).map_err(|err| file_error(to)(err.to_string()))?;
-    for entry in std::fs::read_dir(from).map_err(|err| file_error(from)(err.to_string()))? {
-        let entry = entry.map_err(|err| file_error(from)(err.to_string()))?;
+    std::fs::create_dir_all(to).map_err(crate::path_io::at(to))?;
+    for entry in std::fs::read_dir(from).map_err(crate::path_io::at(from))? {
+        let entry = entry.map_err(crate::path_io::at(from))?;
         let path = entry.path();
-        let kind = entry.file_type().map_err(|err| file_error(&path)(err.to_string()))?;
+        let kind = entry.file_type().map_err(crate::path_io::at(&path))?;
         let target = to.join(entry.file_name());
         if kind.is_dir() {
             copy_tree(&path, &target)?;
         } else if kind.is_file() {
-            std::fs::copy(&path, &target).map_err(|err| file_error(&path)(err.to_string()))?;
+            std::fs::copy(&path, &target).map_err(crate::path_io::at(&path))?;
         }
     }
     Ok(())

@@ -24,23 +24,23 @@ use std::path::{Path, PathBuf};
 use crate::output::CaseHomeFacts;
 
 /// The run-folder directory that is Case's `HOME` (the confinement keeps it writable).
-pub const CASE_HOME: &str = crate::evidence::names::CASE_HOME;
+pub(crate) const CASE_HOME: &str = crate::evidence::names::CASE_HOME;
 
 /// Claude Code's configuration directory, inside [`CASE_HOME`].
-pub const AGENT_CONFIG_DIR: &str = "case-home/.claude";
+pub(crate) const AGENT_CONFIG_DIR: &str = "case-home/.claude";
 
 /// XDG configuration directory, inside [`CASE_HOME`].
 const XDG_CONFIG_DIR: &str = "case-home/.config";
 
 /// Agent switches that the harness always sets: (name, value).
-pub const AGENT_SWITCHES: &[(&str, &str)] = &[
+pub(crate) const AGENT_SWITCHES: &[(&str, &str)] = &[
     ("CLAUDE_CODE_ATTRIBUTION_HEADER", "0"),
     ("DISABLE_NON_ESSENTIAL_MODEL_CALLS", "1"),
 ];
 
 /// Case's home as prepared for one run.
 #[derive(Debug, Clone)]
-pub struct CaseHome {
+pub(crate) struct CaseHome {
     /// `<run>/case-home`, or `None` with `--keep-home`.
     home: Option<PathBuf>,
     /// `<run>/case-home/.claude`.
@@ -51,7 +51,7 @@ pub struct CaseHome {
 
 impl CaseHome {
     /// Creates the fresh directories under `run_dir`; `keep_home` keeps the user's `HOME`.
-    pub fn prepare(run_dir: &Path, keep_home: bool) -> std::io::Result<CaseHome> {
+    pub(crate) fn prepare(run_dir: &Path, keep_home: bool) -> std::io::Result<CaseHome> {
         let home = run_dir.join(CASE_HOME);
         let agent_config_dir = run_dir.join(AGENT_CONFIG_DIR);
         let xdg_config_dir = run_dir.join(XDG_CONFIG_DIR);
@@ -68,7 +68,7 @@ impl CaseHome {
     }
 
     /// The variables this sets in Case's environment (they replace any passthrough value).
-    pub fn variables(&self) -> Vec<(String, String)> {
+    pub(crate) fn variables(&self) -> Vec<(String, String)> {
         let mut vars = vec![(
             "CLAUDE_CONFIG_DIR".to_owned(),
             self.agent_config_dir.display().to_string(),
@@ -86,7 +86,7 @@ impl CaseHome {
     }
 
     /// What the report records.
-    pub fn facts(&self) -> CaseHomeFacts {
+    pub(crate) fn facts(&self) -> CaseHomeFacts {
         CaseHomeFacts {
             home: if self.home.is_some() {
                 CASE_HOME.to_owned()

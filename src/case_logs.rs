@@ -25,22 +25,22 @@ use std::time::{Duration, Instant};
 use crate::secrets::{SecretHit, SecretScanner};
 
 /// How many bytes of each log the run folder keeps.
-pub const LOG_CAP: u64 = 64 * 1024 * 1024;
+pub(crate) const LOG_CAP: u64 = 64 * 1024 * 1024;
 
 /// How many kept bytes are scanned again in front of the dropped ones.
-pub const OVERLAP: usize = 64 * 1024;
+pub(crate) const OVERLAP: usize = 64 * 1024;
 
 /// After Case has ended, how long the logs are still read at most.
-pub const DRAIN_LIMIT: Duration = Duration::from_secs(10);
+pub(crate) const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 
 /// After Case has ended, how long a silent pipe is waited on before reading stops.
-pub const DRAIN_SILENCE: Duration = Duration::from_secs(2);
+pub(crate) const DRAIN_SILENCE: Duration = Duration::from_secs(2);
 
 const CHUNK: usize = 64 * 1024;
 
 /// Why a log could not be captured.
 #[derive(Debug, thiserror::Error)]
-pub enum CaseLogError {
+pub(crate) enum CaseLogError {
     /// The pipe or the log file could not be made.
     #[error("cannot capture Case's output into {path}: {source}")]
     Setup {
@@ -54,7 +54,7 @@ pub enum CaseLogError {
 
 /// What became of one log.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CapturedLog {
+pub(crate) struct CapturedLog {
     /// The log file.
     pub path: PathBuf,
     /// Every byte Case wrote to the stream.
@@ -72,12 +72,12 @@ pub struct CapturedLog {
 
 impl CapturedLog {
     /// Bytes Case wrote that the file does not keep.
-    pub fn dropped(&self) -> u64 {
+    pub(crate) fn dropped(&self) -> u64 {
         self.written - self.kept
     }
 
     /// The `scanned` line of the `backend_logs` channel for the bytes past the cap, if any.
-    pub fn scanned_past_cap(&self) -> Option<String> {
+    pub(crate) fn scanned_past_cap(&self) -> Option<String> {
         (self.dropped() > 0).then(|| {
             format!(
                 "{}: {} bytes past the {}-byte cap, scanned as Case wrote them (not kept)",
@@ -97,7 +97,7 @@ struct Capture {
 }
 
 /// Case's stdout and stderr while Case runs.
-pub struct CaseLogs {
+pub(crate) struct CaseLogs {
     stdout: Capture,
     stderr: Capture,
     ended: Arc<AtomicBool>,
@@ -111,7 +111,7 @@ impl std::fmt::Debug for CaseLogs {
 
 impl CaseLogs {
     /// Creates both log files and starts draining their pipes.
-    pub fn start(stdout: &Path, stderr: &Path, scanner: Arc<SecretScanner>) -> Result<CaseLogs, CaseLogError> {
+    pub(crate) fn start(stdout: &Path, stderr: &Path, scanner: Arc<SecretScanner>) -> Result<CaseLogs, CaseLogError> {
         let ended = Arc::new(AtomicBool::new(false));
         Ok(CaseLogs {
             stdout: start_capture(stdout, scanner.clone(), ended.clone(), LOG_CAP)?,
@@ -121,18 +121,18 @@ impl CaseLogs {
     }
 
     /// A write end of Case's stdout, for a child's `Stdio`.
-    pub fn stdout(&self) -> std::io::Result<File> {
+    pub(crate) fn stdout(&self) -> std::io::Result<File> {
         clone_writer(&self.stdout)
     }
 
     /// A write end of Case's stderr, for a child's `Stdio`.
-    pub fn stderr(&self) -> std::io::Result<File> {
+    pub(crate) fn stderr(&self) -> std::io::Result<File> {
         clone_writer(&self.stderr)
     }
 
     /// Call once Case has ended: closes the harness's own write ends, reads what is left and
     /// returns what became of (stdout, stderr).
-    pub async fn finish(mut self) -> (CapturedLog, CapturedLog) {
+    pub(crate) async fn finish(mut self) -> (CapturedLog, CapturedLog) {
         self.stdout.writer = None;
         self.stderr.writer = None;
         self.ended.store(true, Ordering::SeqCst);

@@ -20,7 +20,7 @@ use crate::secrets::SecretValue;
 use crate::trace::{Trace, TraceEvent};
 
 /// Model-selection variables that Anthropic-style agents read; each is set to the admitted model.
-pub const MODEL_SELECTION_VARIABLES: &[&str] = &[
+pub(crate) const MODEL_SELECTION_VARIABLES: &[&str] = &[
     "ANTHROPIC_MODEL",
     "ANTHROPIC_SMALL_FAST_MODEL",
     "ANTHROPIC_DEFAULT_SONNET_MODEL",
@@ -30,7 +30,7 @@ pub const MODEL_SELECTION_VARIABLES: &[&str] = &[
 ];
 
 /// Variables that switch off agents' telemetry and other non-essential traffic; each set to `1`.
-pub const TRAFFIC_OFF_VARIABLES: &[&str] = &[
+pub(crate) const TRAFFIC_OFF_VARIABLES: &[&str] = &[
     "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC",
     "DISABLE_TELEMETRY",
     "DISABLE_ERROR_REPORTING",
@@ -43,7 +43,7 @@ pub const TRAFFIC_OFF_VARIABLES: &[&str] = &[
 /// Name prefixes (and exact names) of harness-environment variables that could route an agent
 /// around the adapter or carry a provider credential. Case never gets them (its environment
 /// is cleared anyway); the report lists the ones that were present, by name only.
-pub const SCRUBBED_PATTERNS: &[&str] = &[
+pub(crate) const SCRUBBED_PATTERNS: &[&str] = &[
     "ANTHROPIC_",
     "CLAUDE_",
     "OPENAI_",
@@ -74,7 +74,7 @@ pub const SCRUBBED_PATTERNS: &[&str] = &[
 
 /// Everything needed to build Case's environment.
 #[derive(Debug, Clone)]
-pub struct CaseContract {
+pub(crate) struct CaseContract {
     /// The adapter's address, e.g. `127.0.0.1:41234`.
     pub adapter_addr: std::net::SocketAddr,
     /// The admitted model.
@@ -94,7 +94,10 @@ pub struct CaseContract {
 
 /// Case's environment: passthrough variables plus the contract. The token is the only secret
 /// in it, and it is only good for this run's adapter.
-pub fn case_environment(contract: &CaseContract, passthrough: &[(String, String)]) -> Vec<(String, SecretOrPlain)> {
+pub(crate) fn case_environment(
+    contract: &CaseContract,
+    passthrough: &[(String, String)],
+) -> Vec<(String, SecretOrPlain)> {
     let adapter_root = format!("http://{}", contract.adapter_addr);
     let adapter_v1 = format!("{adapter_root}/v1");
     let path = |path: &Path| SecretOrPlain::Plain(path.display().to_string());
@@ -136,7 +139,7 @@ pub fn case_environment(contract: &CaseContract, passthrough: &[(String, String)
 
 /// An environment value that may be a secret (kept out of `Debug`).
 #[derive(Debug, Clone)]
-pub enum SecretOrPlain {
+pub(crate) enum SecretOrPlain {
     /// Not secret.
     Plain(String),
     /// The per-run token.
@@ -160,7 +163,7 @@ pub(crate) fn exposed(env: &[(String, SecretOrPlain)]) -> Vec<(String, String)> 
 }
 
 /// Names of variables in `harness_env` that match [`SCRUBBED_PATTERNS`] (never values).
-pub fn scrubbed_names(harness_env: impl IntoIterator<Item = String>) -> Vec<String> {
+pub(crate) fn scrubbed_names(harness_env: impl IntoIterator<Item = String>) -> Vec<String> {
     let mut names: Vec<String> = harness_env
         .into_iter()
         .filter(|name| SCRUBBED_PATTERNS.iter().any(|pattern| name.starts_with(pattern)))
@@ -170,11 +173,11 @@ pub fn scrubbed_names(harness_env: impl IntoIterator<Item = String>) -> Vec<Stri
     names
 }
 
-pub use crate::output::CaseExit;
+pub(crate) use crate::output::CaseExit;
 
 /// Why Case could not be run at all.
 #[derive(Debug, thiserror::Error)]
-pub enum CaseError {
+pub(crate) enum CaseError {
     /// The command is empty.
     #[error("no Case command given")]
     EmptyCommand,
@@ -196,18 +199,18 @@ pub enum CaseError {
     },
     /// Waiting failed.
     #[error("lost track of the Case process: {0}")]
-    Wait(std::io::Error),
+    Wait(#[source] std::io::Error),
     /// The sandbox failed while Case ran, or Case could not be started inside it.
     #[error(transparent)]
     Sandbox(#[from] crate::sandbox::SandboxError),
     /// The trace could not be written (so the run cannot prove what it did).
     #[error("cannot write the trace: {0}")]
-    Trace(std::io::Error),
+    Trace(#[source] std::io::Error),
 }
 
 /// One Case invocation.
 #[derive(Debug)]
-pub struct CaseLaunch<'a> {
+pub(crate) struct CaseLaunch<'a> {
     /// argv (program first).
     pub command: &'a [String],
     /// The full environment (see [`case_environment`]).
@@ -222,7 +225,7 @@ pub struct CaseLaunch<'a> {
 
 /// Spawns Case, writing `case_process_started` to the trace immediately before the spawn and
 /// `case_process_exited` after, and waits at most `timeout`.
-pub async fn run(launch: &CaseLaunch<'_>, trace: &Trace) -> Result<CaseExit, CaseError> {
+pub(crate) async fn run(launch: &CaseLaunch<'_>, trace: &Trace) -> Result<CaseExit, CaseError> {
     let (program, args) = launch.command.split_first().ok_or(CaseError::EmptyCommand)?;
     let log = |name: &str, end: std::io::Result<File>| {
         end.map_err(|source| CaseError::Log {
@@ -310,7 +313,7 @@ pub async fn run(launch: &CaseLaunch<'_>, trace: &Trace) -> Result<CaseExit, Cas
 
 /// Like [`run`], but Case starts as PID 2 of `sandbox`'s namespaces (already prepared, with
 /// its environment and logs); returns only once every process of the namespace is gone.
-pub async fn run_in_sandbox(
+pub(crate) async fn run_in_sandbox(
     launch: &CaseLaunch<'_>,
     sandbox: &mut crate::sandbox::Sandbox,
     trace: &Trace,

@@ -1,8 +1,9 @@
 //! The `case-harness` command line (README, "Commands": a fixed contract, scripts rely on it).
 //!
-//! Flags are parsed by clap into [`Cli`]; each subcommand calls one pipeline and returns an
-//! [`Exit`], the single place where outcomes become exit codes. Human output goes to
-//! stdout, diagnostics to stderr; neither ever carries a secret.
+//! Flags are parsed by clap into `Cli`; each subcommand calls one pipeline and returns an
+//! `Exit` or a `CliError` (`exit`: the single place where outcomes and failures become
+//! exit codes, and where an error's causes are printed). Human output goes to stdout,
+//! diagnostics to stderr; neither ever carries a secret.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,32 +13,13 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::HarnessConfig;
 use crate::gates::{self, GateInputs, GateStatus};
-use crate::output::{CheckOutput, RunOutcome};
+use crate::output::CheckOutput;
 
-/// How the harness ended; maps one-to-one onto exit codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exit {
-    /// 0: ready / pass / verified / clean.
-    Success,
-    /// 1: ran and failed, verification failed, or a scan hit.
-    Failed,
-    /// 2: usage or internal error.
-    Error,
-    /// 3: blocked before `case_process_started`.
-    Blocked,
-}
+mod exit;
+mod signing;
 
-impl Exit {
-    /// The process exit code.
-    pub fn code(self) -> u8 {
-        match self {
-            Exit::Success => 0,
-            Exit::Failed => 1,
-            Exit::Error => 2,
-            Exit::Blocked => 3,
-        }
-    }
-}
+use exit::CliError;
+pub(crate) use exit::Exit;
 
 const ENVIRONMENT_HELP: &str = "\
 Environment:
@@ -52,14 +34,14 @@ Exit codes: 0 ready/pass/verified, 1 ran and failed, 2 usage or internal error, 
 /// Gates, runs and proves Case's Stage 2 against an admitted local model provider.
 #[derive(Debug, Parser)]
 #[command(name = "case-harness", version, after_long_help = ENVIRONMENT_HELP)]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
 /// Output format for `check` and `status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     /// A readable table.
     Human,
     /// One JSON object on stdout (its shape: `crate::output`).
@@ -303,17 +285,23 @@ pub fn main() -> ExitCode {
         return crate::sandbox::inside::main(args);
     }
     let cli = Cli::parse();
+    if matches!(
+        cli.command,
+        Command::Check { .. } | Command::Status { .. } | Command::Verify { .. } | Command::Scan { .. }
+    ) {
+        crate::signals::die_quietly_on_a_closed_pipe();
+    }
     let exit = match run(cli) {
         Ok(exit) => exit,
-        Err(message) => {
-            eprintln!("case-harness: error: {message}");
-            Exit::Error
+        Err(error) => {
+            eprintln!("case-harness: error: {}", exit::render_chain(&error));
+            error.exit_code()
         }
     };
     ExitCode::from(exit.code())
 }
 
-fn run(cli: Cli) -> Result<Exit, String> {
+fn run(cli: Cli) -> Result<Exit, CliError> {
     match cli.command {
         Command::Check {
             decision,
@@ -375,7 +363,7 @@ fn run(cli: Cli) -> Result<Exit, String> {
             let root = bundled_root();
             let sot = sot.unwrap_or_else(|| root.join(BUNDLED_SEED));
             let scenarios = scenarios.unwrap_or_else(|| root.join("scenarios"));
-            crate::cli_signing::merge(&shards, &out, &sot, &scenarios)
+            signing::merge(&shards, &out, &sot, &scenarios)
         }
         Command::Evidence {
             action: None,
@@ -383,52 +371,44 @@ fn run(cli: Cli) -> Result<Exit, String> {
             scenarios,
             out,
         } => evidence(sot, scenarios, out),
-        Command::Verify { report, key } => crate::cli_signing::verify(&report, key.as_deref()),
-        Command::Keygen { path } => crate::cli_signing::keygen(&path),
+        Command::Verify { report, key } => signing::verify(&report, key.as_deref()),
+        Command::Keygen { path } => signing::keygen(&path),
         Command::Scan { secret_env, paths } => scan(&secret_env, &paths),
         Command::ReferenceCase => Ok(crate::reference_case::main()),
     }
 }
 
-fn run_pipeline(options: &crate::run::RunOptions, decision: Option<PathBuf>) -> Result<Exit, String> {
+fn run_pipeline(options: &crate::run::RunOptions, decision: Option<PathBuf>) -> Result<Exit, CliError> {
     let config = HarnessConfig::from_env().with_decision_flag(decision);
     for warning in config.warnings() {
         eprintln!("case-harness: warning: {warning}");
     }
-    let report = crate::signals::block_on(crate::run::run(options, &config))?.map_err(|err| err.to_string())?;
+    let report = crate::signals::block_on(crate::run::run(options, &config)).map_err(CliError::Runtime)??;
     let report_path = options.out.join(crate::evidence::names::REPORT);
     println!("{}: {}", report.outcome.as_str(), report_path.display());
     for reason in &report.reasons {
         println!("  - {reason}");
     }
-    Ok(match report.outcome {
-        RunOutcome::Pass => Exit::Success,
-        RunOutcome::Fail => Exit::Failed,
-        RunOutcome::Blocked => Exit::Blocked,
-        RunOutcome::Incomplete => Exit::Error,
-    })
+    Ok(Exit::from(report.outcome))
 }
 
-fn scan(secret_env: &str, paths: &[PathBuf]) -> Result<Exit, String> {
+fn scan(secret_env: &str, paths: &[PathBuf]) -> Result<Exit, CliError> {
     use crate::secrets::{NamedSecret, SecretScanner, SecretValue};
     let value = std::env::var(secret_env)
         .ok()
         .filter(|value| !value.is_empty())
-        .ok_or_else(|| format!("environment variable {secret_env} is unset or empty"))?;
+        .ok_or_else(|| CliError::SecretEnvUnset {
+            name: secret_env.to_owned(),
+        })?;
     let scanner = SecretScanner::new(&[NamedSecret {
         name: secret_env.to_owned(),
         value: SecretValue::new(value),
-    }])
-    .map_err(|err| err.to_string())?;
+    }])?;
     let mut hits = Vec::new();
     for path in paths {
-        scanner
-            .scan_path("files", path, &mut hits)
-            .map_err(|err| err.to_string())?;
+        scanner.scan_path("files", path, &mut hits)?;
         // A secret deleted from the tree but still in a commit is still leaked.
-        scanner
-            .scan_git_history("commit", path, &mut hits)
-            .map_err(|err| err.to_string())?;
+        scanner.scan_git_history("commit", path, &mut hits)?;
     }
     if hits.is_empty() {
         println!("clean: {secret_env} not found in {} path(s)", paths.len());
@@ -440,14 +420,14 @@ fn scan(secret_env: &str, paths: &[PathBuf]) -> Result<Exit, String> {
     Ok(Exit::Failed)
 }
 
-fn seconds(flag: &str, value: f64) -> Result<Duration, String> {
+fn seconds(flag: &'static str, value: f64) -> Result<Duration, CliError> {
     Duration::try_from_secs_f64(value)
         .ok()
         .filter(|duration| !duration.is_zero())
-        .ok_or_else(|| format!("{flag} must be a positive number of seconds, got {value}"))
+        .ok_or(CliError::Seconds { flag, value })
 }
 
-fn check(decision: Option<PathBuf>, format: Format, timeout: f64) -> Result<Exit, String> {
+fn check(decision: Option<PathBuf>, format: Format, timeout: f64) -> Result<Exit, CliError> {
     let config = HarnessConfig::from_env().with_decision_flag(decision);
     for warning in config.warnings() {
         eprintln!("case-harness: warning: {warning}");
@@ -459,7 +439,7 @@ fn check(decision: Option<PathBuf>, format: Format, timeout: f64) -> Result<Exit
         // `check` prints gates, not the fingerprint: ask the upstream only what a gate reads.
         fingerprint: crate::fingerprint::FingerprintScope::Gates,
     };
-    let evaluation = crate::signals::block_on(gates::evaluate(&inputs))?;
+    let evaluation = crate::signals::block_on(gates::evaluate(&inputs)).map_err(CliError::Runtime)?;
     let output = CheckOutput::from_results(&evaluation.results);
     match format {
         Format::Json => println!("{}", to_json(&output)?),
@@ -497,8 +477,8 @@ fn print_check(output: &CheckOutput) {
     }
 }
 
-fn to_json(value: &impl serde::Serialize) -> Result<String, String> {
-    serde_json::to_string(value).map_err(|err| format!("cannot serialize output: {err}"))
+fn to_json(value: &impl serde::Serialize) -> Result<String, CliError> {
+    serde_json::to_string(value).map_err(CliError::Json)
 }
 
 fn status(
@@ -507,9 +487,9 @@ fn status(
     count_unconfined: bool,
     format: Format,
     key: Option<&std::path::Path>,
-) -> Result<Exit, String> {
-    let document = crate::sot::load(sot).map_err(|err| err.to_string())?;
-    let mut folder = crate::cli_signing::collect_reports(evidence, key)?;
+) -> Result<Exit, CliError> {
+    let document = crate::sot::load(sot)?;
+    let mut folder = signing::collect_reports(evidence, key)?;
     folder.count_unconfined = count_unconfined;
     let admission = current_admission()?;
     let output = crate::status::derive(&document, &folder, admission.as_ref());
@@ -536,15 +516,14 @@ fn adapter(
     model: String,
     listen: std::net::SocketAddr,
     upstream_api: crate::adapter::UpstreamApi,
-) -> Result<Exit, String> {
-    let upstream = crate::upstream::LocalBaseUrl::parse(upstream).map_err(|err| format!("--upstream {err}"))?;
+) -> Result<Exit, CliError> {
+    let upstream = crate::upstream::LocalBaseUrl::parse(upstream).map_err(CliError::UpstreamFlag)?;
     if let Some(name) = crate::gates::external_reference(&model) {
-        return Err(format!(
-            "--model {model:?} names `{name}`: the adapter serves only local models"
-        ));
+        return Err(CliError::ExternalModel { model, name });
     }
     let key = HarnessConfig::from_env().local_api_key;
-    crate::signals::block_on(serve_standalone(upstream, model, listen, key, upstream_api))??;
+    crate::signals::block_on(serve_standalone(upstream, model, listen, key, upstream_api))
+        .map_err(CliError::Runtime)??;
     Ok(Exit::Success)
 }
 
@@ -556,11 +535,9 @@ async fn serve_standalone(
     listen: std::net::SocketAddr,
     key: Option<crate::secrets::SecretValue>,
     upstream_api: crate::adapter::UpstreamApi,
-) -> Result<(), String> {
+) -> Result<(), CliError> {
     let upstream_host = upstream.host_port();
-    let standalone = crate::adapter::Standalone::start(upstream, model.clone(), listen, key, upstream_api)
-        .await
-        .map_err(|err| err.to_string())?;
+    let standalone = crate::adapter::Standalone::start(upstream, model.clone(), listen, key, upstream_api).await?;
     let addr = standalone.local_addr();
     println!("case-harness adapter listening on http://{addr}");
     println!("  OpenAI base URL: http://{addr}/v1");
@@ -602,24 +579,29 @@ fn bundled_sot() -> Option<PathBuf> {
 
 const BUNDLED_SEED: &str = "fixtures/sot/seed-one-line.md";
 
-fn evidence(sot: Option<PathBuf>, scenarios: Option<PathBuf>, out: Option<PathBuf>) -> Result<Exit, String> {
+fn evidence(sot: Option<PathBuf>, scenarios: Option<PathBuf>, out: Option<PathBuf>) -> Result<Exit, CliError> {
     let root = bundled_root();
     let sot = sot.unwrap_or_else(|| root.join(BUNDLED_SEED));
     let scenarios = scenarios.unwrap_or_else(|| root.join("scenarios"));
     let out = out.unwrap_or_else(|| PathBuf::from("target/case-harness/evidence"));
     let runs = out.join("runs");
     if runs.exists() {
-        std::fs::remove_dir_all(&runs).map_err(|err| format!("{}: cannot clear: {err}", runs.display()))?;
+        std::fs::remove_dir_all(&runs).map_err(|source| CliError::Clear {
+            path: runs.clone(),
+            source,
+        })?;
     }
-    std::fs::create_dir_all(&out).map_err(|err| format!("{}: {err}", out.display()))?;
+    std::fs::create_dir_all(&out).map_err(crate::path_io::at(&out))?;
     let out = std::path::absolute(&out).unwrap_or(out);
-    let signer = crate::cli_signing::signer_from_env(&out)?;
+    let signer = signing::signer_from_env(&out)?;
     let stale_envelope = out.join(crate::attestation::ENVELOPE);
     if stale_envelope.exists() {
-        std::fs::remove_file(&stale_envelope)
-            .map_err(|err| format!("{}: cannot clear: {err}", stale_envelope.display()))?;
+        std::fs::remove_file(&stale_envelope).map_err(|source| CliError::Clear {
+            path: stale_envelope.clone(),
+            source,
+        })?;
     }
-    let harness = std::env::current_exe().map_err(|err| format!("cannot locate this binary: {err}"))?;
+    let harness = std::env::current_exe().map_err(CliError::CurrentExe)?;
     let suite = crate::acceptance::AcceptanceSuite::new(&sot, &scenarios)
         .harness_binary(harness)
         .fixtures_dir(root.join("fixtures"))
@@ -630,16 +612,15 @@ fn evidence(sot: Option<PathBuf>, scenarios: Option<PathBuf>, out: Option<PathBu
         test_threads: Some(2),
         ..libtest_mimic::Arguments::default()
     };
-    let (conclusion, records) = suite.run(&args).map_err(|err| err.to_string())?;
+    let (conclusion, records) = suite.run(&args)?;
     let admission = current_admission()?;
-    crate::acceptance::write_summary(&out.join("summary.md"), &sot, &records, &out, admission.as_ref())
-        .map_err(|err| err.to_string())?;
+    crate::acceptance::write_summary(&out.join("summary.md"), &sot, &records, &out, admission.as_ref())?;
     println!();
     println!("evidence: {}", out.display());
     println!("  summary:  {}", out.join("summary.md").display());
     println!("  junit:    {}", out.join("junit.xml").display());
     println!("  runs:     {}", runs.display());
-    crate::cli_signing::sign_evidence_folder(&out, signer.as_ref())?;
+    signing::sign_evidence_folder(&out, signer.as_ref())?;
     Ok(if conclusion.has_failed() {
         Exit::Failed
     } else {
@@ -648,11 +629,9 @@ fn evidence(sot: Option<PathBuf>, scenarios: Option<PathBuf>, out: Option<PathBu
 }
 
 /// The admission in `CTO_HARNESS_CASE_MODEL_ADMISSION_FILE`, if set (read, never written).
-fn current_admission() -> Result<Option<crate::records::AdmissionRecord>, String> {
+fn current_admission() -> Result<Option<crate::records::AdmissionRecord>, CliError> {
     match &HarnessConfig::from_env().admission_file {
-        Some(path) => crate::records::AdmissionRecord::load(path)
-            .map(|loaded| Some(loaded.record))
-            .map_err(|err| err.to_string()),
+        Some(path) => Ok(Some(crate::records::AdmissionRecord::load(path)?.record)),
         None => Ok(None),
     }
 }

@@ -10,16 +10,16 @@ use std::path::PathBuf;
 use crate::secrets::SecretValue;
 
 /// Path of the CTO-WORK-020 admission record (required).
-pub const ENV_ADMISSION_FILE: &str = "CTO_HARNESS_CASE_MODEL_ADMISSION_FILE";
+pub(crate) const ENV_ADMISSION_FILE: &str = "CTO_HARNESS_CASE_MODEL_ADMISSION_FILE";
 /// The local provider's OpenAI-compatible base URL (required to start Case).
-pub const ENV_LOCAL_BASE_URL: &str = "CTO_HARNESS_CASE_LOCAL_BASE_URL";
+pub(crate) const ENV_LOCAL_BASE_URL: &str = "CTO_HARNESS_CASE_LOCAL_BASE_URL";
 /// Path of the decision record (or `--decision`).
-pub const ENV_DECISION_FILE: &str = "CTO_HARNESS_CASE_DECISION_FILE";
+pub(crate) const ENV_DECISION_FILE: &str = "CTO_HARNESS_CASE_DECISION_FILE";
 /// Optional secret for the local provider; never leaves the harness process.
-pub const ENV_LOCAL_API_KEY: &str = "CTO_HARNESS_CASE_LOCAL_API_KEY";
+pub(crate) const ENV_LOCAL_API_KEY: &str = "CTO_HARNESS_CASE_LOCAL_API_KEY";
 
 /// Prefix of every variable the harness owns.
-pub const ENV_PREFIX: &str = "CTO_HARNESS_CASE_";
+pub(crate) const ENV_PREFIX: &str = "CTO_HARNESS_CASE_";
 
 /// Every `CTO_HARNESS_CASE_*` variable the harness understands.
 pub const KNOWN_VARIABLES: &[&str] = &[
@@ -31,13 +31,13 @@ pub const KNOWN_VARIABLES: &[&str] = &[
 
 /// Environment variables a Case process inherits from the harness (everything else is
 /// cleared). Their values are checked by the `external_fallback_configured` gate.
-pub const CASE_PASSTHROUGH_VARIABLES: &[&str] = &[
+pub(crate) const CASE_PASSTHROUGH_VARIABLES: &[&str] = &[
     "PATH", "HOME", "USER", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "TERM",
 ];
 
 /// What the environment (and flags) configure for one harness invocation.
 #[derive(Debug, Clone, Default)]
-pub struct HarnessConfig {
+pub(crate) struct HarnessConfig {
     /// `CTO_HARNESS_CASE_DECISION_FILE` or `--decision`.
     pub decision_file: Option<PathBuf>,
     /// `CTO_HARNESS_CASE_MODEL_ADMISSION_FILE`.
@@ -60,7 +60,7 @@ pub struct HarnessConfig {
 
 impl HarnessConfig {
     /// Reads the process environment.
-    pub fn from_env() -> Self {
+    pub(crate) fn from_env() -> Self {
         Self::from_vars(std::env::vars_os().filter_map(|(name, value)| {
             // A name or value that is not UTF-8 is kept lossily: it can still be judged
             // (and refused), never silently dropped.
@@ -69,7 +69,7 @@ impl HarnessConfig {
     }
 
     /// Reads an explicit set of variables (for tests and embedding).
-    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Self {
+    pub(crate) fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Self {
         let mut config = HarnessConfig::default();
         for (name, value) in vars {
             let set = !value.is_empty();
@@ -94,7 +94,7 @@ impl HarnessConfig {
 
     /// The folder holding the signing key, for a sandbox to hide from Case: a Case that can
     /// read the key could sign a forged run. Absolute, symlinks resolved where possible.
-    pub fn signing_key_dir(&self) -> Option<PathBuf> {
+    pub(crate) fn signing_key_dir(&self) -> Option<PathBuf> {
         let key = self.signing_key.as_ref()?;
         let key = std::fs::canonicalize(key)
             .or_else(|_| std::path::absolute(key))
@@ -103,7 +103,7 @@ impl HarnessConfig {
     }
 
     /// One warning per near-miss variable, saying what it is not.
-    pub fn warnings(&self) -> Vec<String> {
+    pub(crate) fn warnings(&self) -> Vec<String> {
         self.near_miss_variables
             .iter()
             .map(|name| {
@@ -116,7 +116,7 @@ impl HarnessConfig {
     }
 
     /// Overrides the decision file with a `--decision` flag, when given.
-    pub fn with_decision_flag(mut self, flag: Option<PathBuf>) -> Self {
+    pub(crate) fn with_decision_flag(mut self, flag: Option<PathBuf>) -> Self {
         if flag.is_some() {
             self.decision_file = flag;
         }

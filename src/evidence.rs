@@ -1,6 +1,6 @@
 //! The Harness Evidence Interface: the only code that builds, seals and verifies reports.
 //!
-//! A run hands over what it *observed* ([`RunObservations`]: gate results, whether Case was
+//! A run hands over what it *observed* (`RunObservations`: gate results, whether Case was
 //! spawned, how it exited, the adapter ledger, the secret-scan hits); this module decides the
 //! outcome from those facts alone, hashes every artifact in the run folder, and seals the
 //! report: a sha256 over the report's canonical JSON, which includes the artifact digests.
@@ -35,43 +35,43 @@ mod verify;
 pub use verify::{VerifiedReport, verify};
 
 /// Report format version.
-pub const REPORT_SCHEMA_VERSION: u32 = 1;
+pub(crate) const REPORT_SCHEMA_VERSION: u32 = 1;
 /// The seal algorithm name written into reports.
-pub const SEAL_ALGORITHM: &str = "sha256-canonical-json";
+pub(crate) const SEAL_ALGORITHM: &str = "sha256-canonical-json";
 
 /// Fixed names inside a run folder (README, "`run` and its run folder").
-pub mod names {
+pub(crate) mod names {
     /// The sealed report.
-    pub const REPORT: &str = "report.json";
+    pub(crate) const REPORT: &str = "report.json";
     /// The event log.
-    pub const TRACE: &str = "trace.jsonl";
+    pub(crate) const TRACE: &str = "trace.jsonl";
     /// One line per adapter request.
-    pub const LEDGER: &str = "adapter-ledger.jsonl";
+    pub(crate) const LEDGER: &str = "adapter-ledger.jsonl";
     /// The generated Case configuration.
-    pub const CASE_CONFIG: &str = "case-config.json";
+    pub(crate) const CASE_CONFIG: &str = "case-config.json";
     /// The task as given to Case.
-    pub const TASK: &str = "task.json";
+    pub(crate) const TASK: &str = "task.json";
     /// Case's stdout.
-    pub const STDOUT: &str = "case-stdout.log";
+    pub(crate) const STDOUT: &str = "case-stdout.log";
     /// Case's stderr.
-    pub const STDERR: &str = "case-stderr.log";
+    pub(crate) const STDERR: &str = "case-stderr.log";
     /// Case's `CASE_OUTPUT_DIR`.
-    pub const CASE_OUTPUT: &str = "case-output";
+    pub(crate) const CASE_OUTPUT: &str = "case-output";
     /// Case's own writable home folder (its `HOME` and agent config live there).
-    pub const CASE_HOME: &str = "case-home";
+    pub(crate) const CASE_HOME: &str = "case-home";
     /// Case's verdict file inside `case-output/`.
-    pub const RESULT: &str = "case-output/result.json";
+    pub(crate) const RESULT: &str = "case-output/result.json";
     /// Exact copies of the decision and admission records the gates read.
-    pub const INPUTS: &str = "inputs";
+    pub(crate) const INPUTS: &str = "inputs";
     /// The admission copy inside `inputs/`.
-    pub const ADMISSION_COPY: &str = "inputs/admission.json";
+    pub(crate) const ADMISSION_COPY: &str = "inputs/admission.json";
     /// JUnit for this run.
-    pub const JUNIT: &str = "junit.xml";
+    pub(crate) const JUNIT: &str = "junit.xml";
 }
 
 /// Everything a run observed, handed to the evidence interface.
 #[derive(Debug, Clone)]
-pub struct RunObservations {
+pub(crate) struct RunObservations {
     /// The run folder.
     pub run_dir: PathBuf,
     /// Real or simulated.
@@ -116,23 +116,17 @@ pub struct RunObservations {
 #[derive(Debug, thiserror::Error)]
 pub enum EvidenceError {
     /// I/O on a run-folder file.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The error.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::path_io::PathIoError),
     /// Serialisation failed (should not happen for these types).
     #[error("cannot serialise the report: {0}")]
     Json(#[from] serde_json::Error),
-}
-
-fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> EvidenceError + '_ {
-    move |source| EvidenceError::Io {
-        path: path.to_owned(),
-        source,
-    }
+    /// A run-folder file could not be read (not a regular file, too large, unreadable).
+    #[error(transparent)]
+    RunFile(#[from] files::RunFileError),
+    /// The JUnit XML could not be rendered.
+    #[error("cannot render {}", names::JUNIT)]
+    Junit(#[source] quick_junit::SerializeError),
 }
 
 /// Writes the unsealed `incomplete` placeholder that stands until the run finishes.
@@ -172,7 +166,7 @@ pub fn write_placeholder(run_dir: &Path, evidence_kind: EvidenceKind) -> Result<
 /// Decides the outcome from the observations, hashes the run folder and writes the sealed
 /// report. `scan_report` is called with the report's bytes so that the report channel of
 /// the secret scan covers the report itself.
-pub fn seal(
+pub(crate) fn seal(
     observations: RunObservations,
     trace: &trace::Trace,
     scan_report: impl Fn(&[u8]) -> Vec<crate::secrets::SecretHit>,
@@ -220,7 +214,7 @@ pub fn seal(
         .record(&trace::TraceEvent::EvidenceSealed {
             report: names::REPORT.to_owned(),
         })
-        .map_err(io_error(&trace_path))?;
+        .map_err(crate::path_io::at(&trace_path))?;
     // Streamed and type-checked: Case may have swapped the trace for a FIFO or a link.
     let on_disk = files::sha256_streamed(&trace_path).map_err(|err| err.to_string());
     if trace
@@ -305,7 +299,7 @@ pub fn seal(
 
 /// Files every run that started Case must leave (a Case could delete its own logs to hide
 /// what it printed; a missing log is never a clean one).
-pub const REQUIRED_AFTER_CASE: &[&str] = &[
+pub(crate) const REQUIRED_AFTER_CASE: &[&str] = &[
     names::TRACE,
     names::LEDGER,
     names::CASE_CONFIG,
@@ -315,7 +309,7 @@ pub const REQUIRED_AFTER_CASE: &[&str] = &[
 ];
 
 /// The outcome rule, applied identically when sealing and when verifying.
-pub fn decide_outcome(report: &Report, run_errors: &[String]) -> (RunOutcome, Vec<String>) {
+pub(crate) fn decide_outcome(report: &Report, run_errors: &[String]) -> (RunOutcome, Vec<String>) {
     if !report.blocked.is_empty() {
         let codes: Vec<&str> = report.blocked.iter().map(|code| code.as_str()).collect();
         let mut reasons = vec![format!("blocked before case_process_started by: {}", codes.join(", "))];
@@ -491,7 +485,7 @@ fn trace_shows_case_started(path: &Path) -> Option<bool> {
 /// over all of them), keyed by relative path with `/` separators; and every entry that is not a regular file or folder, or whose name is not
 /// UTF-8 (each a reason the run cannot be trusted: nothing in a run folder escapes the digests).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct RunFolderWalk {
+pub(crate) struct RunFolderWalk {
     /// Relative name → sha256.
     pub digests: BTreeMap<String, String>,
     /// One sentence per entry that could not be digested (symlink, FIFO, device, socket,
@@ -501,15 +495,15 @@ pub struct RunFolderWalk {
 
 /// Walks the run folder; see [`RunFolderWalk`]. Symlinks are never followed: a link (to a
 /// file holding a secret, to `/dev/zero`, to a folder outside) is itself a finding.
-pub fn walk_run_folder(run_dir: &Path) -> Result<RunFolderWalk, EvidenceError> {
+pub(crate) fn walk_run_folder(run_dir: &Path) -> Result<RunFolderWalk, EvidenceError> {
     let mut walk = RunFolderWalk::default();
     let mut pending = vec![run_dir.to_owned()];
     while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(&dir).map_err(io_error(&dir))? {
-            let entry = entry.map_err(io_error(&dir))?;
+        for entry in std::fs::read_dir(&dir).map_err(crate::path_io::at(&dir))? {
+            let entry = entry.map_err(crate::path_io::at(&dir))?;
             let path = entry.path();
-            let file_type = entry.file_type().map_err(io_error(&path))?;
-            let relative = relative_name(run_dir, &path);
+            let file_type = entry.file_type().map_err(crate::path_io::at(&path))?;
+            let relative = files::relative_name(run_dir, &path);
             if entry.file_name().to_str().is_none() {
                 walk.refused.push(format!(
                     "{relative:?} has a file name that is not UTF-8; the harness cannot name it in a report"
@@ -541,12 +535,7 @@ pub fn walk_run_folder(run_dir: &Path) -> Result<RunFolderWalk, EvidenceError> {
                 }
                 // Replaced between listing and opening: as good as any other odd entry.
                 Err(err @ files::RunFileError::NotRegular { .. }) => walk.refused.push(err.to_string()),
-                Err(err) => {
-                    return Err(EvidenceError::Io {
-                        path,
-                        source: std::io::Error::other(err.to_string()),
-                    });
-                }
+                Err(err) => return Err(err.into()),
             }
         }
     }
@@ -554,17 +543,11 @@ pub fn walk_run_folder(run_dir: &Path) -> Result<RunFolderWalk, EvidenceError> {
     Ok(walk)
 }
 
-/// sha256 of every regular file in the run folder except the report and the JUnit file;
-/// see [`walk_run_folder`], which also lists what could not be digested.
-pub fn digest_run_folder(run_dir: &Path) -> Result<BTreeMap<String, String>, EvidenceError> {
-    Ok(walk_run_folder(run_dir)?.digests)
-}
-
 /// Case's verdict from `case-output/result.json`, read the same way when sealing and when
 /// verifying: a regular file of at most [`files::MAX_SMALL_FILE_BYTES`], a JSON object whose
 /// `verdict` is `"pass"` or `"fail"`. A missing file is `Ok(None)`; anything else is an error
 /// that names the file and what to do.
-pub fn read_case_verdict(run_dir: &Path) -> Result<Option<Verdict>, String> {
+pub(crate) fn read_case_verdict(run_dir: &Path) -> Result<Option<Verdict>, String> {
     let path = run_dir.join(names::RESULT);
     let bytes = match files::read_bounded(&path, files::MAX_SMALL_FILE_BYTES) {
         Ok(bytes) => bytes,
@@ -584,7 +567,7 @@ pub fn read_case_verdict(run_dir: &Path) -> Result<Option<Verdict>, String> {
 
 /// The run-folder copies of the inputs, by role: each must hash to the digest the report
 /// gives for that role (Case could rewrite a copy during the run).
-pub const INPUT_COPIES: &[(&str, &str)] = &[
+pub(crate) const INPUT_COPIES: &[(&str, &str)] = &[
     ("decision", "inputs/decision.json"),
     ("admission", names::ADMISSION_COPY),
     ("task", names::TASK),
@@ -592,7 +575,7 @@ pub const INPUT_COPIES: &[(&str, &str)] = &[
 
 /// Compares every input copy in the run folder with `inputs`: a copy whose digest differs, a
 /// copy without an input digest, or an input digest without its copy is a finding.
-pub fn check_input_copies(run_dir: &Path, inputs: &BTreeMap<String, FileDigest>) -> Vec<String> {
+pub(crate) fn check_input_copies(run_dir: &Path, inputs: &BTreeMap<String, FileDigest>) -> Vec<String> {
     let mut problems = Vec::new();
     for (role, copy) in INPUT_COPIES {
         let path = run_dir.join(copy);
@@ -621,15 +604,6 @@ pub fn check_input_copies(run_dir: &Path, inputs: &BTreeMap<String, FileDigest>)
     problems
 }
 
-fn relative_name(root: &Path, path: &Path) -> String {
-    path.strip_prefix(root)
-        .unwrap_or(path)
-        .components()
-        .map(|component| component.as_os_str().to_string_lossy().into_owned())
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
 /// The seal digest: sha256 over the canonical JSON of the report with `seal` removed.
 pub fn seal_digest(report: &Report) -> Result<String, EvidenceError> {
     let mut value = serde_json::to_value(report)?;
@@ -641,7 +615,7 @@ pub fn seal_digest(report: &Report) -> Result<String, EvidenceError> {
 
 /// JSON with object keys sorted and no insignificant whitespace, independent of how
 /// serde_json's maps are configured.
-pub fn canonical_json(value: &Value) -> String {
+pub(crate) fn canonical_json(value: &Value) -> String {
     match value {
         Value::Object(map) => {
             let mut keys: Vec<&String> = map.keys().collect();
@@ -671,18 +645,15 @@ const TEMP_PREFIX: &str = ".case-harness-tmp-";
 /// Writes `bytes` to `path` via a temp file in the same folder, fsync and rename, so readers
 /// see the old file or the new one, never a torn one. The temp file has a random name and
 /// is created exclusively, so nothing planted in the folder (a symlink) can redirect it.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), EvidenceError> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), EvidenceError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut temp = tempfile::Builder::new()
         .prefix(TEMP_PREFIX)
         .tempfile_in(dir)
-        .map_err(io_error(dir))?;
-    temp.write_all(bytes).map_err(io_error(temp.path()))?;
-    temp.as_file().sync_all().map_err(io_error(path))?;
-    temp.persist(path).map_err(|err| EvidenceError::Io {
-        path: path.to_owned(),
-        source: err.error,
-    })?;
+        .map_err(crate::path_io::at(dir))?;
+    temp.write_all(bytes).map_err(crate::path_io::at(temp.path()))?;
+    temp.as_file().sync_all().map_err(crate::path_io::at(path))?;
+    temp.persist(path).map_err(|err| crate::path_io::at(path)(err.error))?;
     if let Ok(dir) = std::fs::File::open(dir) {
         let _ = dir.sync_all();
     }

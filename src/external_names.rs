@@ -4,11 +4,11 @@
 
 /// Names that mean an external provider: Anthropic (any host, product or credential) and
 /// any Claude model. Matched case-insensitively anywhere in a value.
-pub const EXTERNAL_NAMES: &[&str] = &["anthropic", "claude"];
+pub(crate) const EXTERNAL_NAMES: &[&str] = &["anthropic", "claude"];
 
 /// Returns the external name found in `value`, if any. Also treats Ollama's `:cloud`
 /// models (which Ollama forwards to its hosted service) as external.
-pub fn external_reference(value: &str) -> Option<&'static str> {
+pub(crate) fn external_reference(value: &str) -> Option<&'static str> {
     // Every reading counts: the raw text and each decoded layer. Decoding alone could hide a
     // name that is plainly there (`%3anthropic` decodes to `:nthropic`; found by fuzzing).
     for lower in readings_for_names(value) {

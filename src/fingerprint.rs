@@ -24,7 +24,7 @@ const MAX_ANSWER_BYTES: usize = 256 * 1024;
 
 /// The fingerprint and what it proves.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Fingerprint {
+pub(crate) struct Fingerprint {
     /// What the report records.
     pub recorded: UpstreamFingerprint,
     /// The admission's `model_sha256` disagrees with the served model file (a block).
@@ -35,7 +35,7 @@ pub struct Fingerprint {
 
 /// How much of the fingerprint to collect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FingerprintScope {
+pub(crate) enum FingerprintScope {
     /// Everything the upstream says about itself and the served model file: a run records it
     /// in its report.
     Report,
@@ -51,7 +51,7 @@ const SELF_DESCRIPTION: [&str; 4] = ["props", "api/version", "version", "openapi
 
 /// Collects the fingerprint of the upstream serving `model`. The questions are independent,
 /// so they are asked at once, and the `/proc` walk for the listening process runs beside them.
-pub async fn collect(
+pub(crate) async fn collect(
     client: &reqwest::Client,
     base: &LocalBaseUrl,
     api_key: Option<&crate::secrets::SecretValue>,
@@ -138,16 +138,12 @@ fn with_key(
 /// Sends a question; any failure, non-2xx, non-loopback peer or oversized answer is "no answer".
 async fn send(request: reqwest::RequestBuilder) -> Option<Value> {
     let mut response = request.send().await.ok()?;
-    if !response.status().is_success() || !response.remote_addr().is_some_and(|peer| peer.ip().is_loopback()) {
+    if !response.status().is_success() || !crate::upstream::has_loopback_peer(&response) {
         return None;
     }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.ok()? {
-        body.extend_from_slice(&chunk);
-        if body.len() > MAX_ANSWER_BYTES {
-            return None;
-        }
-    }
+    let body = crate::upstream::read_body_bounded(&mut response, MAX_ANSWER_BYTES, None)
+        .await
+        .ok()?;
     serde_json::from_slice(&body).ok()
 }
 
@@ -444,15 +440,15 @@ fn listening_inodes(table: &str, port: u16) -> Vec<(String, Option<u32>)> {
 }
 
 /// Largest model file hashed (the biggest GGUF files are well under this).
-pub const MAX_MODEL_FILE_BYTES: u64 = 512 * 1024 * 1024 * 1024;
+pub(crate) const MAX_MODEL_FILE_BYTES: u64 = 512 * 1024 * 1024 * 1024;
 /// Longest the model-file hash may take (about 1 GB/s on these machines: minutes of margin
 /// for the largest local models, never forever).
-pub const MODEL_HASH_LIMIT: Duration = Duration::from_secs(600);
+pub(crate) const MODEL_HASH_LIMIT: Duration = Duration::from_secs(600);
 
 /// sha256 of a model file, streamed: only a regular file (a FIFO, `/dev/zero` or another
 /// device named by an upstream's `/props` is refused, never read), of at most
 /// [`MAX_MODEL_FILE_BYTES`], and given up after `limit`.
-pub fn sha256_file(path: &Path, limit: Duration) -> std::io::Result<String> {
+pub(crate) fn sha256_file(path: &Path, limit: Duration) -> std::io::Result<String> {
     use sha2::Digest;
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;

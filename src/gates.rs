@@ -10,22 +10,22 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::config::{ENV_ADMISSION_FILE, ENV_DECISION_FILE, ENV_LOCAL_BASE_URL, HarnessConfig, KNOWN_VARIABLES};
-pub use crate::external_names::{EXTERNAL_NAMES, external_reference};
+pub(crate) use crate::external_names::external_reference;
 pub use crate::output::{GateCode, GateResult, GateStatus};
 use crate::records::{AdmissionRecord, AdmissionStatus, DecisionRecord, LoadedRecord, RecordError};
 use crate::upstream::{self, LocalBaseUrl, ModelList};
 
 /// The only `decision_status` that opens the route.
-pub const REQUIRED_DECISION_STATUS: &str = "local_provider_required";
+pub(crate) const REQUIRED_DECISION_STATUS: &str = "local_provider_required";
 /// The only provider class the route accepts.
-pub const REQUIRED_PROVIDER_CLASS: &str = "local_case_compatible";
+pub(crate) const REQUIRED_PROVIDER_CLASS: &str = "local_case_compatible";
 
 /// Default bound on the `GET {base}/models` probe.
-pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Everything the gates look at.
 #[derive(Debug, Clone)]
-pub struct GateInputs<'a> {
+pub(crate) struct GateInputs<'a> {
     /// Environment and flags.
     pub config: &'a HarnessConfig,
     /// The Case command that would be spawned (empty for `check`).
@@ -39,7 +39,7 @@ pub struct GateInputs<'a> {
 
 /// The outcome of evaluating every gate, plus what they loaded (so the run reuses it).
 #[derive(Debug)]
-pub struct GateEvaluation {
+pub(crate) struct GateEvaluation {
     /// One result per gate, in [`GateCode::ALL`] order.
     pub results: Vec<GateResult>,
     /// The decision record, if it loaded.
@@ -48,15 +48,13 @@ pub struct GateEvaluation {
     pub admission: Option<LoadedRecord<AdmissionRecord>>,
     /// The base URL, if it passed the URL gates.
     pub base_url: Option<LocalBaseUrl>,
-    /// What `/models` listed, if the probe succeeded.
-    pub models: Option<ModelList>,
     /// What the upstream said about itself, if the probe succeeded.
     pub fingerprint: Option<crate::fingerprint::Fingerprint>,
 }
 
 impl GateEvaluation {
     /// Codes of the blocking gates, in order.
-    pub fn blocked_codes(&self) -> Vec<GateCode> {
+    pub(crate) fn blocked_codes(&self) -> Vec<GateCode> {
         self.results
             .iter()
             .filter(|result| result.status == GateStatus::Blocked)
@@ -65,13 +63,13 @@ impl GateEvaluation {
     }
 
     /// True when every gate passed.
-    pub fn is_ready(&self) -> bool {
+    pub(crate) fn is_ready(&self) -> bool {
         self.results.iter().all(|result| result.status == GateStatus::Pass)
     }
 }
 
 /// Evaluates every gate in order.
-pub async fn evaluate(inputs: &GateInputs<'_>) -> GateEvaluation {
+pub(crate) async fn evaluate(inputs: &GateInputs<'_>) -> GateEvaluation {
     let mut gates = Recorder::default();
     let config = inputs.config;
 
@@ -309,7 +307,6 @@ pub async fn evaluate(inputs: &GateInputs<'_>) -> GateEvaluation {
         decision,
         admission,
         base_url,
-        models,
         fingerprint,
     }
 }

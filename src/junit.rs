@@ -5,7 +5,7 @@
 //! provider, model and admission status. The XML is derived from the sealed report, which
 //! has already been scanned for secrets.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, Property, Report as JunitReport, TestCase, TestCaseStatus, TestSuite};
@@ -14,7 +14,7 @@ use crate::evidence::{self, names};
 use crate::output::{Report, RunOutcome};
 
 /// The name of the run's testcase: the real Stage 2 case for real evidence.
-pub fn run_case_name(report: &Report) -> &'static str {
+pub(crate) fn run_case_name(report: &Report) -> &'static str {
     match report.evidence_kind {
         crate::output::EvidenceKind::RealStage2 => "CTO-WORK-022::real-case-stage2",
         crate::output::EvidenceKind::Simulated => "CTO-WORK-022::simulated-case-run",
@@ -22,7 +22,7 @@ pub fn run_case_name(report: &Report) -> &'static str {
 }
 
 /// Properties that tie a testcase to a sealed report.
-pub fn report_properties(report: &Report, report_path: &Path) -> Vec<Property> {
+pub(crate) fn report_properties(report: &Report, report_path: &Path) -> Vec<Property> {
     let mut properties = vec![
         Property::new("outcome", report.outcome.as_str()),
         Property::new("evidence_kind", report.evidence_kind.as_str()),
@@ -72,7 +72,7 @@ pub fn write_run_junit(run_dir: &Path, report: &Report) -> Result<(), evidence::
 
 /// The `report_path` property of a run's JUnit file (XML entities decoded), as `verify` reads
 /// it back before recomputing the file.
-pub fn recorded_report_path(xml: &str) -> Option<String> {
+pub(crate) fn recorded_report_path(xml: &str) -> Option<String> {
     const START: &str = "<property name=\"report_path\" value=\"";
     let rest = &xml[xml.find(START)? + START.len()..];
     let value = &rest[..rest.find('"')?];
@@ -88,7 +88,7 @@ pub fn recorded_report_path(xml: &str) -> Option<String> {
 
 /// The run's JUnit XML for `report`, naming `report_path`: a pure function of the report, so
 /// `verify` can recompute it.
-pub fn render_run_junit(report: &Report, report_path: &Path) -> Result<String, evidence::EvidenceError> {
+pub(crate) fn render_run_junit(report: &Report, report_path: &Path) -> Result<String, evidence::EvidenceError> {
     let status = match report.outcome {
         RunOutcome::Pass => TestCaseStatus::success(),
         outcome => {
@@ -111,8 +111,5 @@ pub fn render_run_junit(report: &Report, report_path: &Path) -> Result<String, e
     suite.add_test_case(case);
     let mut junit = JunitReport::new("case-harness");
     junit.add_test_suite(suite);
-    junit.to_string().map_err(|err| evidence::EvidenceError::Io {
-        path: PathBuf::from(names::JUNIT),
-        source: std::io::Error::other(err.to_string()),
-    })
+    junit.to_string().map_err(evidence::EvidenceError::Junit)
 }

@@ -7,58 +7,60 @@
 //!   `libtest-mimic` trial, plus the `evidence` main job built on it.
 //! * [`cli`] — the `case-harness` command line; parses flags, calls a pipeline, maps the
 //!   outcome to an exit code.
-//! * [`run`] — the `run` pipeline: gates → [`adapter`] → [`case_process`] → [`evidence`].
-//! * [`status`] — derives each work item's status from verified evidence.
+//! * `run` — the `run` pipeline: gates → [`adapter`] → `case_process` → [`evidence`].
+//! * `status` — derives each work item's status from verified evidence.
 //! * [`evidence`] — the Harness Evidence Interface: the only code that builds, seals and
 //!   verifies reports; [`junit`] renders them for CI dashboards.
 //! * [`adapter`] — the loopback proxy between Case and the local provider, pinned to the
-//!   admitted model; [`case_process`] — Case's environment, spawn and timeout;
-//!   [`case_logs`] — its stdout and stderr, capped on disk and scanned whole.
+//!   admitted model; `case_process` — Case's environment, spawn and timeout;
+//!   `case_logs` — its stdout and stderr, capped on disk and scanned whole.
 //! * [`sandbox`] — Case's confinement: kernel namespaces in which the adapter is all it can
 //!   reach, the evidence is read-only and every process it starts dies with the run.
 //! * [`gates`] — every reason the route may not start Case, evaluated before any spawn.
 //! * `external_names` — what counts as naming an external provider or model.
 //! * [`upstream`] — the validated local base URL and the loopback-only HTTP client;
-//!   [`fingerprint`] — what the upstream says about itself, and the model-file digest check.
+//!   `fingerprint` — what the upstream says about itself, and the model-file digest check.
 //! * [`config`], [`records`], [`sot`] — the inputs: environment, the CTO-WORK-020 decision
 //!   and admission records, and the planning document.
 //! * [`output`] — the JSON shapes other tools read, changed only on purpose.
 //! * [`secrets`] — secret values that cannot be printed, and the scanner that finds them.
-//! * [`signals`] — SIGINT/SIGTERM handling shared by `run` and `adapter`.
+//! * `signals` — SIGINT/SIGTERM handling shared by `run` and `adapter`.
 //! * [`trace`] — the `trace.jsonl` event log every run writes.
+//! * [`path_io`] — an I/O error that names its path, for every module that touches files.
 //! * `fuzz_targets` — the bodies of the `cargo fuzz` targets in `fuzz/` (hidden from the docs).
 //! * `reference_case` — the bundled reference Case, the hidden `reference-case` subcommand.
 //! * [`attestation`], [`signing`] — signed in-toto attestations (DSSE, Ed25519) over evidence
 //!   folders, and the keys that sign them; [`bundle`] signs an evidence folder and merges nextest shards.
 #![warn(missing_docs)]
+#![warn(unreachable_pub)]
 
 pub mod acceptance;
 pub mod adapter;
 pub mod attestation;
 pub mod bundle;
 pub(crate) mod case_argv;
-pub mod case_home;
-pub mod case_logs;
-pub mod case_process;
+pub(crate) mod case_home;
+pub(crate) mod case_logs;
+pub(crate) mod case_process;
 pub mod cli;
-mod cli_signing;
 pub mod config;
 pub mod evidence;
 mod external_names;
-pub mod fingerprint;
+pub(crate) mod fingerprint;
 #[doc(hidden)]
 pub mod fuzz_targets;
 pub mod gates;
 pub mod junit;
 pub mod output;
+pub mod path_io;
 pub mod records;
 mod reference_case;
-pub mod run;
+pub(crate) mod run;
 pub mod sandbox;
 pub mod secrets;
-pub mod signals;
+pub(crate) mod signals;
 pub mod signing;
 pub mod sot;
-pub mod status;
+pub(crate) mod status;
 pub mod trace;
 pub mod upstream;

@@ -59,7 +59,7 @@ impl CheckOutput {
 
 /// `case-harness status --format json`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct StatusOutput {
+pub(crate) struct StatusOutput {
     /// The SOT's work items as written.
     pub work_items: Vec<WorkItemOutput>,
     /// Work item id → the status the evidence supports (CTO-WORK-020 always included).
@@ -68,7 +68,7 @@ pub struct StatusOutput {
 
 /// One work item as written in the SOT.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct WorkItemOutput {
+pub(crate) struct WorkItemOutput {
     /// e.g. `CTO-WORK-022`.
     pub id: String,
     /// Heading title.
@@ -85,7 +85,7 @@ pub struct WorkItemOutput {
 
 /// The status a work item's evidence supports, and why.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct DerivedStatus {
+pub(crate) struct DerivedStatus {
     /// `blocked`, `unblocked`, or the SOT status unchanged when no evidence rule applies.
     pub status: String,
     /// Each reason: the missing piece, or the evidence that cleared it.
@@ -96,7 +96,7 @@ pub struct DerivedStatus {
 
 /// A pointer to a verified report.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct EvidenceRef {
+pub(crate) struct EvidenceRef {
     /// Path of `report.json`.
     pub report: String,
     /// Its seal digest.
@@ -150,7 +150,7 @@ pub struct Report {
     #[serde(default)]
     pub isolation: Option<Isolation>,
     /// Case's home and agent configuration directory, when Case was spawned
-    /// (see [`crate::case_home`]). Absent in reports written before it existed.
+    /// (see `case_home`). Absent in reports written before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub case_home: Option<CaseHomeFacts>,
     /// The secret scan, per channel.
@@ -210,7 +210,7 @@ impl Isolation {
     }
 
     /// True when Case's network, filesystem and processes were all confined.
-    pub fn is_confined(&self) -> bool {
+    pub(crate) fn is_confined(&self) -> bool {
         matches!(self, Isolation::Confined(confinement)
             if confinement.network == "namespace"
                 && confinement.filesystem == "read_only_run_folder"
@@ -268,7 +268,7 @@ pub enum EvidenceKind {
 
 impl EvidenceKind {
     /// The kind as written in reports.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             EvidenceKind::RealStage2 => "real_stage2",
             EvidenceKind::Simulated => "simulated",

@@ -17,19 +17,19 @@ use serde::Deserialize;
 pub const MAX_RECORD_BYTES: u64 = 1024 * 1024;
 
 /// The only `schema_version` this harness understands.
-pub const SCHEMA_VERSION: u64 = 1;
+pub(crate) const SCHEMA_VERSION: u64 = 1;
 
 /// The work item that owns both the decision and the admission (the seed's `CTO-WORK-020`).
-pub const OWNING_WORK_ITEM: &str = "CTO-WORK-020";
+pub(crate) const OWNING_WORK_ITEM: &str = "CTO-WORK-020";
 
 /// A string that must be present and non-empty; kept verbatim (no trimming, no case folding).
 #[derive(Clone, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(transparent)]
-pub struct NonEmptyString(String);
+pub(crate) struct NonEmptyString(String);
 
 impl NonEmptyString {
     /// The value exactly as written in the record.
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }
@@ -59,7 +59,7 @@ impl<'de> Deserialize<'de> for NonEmptyString {
 /// `schema_version`, when present, must be exactly [`SCHEMA_VERSION`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(transparent)]
-pub struct SchemaVersion(u64);
+pub(crate) struct SchemaVersion(u64);
 
 impl<'de> Deserialize<'de> for SchemaVersion {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -76,7 +76,7 @@ impl<'de> Deserialize<'de> for SchemaVersion {
 /// The CTO-WORK-020 decision: which kind of provider Case's Stage 2 must use.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct DecisionRecord {
+pub(crate) struct DecisionRecord {
     /// Work item that made the decision; must be [`OWNING_WORK_ITEM`].
     pub work_item: NonEmptyString,
     /// `local_provider_required` opens the route; anything else keeps it closed.
@@ -111,7 +111,7 @@ pub enum AdmissionStatus {
 
 impl AdmissionStatus {
     /// The status exactly as it is spelled in the record.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             AdmissionStatus::Candidate => "candidate",
             AdmissionStatus::Admitted => "admitted",
@@ -124,7 +124,7 @@ impl AdmissionStatus {
 /// The CTO-WORK-020 admission of one provider/model. Owned by CTO-WORK-020: read, never written.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct AdmissionRecord {
+pub(crate) struct AdmissionRecord {
     /// Work item that owns the admission; must match the decision record.
     pub work_item: NonEmptyString,
     /// Must match the decision record.
@@ -154,7 +154,7 @@ pub struct AdmissionRecord {
 /// A record together with the exact bytes it was parsed from (for digests and
 /// "unchanged after the run" proofs).
 #[derive(Clone, Debug)]
-pub struct LoadedRecord<T> {
+pub(crate) struct LoadedRecord<T> {
     /// Where it was read from.
     pub path: PathBuf,
     /// The parsed record.
@@ -245,7 +245,7 @@ impl RecordError {
 
 /// Reads a small input file (record, task, SOT) with the same refusals as the records:
 /// missing, not a regular file, over [`MAX_RECORD_BYTES`], unreadable.
-pub fn read_bounded(path: &Path) -> Result<Vec<u8>, RecordError> {
+pub(crate) fn read_bounded(path: &Path) -> Result<Vec<u8>, RecordError> {
     let io = |source: std::io::Error| RecordError::Io {
         path: path.to_owned(),
         source,
@@ -332,12 +332,12 @@ fn strip_position(err: &serde_json::Error) -> String {
 
 impl DecisionRecord {
     /// Reads and strictly parses a decision record.
-    pub fn load(path: &Path) -> Result<LoadedRecord<DecisionRecord>, RecordError> {
+    pub(crate) fn load(path: &Path) -> Result<LoadedRecord<DecisionRecord>, RecordError> {
         Self::from_bytes(path, read_bounded(path)?)
     }
 
     /// Strictly parses a decision record already read; `path` is used in errors.
-    pub fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<LoadedRecord<DecisionRecord>, RecordError> {
+    pub(crate) fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<LoadedRecord<DecisionRecord>, RecordError> {
         let record: DecisionRecord = parse_strict(path, &bytes)?;
         if record.work_item.as_str() != OWNING_WORK_ITEM {
             return Err(RecordError::Value {
@@ -360,12 +360,12 @@ impl DecisionRecord {
 
 impl AdmissionRecord {
     /// Reads and strictly parses an admission record.
-    pub fn load(path: &Path) -> Result<LoadedRecord<AdmissionRecord>, RecordError> {
+    pub(crate) fn load(path: &Path) -> Result<LoadedRecord<AdmissionRecord>, RecordError> {
         Self::from_bytes(path, read_bounded(path)?)
     }
 
     /// Strictly parses an admission record already read; `path` is used in errors.
-    pub fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<LoadedRecord<AdmissionRecord>, RecordError> {
+    pub(crate) fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<LoadedRecord<AdmissionRecord>, RecordError> {
         let record: AdmissionRecord = parse_strict(path, &bytes)?;
         if let Some(digest) = &record.model_sha256 {
             let digest = digest.as_str();

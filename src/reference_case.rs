@@ -72,14 +72,72 @@ struct Contract {
     output_dir: PathBuf,
 }
 
-fn variable(name: &str) -> Result<String, String> {
+/// Why the reference Case cannot even ask (exit 2): the contract is broken.
+#[derive(Debug, thiserror::Error)]
+enum ContractError {
+    /// A contract variable is missing or empty.
+    #[error("{name} is not set: run me through `case-harness run`")]
+    Unset { name: &'static str },
+    /// The task file cannot be read.
+    #[error("task file {}: {source}", path.display())]
+    TaskUnreadable {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The task file is not a task.
+    #[error("task file {}: {source}", path.display())]
+    TaskInvalid {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// No async runtime.
+    #[error("cannot start a runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    /// `result.json` cannot be encoded.
+    #[error("cannot encode result.json: {0}")]
+    Encode(#[source] serde_json::Error),
+    /// `result.json` cannot be written.
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Why the model gave no reply (recorded in `result.json`; the verdict is `fail`).
+#[derive(Debug, thiserror::Error)]
+enum AskError {
+    #[error("cannot build an HTTP client: {0}")]
+    Client(#[source] reqwest::Error),
+    #[error("request failed: {0}")]
+    Request(#[source] reqwest::Error),
+    #[error("HTTP {status}: {body}")]
+    Status {
+        status: reqwest::StatusCode,
+        /// The first 500 characters of the answer.
+        body: String,
+    },
+    #[error("answer is not JSON: {0}")]
+    NotJson(#[source] reqwest::Error),
+    #[error("answer has no choices[0].message.content")]
+    NoContent,
+    #[error("stream failed: {0}")]
+    Stream(#[source] reqwest::Error),
+    #[error("bad stream chunk: {0}")]
+    BadChunk(#[source] serde_json::Error),
+}
+
+fn variable(name: &'static str) -> Result<String, ContractError> {
     std::env::var(name)
         .ok()
         .filter(|value| !value.is_empty())
-        .ok_or_else(|| format!("{name} is not set: run me through `case-harness run`"))
+        .ok_or(ContractError::Unset { name })
 }
 
-fn contract() -> Result<Contract, String> {
+fn contract() -> Result<Contract, ContractError> {
     Ok(Contract {
         base_url: variable("CASE_BASE_URL")?,
         model: variable("CASE_MODEL")?,
@@ -92,34 +150,37 @@ fn contract() -> Result<Contract, String> {
 /// Runs the reference Case in this process: [`Exit::Success`] on pass, [`Exit::Failed`] on
 /// fail, [`Exit::Error`] when the contract itself is broken.
 pub(crate) fn main() -> Exit {
-    let contract = match contract() {
-        Ok(contract) => contract,
-        Err(message) => {
-            eprintln!("reference-case: {message}");
-            return Exit::Error;
+    match run() {
+        Ok(exit) => exit,
+        Err(error) => {
+            eprintln!("reference-case: {error}");
+            Exit::Error
         }
-    };
-    let task: Task = match std::fs::read(&contract.task_file)
-        .map_err(|err| err.to_string())
-        .and_then(|bytes| serde_json::from_slice(&bytes).map_err(|err| err.to_string()))
-    {
-        Ok(task) => task,
-        Err(err) => {
-            eprintln!("reference-case: task file {}: {err}", contract.task_file.display());
-            return Exit::Error;
-        }
-    };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("reference-case: cannot start a runtime: {err}");
-            return Exit::Error;
-        }
-    };
+    }
+}
+
+fn read_task(path: &std::path::Path) -> Result<Task, ContractError> {
+    let bytes = std::fs::read(path).map_err(|source| ContractError::TaskUnreadable {
+        path: path.to_owned(),
+        source,
+    })?;
+    serde_json::from_slice(&bytes).map_err(|source| ContractError::TaskInvalid {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn run() -> Result<Exit, ContractError> {
+    let contract = contract()?;
+    let task = read_task(&contract.task_file)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(ContractError::Runtime)?;
     let answer = runtime.block_on(ask(&contract, &task));
     let (reply, error) = match answer {
         Ok(reply) => (Some(reply), None),
-        Err(err) => (None, Some(err)),
+        Err(err) => (None, Some(err.to_string())),
     };
     let checks: Vec<Value> = task
         .checks
@@ -145,18 +206,13 @@ pub(crate) fn main() -> Exit {
     }
     let result = json!({ "verdict": verdict, "model": contract.model, "prompt": task.prompt, "reply": reply, "checks": checks, "error": error });
     let path = contract.output_dir.join("result.json");
-    let written = serde_json::to_vec_pretty(&result)
-        .map_err(|err| err.to_string())
-        .and_then(|bytes| std::fs::write(&path, bytes).map_err(|err| err.to_string()));
-    if let Err(err) = written {
-        eprintln!("reference-case: cannot write {}: {err}", path.display());
-        return Exit::Error;
-    }
-    if pass { Exit::Success } else { Exit::Failed }
+    let bytes = serde_json::to_vec_pretty(&result).map_err(ContractError::Encode)?;
+    std::fs::write(&path, bytes).map_err(|source| ContractError::Write { path, source })?;
+    Ok(if pass { Exit::Success } else { Exit::Failed })
 }
 
 /// One chat completion through the adapter; returns the assistant's text.
-async fn ask(contract: &Contract, task: &Task) -> Result<String, String> {
+async fn ask(contract: &Contract, task: &Task) -> Result<String, AskError> {
     let mut messages = Vec::new();
     if let Some(system) = &task.system {
         messages.push(json!({ "role": "system", "content": system }));
@@ -170,7 +226,7 @@ async fn ask(contract: &Contract, task: &Task) -> Result<String, String> {
         "stream": task.stream,
     });
     let client = crate::upstream::loopback_client(Some(Duration::from_secs(120)))
-        .map_err(|err| format!("cannot build an HTTP client: {}", err.without_url()))?;
+        .map_err(|err| AskError::Client(err.without_url()))?;
     let url = format!("{}/chat/completions", contract.base_url.trim_end_matches('/'));
     let mut response = client
         .post(url)
@@ -178,21 +234,24 @@ async fn ask(contract: &Contract, task: &Task) -> Result<String, String> {
         .json(&body)
         .send()
         .await
-        .map_err(|err| format!("request failed: {}", err.without_url()))?;
+        .map_err(|err| AskError::Request(err.without_url()))?;
     let status = response.status();
     if !status.is_success() {
         let text = response.text().await.unwrap_or_default();
-        return Err(format!("HTTP {status}: {}", text.chars().take(500).collect::<String>()));
+        return Err(AskError::Status {
+            status,
+            body: text.chars().take(500).collect(),
+        });
     }
     if !task.stream {
         let value: Value = response
             .json()
             .await
-            .map_err(|err| format!("answer is not JSON: {}", err.without_url()))?;
+            .map_err(|err| AskError::NotJson(err.without_url()))?;
         return value["choices"][0]["message"]["content"]
             .as_str()
             .map(str::to_owned)
-            .ok_or_else(|| "answer has no choices[0].message.content".to_owned());
+            .ok_or(AskError::NoContent);
     }
     // Streaming: concatenate `delta.content` from each `data:` line.
     let mut reply = String::new();
@@ -200,7 +259,7 @@ async fn ask(contract: &Contract, task: &Task) -> Result<String, String> {
     while let Some(chunk) = response
         .chunk()
         .await
-        .map_err(|err| format!("stream failed: {}", err.without_url()))?
+        .map_err(|err| AskError::Stream(err.without_url()))?
     {
         pending.push_str(&String::from_utf8_lossy(&chunk));
         while let Some(end) = pending.find('\n') {
@@ -213,7 +272,7 @@ async fn ask(contract: &Contract, task: &Task) -> Result<String, String> {
             if data == "[DONE]" {
                 return Ok(reply);
             }
-            let value: Value = serde_json::from_str(data).map_err(|err| format!("bad stream chunk: {err}"))?;
+            let value: Value = serde_json::from_str(data).map_err(AskError::BadChunk)?;
             if let Some(text) = value["choices"][0]["delta"]["content"].as_str() {
                 reply.push_str(text);
             }

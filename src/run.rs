@@ -25,14 +25,14 @@ use crate::secrets::{NamedSecret, SecretScanner, SecretValue};
 use crate::trace::{Trace, TraceEvent};
 
 /// Default `--timeout` for Case.
-pub const DEFAULT_CASE_TIMEOUT: Duration = Duration::from_secs(300);
+pub(crate) const DEFAULT_CASE_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// The hidden subcommand of this binary that runs the bundled reference Case.
-pub const REFERENCE_CASE_SUBCOMMAND: &str = "reference-case";
+pub(crate) const REFERENCE_CASE_SUBCOMMAND: &str = "reference-case";
 
 /// What `case-harness run` was asked to do.
 #[derive(Debug, Clone)]
-pub struct RunOptions {
+pub(crate) struct RunOptions {
     /// The task file handed to Case.
     pub task: PathBuf,
     /// The run folder (created; must be empty if it exists).
@@ -61,45 +61,50 @@ pub struct RunOptions {
 
 /// Why a run could not produce a report at all (exit 2).
 #[derive(Debug, thiserror::Error)]
-pub enum RunError {
+pub(crate) enum RunError {
     /// `--out` is unusable.
-    #[error("{path}: {message}")]
+    #[error("{}: {problem}", path.display())]
     OutDir {
         /// The folder.
         path: PathBuf,
-        /// What is wrong.
-        message: String,
+        /// What is wrong with it.
+        #[source]
+        problem: OutDirProblem,
     },
     /// The task file is unreadable or not a JSON object.
-    #[error("task file {path}: {message}")]
+    #[error("task file {}: {problem}", path.display())]
     Task {
         /// The file.
         path: PathBuf,
-        /// What is wrong.
-        message: String,
+        /// What is wrong with it.
+        #[source]
+        problem: TaskProblem,
     },
     /// The SOT file could not be read.
-    #[error("{0}")]
+    #[error(transparent)]
     Sot(crate::records::RecordError),
     /// Writing evidence failed.
     #[error(transparent)]
     Evidence(#[from] evidence::EvidenceError),
     /// The adapter could not start.
     #[error("cannot start the adapter: {0}")]
-    Adapter(String),
+    Adapter(#[source] adapter::AdapterError),
     /// The secret scanner could not be built or a file could not be scanned.
     #[error(transparent)]
     Scan(#[from] crate::secrets::ScanError),
     /// This binary's own path (which runs the reference Case) is unknown.
     #[error("cannot locate this binary to run the reference Case: {0}")]
-    ReferenceCase(String),
+    ReferenceCase(#[source] std::io::Error),
     /// Case could not be confined (and `--allow-unconfined` was not given, or the sandbox
     /// failed in another way).
     #[error(transparent)]
     Confinement(#[from] crate::sandbox::SandboxError),
     /// The harness was interrupted; the report stays `incomplete`.
-    #[error("{0}")]
-    Interrupted(String),
+    #[error("interrupted by {signal}; the run is incomplete")]
+    Interrupted {
+        /// `SIGINT` or `SIGTERM`.
+        signal: &'static str,
+    },
     /// The signing key (`CASE_HARNESS_SIGNING_KEY`) is unusable or unsafe.
     #[error("refusing to run: {0}")]
     SigningKey(#[from] crate::signing::KeyError),
@@ -107,32 +112,54 @@ pub enum RunError {
     #[error("cannot sign the evidence: {0}")]
     Attestation(#[from] crate::attestation::AttestationError),
     /// Writing a run-folder file failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The error.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::path_io::PathIoError),
+    /// Case's stdout/stderr capture could not be set up.
+    #[error(transparent)]
+    CaseLogs(#[from] crate::case_logs::CaseLogError),
 }
 
-fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
-    move |source| RunError::Io {
-        path: path.to_owned(),
-        source,
-    }
+/// Why `--out` cannot hold a new run.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum OutDirProblem {
+    /// The folder could not be created.
+    #[error("cannot create: {0}")]
+    Create(#[source] std::io::Error),
+    /// The folder could not be listed.
+    #[error("cannot read: {0}")]
+    Read(#[source] std::io::Error),
+    /// The folder already holds files.
+    #[error("is not empty: give each run a new folder (evidence is never mixed or overwritten)")]
+    NotEmpty,
+    /// The folder's absolute path could not be resolved.
+    #[error("cannot resolve its absolute path: {0}")]
+    Resolve(#[source] std::io::Error),
+}
+
+/// Why the task file cannot be handed to Case.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum TaskProblem {
+    /// Missing, too large, not a regular file, unreadable.
+    #[error("{0}")]
+    Read(#[source] crate::records::RecordError),
+    /// Valid JSON, but not an object.
+    #[error("must be a JSON object")]
+    NotAnObject,
+    /// Not JSON at all.
+    #[error("not JSON: {0}")]
+    NotJson(#[source] serde_json::Error),
 }
 
 /// The reference Case's command line: this very binary with its hidden `reference-case`
 /// subcommand, so it exists wherever `case-harness` does (no second binary to build).
-pub fn reference_case_command() -> Result<Vec<String>, RunError> {
-    let exe = std::env::current_exe().map_err(|err| RunError::ReferenceCase(err.to_string()))?;
+pub(crate) fn reference_case_command() -> Result<Vec<String>, RunError> {
+    let exe = std::env::current_exe().map_err(RunError::ReferenceCase)?;
     Ok(vec![exe.display().to_string(), REFERENCE_CASE_SUBCOMMAND.to_owned()])
 }
 
 /// Runs the whole pipeline and returns the sealed report. SIGINT/SIGTERM at any point stop
 /// Case's process group and leave the unsealed `incomplete` placeholder as the report.
-pub async fn run(options: &RunOptions, config: &HarnessConfig) -> Result<Report, RunError> {
+pub(crate) async fn run(options: &RunOptions, config: &HarnessConfig) -> Result<Report, RunError> {
     // An unsafe key refuses the run before anything is written or spawned.
     let signer = match &config.signing_key {
         Some(path) => Some(crate::signing::EvidenceSigner::load(path, &options.out)?),
@@ -146,7 +173,7 @@ pub async fn run(options: &RunOptions, config: &HarnessConfig) -> Result<Report,
     };
     evidence::write_placeholder(&out, evidence_kind)?;
     let trace_path = out.join(names::TRACE);
-    let trace = Trace::create(&trace_path).map_err(io_error(&trace_path))?;
+    let trace = Trace::create(&trace_path).map_err(crate::path_io::at(&trace_path))?;
     trace_event(&trace, TraceEvent::RunStarted { evidence_kind })?;
     tokio::select! {
         report = pipeline(options, config, &out, evidence_kind, &trace) => {
@@ -161,7 +188,7 @@ pub async fn run(options: &RunOptions, config: &HarnessConfig) -> Result<Report,
             let _ = trace.record(&TraceEvent::RunInterrupted {
                 signal: signal.to_owned(),
             });
-            Err(RunError::Interrupted(format!("interrupted by {signal}; the run is incomplete")))
+            Err(RunError::Interrupted { signal })
         }
     }
 }
@@ -218,15 +245,15 @@ async fn pipeline(
     ];
     for (role, loaded) in records {
         let Some((path, bytes)) = loaded else { continue };
-        std::fs::create_dir_all(&inputs_dir).map_err(io_error(&inputs_dir))?;
+        std::fs::create_dir_all(&inputs_dir).map_err(crate::path_io::at(&inputs_dir))?;
         let copy = inputs_dir.join(format!("{role}.json"));
-        std::fs::write(&copy, bytes).map_err(io_error(&copy))?;
+        std::fs::write(&copy, bytes).map_err(crate::path_io::at(&copy))?;
         inputs.insert(role.to_owned(), digest_of(path, bytes));
     }
     match read_task(&options.task) {
         Ok(bytes) => {
             let copy = out.join(names::TASK);
-            std::fs::write(&copy, &bytes).map_err(io_error(&copy))?;
+            std::fs::write(&copy, &bytes).map_err(crate::path_io::at(&copy))?;
             inputs.insert("task".to_owned(), digest_of(&options.task, &bytes));
         }
         // A blocked run reports its gates whatever the task; a ready one needs a task.
@@ -362,8 +389,8 @@ async fn run_case(
     let (trace, model, token) = (adapter.trace.clone(), adapter.model.clone(), adapter.case_token.clone());
     let output_dir = out.join(names::CASE_OUTPUT);
     let home_dir = out.join(crate::case_home::CASE_HOME);
-    std::fs::create_dir_all(&output_dir).map_err(io_error(&output_dir))?;
-    let home = crate::case_home::CaseHome::prepare(out, options.keep_home).map_err(io_error(&home_dir))?;
+    std::fs::create_dir_all(&output_dir).map_err(crate::path_io::at(&output_dir))?;
+    let home = crate::case_home::CaseHome::prepare(out, options.keep_home).map_err(crate::path_io::at(&home_dir))?;
     let contract = |adapter_addr| CaseContract {
         adapter_addr,
         model: model.clone(),
@@ -374,9 +401,7 @@ async fn run_case(
         home_variables: home.variables(),
     };
     let (stdout_log, stderr_log) = (out.join(names::STDOUT), out.join(names::STDERR));
-    let logs = CaseLogs::start(&stdout_log, &stderr_log, scanner.clone()).map_err(|err| match err {
-        crate::case_logs::CaseLogError::Setup { path, source } => RunError::Io { path, source },
-    })?;
+    let logs = CaseLogs::start(&stdout_log, &stderr_log, scanner.clone())?;
     let launch = |env| CaseLaunch {
         command: case_command,
         env,
@@ -402,14 +427,12 @@ async fn run_case(
         working_dir: &output_dir,
         command: case_command,
         env: case_process::exposed(&env),
-        stdout: logs.stdout().map_err(io_error(&stdout_log))?,
-        stderr: logs.stderr().map_err(io_error(&stderr_log))?,
+        stdout: logs.stdout().map_err(crate::path_io::at(&stdout_log))?,
+        stderr: logs.stderr().map_err(crate::path_io::at(&stderr_log))?,
     };
     let (exit, handle, isolation) = match Sandbox::prepare(spec).await {
         Ok((mut sandbox, listener)) => {
-            let handle = adapter::start_on(adapter, listener)
-                .await
-                .map_err(|err| RunError::Adapter(err.to_string()))?;
+            let handle = adapter::start_on(adapter, listener).await.map_err(RunError::Adapter)?;
             write_case_config(&confined, options.timeout)?;
             let isolation = crate::sandbox::confined_isolation();
             trace_isolation(&trace, &isolation)?;
@@ -423,7 +446,7 @@ async fn run_case(
             }
             let handle = adapter::start(adapter, SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
                 .await
-                .map_err(|err| RunError::Adapter(err.to_string()))?;
+                .map_err(RunError::Adapter)?;
             let unconfined = contract(handle.local_addr());
             write_case_config(&unconfined, options.timeout)?;
             let env = case_process::case_environment(&unconfined, &config.case_passthrough);
@@ -503,34 +526,32 @@ fn write_case_config(contract: &CaseContract, timeout: Duration) -> Result<(), R
     });
     let mut bytes = serde_json::to_vec_pretty(&config).map_err(evidence::EvidenceError::from)?;
     bytes.push(b'\n');
-    std::fs::write(&contract.config_file, bytes).map_err(io_error(&contract.config_file))
+    Ok(std::fs::write(&contract.config_file, bytes).map_err(crate::path_io::at(&contract.config_file))?)
 }
 
 fn prepare_run_dir(out: &Path) -> Result<PathBuf, RunError> {
-    let error = |message: String| RunError::OutDir {
+    let error = |problem: OutDirProblem| RunError::OutDir {
         path: out.to_owned(),
-        message,
+        problem,
     };
-    std::fs::create_dir_all(out).map_err(|err| error(format!("cannot create: {err}")))?;
-    let mut entries = std::fs::read_dir(out).map_err(|err| error(format!("cannot read: {err}")))?;
+    std::fs::create_dir_all(out).map_err(|err| error(OutDirProblem::Create(err)))?;
+    let mut entries = std::fs::read_dir(out).map_err(|err| error(OutDirProblem::Read(err)))?;
     if entries.next().is_some() {
-        return Err(error(
-            "is not empty: give each run a new folder (evidence is never mixed or overwritten)".to_owned(),
-        ));
+        return Err(error(OutDirProblem::NotEmpty));
     }
-    std::fs::canonicalize(out).map_err(|err| error(err.to_string()))
+    std::fs::canonicalize(out).map_err(|err| error(OutDirProblem::Resolve(err)))
 }
 
 fn read_task(path: &Path) -> Result<Vec<u8>, RunError> {
-    let error = |message: String| RunError::Task {
+    let error = |problem: TaskProblem| RunError::Task {
         path: path.to_owned(),
-        message,
+        problem,
     };
-    let bytes = read_bounded(path).map_err(|err| error(err.to_string()))?;
+    let bytes = read_bounded(path).map_err(|err| error(TaskProblem::Read(err)))?;
     match serde_json::from_slice::<serde_json::Value>(&bytes) {
         Ok(serde_json::Value::Object(_)) => Ok(bytes),
-        Ok(_) => Err(error("must be a JSON object".to_owned())),
-        Err(err) => Err(error(format!("not JSON: {err}"))),
+        Ok(_) => Err(error(TaskProblem::NotAnObject)),
+        Err(err) => Err(error(TaskProblem::NotJson(err))),
     }
 }
 
@@ -542,10 +563,9 @@ fn digest_of(path: &Path, bytes: &[u8]) -> FileDigest {
 }
 
 fn trace_event(trace: &Trace, event: TraceEvent) -> Result<(), RunError> {
-    trace.record(&event).map_err(|source| RunError::Io {
-        path: PathBuf::from(names::TRACE),
-        source,
-    })
+    Ok(trace
+        .record(&event)
+        .map_err(crate::path_io::at(Path::new(names::TRACE)))?)
 }
 
 /// Scans every channel the seed names plus every other file of the run folder.
@@ -592,7 +612,7 @@ fn scan_channels(
     }
     // Everything else in the run folder, whatever wrote it.
     let others: Vec<PathBuf> = std::fs::read_dir(out)
-        .map_err(io_error(out))?
+        .map_err(crate::path_io::at(out))?
         .filter_map(|entry| entry.ok().map(|entry| entry.path()))
         .filter(|path| !covered.contains(path) && path.file_name().is_none_or(|name| name != names::REPORT))
         .collect();

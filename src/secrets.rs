@@ -38,7 +38,7 @@ impl SecretValue {
     }
 
     /// Constant-time comparison with a presented value.
-    pub fn matches(&self, presented: &[u8]) -> bool {
+    pub(crate) fn matches(&self, presented: &[u8]) -> bool {
         use subtle::ConstantTimeEq;
         self.expose().as_bytes().ct_eq(presented).into()
     }
@@ -58,7 +58,7 @@ impl fmt::Display for SecretValue {
 
 /// A named secret to look for (the name is what reports show; the value never is).
 #[derive(Debug, Clone)]
-pub struct NamedSecret {
+pub(crate) struct NamedSecret {
     /// What the secret is, e.g. `upstream_api_key`, `case_token`, `canary`.
     pub name: String,
     /// The value.
@@ -77,7 +77,7 @@ pub use crate::output::SecretHit;
 /// or by spaces. Deliberate concealment (encryption, a custom encoding) is out of scope: Case
 /// only ever holds the per-run token, which is worthless after the run.
 /// Secrets shorter than [`MIN_SECRET_LEN`] are refused: they would match by accident.
-pub struct SecretScanner {
+pub(crate) struct SecretScanner {
     patterns: search::Patterns,
     names: Vec<String>,
 }
@@ -113,24 +113,25 @@ fn encoded_forms(raw: &[u8]) -> Vec<Vec<u8>> {
 }
 
 /// Shortest secret the scanner accepts.
-pub const MIN_SECRET_LEN: usize = 8;
+pub(crate) const MIN_SECRET_LEN: usize = 8;
 
 /// Why a scanner could not be built.
 #[derive(Debug, thiserror::Error)]
-pub enum ScanError {
+pub(crate) enum ScanError {
     /// A secret is too short to search for reliably.
     #[error("secret `{0}` is shorter than {MIN_SECRET_LEN} characters; refusing to scan for it")]
     TooShort(String),
     /// The pattern set could not be compiled.
     #[error("cannot build the secret matcher: {0}")]
-    Matcher(String),
+    Matcher(#[source] aho_corasick::BuildError),
     /// git failed (not merely "not a repository").
-    #[error("{path}: cannot scan git history: {message}")]
+    #[error("{path}: cannot scan git history: {problem}")]
     Git {
         /// The folder.
         path: PathBuf,
         /// What went wrong.
-        message: String,
+        #[source]
+        problem: GitProblem,
     },
     /// Entries that are not regular files or folders (FIFO, device, socket): never read,
     /// never called clean.
@@ -149,6 +150,41 @@ pub enum ScanError {
     },
 }
 
+/// Why the git history of a folder could not be scanned.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum GitProblem {
+    /// `git` could not be started.
+    #[error("cannot run {command}: {source}")]
+    Start {
+        /// `git rev-parse` or `git log`.
+        command: &'static str,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `git rev-parse` failed for another reason than "not a repository".
+    #[error("git rev-parse failed: {stderr}")]
+    RevParse {
+        /// What git said (trimmed).
+        stderr: String,
+    },
+    /// The piped stdout of `git log` is missing.
+    #[error("git log has no stdout")]
+    NoStdout,
+    /// Reading `git log`'s output failed.
+    #[error("reading git log: {0}")]
+    Read(#[source] std::io::Error),
+    /// `git log` exited unsuccessfully (or was killed at the time limit).
+    #[error("git log failed ({status}); killed after {} s?", GIT_SCAN_LIMIT.as_secs())]
+    Failed {
+        /// Its exit status.
+        status: std::process::ExitStatus,
+    },
+    /// Waiting for `git log` failed.
+    #[error("git log: {0}")]
+    Wait(#[source] std::io::Error),
+}
+
 impl fmt::Debug for SecretScanner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SecretScanner").field("secrets", &self.names).finish()
@@ -157,7 +193,7 @@ impl fmt::Debug for SecretScanner {
 
 impl SecretScanner {
     /// Builds a scanner for `secrets`.
-    pub fn new(secrets: &[NamedSecret]) -> Result<SecretScanner, ScanError> {
+    pub(crate) fn new(secrets: &[NamedSecret]) -> Result<SecretScanner, ScanError> {
         let mut pairs = Vec::new();
         for (index, secret) in secrets.iter().enumerate() {
             let raw = secret.value.expose();
@@ -168,7 +204,7 @@ impl SecretScanner {
         }
         // Case-insensitive (the patterns and the input are both lower-cased): an upper-cased
         // token or upper-case hex is the same leak.
-        let patterns = search::Patterns::new(pairs).map_err(|err| ScanError::Matcher(err.to_string()))?;
+        let patterns = search::Patterns::new(pairs).map_err(ScanError::Matcher)?;
         Ok(SecretScanner {
             patterns,
             names: secrets.iter().map(|secret| secret.name.clone()).collect(),
@@ -176,7 +212,7 @@ impl SecretScanner {
     }
 
     /// Names of the secrets found in `bytes` (each once).
-    pub fn find(&self, bytes: &[u8]) -> Vec<&str> {
+    pub(crate) fn find(&self, bytes: &[u8]) -> Vec<&str> {
         let mut lowered = normalise(bytes);
         lowered.make_ascii_lowercase();
         let mut found = vec![false; self.names.len()];
@@ -199,7 +235,7 @@ impl SecretScanner {
     }
 
     /// Scans `bytes` and records hits under `channel`/`location`.
-    pub fn scan_bytes(&self, channel: &str, location: &str, bytes: &[u8], hits: &mut Vec<SecretHit>) {
+    pub(crate) fn scan_bytes(&self, channel: &str, location: &str, bytes: &[u8], hits: &mut Vec<SecretHit>) {
         for secret in self.find(bytes) {
             hits.push(SecretHit {
                 secret: secret.to_owned(),
@@ -214,7 +250,7 @@ impl SecretScanner {
     /// file; links to folders are not followed below `path` itself. A FIFO, device or socket
     /// cannot be scanned without risking a read that never ends: the walk goes on, and then
     /// fails with [`ScanError::Unscannable`] naming them, so a scan never calls them clean.
-    pub fn scan_path(&self, channel: &str, path: &Path, hits: &mut Vec<SecretHit>) -> Result<(), ScanError> {
+    pub(crate) fn scan_path(&self, channel: &str, path: &Path, hits: &mut Vec<SecretHit>) -> Result<(), ScanError> {
         let mut unscannable = Vec::new();
         let root_is_dir = std::fs::metadata(path).is_ok_and(|metadata| metadata.is_dir());
         if root_is_dir {
@@ -323,7 +359,7 @@ impl SecretScanner {
     /// [`SCAN_CHUNK`]s, each normalised and lower-cased into a window that keeps the last
     /// bytes of the one before (one less than the longest pattern), so a form cut by a chunk's
     /// end is found whole in the next window.
-    pub fn scan_reader(
+    pub(crate) fn scan_reader(
         &self,
         channel: &str,
         location: &str,
@@ -368,27 +404,34 @@ impl SecretScanner {
     /// patch that touches it (`git log --all -p`), streamed and bounded by [`GIT_SCAN_LIMIT`].
     /// Returns `false` only when git says this is not a repository; any other failure of git
     /// is an error, never a silent "clean".
-    pub fn scan_git_history(&self, channel: &str, path: &Path, hits: &mut Vec<SecretHit>) -> Result<bool, ScanError> {
+    pub(crate) fn scan_git_history(
+        &self,
+        channel: &str,
+        path: &Path,
+        hits: &mut Vec<SecretHit>,
+    ) -> Result<bool, ScanError> {
         let dir = if path.is_dir() {
             path
         } else {
             path.parent().unwrap_or(Path::new("."))
         };
-        let git_error = |message: String| ScanError::Git {
+        let git_error = |problem: GitProblem| ScanError::Git {
             path: dir.to_owned(),
-            message,
+            problem,
         };
         let inside = std::process::Command::new("git")
             .args(["rev-parse", "--is-inside-work-tree"])
             .current_dir(dir)
             .output()
-            .map_err(|err| git_error(format!("cannot run git: {err}")))?;
+            .map_err(|source| git_error(GitProblem::Start { command: "git", source }))?;
         if !inside.status.success() {
             let stderr = String::from_utf8_lossy(&inside.stderr);
             if stderr.contains("not a git repository") {
                 return Ok(false);
             }
-            return Err(git_error(format!("git rev-parse failed: {}", stderr.trim())));
+            return Err(git_error(GitProblem::RevParse {
+                stderr: stderr.trim().to_owned(),
+            }));
         }
         let mut child = std::process::Command::new("git")
             .args(["log", "--all", "-p", "--no-color", "--no-ext-diff", "--", "."])
@@ -396,11 +439,13 @@ impl SecretScanner {
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
-            .map_err(|err| git_error(format!("cannot run git log: {err}")))?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| git_error("git log has no stdout".to_owned()))?;
+            .map_err(|source| {
+                git_error(GitProblem::Start {
+                    command: "git log",
+                    source,
+                })
+            })?;
+        let stdout = child.stdout.take().ok_or_else(|| git_error(GitProblem::NoStdout))?;
         // A watchdog bounds the whole scan; git is killed if it runs past the limit.
         let pid = child.id();
         let (done, stop) = std::sync::mpsc::channel::<()>();
@@ -414,14 +459,11 @@ impl SecretScanner {
         let status = child.wait();
         let _ = done.send(());
         let _ = watchdog.join();
-        scanned.map_err(|err| git_error(format!("reading git log: {err}")))?;
+        scanned.map_err(|err| git_error(GitProblem::Read(err)))?;
         match status {
             Ok(status) if status.success() => Ok(true),
-            Ok(status) => Err(git_error(format!(
-                "git log failed ({status}); killed after {} s?",
-                GIT_SCAN_LIMIT.as_secs()
-            ))),
-            Err(err) => Err(git_error(format!("git log: {err}"))),
+            Ok(status) => Err(git_error(GitProblem::Failed { status })),
+            Err(err) => Err(git_error(GitProblem::Wait(err))),
         }
     }
 }
@@ -431,7 +473,7 @@ impl SecretScanner {
 const SCAN_CHUNK: usize = 256 * 1024;
 
 /// Longest the git-history scan may take.
-pub const GIT_SCAN_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
+pub(crate) const GIT_SCAN_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
 
 #[cfg(test)]
 mod tests {

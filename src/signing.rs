@@ -22,23 +22,17 @@ use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 
 /// Names the private key file the harness signs with (`run`, `evidence`, `evidence merge`).
-pub const ENV_SIGNING_KEY: &str = "CASE_HARNESS_SIGNING_KEY";
+pub(crate) const ENV_SIGNING_KEY: &str = "CASE_HARNESS_SIGNING_KEY";
 
 /// Suffix of the public key written beside the private key by `keygen`.
-pub const PUBLIC_KEY_SUFFIX: &str = ".pub";
+pub(crate) const PUBLIC_KEY_SUFFIX: &str = ".pub";
 
 /// Why a key could not be made, loaded or used.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     /// Reading or writing a key file failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The key file.
-        path: PathBuf,
-        /// The error.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::path_io::PathIoError),
     /// `keygen` would overwrite an existing key.
     #[error("{path} already exists: refusing to overwrite a key (remove it or choose another PATH)")]
     Exists {
@@ -88,15 +82,12 @@ pub enum KeyError {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
-    move |source| KeyError::Io {
-        path: path.to_owned(),
-        source,
-    }
+    move |source| KeyError::Io(crate::path_io::at(path)(source))
 }
 
 /// An Ed25519 private key loaded from a file that passed the safety checks. Its `Debug`
 /// shows the key id only.
-pub struct EvidenceSigner {
+pub(crate) struct EvidenceSigner {
     key: SigningKey,
     keyid: String,
     path: PathBuf,
@@ -114,7 +105,7 @@ impl fmt::Debug for EvidenceSigner {
 impl EvidenceSigner {
     /// Loads the private key at `path`, refusing a key readable by group/other or lying
     /// inside `evidence_dir` (which need not exist yet).
-    pub fn load(path: &Path, evidence_dir: &Path) -> Result<Self, KeyError> {
+    pub(crate) fn load(path: &Path, evidence_dir: &Path) -> Result<Self, KeyError> {
         let metadata = std::fs::metadata(path).map_err(io(path))?;
         let mode = metadata.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
@@ -151,26 +142,26 @@ impl EvidenceSigner {
     }
 
     /// The key id (securesystemslib's default id of the public key).
-    pub fn keyid(&self) -> &str {
+    pub(crate) fn keyid(&self) -> &str {
         &self.keyid
     }
 
     /// Signs `message` (the DSSE pre-authentication encoding).
-    pub fn sign(&self, message: &[u8]) -> Signature {
+    pub(crate) fn sign(&self, message: &[u8]) -> Signature {
         self.key.sign(message)
     }
 }
 
 /// A public key to verify evidence with.
 #[derive(Debug, Clone)]
-pub struct EvidenceKey {
+pub(crate) struct EvidenceKey {
     key: VerifyingKey,
     keyid: String,
 }
 
 impl EvidenceKey {
     /// Loads a SubjectPublicKeyInfo PEM public key.
-    pub fn load(path: &Path) -> Result<Self, KeyError> {
+    pub(crate) fn load(path: &Path) -> Result<Self, KeyError> {
         let text = std::fs::read_to_string(path).map_err(io(path))?;
         let key = VerifyingKey::from_public_key_pem(&text).map_err(|err| KeyError::Format {
             path: path.to_owned(),
@@ -184,13 +175,13 @@ impl EvidenceKey {
     }
 
     /// The key id (securesystemslib's default id).
-    pub fn keyid(&self) -> &str {
+    pub(crate) fn keyid(&self) -> &str {
         &self.keyid
     }
 
     /// Whether `signature` is this key's signature over `message` (strict verification:
     /// no malleable or small-order forms).
-    pub fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
+    pub(crate) fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
         Signature::from_slice(signature).is_ok_and(|signature| self.key.verify_strict(message, &signature).is_ok())
     }
 }
@@ -271,7 +262,7 @@ pub fn keygen(path: &Path) -> Result<GeneratedKey, KeyError> {
 }
 
 /// `PATH.pub`.
-pub fn public_key_path(path: &Path) -> PathBuf {
+pub(crate) fn public_key_path(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(PUBLIC_KEY_SUFFIX);
     PathBuf::from(name)

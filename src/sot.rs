@@ -3,7 +3,7 @@
 //! `Blocked by:` and `Current unblock:` sections.
 //!
 //! The seed was delivered with its line breaks lost: the whole file is one line. Such a file
-//! is first given its structure back ([`restore_line_breaks`]) and then parsed like any other
+//! is first given its structure back (`restore_line_breaks`) and then parsed like any other
 //! document with `pulldown-cmark`, so both forms go through one parser and give identical
 //! work items. Restoring is necessarily a heuristic; its rules are:
 //! * front matter is `--- key: value … ---`, keys being lower-case `snake_case` words;
@@ -123,7 +123,7 @@ pub fn load(path: &Path) -> Result<SotDocument, SotError> {
 }
 
 /// Parses a planning document held in memory; `path` is used in errors only.
-pub fn parse(path: &Path, text: &str) -> Result<SotDocument, SotError> {
+pub(crate) fn parse(path: &Path, text: &str) -> Result<SotDocument, SotError> {
     let restored;
     let (markdown, map) = if is_one_line(text) {
         restored = restore_line_breaks(text).map_err(|(offset, message)| SotError::Malformed {
@@ -173,7 +173,7 @@ fn location_of(text: &str, offset: usize) -> Location {
 
 /// A one-line document with its line breaks put back, and where each line came from.
 #[derive(Debug, Clone)]
-pub struct Restored {
+pub(crate) struct Restored {
     /// The Markdown with line breaks.
     pub text: String,
     /// For each line of `text`: (offset in `text`, offset in the original).
@@ -234,7 +234,7 @@ fn is_front_matter_key(word: &str) -> bool {
 
 /// Puts the line breaks back into a one-line SOT (see the module docs for the rules).
 /// Errors carry a byte offset into `text`.
-pub fn restore_line_breaks(text: &str) -> Result<Restored, (usize, String)> {
+pub(crate) fn restore_line_breaks(text: &str) -> Result<Restored, (usize, String)> {
     let words = words(text);
     let mut out = RestoredBuilder::default();
     let mut index = 0;
@@ -455,7 +455,8 @@ fn blocks(markdown: &str) -> Result<Vec<Block>, (usize, String)> {
 }
 
 /// Collapses runs of whitespace; keeps everything else (backticks included) as written.
-fn normalise(text: &str) -> String {
+/// Bullets are stored this way and scenarios matched to them this way.
+pub(crate) fn normalise(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 

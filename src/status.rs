@@ -26,9 +26,9 @@ use crate::records::{AdmissionRecord, AdmissionStatus};
 use crate::sot::SotDocument;
 
 /// The work item that owns decision and admission.
-pub const ADMISSION_WORK_ITEM: &str = crate::records::OWNING_WORK_ITEM;
+pub(crate) const ADMISSION_WORK_ITEM: &str = crate::records::OWNING_WORK_ITEM;
 /// The work item whose remaining blocker is real Stage 2 pass evidence.
-pub const ROUTE_WORK_ITEM: &str = "CTO-WORK-022";
+pub(crate) const ROUTE_WORK_ITEM: &str = "CTO-WORK-022";
 
 impl VerifiedReport {
     /// Why this report does not count as real Stage 2 evidence (for `admission_now`), if it does not.
@@ -118,7 +118,7 @@ impl VerifiedReport {
 
 /// Reports found under an evidence folder: the verified ones, and the rest with reasons.
 #[derive(Debug, Default)]
-pub struct EvidenceFolder {
+pub(crate) struct EvidenceFolder {
     /// Reports that passed verification.
     pub verified: Vec<VerifiedReport>,
     /// (path, why it does not count).
@@ -128,14 +128,14 @@ pub struct EvidenceFolder {
 }
 
 /// [`collect_reports`] with the Harness Evidence Interface's own verifier.
-pub fn collect_verified_reports(dir: &Path) -> std::io::Result<EvidenceFolder> {
+pub(crate) fn collect_verified_reports(dir: &Path) -> std::io::Result<EvidenceFolder> {
     collect_reports(dir, |path| {
         crate::evidence::verify(path).map_err(|problems| problems.join("; "))
     })
 }
 
 /// Finds every `report.json` under `dir` (depth-first, sorted) and verifies each with `verify`.
-pub fn collect_reports(
+pub(crate) fn collect_reports(
     dir: &Path,
     verify: impl Fn(&Path) -> Result<VerifiedReport, String>,
 ) -> std::io::Result<EvidenceFolder> {
@@ -171,7 +171,7 @@ pub fn collect_reports(
 }
 
 /// Derives the status of every work item (and CTO-WORK-020, even when the SOT omits it).
-pub fn derive(
+pub(crate) fn derive(
     document: &SotDocument,
     evidence: &EvidenceFolder,
     admission_now: Option<&AdmissionRecord>,

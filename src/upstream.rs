@@ -3,7 +3,7 @@
 //!
 //! "Local" is proven twice: the URL text must name a loopback host ([`LocalBaseUrl::parse`]),
 //! and every response must have come over a connection whose peer address is loopback
-//! ([`check_peer`]). The client never follows redirects, never uses a proxy, never retries,
+//! (`check_peer`). The client never follows redirects, never uses a proxy, never retries,
 //! and resolves only `localhost` (to 127.0.0.1 / ::1) — there is no DNS lookup to subvert.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -47,7 +47,7 @@ pub enum BaseUrlError {
 
 impl BaseUrlError {
     /// True when the URL is well-formed but points somewhere that is not this machine.
-    pub fn is_not_local(&self) -> bool {
+    pub(crate) fn is_not_local(&self) -> bool {
         matches!(self, BaseUrlError::NotLoopback(_))
     }
 }
@@ -101,17 +101,17 @@ impl LocalBaseUrl {
     }
 
     /// The URL exactly as validated.
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         self.url.as_str()
     }
 
     /// The port, explicit or the scheme's default.
-    pub fn port(&self) -> Option<u16> {
+    pub(crate) fn port(&self) -> Option<u16> {
         self.url.port_or_known_default()
     }
 
     /// `host:port` of the upstream, for the ledger and the report.
-    pub fn host_port(&self) -> String {
+    pub(crate) fn host_port(&self) -> String {
         let port = self.url.port_or_known_default().unwrap_or(80);
         match self.url.host() {
             Some(Host::Ipv6(ip)) => format!("[{ip}]:{port}"),
@@ -120,7 +120,7 @@ impl LocalBaseUrl {
     }
 
     /// The URL of an endpoint under the base, e.g. `endpoint("chat/completions")`.
-    pub fn endpoint(&self, path: &str) -> String {
+    pub(crate) fn endpoint(&self, path: &str) -> String {
         format!(
             "{}/{}",
             self.url.as_str().trim_end_matches('/'),
@@ -129,7 +129,7 @@ impl LocalBaseUrl {
     }
 
     /// The server root (scheme, host, port), for servers' own endpoints such as `/props`.
-    pub fn origin_endpoint(&self, path: &str) -> String {
+    pub(crate) fn origin_endpoint(&self, path: &str) -> String {
         format!(
             "{}/{}",
             self.url.origin().ascii_serialization(),
@@ -140,7 +140,7 @@ impl LocalBaseUrl {
 
 /// Why an upstream request failed. Messages never include a URL query, a header or a secret.
 #[derive(Debug, thiserror::Error)]
-pub enum UpstreamError {
+pub(crate) enum UpstreamError {
     /// The connection's peer was not loopback (or unknown).
     #[error("the connection to {host} went to {peer}, which is not loopback")]
     NotLoopbackPeer {
@@ -203,10 +203,16 @@ pub fn loopback_client(timeout: Option<Duration>) -> Result<reqwest::Client, req
     builder.build()
 }
 
+/// Whether `response` came over a connection whose peer address is loopback (an unknown
+/// peer is not).
+pub(crate) fn has_loopback_peer(response: &reqwest::Response) -> bool {
+    response.remote_addr().is_some_and(|peer| peer.ip().is_loopback())
+}
+
 /// Refuses a response whose connection peer is not loopback.
-pub fn check_peer(base: &LocalBaseUrl, response: &reqwest::Response) -> Result<(), UpstreamError> {
+pub(crate) fn check_peer(base: &LocalBaseUrl, response: &reqwest::Response) -> Result<(), UpstreamError> {
     match response.remote_addr() {
-        Some(peer) if peer.ip().is_loopback() => Ok(()),
+        Some(_) if has_loopback_peer(response) => Ok(()),
         other => Err(UpstreamError::NotLoopbackPeer {
             host: base.host_port(),
             peer: other.map_or_else(|| "an unknown address".to_owned(), |peer| peer.to_string()),
@@ -215,7 +221,7 @@ pub fn check_peer(base: &LocalBaseUrl, response: &reqwest::Response) -> Result<(
 }
 
 /// Describes a transport error without its URL.
-pub fn transport_error(base: &LocalBaseUrl, err: reqwest::Error) -> UpstreamError {
+pub(crate) fn transport_error(base: &LocalBaseUrl, err: reqwest::Error) -> UpstreamError {
     let kind = if err.is_timeout() {
         "timed out"
     } else if err.is_connect() {
@@ -230,9 +236,49 @@ pub fn transport_error(base: &LocalBaseUrl, err: reqwest::Error) -> UpstreamErro
     }
 }
 
+/// Why [`read_body_bounded`] stopped before the end of an answer.
+#[derive(Debug)]
+pub(crate) enum BodyReadError {
+    /// The answer is longer than the limit (the rest is not read).
+    TooLarge,
+    /// No chunk arrived within the per-chunk timeout.
+    Timeout,
+    /// The connection failed mid-answer.
+    Transport(reqwest::Error),
+}
+
+/// Reads a whole (non-streamed) upstream answer, at most `limit` bytes, waiting at most
+/// `chunk_timeout` (when given) for each chunk: the one bounded read for every upstream
+/// answer the harness keeps (the `/models` probe, the fingerprint questions, the Messages
+/// API probe).
+pub(crate) async fn read_body_bounded(
+    response: &mut reqwest::Response,
+    limit: usize,
+    chunk_timeout: Option<Duration>,
+) -> Result<Vec<u8>, BodyReadError> {
+    let mut body = Vec::new();
+    loop {
+        let chunk = match chunk_timeout {
+            Some(timeout) => tokio::time::timeout(timeout, response.chunk())
+                .await
+                .map_err(|_| BodyReadError::Timeout)?,
+            None => response.chunk().await,
+        };
+        match chunk.map_err(BodyReadError::Transport)? {
+            None => return Ok(body),
+            Some(chunk) => {
+                if body.len() + chunk.len() > limit {
+                    return Err(BodyReadError::TooLarge);
+                }
+                body.extend_from_slice(&chunk);
+            }
+        }
+    }
+}
+
 /// What the upstream listed at `GET {base}/models`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct ModelList {
+pub(crate) struct ModelList {
     /// The `id` of every entry, in the upstream's order.
     pub ids: Vec<String>,
     /// The raw entry for each id (for the fingerprint), as JSON.
@@ -240,7 +286,7 @@ pub struct ModelList {
 }
 
 /// `GET {base}/models`, with the upstream secret as a bearer token when one is configured.
-pub async fn probe_models(
+pub(crate) async fn probe_models(
     client: &reqwest::Client,
     base: &LocalBaseUrl,
     api_key: Option<&SecretValue>,
@@ -265,13 +311,13 @@ pub async fn probe_models(
             },
         });
     }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|err| transport_error(base, err))? {
-        body.extend_from_slice(&chunk);
-        if body.len() > MAX_MODELS_BYTES {
-            return Err(not_a_model_list(base, path, "answer is larger than 1 MiB"));
-        }
-    }
+    let body = match read_body_bounded(&mut response, MAX_MODELS_BYTES, None).await {
+        Ok(body) => body,
+        Err(BodyReadError::Transport(err)) => return Err(transport_error(base, err)),
+        Err(BodyReadError::TooLarge) => return Err(not_a_model_list(base, path, "answer is larger than 1 MiB")),
+        // No per-chunk timeout here: the client's own timeout bounds the whole probe.
+        Err(BodyReadError::Timeout) => return Err(not_a_model_list(base, path, "answer timed out")),
+    };
     parse_model_list(&body).map_err(|reason| not_a_model_list(base, path, &reason))
 }
 
@@ -309,6 +355,60 @@ mod properties;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A loopback server that answers one request with `body` (its `Content-Length` true)
+    /// and, when `stall`, holds the connection open after the headers instead (no timing is
+    /// asserted: the stall outlasts the chunk timeout by orders of magnitude).
+    fn answer_once(body: Vec<u8>, stall: bool) -> std::net::SocketAddr {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let addr = listener.local_addr().expect("addr");
+        std::thread::spawn(move || {
+            let Ok((mut stream, _)) = listener.accept() else { return };
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            if stall {
+                // Far longer than any chunk timeout under test; the thread ends with the test binary.
+                std::thread::sleep(Duration::from_secs(60));
+            } else {
+                let _ = stream.write_all(&body);
+            }
+        });
+        addr
+    }
+
+    async fn read_from(
+        addr: std::net::SocketAddr,
+        limit: usize,
+        chunk_timeout: Option<Duration>,
+    ) -> Result<Vec<u8>, BodyReadError> {
+        let client = loopback_client(None).expect("client");
+        let mut response = client.get(format!("http://{addr}/")).send().await.expect("response");
+        assert!(has_loopback_peer(&response));
+        read_body_bounded(&mut response, limit, chunk_timeout).await
+    }
+
+    #[tokio::test]
+    async fn a_bounded_read_keeps_an_answer_of_exactly_the_limit_and_refuses_one_byte_more() {
+        let body = vec![b'x'; 1000];
+        let read = read_from(answer_once(body.clone(), false), 1000, None)
+            .await
+            .expect("at the limit");
+        assert_eq!(read, body);
+        let refused = read_from(answer_once(body, false), 999, None).await;
+        assert!(matches!(refused, Err(BodyReadError::TooLarge)), "{refused:?}");
+    }
+
+    #[tokio::test]
+    async fn a_bounded_read_gives_up_on_a_silent_upstream_after_the_chunk_timeout() {
+        let stalled = read_from(answer_once(vec![b'x'; 10], true), 100, Some(Duration::from_millis(100))).await;
+        assert!(matches!(stalled, Err(BodyReadError::Timeout)), "{stalled:?}");
+    }
 
     #[test]
     fn accepts_loopback_hosts() {

@@ -41,7 +41,7 @@ mod report;
 pub mod scenario;
 pub mod steps;
 
-pub use report::{attachment_lines, write_acceptance_junit, write_summary};
+pub(crate) use report::{write_acceptance_junit, write_summary};
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -55,9 +55,9 @@ use self::steps::{StepContext, TrialEvidence};
 use crate::sot::SotDocument;
 
 /// Environment variable that overrides where the acceptance JUnit file is written.
-pub const ENV_JUNIT_PATH: &str = "CASE_HARNESS_JUNIT_PATH";
+pub(crate) const ENV_JUNIT_PATH: &str = "CASE_HARNESS_JUNIT_PATH";
 /// Environment variable that overrides where trials keep their run folders.
-pub const ENV_WORK_DIR: &str = "CASE_HARNESS_ACCEPTANCE_DIR";
+pub(crate) const ENV_WORK_DIR: &str = "CASE_HARNESS_ACCEPTANCE_DIR";
 
 /// One planned trial: its name and what it is.
 #[derive(Debug, Clone)]
@@ -153,14 +153,41 @@ pub enum AcceptanceError {
     Config(String),
     /// The work-item status could not be derived for `summary.md`.
     #[error("cannot derive the work-item status for summary.md: {0}")]
-    Status(String),
-    /// Writing JUnit or the summary failed.
-    #[error("{path}: {message}")]
-    Write {
-        /// The file.
+    Status(#[source] StatusUnavailable),
+    /// Writing JUnit, the summary or a fragment failed.
+    #[error(transparent)]
+    Io(#[from] crate::path_io::PathIoError),
+    /// Writing a file atomically failed.
+    #[error(transparent)]
+    Evidence(#[from] crate::evidence::EvidenceError),
+    /// `trials.json` could not be written.
+    #[error(transparent)]
+    Trials(#[from] crate::bundle::BundleError),
+    /// A nextest fragment is not a trial record (or a record could not be encoded).
+    #[error("fragment {}: {source}", path.display())]
+    Fragment {
+        /// The fragment file.
         path: PathBuf,
-        /// What went wrong.
-        message: String,
+        /// What the JSON parser said.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// Why `summary.md` has no work-item status section.
+#[derive(Debug, thiserror::Error)]
+pub enum StatusUnavailable {
+    /// The SOT could not be read.
+    #[error(transparent)]
+    Sot(#[from] crate::sot::SotError),
+    /// The evidence folder could not be walked.
+    #[error("cannot read the evidence folder {}: {source}", path.display())]
+    EvidenceFolder {
+        /// The folder.
+        path: PathBuf,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
     },
 }
 
@@ -224,13 +251,13 @@ impl AcceptanceSuite {
     }
 
     /// Where trials keep their run folders (one sub-folder per trial).
-    pub fn work_dir(mut self, path: impl Into<PathBuf>) -> Self {
+    pub(crate) fn work_dir(mut self, path: impl Into<PathBuf>) -> Self {
         self.work_dir = path.into();
         self
     }
 
     /// Where the JUnit file goes (`None`: no file).
-    pub fn junit_path(mut self, path: Option<PathBuf>) -> Self {
+    pub(crate) fn junit_path(mut self, path: Option<PathBuf>) -> Self {
         self.junit_path = path;
         self
     }
@@ -264,7 +291,10 @@ impl AcceptanceSuite {
     }
 
     /// Runs the suite with libtest's arguments and returns what each executed trial did.
-    pub fn run(&self, args: &Arguments) -> Result<(libtest_mimic::Conclusion, Vec<TrialRecord>), AcceptanceError> {
+    pub(crate) fn run(
+        &self,
+        args: &Arguments,
+    ) -> Result<(libtest_mimic::Conclusion, Vec<TrialRecord>), AcceptanceError> {
         let planned = self.plan()?;
         guard_nextest_exact(args, &planned, std::env::var_os("NEXTEST").is_some())?;
         for trial in &planned {
@@ -355,32 +385,34 @@ impl AcceptanceSuite {
         planned: &[PlannedTrial],
         records: &[TrialRecord],
     ) -> Result<(), AcceptanceError> {
-        let write_error = |message: String| AcceptanceError::Write {
-            path: path.to_owned(),
-            message,
-        };
         let Ok(run_id) = std::env::var("NEXTEST_RUN_ID") else {
-            report::write_acceptance_junit(path, records).map_err(|err| write_error(err.to_string()))?;
+            report::write_acceptance_junit(path, records)?;
             return self.write_trials_beside(path, records);
         };
         // One process per trial: add this process's records as fragments, then merge.
         let all_fragments = path.with_file_name("fragments");
         let fragments = all_fragments.join(&run_id);
-        std::fs::create_dir_all(&fragments).map_err(|err| write_error(err.to_string()))?;
+        std::fs::create_dir_all(&fragments).map_err(crate::path_io::at(&fragments))?;
         remove_stale_fragments(&all_fragments, &fragments);
         for record in records {
             let file = fragments.join(format!("{}.json", record.name.replace("::", "__")));
-            let bytes = serde_json::to_vec(record).map_err(|err| write_error(err.to_string()))?;
-            crate::evidence::write_atomically(&file, &bytes).map_err(|err| write_error(err.to_string()))?;
+            let bytes = serde_json::to_vec(record).map_err(|source| AcceptanceError::Fragment {
+                path: file.clone(),
+                source,
+            })?;
+            crate::evidence::write_atomically(&file, &bytes)?;
         }
-        let _lock = FileLock::acquire(&fragments.join(".lock")).map_err(write_error)?;
+        let _lock = FileLock::acquire(&fragments.join(".lock"))?;
         let mut merged: Vec<TrialRecord> = Vec::new();
-        for entry in std::fs::read_dir(&fragments).map_err(|err| write_error(err.to_string()))? {
-            let file = entry.map_err(|err| write_error(err.to_string()))?.path();
+        for entry in std::fs::read_dir(&fragments).map_err(crate::path_io::at(&fragments))? {
+            let file = entry.map_err(crate::path_io::at(&fragments))?.path();
             if file.extension().is_some_and(|ext| ext == "json") {
-                let bytes = std::fs::read(&file).map_err(|err| write_error(format!("{}: {err}", file.display())))?;
-                let record = serde_json::from_slice::<TrialRecord>(&bytes)
-                    .map_err(|err| write_error(format!("fragment {}: {err}", file.display())))?;
+                let bytes = std::fs::read(&file).map_err(crate::path_io::at(&file))?;
+                let record =
+                    serde_json::from_slice::<TrialRecord>(&bytes).map_err(|source| AcceptanceError::Fragment {
+                        path: file.clone(),
+                        source,
+                    })?;
                 merged.push(record);
             }
         }
@@ -397,7 +429,7 @@ impl AcceptanceSuite {
             }
         }
         merged.sort_by(|a, b| a.name.cmp(&b.name));
-        report::write_acceptance_junit(path, &merged).map_err(|err| write_error(err.to_string()))?;
+        report::write_acceptance_junit(path, &merged)?;
         self.write_trials_beside(path, &merged)
     }
 
@@ -412,10 +444,7 @@ impl AcceptanceSuite {
             shards: Vec::new(),
             trials: records.to_vec(),
         };
-        crate::bundle::write_trials(&path, &file).map_err(|err| AcceptanceError::Write {
-            path,
-            message: err.to_string(),
-        })
+        Ok(crate::bundle::write_trials(&path, &file)?)
     }
 }
 
@@ -489,7 +518,7 @@ fn absolute(path: &Path) -> PathBuf {
 }
 
 /// Collapses a bullet into a stable name: lower-case ASCII letters and digits, `-` between.
-pub fn slug(text: &str) -> String {
+pub(crate) fn slug(text: &str) -> String {
     let mut slug = String::new();
     for c in text.chars() {
         if c.is_ascii_alphanumeric() {
@@ -501,10 +530,9 @@ pub fn slug(text: &str) -> String {
     slug.trim_end_matches('-').to_owned()
 }
 
-/// Whitespace-normalised text, backticks kept: how bullets and scenarios are matched.
-pub fn normalise(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
+/// Whitespace-normalised text, backticks kept: how bullets and scenarios are matched (the
+/// SOT parser normalises bullets the same way).
+pub(crate) use crate::sot::normalise;
 
 fn similarity(a: &str, b: &str) -> f64 {
     let words =
@@ -515,7 +543,7 @@ fn similarity(a: &str, b: &str) -> f64 {
 }
 
 /// Matches bullets to scenarios and names every trial.
-pub fn plan(documents: &[(PathBuf, SotDocument)], scenarios: &Scenarios) -> Vec<PlannedTrial> {
+pub(crate) fn plan(documents: &[(PathBuf, SotDocument)], scenarios: &Scenarios) -> Vec<PlannedTrial> {
     let mut used = vec![false; scenarios.bullets.len()];
     let mut planned = Vec::new();
     for (sot, document) in documents {
@@ -610,40 +638,23 @@ pub fn plan(documents: &[(PathBuf, SotDocument)], scenarios: &Scenarios) -> Vec<
     planned
 }
 
-/// An exclusive `flock` on a file, released on drop.
+/// An exclusive lock on a file (std's `File::lock`, an `flock(2)` on Linux), released
+/// when the file is closed on drop.
 struct FileLock {
-    file: std::fs::File,
+    _file: std::fs::File,
 }
 
 impl FileLock {
-    fn acquire(path: &Path) -> Result<FileLock, String> {
-        use std::os::fd::AsRawFd;
+    fn acquire(path: &Path) -> Result<FileLock, crate::path_io::PathIoError> {
+        let at = crate::path_io::at(path);
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(path)
-            .map_err(|err| format!("{}: {err}", path.display()))?;
-        // SAFETY: flock(2) on a descriptor we own; it touches no memory.
-        let result = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
-        if result != 0 {
-            return Err(format!(
-                "{}: cannot lock: {}",
-                path.display(),
-                std::io::Error::last_os_error()
-            ));
-        }
-        Ok(FileLock { file })
-    }
-}
-
-impl Drop for FileLock {
-    fn drop(&mut self) {
-        use std::os::fd::AsRawFd;
-        // SAFETY: as above; unlocking a descriptor we own.
-        unsafe {
-            libc::flock(self.file.as_raw_fd(), libc::LOCK_UN);
-        }
+            .map_err(at)?;
+        file.lock().map_err(crate::path_io::at(path))?;
+        Ok(FileLock { _file: file })
     }
 }
 

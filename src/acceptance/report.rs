@@ -13,7 +13,7 @@ use crate::evidence;
 
 /// Writes `summary.md`: one table row per trial (work item, bullet, result, proof with the
 /// report and digest behind it), then the work-item status the verified reports support.
-pub fn write_summary(
+pub(crate) fn write_summary(
     path: &Path,
     sot: &Path,
     records: &[TrialRecord],
@@ -69,13 +69,13 @@ pub fn write_summary(
     // The status section is never dropped silently: if it cannot be derived, the summary says
     // why and the summary is still written, then the error is returned (the job fails).
     let derived = crate::sot::load(sot)
-        .map_err(|err| AcceptanceError::Status(err.to_string()))
+        .map_err(|err| AcceptanceError::Status(err.into()))
         .and_then(|document| {
-            let folder = crate::status::collect_verified_reports(evidence_dir).map_err(|err| {
-                AcceptanceError::Status(format!(
-                    "cannot read the evidence folder {}: {err}",
-                    evidence_dir.display()
-                ))
+            let folder = crate::status::collect_verified_reports(evidence_dir).map_err(|source| {
+                AcceptanceError::Status(super::StatusUnavailable::EvidenceFolder {
+                    path: evidence_dir.to_owned(),
+                    source,
+                })
             })?;
             Ok(crate::status::derive(&document, &folder, admission_now))
         });
@@ -91,17 +91,14 @@ pub fn write_summary(
         }
         Err(err) => text.push_str(&format!("Not derived: {err}\n")),
     }
-    std::fs::write(path, text).map_err(|err| AcceptanceError::Write {
-        path: path.to_owned(),
-        message: err.to_string(),
-    })?;
+    std::fs::write(path, text).map_err(crate::path_io::at(path))?;
     derived.map(|_| ())
 }
 
 /// `[[ATTACHMENT|path]]` lines (the convention Jenkins' JUnit attachments plugin and Azure
 /// DevOps read from a testcase's system-out): every report of the trial and, when the run was
 /// signed, its envelope.
-pub fn attachment_lines(record: &TrialRecord) -> String {
+pub(crate) fn attachment_lines(record: &TrialRecord) -> String {
     let mut lines = String::new();
     for (report, _) in &record.reports {
         lines.push_str(&format!("[[ATTACHMENT|{report}]]\n"));
@@ -115,7 +112,7 @@ pub fn attachment_lines(record: &TrialRecord) -> String {
 
 /// Writes the acceptance suite's JUnit: one testcase per trial (skipped ones with their
 /// reason), each with work item, bullet, observed gate codes, report paths and digests.
-pub fn write_acceptance_junit(path: &Path, records: &[TrialRecord]) -> Result<(), evidence::EvidenceError> {
+pub(crate) fn write_acceptance_junit(path: &Path, records: &[TrialRecord]) -> Result<(), evidence::EvidenceError> {
     let mut suite = TestSuite::new("acceptance");
     for record in records {
         let status = match record.status.as_str() {
@@ -150,15 +147,9 @@ pub fn write_acceptance_junit(path: &Path, records: &[TrialRecord]) -> Result<()
     }
     let mut junit = JunitReport::new("case-harness acceptance");
     junit.add_test_suite(suite);
-    let xml = junit.to_string().map_err(|err| evidence::EvidenceError::Io {
-        path: path.to_owned(),
-        source: std::io::Error::other(err.to_string()),
-    })?;
+    let xml = junit.to_string().map_err(evidence::EvidenceError::Junit)?;
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|source| evidence::EvidenceError::Io {
-            path: parent.to_owned(),
-            source,
-        })?;
+        std::fs::create_dir_all(parent).map_err(crate::path_io::at(parent))?;
     }
     evidence::write_atomically(path, xml.as_bytes())
 }

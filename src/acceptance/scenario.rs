@@ -26,7 +26,7 @@ use serde::Deserialize;
 /// One scenario file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ScenarioFile {
+pub(crate) struct ScenarioFile {
     /// The work item whose bullets these scenarios bind.
     pub work_item: String,
     /// The scenarios, one per bullet.
@@ -40,7 +40,7 @@ pub struct ScenarioFile {
 /// A trial bound to a name rather than a bullet.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct NamedTrial {
+pub(crate) struct NamedTrial {
     /// The part of the trial name after `WORK-ITEM::`, e.g. `real-case-stage2`.
     pub name: String,
     /// Environment variable that must be set for the trial to run; without it the trial is
@@ -57,7 +57,7 @@ pub struct NamedTrial {
 /// The binding of one acceptance bullet to its proof.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Scenario {
+pub(crate) struct Scenario {
     /// The bullet's text, matched whitespace-normalised (backticks kept).
     pub bullet: String,
     /// One sentence saying what the steps prove (shown in `summary.md`).
@@ -70,7 +70,7 @@ pub struct Scenario {
 /// What a step does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Action {
+pub(crate) enum Action {
     /// `case-harness run`.
     Run,
     /// `case-harness check --format json`.
@@ -88,50 +88,50 @@ pub enum Action {
 #[serde(deny_unknown_fields)]
 pub struct Step {
     /// What to do.
-    pub action: Action,
+    pub(crate) action: Action,
     /// Decision fixture: a file stem under `fixtures/decision/`, or `unset`. Default
     /// `local-provider-required`.
     #[serde(default)]
-    pub decision: Option<String>,
+    pub(crate) decision: Option<String>,
     /// Admission fixture stem under `fixtures/admission/`, or `unset`. Default
     /// `candidate-smollm2`; with `base_url = "real"` the default is the file in
     /// `CTO_HARNESS_CASE_MODEL_ADMISSION_FILE`.
     #[serde(default)]
-    pub admission: Option<String>,
+    pub(crate) admission: Option<String>,
     /// `fake` (a wiremock provider started for the step, the default), `real` (the endpoint
     /// in `CTO_HARNESS_CASE_LOCAL_BASE_URL`), `unset`, or a literal URL.
     #[serde(default)]
-    pub base_url: Option<String>,
+    pub(crate) base_url: Option<String>,
     /// What the fake provider's chat completions answer. Default `The capital of France is Paris.`
     #[serde(default)]
-    pub fake_reply: Option<String>,
+    pub(crate) fake_reply: Option<String>,
     /// Case command; `{marker}` becomes a file path whose existence proves the command ran,
     /// `{cases}` the `harness-tests/cases` folder. Default: the reference Case.
     #[serde(default)]
-    pub case: Option<Vec<String>>,
+    pub(crate) case: Option<Vec<String>>,
     /// Task fixture stem under `fixtures/tasks/`. Default `capital-of-france`.
     #[serde(default)]
-    pub task: Option<String>,
+    pub(crate) task: Option<String>,
     /// Extra environment for the harness.
     #[serde(default)]
-    pub env: BTreeMap<String, String>,
+    pub(crate) env: BTreeMap<String, String>,
     /// Set `CTO_HARNESS_CASE_LOCAL_API_KEY` to a fresh canary for this scenario.
     #[serde(default)]
-    pub secret: bool,
+    pub(crate) secret: bool,
     /// `--timeout` seconds.
     #[serde(default)]
-    pub timeout: Option<f64>,
+    pub(crate) timeout: Option<f64>,
     /// For `commit_and_scan`: also commit a file that contains the canary (a negative control).
     #[serde(default)]
-    pub leak: bool,
+    pub(crate) leak: bool,
     /// What must hold afterwards.
-    pub expect: Expect,
+    pub(crate) expect: Expect,
 }
 
 /// Expectations of a step; every field set is checked, and at least one must be set.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Expect {
+pub(crate) struct Expect {
     /// Exit code of the command.
     pub exit: Option<i32>,
     /// Exactly these gate codes block (in order).
@@ -168,7 +168,7 @@ pub struct Expect {
 
 impl Expect {
     /// True when nothing would be checked.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.exit.is_none()
             && self.blocked.is_none()
             && self.case_process_started.is_none()
@@ -188,7 +188,7 @@ impl Expect {
 
 /// Everything in a scenarios folder.
 #[derive(Debug, Clone, Default)]
-pub struct Scenarios {
+pub(crate) struct Scenarios {
     /// Bullet scenarios with their file and work item.
     pub bullets: Vec<LoadedScenario>,
     /// Named trials with their file and work item.
@@ -197,7 +197,7 @@ pub struct Scenarios {
 
 /// A scenario together with where it came from.
 #[derive(Debug, Clone)]
-pub struct LoadedScenario {
+pub(crate) struct LoadedScenario {
     /// Its file.
     pub file: PathBuf,
     /// Its work item.
@@ -234,7 +234,16 @@ pub enum ScenarioError {
         /// The error.
         source: std::io::Error,
     },
-    /// A file is not valid scenario TOML.
+    /// A file is not TOML, or not in the scenario schema.
+    #[error("{}: {source}", path.display())]
+    Toml {
+        /// The file.
+        path: PathBuf,
+        /// What the TOML parser said.
+        #[source]
+        source: toml::de::Error,
+    },
+    /// A file is TOML of the right shape but says something impossible.
     #[error("{path}: {message}")]
     Invalid {
         /// The file.
@@ -245,7 +254,7 @@ pub enum ScenarioError {
 }
 
 /// Reads every `*.toml` under `dir` (sorted by name).
-pub fn load_dir(dir: &Path) -> Result<Scenarios, ScenarioError> {
+pub(crate) fn load_dir(dir: &Path) -> Result<Scenarios, ScenarioError> {
     let io = |source| ScenarioError::Io {
         path: dir.to_owned(),
         source,
@@ -262,9 +271,9 @@ pub fn load_dir(dir: &Path) -> Result<Scenarios, ScenarioError> {
             path: file.clone(),
             source,
         })?;
-        let parsed: ScenarioFile = toml::from_str(&text).map_err(|err| ScenarioError::Invalid {
+        let parsed: ScenarioFile = toml::from_str(&text).map_err(|source| ScenarioError::Toml {
             path: file.clone(),
-            message: err.to_string(),
+            source,
         })?;
         for scenario in parsed.scenarios {
             check_steps(&file, &format!("scenario for {:?}", scenario.bullet), &scenario.steps)?;

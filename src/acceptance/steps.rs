@@ -14,7 +14,7 @@ use crate::evidence::names;
 
 /// Where a trial finds what it needs.
 #[derive(Debug, Clone)]
-pub struct StepContext {
+pub(crate) struct StepContext {
     /// The `case-harness` binary to drive.
     pub harness_binary: PathBuf,
     /// `fixtures/` (with `decision/`, `admission/`, `tasks/`).
@@ -29,7 +29,7 @@ pub struct StepContext {
 
 /// What a trial observed, for JUnit properties and `summary.md`.
 #[derive(Debug, Clone, Default)]
-pub struct TrialEvidence {
+pub(crate) struct TrialEvidence {
     /// Gate codes seen blocking, in order of first appearance.
     pub gate_codes: Vec<String>,
     /// Reports written by the trial's runs: (path, seal digest or empty).
@@ -43,7 +43,7 @@ pub const DEFAULT_FAKE_REPLY: &str = "The capital of France is Paris.";
 const COMMAND_GRACE: Duration = Duration::from_secs(120);
 
 /// Runs every step in order; the first failed expectation ends the trial.
-pub fn execute(steps: &[Step], context: &StepContext) -> Result<TrialEvidence, String> {
+pub(crate) fn execute(steps: &[Step], context: &StepContext) -> Result<TrialEvidence, String> {
     reset_dir(&context.work_dir)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -572,7 +572,7 @@ impl StepRun<'_> {
 }
 
 /// The channels the seed's secret bullet names.
-pub const SEED_SECRET_CHANNELS: &[&str] = &[
+pub(crate) const SEED_SECRET_CHANNELS: &[&str] = &[
     "sot",
     "argv",
     "task_file",
@@ -662,7 +662,7 @@ impl FakeProvider {
 
     /// How many chat completions reached the provider (`None` if it recorded nothing,
     /// which must never read as "none arrived").
-    pub async fn chat_requests(&self) -> Option<usize> {
+    pub(crate) async fn chat_requests(&self) -> Option<usize> {
         let requests = self.server.received_requests().await?;
         Some(
             requests

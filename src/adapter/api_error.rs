@@ -16,7 +16,7 @@ use super::ledger::{Api, Outcome, RequestLog};
 
 /// The Anthropic error types this adapter produces, each with its HTTP status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ErrorType {
+pub(crate) enum ErrorType {
     /// 400: the request is malformed or asks for something unsupported.
     InvalidRequest,
     /// 401: missing or wrong credentials.
@@ -37,7 +37,7 @@ pub enum ErrorType {
 
 impl ErrorType {
     /// The wire name, e.g. `invalid_request_error`.
-    pub fn as_str(&self) -> &'static str {
+    pub(crate) fn as_str(&self) -> &'static str {
         match self {
             ErrorType::InvalidRequest => "invalid_request_error",
             ErrorType::Authentication => "authentication_error",
@@ -51,7 +51,7 @@ impl ErrorType {
     }
 
     /// The HTTP status Anthropic uses for this type.
-    pub fn status(&self) -> u16 {
+    pub(crate) fn status(&self) -> u16 {
         match self {
             ErrorType::InvalidRequest => 400,
             ErrorType::Authentication => 401,
@@ -72,7 +72,7 @@ impl ErrorType {
     /// Upstream 401/403/404 are deliberately `api_error`: the client authenticated to the
     /// adapter and the model is pinned, so they mean the harness's upstream credential or
     /// URL is wrong — reporting `authentication_error` would blame the client's token.
-    pub fn from_upstream_status(status: u16) -> ErrorType {
+    pub(crate) fn from_upstream_status(status: u16) -> ErrorType {
         match status {
             401 | 403 | 404 => ErrorType::Api,
             413 => ErrorType::RequestTooLarge,
@@ -87,7 +87,7 @@ impl ErrorType {
 /// A request that cannot be translated, or an upstream answer that cannot be translated back.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
-pub struct TranslateError {
+pub(crate) struct TranslateError {
     /// The Anthropic error type (and so the HTTP status).
     pub kind: ErrorType,
     /// A message for the client; never contains headers or secrets.
@@ -96,7 +96,7 @@ pub struct TranslateError {
 
 impl TranslateError {
     /// An `invalid_request_error`.
-    pub fn invalid_request(message: impl Into<String>) -> TranslateError {
+    pub(crate) fn invalid_request(message: impl Into<String>) -> TranslateError {
         TranslateError {
             kind: ErrorType::InvalidRequest,
             message: message.into(),
@@ -104,21 +104,16 @@ impl TranslateError {
     }
 
     /// An `api_error` (the upstream's answer could not be translated).
-    pub fn api(message: impl Into<String>) -> TranslateError {
+    pub(crate) fn api(message: impl Into<String>) -> TranslateError {
         TranslateError {
             kind: ErrorType::Api,
             message: message.into(),
         }
     }
-
-    /// This error as an Anthropic error body (see [`anthropic_error_body`]).
-    pub fn to_body(&self) -> Value {
-        anthropic_error_body(self.kind, &self.message)
-    }
 }
 
 /// The Anthropic error body: `{"type":"error","error":{"type":…,"message":…}}`.
-pub fn anthropic_error_body(kind: ErrorType, message: &str) -> Value {
+pub(crate) fn anthropic_error_body(kind: ErrorType, message: &str) -> Value {
     json!({"type": "error", "error": {"type": kind.as_str(), "message": message}})
 }
 
@@ -231,7 +226,10 @@ mod tests {
         );
         let err = TranslateError::invalid_request("bad");
         assert_eq!(err.to_string(), "bad");
-        assert_eq!(err.to_body()["error"]["type"], "invalid_request_error");
+        assert_eq!(
+            anthropic_error_body(err.kind, &err.message)["error"]["type"],
+            "invalid_request_error"
+        );
     }
 
     #[test]

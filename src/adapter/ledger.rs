@@ -28,7 +28,7 @@ use crate::secrets::SecretValue;
 pub const LEDGER_FILE_NAME: &str = "adapter-ledger.jsonl";
 
 /// Longest request-derived string (path, model name, reason) the ledger keeps, in characters.
-pub const MAX_RECORDED_CHARS: usize = 256;
+pub(crate) const MAX_RECORDED_CHARS: usize = 256;
 
 pub use crate::output::Api;
 
@@ -121,7 +121,7 @@ pub use crate::output::LedgerTotals;
 
 impl LedgerTotals {
     /// Adds one line to the totals.
-    pub fn add(&mut self, entry: &LedgerEntry) {
+    pub(crate) fn add(&mut self, entry: &LedgerEntry) {
         self.requests += 1;
         if let Some(host) = &entry.upstream {
             self.forwarded += 1;
@@ -170,14 +170,15 @@ pub enum LedgerError {
         source: std::io::Error,
     },
     /// A line is not a ledger entry.
-    #[error("ledger {} line {line}: {message}", path.display())]
+    #[error("ledger {} line {line}: {source}", path.display())]
     Line {
         /// The ledger file.
         path: PathBuf,
         /// 1-based line number.
         line: usize,
-        /// What is wrong with it (the parser's message; never the line's content).
-        message: String,
+        /// What the parser said (its message, never the line's content).
+        #[source]
+        source: serde_json::Error,
     },
 }
 
@@ -191,10 +192,10 @@ pub fn read_ledger(path: &Path) -> Result<Vec<LedgerEntry>, LedgerError> {
     text.lines()
         .enumerate()
         .map(|(index, line)| {
-            serde_json::from_str::<LedgerEntry>(line).map_err(|err| LedgerError::Line {
+            serde_json::from_str::<LedgerEntry>(line).map_err(|source| LedgerError::Line {
                 path: path.to_owned(),
                 line: index + 1,
-                message: err.to_string(),
+                source,
             })
         })
         .collect()

@@ -17,7 +17,7 @@
 //! * **Local only.** It listens only on a loopback address and talks only to the configured
 //!   [`LocalBaseUrl`](crate::upstream::LocalBaseUrl), through [`upstream::loopback_client`](crate::upstream::loopback_client) (no redirects, no proxy, no
 //!   retries); every upstream response's peer address is checked to be loopback
-//!   ([`upstream::check_peer`](crate::upstream::check_peer)) and refused with 502 otherwise.
+//!   (`upstream::check_peer`) and refused with 502 otherwise.
 //! * **Authenticated.** Case presents the per-run token as `Authorization: Bearer TOKEN` or
 //!   `x-api-key: TOKEN` (every credential presented must match, compared in constant time);
 //!   anything else is answered 401 on any path. Case's credentials never go upstream.
@@ -36,7 +36,7 @@
 //!   [`anthropic`] module; a stream is translated chunk by chunk as it arrives (nothing is
 //!   held back to the end), and the answer's `model` is the admitted name, never the
 //!   upstream's echo. Upstream errors keep their status code and get Anthropic's error shape
-//!   ([`anthropic::ErrorType::from_upstream_status`]); content the translation cannot carry
+//!   (`anthropic::ErrorType::from_upstream_status`); content the translation cannot carry
 //!   (images, documents, server tools, extended thinking, …) is a 400
 //!   `invalid_request_error`, never silently dropped.
 //! * **Few headers.** Upstream gets only `content-type: application/json` (the body is
@@ -98,11 +98,9 @@ mod state;
 mod tokenizer;
 mod upstream_error;
 
-pub use ledger::{
-    Api, LEDGER_FILE_NAME, LedgerEntry, LedgerError, LedgerTotals, MAX_RECORDED_CHARS, Outcome, read_ledger, summarize,
-};
+pub use ledger::{Api, LEDGER_FILE_NAME, LedgerEntry, LedgerTotals, Outcome, read_ledger, summarize};
 pub use mode::{AdapterMode, UpstreamApi};
 pub use routing::{MAX_BUFFERED_BODY_BYTES, MAX_IN_FLIGHT, MAX_REQUEST_BYTES};
-pub use server::{AdapterConfig, AdapterError, AdapterHandle, DEFAULT_UPSTREAM_TIMEOUT, start, start_on};
-pub use standalone::Standalone;
+pub use server::{AdapterConfig, AdapterError, AdapterHandle, start, start_on};
+pub(crate) use standalone::Standalone;
 pub use state::{HEADER_FALLBACK_ATTEMPTS, HEADER_SERVED_MODEL, HEADER_TOKEN_COUNT, HEADER_UPSTREAM};

@@ -58,7 +58,7 @@ impl FromStr for UpstreamApi {
 
 impl UpstreamApi {
     /// The flag's spelling.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             UpstreamApi::Auto => "auto",
             UpstreamApi::Anthropic => "anthropic",
@@ -129,18 +129,13 @@ pub(crate) async fn probe(
         if status.as_u16() != 200 {
             return Err(format!("answered HTTP {}", status.as_u16()));
         }
-        let mut bytes = Vec::new();
-        while let Some(chunk) = answer
-            .chunk()
+        upstream::read_body_bounded(&mut answer, MAX_PROBE_BODY_BYTES, None)
             .await
-            .map_err(|err| upstream::transport_error(base, err).to_string())?
-        {
-            bytes.extend_from_slice(&chunk);
-            if bytes.len() > MAX_PROBE_BODY_BYTES {
-                return Err("answered 200 with an oversized body".to_owned());
-            }
-        }
-        Ok(bytes)
+            .map_err(|err| match err {
+                upstream::BodyReadError::Transport(err) => upstream::transport_error(base, err).to_string(),
+                upstream::BodyReadError::TooLarge => "answered 200 with an oversized body".to_owned(),
+                upstream::BodyReadError::Timeout => "did not answer in time".to_owned(),
+            })
     };
     match tokio::time::timeout(timeout.min(PROBE_TIMEOUT), asked).await {
         Err(_) => Probe::NoMessagesApi("did not answer in time".to_owned()),

@@ -22,7 +22,7 @@ use crate::trace::{Trace, TraceEvent};
 use crate::upstream::{self, LocalBaseUrl};
 
 /// `upstream_timeout` of the standalone adapter.
-pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(300);
+pub(crate) const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(300);
 /// How long [`AdapterHandle::shutdown`] waits for requests in flight.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -89,7 +89,10 @@ pub enum AdapterError {
     Trace(#[source] std::io::Error),
     /// The upstream HTTP client could not be built.
     #[error("cannot build the upstream HTTP client: {0}")]
-    Client(String),
+    Client(#[source] reqwest::Error),
+    /// The upstream's `host:port` cannot be sent as the `Host` header.
+    #[error("cannot build the upstream HTTP client: upstream host {0:?} is not a header value")]
+    UpstreamHost(String),
     /// The redactor of the run's secrets could not be built.
     #[error("cannot build the redactor of the run's secrets: {0}")]
     Redactor(#[source] aho_corasick::BuildError),
@@ -205,11 +208,11 @@ pub async fn start_on(config: AdapterConfig, listener: std::net::TcpListener) ->
     let served_model_header =
         HeaderValue::from_str(&config.model).map_err(|_| invalid_model("the name cannot be sent in an HTTP header"))?;
     let upstream_host = config.upstream.host_port();
-    let upstream_header = HeaderValue::from_str(&upstream_host)
-        .map_err(|_| AdapterError::Client(format!("upstream host {upstream_host:?} is not a header value")))?;
+    let upstream_header =
+        HeaderValue::from_str(&upstream_host).map_err(|_| AdapterError::UpstreamHost(upstream_host.clone()))?;
     // Timeouts are applied per step (headers, each chunk) by the adapter itself; a whole-
     // request timeout in the client would cut long streams off.
-    let client = upstream::loopback_client(None).map_err(|err| AdapterError::Client(err.without_url().to_string()))?;
+    let client = upstream::loopback_client(None).map_err(|err| AdapterError::Client(err.without_url()))?;
     let scrubber = Scrubber::new(config.upstream_key.iter().cloned().chain([config.case_token.clone()]))
         .map_err(AdapterError::Redactor)?;
     let ledger = Ledger::create(config.ledger_path.as_deref(), scrubber).map_err(|source| AdapterError::Ledger {

@@ -9,7 +9,7 @@ use super::api_error::{ErrorType, TranslateError, anthropic_error_body};
 
 /// One SSE event to send to the Anthropic client.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SseEvent {
+pub(crate) struct SseEvent {
     /// The `event:` name, e.g. `content_block_delta`.
     pub event: &'static str,
     /// The `data:` JSON (its `type` equals `event`).
@@ -18,7 +18,7 @@ pub struct SseEvent {
 
 impl SseEvent {
     /// An Anthropic `error` event, for a failure after the stream has started.
-    pub fn error(kind: ErrorType, message: &str) -> SseEvent {
+    pub(crate) fn error(kind: ErrorType, message: &str) -> SseEvent {
         SseEvent {
             event: "error",
             data: anthropic_error_body(kind, message),
@@ -26,14 +26,14 @@ impl SseEvent {
     }
 
     /// The wire form: `event: NAME\ndata: {json}\n\n` (the JSON is compact, one line).
-    pub fn to_bytes(&self) -> bytes::Bytes {
+    pub(crate) fn to_bytes(&self) -> bytes::Bytes {
         bytes::Bytes::from(format!("event: {}\ndata: {}\n\n", self.event, self.data))
     }
 }
 
 /// One `data:` payload of an upstream SSE stream.
 #[derive(Debug, Clone, PartialEq)]
-pub enum SseData {
+pub(crate) enum SseData {
     /// A JSON chunk.
     Json(Value),
     /// The `[DONE]` sentinel.
@@ -51,7 +51,7 @@ const MAX_SSE_EVENT_BYTES: usize = 16 * 1024 * 1024;
 /// `id:` and `retry:` are ignored. A leading UTF-8 BOM is skipped. An event still
 /// incomplete when the stream ends is discarded, as the SSE spec says.
 #[derive(Debug, Default)]
-pub struct SseParser {
+pub(crate) struct SseParser {
     buffer: Vec<u8>,
     data: Option<String>,
     seen_start: bool,
@@ -59,13 +59,13 @@ pub struct SseParser {
 
 impl SseParser {
     /// An empty parser.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         SseParser::default()
     }
 
     /// Feeds `bytes`; returns every payload completed by them, in order. Errors
     /// (`api_error`) on invalid UTF-8, invalid JSON, or an event over 16 MiB.
-    pub fn push(&mut self, bytes: &[u8]) -> Result<Vec<SseData>, TranslateError> {
+    pub(crate) fn push(&mut self, bytes: &[u8]) -> Result<Vec<SseData>, TranslateError> {
         self.buffer.extend_from_slice(bytes);
         if !self.seen_start {
             if self.buffer.len() < 3 && b"\xEF\xBB\xBF".starts_with(&self.buffer) {

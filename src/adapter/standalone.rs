@@ -20,7 +20,7 @@ use crate::upstream::LocalBaseUrl;
 /// The ledger goes to the same folder. The token file is removed on stop. What to print is
 /// the command's business (`cli`); this type only serves and says where things are.
 #[derive(Debug)]
-pub struct Standalone {
+pub(crate) struct Standalone {
     handle: AdapterHandle,
     token_path: PathBuf,
     ledger_path: PathBuf,
@@ -29,7 +29,7 @@ pub struct Standalone {
 impl Standalone {
     /// Writes the token file and starts the adapter on `listen` (loopback only, refused
     /// before any file is written).
-    pub async fn start(
+    pub(crate) async fn start(
         upstream: LocalBaseUrl,
         model: String,
         listen: SocketAddr,
@@ -71,28 +71,28 @@ impl Standalone {
     }
 
     /// The address it listens on.
-    pub fn local_addr(&self) -> SocketAddr {
+    pub(crate) fn local_addr(&self) -> SocketAddr {
         self.handle.local_addr()
     }
 
     /// How the Anthropic routes are served.
-    pub fn mode(&self) -> AdapterMode {
+    pub(crate) fn mode(&self) -> AdapterMode {
         self.handle.mode()
     }
 
     /// The file holding the per-run token (mode 0600).
-    pub fn token_path(&self) -> &Path {
+    pub(crate) fn token_path(&self) -> &Path {
         &self.token_path
     }
 
     /// The ledger file.
-    pub fn ledger_path(&self) -> &Path {
+    pub(crate) fn ledger_path(&self) -> &Path {
         &self.ledger_path
     }
 
     /// Stops serving (see [`AdapterHandle::shutdown`]), removes the token file and returns
     /// the totals.
-    pub async fn stop(self) -> LedgerTotals {
+    pub(crate) async fn stop(self) -> LedgerTotals {
         let totals = self.handle.shutdown().await;
         let _ = std::fs::remove_file(&self.token_path);
         totals

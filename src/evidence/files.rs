@@ -14,9 +14,9 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// Largest small run-folder file read whole (Case's result file, a record copy, the report).
-pub const MAX_SMALL_FILE_BYTES: u64 = 1024 * 1024;
+pub(crate) const MAX_SMALL_FILE_BYTES: u64 = 1024 * 1024;
 /// Largest line log read whole (the trace, the adapter ledger).
-pub const MAX_LOG_FILE_BYTES: u64 = 64 * 1024 * 1024;
+pub(crate) const MAX_LOG_FILE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Why a run-folder file could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -64,7 +64,7 @@ impl RunFileError {
 }
 
 /// What a non-regular file is, in words.
-pub fn kind_of(file_type: std::fs::FileType) -> &'static str {
+pub(crate) fn kind_of(file_type: std::fs::FileType) -> &'static str {
     use std::os::unix::fs::FileTypeExt;
     if file_type.is_symlink() {
         "symlink"
@@ -86,7 +86,7 @@ pub fn kind_of(file_type: std::fs::FileType) -> &'static str {
 /// Opens `path` as a regular file: a final symlink is refused (`O_NOFOLLOW`), a FIFO does not
 /// block the open (`O_NONBLOCK`), and the type is checked on the descriptor itself.
 /// Returns the file and its length at open time.
-pub fn open_regular(path: &Path) -> Result<(File, u64), RunFileError> {
+pub(crate) fn open_regular(path: &Path) -> Result<(File, u64), RunFileError> {
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
@@ -117,7 +117,7 @@ pub fn open_regular(path: &Path) -> Result<(File, u64), RunFileError> {
 
 /// Reads a regular file of at most `limit` bytes (bounded twice: by its size at open, and by
 /// the read itself, since the file may grow while it is read).
-pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, RunFileError> {
+pub(crate) fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, RunFileError> {
     let (file, len) = open_regular(path)?;
     if len > limit {
         return Err(RunFileError::TooLarge {
@@ -139,22 +139,32 @@ pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, RunFileError> {
 }
 
 /// [`read_bounded`] as UTF-8 text.
-pub fn read_text(path: &Path, limit: u64) -> Result<String, RunFileError> {
+pub(crate) fn read_text(path: &Path, limit: u64) -> Result<String, RunFileError> {
     String::from_utf8(read_bounded(path, limit)?).map_err(|err| RunFileError::Io {
         path: path.to_owned(),
         source: std::io::Error::new(std::io::ErrorKind::InvalidData, err.utf8_error()),
     })
 }
 
+/// `path` relative to `root`, `/`-separated: how reports and attestations name a file.
+pub(crate) fn relative_name(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .components()
+        .map(|component| component.as_os_str().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 /// sha256 of a regular file, streamed in fixed-size chunks: memory use does not follow the
 /// file's size, whatever Case wrote.
-pub fn sha256_streamed(path: &Path) -> Result<String, RunFileError> {
+pub(crate) fn sha256_streamed(path: &Path) -> Result<String, RunFileError> {
     let (file, _) = open_regular(path)?;
     sha256_reader(file).map_err(RunFileError::io(path))
 }
 
 /// sha256 of everything `reader` yields, in 64 KiB chunks.
-pub fn sha256_reader(mut reader: impl Read) -> std::io::Result<String> {
+pub(crate) fn sha256_reader(mut reader: impl Read) -> std::io::Result<String> {
     use sha2::Digest;
     let mut hasher = sha2::Sha256::new();
     let mut buffer = vec![0; 64 * 1024];

@@ -67,7 +67,7 @@ impl SandboxArgs {
     }
 
     /// Parses the argv written by [`to_args`](Self::to_args).
-    pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Self, String> {
+    pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Self, SandboxArgsError> {
         let mut parsed = SandboxArgs::default();
         let mut args = args.into_iter();
         while let Some(flag) = args.next() {
@@ -77,12 +77,12 @@ impl SandboxArgs {
             }
             let value = args
                 .next()
-                .ok_or_else(|| format!("{} needs a value", flag.to_string_lossy()))?;
+                .ok_or_else(|| SandboxArgsError::NoValue(flag.to_string_lossy().into_owned()))?;
             let number = |value: &OsString| {
                 value
                     .to_str()
                     .and_then(|text| text.parse::<i64>().ok())
-                    .ok_or_else(|| format!("{}: not a number", flag.to_string_lossy()))
+                    .ok_or_else(|| SandboxArgsError::NotANumber(flag.to_string_lossy().into_owned()))
             };
             match flag.to_str() {
                 Some("--run-dir") => parsed.run_dir = value.into(),
@@ -90,20 +90,40 @@ impl SandboxArgs {
                 Some("--hide") => parsed.hidden.push(value.into()),
                 Some("--cwd") => parsed.working_dir = value.into(),
                 Some("--port") => {
-                    parsed.port = u16::try_from(number(&value)?).map_err(|_| "--port: out of range".to_owned())?;
+                    parsed.port = u16::try_from(number(&value)?).map_err(|_| SandboxArgsError::OutOfRange("--port"))?;
                 }
                 Some("--control-fd") => {
                     parsed.control_fd =
-                        i32::try_from(number(&value)?).map_err(|_| "--control-fd: out of range".to_owned())?;
+                        i32::try_from(number(&value)?).map_err(|_| SandboxArgsError::OutOfRange("--control-fd"))?;
                 }
-                _ => return Err(format!("unknown argument {}", flag.to_string_lossy())),
+                _ => return Err(SandboxArgsError::Unknown(flag.to_string_lossy().into_owned())),
             }
         }
         if parsed.command.is_empty() || parsed.run_dir.as_os_str().is_empty() || parsed.control_fd < 3 {
-            return Err("needs --run-dir, --control-fd and a command after --".to_owned());
+            return Err(SandboxArgsError::Incomplete);
         }
         Ok(parsed)
     }
+}
+
+/// Why the internal `__sandbox` argv (written by `SandboxArgs::to_args`) does not parse.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum SandboxArgsError {
+    /// A flag is last, with no value after it.
+    #[error("{0} needs a value")]
+    NoValue(String),
+    /// A numeric flag's value is not an integer.
+    #[error("{0}: not a number")]
+    NotANumber(String),
+    /// A numeric flag's value does not fit.
+    #[error("{0}: out of range")]
+    OutOfRange(&'static str),
+    /// A flag `to_args` never writes.
+    #[error("unknown argument {0}")]
+    Unknown(String),
+    /// A required part is missing.
+    #[error("needs --run-dir, --control-fd and a command after --")]
+    Incomplete,
 }
 
 /// Entry point of `case-harness __sandbox` (never returns to the CLI parser).

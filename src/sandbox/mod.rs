@@ -10,7 +10,7 @@
 //! and the harness knows they are all gone before it scans and seals.
 //!
 //! The work inside is done by the `__sandbox` subcommand of this same binary ([`inside`]);
-//! this module starts it, talks to it over [`control`], and stops it.
+//! this module starts it, talks to it over `control`, and stops it.
 
 pub(crate) mod control;
 pub mod inside;
@@ -51,9 +51,21 @@ pub enum SandboxError {
         /// What the kernel said.
         reason: String,
     },
-    /// The sandbox process could not be started or failed while setting up.
+    /// The sandbox process failed while setting up and said why (over the control socket).
     #[error("cannot confine Case: {0}")]
     Setup(String),
+    /// The harness's side of setting up the sandbox failed.
+    #[error("cannot confine Case: {what}: {source}")]
+    SetupIo {
+        /// The step, e.g. `socketpair`.
+        what: &'static str,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The blocking task that signals the sandbox did not finish.
+    #[error("cannot confine Case: {0}")]
+    SetupTask(#[source] tokio::task::JoinError),
     /// Case itself could not be started inside.
     #[error("{0}")]
     Spawn(String),
@@ -103,7 +115,7 @@ impl Sandbox {
     /// Starts `case-harness __sandbox`, which builds the namespaces; returns the adapter's
     /// listener, bound inside the network namespace on `127.0.0.1:`[`ADAPTER_PORT`].
     pub async fn prepare(spec: SandboxSpec<'_>) -> Result<(Sandbox, std::net::TcpListener), SandboxError> {
-        let setup = |what: &str, error: std::io::Error| SandboxError::Setup(format!("{what}: {error}"));
+        let setup = |what: &'static str, source: std::io::Error| SandboxError::SetupIo { what, source };
         let exe = std::env::current_exe().map_err(|error| setup("cannot locate this binary", error))?;
         let (harness_end, sandbox_end) = control::pair().map_err(|error| setup("socketpair", error))?;
         let args = inside::SandboxArgs {
@@ -179,8 +191,11 @@ impl Sandbox {
         let control = self.control.clone();
         tokio::task::spawn_blocking(move || control::send(control.as_fd(), &Message::Go))
             .await
-            .map_err(|error| SandboxError::Setup(error.to_string()))?
-            .map_err(|error| SandboxError::Setup(format!("cannot signal the sandbox: {error}")))?;
+            .map_err(SandboxError::SetupTask)?
+            .map_err(|source| SandboxError::SetupIo {
+                what: "cannot signal the sandbox",
+                source,
+            })?;
         match self.messages.recv().await {
             Some(Message::Init(pidfd)) => {
                 self.init = Some(pidfd);
@@ -217,11 +232,10 @@ impl Sandbox {
             exit.timed_out = true;
             self.kill();
         }
-        let status = self
-            .outer
-            .wait()
-            .await
-            .map_err(|error| SandboxError::Setup(format!("lost track of the sandbox: {error}")))?;
+        let status = self.outer.wait().await.map_err(|source| SandboxError::SetupIo {
+            what: "lost track of the sandbox",
+            source,
+        })?;
         if let Some(reason) = spawn_error {
             return Err(SandboxError::Spawn(reason));
         }
@@ -238,7 +252,7 @@ impl Sandbox {
     }
 
     /// Kills init, hence every process of the namespace.
-    pub fn kill(&self) {
+    pub(crate) fn kill(&self) {
         if let Some(init) = &self.init {
             let _ = rustix::process::pidfd_send_signal(init, rustix::process::Signal::KILL);
         }
@@ -267,6 +281,6 @@ fn spawn_reader(control: Arc<OwnedFd>) -> tokio::sync::mpsc::UnboundedReceiver<M
 }
 
 /// The isolation a confined run had.
-pub fn confined_isolation() -> Isolation {
+pub(crate) fn confined_isolation() -> Isolation {
     Isolation::confined(rustix::process::getuid().as_raw(), HOW)
 }

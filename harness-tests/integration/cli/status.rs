@@ -219,3 +219,26 @@ fn unreadable_inputs_exit_2() {
         .stdout("")
         .stderr(predicate::str::contains("admission/not-json.json: field `.`"));
 }
+
+/// `status | head` with the reader gone: the command ends quietly by SIGPIPE, as `grep` does,
+/// instead of panicking with "failed printing to stdout".
+#[test]
+fn a_reader_that_goes_away_ends_status_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let evidence = tempfile::tempdir().expect("tempdir");
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_case-harness"))
+        .env_clear()
+        .arg("status")
+        .arg("--sot")
+        .arg(fixture("sot/seed-one-line.md"))
+        .arg("--evidence")
+        .arg(evidence.path())
+        .stdout(writer)
+        .output()
+        .expect("runs");
+    let stderr = text(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(output.status.signal(), Some(libc::SIGPIPE), "{stderr}");
+}

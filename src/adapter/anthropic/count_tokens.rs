@@ -1,6 +1,6 @@
 //! What `POST /v1/messages/count_tokens` counts (pure: no I/O).
 //!
-//! [`count_tokens_text`] flattens what would be sent upstream (system, messages, tool calls
+//! `count_tokens_text` flattens what would be sent upstream (system, messages, tool calls
 //! and results, tool definitions) into one text for the upstream's tokenizer;
 //! [`estimate_input_tokens`] is the fallback estimate: ⌈characters / 4⌉ of that same text.
 
@@ -10,7 +10,7 @@ use super::request::{request_object, translate_conversation};
 use crate::adapter::api_error::TranslateError;
 
 /// Characters per token assumed by [`estimate_input_tokens`].
-pub const ESTIMATE_CHARS_PER_TOKEN: u64 = 4;
+pub(crate) const ESTIMATE_CHARS_PER_TOKEN: u64 = 4;
 
 /// The text llama.cpp's `/tokenize` should count for `POST /v1/messages/count_tokens`.
 ///
@@ -21,7 +21,7 @@ pub const ESTIMATE_CHARS_PER_TOKEN: u64 = 4;
 /// each tool definition as `tool NAME: DESCRIPTION` followed by its JSON schema. The
 /// chat template's own special tokens are not included, so the count is a few tokens per
 /// message lower than what the model sees.
-pub fn count_tokens_text(body: &Value) -> Result<String, TranslateError> {
+pub(crate) fn count_tokens_text(body: &Value) -> Result<String, TranslateError> {
     let obj = request_object(body)?;
     let conversation = translate_conversation(obj)?;
     let mut lines = Vec::new();
@@ -73,7 +73,7 @@ pub fn count_tokens_text(body: &Value) -> Result<String, TranslateError> {
 }
 
 /// `count_tokens` fallback when the upstream has no tokenizer: ⌈characters / 4⌉ of
-/// [`count_tokens_text`] (so system, messages, tool calls, results and tool schemas all
+/// `count_tokens_text` (so system, messages, tool calls, results and tool schemas all
 /// count). For a request that text cannot be built for, the whole body's compact JSON is
 /// counted instead. The caller must flag the result as an estimate.
 pub fn estimate_input_tokens(body: &Value) -> u64 {

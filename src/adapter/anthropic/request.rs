@@ -54,7 +54,7 @@ use super::tools::{translate_tool_choice, translate_tools};
 use crate::adapter::api_error::TranslateError;
 
 /// Top-level request fields that are accepted and never forwarded (see the module docs).
-pub const IGNORED_FIELDS: &[&str] = &[
+pub(crate) const IGNORED_FIELDS: &[&str] = &[
     "metadata",
     "service_tier",
     "top_k",
@@ -454,7 +454,7 @@ fn number_field(obj: &Map<String, Value>, key: &str) -> Result<Option<Value>, Tr
 /// `stream` is carried over; a streaming request also gets
 /// `"stream_options": {"include_usage": true}`. See the module docs for every rule and for
 /// what is refused.
-pub fn to_openai_request(body: &Value, model: &str) -> Result<Value, TranslateError> {
+pub(crate) fn to_openai_request(body: &Value, model: &str) -> Result<Value, TranslateError> {
     let obj = request_object(body)?;
     let max_tokens = match present(obj, "max_tokens") {
         None => return Err(invalid("`max_tokens` is required")),

@@ -106,7 +106,7 @@ pub(super) fn generated_tool_id(message_id: &str, index: usize) -> String {
 
 /// OpenAI `chat.completion` JSON → Anthropic `message` JSON. `model` is the admitted name
 /// (never the upstream's echo) and `message_id` the id to report.
-pub fn from_openai_response(response: &Value, model: &str, message_id: &str) -> Result<Value, TranslateError> {
+pub(crate) fn from_openai_response(response: &Value, model: &str, message_id: &str) -> Result<Value, TranslateError> {
     if let Some(error) = response.get("error").filter(|error| !error.is_null()) {
         return Err(TranslateError::api(upstream_error_message(error)));
     }

@@ -53,7 +53,7 @@ enum OpenBlock {
 /// on `data: [DONE]` or when the upstream ends. After an `Err` from `on_chunk`, send
 /// [`SseEvent::error`] and end the stream; the translator is then finished.
 #[derive(Debug)]
-pub struct StreamTranslator {
+pub(crate) struct StreamTranslator {
     model: String,
     message_id: String,
     started: bool,
@@ -69,7 +69,7 @@ pub struct StreamTranslator {
 
 impl StreamTranslator {
     /// A translator reporting `model` (the admitted name) and `message_id`.
-    pub fn new(model: &str, message_id: &str) -> Self {
+    pub(crate) fn new(model: &str, message_id: &str) -> Self {
         StreamTranslator {
             model: model.to_owned(),
             message_id: message_id.to_owned(),
@@ -86,7 +86,7 @@ impl StreamTranslator {
     }
 
     /// `message_start` and `ping`, the first time it is called; nothing afterwards.
-    pub fn start(&mut self) -> Vec<SseEvent> {
+    pub(crate) fn start(&mut self) -> Vec<SseEvent> {
         if self.started {
             return Vec::new();
         }
@@ -110,7 +110,7 @@ impl StreamTranslator {
     }
 
     /// Translates one parsed upstream `data:` object into the events it makes available.
-    pub fn on_chunk(&mut self, chunk: &Value) -> Result<Vec<SseEvent>, TranslateError> {
+    pub(crate) fn on_chunk(&mut self, chunk: &Value) -> Result<Vec<SseEvent>, TranslateError> {
         if self.finished {
             return Err(TranslateError::api(
                 "the upstream sent data after the end of the stream",
@@ -305,7 +305,7 @@ impl StreamTranslator {
     /// and `message_stop` — or an `error` event when the answer is incomplete or invalid
     /// (no `finish_reason`, a nameless tool call, arguments that are not a JSON object).
     /// Returns nothing when already finished.
-    pub fn finish(&mut self) -> Vec<SseEvent> {
+    pub(crate) fn finish(&mut self) -> Vec<SseEvent> {
         if self.finished {
             return Vec::new();
         }

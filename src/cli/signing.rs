@@ -4,15 +4,15 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::cli::Exit;
+use super::exit::{CliError, Exit};
 use crate::signing::{EvidenceKey, EvidenceSigner};
 
 /// Said whenever a verification checked consistency only.
-pub const CONSISTENCY_ONLY: &str = "note: checked consistency only (the report and its folder agree), not origin: anyone can write a consistent folder and reseal it; run `case-harness verify --key PUBKEY` to check who signed it";
+pub(super) const CONSISTENCY_ONLY: &str = "note: checked consistency only (the report and its folder agree), not origin: anyone can write a consistent folder and reseal it; run `case-harness verify --key PUBKEY` to check who signed it";
 
 /// `case-harness keygen PATH`.
-pub fn keygen(path: &Path) -> Result<Exit, String> {
-    let generated = crate::signing::keygen(path).map_err(|err| err.to_string())?;
+pub(super) fn keygen(path: &Path) -> Result<Exit, CliError> {
+    let generated = crate::signing::keygen(path)?;
     println!(
         "private key: {} (mode 0600; keep it where the agent under test cannot read it)",
         generated.private_path.display()
@@ -28,22 +28,21 @@ pub fn keygen(path: &Path) -> Result<Exit, String> {
 }
 
 /// The signer named by `CASE_HARNESS_SIGNING_KEY`, checked against `evidence_dir`.
-pub fn signer_from_env(evidence_dir: &Path) -> Result<Option<EvidenceSigner>, String> {
+pub(super) fn signer_from_env(evidence_dir: &Path) -> Result<Option<EvidenceSigner>, CliError> {
     match crate::config::HarnessConfig::from_env().signing_key {
         None => Ok(None),
         Some(path) => EvidenceSigner::load(&path, evidence_dir)
             .map(Some)
-            .map_err(|err| format!("refusing to sign: {err}")),
+            .map_err(CliError::SigningKey),
     }
 }
 
-fn load_key(key: Option<&Path>) -> Result<Option<EvidenceKey>, String> {
-    key.map(|path| EvidenceKey::load(path).map_err(|err| err.to_string()))
-        .transpose()
+fn load_key(key: Option<&Path>) -> Result<Option<EvidenceKey>, CliError> {
+    Ok(key.map(EvidenceKey::load).transpose()?)
 }
 
 /// `case-harness verify [--key PUBKEY] REPORT.json|EVIDENCE_DIR`.
-pub fn verify(target: &Path, key: Option<&Path>) -> Result<Exit, String> {
+pub(super) fn verify(target: &Path, key: Option<&Path>) -> Result<Exit, CliError> {
     let key = load_key(key)?;
     if target.is_dir() {
         return verify_bundle(target, key.as_ref());
@@ -70,20 +69,25 @@ pub fn verify(target: &Path, key: Option<&Path>) -> Result<Exit, String> {
                     .map_or("none", |status| status.as_str()),
                 verified.digest
             );
-            match signed_by {
-                Some(keyid) => println!(
-                    "signed: {} verifies with key {keyid}; every file's sha256 matches the signed statement",
-                    crate::attestation::ENVELOPE
-                ),
-                None => println!("{CONSISTENCY_ONLY}"),
-            }
+            print_origin(signed_by.as_deref());
             Ok(Exit::Success)
         }
         Err(problems) => not_verified(target, &problems),
     }
 }
 
-fn not_verified(target: &Path, problems: &[String]) -> Result<Exit, String> {
+/// Says who signed what was verified, or that only consistency was checked.
+fn print_origin(signed_by: Option<&str>) {
+    match signed_by {
+        Some(keyid) => println!(
+            "signed: {} verifies with key {keyid}; every file's sha256 matches the signed statement",
+            crate::attestation::ENVELOPE
+        ),
+        None => println!("{CONSISTENCY_ONLY}"),
+    }
+}
+
+fn not_verified(target: &Path, problems: &[String]) -> Result<Exit, CliError> {
     println!("NOT verified: {}", target.display());
     for problem in problems {
         println!("  - {problem}");
@@ -91,7 +95,7 @@ fn not_verified(target: &Path, problems: &[String]) -> Result<Exit, String> {
     Ok(Exit::Failed)
 }
 
-fn verify_bundle(dir: &Path, key: Option<&EvidenceKey>) -> Result<Exit, String> {
+fn verify_bundle(dir: &Path, key: Option<&EvidenceKey>) -> Result<Exit, CliError> {
     match crate::bundle::verify(dir, key) {
         Ok(verified) => {
             let counts: Vec<String> = verified
@@ -106,13 +110,7 @@ fn verify_bundle(dir: &Path, key: Option<&EvidenceKey>) -> Result<Exit, String> 
                 verified.reports,
                 verified.rejected_reports
             );
-            match verified.keyid {
-                Some(keyid) => println!(
-                    "signed: {} verifies with key {keyid}; every file's sha256 matches the signed statement",
-                    crate::attestation::ENVELOPE
-                ),
-                None => println!("{CONSISTENCY_ONLY}"),
-            }
+            print_origin(verified.keyid.as_deref());
             Ok(Exit::Success)
         }
         Err(problems) => not_verified(dir, &problems),
@@ -121,25 +119,28 @@ fn verify_bundle(dir: &Path, key: Option<&EvidenceKey>) -> Result<Exit, String> 
 
 /// The reports of an evidence folder that `status` may count: with a key, only those whose
 /// run folder is signed by it (then consistent); without, every consistent one.
-pub fn collect_reports(evidence: &Path, key: Option<&Path>) -> Result<crate::status::EvidenceFolder, String> {
+pub(super) fn collect_reports(evidence: &Path, key: Option<&Path>) -> Result<crate::status::EvidenceFolder, CliError> {
+    let unreadable = |source| CliError::EvidenceFolder {
+        path: evidence.to_owned(),
+        source,
+    };
     let key = load_key(key)?;
     let Some(key) = key else {
-        return crate::status::collect_verified_reports(evidence)
-            .map_err(|err| format!("{}: cannot read evidence folder: {err}", evidence.display()));
+        return crate::status::collect_verified_reports(evidence).map_err(unreadable);
     };
     crate::status::collect_reports(evidence, |path| {
         crate::attestation::verify_run(path, &key)
             .map_err(|problems| format!("not signed by key {}: {}", key.keyid(), problems.join("; ")))?;
         crate::evidence::verify(path).map_err(|problems| problems.join("; "))
     })
-    .map_err(|err| format!("{}: cannot read evidence folder: {err}", evidence.display()))
+    .map_err(unreadable)
 }
 
 /// Signs the `evidence` main job's folder, when a key is configured.
-pub fn sign_evidence_folder(out: &Path, signer: Option<&EvidenceSigner>) -> Result<(), String> {
+pub(super) fn sign_evidence_folder(out: &Path, signer: Option<&EvidenceSigner>) -> Result<(), CliError> {
     match signer {
         Some(signer) => {
-            crate::bundle::attest(out, signer).map_err(|err| err.to_string())?;
+            crate::bundle::attest(out, signer)?;
             println!(
                 "  signed:   {} (key {})",
                 out.join(crate::attestation::ENVELOPE).display(),
@@ -155,11 +156,9 @@ pub fn sign_evidence_folder(out: &Path, signer: Option<&EvidenceSigner>) -> Resu
 }
 
 /// `case-harness evidence merge SHARD… --out DIR`.
-pub fn merge(shards: &[PathBuf], out: &Path, sot: &Path, scenarios: &Path) -> Result<Exit, String> {
+pub(super) fn merge(shards: &[PathBuf], out: &Path, sot: &Path, scenarios: &Path) -> Result<Exit, CliError> {
     let signer = signer_from_env(out)?;
-    let planned = crate::acceptance::AcceptanceSuite::new(sot, scenarios)
-        .plan()
-        .map_err(|err| err.to_string())?;
+    let planned = crate::acceptance::AcceptanceSuite::new(sot, scenarios).plan()?;
     let expected: Vec<crate::bundle::ExpectedTrial> = planned
         .iter()
         .map(|trial| crate::bundle::ExpectedTrial {
@@ -175,21 +174,12 @@ pub fn merge(shards: &[PathBuf], out: &Path, sot: &Path, scenarios: &Path) -> Re
             }
             return Ok(Exit::Failed);
         }
-        Err(err) => return Err(err.to_string()),
+        Err(err) => return Err(err.into()),
     };
     let out = std::path::absolute(out).unwrap_or_else(|_| out.to_owned());
-    crate::acceptance::write_acceptance_junit(&out.join(crate::evidence::names::JUNIT), &merged.trials)
-        .map_err(|err| err.to_string())?;
-    let admission = match &crate::config::HarnessConfig::from_env().admission_file {
-        Some(path) => Some(
-            crate::records::AdmissionRecord::load(path)
-                .map_err(|err| err.to_string())?
-                .record,
-        ),
-        None => None,
-    };
-    crate::acceptance::write_summary(&out.join("summary.md"), sot, &merged.trials, &out, admission.as_ref())
-        .map_err(|err| err.to_string())?;
+    crate::acceptance::write_acceptance_junit(&out.join(crate::evidence::names::JUNIT), &merged.trials)?;
+    let admission = super::current_admission()?;
+    crate::acceptance::write_summary(&out.join("summary.md"), sot, &merged.trials, &out, admission.as_ref())?;
     let failed = merged.trials.iter().filter(|record| record.status == "failed").count();
     println!(
         "merged: {} shard(s), {} trial(s) ({} failed) into {}",
