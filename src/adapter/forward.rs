@@ -9,7 +9,7 @@ use axum::response::Response;
 use super::api_error::local_error;
 use super::ledger::{Api, Outcome, RequestLog};
 use super::state::Shared;
-use crate::upstream::{self, UpstreamError};
+use crate::upstream::{self, BodyReadError, UpstreamError};
 
 /// Largest non-streamed upstream answer relayed (64 MiB); larger ones become a 502.
 pub(crate) const MAX_UPSTREAM_BODY_BYTES: usize = 64 * 1024 * 1024;
@@ -99,28 +99,18 @@ impl Shared {
         mut answer: reqwest::Response,
         limit: usize,
     ) -> Result<Vec<u8>, UpstreamFailure> {
-        let mut body = Vec::new();
-        loop {
-            match tokio::time::timeout(self.upstream_timeout, answer.chunk()).await {
-                Err(_) => return Err(UpstreamFailure::Timeout),
-                Ok(Err(err)) => {
-                    return Err(UpstreamFailure::Transport(upstream::transport_error(
-                        &self.upstream,
-                        err,
-                    )));
+        upstream::read_body_bounded(&mut answer, limit, Some(self.upstream_timeout))
+            .await
+            .map_err(|err| match err {
+                BodyReadError::Timeout => UpstreamFailure::Timeout,
+                BodyReadError::Transport(err) => {
+                    UpstreamFailure::Transport(upstream::transport_error(&self.upstream, err))
                 }
-                Ok(Ok(None)) => return Ok(body),
-                Ok(Ok(Some(chunk))) => {
-                    if body.len() + chunk.len() > limit {
-                        return Err(UpstreamFailure::Transport(UpstreamError::Transport {
-                            host: self.upstream_host.clone(),
-                            reason: format!("answer larger than {} MiB", limit / (1024 * 1024)),
-                        }));
-                    }
-                    body.extend_from_slice(&chunk);
-                }
-            }
-        }
+                BodyReadError::TooLarge => UpstreamFailure::Transport(UpstreamError::Transport {
+                    host: self.upstream_host.clone(),
+                    reason: format!("answer larger than {} MiB", limit / (1024 * 1024)),
+                }),
+            })
     }
 
     /// Answers 504 (timeout) or 502 (anything else) for an upstream that gave no usable
