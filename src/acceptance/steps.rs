@@ -620,9 +620,18 @@ fn check_blocked(expected: &Option<Vec<String>>, actual: &Value) -> Result<(), S
 }
 
 /// A `wiremock` OpenAI-compatible provider on 127.0.0.1: lists one model, answers every chat
-/// completion with a fixed reply.
+/// completion with a fixed reply. The CLI tests drive the same provider from plain `#[test]`s.
 pub struct FakeProvider {
     server: wiremock::MockServer,
+}
+
+/// An OpenAI `GET /models` answer listing `models`, shaped like llama.cpp's.
+pub fn model_list(models: &[&str]) -> Value {
+    let data: Vec<Value> = models
+        .iter()
+        .map(|id| json!({"id": id, "object": "model", "created": 1_780_000_000, "owned_by": "wiremock"}))
+        .collect();
+    json!({"object": "list", "data": data})
 }
 
 impl FakeProvider {
@@ -630,14 +639,8 @@ impl FakeProvider {
     pub async fn start(model: &str, reply: &str) -> FakeProvider {
         use wiremock::matchers::{method, path};
         use wiremock::{Mock, ResponseTemplate};
-        let server = wiremock::MockServer::start().await;
-        Mock::given(method("GET"))
-            .and(path("/v1/models"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-                "object": "list", "data": [{ "id": model, "object": "model", "owned_by": "wiremock" }]
-            })))
-            .mount(&server)
-            .await;
+        let provider = FakeProvider::empty().await;
+        provider.list_models(&[model]).await;
         Mock::given(method("POST"))
             .and(path("/v1/chat/completions"))
             .respond_with(ResponseTemplate::new(200).set_body_json(json!({
@@ -645,9 +648,27 @@ impl FakeProvider {
                 "choices": [{ "index": 0, "message": { "role": "assistant", "content": reply }, "finish_reason": "stop" }],
                 "usage": { "prompt_tokens": 12, "completion_tokens": 8, "total_tokens": 20 }
             })))
-            .mount(&server)
+            .mount(&provider.server)
             .await;
-        FakeProvider { server }
+        provider
+    }
+
+    /// A provider with nothing mounted: every request gets wiremock's 404.
+    pub async fn empty() -> FakeProvider {
+        FakeProvider {
+            server: wiremock::MockServer::start().await,
+        }
+    }
+
+    /// Answers `GET /v1/models` with [`model_list`] of `models`.
+    pub async fn list_models(&self, models: &[&str]) {
+        use wiremock::matchers::{method, path};
+        use wiremock::{Mock, ResponseTemplate};
+        Mock::given(method("GET"))
+            .and(path("/v1/models"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(model_list(models)))
+            .mount(&self.server)
+            .await;
     }
 
     /// The wiremock server (to mount more answers or read what it received).

@@ -1,5 +1,5 @@
 //! Shared helpers: fixture paths, the real `case-harness` binary with a cleared environment,
-//! a fake local provider (wiremock) usable from plain `#[test]`s, a builder for `check`
+//! the acceptance suite's fake local provider (wiremock) usable from plain `#[test]`s, a builder for `check`
 //! scenarios, and whole-output snapshots.
 //!
 //! Every command starts from `env_clear()` plus `PATH`: a test sees only the variables it sets,
@@ -10,8 +10,7 @@ use std::process::Output;
 
 use case_harness::gates::{GateCode, GateResult, GateStatus};
 use case_harness::output::{CheckOutcome, CheckOutput};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, MockServer};
 
 /// The model every "good" admission fixture names.
 pub const SMOLLM2: &str = "smollm2-135m-instruct";
@@ -43,19 +42,13 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8(bytes.to_vec()).expect("output is UTF-8")
 }
 
-/// An OpenAI `GET /models` answer listing `models`, shaped like llama.cpp's.
-pub fn model_list(models: &[&str]) -> serde_json::Value {
-    let data: Vec<serde_json::Value> = models
-        .iter()
-        .map(|id| serde_json::json!({"id": id, "object": "model", "created": 1_780_000_000, "owned_by": "me"}))
-        .collect();
-    serde_json::json!({"object": "list", "data": data})
-}
+pub use case_harness::acceptance::steps::model_list;
 
-/// A wiremock server on 127.0.0.1, driven from synchronous tests. wiremock serves from its own
-/// thread, so the runtime here is only needed to register mocks and read what was received.
+/// The acceptance suite's fake provider (wiremock on 127.0.0.1), driven from plain `#[test]`s.
+/// wiremock serves from its own thread, so the runtime here is only needed to register mocks
+/// and read what was received.
 pub struct FakeProvider {
-    server: MockServer,
+    provider: case_harness::acceptance::steps::FakeProvider,
     runtime: tokio::runtime::Runtime,
 }
 
@@ -66,40 +59,40 @@ impl FakeProvider {
             .enable_all()
             .build()
             .expect("tokio runtime");
-        let server = runtime.block_on(MockServer::start());
-        FakeProvider { server, runtime }
+        let provider = runtime.block_on(case_harness::acceptance::steps::FakeProvider::empty());
+        FakeProvider { provider, runtime }
     }
 
     /// A server answering `GET /v1/models` with `models`.
     pub fn serving(models: &[&str]) -> Self {
         let provider = FakeProvider::start();
-        provider.mount(
-            Mock::given(method("GET"))
-                .and(path("/v1/models"))
-                .respond_with(ResponseTemplate::new(200).set_body_json(model_list(models))),
-        );
+        provider.runtime.block_on(provider.provider.list_models(models));
         provider
     }
 
     /// Registers one more mock.
     pub fn mount(&self, mock: Mock) {
-        self.runtime.block_on(self.server.register(mock));
+        self.runtime.block_on(self.server().register(mock));
     }
 
     /// `http://127.0.0.1:PORT`.
     pub fn uri(&self) -> String {
-        self.server.uri()
+        self.server().uri()
     }
 
     /// The port the server listens on.
     pub fn port(&self) -> u16 {
-        self.server.address().port()
+        self.server().address().port()
+    }
+
+    fn server(&self) -> &MockServer {
+        self.provider.server()
     }
 
     /// Every request received so far.
     pub fn requests(&self) -> Vec<wiremock::Request> {
         self.runtime
-            .block_on(self.server.received_requests())
+            .block_on(self.server().received_requests())
             .expect("request recording is on")
     }
 
