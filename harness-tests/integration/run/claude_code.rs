@@ -33,6 +33,25 @@ fn claude_command(args: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// `scripts/claude-case.py`, the wrapper that runs Claude Code on the Case contract.
+fn wrapper() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/claude-case.py")
+}
+
+/// The run's report, after asserting that it passed (its reasons and the harness's stdout
+/// otherwise).
+fn assert_passed(sandbox: &Sandbox, output: &std::process::Output) -> serde_json::Value {
+    let report = sandbox.report();
+    assert_eq!(
+        report["outcome"],
+        "pass",
+        "{}\n{}",
+        report["reasons"],
+        String::from_utf8_lossy(&output.stdout)
+    );
+    report
+}
+
 /// A logging stand-in for another provider (`scripts/logging-provider.py`) on 127.0.0.1, and
 /// the file it logs to. Killed when dropped.
 struct Decoy {
@@ -340,7 +359,7 @@ async fn claude_code_in_default_mode_runs_a_scripted_write_tool_call() {
         &serde_json::json!({"prompt": "Write hello.txt saying hello from case.",
             "checks": [{"kind": "file_contains", "path": "hello.txt", "value": "hello from case"}]}),
     );
-    let wrapper = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/claude-case.py");
+    let wrapper = wrapper();
     let case = vec![
         "python3".to_owned(),
         wrapper.display().to_string(),
@@ -356,14 +375,7 @@ async fn claude_code_in_default_mode_runs_a_scripted_write_tool_call() {
         &["--timeout", "120"],
     )
     .await;
-    let report = sandbox.report();
-    assert_eq!(
-        report["outcome"],
-        "pass",
-        "{}\n{}",
-        report["reasons"],
-        String::from_utf8_lossy(&output.stdout)
-    );
+    assert_passed(&sandbox, &output);
     assert_eq!(
         std::fs::read_to_string(&target).expect("the tool wrote the file"),
         "hello from case"
@@ -453,7 +465,7 @@ async fn scripted_tool_call(provider: &FakeProvider, target: &Path) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Claude Code: scripts/agents.sh install"]
 async fn claude_code_in_bare_mode_passes_through_the_wrapper() {
-    let wrapper = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/claude-case.py");
+    let wrapper = wrapper();
     let case = vec![
         "python3".to_owned(),
         wrapper.display().to_string(),
@@ -472,14 +484,7 @@ async fn claude_code_in_bare_mode_passes_through_the_wrapper() {
         &["--timeout", "60"],
     )
     .await;
-    let report = sandbox.report();
-    assert_eq!(
-        report["outcome"],
-        "pass",
-        "{}\n{}",
-        report["reasons"],
-        String::from_utf8_lossy(&output.stdout)
-    );
+    assert_passed(&sandbox, &output);
     assert!(!chat_bodies(&provider).await.is_empty());
     let result = read_json(&sandbox.out().join("case-output/result.json"));
     assert!(
@@ -500,7 +505,7 @@ async fn run_wrapper_on_the_real_provider(mode: &str, timeout: &str) -> (Sandbox
         );
     };
     let sandbox = Sandbox::new();
-    let wrapper = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/claude-case.py");
+    let wrapper = wrapper();
     let mut command = harness_std(&sandbox, Some(&base_url));
     command
         .env("CTO_HARNESS_CASE_MODEL_ADMISSION_FILE", &admission)
@@ -591,14 +596,7 @@ async fn default_mode_on_the_real_small_model_fails_fast_naming_the_context() {
             (eval \"$(scripts/local-provider.sh start)\") and Claude Code: scripts/agents.sh install"]
 async fn real_stage2_with_claude_code_on_the_local_model_passes() {
     let (sandbox, output) = run_wrapper_on_the_real_provider("bare", "240").await;
-    let report = sandbox.report();
-    assert_eq!(
-        report["outcome"],
-        "pass",
-        "{}\n{}",
-        report["reasons"],
-        String::from_utf8_lossy(&output.stdout)
-    );
+    let report = assert_passed(&sandbox, &output);
     assert_eq!(report["evidence_kind"], "real_stage2");
     let result = read_json(&sandbox.out().join("case-output/result.json"));
     assert!(
