@@ -27,7 +27,6 @@
 //! in smoke mode), `BENCH_WARMUP` (unmeasured pairs first; default 200, 5 in smoke mode).
 //! Each scenario also stops after [`SCENARIO_BUDGET`] and says how many pairs it measured.
 
-use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,12 +36,14 @@ use axum::http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use case_harness::adapter::{self, AdapterConfig, HEADER_SERVED_MODEL};
 use case_harness::secrets::SecretValue;
 use case_harness::trace::Trace;
 use case_harness::upstream::{self, LocalBaseUrl};
-use tokio::sync::oneshot;
+
+#[path = "support/loopback_server.rs"]
+mod loopback_server;
+use loopback_server::{LoopbackServer, json_answer};
 
 /// The admitted model, and the only one the upstream lists.
 const MODEL: &str = "bench-model";
@@ -73,7 +74,7 @@ fn main() {
     let stream_chunks = Arc::new(stream_chunks());
     let expected_stream: Vec<u8> = stream_chunks.iter().flat_map(|chunk| chunk.iter().copied()).collect();
 
-    let upstream_server = UpstreamServer::start(stream_chunks);
+    let upstream_server = start_upstream(stream_chunks);
     let adapter_runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -328,64 +329,17 @@ fn stream_chunks() -> Vec<Bytes> {
 }
 
 /// The fake local model server, on its own thread and runtime.
-struct UpstreamServer {
-    addr: SocketAddr,
-    stop: oneshot::Sender<()>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl UpstreamServer {
-    fn start(stream_chunks: Arc<Vec<Bytes>>) -> UpstreamServer {
-        let listener = std::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).expect("upstream binds");
-        listener.set_nonblocking(true).expect("non-blocking listener");
-        let addr = listener.local_addr().expect("upstream address");
-        let (stop, stopped) = oneshot::channel::<()>();
-        let app = axum::Router::new()
-            .route("/v1/models", get(|| async { json_answer(MODELS_ANSWER) }))
-            .route(
-                "/v1/chat/completions",
-                post(move |body: Bytes| {
-                    let stream_chunks = stream_chunks.clone();
-                    async move { chat_answer(&body, stream_chunks) }
-                }),
-            );
-        let thread = std::thread::Builder::new()
-            .name("bench-upstream".to_owned())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("upstream runtime");
-                runtime.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener)
-                        .expect("tokio listener")
-                        .tap_io(|tcp| {
-                            // Without it a response written in two pieces can wait ~40 ms for
-                            // a delayed ACK and swamp the measurement.
-                            let _ = tcp.set_nodelay(true);
-                        });
-                    tokio::select! {
-                        served = axum::serve(listener, app).into_future() => served.expect("upstream serves"),
-                        _ = stopped => {}
-                    }
-                });
-            })
-            .expect("upstream thread");
-        UpstreamServer { addr, stop, thread }
-    }
-
-    fn stop(self) {
-        let _ = self.stop.send(());
-        self.thread.join().expect("upstream thread ends");
-    }
-}
-
-fn json_answer(body: &'static str) -> Response {
-    let mut response = Response::new(Body::from(body));
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
+fn start_upstream(stream_chunks: Arc<Vec<Bytes>>) -> LoopbackServer {
+    let app = axum::Router::new()
+        .route("/v1/models", get(|| async { json_answer(MODELS_ANSWER) }))
+        .route(
+            "/v1/chat/completions",
+            post(move |body: Bytes| {
+                let stream_chunks = stream_chunks.clone();
+                async move { chat_answer(&body, stream_chunks) }
+            }),
+        );
+    LoopbackServer::start(app)
 }
 
 fn chat_answer(request: &[u8], stream_chunks: Arc<Vec<Bytes>>) -> Response {

@@ -7,7 +7,6 @@
 //! ~40 ms for a delayed ACK and swamp the measurement). It serves the model the reference
 //! admission names, so `check` and a whole `run` can use it too.
 
-use std::future::IntoFuture;
 use std::net::SocketAddr;
 
 use axum::body::{Body, Bytes};
@@ -15,8 +14,10 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
-use tokio::sync::oneshot;
+
+#[path = "../support/loopback_server.rs"]
+mod loopback_server;
+use loopback_server::{LoopbackServer, json_answer};
 
 /// The one model the upstream lists: the model of `fixtures/admission/candidate-smollm2.json`.
 pub const MODEL: &str = "smollm2-135m-instruct";
@@ -40,16 +41,11 @@ const MODELS_ANSWER: &str = r#"{"object":"list","data":[{"id":"smollm2-135m-inst
 /// The fake local model server.
 pub struct Upstream {
     pub addr: SocketAddr,
-    stop: oneshot::Sender<()>,
-    thread: std::thread::JoinHandle<()>,
+    server: LoopbackServer,
 }
 
 impl Upstream {
     pub fn start() -> Upstream {
-        let listener = std::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).expect("upstream binds");
-        listener.set_nonblocking(true).expect("non-blocking listener");
-        let addr = listener.local_addr().expect("upstream address");
-        let (stop, stopped) = oneshot::channel::<()>();
         let app = axum::Router::new()
             .route("/v1/models", get(|| async { json_answer(MODELS_ANSWER) }))
             .route(
@@ -57,27 +53,11 @@ impl Upstream {
                 post(|body: Bytes| async move { chat_answer(&body) }),
             )
             .route("/v1/messages", post(|| async { json_answer(MESSAGES_ANSWER) }));
-        let thread = std::thread::Builder::new()
-            .name("bench-upstream".to_owned())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("upstream runtime");
-                runtime.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener)
-                        .expect("tokio listener")
-                        .tap_io(|tcp| {
-                            let _ = tcp.set_nodelay(true);
-                        });
-                    tokio::select! {
-                        served = axum::serve(listener, app).into_future() => served.expect("upstream serves"),
-                        _ = stopped => {}
-                    }
-                });
-            })
-            .expect("upstream thread");
-        Upstream { addr, stop, thread }
+        let server = LoopbackServer::start(app);
+        Upstream {
+            addr: server.addr,
+            server,
+        }
     }
 
     /// `http://127.0.0.1:PORT/v1`
@@ -86,17 +66,8 @@ impl Upstream {
     }
 
     pub fn stop(self) {
-        let _ = self.stop.send(());
-        let _ = self.thread.join();
+        self.server.stop();
     }
-}
-
-fn json_answer(body: &'static str) -> Response {
-    let mut response = Response::new(Body::from(body));
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
 }
 
 fn chat_answer(request: &[u8]) -> Response {
