@@ -35,11 +35,9 @@ const MAX_QUOTED_UPSTREAM_CHARS: usize = 300;
 /// A local model's 500 is its answer to this request (llama-cpp-python answers a malformed one
 /// with 500), and a local model that timed out (504) will time out again.
 pub(crate) fn retry_hint(status: StatusCode) -> Option<HeaderValue> {
+    let error = status.is_client_error() || status.is_server_error();
     let transient = matches!(status.as_u16(), 408 | 409 | 429 | 502 | 503 | 529);
-    (status.is_client_error() || status.is_server_error())
-        .then_some(())
-        .filter(|()| !transient)
-        .map(|()| HeaderValue::from_static("false"))
+    (error && !transient).then(|| HeaderValue::from_static("false"))
 }
 
 /// What an upstream error answer with `status` and JSON `body` means, when it says.
@@ -154,9 +152,8 @@ pub(crate) fn anthropic_upstream_error(
         headers.insert(RETRY_AFTER, value);
     }
     let kind = ErrorType::from_upstream_status(status.as_u16());
-    let bytes = anthropic_error_body(kind, &log.redact(&message))
-        .to_string()
-        .into_bytes();
+    // `detail`, the only upstream text in `message`, is redacted above.
+    let bytes = anthropic_error_body(kind, &message).to_string().into_bytes();
     let reason = record_cause(&mut log, status, cause);
     log.finish(
         status.as_u16(),
