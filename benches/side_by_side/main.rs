@@ -19,6 +19,7 @@
 //! `BENCH_RUN_EXTRA` (arguments of a second series of `run`s: `--allow-unconfined` shows what
 //! confinement costs).
 
+mod floor;
 mod load;
 mod proxies;
 mod report;
@@ -71,6 +72,9 @@ fn env_count(name: &str) -> Option<usize> {
 }
 
 fn main() {
+    if let Ok(upstream_root) = std::env::var(floor::FLOOR_UPSTREAM_ENV) {
+        floor::serve(upstream_root);
+    }
     let settings = Settings::from_env_and_args();
     let harness = PathBuf::from(env!("CARGO_BIN_EXE_case-harness"));
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
@@ -111,6 +115,13 @@ fn main() {
             None
         }
     };
+    let floor = match floor::start(&format!("http://{}", upstream.addr)) {
+        Ok(proxy) => Some(proxy),
+        Err(err) => {
+            notes.push(format!("floor: not measured: {err}"));
+            None
+        }
+    };
     let litellm = match (
         std::env::var_os("BENCH_LITELLM"),
         std::env::var("BENCH_LITELLM_UNAVAILABLE"),
@@ -147,6 +158,9 @@ fn main() {
             lane("direct", &direct_root, None, kind, n),
             lane(&adapter.name, &adapter.root, Some(&adapter.token), kind, n),
         ];
+        if let Some(proxy) = &floor {
+            lanes.push(lane(&proxy.name, &proxy.root, None, kind, n));
+        }
         if let (Kind::Messages, Some(proxy)) = (kind, &pass_through) {
             lanes.push(lane(&proxy.name, &proxy.root, Some(&proxy.token), kind, n));
         }
@@ -195,12 +209,13 @@ fn main() {
     });
     report::concurrent(&concurrent, CONCURRENCY);
 
-    let running: Vec<&proxies::Proxy> = [Some(&adapter), pass_through.as_ref(), litellm.as_ref()]
+    let running: Vec<&proxies::Proxy> = [Some(&adapter), pass_through.as_ref(), floor.as_ref(), litellm.as_ref()]
         .into_iter()
         .flatten()
         .collect();
     report::proxies(&running);
     drop(litellm);
+    drop(floor);
     drop(pass_through);
     drop(adapter);
 

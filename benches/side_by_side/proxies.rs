@@ -22,7 +22,7 @@ pub struct Proxy {
     pub root: String,
     /// What clients authenticate with (a per-start value, never printed).
     pub token: String,
-    child: Child,
+    pub child: Child,
     /// How long from spawn until it answered.
     pub started_in: Duration,
 }

@@ -9,7 +9,7 @@ use axum::response::Response;
 use super::api_error::local_error;
 use super::ledger::{Api, Outcome, RequestLog};
 use super::state::Shared;
-use crate::upstream::{self, BodyReadError, UpstreamError};
+use crate::upstream::{self, BodyReadError, LocalBaseUrl, UpstreamError};
 
 /// Largest non-streamed upstream answer relayed (64 MiB); larger ones become a 502.
 pub(crate) const MAX_UPSTREAM_BODY_BYTES: usize = 64 * 1024 * 1024;
@@ -25,11 +25,38 @@ pub(crate) fn is_event_stream(headers: &HeaderMap) -> bool {
 /// Where under the upstream a request goes.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Endpoint<'a> {
-    /// Under the configured base URL (`{base}/chat/completions`): the OpenAI API.
-    Api(&'a str),
+    /// `{base}/models`.
+    Models,
+    /// `{base}/chat/completions`.
+    ChatCompletions,
+    /// `{base}/messages` (pass-through).
+    Messages,
+    /// `{base}/messages/count_tokens` (pass-through).
+    CountTokens,
     /// Under the server's root (`{origin}/tokenize`): a server's own endpoints, which local
     /// servers mount beside their OpenAI API, not under it.
     Origin(&'a str),
+}
+
+/// The upstream URLs of the forwarded routes, parsed once at start: parsing one per request
+/// (with its IDNA host check) was 3% of the adapter's CPU in a profile (BENCHMARKS.md).
+pub(crate) struct UpstreamUrls {
+    models: reqwest::Url,
+    chat_completions: reqwest::Url,
+    messages: reqwest::Url,
+    count_tokens: reqwest::Url,
+}
+
+impl UpstreamUrls {
+    pub(crate) fn new(base: &LocalBaseUrl) -> Result<UpstreamUrls, url::ParseError> {
+        let parse = |path| reqwest::Url::parse(&base.endpoint(path));
+        Ok(UpstreamUrls {
+            models: parse("models")?,
+            chat_completions: parse("chat/completions")?,
+            messages: parse("messages")?,
+            count_tokens: parse("messages/count_tokens")?,
+        })
+    }
 }
 
 /// Why the upstream gave no usable answer.
@@ -55,11 +82,14 @@ impl Shared {
         accept: Option<&HeaderValue>,
         anthropic_version: Option<&HeaderValue>,
     ) -> Result<reqwest::Response, UpstreamFailure> {
-        let url = match endpoint {
-            Endpoint::Api(path) => self.upstream.endpoint(path),
-            Endpoint::Origin(path) => self.upstream.origin_endpoint(path),
+        let urls = &self.upstream_urls;
+        let mut request = match endpoint {
+            Endpoint::Models => self.client.request(method, urls.models.clone()),
+            Endpoint::ChatCompletions => self.client.request(method, urls.chat_completions.clone()),
+            Endpoint::Messages => self.client.request(method, urls.messages.clone()),
+            Endpoint::CountTokens => self.client.request(method, urls.count_tokens.clone()),
+            Endpoint::Origin(path) => self.client.request(method, self.upstream.origin_endpoint(path)),
         };
-        let mut request = self.client.request(method, url);
         if let Some(body) = json_body {
             request = request
                 .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
@@ -181,7 +211,6 @@ pub(crate) fn redact_body(log: &mut RequestLog, body: Vec<u8>) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::upstream::LocalBaseUrl;
 
     #[test]
     fn an_answer_without_a_loopback_peer_is_refused_by_the_peer_check() {

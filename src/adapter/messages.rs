@@ -94,7 +94,7 @@ pub(crate) async fn create(shared: &Arc<Shared>, headers: &HeaderMap, body: Byte
     let answer = match shared
         .send_upstream(
             Method::POST,
-            Endpoint::Api("chat/completions"),
+            Endpoint::ChatCompletions,
             Some(upstream_body),
             Some(&accept),
             None,

@@ -40,7 +40,7 @@ use super::upstream_error::{classify, record_cause};
 pub(crate) async fn models(shared: &Arc<Shared>, mut log: RequestLog) -> Response {
     log.set_forwarded(None, &shared.upstream_host);
     match shared
-        .send_upstream(Method::GET, Endpoint::Api("models"), None, None, None)
+        .send_upstream(Method::GET, Endpoint::Models, None, None, None)
         .await
     {
         Ok(answer) => relay(shared, Api::OpenAi, answer, false, log).await,
@@ -86,7 +86,7 @@ pub(crate) async fn chat_completions(
     match shared
         .send_upstream(
             Method::POST,
-            Endpoint::Api("chat/completions"),
+            Endpoint::ChatCompletions,
             Some(upstream_body),
             accept,
             None,

@@ -90,8 +90,8 @@ impl Route {
     /// Under the base URL (`{base}/messages`, `{base}/messages/count_tokens`).
     fn endpoint(self) -> Endpoint<'static> {
         match self {
-            Route::Messages => Endpoint::Api("messages"),
-            Route::CountTokens => Endpoint::Api("messages/count_tokens"),
+            Route::Messages => Endpoint::Messages,
+            Route::CountTokens => Endpoint::CountTokens,
         }
     }
 }

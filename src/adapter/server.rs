@@ -12,6 +12,7 @@ use axum::http::HeaderValue;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use super::forward::UpstreamUrls;
 use super::ledger::{Ledger, LedgerTotals, Scrubber};
 use super::mode::{self, AdapterMode, UpstreamApi};
 use super::routing::{BODY_BUDGET_UNIT, MAX_BUFFERED_BODY_BYTES, MAX_IN_FLIGHT, handle};
@@ -90,6 +91,9 @@ pub enum AdapterError {
     /// The upstream HTTP client could not be built.
     #[error("cannot build the upstream HTTP client: {0}")]
     Client(#[source] reqwest::Error),
+    /// An upstream endpoint's URL does not parse.
+    #[error("cannot build the upstream's endpoint URLs: {0}")]
+    UpstreamUrl(#[source] url::ParseError),
     /// The upstream's `host:port` cannot be sent as the `Host` header.
     #[error("cannot build the upstream HTTP client: upstream host {0:?} is not a header value")]
     UpstreamHost(String),
@@ -207,6 +211,7 @@ pub async fn start_on(config: AdapterConfig, listener: std::net::TcpListener) ->
     }
     let served_model_header =
         HeaderValue::from_str(&config.model).map_err(|_| invalid_model("the name cannot be sent in an HTTP header"))?;
+    let upstream_urls = UpstreamUrls::new(&config.upstream).map_err(AdapterError::UpstreamUrl)?;
     let upstream_host = config.upstream.host_port();
     let upstream_header =
         HeaderValue::from_str(&upstream_host).map_err(|_| AdapterError::UpstreamHost(upstream_host.clone()))?;
@@ -243,6 +248,7 @@ pub async fn start_on(config: AdapterConfig, listener: std::net::TcpListener) ->
 
     let shared = Arc::new(Shared {
         upstream: config.upstream,
+        upstream_urls,
         upstream_host,
         model: config.model,
         upstream_key: config.upstream_key,

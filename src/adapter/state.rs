@@ -11,6 +11,7 @@ use axum::response::Response;
 use serde_json::{Map, Value};
 
 use super::api_error::local_error;
+use super::forward::UpstreamUrls;
 use super::ledger::{Api, Ledger, Outcome, RequestLog};
 use super::mode::AdapterMode;
 use super::pinning::{self, Refusal};
@@ -33,6 +34,7 @@ pub const HEADER_TOKEN_COUNT: &str = "x-case-harness-token-count";
 /// State shared by every request of one adapter.
 pub(crate) struct Shared {
     pub(super) upstream: LocalBaseUrl,
+    pub(super) upstream_urls: UpstreamUrls,
     pub(super) upstream_host: String,
     pub(super) model: String,
     pub(super) upstream_key: Option<SecretValue>,

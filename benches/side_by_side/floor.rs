@@ -1,0 +1,122 @@
+//! The floor: what one extra HTTP hop costs on this machine with the adapter's own stack and
+//! none of its work. A bare reverse proxy — axum server, reqwest client, tokio's multi-thread
+//! runtime with two workers, as `case-harness adapter` runs — that forwards the method, path,
+//! `Content-Type`, `Accept` and body to the upstream and relays the status and body back: no
+//! authentication, no pinning, no ledger, no redaction.
+//!
+//! It runs as its own process, like the adapter: this bench binary re-executed with
+//! [`FLOOR_UPSTREAM_ENV`] set, printing its address on stdout. The difference "adapter − floor"
+//! is the cost of what the adapter checks and records; "floor − direct" is the cost of the hop.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::header::{ACCEPT, CONTENT_TYPE};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+
+use crate::proxies::Proxy;
+
+/// Set to the upstream's root (`http://127.0.0.1:PORT`): this process is the floor proxy.
+pub const FLOOR_UPSTREAM_ENV: &str = "BENCH_FLOOR_UPSTREAM";
+/// What the floor proxy prints once it accepts connections.
+const LISTENING: &str = "floor proxy listening on ";
+
+/// Starts this bench binary again as the floor proxy in front of `upstream_root`.
+pub fn start(upstream_root: &str) -> Result<Proxy, String> {
+    let exe = std::env::current_exe().map_err(|err| format!("floor proxy: {err}"))?;
+    let started = std::time::Instant::now();
+    let mut child = Command::new(&exe)
+        .env(FLOOR_UPSTREAM_ENV, upstream_root)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|err| format!("cannot start {}: {err}", exe.display()))?;
+    let stdout = child.stdout.take().ok_or("floor proxy: no stdout")?;
+    let mut line = String::new();
+    let _ = BufReader::new(stdout).read_line(&mut line);
+    let Some(root) = line.trim().strip_prefix(LISTENING).map(str::to_owned) else {
+        let _ = child.kill();
+        return Err(format!("floor proxy: did not start ({line:?})"));
+    };
+    Ok(Proxy {
+        name: "floor: bare proxy, same stack".to_owned(),
+        root,
+        token: String::new(),
+        child,
+        started_in: started.elapsed(),
+    })
+}
+
+/// The floor proxy's `main`: serves until killed.
+pub fn serve(upstream_root: String) -> ! {
+    let runtime = if std::env::var_os("XX_CURRENT").is_some() {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("floor runtime")
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("floor runtime")
+    };
+    runtime.block_on(async move {
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("floor client");
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .expect("floor binds");
+        let addr = listener.local_addr().expect("floor address");
+        println!("{LISTENING}http://{addr}");
+        let app = axum::Router::new()
+            .fallback(forward)
+            .with_state((client, upstream_root));
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        axum::serve(listener, app).await.expect("floor serves");
+    });
+    std::process::exit(0)
+}
+
+async fn forward(State((client, upstream)): State<(reqwest::Client, String)>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, 8 << 20).await else {
+        return status(StatusCode::PAYLOAD_TOO_LARGE);
+    };
+    let mut upstream_request = client
+        .request(parts.method, format!("{upstream}{}", parts.uri.path()))
+        .body(body);
+    for name in [CONTENT_TYPE, ACCEPT] {
+        if let Some(value) = parts.headers.get(&name) {
+            upstream_request = upstream_request.header(name, value.clone());
+        }
+    }
+    let Ok(answer) = upstream_request.send().await else {
+        return status(StatusCode::BAD_GATEWAY);
+    };
+    let mut headers = HeaderMap::new();
+    if let Some(value) = answer.headers().get(CONTENT_TYPE) {
+        headers.insert(CONTENT_TYPE, value.clone());
+    }
+    let code = answer.status();
+    let mut response = Response::new(Body::from_stream(answer.bytes_stream()));
+    *response.status_mut() = code;
+    *response.headers_mut() = headers;
+    response
+}
+
+fn status(code: StatusCode) -> Response {
+    let mut response = Response::new(Body::from(Bytes::new()));
+    *response.status_mut() = code;
+    response
+}
