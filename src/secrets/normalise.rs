@@ -136,11 +136,15 @@ impl Normaliser {
 fn copy_plain(bytes: &[u8], out: &mut Vec<u8>) -> usize {
     let mut consumed = 0;
     for block in bytes.chunks(BLOCK) {
+        // The output is sized (zeroed) only up to the next escape: in escape-dense text (JSON
+        // inside JSON, `\"` every few words) sizing it for the whole block each time cost more
+        // than the copy.
+        let plain = memchr::memchr2(b'%', b'\\', block).unwrap_or(block.len());
         let start = out.len();
-        out.resize(start + block.len(), 0);
-        let (written, stopped_at) = compact(block, &mut out[start..]);
+        out.resize(start + plain, 0);
+        let (written, stopped_at) = compact(&block[..plain], &mut out[start..]);
         out.truncate(start + written);
-        if let Some(escape) = stopped_at {
+        if let Some(escape) = stopped_at.or((plain < block.len()).then_some(plain)) {
             return consumed + escape;
         }
         consumed += block.len();
