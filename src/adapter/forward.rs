@@ -138,10 +138,9 @@ impl Shared {
     }
 }
 
-/// Reads the model name a JSON object reports in its top-level `model` field.
-pub(crate) fn reported_model(body: &[u8]) -> Option<String> {
-    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
-    value.get("model")?.as_str().map(str::to_owned)
+/// The model name a JSON answer reports in its top-level `model` field.
+pub(crate) fn reported_model(answer: &serde_json::Value) -> Option<&str> {
+    answer.get("model")?.as_str()
 }
 
 /// The upstream headers Case gets back.

@@ -36,7 +36,7 @@ use super::anthropic::{
     self, StreamTranslator, count_tokens_text, estimate_input_tokens, from_openai_response, to_openai_request,
 };
 use super::api_error::{ErrorType, TranslateError, error_response, local_error, response};
-use super::forward::{Endpoint, MAX_UPSTREAM_BODY_BYTES, is_event_stream};
+use super::forward::{Endpoint, MAX_UPSTREAM_BODY_BYTES, is_event_stream, reported_model};
 use super::ledger::{Api, Outcome, RequestLog};
 use super::redact::{SpreadSecretWatch, streamed_texts};
 use super::sse::{SseData, SseEvent};
@@ -117,11 +117,7 @@ pub(crate) async fn create(shared: &Arc<Shared>, headers: &HeaderMap, body: Byte
     // Everything Case gets is made from the redacted answer (and an echo fails the run).
     let body = log.redact_upstream_bytes(&body);
     let parsed = serde_json::from_slice::<Value>(&body).ok();
-    if let Some(model) = parsed
-        .as_ref()
-        .and_then(|value| value.get("model"))
-        .and_then(Value::as_str)
-    {
+    if let Some(model) = parsed.as_ref().and_then(reported_model) {
         log.note_upstream_model(model);
     }
     if !status.is_success() {

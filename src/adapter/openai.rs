@@ -130,19 +130,20 @@ pub(crate) async fn relay(
         Ok(body) => body,
         Err(failure) => return shared.upstream_failed(api, log, failure),
     };
-    if let Some(model) = reported_model(&body) {
-        log.note_upstream_model(&model);
-    }
-    // Everything Case gets is redacted, answers as much as errors (and an echo fails the run).
+    // Everything Case gets is redacted, answers as much as errors (and an echo fails the run);
+    // the redacted answer is parsed once, for everything the ledger line says about it.
     let body = redact_body(&mut log, body);
+    let parsed = serde_json::from_slice::<Value>(&body).ok();
+    if let Some(model) = parsed.as_ref().and_then(reported_model) {
+        log.note_upstream_model(model);
+    }
     let reason = if status.is_success() {
         None
     } else {
-        let parsed = serde_json::from_slice::<Value>(&body).ok();
         record_cause(&mut log, status, classify(status, parsed.as_ref()))
     };
     let (outcome, reason) = match reason {
-        None if chat && !is_chat_answer(&body) => (
+        None if chat && !parsed.as_ref().is_some_and(is_chat_answer) => (
             Outcome::UpstreamError,
             Some(format!(
                 "upstream answered {} without a completion (no choices, or an error); relayed as is",
@@ -156,8 +157,8 @@ pub(crate) async fn relay(
 }
 
 /// True for a JSON object with a non-empty `choices` array and no (non-null) `error`.
-fn is_chat_answer(body: &[u8]) -> bool {
-    let Ok(Value::Object(object)) = serde_json::from_slice::<Value>(body) else {
+fn is_chat_answer(answer: &Value) -> bool {
+    let Value::Object(object) = answer else {
         return false;
     };
     let has_choices = object

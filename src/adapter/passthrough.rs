@@ -162,8 +162,9 @@ pub(crate) async fn forward(
         Ok(body) => body,
         Err(failure) => return shared.upstream_failed(API, log, failure),
     };
+    // Everything Case gets is redacted, answers as much as errors (and an echo fails the run).
+    let body = redact_body(&mut log, body);
     if !status.is_success() {
-        let body = redact_body(&mut log, body);
         return anthropic_upstream_error(log, status, headers.get(RETRY_AFTER).cloned(), &body);
     }
     let (body, outcome, reason) = match route {

@@ -55,6 +55,11 @@ impl Mode {
 
     /// [`Mode::upstream`] with a whole error body of the server's own.
     async fn upstream_erring(self, status: u16, error: Value) -> MockServer {
+        self.upstream_with(status, error, "pong").await
+    }
+
+    /// [`Mode::upstream_erring`] whose answers (status 200) say `text`.
+    async fn upstream_with(self, status: u16, error: Value, text: &str) -> MockServer {
         let server = MockServer::start().await;
         let answer = |ok: Value| {
             if status == 200 {
@@ -65,7 +70,7 @@ impl Mode {
         };
         match self {
             Mode::Translate => {
-                let ok = completion(json!({"role": "assistant", "content": "pong"}), "stop");
+                let ok = completion(json!({"role": "assistant", "content": text}), "stop");
                 Mock::given(method("POST"))
                     .and(path("/v1/chat/completions"))
                     .respond_with(answer(ok))
@@ -80,7 +85,7 @@ impl Mode {
                     .await;
                 let ok = json!({"id": "msg_1", "type": "message", "role": "assistant",
                                 "model": "whatever-the-server-says",
-                                "content": [{"type": "text", "text": "pong"}],
+                                "content": [{"type": "text", "text": text}],
                                 "stop_reason": "end_turn", "stop_sequence": null,
                                 "usage": {"input_tokens": 9, "output_tokens": 1}});
                 Mock::given(method("POST"))
@@ -277,6 +282,23 @@ async fn upstream_errors_reach_case_with_the_secrets_redacted() {
         assert_eq!((line.outcome, line.status), (Outcome::SecretEchoed, 500), "{mode:?}");
         assert_eq!(line.upstream_cause, Some(UpstreamCause::ServerError { status: 500 }));
         assert_eq!(adapter.handle.totals().served_by_admitted_model, 0);
+    }
+}
+
+#[tokio::test]
+async fn an_answer_echoing_the_upstream_key_reaches_case_redacted_and_fails_the_line() {
+    for mode in MODES {
+        let server = mode.upstream_with(200, Value::Null, &format!("the key is {KEY}")).await;
+        let (adapter, _) = mode.adapter(&server).await;
+        let response = messages(&adapter, &hello(MODEL)).await;
+        assert_eq!(response.status(), 200, "{mode:?}");
+        let bytes = response.bytes().await.expect("body");
+        let body = String::from_utf8_lossy(&bytes);
+        assert!(!contains_secret(&bytes, KEY), "{mode:?}: the key reached Case: {body}");
+        assert!(body.contains("the key is [redacted]"), "{mode:?}: {body}");
+        let line = &adapter.ledger()[0];
+        assert_eq!(line.outcome, Outcome::SecretEchoed, "{mode:?}");
+        assert_eq!(adapter.handle.totals().served_by_admitted_model, 0, "{mode:?}");
     }
 }
 
