@@ -7,7 +7,14 @@
 //! matched before normalising stops matching after it.
 //!
 //! It sits on the scan's hot path (every byte Case wrote passes through it), so ordinary
-//! bytes are compacted by a branch-free table loop; only `%` and `\` leave that loop.
+//! bytes are compacted 64 at a time from bitmasks of where the whitespace and escapes are
+//! ([`lane_masks`]); only `%` and `\` leave that loop.
+
+mod lane_masks;
+#[cfg(test)]
+mod properties;
+
+use lane_masks::{LANE, lane_masks};
 
 /// What the fast loop does with a byte: drop it (whitespace), keep it, or stop (an escape).
 const DROP: u8 = 0;
@@ -30,9 +37,9 @@ static CLASS: [u8; 256] = {
     table
 };
 
-/// Bytes the fast loop handles per step: small enough that sizing the output for a step costs
-/// nothing, large enough that the loop rarely leaves its inner part.
-const BLOCK: usize = 512;
+/// Bytes the fast loop sizes its output for at a time: small enough that sizing (zeroing) the
+/// output for a step costs little when escapes make it stop early, large enough to be rare.
+const BLOCK: usize = 4096;
 
 /// `bytes` normalised: ASCII whitespace removed, `%HH` and JSON `\uHHHH` (ASCII) decoded.
 pub(crate) fn normalise(bytes: &[u8]) -> Vec<u8> {
@@ -125,60 +132,97 @@ impl Normaliser {
 }
 
 /// Appends `bytes` without ASCII whitespace to `out`, up to the first `%` or `\`; returns how
-/// many bytes of `bytes` it consumed. Eight bytes are tested at once (see [`may_be_special`]):
-/// a word with none to drop or stop at is copied whole; any other word byte by byte, each
-/// written and the write position advanced only for a kept one.
+/// many bytes of `bytes` it consumed.
 fn copy_plain(bytes: &[u8], out: &mut Vec<u8>) -> usize {
     let mut consumed = 0;
     for block in bytes.chunks(BLOCK) {
+        // The output is sized (zeroed) only up to the next escape: in escape-dense text (JSON
+        // inside JSON, `\"` every few words) sizing it for the whole block each time cost more
+        // than the copy.
+        let plain = memchr::memchr2(b'%', b'\\', block).unwrap_or(block.len());
         let start = out.len();
-        out.resize(start + block.len(), 0);
-        let dest = &mut out[start..];
-        let mut written = 0;
-        let words = block.chunks_exact(8);
-        let tail = words.remainder();
-        for (index, word) in words.enumerate() {
-            let value = u64::from_le_bytes([word[0], word[1], word[2], word[3], word[4], word[5], word[6], word[7]]);
-            if !may_be_special(value) {
-                dest[written..written + 8].copy_from_slice(word);
-                written += 8;
-                continue;
-            }
-            for (offset, &byte) in word.iter().enumerate() {
-                let class = CLASS[usize::from(byte)];
-                if class == ESCAPE {
-                    out.truncate(start + written);
-                    return consumed + index * 8 + offset;
-                }
-                dest[written] = byte;
-                written += usize::from(class);
-            }
-        }
-        let tail_start = block.len() - tail.len();
-        for (offset, &byte) in tail.iter().enumerate() {
-            let class = CLASS[usize::from(byte)];
-            if class == ESCAPE {
-                out.truncate(start + written);
-                return consumed + tail_start + offset;
-            }
-            dest[written] = byte;
-            written += usize::from(class);
-        }
+        out.resize(start + plain, 0);
+        let (written, stopped_at) = compact(&block[..plain], &mut out[start..]);
         out.truncate(start + written);
+        if let Some(escape) = stopped_at.or((plain < block.len()).then_some(plain)) {
+            return consumed + escape;
+        }
         consumed += block.len();
     }
     consumed
 }
 
-/// Whether any of the eight bytes of `word` may be whitespace, `%` or `\` (SWAR): a byte
-/// ≤ 0x20 (every ASCII whitespace is), or equal to 0x25 or 0x5C. False positives (other
-/// control bytes, bytes ≥ 0x80) only send the word down the byte-by-byte path.
-fn may_be_special(word: u64) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    // The classic "has a byte less than n" and "has a zero byte" tests, by subtraction.
-    let below = |word: u64, n: u64| word.wrapping_sub(ONES * n) & !word & HIGHS;
-    below(word, 0x21) != 0 || below(word ^ (ONES * 0x25), 1) != 0 || below(word ^ (ONES * 0x5C), 1) != 0
+/// Copies `block` without ASCII whitespace to the start of `dest` (as long as `block`), up to
+/// the first `%` or `\`. Returns how many bytes it wrote and, if it met an escape, where.
+///
+/// A lane of [`LANE`] bytes at a time: its masks say where the whitespace and escapes are, and
+/// the runs between whitespace bytes are copied whole. A run's copy is a fixed 16 or 64 bytes
+/// where both slices have room (the bytes past the run are overwritten by the next run or cut
+/// off by the caller's truncate), so short runs cost a couple of moves instead of a `memcpy`.
+/// `dest` keeps up: what is written never passes what is read, so room in `block` past a run
+/// is room in `dest` past the write position too.
+fn compact(block: &[u8], dest: &mut [u8]) -> (usize, Option<usize>) {
+    let mut written = 0;
+    let mut lanes = block.chunks_exact(LANE);
+    let mut lane_start = 0;
+    for lane in &mut lanes {
+        let mut array = [0u8; LANE];
+        array.copy_from_slice(lane);
+        let masks = lane_masks(&array);
+        if masks.whitespace | masks.escapes == 0 {
+            dest[written..written + LANE].copy_from_slice(lane);
+            written += LANE;
+            lane_start += LANE;
+            continue;
+        }
+        // Only the bytes before the first escape are this loop's; the whitespace among them.
+        let end = if masks.escapes == 0 {
+            LANE
+        } else {
+            masks.escapes.trailing_zeros() as usize
+        };
+        let mut whitespace = if end == LANE {
+            masks.whitespace
+        } else {
+            masks.whitespace & ((1u64 << end) - 1)
+        };
+        let mut run_start = lane_start;
+        loop {
+            let run_end = lane_start
+                + if whitespace == 0 {
+                    end
+                } else {
+                    whitespace.trailing_zeros() as usize
+                };
+            let run = run_end - run_start;
+            if run <= 16 && run_start + 16 <= block.len() {
+                dest[written..written + 16].copy_from_slice(&block[run_start..run_start + 16]);
+            } else if run_start + LANE <= block.len() {
+                dest[written..written + LANE].copy_from_slice(&block[run_start..run_start + LANE]);
+            } else {
+                dest[written..written + run].copy_from_slice(&block[run_start..run_end]);
+            }
+            written += run;
+            if whitespace == 0 {
+                break;
+            }
+            run_start = run_end + 1;
+            whitespace &= whitespace - 1;
+        }
+        if end < LANE {
+            return (written, Some(lane_start + end));
+        }
+        lane_start += LANE;
+    }
+    for (offset, &byte) in lanes.remainder().iter().enumerate() {
+        let class = CLASS[usize::from(byte)];
+        if class == ESCAPE {
+            return (written, Some(lane_start + offset));
+        }
+        dest[written] = byte;
+        written += usize::from(class);
+    }
+    (written, None)
 }
 
 #[cfg(test)]
@@ -207,28 +251,18 @@ mod tests {
     }
 
     #[test]
-    fn the_word_test_sees_every_special_byte_in_every_position() {
-        for special in [b' ', b'\t', b'\n', b'\r', 0x0b, 0x0c, b'%', b'\\'] {
-            for position in 0..8 {
-                let mut word = *b"abcdefgh";
-                word[position] = special;
-                assert!(may_be_special(u64::from_le_bytes(word)), "{special:#x} at {position}");
-            }
-        }
-        assert!(!may_be_special(u64::from_le_bytes(*b"ab-_/+=Z")));
-    }
-
-    #[test]
     fn every_special_byte_at_every_offset_is_handled_as_one_at_a_time_would() {
-        for special in [b' ', b'\n', b'%', b'\\'] {
-            for at in 0..40 {
-                let mut input = vec![b'q'; 40];
+        // Over three lanes and a remainder, so both the lane loop and the tail see each one.
+        let length = 3 * LANE + 5;
+        for special in [b' ', b'\t', b'\n', 0x0c, b'\r', b'%', b'\\'] {
+            for at in 0..length {
+                let mut input = vec![b'q'; length];
                 input[at] = special;
                 input.extend_from_slice(b"%41 end");
                 let expected: Vec<u8> = if special.is_ascii_whitespace() {
-                    [&input[..at], &input[at + 1..40], b"Aend"].concat()
+                    [&input[..at], &input[at + 1..length], b"Aend"].concat()
                 } else {
-                    [&input[..40], b"Aend"].concat()
+                    [&input[..length], b"Aend"].concat()
                 };
                 assert_eq!(normalise(&input), expected, "{special:#x} at {at}");
             }
