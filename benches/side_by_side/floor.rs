@@ -54,18 +54,11 @@ pub fn start(upstream_root: &str) -> Result<Proxy, String> {
 
 /// The floor proxy's `main`: serves until killed.
 pub fn serve(upstream_root: String) -> ! {
-    let runtime = if std::env::var_os("XX_CURRENT").is_some() {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("floor runtime")
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("floor runtime")
-    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("floor runtime");
     runtime.block_on(async move {
         let client = reqwest::Client::builder()
             .no_proxy()
