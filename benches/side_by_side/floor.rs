@@ -4,7 +4,11 @@
 //! `Content-Type`, `Accept` and body to the upstream and relays the status and body back: no
 //! authentication, no pinning, no ledger, no redaction.
 //!
-//! It runs as its own process, like the adapter: this bench binary re-executed with
+//! A second floor goes lower still: a byte relay, one blocking thread per direction of each
+//! connection, copying bytes between the two sockets without reading HTTP at all. No proxy
+//! that looks at a request can cost less than that; it is what a hop costs in the kernel alone.
+//!
+//! Each runs as its own process, like the adapter: this bench binary re-executed with
 //! [`FLOOR_UPSTREAM_ENV`] set, printing its address on stdout. The difference "adapter − floor"
 //! is the cost of what the adapter checks and records; "floor − direct" is the cost of the hop.
 
@@ -22,15 +26,43 @@ use crate::proxies::Proxy;
 
 /// Set to the upstream's root (`http://127.0.0.1:PORT`): this process is the floor proxy.
 pub const FLOOR_UPSTREAM_ENV: &str = "BENCH_FLOOR_UPSTREAM";
+/// Which floor this process is: [`Floor::env_value`].
+const FLOOR_KIND_ENV: &str = "BENCH_FLOOR_KIND";
+
+/// The two floors.
+#[derive(Clone, Copy)]
+pub enum Floor {
+    /// axum + reqwest on tokio, as the adapter.
+    SameStack,
+    /// Bytes copied between sockets by blocking threads.
+    ByteRelay,
+}
+
+impl Floor {
+    fn env_value(self) -> &'static str {
+        match self {
+            Floor::SameStack => "stack",
+            Floor::ByteRelay => "relay",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Floor::SameStack => "floor: bare proxy, same stack",
+            Floor::ByteRelay => "floor: byte relay, no HTTP",
+        }
+    }
+}
 /// What the floor proxy prints once it accepts connections.
 const LISTENING: &str = "floor proxy listening on ";
 
-/// Starts this bench binary again as the floor proxy in front of `upstream_root`.
-pub fn start(upstream_root: &str) -> Result<Proxy, String> {
+/// Starts this bench binary again as the `floor` proxy in front of `upstream_root`.
+pub fn start(floor: Floor, upstream_root: &str) -> Result<Proxy, String> {
     let exe = std::env::current_exe().map_err(|err| format!("floor proxy: {err}"))?;
     let started = std::time::Instant::now();
     let mut child = Command::new(&exe)
         .env(FLOOR_UPSTREAM_ENV, upstream_root)
+        .env(FLOOR_KIND_ENV, floor.env_value())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -44,7 +76,7 @@ pub fn start(upstream_root: &str) -> Result<Proxy, String> {
         return Err(format!("floor proxy: did not start ({line:?})"));
     };
     Ok(Proxy {
-        name: "floor: bare proxy, same stack".to_owned(),
+        name: floor.label().to_owned(),
         root,
         token: String::new(),
         child,
@@ -54,6 +86,9 @@ pub fn start(upstream_root: &str) -> Result<Proxy, String> {
 
 /// The floor proxy's `main`: serves until killed.
 pub fn serve(upstream_root: String) -> ! {
+    if std::env::var(FLOOR_KIND_ENV).as_deref() == Ok(Floor::ByteRelay.env_value()) {
+        relay(&upstream_root);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -112,4 +147,35 @@ fn status(code: StatusCode) -> Response {
     let mut response = Response::new(Body::from(Bytes::new()));
     *response.status_mut() = code;
     response
+}
+
+/// The byte relay's `main`: for each connection, one connection to the upstream and a thread
+/// copying each way. `std::io::copy` between two sockets is plain `read`/`write` on Linux.
+fn relay(upstream_root: &str) -> ! {
+    let upstream = upstream_root
+        .strip_prefix("http://")
+        .expect("an http:// upstream")
+        .to_owned();
+    let listener = std::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).expect("relay binds");
+    let addr = listener.local_addr().expect("relay address");
+    println!("{LISTENING}http://{addr}");
+    for case_side in listener.incoming().flatten() {
+        let Ok(upstream_side) = std::net::TcpStream::connect(&upstream) else {
+            continue;
+        };
+        for socket in [&case_side, &upstream_side] {
+            let _ = socket.set_nodelay(true);
+        }
+        let (Ok(case_back), Ok(upstream_back)) = (case_side.try_clone(), upstream_side.try_clone()) else {
+            continue;
+        };
+        std::thread::spawn(move || copy_then_close(case_side, upstream_side));
+        std::thread::spawn(move || copy_then_close(upstream_back, case_back));
+    }
+    std::process::exit(0)
+}
+
+fn copy_then_close(mut from: std::net::TcpStream, mut to: std::net::TcpStream) {
+    let _ = std::io::copy(&mut from, &mut to);
+    let _ = to.shutdown(std::net::Shutdown::Write);
 }

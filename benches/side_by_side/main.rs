@@ -115,13 +115,18 @@ fn main() {
             None
         }
     };
-    let floor = match floor::start(&format!("http://{}", upstream.addr)) {
-        Ok(proxy) => Some(proxy),
-        Err(err) => {
-            notes.push(format!("floor: not measured: {err}"));
-            None
-        }
-    };
+    let floors: Vec<proxies::Proxy> = [floor::Floor::SameStack, floor::Floor::ByteRelay]
+        .into_iter()
+        .filter_map(
+            |which| match floor::start(which, &format!("http://{}", upstream.addr)) {
+                Ok(proxy) => Some(proxy),
+                Err(err) => {
+                    notes.push(format!("floor: not measured: {err}"));
+                    None
+                }
+            },
+        )
+        .collect();
     let litellm = match (
         std::env::var_os("BENCH_LITELLM"),
         std::env::var("BENCH_LITELLM_UNAVAILABLE"),
@@ -158,7 +163,7 @@ fn main() {
             lane("direct", &direct_root, None, kind, n),
             lane(&adapter.name, &adapter.root, Some(&adapter.token), kind, n),
         ];
-        if let Some(proxy) = &floor {
+        for proxy in &floors {
             lanes.push(lane(&proxy.name, &proxy.root, None, kind, n));
         }
         if let (Kind::Messages, Some(proxy)) = (kind, &pass_through) {
@@ -209,13 +214,14 @@ fn main() {
     });
     report::concurrent(&concurrent, CONCURRENCY);
 
-    let running: Vec<&proxies::Proxy> = [Some(&adapter), pass_through.as_ref(), floor.as_ref(), litellm.as_ref()]
+    let running: Vec<&proxies::Proxy> = [Some(&adapter), pass_through.as_ref(), litellm.as_ref()]
         .into_iter()
         .flatten()
+        .chain(&floors)
         .collect();
     report::proxies(&running);
     drop(litellm);
-    drop(floor);
+    drop(floors);
     drop(pass_through);
     drop(adapter);
 
