@@ -6,36 +6,15 @@
 //! encoded form the scanner looks for is free of whitespace, `%` and `\`, so nothing that
 //! matched before normalising stops matching after it.
 //!
-//! It sits on the scan's hot path (every byte Case wrote passes through it), so ordinary
-//! bytes are compacted 64 at a time from bitmasks of where the whitespace and escapes are
-//! ([`lane_masks`]); only `%` and `\` leave that loop.
+//! It sits on the scan's hot path (every byte Case wrote passes through it), so the stretch up
+//! to the next `%` or `\` (found with `memchr2`) is compacted 64 bytes at a time from a bitmask
+//! of where its whitespace is ([`lane_masks`]); only the escapes are handled a byte at a time.
 
 mod lane_masks;
 #[cfg(test)]
 mod properties;
 
-use lane_masks::{LANE, lane_masks};
-
-/// What the fast loop does with a byte: drop it (whitespace), keep it, or stop (an escape).
-const DROP: u8 = 0;
-const KEEP: u8 = 1;
-const ESCAPE: u8 = 2;
-
-/// [`DROP`], [`KEEP`] or [`ESCAPE`] for each byte value.
-static CLASS: [u8; 256] = {
-    let mut table = [KEEP; 256];
-    let mut byte = 0;
-    while byte < 256 {
-        let value = byte as u8;
-        if value.is_ascii_whitespace() {
-            table[byte] = DROP;
-        } else if value == b'%' || value == b'\\' {
-            table[byte] = ESCAPE;
-        }
-        byte += 1;
-    }
-    table
-};
+use lane_masks::{LANE, whitespace_mask};
 
 /// Bytes the fast loop sizes its output for at a time: small enough that sizing (zeroing) the
 /// output for a step costs little when escapes make it stop early, large enough to be rare.
@@ -142,55 +121,44 @@ fn copy_plain(bytes: &[u8], out: &mut Vec<u8>) -> usize {
         let plain = memchr::memchr2(b'%', b'\\', block).unwrap_or(block.len());
         let start = out.len();
         out.resize(start + plain, 0);
-        let (written, stopped_at) = compact(&block[..plain], &mut out[start..]);
+        let written = compact(&block[..plain], &mut out[start..]);
         out.truncate(start + written);
-        if let Some(escape) = stopped_at.or((plain < block.len()).then_some(plain)) {
-            return consumed + escape;
+        if plain < block.len() {
+            return consumed + plain;
         }
         consumed += block.len();
     }
     consumed
 }
 
-/// Copies `block` without ASCII whitespace to the start of `dest` (as long as `block`), up to
-/// the first `%` or `\`. Returns how many bytes it wrote and, if it met an escape, where.
+/// Copies `block` (which holds no escape) without ASCII whitespace to the start of `dest` (as
+/// long as `block`). Returns how many bytes it wrote.
 ///
-/// A lane of [`LANE`] bytes at a time: its masks say where the whitespace and escapes are, and
-/// the runs between whitespace bytes are copied whole. A run's copy is a fixed 16 or 64 bytes
+/// A lane of [`LANE`] bytes at a time: its mask says where the whitespace is, and the runs
+/// between whitespace bytes are copied whole. A run's copy is a fixed 16 or 64 bytes
 /// where both slices have room (the bytes past the run are overwritten by the next run or cut
 /// off by the caller's truncate), so short runs cost a couple of moves instead of a `memcpy`.
 /// `dest` keeps up: what is written never passes what is read, so room in `block` past a run
 /// is room in `dest` past the write position too.
-fn compact(block: &[u8], dest: &mut [u8]) -> (usize, Option<usize>) {
+fn compact(block: &[u8], dest: &mut [u8]) -> usize {
     let mut written = 0;
     let mut lanes = block.chunks_exact(LANE);
     let mut lane_start = 0;
     for lane in &mut lanes {
         let mut array = [0u8; LANE];
         array.copy_from_slice(lane);
-        let masks = lane_masks(&array);
-        if masks.whitespace | masks.escapes == 0 {
+        let mut whitespace = whitespace_mask(&array);
+        if whitespace == 0 {
             dest[written..written + LANE].copy_from_slice(lane);
             written += LANE;
             lane_start += LANE;
             continue;
         }
-        // Only the bytes before the first escape are this loop's; the whitespace among them.
-        let end = if masks.escapes == 0 {
-            LANE
-        } else {
-            masks.escapes.trailing_zeros() as usize
-        };
-        let mut whitespace = if end == LANE {
-            masks.whitespace
-        } else {
-            masks.whitespace & ((1u64 << end) - 1)
-        };
         let mut run_start = lane_start;
         loop {
             let run_end = lane_start
                 + if whitespace == 0 {
-                    end
+                    LANE
                 } else {
                     whitespace.trailing_zeros() as usize
                 };
@@ -209,20 +177,13 @@ fn compact(block: &[u8], dest: &mut [u8]) -> (usize, Option<usize>) {
             run_start = run_end + 1;
             whitespace &= whitespace - 1;
         }
-        if end < LANE {
-            return (written, Some(lane_start + end));
-        }
         lane_start += LANE;
     }
-    for (offset, &byte) in lanes.remainder().iter().enumerate() {
-        let class = CLASS[usize::from(byte)];
-        if class == ESCAPE {
-            return (written, Some(lane_start + offset));
-        }
+    for &byte in lanes.remainder() {
         dest[written] = byte;
-        written += usize::from(class);
+        written += usize::from(!byte.is_ascii_whitespace());
     }
-    (written, None)
+    written
 }
 
 #[cfg(test)]

@@ -1,57 +1,44 @@
-//! Which bytes of a 64-byte lane the normaliser must drop (ASCII whitespace) or stop at (`%`,
-//! `\`), as one bit per byte.
+//! Which bytes of a 64-byte lane the normaliser must drop (ASCII whitespace), as one bit per
+//! byte.
 //!
-//! The normaliser's fast loop (`copy_plain` in the parent module) needs these masks for every
-//! 64 bytes it reads. Log text has whitespace every few words, so an answer per byte (a table
+//! The normaliser's fast loop (`compact` in the parent module) needs this mask for every 64
+//! bytes it reads. Log text has whitespace every few words, so an answer per byte (a table
 //! lookup each) or per eight bytes (a "may be special" word test that falls back to bytes) was
-//! most of the scan's time. With the masks, a lane is copied as a few runs between its
-//! whitespace bytes instead.
+//! most of the scan's time. With the mask, a lane is copied as a few runs between its
+//! whitespace bytes instead. (Escapes, `%` and `\`, are found before, with `memchr2`: the lanes
+//! never hold one.)
 //!
-//! On x86_64 the masks come from SSE2 compares (part of the x86_64 baseline, so no run-time
+//! On x86_64 the mask comes from SSE2 compares (part of the x86_64 baseline, so no run-time
 //! detection is needed); elsewhere from a portable byte loop. The compiler does not turn that
 //! loop into compares and a `movemask` by itself (measured: ~4 ns/byte, slower than the
 //! per-byte table it replaces), hence the intrinsics. No maintained crate exposes this: `memchr`
-//! finds up to three bytes, one occurrence at a time, and the scan needs the positions of seven.
+//! finds up to three bytes, one occurrence at a time, and the scan needs the positions of five.
 
 /// Bytes per lane: one bit each in a `u64`.
 pub(super) const LANE: usize = 64;
 
-/// The bytes of one lane that are special to the normaliser; bit `i` stands for byte `i`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct LaneMasks {
-    /// ASCII whitespace (`u8::is_ascii_whitespace`: space, `\t`, `\n`, form feed, `\r`).
-    pub(super) whitespace: u64,
-    /// `%` or `\`: where an escape may start.
-    pub(super) escapes: u64,
-}
-
-/// The masks of `lane`.
+/// Where `lane` has ASCII whitespace (`u8::is_ascii_whitespace`: space, `\t`, `\n`, form feed,
+/// `\r`): bit `i` stands for byte `i`.
 #[inline]
-pub(super) fn lane_masks(lane: &[u8; LANE]) -> LaneMasks {
+pub(super) fn whitespace_mask(lane: &[u8; LANE]) -> u64 {
     #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     {
-        // SAFETY: `sse2::lane_masks` only requires the CPU to have SSE2, and this build targets
+        // SAFETY: `sse2::whitespace_mask` only requires the CPU to have SSE2, and this build targets
         // it (the cfg above: every x86_64 CPU has it). It reads nothing but `lane`.
-        unsafe { sse2::lane_masks(lane) }
+        unsafe { sse2::whitespace_mask(lane) }
     }
     #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
     {
-        portable_lane_masks(lane)
+        portable_whitespace_mask(lane)
     }
 }
 
-/// The masks of `lane` a byte at a time: the definition, and the other targets' path.
+/// The mask of `lane` a byte at a time: the definition, and the other targets' path.
 #[cfg_attr(all(target_arch = "x86_64", target_feature = "sse2"), allow(dead_code))]
-fn portable_lane_masks(lane: &[u8; LANE]) -> LaneMasks {
-    let mut masks = LaneMasks {
-        whitespace: 0,
-        escapes: 0,
-    };
-    for (index, &byte) in lane.iter().enumerate() {
-        masks.whitespace |= u64::from(byte.is_ascii_whitespace()) << index;
-        masks.escapes |= u64::from(byte == b'%' || byte == b'\\') << index;
-    }
-    masks
+fn portable_whitespace_mask(lane: &[u8; LANE]) -> u64 {
+    lane.iter().enumerate().fold(0, |mask, (index, &byte)| {
+        mask | u64::from(byte.is_ascii_whitespace()) << index
+    })
 }
 
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
@@ -61,22 +48,18 @@ mod sse2 {
         _mm_set_epi64x, _mm_set1_epi8,
     };
 
-    use super::{LANE, LaneMasks};
+    use super::LANE;
 
-    /// The masks of `lane`, sixteen bytes per compare. Safe code throughout (the intrinsics
-    /// take no pointers); it is a `target_feature` function only so that they may be called.
+    /// The whitespace mask of `lane`, sixteen bytes per compare. Safe code throughout (the
+    /// intrinsics take no pointers); it is a `target_feature` function only so that they may be
+    /// called.
     #[target_feature(enable = "sse2")]
-    pub(super) fn lane_masks(lane: &[u8; LANE]) -> LaneMasks {
-        let mut masks = LaneMasks {
-            whitespace: 0,
-            escapes: 0,
-        };
+    pub(super) fn whitespace_mask(lane: &[u8; LANE]) -> u64 {
+        let mut mask = 0;
         for (index, sixteen) in lane.chunks_exact(16).enumerate() {
-            let (whitespace, escapes) = sixteen_masks(load(sixteen));
-            masks.whitespace |= u64::from(whitespace) << (16 * index);
-            masks.escapes |= u64::from(escapes) << (16 * index);
+            mask |= u64::from(sixteen_whitespace(load(sixteen))) << (16 * index);
         }
-        masks
+        mask
     }
 
     /// Sixteen bytes as a vector, without a pointer (the compiler makes it one load).
@@ -90,9 +73,9 @@ mod sse2 {
         _mm_set_epi64x(word(8), word(0))
     }
 
-    /// (whitespace, escapes) of sixteen bytes.
+    /// The whitespace mask of sixteen bytes.
     #[target_feature(enable = "sse2")]
-    fn sixteen_masks(bytes: __m128i) -> (u16, u16) {
+    fn sixteen_whitespace(bytes: __m128i) -> u16 {
         let equal = |value: u8| _mm_cmpeq_epi8(bytes, _mm_set1_epi8(value as i8));
         // `\t`, `\n`, vertical tab, form feed, `\r` are 9..=13: shifted by 0x80 - 9 they are the
         // five smallest signed bytes (-128..=-124), and nothing else is. Vertical tab is not
@@ -100,9 +83,8 @@ mod sse2 {
         let shifted = _mm_add_epi8(bytes, _mm_set1_epi8(0x77));
         let nine_to_thirteen = _mm_cmpgt_epi8(_mm_set1_epi8(-123), shifted);
         let whitespace = _mm_or_si128(equal(b' '), _mm_andnot_si128(equal(0x0b), nine_to_thirteen));
-        let escapes = _mm_or_si128(equal(b'%'), equal(b'\\'));
         // movemask puts the top bit of each of the 16 bytes in the low 16 bits of an i32.
-        (_mm_movemask_epi8(whitespace) as u16, _mm_movemask_epi8(escapes) as u16)
+        _mm_movemask_epi8(whitespace) as u16
     }
 }
 
@@ -116,13 +98,9 @@ mod tests {
             for position in 0..LANE {
                 let mut lane = [b'a'; LANE];
                 lane[position] = value;
-                let bit = 1u64 << position;
-                let expected = LaneMasks {
-                    whitespace: if value.is_ascii_whitespace() { bit } else { 0 },
-                    escapes: if value == b'%' || value == b'\\' { bit } else { 0 },
-                };
-                assert_eq!(lane_masks(&lane), expected, "{value:#04x} at {position}");
-                assert_eq!(portable_lane_masks(&lane), expected, "{value:#04x} at {position}");
+                let expected = u64::from(value.is_ascii_whitespace()) << position;
+                assert_eq!(whitespace_mask(&lane), expected, "{value:#04x} at {position}");
+                assert_eq!(portable_whitespace_mask(&lane), expected, "{value:#04x} at {position}");
             }
         }
     }
@@ -139,7 +117,7 @@ mod tests {
                 state ^= state << 17;
                 *byte = state as u8;
             }
-            assert_eq!(lane_masks(&lane), portable_lane_masks(&lane), "{lane:?}");
+            assert_eq!(whitespace_mask(&lane), portable_whitespace_mask(&lane), "{lane:?}");
         }
     }
 }
