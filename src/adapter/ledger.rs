@@ -324,6 +324,8 @@ pub(crate) struct RequestLog {
     written: bool,
     /// The upstream's answer held one of the run's secrets (see [`Outcome::SecretEchoed`]).
     upstream_echoed_secret: bool,
+    /// The model text [`RequestLog::note_upstream_model`] judged last, as the upstream sent it.
+    last_noted_upstream_model: Option<String>,
 }
 
 /// The methods recorded as they are; any other is recorded as `OTHER`.
@@ -367,6 +369,7 @@ impl RequestLog {
             },
             written: false,
             upstream_echoed_secret: false,
+            last_noted_upstream_model: None,
         }
     }
 
@@ -417,6 +420,13 @@ impl RequestLog {
     /// Records the first model name the upstream reported — or, over it, the first that
     /// names an external model, which must never be hidden behind an earlier local name.
     pub(crate) fn note_upstream_model(&mut self, model: &str) {
+        // A stream names its model in every chunk, nearly always the same text; judging the
+        // same text again cannot change the line (it was recorded, or kept out for a reason
+        // that still holds), and the two name checks cost ~1.5 µs a chunk. Judged once.
+        if self.last_noted_upstream_model.as_deref() == Some(model) {
+            return;
+        }
+        self.last_noted_upstream_model = Some(model.to_owned());
         let recorded_is_external = self
             .entry
             .upstream_model
@@ -641,5 +651,29 @@ mod tests {
         assert_eq!(lines[0].outcome, Outcome::Cancelled);
         assert_eq!(lines[1].outcome, Outcome::NotFound);
         assert_eq!(ledger.totals(), summarize(&lines));
+    }
+
+    #[test]
+    fn the_upstream_model_is_the_first_reported_unless_a_later_one_is_external() {
+        let ledger = Arc::new(Ledger::create(None, Scrubber::new([]).expect("scrubber")).expect("create"));
+        let recorded = |reports: &[&str]| {
+            let mut log = RequestLog::new(ledger.clone(), Api::OpenAi, "POST", "/v1/chat/completions");
+            for model in reports {
+                log.note_upstream_model(model);
+            }
+            log.entry.upstream_model.clone()
+        };
+        let (local, other, external) = ("smollm2", "qwen2.5", "claude-sonnet-4-6");
+        assert_eq!(recorded(&[local, local, other]).as_deref(), Some(local));
+        // Repeated texts (a stream's chunks) are judged once; the order of change still counts.
+        for reports in [
+            [local, local, external, external],
+            [local, external, local, external],
+            [external, external, local, local],
+            [local, external, external, local],
+        ] {
+            assert_eq!(recorded(&reports).as_deref(), Some(external), "{reports:?}");
+        }
+        assert_eq!(recorded(&[]), None);
     }
 }
