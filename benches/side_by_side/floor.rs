@@ -14,7 +14,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -22,7 +22,7 @@ use axum::http::header::{ACCEPT, CONTENT_TYPE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
-use crate::proxies::Proxy;
+use crate::proxies::{Proxy, spawn_reading_stdout};
 
 /// Set to the upstream's root (`http://127.0.0.1:PORT`): this process is the floor proxy.
 pub const FLOOR_UPSTREAM_ENV: &str = "BENCH_FLOOR_UPSTREAM";
@@ -60,15 +60,11 @@ const LISTENING: &str = "floor proxy listening on ";
 pub fn start(floor: Floor, upstream_root: &str) -> Result<Proxy, String> {
     let exe = std::env::current_exe().map_err(|err| format!("floor proxy: {err}"))?;
     let started = std::time::Instant::now();
-    let mut child = Command::new(&exe)
-        .env(FLOOR_UPSTREAM_ENV, upstream_root)
-        .env(FLOOR_KIND_ENV, floor.env_value())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|err| format!("cannot start {}: {err}", exe.display()))?;
-    let stdout = child.stdout.take().ok_or("floor proxy: no stdout")?;
+    let (mut child, stdout) = spawn_reading_stdout(
+        Command::new(&exe)
+            .env(FLOOR_UPSTREAM_ENV, upstream_root)
+            .env(FLOOR_KIND_ENV, floor.env_value()),
+    )?;
     let mut line = String::new();
     let _ = BufReader::new(stdout).read_line(&mut line);
     let Some(root) = line.trim().strip_prefix(LISTENING).map(str::to_owned) else {

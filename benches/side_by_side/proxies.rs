@@ -6,7 +6,7 @@
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::upstream::MODEL;
@@ -71,16 +71,12 @@ pub fn pass_through_flag(harness: &Path) -> Option<(String, String)> {
 /// Starts `case-harness adapter` in front of `upstream_v1`, with `extra` arguments.
 pub fn start_adapter(name: &str, harness: &Path, upstream_v1: &str, extra: &[String]) -> Result<Proxy, String> {
     let started = Instant::now();
-    let mut child = Command::new(harness)
-        .args(["adapter", "--upstream", upstream_v1, "--model", MODEL])
-        .args(extra)
-        .env_remove("CTO_HARNESS_CASE_LOCAL_API_KEY")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|err| format!("cannot start {}: {err}", harness.display()))?;
-    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let (mut child, stdout) = spawn_reading_stdout(
+        Command::new(harness)
+            .args(["adapter", "--upstream", upstream_v1, "--model", MODEL])
+            .args(extra)
+            .env_remove("CTO_HARNESS_CASE_LOCAL_API_KEY"),
+    )?;
     let mut lines = BufReader::new(stdout).lines();
     let mut root = None;
     let mut token_file = None;
@@ -111,6 +107,19 @@ pub fn start_adapter(name: &str, harness: &Path, upstream_v1: &str, extra: &[Str
         child,
         started_in: started.elapsed(),
     })
+}
+
+/// Spawns `command` with no stdin, stdout piped to the bench (where a proxy says where it
+/// listens) and stderr shared; returns the child and its stdout.
+pub fn spawn_reading_stdout(command: &mut Command) -> Result<(Child, ChildStdout), String> {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|err| format!("cannot start {}: {err}", command.get_program().to_string_lossy()))?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    Ok((child, stdout))
 }
 
 /// Starts LiteLLM's proxy (`litellm` from a venv) with one `openai/MODEL` entry at the
