@@ -28,6 +28,8 @@ use crate::proxies::{Proxy, spawn_reading_stdout};
 pub const FLOOR_UPSTREAM_ENV: &str = "BENCH_FLOOR_UPSTREAM";
 /// Which floor this process is: [`Floor::env_value`].
 const FLOOR_KIND_ENV: &str = "BENCH_FLOOR_KIND";
+/// What a floor proxy prints once it accepts connections.
+const LISTENING: &str = "floor proxy listening on ";
 
 /// The two floors.
 #[derive(Clone, Copy)]
@@ -53,8 +55,6 @@ impl Floor {
         }
     }
 }
-/// What the floor proxy prints once it accepts connections.
-const LISTENING: &str = "floor proxy listening on ";
 
 /// Starts this bench binary again as the `floor` proxy in front of `upstream_root`.
 pub fn start(floor: Floor, upstream_root: &str) -> Result<Proxy, String> {
