@@ -58,6 +58,11 @@ pub struct Measured {
     pub first_error: Option<String>,
     /// Wall time of the whole measurement (for requests per second).
     pub elapsed: Duration,
+    /// Requests sent, warm-up and failed ones included (what the proxy's CPU time was spent on).
+    pub sent: usize,
+    /// CPU time (user + system, with children) the lane's proxy spent while the lane ran;
+    /// `None` for `direct` or when `/proc` could not say.
+    pub proxy_cpu: Option<Duration>,
 }
 
 impl Measured {
@@ -68,6 +73,8 @@ impl Measured {
             errors: 0,
             first_error: None,
             elapsed: Duration::ZERO,
+            sent: 0,
+            proxy_cpu: None,
         }
     }
 
@@ -83,6 +90,12 @@ impl Measured {
 
     pub fn requests_per_second(&self) -> f64 {
         self.samples.len() as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// The proxy's CPU time per request sent, in µs.
+    pub fn proxy_cpu_per_request_us(&self) -> Option<f64> {
+        let cpu = self.proxy_cpu?;
+        (self.sent > 0).then(|| cpu.as_secs_f64() * 1e6 / self.sent as f64)
     }
 }
 
@@ -148,8 +161,10 @@ pub async fn concurrent(lane: &Lane, tasks: usize, warmup: usize, budget: Durati
         }));
     }
     let mut measured = Measured::new(&lane.label);
+    measured.sent = tasks * warmup;
     for handle in handles {
         let mine = handle.await.expect("load task");
+        measured.sent += mine.samples.len() + mine.errors;
         measured.samples.extend(mine.samples);
         measured.errors += mine.errors;
         if measured.first_error.is_none() {

@@ -205,20 +205,26 @@ fn main() {
             concurrent_lanes.push((*kind, lane));
         }
     }
-    let concurrent: Vec<(Kind, load::Measured)> = runtime.block_on(async {
-        let mut all = Vec::new();
-        for (kind, lane) in &concurrent_lanes {
-            all.push((*kind, load::concurrent(lane, CONCURRENCY, 2, CONCURRENT_BUDGET).await));
-        }
-        all
-    });
-    report::concurrent(&concurrent, CONCURRENCY);
-
     let running: Vec<&proxies::Proxy> = [Some(&adapter), pass_through.as_ref(), litellm.as_ref()]
         .into_iter()
         .flatten()
         .chain(&floors)
         .collect();
+    let concurrent: Vec<(Kind, load::Measured)> = runtime.block_on(async {
+        let mut all = Vec::new();
+        for (kind, lane) in &concurrent_lanes {
+            // Each lane runs alone, so the CPU its proxy used meanwhile is the lane's cost.
+            let proxy = running.iter().find(|proxy| proxy.root == lane.root);
+            let before = proxy.and_then(|proxy| proxy.cpu_time());
+            let mut measured = load::concurrent(lane, CONCURRENCY, 2, CONCURRENT_BUDGET).await;
+            let after = proxy.and_then(|proxy| proxy.cpu_time());
+            measured.proxy_cpu = before.zip(after).map(|(before, after)| after.saturating_sub(before));
+            all.push((*kind, measured));
+        }
+        all
+    });
+    report::concurrent(&concurrent, CONCURRENCY);
+
     report::proxies(&running);
     drop(litellm);
     drop(floors);

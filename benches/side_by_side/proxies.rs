@@ -32,6 +32,18 @@ impl Proxy {
         self.child.id()
     }
 
+    /// CPU time (user + system) the process and its descendants have used so far, from
+    /// `/proc/PID/stat`; a descendant that already exited is not counted.
+    pub fn cpu_time(&self) -> Option<Duration> {
+        // SAFETY: sysconf reads a configuration value; no memory is touched.
+        let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        if ticks_per_second <= 0 {
+            return None;
+        }
+        let ticks: u64 = process_tree(self.pid()).into_iter().filter_map(cpu_ticks).sum();
+        Some(Duration::from_secs_f64(ticks as f64 / ticks_per_second as f64))
+    }
+
     /// Peak resident set size of the process and its descendants, in KiB.
     pub fn peak_rss_kib(&self) -> Option<u64> {
         let pids = process_tree(self.pid());
@@ -250,6 +262,17 @@ pub fn process_tree(pid: u32) -> Vec<u32> {
 }
 
 /// A `kB` field of `/proc/PID/status`.
+/// utime + stime of `pid`, in clock ticks (fields 14 and 15 of `/proc/PID/stat`; 12 and 13
+/// after the command name, which is in parentheses and may contain spaces).
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    Some(user + system)
+}
+
 pub fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|line| line.starts_with(field))?;

@@ -141,8 +141,10 @@ fn errors<'a>(lanes: impl Iterator<Item = &'a Measured>) {
 pub fn concurrent(lanes: &[(Kind, Measured)], tasks: usize) {
     println!("### Concurrency {tasks} (µs; each lane alone; added = lane − direct of the same kind)");
     println!();
-    println!("| request | lane | n | err | req/s | p50 | p99 | added p50 | added p99 | ×direct req/s |");
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| request | lane | n | err | req/s | p50 | p99 | added p50 | added p99 | ×direct req/s | proxy CPU µs/request |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (kind, lane) in lanes {
         let stats = Stats::of(&lane.samples, total);
         let direct = lanes
@@ -157,8 +159,11 @@ pub fn concurrent(lanes: &[(Kind, Measured)], tasks: usize) {
             ),
             _ => ("—".to_owned(), "—".to_owned(), "—".to_owned()),
         };
+        let cpu = lane
+            .proxy_cpu_per_request_us()
+            .map_or_else(|| "—".to_owned(), |us| format!("{us:.0}"));
         println!(
-            "| {} | {} | {} | {} | {:.0} | {:.0} | {:.0} | {added50} | {added99} | {ratio} |",
+            "| {} | {} | {} | {} | {:.0} | {:.0} | {:.0} | {added50} | {added99} | {ratio} | {cpu} |",
             kind_name(*kind),
             lane.label,
             stats.count,
