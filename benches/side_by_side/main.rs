@@ -224,6 +224,19 @@ fn main() {
         all
     });
     report::concurrent(&concurrent, CONCURRENCY);
+    // A smoke run (`cargo test --bench side_by_side`, as CI runs it) is a check that every lane
+    // answers as it should; a full run reports errors in its tables and goes on.
+    let failed: std::collections::BTreeSet<&str> = sequential
+        .iter()
+        .flat_map(|(_, lanes)| lanes)
+        .chain(concurrent.iter().map(|(_, lane)| lane))
+        .filter(|lane| lane.errors > 0)
+        .map(|lane| lane.label.as_str())
+        .collect();
+    if settings.smoke && !failed.is_empty() {
+        eprintln!("side_by_side smoke run: requests failed on {failed:?} (see the tables above)");
+        std::process::exit(1);
+    }
 
     report::proxies(&running);
     drop(litellm);
