@@ -1,12 +1,14 @@
 //! Side by side, in one run: the fast upstream directly, through `case-harness adapter`
-//! (translation, and pass-through when the binary has it) and through LiteLLM's proxy — added
-//! latency p50/p99 at concurrency 1 and 64, requests per second, time to first streamed byte,
-//! peak RSS — then `check` and a whole `run` (stage by stage) against the same upstream, and
-//! the secret scanner against `grep -F -f` on the same generated files.
+//! (translation, and pass-through when the binary has it), through two floors (`floor.rs`) and
+//! through LiteLLM's proxy — added latency p50/p99 at concurrency 1 and 64, requests per second,
+//! each proxy's CPU per request, time to first streamed byte, peak RSS — then `check` and a whole
+//! `run` (stage by stage) against the same upstream, and the secret scanner against `grep -F -f`
+//! on the same generated files.
 //!
 //! Driven by `scripts/bench.sh`, which builds, makes LiteLLM's venv and passes its path. It
-//! prints Markdown tables and judges nothing: the machines are shared, so the ratios measured
-//! in the same run are the figure, never a threshold.
+//! prints Markdown tables and judges no figure: the machines are shared, so the ratios measured
+//! in the same run are the figure, never a threshold. Only a smoke run fails, and only when a
+//! lane's requests fail (CI runs it so).
 //!
 //! Everything listens on 127.0.0.1 and is started here; every phase is bounded in requests and
 //! time, and every process it starts is stopped when it ends.
