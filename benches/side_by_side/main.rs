@@ -235,16 +235,17 @@ fn main() {
         .filter(|lane| lane.errors > 0)
         .map(|lane| lane.label.as_str())
         .collect();
-    if settings.smoke && !failed.is_empty() {
-        eprintln!("side_by_side smoke run: requests failed on {failed:?} (see the tables above)");
-        std::process::exit(1);
-    }
 
     report::proxies(&running);
     drop(litellm);
     drop(floors);
     drop(pass_through);
     drop(adapter);
+    // After the drops: `exit` runs no destructor, and the proxies must not outlive the bench.
+    if settings.smoke && !failed.is_empty() {
+        eprintln!("side_by_side smoke run: requests failed on {failed:?} (see the tables above)");
+        std::process::exit(1);
+    }
 
     let env = whole::HarnessEnv {
         harness: harness.clone(),
