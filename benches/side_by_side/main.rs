@@ -235,7 +235,6 @@ fn main() {
         .filter(|lane| lane.errors > 0)
         .map(|lane| lane.label.as_str())
         .collect();
-
     report::proxies(&running);
     drop(litellm);
     drop(floors);

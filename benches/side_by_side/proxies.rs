@@ -239,14 +239,10 @@ pub fn process_tree(pid: u32) -> Vec<u32> {
             let Some(child) = entry.file_name().to_str().and_then(|name| name.parse::<u32>().ok()) else {
                 continue;
             };
-            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            let Some(fields) = stat_after_name(child) else {
                 continue;
             };
-            // The command name is in parentheses and may contain spaces: parse after the last ')'.
-            let Some(rest) = stat.rfind(')').map(|at| &stat[at + 1..]) else {
-                continue;
-            };
-            if let Some(parent) = rest.split_whitespace().nth(1).and_then(|field| field.parse().ok()) {
+            if let Some(parent) = fields.split_whitespace().nth(1).and_then(|field| field.parse().ok()) {
                 parents.push((child, parent));
             }
         }
@@ -261,18 +257,23 @@ pub fn process_tree(pid: u32) -> Vec<u32> {
     tree
 }
 
-/// A `kB` field of `/proc/PID/status`.
-/// utime + stime of `pid`, in clock ticks (fields 14 and 15 of `/proc/PID/stat`; 12 and 13
-/// after the command name, which is in parentheses and may contain spaces).
-fn cpu_ticks(pid: u32) -> Option<u64> {
+/// `/proc/PID/stat` after the command name, which is in parentheses and may contain spaces:
+/// its first field is field 3 (the state), its second the parent's pid.
+fn stat_after_name(pid: u32) -> Option<String> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let mut fields = rest.split_whitespace().skip(11);
+    Some(stat[stat.rfind(')')? + 1..].to_owned())
+}
+
+/// utime + stime of `pid`, in clock ticks (fields 14 and 15 of `/proc/PID/stat`).
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let fields = stat_after_name(pid)?;
+    let mut fields = fields.split_whitespace().skip(11);
     let user: u64 = fields.next()?.parse().ok()?;
     let system: u64 = fields.next()?.parse().ok()?;
     Some(user + system)
 }
 
+/// A `kB` field of `/proc/PID/status`.
 pub fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|line| line.starts_with(field))?;

@@ -665,7 +665,7 @@ mod tests {
         };
         let (local, other, external) = ("smollm2", "qwen2.5", "claude-sonnet-4-6");
         assert_eq!(recorded(&[local, local, other]).as_deref(), Some(local));
-        // Repeated texts (a stream's chunks) are judged once; the order of change still counts.
+        // Repeated texts (a stream's chunks) do not change which one is recorded.
         for reports in [
             [local, local, external, external],
             [local, external, local, external],
