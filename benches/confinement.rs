@@ -1,6 +1,8 @@
 //! What confining Case costs per run: starting `/bin/true` as Case inside the sandbox
-//! (namespaces, mounts, `lo`, the listener hand-over, init, `/proc`, capability drop, and the
-//! wait until the namespace is empty) against starting it as a plain child in its own
+//! (every layer: user, mount, network, PID, UTS, IPC and cgroup namespaces, the read-only host
+//! view with its private `/tmp`, `lo`, the listener hand-over, init, `/proc`, seccomp,
+//! Landlock, the bounds, the drop to an unprivileged user, and the wait until the namespace
+//! is empty) against starting it as a plain child in its own
 //! process group (the unconfined path), alternating the two (ABAB…) so that a machine whose
 //! speed drifts slows both alike.
 //!
@@ -14,7 +16,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use case_harness::sandbox::{Sandbox, SandboxSpec};
+use case_harness::sandbox::{Bounds, Sandbox, SandboxSpec};
 
 fn main() -> std::process::ExitCode {
     let mut args = std::env::args_os();
@@ -77,6 +79,8 @@ async fn confined_run() -> Duration {
         env: vec![("PATH".to_owned(), "/usr/bin:/bin".to_owned())],
         stdout: log(run_dir.path(), "stdout"),
         stderr: log(run_dir.path(), "stderr"),
+        bounds: Bounds::default(),
+        without: Vec::new(),
     };
     let (mut sandbox, _listener) = Sandbox::prepare(spec).await.expect("sandbox");
     sandbox.start_case().await.expect("start Case");

@@ -300,6 +300,7 @@ pub(crate) async fn run(launch: &CaseLaunch<'_>, trace: &Trace) -> Result<CaseEx
 
     use std::os::unix::process::ExitStatusExt;
     let exit = CaseExit {
+        bound: None,
         exit_code: status.code(),
         signal: status.signal(),
         timed_out,
@@ -339,6 +340,7 @@ pub(crate) async fn run_in_sandbox(
                 signal: None,
                 timed_out: false,
                 duration_ms: started.elapsed().as_millis() as u64,
+                bound: None,
             };
             trace
                 .record(&TraceEvent::CaseProcessExited(exit.clone()))
@@ -358,6 +360,7 @@ pub(crate) async fn run_in_sandbox(
         signal: ended.signal,
         timed_out: ended.timed_out,
         duration_ms: started.elapsed().as_millis() as u64,
+        bound: ended.bound.map(|bound| bound.to_string()),
     };
     trace
         .record(&TraceEvent::CaseProcessExited(exit.clone()))

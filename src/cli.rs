@@ -15,6 +15,7 @@ use crate::config::HarnessConfig;
 use crate::gates::{self, GateInputs, GateStatus};
 use crate::output::CheckOutput;
 
+mod confinement;
 mod exit;
 mod signing;
 
@@ -147,6 +148,8 @@ enum Command {
         /// agent configuration directory (CLAUDE_CONFIG_DIR) stays fresh; the report records it.
         #[arg(long)]
         keep_home: bool,
+        #[command(flatten)]
+        confinement: confinement::ConfinementFlags,
         /// The Case command and its arguments (default: the reference Case).
         #[arg(last = true, value_name = "CASE_CMD")]
         case_command: Vec<String>,
@@ -227,9 +230,10 @@ enum Command {
     /// CASE_HARNESS_SIGNING_KEY=PATH; keep PATH outside every evidence folder and where the
     /// agent under test cannot read it.
     Keygen {
-        /// Where the private key goes.
+        /// Where the private key goes (default: `signing.key` in
+        /// `$XDG_CONFIG_HOME/case-harness/keys`, a folder every run hides from Case).
         #[arg(value_name = "PATH")]
-        path: PathBuf,
+        path: Option<PathBuf>,
     },
     /// Scan files or folders for a secret taken from an environment variable; exit 1 on a hit.
     ///
@@ -326,6 +330,7 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
             allow_unconfined,
             hide,
             keep_home,
+            confinement,
             case_command,
             upstream_api,
         } => {
@@ -339,6 +344,9 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
                 probe_timeout: seconds("--probe-timeout", probe)?,
                 allow_unconfined,
                 hidden_paths: hide,
+                writable_paths: confinement.writable.clone(),
+                bounds: confinement.bounds(),
+                without_layers: confinement.unsafe_without_layer.clone(),
                 keep_home,
                 upstream_api,
             };
@@ -372,7 +380,7 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
             out,
         } => evidence(sot, scenarios, out),
         Command::Verify { report, key } => signing::verify(&report, key.as_deref()),
-        Command::Keygen { path } => signing::keygen(&path),
+        Command::Keygen { path } => signing::keygen(path.as_deref()),
         Command::Scan { secret_env, paths } => scan(&secret_env, &paths),
         Command::ReferenceCase => Ok(crate::reference_case::main()),
     }

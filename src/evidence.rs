@@ -329,6 +329,9 @@ pub(crate) fn decide_outcome(report: &Report, run_errors: &[String]) -> (RunOutc
     match &report.case {
         None => failures.push("no record of how Case ended".to_owned()),
         Some(case) => {
+            if let Some(bound) = &case.bound {
+                failures.push(bound.clone());
+            }
             if case.timed_out {
                 failures.push(format!("Case timed out after {} ms and was killed", case.duration_ms));
             } else if case.exit_code != Some(0) {

@@ -195,26 +195,84 @@ pub struct Confinement {
     pub uid: u32,
     /// The mechanism.
     pub how: String,
+    /// The layers in force (`sandbox::Layer` names), as the sandbox reported them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layers: Vec<String>,
+    /// The folders Case could write (besides its private `/tmp` and `/dev/shm`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub writable: Vec<String>,
+    /// The paths Case found empty (key folders, credential places).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hidden: Vec<String>,
+    /// What Case could consume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bounds: Option<Bounds>,
 }
 
+/// What Case may consume. The defaults are far above what a real agent uses (Claude Code:
+/// ~20 processes, ~400 MB resident, a few MB written), so they only stop runaways.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bounds {
+    /// Processes (and threads) alive at once in Case's PID namespace.
+    pub processes: u64,
+    /// Resident memory of all of Case's processes together, in bytes.
+    pub memory_bytes: u64,
+    /// Bytes written by Case's processes (`write(2)` and friends, all of them summed), and
+    /// the largest file it may write.
+    pub written_bytes: u64,
+    /// The size of the private `/tmp` and `/dev/shm`, each, in bytes.
+    pub tmp_bytes: u64,
+}
+
+impl Default for Bounds {
+    fn default() -> Self {
+        const GIB: u64 = 1 << 30;
+        Bounds {
+            processes: 1024,
+            memory_bytes: 8 * GIB,
+            written_bytes: 4 * GIB,
+            tmp_bytes: GIB,
+        }
+    }
+}
+
+
 impl Isolation {
-    /// The isolation of a run confined by kernel namespaces.
+    /// The isolation of a run confined by kernel namespaces, before the layers are known.
     pub fn confined(uid: u32, how: &str) -> Isolation {
         Isolation::Confined(Confinement {
             network: "namespace".to_owned(),
-            filesystem: "read_only_run_folder".to_owned(),
+            filesystem: "read_only_host".to_owned(),
             pid: "namespace".to_owned(),
             uid,
             how: how.to_owned(),
+            layers: Vec::new(),
+            writable: Vec::new(),
+            hidden: Vec::new(),
+            bounds: None,
         })
     }
 
-    /// True when Case's network, filesystem and processes were all confined.
+    /// True when Case was confined with every layer a confined run must have
+    /// (`sandbox::Layer::required`): a run confined by an older harness, or with a layer
+    /// missing, does not count as confined.
     pub(crate) fn is_confined(&self) -> bool {
         matches!(self, Isolation::Confined(confinement)
             if confinement.network == "namespace"
-                && confinement.filesystem == "read_only_run_folder"
-                && confinement.pid == "namespace")
+                && confinement.filesystem == "read_only_host"
+                && confinement.pid == "namespace"
+                && confinement.missing_layers().is_empty())
+    }
+}
+
+impl Confinement {
+    /// The required layers this confinement did not have.
+    pub(crate) fn missing_layers(&self) -> Vec<&'static str> {
+        crate::sandbox::Layer::required()
+            .map(|layer| layer.name())
+            .filter(|name| !self.layers.iter().any(|layer| layer == name))
+            .collect()
     }
 }
 
@@ -290,6 +348,9 @@ pub struct CaseSummary {
     pub timed_out: bool,
     /// Spawn-to-exit wall time.
     pub duration_ms: u64,
+    /// The bound Case passed, when the sandbox ended it for that.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bound: Option<String>,
     /// `verdict` from `case-output/result.json` (`pass`/`fail`), if it wrote one.
     pub verdict: Option<Verdict>,
 }
@@ -327,6 +388,10 @@ pub struct CaseExit {
     pub timed_out: bool,
     /// Wall time from spawn to exit, in milliseconds.
     pub duration_ms: u64,
+    /// The bound Case passed (processes, memory, bytes written), when the sandbox ended it
+    /// for that: the failure names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bound: Option<String>,
 }
 
 impl CaseExit {
@@ -337,6 +402,7 @@ impl CaseExit {
             signal: None,
             timed_out: false,
             duration_ms: 0,
+            bound: None,
         }
     }
 }
@@ -476,4 +542,31 @@ pub struct Seal {
     pub algorithm: String,
     /// sha256 of the canonical JSON of the report without `seal` (which covers the artifact digests).
     pub digest: String,
+}
+
+#[cfg(test)]
+mod confinement_tests {
+    use super::*;
+
+    fn confined_with(layers: &[&str]) -> Isolation {
+        let mut isolation = Isolation::confined(65_534, "test");
+        if let Isolation::Confined(confinement) = &mut isolation {
+            confinement.layers = layers.iter().map(|layer| (*layer).to_owned()).collect();
+        }
+        isolation
+    }
+
+    /// A run with a layer left out (`--unsafe-without-layer`), or from a harness that had
+    /// fewer layers, does not count as confined; Landlock alone may be missing (the kernel
+    /// may lack it).
+    #[test]
+    fn only_a_run_with_every_required_layer_counts_as_confined() {
+        let all: Vec<&str> = crate::sandbox::Layer::ALL.iter().map(|layer| layer.name()).collect();
+        assert!(confined_with(&all).is_confined());
+        let without_landlock: Vec<&str> = all.iter().copied().filter(|name| *name != "landlock").collect();
+        assert!(confined_with(&without_landlock).is_confined());
+        let without_read_only_host: Vec<&str> = all.iter().copied().filter(|name| *name != "read_only_host").collect();
+        assert!(!confined_with(&without_read_only_host).is_confined());
+        assert!(!confined_with(&[]).is_confined());
+    }
 }

@@ -50,8 +50,16 @@ pub(crate) struct RunOptions {
     /// Run Case unconfined when the kernel refuses the namespaces (the report then says
     /// `isolation: none`); without it such a run is refused.
     pub allow_unconfined: bool,
-    /// Paths Case must not read (hidden inside its mount namespace), e.g. a signing key's folder.
+    /// Paths Case must not read (hidden inside its mount namespace), besides those every run
+    /// hides (`hidden_from_case`).
     pub hidden_paths: Vec<PathBuf>,
+    /// Folders Case may write besides `case-output/` and `case-home/` (`--writable`).
+    pub writable_paths: Vec<PathBuf>,
+    /// What Case may consume.
+    pub bounds: crate::sandbox::Bounds,
+    /// Layers of the confinement to leave out (`--unsafe-without-layer`, the attack tests'
+    /// controls); the report lists the layers in force, and `status` counts no such run.
+    pub without_layers: Vec<crate::sandbox::Layer>,
     /// Keep the user's `HOME` for Case instead of a fresh `case-home/` (the agent
     /// configuration directory stays fresh either way; see [`crate::case_home`]).
     pub keep_home: bool,
@@ -414,16 +422,20 @@ async fn run_case(
     // Confined: the adapter's address is fixed inside Case's own network namespace.
     let confined = contract(SocketAddr::from((Ipv4Addr::LOCALHOST, crate::sandbox::ADAPTER_PORT)));
     let env = case_process::case_environment(&confined, &config.case_passthrough);
+    let writable: Vec<PathBuf> = [output_dir.clone(), home_dir.clone()]
+        .into_iter()
+        .chain(options.writable_paths.iter().cloned())
+        .collect();
+    let hidden = hidden_from_case(options, config);
+    if !options.without_layers.contains(&crate::sandbox::Layer::UnprivilegedUser) {
+        give_to_case(&[&output_dir, &home_dir])?;
+    }
     let spec = SandboxSpec {
         run_dir: out,
-        writable: vec![output_dir.clone(), home_dir.clone()],
-        // The signing key's folder too: a Case that could read the key could sign a forgery.
-        hidden: options
-            .hidden_paths
-            .iter()
-            .cloned()
-            .chain(config.signing_key_dir())
-            .collect(),
+        writable: writable.clone(),
+        hidden: hidden.clone(),
+        bounds: options.bounds,
+        without: options.without_layers.clone(),
         working_dir: &output_dir,
         command: case_command,
         env: case_process::exposed(&env),
@@ -434,7 +446,7 @@ async fn run_case(
         Ok((mut sandbox, listener)) => {
             let handle = adapter::start_on(adapter, listener).await.map_err(RunError::Adapter)?;
             write_case_config(&confined, options.timeout)?;
-            let isolation = crate::sandbox::confined_isolation();
+            let isolation = crate::sandbox::confined_isolation(sandbox.layers(), &writable, &hidden, options.bounds);
             trace_isolation(&trace, &isolation)?;
             let exit = case_process::run_in_sandbox(&launch(&env), &mut sandbox, &trace).await;
             (exit, handle, isolation)
@@ -494,6 +506,7 @@ async fn run_case(
             signal: exit.signal,
             timed_out: exit.timed_out,
             duration_ms: exit.duration_ms,
+            bound: exit.bound.clone(),
             verdict,
         },
         isolation,
@@ -502,6 +515,69 @@ async fn run_case(
         logs: vec![stdout, stderr],
         errors,
     })
+}
+
+/// Every path Case must find empty: the user's `--hide`, the signing key's folder (when one
+/// is configured) and the default key folder — in every run, signed or not, so that no
+/// unsigned run can reach a key a later signed run uses — and the invoking user's credential
+/// places (docs/threat-model.md).
+fn hidden_from_case(options: &RunOptions, config: &HarnessConfig) -> Vec<PathBuf> {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let credentials = home.iter().flat_map(|home| CREDENTIAL_PLACES.iter().map(move |place| home.join(place)));
+    let mut hidden: Vec<PathBuf> = options
+        .hidden_paths
+        .iter()
+        .cloned()
+        .chain(config.signing_key_dir())
+        .chain(crate::signing::default_key_dir())
+        .chain(credentials)
+        .chain(HOST_SECRETS.iter().map(PathBuf::from))
+        .collect();
+    hidden.sort();
+    hidden.dedup();
+    hidden
+}
+
+/// Credential places under the invoking user's home that Case never needs.
+const CREDENTIAL_PLACES: &[&str] = &[
+    ".ssh",
+    ".aws",
+    ".azure",
+    ".config/gcloud",
+    ".config/gh",
+    ".docker",
+    ".kube",
+    ".gnupg",
+    ".netrc",
+    ".npmrc",
+    ".pypirc",
+    ".git-credentials",
+    ".cargo/credentials",
+    ".cargo/credentials.toml",
+    ".claude",
+    ".claude.json",
+    ".codex",
+];
+
+/// Host files with secrets that a root-owned read could reach.
+const HOST_SECRETS: &[&str] = &["/etc/shadow", "/etc/gshadow", "/etc/ssh"];
+
+/// As root, Case runs as `nobody` ([`crate::sandbox::CASE_HOST_ID`]): its writable run
+/// folders become its own. A normal user's Case is that user and owns them already.
+fn give_to_case(folders: &[&Path]) -> Result<(), RunError> {
+    if !rustix::process::getuid().is_root() {
+        return Ok(());
+    }
+    let id = Some(crate::sandbox::CASE_HOST_ID);
+    for folder in folders {
+        match std::os::unix::fs::chown(folder, id, id) {
+            // A "root" inside a user namespace that does not map `nobody`: the sandbox then
+            // finds it cannot map Case either, and says so.
+            Err(error) if error.raw_os_error() == Some(libc::EINVAL) => {}
+            result => result.map_err(crate::path_io::at(folder))?,
+        }
+    }
+    Ok(())
 }
 
 fn trace_isolation(trace: &Trace, isolation: &Isolation) -> Result<(), RunError> {

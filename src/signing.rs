@@ -15,7 +15,7 @@
 
 use std::fmt;
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
@@ -58,6 +58,20 @@ pub enum KeyError {
         path: PathBuf,
         /// Its permission bits.
         mode: u32,
+    },
+    /// `keygen` was given no path and there is no home to find the default folder in.
+    #[error("no key path given, and neither XDG_CONFIG_HOME nor HOME is set to find the default key folder: pass a PATH")]
+    NoDefaultFolder,
+    /// The key file has more than one name: a hard link elsewhere could be outside every
+    /// folder the sandbox hides (the theft of round three made one in an unsigned run).
+    #[error(
+        "{path}: signing key has {links} hard links, so it can be read through a name the sandbox does not hide; make a fresh key with `case-harness keygen` (and remove this one and its other names)"
+    )]
+    HardLinked {
+        /// The file.
+        path: PathBuf,
+        /// Its link count.
+        links: u64,
     },
     /// The run folder lies inside the key's folder, which a sandbox hides from Case.
     #[error(
@@ -112,6 +126,12 @@ impl EvidenceSigner {
             return Err(KeyError::TooOpen {
                 path: path.to_owned(),
                 mode,
+            });
+        }
+        if metadata.nlink() > 1 {
+            return Err(KeyError::HardLinked {
+                path: path.to_owned(),
+                links: metadata.nlink(),
             });
         }
         let key_real = std::fs::canonicalize(path).map_err(io(path))?;
@@ -206,10 +226,30 @@ pub struct GeneratedKey {
     pub keyid: String,
 }
 
+/// The folder `keygen` writes to when given no path, and that every run hides from Case,
+/// signed or not: `$XDG_CONFIG_HOME/case-harness/keys`, else `~/.config/case-harness/keys`.
+pub fn default_key_dir() -> Option<PathBuf> {
+    let config = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .filter(|path| path.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".config")))?;
+    Some(config.join("case-harness").join("keys"))
+}
+
+/// The private key's path when `keygen` is given none: `signing.key` in [`default_key_dir`].
+pub fn default_key_path() -> Option<PathBuf> {
+    default_key_dir().map(|dir| dir.join("signing.key"))
+}
+
 /// Writes a fresh Ed25519 private key to `path` (PKCS#8 PEM, created with mode 0600, never
-/// overwriting) and its public key to `path.pub` (SubjectPublicKeyInfo PEM).
+/// overwriting) and its public key to `path.pub` (SubjectPublicKeyInfo PEM); a missing
+/// folder is created, readable by its owner only.
 pub fn keygen(path: &Path) -> Result<GeneratedKey, KeyError> {
     let public_path = public_key_path(path);
+    if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty() && !dir.exists()) {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io(dir))?;
+    }
     for existing in [path, public_path.as_path()] {
         if existing.exists() {
             return Err(KeyError::Exists {
@@ -333,6 +373,22 @@ mod tests {
         let error = EvidenceSigner::load(&path, &dir.path().join("run")).expect_err("too open");
         assert!(matches!(error, KeyError::TooOpen { mode: 0o640, .. }), "{error}");
         assert!(error.to_string().contains("chmod 600"), "{error}");
+    }
+
+    /// Round-three attack: a Case in an unsigned run hard-linked the key into a writable
+    /// place, then read it through the link in a later signed run. A key with a second
+    /// name is refused before anything runs.
+    #[test]
+    fn a_key_with_a_second_hard_link_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("keys")).expect("keys");
+        let path = dir.path().join("keys/k");
+        keygen(&path).expect("keygen");
+        EvidenceSigner::load(&path, &dir.path().join("run")).expect("one name: accepted");
+        std::fs::hard_link(&path, dir.path().join("stolen")).expect("link");
+        let error = EvidenceSigner::load(&path, &dir.path().join("run")).expect_err("two names");
+        assert!(matches!(error, KeyError::HardLinked { links: 2, .. }), "{error}");
+        assert!(error.to_string().contains("case-harness keygen"), "{error}");
     }
 
     #[test]

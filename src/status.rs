@@ -42,7 +42,7 @@ impl VerifiedReport {
         }
         if !self.confined && !count_unconfined {
             return Some(
-                "Case ran unconfined (isolation: none): nothing stopped it from reaching another model; \
+                "Case ran unconfined (isolation: none, or a required layer of the confinement missing): nothing stopped it from reaching another model or the evidence; \
                  `status --count-unconfined` counts it anyway"
                     .to_owned(),
             );

@@ -11,8 +11,12 @@ use crate::signing::{EvidenceKey, EvidenceSigner};
 pub(super) const CONSISTENCY_ONLY: &str = "note: checked consistency only (the report and its folder agree), not origin: anyone can write a consistent folder and reseal it; run `case-harness verify --key PUBKEY` to check who signed it";
 
 /// `case-harness keygen PATH`.
-pub(super) fn keygen(path: &Path) -> Result<Exit, CliError> {
-    let generated = crate::signing::keygen(path)?;
+pub(super) fn keygen(path: Option<&Path>) -> Result<Exit, CliError> {
+    let path = match path {
+        Some(path) => path.to_owned(),
+        None => crate::signing::default_key_path().ok_or(crate::signing::KeyError::NoDefaultFolder)?,
+    };
+    let generated = crate::signing::keygen(&path)?;
     println!(
         "private key: {} (mode 0600; keep it where the agent under test cannot read it)",
         generated.private_path.display()

@@ -34,6 +34,10 @@ pub(crate) enum Message {
     Unavailable(String),
     /// Anything else that went wrong (the text says what).
     Failed(String),
+    /// The confinement's layers in force, comma-separated (sandbox → harness, before `Listener`).
+    Layers(String),
+    /// Case passed a bound and the namespace was ended (`BoundHit::encode`'s text).
+    BoundHit(String),
 }
 
 impl Message {
@@ -46,6 +50,8 @@ impl Message {
             Message::Signaled(_) => b'S',
             Message::Unavailable(_) => b'U',
             Message::Failed(_) => b'E',
+            Message::Layers(_) => b'Y',
+            Message::BoundHit(_) => b'B',
         }
     }
 }
@@ -64,7 +70,7 @@ pub(crate) fn pair() -> std::io::Result<(OwnedFd, OwnedFd)> {
 pub(crate) fn send(socket: BorrowedFd<'_>, message: &Message) -> std::io::Result<()> {
     let text = match message {
         Message::Exited(code) | Message::Signaled(code) => code.to_string(),
-        Message::Unavailable(text) | Message::Failed(text) => text.chars().take(MAX_MESSAGE - 8).collect(),
+        Message::Unavailable(text) | Message::Failed(text) | Message::Layers(text) | Message::BoundHit(text) => text.chars().take(MAX_MESSAGE - 8).collect(),
         Message::Listener(_) | Message::Go | Message::Init(_) => String::new(),
     };
     let mut bytes = Vec::with_capacity(1 + text.len());
@@ -120,6 +126,8 @@ pub(crate) fn receive(socket: BorrowedFd<'_>) -> std::io::Result<Option<Message>
         b'S' => Message::Signaled(number()?),
         b'U' => Message::Unavailable(text),
         b'E' => Message::Failed(text),
+        b'Y' => Message::Layers(text),
+        b'B' => Message::BoundHit(text),
         other => {
             return Err(std::io::Error::other(format!(
                 "unknown control message tag {other:#04x}"

@@ -2,14 +2,16 @@
 //! keeper. It runs before any async runtime exists, because `unshare(2)` of a user or PID
 //! namespace and `fork(2)` are only sound in a single-threaded process.
 //!
-//! The outer process unshares mount, network and PID namespaces (plus a user namespace when
-//! not root), brings `lo` up, makes the run folder read-only except its writable
-//! sub-folders, hides the secret paths, binds the adapter's listener inside the network
-//! namespace and hands it to the harness. On `Go` it forks the namespace's init (PID 1),
-//! which mounts a fresh `/proc`, starts Case as PID 2 without capabilities, reaps orphans
-//! and exits with Case. When init exits the kernel kills whatever is left in the namespace,
-//! and the outer process's `waitpid` returns only once the namespace is empty: the harness
-//! waits for the outer process before it scans or seals anything.
+//! The outer process unshares user, mount, network, PID, UTS, IPC and cgroup namespaces
+//! (`identity`), brings `lo` up, builds Case's view of the file system (`view`: the host
+//! read-only, the writable folders, a private `/tmp`, the hidden paths), binds the adapter's
+//! listener inside the network namespace and hands it to the harness with the list of layers
+//! in force. On `Go` it forks the namespace's init (PID 1), which mounts a fresh `/proc` with
+//! `/proc/sys` read-only, puts the seccomp filter and Landlock on itself (`filters`), starts
+//! Case as PID 2 as an unprivileged user, keeps its bounds (`bounds`), reaps orphans and
+//! exits with Case. When init exits the kernel kills whatever is left in the namespace, and
+//! the outer process's `waitpid` returns only once the namespace is empty: the harness waits
+//! for the outer process before it scans or seals anything.
 
 use std::ffi::OsString;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -18,18 +20,23 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use rustix::mount::{MountFlags, MountPropagationFlags};
+use rustix::mount::MountFlags;
 use rustix::process::{Pid, Signal, WaitOptions};
-use rustix::thread::{CapabilitySet, CapabilitySets, UnshareFlags};
+use rustix::thread::UnshareFlags;
 
+use super::bounds::{self, Usage};
 use super::control::{self, Message};
+use super::filters;
+use super::identity::{self, CaseIdentity};
+use super::layers::{Bounds, Layer};
+use super::view::{self, ViewSpec};
 
 /// What the harness asks of the sandbox (its argv, after `__sandbox`).
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct SandboxArgs {
-    /// The run folder, made read-only.
+    /// The run folder.
     pub run_dir: PathBuf,
-    /// Sub-folders that stay writable.
+    /// Folders that stay writable (`case-output/`, `case-home/`, `--writable`).
     pub writable: Vec<PathBuf>,
     /// Paths made unreadable (an empty read-only tmpfs over a folder, `/dev/null` over a file).
     pub hidden: Vec<PathBuf>,
@@ -39,6 +46,11 @@ pub(crate) struct SandboxArgs {
     pub port: u16,
     /// The inherited control socket.
     pub control_fd: i32,
+    /// What Case may consume.
+    pub bounds: Bounds,
+    /// Layers left out: only the attack tests' controls ask for this, and the report then
+    /// lists the layers without them.
+    pub without: Vec<Layer>,
     /// Case's argv.
     pub command: Vec<OsString>,
 }
@@ -53,15 +65,21 @@ impl SandboxArgs {
         for path in &self.hidden {
             args.extend(["--hide".into(), path.clone().into()]);
         }
-        args.extend([
-            "--cwd".into(),
-            self.working_dir.clone().into(),
-            "--port".into(),
-            self.port.to_string().into(),
-            "--control-fd".into(),
-            self.control_fd.to_string().into(),
-            "--".into(),
-        ]);
+        for layer in &self.without {
+            args.extend(["--without".into(), layer.name().into()]);
+        }
+        let numbers = [
+            ("--port", u64::from(self.port)),
+            ("--control-fd", self.control_fd as u64),
+            ("--max-processes", self.bounds.processes),
+            ("--max-memory", self.bounds.memory_bytes),
+            ("--max-written", self.bounds.written_bytes),
+            ("--tmp-size", self.bounds.tmp_bytes),
+        ];
+        for (flag, value) in numbers {
+            args.extend([flag.into(), value.to_string().into()]);
+        }
+        args.extend(["--cwd".into(), self.working_dir.clone().into(), "--".into()]);
         args.extend(self.command.iter().cloned());
         args
     }
@@ -75,34 +93,45 @@ impl SandboxArgs {
                 parsed.command = args.collect();
                 break;
             }
-            let value = args
-                .next()
-                .ok_or_else(|| SandboxArgsError::NoValue(flag.to_string_lossy().into_owned()))?;
-            let number = |value: &OsString| {
+            let flag_text = flag.to_string_lossy().into_owned();
+            let value = args.next().ok_or_else(|| SandboxArgsError::NoValue(flag_text.clone()))?;
+            let number = || {
                 value
                     .to_str()
-                    .and_then(|text| text.parse::<i64>().ok())
-                    .ok_or_else(|| SandboxArgsError::NotANumber(flag.to_string_lossy().into_owned()))
+                    .and_then(|text| text.parse::<u64>().ok())
+                    .ok_or_else(|| SandboxArgsError::NotANumber(flag_text.clone()))
             };
-            match flag.to_str() {
-                Some("--run-dir") => parsed.run_dir = value.into(),
-                Some("--writable") => parsed.writable.push(value.into()),
-                Some("--hide") => parsed.hidden.push(value.into()),
-                Some("--cwd") => parsed.working_dir = value.into(),
-                Some("--port") => {
-                    parsed.port = u16::try_from(number(&value)?).map_err(|_| SandboxArgsError::OutOfRange("--port"))?;
-                }
-                Some("--control-fd") => {
+            match flag_text.as_str() {
+                "--run-dir" => parsed.run_dir = value.into(),
+                "--writable" => parsed.writable.push(value.into()),
+                "--hide" => parsed.hidden.push(value.into()),
+                "--cwd" => parsed.working_dir = value.into(),
+                "--without" => parsed.without.push(
+                    value
+                        .to_str()
+                        .and_then(|name| name.parse().ok())
+                        .ok_or_else(|| SandboxArgsError::Unknown(value.to_string_lossy().into_owned()))?,
+                ),
+                "--port" => parsed.port = u16::try_from(number()?).map_err(|_| SandboxArgsError::OutOfRange("--port"))?,
+                "--control-fd" => {
                     parsed.control_fd =
-                        i32::try_from(number(&value)?).map_err(|_| SandboxArgsError::OutOfRange("--control-fd"))?;
+                        i32::try_from(number()?).map_err(|_| SandboxArgsError::OutOfRange("--control-fd"))?;
                 }
-                _ => return Err(SandboxArgsError::Unknown(flag.to_string_lossy().into_owned())),
+                "--max-processes" => parsed.bounds.processes = number()?,
+                "--max-memory" => parsed.bounds.memory_bytes = number()?,
+                "--max-written" => parsed.bounds.written_bytes = number()?,
+                "--tmp-size" => parsed.bounds.tmp_bytes = number()?,
+                _ => return Err(SandboxArgsError::Unknown(flag_text)),
             }
         }
         if parsed.command.is_empty() || parsed.run_dir.as_os_str().is_empty() || parsed.control_fd < 3 {
             return Err(SandboxArgsError::Incomplete);
         }
         Ok(parsed)
+    }
+
+    fn has(&self, layer: Layer) -> bool {
+        !self.without.contains(&layer)
     }
 }
 
@@ -142,14 +171,27 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     if rustix::io::fcntl_setfd(&control, rustix::io::FdFlags::CLOEXEC).is_err() {
         return ExitCode::from(125);
     }
-    let listener = match confine(&args) {
-        Ok(listener) => listener,
+    let (listener, identity, mut layers) = match confine(&args) {
+        Ok(confined) => confined,
         Err(failure) => {
             let _ = control::send(control.as_fd(), &failure);
             return ExitCode::from(125);
         }
     };
-    if control::send(control.as_fd(), &Message::Listener(listener.into())).is_err() {
+    // Init's own layers (it puts them in place after `Go`, and fails the run if it cannot).
+    layers.extend(
+        [Layer::ProcSysReadOnly, Layer::Seccomp, Layer::Bounds]
+            .into_iter()
+            .filter(|layer| args.has(*layer)),
+    );
+    if args.has(Layer::Landlock) && landlock_available() {
+        layers.push(Layer::Landlock);
+    }
+    layers.sort();
+    let names: Vec<&str> = layers.iter().map(|layer| layer.name()).collect();
+    if control::send(control.as_fd(), &Message::Layers(names.join(","))).is_err()
+        || control::send(control.as_fd(), &Message::Listener(listener.into())).is_err()
+    {
         return ExitCode::from(125);
     }
     match control::receive(control.as_fd()) {
@@ -175,7 +217,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         return ExitCode::from(125);
     }
     if child == 0 {
-        init(&args, &control, &outer);
+        init(&args, identity, &layers, &control, &outer);
     }
     drop(outer);
     let Some(init_pid) = Pid::from_raw(child) else {
@@ -195,98 +237,73 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Builds the namespaces, mounts and listener; the error is the message for the harness.
-fn confine(args: &SandboxArgs) -> Result<std::net::TcpListener, Message> {
-    let failed = |what: String| move |error: rustix::io::Errno| Message::Failed(format!("{what}: {error}"));
-    let (uid, gid) = (rustix::process::getuid(), rustix::process::getgid());
-    let namespaces = UnshareFlags::NEWNS | UnshareFlags::NEWNET | UnshareFlags::NEWPID;
-    // Root needs no user namespace; anyone else (or a root without CAP_SYS_ADMIN) maps its
-    // own ids into one.
-    let first = if uid.is_root() {
-        unshare(namespaces)
+/// Builds the namespaces, the file-system view and the listener; returns them with who Case
+/// will be and the layers in force so far. The error is the message for the harness.
+fn confine(args: &SandboxArgs) -> Result<(std::net::TcpListener, CaseIdentity, Vec<Layer>), Message> {
+    let namespaces = UnshareFlags::NEWNS
+        | UnshareFlags::NEWNET
+        | UnshareFlags::NEWPID
+        | UnshareFlags::NEWUTS
+        | UnshareFlags::NEWIPC
+        | UnshareFlags::NEWCGROUP;
+    let mut layers = vec![
+        Layer::NetworkNamespace,
+        Layer::PidNamespace,
+        Layer::UtsIpcCgroupNamespaces,
+    ];
+    let identity = if args.has(Layer::UnprivilegedUser) || !rustix::process::getuid().is_root() {
+        let identity = identity::unshare_with_user_namespace(namespaces)?;
+        layers.push(Layer::UnprivilegedUser);
+        identity
     } else {
-        Err(rustix::io::Errno::PERM)
+        // The control run (root only): Case stays uid 0, without capabilities.
+        identity::unshare(namespaces)
+            .map_err(|error| Message::Unavailable(format!("unshare(mount, network, PID, UTS, IPC, cgroup): {error}")))?;
+        CaseIdentity::UNCHANGED
     };
-    if let Err(first_error) = first {
-        unshare(namespaces | UnshareFlags::NEWUSER).map_err(|error| {
-            Message::Unavailable(format!(
-                "unshare(mount, network, PID namespaces): {first_error}; with a user namespace: {error}"
-            ))
-        })?;
-        write_id_maps(uid.as_raw(), gid.as_raw())?;
-    }
+    let _ = rustix::system::sethostname(b"case-sandbox");
     loopback_up().map_err(|error| Message::Failed(format!("bringing up lo: {error}")))?;
-    rustix::mount::mount_change("/", MountPropagationFlags::REC | MountPropagationFlags::PRIVATE)
-        .map_err(failed("making / private".to_owned()))?;
-    for path in &args.writable {
-        rustix::mount::mount_bind(path, path).map_err(failed(format!("bind {}", path.display())))?;
-    }
-    rustix::mount::mount_bind_recursive(&args.run_dir, &args.run_dir)
-        .map_err(failed(format!("rbind {}", args.run_dir.display())))?;
-    // A remount must keep the flags the kernel locked (nosuid, nodev, ...) or it is refused
-    // inside a user namespace.
-    let kept = rustix::fs::statvfs(&args.run_dir)
-        .map(|stat| locked_flags(stat.f_flag))
-        .map_err(failed(format!("statvfs {}", args.run_dir.display())))?;
-    rustix::mount::mount_remount(&args.run_dir, MountFlags::BIND | MountFlags::RDONLY | kept, "")
-        .map_err(failed(format!("read-only remount of {}", args.run_dir.display())))?;
-    for path in &args.hidden {
-        hide(path)?;
-    }
+    let spec = ViewSpec {
+        run_dir: &args.run_dir,
+        writable: &args.writable,
+        hidden: &args.hidden,
+        kept_under_tmp: kept_under_tmp(args),
+        tmp_bytes: args.bounds.tmp_bytes,
+        read_only_host: args.has(Layer::ReadOnlyHost),
+        hide: args.has(Layer::HiddenPaths),
+    };
+    layers.extend(view::build(&spec)?);
     std::env::set_current_dir(&args.working_dir)
         .map_err(|error| Message::Failed(format!("chdir {}: {error}", args.working_dir.display())))?;
-    std::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, args.port)))
-        .map_err(|error| Message::Failed(format!("binding 127.0.0.1:{} in the namespace: {error}", args.port)))
+    let listener = std::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, args.port)))
+        .map_err(|error| Message::Failed(format!("binding 127.0.0.1:{} in the namespace: {error}", args.port)))?;
+    Ok((listener, identity, layers))
 }
 
-fn unshare(flags: UnshareFlags) -> rustix::io::Result<()> {
-    // SAFETY: this process is single-threaded and holds no state that a new namespace
-    // invalidates (the file-system view changes only for what it opens afterwards).
-    unsafe { rustix::thread::unshare_unsafe(flags) }
+/// The paths under `/tmp` that Case needs in its private `/tmp`: the run folder, its working
+/// and writable folders, and every existing absolute path its command line or environment
+/// names there (a Case script in a temporary folder, a `PATH` entry).
+fn kept_under_tmp(args: &SandboxArgs) -> Vec<PathBuf> {
+    let named = args
+        .command
+        .iter()
+        .cloned()
+        .chain(std::env::vars_os().map(|(_, value)| value))
+        .flat_map(|value| std::env::split_paths(&value).collect::<Vec<_>>())
+        .filter(|path| path.is_absolute() && path.exists());
+    [args.run_dir.clone(), args.working_dir.clone()]
+        .into_iter()
+        .chain(args.writable.iter().cloned())
+        .chain(named)
+        .filter(|path| path.starts_with("/tmp"))
+        .collect()
 }
 
-fn write_id_maps(uid: u32, gid: u32) -> Result<(), Message> {
-    for (file, text) in [
-        ("/proc/self/setgroups", "deny".to_owned()),
-        ("/proc/self/uid_map", format!("{uid} {uid} 1")),
-        ("/proc/self/gid_map", format!("{gid} {gid} 1")),
-    ] {
-        std::fs::write(file, text).map_err(|error| Message::Failed(format!("{file}: {error}")))?;
-    }
-    Ok(())
-}
-
-fn locked_flags(flags: rustix::fs::StatVfsMountFlags) -> MountFlags {
-    use rustix::fs::StatVfsMountFlags as Stat;
-    [
-        (Stat::NOSUID, MountFlags::NOSUID),
-        (Stat::NODEV, MountFlags::NODEV),
-        (Stat::NOEXEC, MountFlags::NOEXEC),
-        (Stat::NOATIME, MountFlags::NOATIME),
-        (Stat::NODIRATIME, MountFlags::NODIRATIME),
-        (Stat::RELATIME, MountFlags::RELATIME),
-    ]
-    .into_iter()
-    .filter(|(stat, _)| flags.contains(*stat))
-    .fold(MountFlags::empty(), |all, (_, mount)| all | mount)
-}
-
-/// An empty read-only tmpfs over a folder; `/dev/null` over a file; nothing for a missing path.
-fn hide(path: &Path) -> Result<(), Message> {
-    let failed = |error: rustix::io::Errno| Message::Failed(format!("hiding {}: {error}", path.display()));
-    match std::fs::metadata(path) {
-        Ok(metadata) if metadata.is_dir() => rustix::mount::mount(
-            "tmpfs",
-            path,
-            "tmpfs",
-            MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
-            None,
-        )
-        .map_err(failed),
-        Ok(_) => rustix::mount::mount_bind("/dev/null", path).map_err(failed),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(error) => Err(Message::Failed(format!("hiding {}: {error}", path.display()))),
-    }
+/// True when this kernel enforces Landlock (the ABI version answers).
+fn landlock_available() -> bool {
+    // SAFETY: LANDLOCK_CREATE_RULESET_VERSION with a null attribute only asks for the ABI.
+    let abi = unsafe { libc::syscall(libc::SYS_landlock_create_ruleset, std::ptr::null::<u8>(), 0usize, 1u32) };
+    abi >= 1
 }
 
 /// `ip link set lo up`, by ioctl: a fresh network namespace has `lo` down.
@@ -312,7 +329,7 @@ fn loopback_up() -> std::io::Result<()> {
 }
 
 /// PID 1 of the new namespace: never returns.
-fn init(args: &SandboxArgs, control: &OwnedFd, outer: &OwnedFd) -> ! {
+fn init(args: &SandboxArgs, identity: CaseIdentity, layers: &[Layer], control: &OwnedFd, outer: &OwnedFd) -> ! {
     let fail = |text: String| -> ! {
         let _ = control::send(control.as_fd(), &Message::Failed(text));
         std::process::exit(125);
@@ -321,16 +338,9 @@ fn init(args: &SandboxArgs, control: &OwnedFd, outer: &OwnedFd) -> ! {
     if rustix::process::set_parent_process_death_signal(Some(Signal::KILL)).is_err() || has_exited(outer) {
         std::process::exit(125);
     }
-    // This namespace's processes only: the harness (whose environment holds the upstream
-    // key) and every other host process become invisible.
-    if let Err(error) = rustix::mount::mount(
-        "proc",
-        "/proc",
-        "proc",
-        MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
-        None,
-    ) {
-        fail(format!("mounting /proc: {error}"));
+    if let Err(failure) = prepare_init(args, layers) {
+        let _ = control::send(control.as_fd(), &failure);
+        std::process::exit(125);
     }
     let (program, arguments) = match args.command.split_first() {
         Some(split) => split,
@@ -338,10 +348,16 @@ fn init(args: &SandboxArgs, control: &OwnedFd, outer: &OwnedFd) -> ! {
     };
     let mut command = std::process::Command::new(program);
     command.args(arguments).current_dir(&args.working_dir);
-    // SAFETY: runs between fork and exec in a child of this single-threaded process; only
-    // raw system calls through rustix, no allocation.
+    let bounds = args.bounds;
+    let bounded = layers.contains(&Layer::Bounds);
+    // SAFETY: runs between fork and exec in a child of this single-threaded process.
     unsafe {
-        command.pre_exec(drop_privileges);
+        command.pre_exec(move || {
+            if bounded {
+                bounds::set_rlimits(&bounds)?;
+            }
+            identity::become_case(identity)
+        });
     }
     let case = match command.spawn() {
         Ok(case) => case,
@@ -350,16 +366,7 @@ fn init(args: &SandboxArgs, control: &OwnedFd, outer: &OwnedFd) -> ! {
             Path::new(program).display()
         )),
     };
-    let case_pid = Pid::from_child(&case);
-    // Reap orphans until Case itself ends; returning then kills the rest of the namespace.
-    let status = loop {
-        match rustix::process::waitpid(None, WaitOptions::empty()) {
-            Ok(Some((pid, status))) if pid == case_pid => break Some(status),
-            Ok(_) | Err(rustix::io::Errno::INTR) => continue,
-            Err(_) => break None,
-        }
-    };
-    let message = match status.map(|status| std::process::ExitStatus::from_raw(status.as_raw())) {
+    let message = match keep(&case, bounded.then_some(&args.bounds), control) {
         Some(status) => match (status.code(), status.signal()) {
             (Some(code), _) => Message::Exited(code),
             (None, Some(signal)) => Message::Signaled(signal),
@@ -369,6 +376,89 @@ fn init(args: &SandboxArgs, control: &OwnedFd, outer: &OwnedFd) -> ! {
     };
     let _ = control::send(control.as_fd(), &message);
     std::process::exit(0);
+}
+
+/// Init's own set-up: a `/proc` of this namespace only (the harness, whose environment holds
+/// the upstream key, and every other host process become invisible) with `/proc/sys`
+/// read-only, then the filters, which init and everything after it keep.
+fn prepare_init(args: &SandboxArgs, layers: &[Layer]) -> Result<(), Message> {
+    rustix::mount::mount(
+        "proc",
+        "/proc",
+        "proc",
+        MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
+        None,
+    )
+    .map_err(|error| Message::Failed(format!("mounting /proc: {error}")))?;
+    if layers.contains(&Layer::ProcSysReadOnly) {
+        view::proc_sys_read_only()?;
+    }
+    let seccomp = layers
+        .contains(&Layer::Seccomp)
+        .then(filters::Seccomp::compile)
+        .transpose()?;
+    rustix::thread::set_no_new_privs(true).map_err(|error| Message::Failed(format!("no_new_privs: {error}")))?;
+    if layers.contains(&Layer::Landlock) {
+        let writable: Vec<PathBuf> = args
+            .writable
+            .iter()
+            .cloned()
+            .chain(["/tmp", "/dev/shm", "/dev"].map(PathBuf::from))
+            .filter(|path| path.exists())
+            .collect();
+        if !filters::landlock_writes(&writable)? {
+            return Err(Message::Failed("landlock: the kernel did not enforce the ruleset".to_owned()));
+        }
+    }
+    if let Some(seccomp) = seccomp {
+        seccomp.apply()?;
+    }
+    Ok(())
+}
+
+/// Reaps orphans and keeps the bounds until Case itself ends; returning then kills the rest
+/// of the namespace. A bound passed ends every process of the namespace and is reported.
+fn keep(case: &std::process::Child, bounds: Option<&Bounds>, control: &OwnedFd) -> Option<std::process::ExitStatus> {
+    let case_pid = Pid::from_child(case);
+    let case_exited = rustix::process::pidfd_open(case_pid, rustix::process::PidfdFlags::empty()).ok();
+    let mut reported = false;
+    loop {
+        match rustix::process::waitpid(None, WaitOptions::NOHANG) {
+            Ok(Some((pid, status))) if pid == case_pid => {
+                // Reaped, Case's writes (and its reaped children's) are now init's: a last
+                // look catches a writer that ended between two ticks.
+                if let Some(hit) = bounds.filter(|_| !reported).and_then(|bounds| Usage::read().over(bounds)) {
+                    let _ = control::send(control.as_fd(), &Message::BoundHit(hit.encode()));
+                }
+                return Some(std::process::ExitStatus::from_raw(status.as_raw()));
+            }
+            // An orphan reaped, or interrupted: look again at once.
+            Ok(Some(_)) | Err(rustix::io::Errno::INTR) => continue,
+            Ok(None) => {}
+            Err(_) => return None,
+        }
+        if let Some(bounds) = bounds.filter(|_| !reported)
+            && let Some(hit) = Usage::read().over(bounds)
+        {
+            let _ = control::send(control.as_fd(), &Message::BoundHit(hit.encode()));
+            // SAFETY: kill(-1) from a namespace's init signals every other process in it.
+            unsafe { libc::kill(-1, libc::SIGKILL) };
+            reported = true;
+        }
+        wait_for(case_exited.as_ref());
+    }
+}
+
+/// Sleeps one tick, or less when Case exits (its pidfd becomes readable).
+fn wait_for(case_exited: Option<&OwnedFd>) {
+    use std::os::fd::AsRawFd;
+    let mut poll = libc::pollfd {
+        fd: case_exited.map_or(-1, AsRawFd::as_raw_fd),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one pollfd (a negative fd is ignored by poll), a bounded timeout.
+    unsafe { libc::poll(&mut poll, 1, bounds::TICK.as_millis() as libc::c_int) };
 }
 
 /// True when the process behind `pidfd` has exited (its pidfd is readable).
@@ -384,28 +474,6 @@ fn has_exited(pidfd: &OwnedFd) -> bool {
     ready != 0
 }
 
-/// Case runs without any capability, even as root inside: it cannot remount the run folder,
-/// unmount `/proc`, `setns` out or regain privileges through a set-uid program.
-fn drop_privileges() -> std::io::Result<()> {
-    for capability in CapabilitySet::all().iter() {
-        match rustix::thread::remove_capability_from_bounding_set(capability) {
-            // Capabilities this kernel does not know.
-            Ok(()) | Err(rustix::io::Errno::INVAL) => {}
-            Err(error) => return Err(error.into()),
-        }
-    }
-    rustix::thread::set_no_new_privs(true)?;
-    rustix::thread::set_capabilities(
-        None,
-        CapabilitySets {
-            effective: CapabilitySet::empty(),
-            permitted: CapabilitySet::empty(),
-            inheritable: CapabilitySet::empty(),
-        },
-    )?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -419,6 +487,11 @@ mod tests {
             working_dir: "/runs/one/case-output".into(),
             port: 47_100,
             control_fd: 3,
+            bounds: Bounds {
+                processes: 7,
+                ..Bounds::default()
+            },
+            without: vec![Layer::Seccomp],
             command: vec!["python3".into(), "--".into(), "case.py".into()],
         };
         assert_eq!(SandboxArgs::parse(args.to_args()), Ok(args));

@@ -5,15 +5,26 @@
 //! Case runs in its own network namespace, where the only listening socket is the adapter's
 //! on `127.0.0.1:`[`ADAPTER_PORT`] (bound inside, served by the harness from outside, so the
 //! adapter's upstream connections stay in the host namespace); in its own mount namespace,
-//! where the run folder is read-only except `case-output/` and `case-home/`, and secret paths
-//! are hidden; and in its own PID namespace, so that every process Case starts dies with it
-//! and the harness knows they are all gone before it scans and seals.
+//! where the whole host is read-only but for the writable folders, and the key's folder and
+//! the user's credential places are hidden; in its own PID namespace, so that every process
+//! Case starts dies with it and the harness knows they are all gone before it scans and
+//! seals; in its own user, UTS, IPC and cgroup namespaces, as an unprivileged user; behind a
+//! seccomp filter and Landlock; within bounds. [`Layer`] names each layer and
+//! docs/threat-model.md says which attack each one stops.
 //!
 //! The work inside is done by the `__sandbox` subcommand of this same binary ([`inside`]);
 //! this module starts it, talks to it over `control`, and stops it.
 
+mod bounds;
 pub(crate) mod control;
+mod filters;
+mod identity;
 pub mod inside;
+mod layers;
+mod view;
+
+pub use identity::CASE_HOST_ID;
+pub use layers::{BoundHit, Bounds, Layer, UnknownLayer};
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -35,7 +46,7 @@ pub const ADAPTER_PORT: u16 = 47_100;
 const CONTROL_FD: i32 = 3;
 
 /// How the confinement was done, as the report records it.
-pub const HOW: &str = "kernel namespaces (rustix): mount, network, PID";
+pub const HOW: &str = "kernel namespaces (rustix), seccomp (seccompiler), Landlock (landlock)";
 
 /// Why Case could not be started confined.
 #[derive(Debug, thiserror::Error)]
@@ -76,7 +87,7 @@ pub enum SandboxError {
 pub struct SandboxSpec<'a> {
     /// The run folder (read-only inside).
     pub run_dir: &'a Path,
-    /// Sub-folders of the run folder that stay writable.
+    /// Folders that stay writable (`case-output/`, `case-home/`, `--writable`).
     pub writable: Vec<PathBuf>,
     /// Paths Case must not read.
     pub hidden: Vec<PathBuf>,
@@ -90,6 +101,10 @@ pub struct SandboxSpec<'a> {
     pub stdout: std::fs::File,
     /// See `stdout`.
     pub stderr: std::fs::File,
+    /// What Case may consume.
+    pub bounds: Bounds,
+    /// Layers to leave out (the attack tests' controls only; the report shows it).
+    pub without: Vec<Layer>,
 }
 
 /// A sandbox that has built its namespaces and waits for [`Sandbox::start_case`].
@@ -98,6 +113,7 @@ pub struct Sandbox {
     control: Arc<OwnedFd>,
     messages: tokio::sync::mpsc::UnboundedReceiver<Message>,
     init: Option<OwnedFd>,
+    layers: Vec<Layer>,
 }
 
 /// How Case ended inside the sandbox.
@@ -109,6 +125,8 @@ pub struct SandboxExit {
     pub signal: Option<i32>,
     /// True when the harness stopped the sandbox at the timeout.
     pub timed_out: bool,
+    /// The bound Case passed, when the sandbox ended it for that.
+    pub bound: Option<BoundHit>,
 }
 
 impl Sandbox {
@@ -125,6 +143,8 @@ impl Sandbox {
             working_dir: spec.working_dir.to_owned(),
             port: ADAPTER_PORT,
             control_fd: CONTROL_FD,
+            bounds: spec.bounds,
+            without: spec.without,
             command: spec.command.iter().map(Into::into).collect(),
         };
         let mut command = tokio::process::Command::new(exe);
@@ -165,8 +185,19 @@ impl Sandbox {
             control,
             messages,
             init: None,
+            layers: Vec::new(),
         };
-        match sandbox.messages.recv().await {
+        let mut message = sandbox.messages.recv().await;
+        if let Some(Message::Layers(names)) = &message {
+            sandbox.layers = names
+                .split(',')
+                .filter(|name| !name.is_empty())
+                .map(str::parse)
+                .collect::<Result<_, UnknownLayer>>()
+                .map_err(|error| SandboxError::Setup(error.to_string()))?;
+            message = sandbox.messages.recv().await;
+        }
+        match message {
             Some(Message::Listener(fd)) => {
                 let listener = std::net::TcpListener::from(fd);
                 listener
@@ -215,6 +246,7 @@ impl Sandbox {
             exit_code: None,
             signal: None,
             timed_out: false,
+            bound: None,
         };
         let mut spawn_error = None;
         let ended = tokio::time::timeout(timeout, async {
@@ -223,6 +255,7 @@ impl Sandbox {
                     Message::Exited(code) => exit.exit_code = Some(code),
                     Message::Signaled(signal) => exit.signal = Some(signal),
                     Message::Failed(reason) => spawn_error = Some(reason),
+                    Message::BoundHit(text) => exit.bound = BoundHit::decode(&text),
                     _ => {}
                 }
             }
@@ -249,6 +282,11 @@ impl Sandbox {
             exit.signal = Some(libc::SIGKILL);
         }
         Ok(exit)
+    }
+
+    /// The layers the sandbox reported in force.
+    pub fn layers(&self) -> &[Layer] {
+        &self.layers
     }
 
     /// Kills init, hence every process of the namespace.
@@ -280,7 +318,23 @@ fn spawn_reader(control: Arc<OwnedFd>) -> tokio::sync::mpsc::UnboundedReceiver<M
     receiver
 }
 
-/// The isolation a confined run had.
-pub(crate) fn confined_isolation() -> Isolation {
-    Isolation::confined(rustix::process::getuid().as_raw(), HOW)
+/// The isolation a confined run had, as the report and the trace record it.
+pub(crate) fn confined_isolation(layers: &[Layer], writable: &[PathBuf], hidden: &[PathBuf], bounds: Bounds) -> Isolation {
+    let unprivileged = layers.contains(&Layer::UnprivilegedUser);
+    let uid = match rustix::process::getuid().as_raw() {
+        0 if unprivileged => CASE_HOST_ID,
+        uid => uid,
+    };
+    let mut isolation = Isolation::confined(uid, HOW);
+    if let Isolation::Confined(confinement) = &mut isolation {
+        if !layers.contains(&Layer::ReadOnlyHost) {
+            "read_only_run_folder".clone_into(&mut confinement.filesystem);
+        }
+        let shown = |paths: &[PathBuf]| paths.iter().map(|path| path.display().to_string()).collect();
+        confinement.layers = layers.iter().map(|layer| layer.name().to_owned()).collect();
+        confinement.writable = shown(writable);
+        confinement.hidden = shown(hidden);
+        confinement.bounds = Some(bounds);
+    }
+    isolation
 }

@@ -170,6 +170,7 @@ pub(crate) mod tests {
                 signal: None,
                 timed_out: false,
                 duration_ms: 5,
+                bound: None,
             }),
             TraceEvent::CaseTimedOut { timeout_ms: 1000 },
             TraceEvent::RunInterrupted {

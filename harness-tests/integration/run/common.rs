@@ -12,9 +12,12 @@ pub struct Sandbox {
 
 impl Sandbox {
     pub fn new() -> Sandbox {
-        let sandbox = Sandbox {
-            dir: tempfile::tempdir().expect("tempdir"),
-        };
+        Sandbox::in_dir(tempfile::tempdir().expect("tempdir"))
+    }
+
+    /// The same records in `dir`.
+    pub fn in_dir(dir: tempfile::TempDir) -> Sandbox {
+        let sandbox = Sandbox { dir };
         sandbox.write(
             "decision.json",
             &json!({"work_item":"CTO-WORK-020","decision_status":"local_provider_required","provider_class":"local_case_compatible"}),

@@ -335,6 +335,7 @@ async fn an_unprivileged_user_is_confined_through_a_user_namespace() {
     assert_eq!(output.status.code(), Some(0), "{}", stdout_of(&output));
     let report = sandbox.report();
     assert_eq!(report["isolation"]["uid"], 65534);
-    assert_eq!(report["isolation"]["filesystem"], "read_only_run_folder");
+    assert_eq!(report["isolation"]["filesystem"], "read_only_host");
+    assert!(report["isolation"]["layers"].to_string().contains("unprivileged_user"), "{report}");
     assert_eq!(verify(&sandbox.out().join("report.json")).status.code(), Some(0));
 }

@@ -1,6 +1,9 @@
 //! End-to-end tests of `case-harness run` and `verify` through the real binary, against a
 //! `wiremock` provider on 127.0.0.1 and the Case stand-ins in `harness-tests/cases/`.
 
+/// The second adversarial review (issue 22): a Case reaching for what judges it, each
+/// attack with its control.
+mod attacks;
 /// Blocked runs: nothing spawned, evidence still written.
 mod blocked;
 /// What Case's environment does and does not contain.
