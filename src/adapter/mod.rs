@@ -10,6 +10,7 @@
 //! | `POST /v1/chat/completions` (plain or SSE) | `openai` | `POST {base}/chat/completions`, passed through |
 //! | `POST /v1/messages` (plain or SSE) | `anthropic` | `POST {base}/chat/completions`, translated both ways |
 //! | `POST /v1/messages/count_tokens` | `anthropic` | the server's tokenizer, else an estimate |
+//! | `POST /v1/responses` (plain or SSE) | `openai` | `POST {base}/responses` passed through, or `POST {base}/chat/completions` translated (see [`responses`](self::responses)) |
 //! | `POST /api/event_logging/batch` | `local` | none: 204 (agent telemetry) |
 //! | `HEAD /`, `HEAD /api/hello` | `local` | none: 200, no credentials needed (agents' warm-up probe) |
 //! | anything else | `local` | none: 404 (403, a fallback attempt, for a `POST` naming another model) |
@@ -89,6 +90,7 @@ mod openai;
 mod passthrough;
 mod pinning;
 mod redact;
+mod responses;
 mod routing;
 mod server;
 mod sse;

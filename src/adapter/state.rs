@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use super::api_error::local_error;
 use super::forward::UpstreamUrls;
 use super::ledger::{Api, Ledger, Outcome, RequestLog};
-use super::mode::AdapterMode;
+use super::mode::{AdapterMode, ResponsesUpstream};
 use super::pinning::{self, Refusal};
 use super::tokenizer::TokenizerProbe;
 use super::upstream_error::{SHOULD_RETRY, retry_hint};
@@ -55,6 +55,8 @@ pub(crate) struct Shared {
     pub(super) body_budget: Arc<tokio::sync::Semaphore>,
     /// How the Anthropic routes are served (decided once, at start).
     pub(super) mode: AdapterMode,
+    /// How `POST /v1/responses` is served (decided by its first request).
+    pub(super) responses: ResponsesUpstream,
 }
 
 impl Shared {
