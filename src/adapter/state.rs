@@ -119,7 +119,21 @@ impl Shared {
 
     /// Answers a refused request: records the fallback attempt (trace and counter) when it
     /// is one, answers 403/400 with the reasons, and writes the ledger line.
-    pub(crate) fn refuse(&self, api: Api, mut log: RequestLog, path: &str, refusal: Refusal) -> Response {
+    pub(crate) fn refuse(&self, api: Api, log: RequestLog, path: &str, refusal: Refusal) -> Response {
+        let status = refusal.status();
+        self.refuse_as(api, log, path, refusal, status)
+    }
+
+    /// [`Shared::refuse`] answering `status` instead of the refusal's own (the Responses
+    /// route answers a fallback attempt 400: Codex retries a 403, and stops on a 400).
+    pub(crate) fn refuse_as(
+        &self,
+        api: Api,
+        mut log: RequestLog,
+        path: &str,
+        refusal: Refusal,
+        status: StatusCode,
+    ) -> Response {
         log.set_requested_model(refusal.requested_model.as_deref());
         let outcome = if refusal.is_fallback_attempt() {
             let attempt = self.fallback_attempts.fetch_add(1, Ordering::SeqCst) + 1;
@@ -139,6 +153,6 @@ impl Shared {
         } else {
             Outcome::BadRequest
         };
-        local_error(log, api, refusal.status(), outcome, &refusal.message)
+        local_error(log, api, status, outcome, &refusal.message)
     }
 }

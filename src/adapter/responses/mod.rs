@@ -2,9 +2,10 @@
 //! pinned exactly like the other routes, and served two ways.
 //!
 //! Both ways share what every route shares: authentication, [`Shared::pin_body`] (only the
-//! admitted model; another model or smuggled routing is a 403 fallback attempt in OpenAI's
-//! error shape, `{"error":{"message","type","code"}}`, which Codex does not retry: it retries
-//! only 429, 5xx and transport failures), the ledger line, redaction of every upstream byte,
+//! admitted model; another model or smuggled routing is a fallback attempt, refused
+//! with a 400 in OpenAI's error shape, `{"error":{"message","type","code"}}` — the one status
+//! Codex does not retry: it retries a 403 like any "unexpected status", five times, measured
+//! with 0.169.0 — and never forwarded), the ledger line, redaction of every upstream byte,
 //! upstream causes and the evidence headers. Only [`FORWARDED_FIELDS`] go up;
 //! [`DROPPED_FIELDS`](request::DROPPED_FIELDS) are accepted and never sent; any other field is a 400 naming it.
 //! Non-function tools (`web_search`, Codex's `custom` tools, …) are stripped, and the ledger
@@ -42,6 +43,7 @@ use super::forward::{
 };
 use super::ledger::{Api, Outcome, RequestLog};
 use super::mode::{AdapterMode, probe_responses};
+use super::pinning;
 use super::redact::{SpreadSecretWatch, streamed_texts};
 use super::sse::{SseData, SseEvent};
 use super::sse_driver::{SseDriver, SseHandler, Step, UpstreamEvent};
@@ -53,8 +55,7 @@ const PATH: &str = "/v1/responses";
 
 /// `POST /v1/responses`.
 pub(crate) async fn create(shared: &Arc<Shared>, headers: &HeaderMap, body: Bytes, log: RequestLog) -> Response {
-    let accepted = accepted_fields();
-    let (mut object, log) = match shared.pin_body(API, PATH, Some(&accepted), headers, &body, log) {
+    let (mut object, log) = match pin(shared, headers, &body, log) {
         Ok(pinned) => pinned,
         Err(refused) => return refused,
     };
@@ -84,6 +85,37 @@ pub(crate) async fn create(shared: &Arc<Shared>, headers: &HeaderMap, body: Byte
         AdapterMode::PassThrough => pass_through(shared, object, log, notes).await,
         AdapterMode::Translate => translate(shared, object, log, notes).await,
     }
+}
+
+/// The one pinning rule, as [`Shared::pin_body`] applies it, except that every refusal is a
+/// 400 (`invalid_request_error`, code `400`): Codex retries any other 4xx but 429 five times
+/// as an "unexpected status", and gives up at once on a 400 (measured with 0.169.0). A
+/// fallback attempt is still counted as one.
+#[expect(
+    clippy::result_large_err,
+    reason = "as Shared::pin_body: the refusal goes straight back to the router"
+)]
+fn pin(
+    shared: &Shared,
+    headers: &HeaderMap,
+    body: &[u8],
+    mut log: RequestLog,
+) -> Result<(Map<String, Value>, RequestLog), Response> {
+    let Ok(Value::Object(mut object)) = serde_json::from_slice::<Value>(body) else {
+        let message = "case-harness adapter: the request body must be a JSON object";
+        return Err(local_error(
+            log,
+            API,
+            StatusCode::BAD_REQUEST,
+            Outcome::BadRequest,
+            message,
+        ));
+    };
+    match pinning::pin_request(API, &shared.model, Some(&accepted_fields()), headers, &mut object) {
+        Ok(pinned) => log.set_requested_model(pinned.requested_model.as_deref()),
+        Err(refusal) => return Err(shared.refuse_as(API, log, PATH, refusal, StatusCode::BAD_REQUEST)),
+    }
+    Ok((object, log))
 }
 
 /// A request this route refuses (never forwarded, not a fallback attempt): 400.
