@@ -404,6 +404,54 @@ async fn chat_sdk_upstream_error_and_refused_model() {
     assert_eq!((totals.requests, totals.fallback_attempts), (3, 2));
 }
 
+// ---- the OpenAI SDK's Responses API (Codex CLI's API), translated to chat completions
+
+#[tokio::test]
+#[ignore = "needs the SDK venv: run scripts/python-sdks.sh, then --include-ignored"]
+async fn responses_sdk_plain_response() {
+    let upstream = fake_upstream().await;
+    let adapter = TestAdapter::start(&upstream_base(&upstream)).await;
+    let observed = scenario("responses_sdk_checks.py", "text", &adapter).await;
+    assert_eq!(observed["model"], MODEL);
+    let requests = chat_requests(&upstream).await;
+    assert_eq!(requests.len(), 1);
+    assert_only_allowed_headers(&requests);
+    let sent: Value = serde_json::from_slice(&requests[0].body).expect("json");
+    assert_eq!(
+        sent["messages"][0],
+        json!({"role": "system", "content": "Answer briefly."})
+    );
+    let ledger = adapter.ledger();
+    assert_eq!(
+        (ledger[0].api, ledger[0].outcome, ledger[0].path.as_str()),
+        (Api::OpenAi, Outcome::Forwarded, "/v1/responses")
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs the SDK venv: run scripts/python-sdks.sh, then --include-ignored"]
+async fn responses_sdk_streaming() {
+    let upstream = fake_upstream().await;
+    let adapter = TestAdapter::start(&upstream_base(&upstream)).await;
+    let observed = scenario("responses_sdk_checks.py", "stream", &adapter).await;
+    assert_eq!(observed["pieces"], json!(["The capital", " of France is", " Paris."]));
+    let requests = chat_requests(&upstream).await;
+    assert_eq!(requests.len(), 1);
+    assert_only_allowed_headers(&requests);
+    assert_eq!(adapter.handle.totals().served_by_admitted_model, 1);
+}
+
+#[tokio::test]
+#[ignore = "needs the SDK venv: run scripts/python-sdks.sh, then --include-ignored"]
+async fn responses_sdk_foreign_model_is_a_bad_request_and_never_forwarded() {
+    let upstream = fake_upstream().await;
+    let adapter = TestAdapter::start(&upstream_base(&upstream)).await;
+    let observed = scenario("responses_sdk_checks.py", "refused_model", &adapter).await;
+    assert_eq!(observed["status"], 400);
+    assert_eq!(chat_requests(&upstream).await.len(), 0, "nothing went up");
+    assert_eq!(adapter.handle.totals().fallback_attempts, 1);
+}
+
 // ---- a Case written against the Anthropic SDK, end to end
 
 fn write_json(path: &Path, value: &Value) {

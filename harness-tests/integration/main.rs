@@ -18,3 +18,5 @@ mod run;
 mod adapter;
 // The adapter's Anthropic Messages routes, in translation and pass-through modes.
 mod anthropic;
+// The adapter's OpenAI Responses route (Codex CLI's API), in translation and pass-through modes.
+mod responses;

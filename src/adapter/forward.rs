@@ -33,6 +33,8 @@ pub(crate) enum Endpoint<'a> {
     Messages,
     /// `{base}/messages/count_tokens` (pass-through).
     CountTokens,
+    /// `{base}/responses` (Responses pass-through).
+    Responses,
     /// Under the server's root (`{origin}/tokenize`): a server's own endpoints, which local
     /// servers mount beside their OpenAI API, not under it.
     Origin(&'a str),
@@ -45,6 +47,7 @@ pub(crate) struct UpstreamUrls {
     chat_completions: reqwest::Url,
     messages: reqwest::Url,
     count_tokens: reqwest::Url,
+    responses: reqwest::Url,
 }
 
 impl UpstreamUrls {
@@ -55,6 +58,7 @@ impl UpstreamUrls {
             chat_completions: parse("chat/completions")?,
             messages: parse("messages")?,
             count_tokens: parse("messages/count_tokens")?,
+            responses: parse("responses")?,
         })
     }
 }
@@ -88,6 +92,7 @@ impl Shared {
             Endpoint::ChatCompletions => self.client.request(method, urls.chat_completions.clone()),
             Endpoint::Messages => self.client.request(method, urls.messages.clone()),
             Endpoint::CountTokens => self.client.request(method, urls.count_tokens.clone()),
+            Endpoint::Responses => self.client.request(method, urls.responses.clone()),
             Endpoint::Origin(path) => self.client.request(method, self.upstream.origin_endpoint(path)),
         };
         if let Some(body) = json_body {

@@ -2,7 +2,8 @@
 //!
 //! Case is given the adapter's address instead of the model server's, so every request Case
 //! makes passes through one place that can prove what happened to it (README, "`run` and its run folder"). It
-//! speaks two APIs to Case and one to the upstream:
+//! speaks three APIs to Case (OpenAI chat completions and Responses, Anthropic Messages) and
+//! one or two to the upstream:
 //!
 //! | route | API (ledger `api`) | upstream |
 //! |---|---|---|
@@ -10,6 +11,7 @@
 //! | `POST /v1/chat/completions` (plain or SSE) | `openai` | `POST {base}/chat/completions`, passed through |
 //! | `POST /v1/messages` (plain or SSE) | `anthropic` | `POST {base}/chat/completions`, translated both ways |
 //! | `POST /v1/messages/count_tokens` | `anthropic` | the server's tokenizer, else an estimate |
+//! | `POST /v1/responses` (plain or SSE) | `openai` | `POST {base}/responses` passed through, or `POST {base}/chat/completions` translated (`responses/`) |
 //! | `POST /api/event_logging/batch` | `local` | none: 204 (agent telemetry) |
 //! | `HEAD /`, `HEAD /api/hello` | `local` | none: 200, no credentials needed (agents' warm-up probe) |
 //! | anything else | `local` | none: 404 (403, a fallback attempt, for a `POST` naming another model) |
@@ -74,7 +76,8 @@
 //! they share; `forward.rs` the upstream call; `api_error.rs` error bodies in each API's
 //! shape; `pinning.rs` the pinning rule; `ledger.rs` the ledger; `openai.rs` the OpenAI
 //! routes (pass-through and SSE relay); `messages.rs` the Anthropic routes; [`anthropic`]
-//! the pure translation (request, tools, response, stream, count_tokens); `sse.rs` the one
+//! the pure translation (request, tools, response, stream, count_tokens); `responses/` the
+//! Responses route (Codex CLI's API: pass-through, or translation to chat completions); `sse.rs` the one
 //! SSE parser both use; `sse_driver.rs` the one driver of every streamed answer; `tokenizer.rs` the upstream's tokenizer for `count_tokens`;
 //! `standalone.rs` the `case-harness adapter` command. `docs/anthropic-compat.md` lists what of the Anthropic API is supported and why
 //! not the rest.
@@ -89,6 +92,7 @@ mod openai;
 mod passthrough;
 mod pinning;
 mod redact;
+mod responses;
 mod routing;
 mod server;
 mod sse;

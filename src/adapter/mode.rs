@@ -147,6 +147,106 @@ pub(crate) async fn probe(
     }
 }
 
+/// What the first `POST /v1/responses` found out about the upstream's own Responses API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ResponsesProbe {
+    /// `POST {base}/responses` answered 200 with a JSON `response` object.
+    SpeaksResponses,
+    /// Anything else; the text says what (no URL, no body content).
+    NoResponsesApi(String),
+}
+
+/// How `POST /v1/responses` is served: decided once, by the first such request, so that an
+/// adapter whose Case never speaks the Responses API never asks (and the start-up probe of the
+/// Anthropic routes stays the only request at start). `--upstream-api openai` means "chat
+/// completions only": translate, no probe. Otherwise the upstream is asked once,
+/// `POST {base}/responses` with a one-word input naming the admitted model and
+/// `max_output_tokens: 1` (one generated token: the Responses API has no free request such
+/// as `count_tokens`); only a 200 whose JSON has `"object": "response"` selects pass-through.
+#[derive(Debug)]
+pub(crate) struct ResponsesUpstream {
+    choice: UpstreamApi,
+    decided: tokio::sync::OnceCell<(AdapterMode, String)>,
+}
+
+impl ResponsesUpstream {
+    pub(crate) fn new(choice: UpstreamApi) -> Self {
+        ResponsesUpstream {
+            choice,
+            decided: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The mode, and why (for the ledger line), probing with `probe` the first time only.
+    pub(crate) async fn mode<F>(&self, probe: F) -> (AdapterMode, String)
+    where
+        F: std::future::Future<Output = ResponsesProbe>,
+    {
+        if self.choice == UpstreamApi::OpenAi {
+            return (AdapterMode::Translate, "--upstream-api openai".to_owned());
+        }
+        self.decided
+            .get_or_init(|| async {
+                match probe.await {
+                    ResponsesProbe::SpeaksResponses => (
+                        AdapterMode::PassThrough,
+                        "probe: POST /responses answered 200 with a response".to_owned(),
+                    ),
+                    ResponsesProbe::NoResponsesApi(why) => {
+                        (AdapterMode::Translate, format!("probe: POST /responses {why}"))
+                    }
+                }
+            })
+            .await
+            .clone()
+    }
+}
+
+/// Asks the upstream whether it speaks the Responses API (see [`ResponsesUpstream`]): only
+/// the admitted model is named, the key goes as `Authorization: Bearer`, and the answer must
+/// come from a loopback peer.
+pub(crate) async fn probe_responses(
+    client: &reqwest::Client,
+    base: &LocalBaseUrl,
+    key: Option<&SecretValue>,
+    model: &str,
+    timeout: Duration,
+) -> ResponsesProbe {
+    let body = json!({"model": model, "input": "ping", "max_output_tokens": 1, "stream": false, "store": false});
+    let mut request = client
+        .post(base.endpoint("responses"))
+        .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+        .header(ACCEPT, HeaderValue::from_static("application/json"))
+        .body(body.to_string());
+    if let Some(key) = key {
+        request = request.bearer_auth(key.expose());
+    }
+    let asked = async {
+        let mut answer = request
+            .send()
+            .await
+            .map_err(|err| upstream::transport_error(base, err).to_string())?;
+        upstream::check_peer(base, &answer).map_err(|err| err.to_string())?;
+        let status = answer.status();
+        if status.as_u16() != 200 {
+            return Err(format!("answered HTTP {}", status.as_u16()));
+        }
+        upstream::read_body_bounded(&mut answer, MAX_PROBE_BODY_BYTES, None)
+            .await
+            .map_err(|_| "answered 200 with an unreadable or oversized body".to_owned())
+    };
+    match tokio::time::timeout(timeout.min(PROBE_TIMEOUT), asked).await {
+        Err(_) => ResponsesProbe::NoResponsesApi("did not answer in time".to_owned()),
+        Ok(Err(why)) => ResponsesProbe::NoResponsesApi(why),
+        Ok(Ok(bytes)) => match serde_json::from_slice::<Value>(&bytes) {
+            Ok(value) if value.get("object").and_then(Value::as_str) == Some("response") => {
+                ResponsesProbe::SpeaksResponses
+            }
+            _ => ResponsesProbe::NoResponsesApi("answered 200 without a response object".to_owned()),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

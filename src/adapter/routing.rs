@@ -18,7 +18,7 @@ use super::ledger::{Api, Outcome, RequestLog};
 use super::mode::AdapterMode;
 use super::pinning::{self, Refusal};
 use super::state::Shared;
-use super::{messages, openai, passthrough};
+use super::{messages, openai, passthrough, responses};
 use crate::secrets::SecretValue;
 
 /// Largest request body Case may send (8 MiB); larger ones are answered 413.
@@ -50,6 +50,7 @@ enum Route {
     ChatCompletions,
     Messages,
     CountTokens,
+    Responses,
     EventLogging,
     WarmUp,
     Unknown,
@@ -64,6 +65,7 @@ impl Route {
             "/v1/chat/completions" => Route::ChatCompletions,
             "/v1/messages" => Route::Messages,
             "/v1/messages/count_tokens" => Route::CountTokens,
+            "/v1/responses" => Route::Responses,
             EVENT_LOGGING_PATH => Route::EventLogging,
             "/" | WARM_UP_PATH => Route::WarmUp,
             _ => Route::Unknown,
@@ -72,7 +74,7 @@ impl Route {
 
     fn api(self) -> Api {
         match self {
-            Route::Models | Route::ChatCompletions => Api::OpenAi,
+            Route::Models | Route::ChatCompletions | Route::Responses => Api::OpenAi,
             Route::Messages | Route::CountTokens => Api::Anthropic,
             Route::EventLogging | Route::WarmUp | Route::Unknown => Api::Local,
         }
@@ -82,7 +84,9 @@ impl Route {
         match self {
             Route::Models => Some(Method::GET),
             Route::WarmUp => Some(Method::HEAD),
-            Route::ChatCompletions | Route::Messages | Route::CountTokens | Route::EventLogging => Some(Method::POST),
+            Route::ChatCompletions | Route::Messages | Route::CountTokens | Route::Responses | Route::EventLogging => {
+                Some(Method::POST)
+            }
             Route::Unknown => None,
         }
     }
@@ -181,6 +185,7 @@ async fn dispatch(shared: &Arc<Shared>, route: Route, request: Request, mut log:
     match route {
         Route::Models => openai::models(shared, log).await,
         Route::ChatCompletions => openai::chat_completions(shared, &parts.headers, body, log).await,
+        Route::Responses => responses::create(shared, &parts.headers, body, log).await,
         Route::Messages | Route::CountTokens if shared.mode == AdapterMode::PassThrough => {
             let route = if route == Route::Messages {
                 passthrough::Route::Messages
@@ -314,6 +319,8 @@ mod tests {
         assert_eq!(Route::of("/api/event_logging/batch"), Route::EventLogging);
         assert_eq!(Route::of("/v1/messages"), Route::Messages);
         assert_eq!(Route::of("/v1/messages/count_tokens"), Route::CountTokens);
+        assert_eq!(Route::of("/v1/responses"), Route::Responses);
+        assert_eq!(Route::Responses.api(), Api::OpenAi);
         assert_eq!(Route::of("/"), Route::WarmUp);
         assert_eq!(Route::of("/api/hello"), Route::WarmUp);
         assert_eq!(Route::Messages.api(), Api::Anthropic);
@@ -326,6 +333,8 @@ mod tests {
             "/messages",
             "/v1/complete",
             "/v1/messages/batches",
+            "/v1/responses/",
+            "/responses",
             "/v1//models",
             "//",
             "/api/hello/",

@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 
 use super::forward::UpstreamUrls;
 use super::ledger::{Ledger, LedgerTotals, Scrubber};
-use super::mode::{self, AdapterMode, UpstreamApi};
+use super::mode::{self, AdapterMode, ResponsesUpstream, UpstreamApi};
 use super::routing::{BODY_BUDGET_UNIT, MAX_BUFFERED_BODY_BYTES, MAX_IN_FLIGHT, handle};
 use super::state::Shared;
 use super::tokenizer::TokenizerProbe;
@@ -264,6 +264,7 @@ pub async fn start_on(config: AdapterConfig, listener: std::net::TcpListener) ->
         in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
         body_budget: Arc::new(tokio::sync::Semaphore::new(MAX_BUFFERED_BODY_BYTES / BODY_BUDGET_UNIT)),
         mode,
+        responses: ResponsesUpstream::new(config.upstream_api),
     });
     shared
         .trace

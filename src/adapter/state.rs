@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use super::api_error::local_error;
 use super::forward::UpstreamUrls;
 use super::ledger::{Api, Ledger, Outcome, RequestLog};
-use super::mode::AdapterMode;
+use super::mode::{AdapterMode, ResponsesUpstream};
 use super::pinning::{self, Refusal};
 use super::tokenizer::TokenizerProbe;
 use super::upstream_error::{SHOULD_RETRY, retry_hint};
@@ -55,6 +55,8 @@ pub(crate) struct Shared {
     pub(super) body_budget: Arc<tokio::sync::Semaphore>,
     /// How the Anthropic routes are served (decided once, at start).
     pub(super) mode: AdapterMode,
+    /// How `POST /v1/responses` is served (decided by its first request).
+    pub(super) responses: ResponsesUpstream,
 }
 
 impl Shared {
@@ -117,7 +119,21 @@ impl Shared {
 
     /// Answers a refused request: records the fallback attempt (trace and counter) when it
     /// is one, answers 403/400 with the reasons, and writes the ledger line.
-    pub(crate) fn refuse(&self, api: Api, mut log: RequestLog, path: &str, refusal: Refusal) -> Response {
+    pub(crate) fn refuse(&self, api: Api, log: RequestLog, path: &str, refusal: Refusal) -> Response {
+        let status = refusal.status();
+        self.refuse_as(api, log, path, refusal, status)
+    }
+
+    /// [`Shared::refuse`] answering `status` instead of the refusal's own (the Responses
+    /// route answers a fallback attempt 400: Codex retries a 403, and stops on a 400).
+    pub(crate) fn refuse_as(
+        &self,
+        api: Api,
+        mut log: RequestLog,
+        path: &str,
+        refusal: Refusal,
+        status: StatusCode,
+    ) -> Response {
         log.set_requested_model(refusal.requested_model.as_deref());
         let outcome = if refusal.is_fallback_attempt() {
             let attempt = self.fallback_attempts.fetch_add(1, Ordering::SeqCst) + 1;
@@ -137,6 +153,6 @@ impl Shared {
         } else {
             Outcome::BadRequest
         };
-        local_error(log, api, refusal.status(), outcome, &refusal.message)
+        local_error(log, api, status, outcome, &refusal.message)
     }
 }

@@ -725,8 +725,8 @@ async fn another_model_on_an_unknown_route_is_a_counted_fallback_attempt() {
     let host = server.address().to_string();
 
     let response = adapter
-        .post("/v1/responses")
-        .json(&json!({"model": "gpt-5", "input": "hi"}))
+        .post("/v1/completions")
+        .json(&json!({"model": "gpt-5", "prompt": "hi"}))
         .send()
         .await
         .expect("answer");
@@ -735,8 +735,8 @@ async fn another_model_on_an_unknown_route_is_a_counted_fallback_attempt() {
     assert!(error_message(response).await.contains("gpt-5"));
     // The admitted model on an unknown route is still just a 404.
     let response = adapter
-        .post("/v1/responses")
-        .json(&json!({"model": MODEL, "input": "hi"}))
+        .post("/v1/completions")
+        .json(&json!({"model": MODEL, "prompt": "hi"}))
         .send()
         .await
         .expect("answer");
