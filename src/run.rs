@@ -79,6 +79,14 @@ pub(crate) enum RunError {
         #[source]
         problem: OutDirProblem,
     },
+    /// A `--writable` folder is unusable or would let Case reach what judges it.
+    #[error("--writable {}: {problem}", path.display())]
+    Writable {
+        /// The folder as given.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: WritableProblem,
+    },
     /// The task file is unreadable or not a JSON object.
     #[error("task file {}: {problem}", path.display())]
     Task {
@@ -173,6 +181,7 @@ pub(crate) async fn run(options: &RunOptions, config: &HarnessConfig) -> Result<
         Some(path) => Some(crate::signing::EvidenceSigner::load(path, &options.out)?),
         None => None,
     };
+    check_writable(options, config)?;
     let out = prepare_run_dir(&options.out)?;
     let evidence_kind = if options.simulated {
         EvidenceKind::Simulated
@@ -603,6 +612,64 @@ fn write_case_config(contract: &CaseContract, timeout: Duration) -> Result<(), R
     let mut bytes = serde_json::to_vec_pretty(&config).map_err(evidence::EvidenceError::from)?;
     bytes.push(b'\n');
     Ok(std::fs::write(&contract.config_file, bytes).map_err(crate::path_io::at(&contract.config_file))?)
+}
+
+/// Why a `--writable` folder is refused.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum WritableProblem {
+    /// It does not exist or cannot be resolved.
+    #[error("cannot resolve it ({0}); create the folder first")]
+    Resolve(#[source] std::io::Error),
+    /// It is not a folder.
+    #[error("not a folder; name the folder Case may write")]
+    NotAFolder,
+    /// It holds, or lies inside, something Case must not write.
+    #[error("it overlaps {what} {}; name a folder that neither holds nor lies inside it", other.display())]
+    Overlaps {
+        /// What it overlaps, e.g. `the run folder`.
+        what: &'static str,
+        /// That path.
+        other: PathBuf,
+    },
+}
+
+/// Refuses a `--writable` folder that holds or lies inside the run folder, a key's folder or
+/// a record's folder: Case could then rewrite its evidence, read the key or admit itself.
+fn check_writable(options: &RunOptions, config: &HarnessConfig) -> Result<(), RunError> {
+    let resolved = |path: &Path| std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+    let folder_of = |file: &Path| resolved(file).parent().map(Path::to_path_buf);
+    let guarded: Vec<(&'static str, PathBuf)> = [("the run folder", Some(resolved(&options.out)))]
+        .into_iter()
+        .chain([
+            ("the signing key's folder", config.signing_key_dir()),
+            ("the default key folder", crate::signing::default_key_dir()),
+            ("the decision record's folder", config.decision_file.as_deref().and_then(folder_of)),
+            ("the admission record's folder", config.admission_file.as_deref().and_then(folder_of)),
+            ("the task file's folder", folder_of(&options.task)),
+            ("the SOT's folder", options.sot.as_deref().and_then(folder_of)),
+        ])
+        .filter_map(|(what, path)| Some((what, path?)))
+        .collect();
+    for path in &options.writable_paths {
+        let refuse = |problem| RunError::Writable {
+            path: path.clone(),
+            problem,
+        };
+        let real = std::fs::canonicalize(path).map_err(|error| refuse(WritableProblem::Resolve(error)))?;
+        if !real.is_dir() {
+            return Err(refuse(WritableProblem::NotAFolder));
+        }
+        if let Some((what, other)) = guarded
+            .iter()
+            .find(|(_, other)| real.starts_with(other) || other.starts_with(&real))
+        {
+            return Err(refuse(WritableProblem::Overlaps {
+                what,
+                other: other.clone(),
+            }));
+        }
+    }
+    Ok(())
 }
 
 fn prepare_run_dir(out: &Path) -> Result<PathBuf, RunError> {

@@ -270,3 +270,46 @@ fn hex_sha256(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
 }
+
+/// `--writable`: an agent that edits a checkout can, but the checkout's `.git` stays
+/// read-only (its hooks would run later as the user), and the report lists the folder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writable_folder_is_writable_but_its_git_is_not() {
+    let checkout = outside_tmp();
+    std::fs::create_dir_all(checkout.path().join(".git/hooks")).expect("git");
+    if is_root() {
+        // Case runs as nobody: the checkout must be its to write, as `--help` says.
+        for path in [checkout.path().to_owned(), checkout.path().join(".git/hooks")] {
+            std::os::unix::fs::chown(&path, Some(65_534), Some(65_534)).expect("chown");
+        }
+    }
+    let dir = checkout.path().display().to_string();
+    let attack = format!("echo edited > {dir}/file.txt; echo 'curl evil' > {dir}/.git/hooks/pre-commit");
+    let flags = ["--writable", dir.as_str()];
+    let (sandbox, _provider, output) = run_against_provider(case_that(&attack), &flags).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stdout_of(&output));
+    let edited = std::fs::read_to_string(checkout.path().join("file.txt")).expect("Case edited the checkout");
+    assert_eq!(edited.trim(), "edited");
+    assert!(!checkout.path().join(".git/hooks/pre-commit").exists(), "Case wrote a git hook");
+    let writable = sandbox.report()["isolation"]["writable"].to_string();
+    assert!(writable.contains(&dir), "{writable}");
+}
+
+/// A `--writable` folder that holds a record's folder is refused before anything runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writable_folder_holding_the_records_is_refused() {
+    let sandbox = Sandbox::new();
+    let provider = provider().await;
+    let records = sandbox.dir.path().display().to_string();
+    let output = run(
+        harness(&sandbox, Some(&base_url(&provider))),
+        &sandbox,
+        Vec::new(),
+        &["--writable", &records],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("overlaps"), "{stderr}");
+    assert!(!sandbox.out().exists(), "nothing written");
+}
