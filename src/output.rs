@@ -237,7 +237,6 @@ impl Default for Bounds {
     }
 }
 
-
 impl Isolation {
     /// The isolation of a run confined by kernel namespaces, before the layers are known.
     pub fn confined(uid: u32, how: &str) -> Isolation {

@@ -436,7 +436,10 @@ async fn run_case(
         .chain(options.writable_paths.iter().cloned())
         .collect();
     let hidden = hidden_from_case(options, config);
-    if !options.without_layers.contains(&crate::sandbox::Layer::UnprivilegedUser) {
+    if !options
+        .without_layers
+        .contains(&crate::sandbox::Layer::UnprivilegedUser)
+    {
         give_to_case(&[&output_dir, &home_dir])?;
     }
     let spec = SandboxSpec {
@@ -532,7 +535,9 @@ async fn run_case(
 /// places (docs/threat-model.md).
 fn hidden_from_case(options: &RunOptions, config: &HarnessConfig) -> Vec<PathBuf> {
     let home = std::env::var_os("HOME").map(PathBuf::from);
-    let credentials = home.iter().flat_map(|home| CREDENTIAL_PLACES.iter().map(move |place| home.join(place)));
+    let credentials = home
+        .iter()
+        .flat_map(|home| CREDENTIAL_PLACES.iter().map(move |place| home.join(place)));
     let mut hidden: Vec<PathBuf> = options
         .hidden_paths
         .iter()
@@ -643,8 +648,14 @@ fn check_writable(options: &RunOptions, config: &HarnessConfig) -> Result<(), Ru
         .chain([
             ("the signing key's folder", config.signing_key_dir()),
             ("the default key folder", crate::signing::default_key_dir()),
-            ("the decision record's folder", config.decision_file.as_deref().and_then(folder_of)),
-            ("the admission record's folder", config.admission_file.as_deref().and_then(folder_of)),
+            (
+                "the decision record's folder",
+                config.decision_file.as_deref().and_then(folder_of),
+            ),
+            (
+                "the admission record's folder",
+                config.admission_file.as_deref().and_then(folder_of),
+            ),
             ("the task file's folder", folder_of(&options.task)),
             ("the SOT's folder", options.sot.as_deref().and_then(folder_of)),
         ])

@@ -60,7 +60,9 @@ pub enum KeyError {
         mode: u32,
     },
     /// `keygen` was given no path and there is no home to find the default folder in.
-    #[error("no key path given, and neither XDG_CONFIG_HOME nor HOME is set to find the default key folder: pass a PATH")]
+    #[error(
+        "no key path given, and neither XDG_CONFIG_HOME nor HOME is set to find the default key folder: pass a PATH"
+    )]
     NoDefaultFolder,
     /// The key file has more than one name: a hard link elsewhere could be outside every
     /// folder the sandbox hides (the theft of round three made one in an unsigned run).

@@ -37,7 +37,10 @@ impl Usage {
         let page = rustix::param::page_size() as u64;
         for entry in entries.flatten() {
             let name = entry.file_name();
-            let Some(pid) = name.to_str().filter(|name| name.bytes().all(|byte| byte.is_ascii_digit())) else {
+            let Some(pid) = name
+                .to_str()
+                .filter(|name| name.bytes().all(|byte| byte.is_ascii_digit()))
+            else {
                 continue;
             };
             // A process may end between the listing and the read: it then counts as nothing.
@@ -130,9 +133,15 @@ mod tests {
             written_bytes,
         };
         assert_eq!(usage(3, 50, 500).over(&bounds), None);
-        assert_eq!(usage(10, 50, 500).over(&bounds), Some(BoundHit::Processes { limit: 10 }));
+        assert_eq!(
+            usage(10, 50, 500).over(&bounds),
+            Some(BoundHit::Processes { limit: 10 })
+        );
         assert_eq!(usage(3, 101, 500).over(&bounds), Some(BoundHit::Memory { limit: 100 }));
-        assert_eq!(usage(3, 50, 1001).over(&bounds), Some(BoundHit::Written { limit: 1000 }));
+        assert_eq!(
+            usage(3, 50, 1001).over(&bounds),
+            Some(BoundHit::Written { limit: 1000 })
+        );
     }
 
     #[test]

@@ -70,7 +70,9 @@ pub(crate) fn pair() -> std::io::Result<(OwnedFd, OwnedFd)> {
 pub(crate) fn send(socket: BorrowedFd<'_>, message: &Message) -> std::io::Result<()> {
     let text = match message {
         Message::Exited(code) | Message::Signaled(code) => code.to_string(),
-        Message::Unavailable(text) | Message::Failed(text) | Message::Layers(text) | Message::BoundHit(text) => text.chars().take(MAX_MESSAGE - 8).collect(),
+        Message::Unavailable(text) | Message::Failed(text) | Message::Layers(text) | Message::BoundHit(text) => {
+            text.chars().take(MAX_MESSAGE - 8).collect()
+        }
         Message::Listener(_) | Message::Go | Message::Init(_) => String::new(),
     };
     let mut bytes = Vec::with_capacity(1 + text.len());

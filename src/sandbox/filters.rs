@@ -13,9 +13,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use landlock::{
-    ABI, AccessFs, PathBeneath, PathFd, Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus,
-};
+use landlock::{ABI, AccessFs, PathBeneath, PathFd, Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus};
 use seccompiler::{
     BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule,
 };
@@ -136,7 +134,8 @@ pub(super) fn landlock_writes(writable: &[PathBuf]) -> Result<bool, Message> {
         .create()
         .map_err(failed)?;
     for path in writable {
-        let fd = PathFd::new(path).map_err(|error| Message::Failed(format!("landlock: {}: {error}", path.display())))?;
+        let fd =
+            PathFd::new(path).map_err(|error| Message::Failed(format!("landlock: {}: {error}", path.display())))?;
         ruleset = ruleset
             .add_rule(PathBeneath::new(fd, AccessFs::from_write(abi)))
             .map_err(failed)?;

@@ -50,7 +50,9 @@ pub(super) fn unshare_with_user_namespace(namespaces: UnshareFlags) -> Result<Ca
         unshare_as_root(namespaces)
     } else {
         unshare(namespaces | UnshareFlags::NEWUSER).map_err(|error| {
-            Message::Unavailable(format!("unshare(user, mount, network, PID, UTS, IPC, cgroup namespaces): {error}"))
+            Message::Unavailable(format!(
+                "unshare(user, mount, network, PID, UTS, IPC, cgroup namespaces): {error}"
+            ))
         })?;
         // An unprivileged process may map only itself, and must give up setgroups(2) to do it.
         for (file, text) in [

@@ -94,7 +94,9 @@ impl SandboxArgs {
                 break;
             }
             let flag_text = flag.to_string_lossy().into_owned();
-            let value = args.next().ok_or_else(|| SandboxArgsError::NoValue(flag_text.clone()))?;
+            let value = args
+                .next()
+                .ok_or_else(|| SandboxArgsError::NoValue(flag_text.clone()))?;
             let number = || {
                 value
                     .to_str()
@@ -112,7 +114,9 @@ impl SandboxArgs {
                         .and_then(|name| name.parse().ok())
                         .ok_or_else(|| SandboxArgsError::Unknown(value.to_string_lossy().into_owned()))?,
                 ),
-                "--port" => parsed.port = u16::try_from(number()?).map_err(|_| SandboxArgsError::OutOfRange("--port"))?,
+                "--port" => {
+                    parsed.port = u16::try_from(number()?).map_err(|_| SandboxArgsError::OutOfRange("--port"))?
+                }
                 "--control-fd" => {
                     parsed.control_fd =
                         i32::try_from(number()?).map_err(|_| SandboxArgsError::OutOfRange("--control-fd"))?;
@@ -257,8 +261,9 @@ fn confine(args: &SandboxArgs) -> Result<(std::net::TcpListener, CaseIdentity, V
         identity
     } else {
         // The control run (root only): Case stays uid 0, without capabilities.
-        identity::unshare(namespaces)
-            .map_err(|error| Message::Unavailable(format!("unshare(mount, network, PID, UTS, IPC, cgroup): {error}")))?;
+        identity::unshare(namespaces).map_err(|error| {
+            Message::Unavailable(format!("unshare(mount, network, PID, UTS, IPC, cgroup): {error}"))
+        })?;
         CaseIdentity::UNCHANGED
     };
     let _ = rustix::system::sethostname(b"case-sandbox");
@@ -407,7 +412,9 @@ fn prepare_init(args: &SandboxArgs, layers: &[Layer]) -> Result<(), Message> {
             .filter(|path| path.exists())
             .collect();
         if !filters::landlock_writes(&writable)? {
-            return Err(Message::Failed("landlock: the kernel did not enforce the ruleset".to_owned()));
+            return Err(Message::Failed(
+                "landlock: the kernel did not enforce the ruleset".to_owned(),
+            ));
         }
     }
     if let Some(seccomp) = seccomp {
@@ -427,7 +434,10 @@ fn keep(case: &std::process::Child, bounds: Option<&Bounds>, control: &OwnedFd) 
             Ok(Some((pid, status))) if pid == case_pid => {
                 // Reaped, Case's writes (and its reaped children's) are now init's: a last
                 // look catches a writer that ended between two ticks.
-                if let Some(hit) = bounds.filter(|_| !reported).and_then(|bounds| Usage::read().over(bounds)) {
+                if let Some(hit) = bounds
+                    .filter(|_| !reported)
+                    .and_then(|bounds| Usage::read().over(bounds))
+                {
                     let _ = control::send(control.as_fd(), &Message::BoundHit(hit.encode()));
                 }
                 return Some(std::process::ExitStatus::from_raw(status.as_raw()));

@@ -319,7 +319,12 @@ fn spawn_reader(control: Arc<OwnedFd>) -> tokio::sync::mpsc::UnboundedReceiver<M
 }
 
 /// The isolation a confined run had, as the report and the trace record it.
-pub(crate) fn confined_isolation(layers: &[Layer], writable: &[PathBuf], hidden: &[PathBuf], bounds: Bounds) -> Isolation {
+pub(crate) fn confined_isolation(
+    layers: &[Layer],
+    writable: &[PathBuf],
+    hidden: &[PathBuf],
+    bounds: Bounds,
+) -> Isolation {
     let unprivileged = layers.contains(&Layer::UnprivilegedUser);
     let uid = match rustix::process::getuid().as_raw() {
         0 if unprivileged => CASE_HOST_ID,

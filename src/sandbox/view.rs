@@ -55,8 +55,7 @@ pub(super) fn build(spec: &ViewSpec<'_>) -> Result<Vec<Layer>, Message> {
         layers.push(Layer::ReadOnlyHost);
     } else {
         // The control without the layer: only the run folder is read-only, as before it.
-        rustix::mount::mount_bind_recursive(spec.run_dir, spec.run_dir)
-            .map_err(failed("rbind", spec.run_dir))?;
+        rustix::mount::mount_bind_recursive(spec.run_dir, spec.run_dir).map_err(failed("rbind", spec.run_dir))?;
         set_read_only(spec.run_dir)?;
     }
     for (path, tree) in &writable {
@@ -122,7 +121,8 @@ fn private_tmpfs(at: &Path, bytes: u64, kept: &[PathBuf]) -> Result<(), Message>
             Ok((path.clone(), is_dir, clone_tree(&path)?))
         })
         .collect::<Result<Vec<_>, Message>>()?;
-    let options = CString::new(format!("size={bytes},mode=1777")).map_err(|_| Message::Failed("tmpfs options".to_owned()))?;
+    let options =
+        CString::new(format!("size={bytes},mode=1777")).map_err(|_| Message::Failed("tmpfs options".to_owned()))?;
     rustix::mount::mount(
         "tmpfs",
         at,

@@ -17,7 +17,10 @@ fn case_that(attack: &str) -> Vec<String> {
     vec![
         "sh".to_owned(),
         "-c".to_owned(),
-        format!("{{ {attack} ; }} 2>/dev/null; exec {} {}", well_behaved[0], well_behaved[1]),
+        format!(
+            "{{ {attack} ; }} 2>/dev/null; exec {} {}",
+            well_behaved[0], well_behaved[1]
+        ),
     ]
 }
 
@@ -27,7 +30,10 @@ fn is_root() -> bool {
 
 /// `--unsafe-without-layer` for each of `layers`.
 fn without(layers: &[&'static str]) -> Vec<&'static str> {
-    layers.iter().flat_map(|layer| ["--unsafe-without-layer", layer]).collect()
+    layers
+        .iter()
+        .flat_map(|layer| ["--unsafe-without-layer", layer])
+        .collect()
 }
 
 fn stdout_of(output: &std::process::Output) -> String {
@@ -42,7 +48,12 @@ fn output_file(sandbox: &Sandbox, name: &str) -> PathBuf {
 fn layers(sandbox: &Sandbox) -> Vec<String> {
     sandbox.report()["isolation"]["layers"]
         .as_array()
-        .map(|layers| layers.iter().filter_map(|layer| layer.as_str().map(str::to_owned)).collect())
+        .map(|layers| {
+            layers
+                .iter()
+                .filter_map(|layer| layer.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -54,10 +65,20 @@ async fn a_case_cannot_write_kernel_settings() {
                   ( exec 3>/proc/sys/kernel/core_pattern ) && echo opened > core_pattern.txt";
     let (sandbox, _provider, output) = run_against_provider(case_that(attack), &[]).await;
     assert_eq!(output.status.code(), Some(0), "{}", stdout_of(&output));
-    assert!(!output_file(&sandbox, "hostname.txt").exists(), "Case wrote kernel.hostname");
-    assert!(!output_file(&sandbox, "core_pattern.txt").exists(), "Case opened core_pattern");
+    assert!(
+        !output_file(&sandbox, "hostname.txt").exists(),
+        "Case wrote kernel.hostname"
+    );
+    assert!(
+        !output_file(&sandbox, "core_pattern.txt").exists(),
+        "Case opened core_pattern"
+    );
     for layer in ["unprivileged_user", "proc_sys_read_only", "uts_ipc_cgroup_namespaces"] {
-        assert!(layers(&sandbox).iter().any(|name| name == layer), "{layer}: {:?}", layers(&sandbox));
+        assert!(
+            layers(&sandbox).iter().any(|name| name == layer),
+            "{layer}: {:?}",
+            layers(&sandbox)
+        );
     }
 }
 
@@ -75,8 +96,14 @@ async fn control_without_those_layers_a_root_case_writes_kernel_settings() {
     let flags = without(&["unprivileged_user", "proc_sys_read_only", "landlock"]);
     let (sandbox, _provider, output) = run_against_provider(case_that(attack), &flags).await;
     assert_eq!(output.status.code(), Some(0), "{}", stdout_of(&output));
-    assert!(output_file(&sandbox, "hostname.txt").exists(), "the control's attack should work");
-    assert_eq!(std::fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname"), host_name);
+    assert!(
+        output_file(&sandbox, "hostname.txt").exists(),
+        "the control's attack should work"
+    );
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname"),
+        host_name
+    );
     assert!(!layers(&sandbox).iter().any(|name| name == "proc_sys_read_only"));
 }
 
@@ -96,7 +123,11 @@ async fn a_case_cannot_rewrite_its_admission_record() {
     )
     .await;
     assert_eq!(output.status.code(), Some(0), "{}", stdout_of(&output));
-    assert_eq!(std::fs::read(&admission).expect("admission"), before, "Case rewrote its admission");
+    assert_eq!(
+        std::fs::read(&admission).expect("admission"),
+        before,
+        "Case rewrote its admission"
+    );
     let recorded = sandbox.report()["inputs"]["admission"]["sha256"].clone();
     assert_eq!(recorded, serde_json::json!(hex_sha256(&before)));
 }
@@ -118,7 +149,10 @@ async fn control_without_the_read_only_host_a_case_admits_itself() {
     .await;
     assert_eq!(output.status.code(), Some(0), "{}", stdout_of(&output));
     let text = std::fs::read_to_string(&admission).expect("admission");
-    assert!(text.contains("\"admitted\""), "the control's attack should work: {text}");
+    assert!(
+        text.contains("\"admitted\""),
+        "the control's attack should work: {text}"
+    );
 }
 
 fn self_admission(admission: &Path) -> String {
@@ -135,7 +169,10 @@ async fn a_case_cannot_replace_a_binary_outside_its_run_folder() {
     let (bin, attack) = binary_replacement();
     let (sandbox, _provider, output) = run_against_provider(case_that(&attack), &[]).await;
     assert_eq!(output.status.code(), Some(0), "{}", stdout_of(&output));
-    assert_eq!(std::fs::read(bin.path().join("case-harness")).expect("binary"), b"genuine");
+    assert_eq!(
+        std::fs::read(bin.path().join("case-harness")).expect("binary"),
+        b"genuine"
+    );
     drop(sandbox);
 }
 
@@ -147,14 +184,20 @@ async fn control_without_the_read_only_host_a_case_replaces_the_binary() {
     let flags = without(&["read_only_host", "landlock", "unprivileged_user"]);
     let (_sandbox, _provider, output) = run_against_provider(case_that(&attack), &flags).await;
     assert_eq!(output.status.code(), Some(0), "{}", stdout_of(&output));
-    assert_eq!(std::fs::read(bin.path().join("case-harness")).expect("binary"), b"forged");
+    assert_eq!(
+        std::fs::read(bin.path().join("case-harness")).expect("binary"),
+        b"forged"
+    );
 }
 
 fn binary_replacement() -> (tempfile::TempDir, String) {
     let bin = outside_tmp();
     std::fs::write(bin.path().join("case-harness"), b"genuine").expect("binary");
     let dir = bin.path().display().to_string();
-    (bin, format!("printf forged > {dir}/.new && mv {dir}/.new {dir}/case-harness"))
+    (
+        bin,
+        format!("printf forged > {dir}/.new && mv {dir}/.new {dir}/case-harness"),
+    )
 }
 
 /// Attack 4: in an unsigned run, a Case reached the key (to link or copy it for a later run).
@@ -214,7 +257,11 @@ async fn a_fork_bomb_ends_the_run_naming_the_process_bound() {
     assert_eq!(output.status.code(), Some(1), "{}", stdout_of(&output));
     let reasons = sandbox.report()["reasons"].to_string();
     assert!(reasons.contains("process bound (64 processes"), "{reasons}");
-    assert_eq!(verify(&sandbox.out().join("report.json")).status.code(), Some(0), "the evidence stays intact");
+    assert_eq!(
+        verify(&sandbox.out().join("report.json")).status.code(),
+        Some(0),
+        "the evidence stays intact"
+    );
 }
 
 /// The control: without the bounds layer, the 200 processes all start and the run passes.
@@ -290,7 +337,10 @@ async fn a_writable_folder_is_writable_but_its_git_is_not() {
     assert_eq!(output.status.code(), Some(0), "{}", stdout_of(&output));
     let edited = std::fs::read_to_string(checkout.path().join("file.txt")).expect("Case edited the checkout");
     assert_eq!(edited.trim(), "edited");
-    assert!(!checkout.path().join(".git/hooks/pre-commit").exists(), "Case wrote a git hook");
+    assert!(
+        !checkout.path().join(".git/hooks/pre-commit").exists(),
+        "Case wrote a git hook"
+    );
     let writable = sandbox.report()["isolation"]["writable"].to_string();
     assert!(writable.contains(&dir), "{writable}");
 }
@@ -312,4 +362,40 @@ async fn a_writable_folder_holding_the_records_is_refused() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("overlaps"), "{stderr}");
     assert!(!sandbox.out().exists(), "nothing written");
+}
+
+/// Case runs as `nobody` when the harness is root, yet a harness (and run folder) inside a
+/// 0700 folder — `/root`, `mktemp -d`, most CI containers — still runs its Case: Case keeps
+/// read-and-search over root's files in its own user namespace. Without that, the reference
+/// Case (this binary, under the 0700 folder) could not even be started.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_harness_inside_a_private_folder_still_runs_its_case() {
+    use std::os::unix::fs::PermissionsExt;
+    // Outside /tmp: Case's private /tmp would carry a folder under /tmp into a fresh one.
+    let private = outside_tmp();
+    std::fs::set_permissions(private.path(), std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    let binary = private.path().join("case-harness");
+    std::fs::copy(env!("CARGO_BIN_EXE_case-harness"), &binary).expect("copy");
+    let sandbox = Sandbox::in_dir(tempfile::tempdir_in(private.path()).expect("records"));
+    let provider = provider().await;
+    let template = harness_std(&sandbox, Some(&base_url(&provider)));
+    let mut command = std::process::Command::new(&binary);
+    command.env_clear();
+    for (name, value) in template.get_envs() {
+        if let Some(value) = value {
+            command.env(name, value);
+        }
+    }
+    command
+        .args(["run", "--simulated", "--task"])
+        .arg(sandbox.path("task.json"))
+        .arg("--out")
+        .arg(sandbox.out());
+    let output = tokio::task::spawn_blocking(move || command.output().expect("runs"))
+        .await
+        .expect("join");
+    assert_eq!(output.status.code(), Some(0), "{}", stdout_of(&output));
+    if is_root() {
+        assert_eq!(sandbox.report()["isolation"]["uid"], 65_534);
+    }
 }

@@ -336,6 +336,9 @@ async fn an_unprivileged_user_is_confined_through_a_user_namespace() {
     let report = sandbox.report();
     assert_eq!(report["isolation"]["uid"], 65534);
     assert_eq!(report["isolation"]["filesystem"], "read_only_host");
-    assert!(report["isolation"]["layers"].to_string().contains("unprivileged_user"), "{report}");
+    assert!(
+        report["isolation"]["layers"].to_string().contains("unprivileged_user"),
+        "{report}"
+    );
     assert_eq!(verify(&sandbox.out().join("report.json")).status.code(), Some(0));
 }
