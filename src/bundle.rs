@@ -263,22 +263,18 @@ pub(crate) fn merge(shards: &[PathBuf], out: &Path, plan: &MergePlan<'_>) -> Res
     let mut problems = Vec::new();
     let mut chosen: BTreeMap<String, (usize, TrialRecord)> = BTreeMap::new();
     let mut shard_keys = Vec::new();
-    let mut sot_digests: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut refused = 0;
     for (index, shard) in shards.iter().enumerate() {
+        // Every shard names the plan's SOT (checked here), so all name the same one.
         let checked = match check_shard(shard, plan) {
             Ok(checked) => checked,
             Err(found) => {
                 problems.extend(found);
+                refused += 1;
                 continue;
             }
         };
         shard_keys.push(checked.keyid);
-        if let Some(digest) = &checked.file.sot_sha256 {
-            sot_digests
-                .entry(digest.clone())
-                .or_default()
-                .push(shard.display().to_string());
-        }
         for record in checked.file.trials {
             match chosen.get(&record.name) {
                 None => {
@@ -302,16 +298,6 @@ pub(crate) fn merge(shards: &[PathBuf], out: &Path, plan: &MergePlan<'_>) -> Res
             }
         }
     }
-    if sot_digests.len() > 1 {
-        let each: Vec<String> = sot_digests
-            .iter()
-            .map(|(digest, named)| format!("{digest} in {}", named.join(", ")))
-            .collect();
-        problems.push(format!(
-            "the shards differ in sot_sha256 ({}): every shard must run the same SOT",
-            each.join("; ")
-        ));
-    }
     let missing: Vec<&str> = plan
         .trials
         .iter()
@@ -319,8 +305,13 @@ pub(crate) fn merge(shards: &[PathBuf], out: &Path, plan: &MergePlan<'_>) -> Res
         .map(|trial| trial.name.as_str())
         .collect();
     if !missing.is_empty() {
+        let why = if refused > 0 {
+            "a shard is missing, failed to run, or was refused above"
+        } else {
+            "a shard is missing or failed to run"
+        };
         problems.push(format!(
-            "{} planned trial(s) are in no shard (a shard is missing or failed to run): {}",
+            "{} planned trial(s) are in no shard ({why}): {}",
             missing.len(),
             missing.join(", ")
         ));
