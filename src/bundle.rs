@@ -451,9 +451,18 @@ fn check_reports(shard: &Path, record: &TrialRecord, plan: &MergePlan<'_>, key: 
     }
     let folder = trial_dir_name(name);
     let root = shard.join(RUNS).join(&folder);
+    for (at, (path, _)) in record.reports.iter().enumerate() {
+        if record.reports[..at].iter().any(|(earlier, _)| earlier == path) {
+            problems.push(format!(
+                "{name} lists report {path} twice: each run step writes its own"
+            ));
+        }
+    }
     for (path, digest) in &record.reports {
         let Some(local) = relocate(path, &folder, &root) else {
-            problems.push(format!("{name} lists report {path}, which is not below a runs/{folder} folder"));
+            problems.push(format!(
+                "{name} lists report {path}, which is not below a runs/{folder} folder"
+            ));
             continue;
         };
         let verdict = crate::attestation::verify_run(&local, key)
@@ -645,6 +654,30 @@ mod tests {
     }
 
     #[test]
+    fn a_passed_record_lists_each_report_once_and_as_many_as_its_run_steps() {
+        let fixture = Fixture::new();
+        let mut twice = record("W::1", "passed");
+        let listed = fixture.dir.path().join("a/runs/W__1/step-1/run/report.json");
+        twice.reports = vec![(listed.display().to_string(), String::new()); 2];
+        let a = fixture.shard("a", vec![twice]);
+        let trials = [ExpectedTrial {
+            name: "W::1".to_owned(),
+            reports: 2,
+            forged: 0,
+        }];
+        let plan = MergePlan {
+            trials: &trials,
+            sot_sha256: SOT,
+            keys: std::slice::from_ref(&fixture.key),
+        };
+        let text = merge(&[a], &fixture.dir.path().join("out"), &plan)
+            .expect_err("twice")
+            .to_string();
+        assert!(text.contains("W::1 lists report"), "{text}");
+        assert!(text.contains("twice: each run step writes its own"), "{text}");
+    }
+
+    #[test]
     fn the_predicate_reports_skips_as_warned_and_failures_as_failed() {
         let file = |records| TrialsFile {
             trials: records,
@@ -671,7 +704,10 @@ mod tests {
         assert_eq!(moved, Some(PathBuf::from("/out/runs/W__1/run-2/report.json")));
         assert_eq!(relocate("/x/report.json", "W__1", Path::new("/out")), None);
         // A listed path never leads out of the trial's folder.
-        assert_eq!(relocate("/s/runs/W__1/../../x/report.json", "W__1", Path::new("/out")), None);
+        assert_eq!(
+            relocate("/s/runs/W__1/../../x/report.json", "W__1", Path::new("/out")),
+            None
+        );
         assert_eq!(relocate("/s/runs/W__1", "W__1", Path::new("/out")), None);
     }
 }

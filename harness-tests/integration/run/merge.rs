@@ -44,7 +44,10 @@ fn base() -> &'static Base {
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
-        assert!(shard.join("attestation.dsse.json").is_file(), "the evidence folder is signed");
+        assert!(
+            shard.join("attestation.dsse.json").is_file(),
+            "the evidence folder is signed"
+        );
         Base {
             key,
             public: generated.public_path,
@@ -105,7 +108,12 @@ fn sign(shard: &Path, key: &Path) {
         .arg(shard)
         .output()
         .expect("runs");
-    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 /// The base shard split in two signed halves (trials and their run folders).
@@ -120,7 +128,9 @@ fn split(dir: &Path) -> (PathBuf, PathBuf) {
                 std::fs::remove_dir_all(runs).expect("rm");
             }
         }
-        edit_and_sign(&shard, &base().key, |file| file.trials.retain(|t| keep.contains(&t.name)));
+        edit_and_sign(&shard, &base().key, |file| {
+            file.trials.retain(|t| keep.contains(&t.name))
+        });
         shard
     };
     (half("one", first, second), half("two", second, first))
@@ -173,7 +183,10 @@ fn honest_signed_shards_merge_into_a_bundle_that_verifies_with_key_and_names_the
     let (code, stdout) = merge(&[one.clone(), two.clone()], &out);
     let total = read(&base().shard).trials.len();
     assert_eq!(code, Some(0), "{stdout}");
-    assert!(stdout.contains(&format!("merged: 2 shard(s), {total} trial(s) (0 failed)")), "{stdout}");
+    assert!(
+        stdout.contains(&format!("merged: 2 shard(s), {total} trial(s) (0 failed)")),
+        "{stdout}"
+    );
     let verified = harness(None)
         .args(["verify", "--key"])
         .arg(&base().public)
@@ -199,7 +212,10 @@ fn honest_signed_shards_merge_into_a_bundle_that_verifies_with_key_and_names_the
     let merged = read(&out);
     let forged: Vec<&String> = merged.trials.iter().flat_map(|t| &t.forged_reports).collect();
     assert!(!forged.is_empty(), "the suite forges reports on purpose");
-    assert!(forged.iter().all(|path| path.starts_with(&out.display().to_string())), "{forged:?}");
+    assert!(
+        forged.iter().all(|path| path.starts_with(&out.display().to_string())),
+        "{forged:?}"
+    );
 }
 
 /// Pins: a passed trial lists one report per `run` step (signed or not, a hand-written
@@ -231,7 +247,13 @@ fn an_unsigned_shard_is_refused_by_name() {
     std::fs::remove_file(shard.join("attestation.dsse.json")).expect("rm");
     let out = dir.path().join("merged");
     let (code, stdout) = merge(std::slice::from_ref(&shard), &out);
-    assert_refused(code, &stdout, &out, &shard, "unsigned: it holds no attestation.dsse.json");
+    assert_refused(
+        code,
+        &stdout,
+        &out,
+        &shard,
+        "unsigned: it holds no attestation.dsse.json",
+    );
 }
 
 /// Pins: every file of the shard is as signed (one byte of trials.json, outside what the
@@ -280,7 +302,10 @@ fn a_shard_listing_a_forged_report_as_a_pass_is_refused_by_name() {
     edit_and_sign(&shard, &base().key, |file| {
         let (listed, digest) = &mut file.trials[index].reports[0];
         let at = listed.rfind(&folder).expect("below its folder") + folder.len();
-        let local = shard.join("runs").join(&folder).join(listed[at..].trim_start_matches('/'));
+        let local = shard
+            .join("runs")
+            .join(&folder)
+            .join(listed[at..].trim_start_matches('/'));
         let mut report: case_harness::output::Report =
             serde_json::from_slice(&std::fs::read(&local).expect("report")).expect("report json");
         report.outcome = case_harness::output::RunOutcome::Pass;
@@ -311,7 +336,10 @@ fn a_passed_trial_missing_its_report_is_refused_by_name() {
     let out = dir.path().join("merged");
     let (code, stdout) = merge(std::slice::from_ref(&shard), &out);
     assert_refused(code, &stdout, &out, &shard, &format!("{name} passed listing"));
-    assert!(stdout.contains("a passed trial lists every report it wrote"), "{stdout}");
+    assert!(
+        stdout.contains("a passed trial lists every report it wrote"),
+        "{stdout}"
+    );
 }
 
 /// Pins: every shard names the SOT the merge plans with, so all shards name the same one.
@@ -340,7 +368,11 @@ fn a_dropped_shard_fails_the_merge_naming_every_missing_trial_and_writes_nothing
         "{stdout}"
     );
     for missing in &second {
-        assert!(stdout.contains(missing.name.as_str()), "{} not named: {stdout}", missing.name);
+        assert!(
+            stdout.contains(missing.name.as_str()),
+            "{} not named: {stdout}",
+            missing.name
+        );
     }
     assert!(!out.exists());
 }
