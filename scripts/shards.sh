@@ -144,7 +144,7 @@ mkdir -p "$forged"
 python3 - "$WORK/count-1/trials.json" "$WORK/count-2/trials.json" "$forged/trials.json" <<'PY'
 import json, sys
 first, second, out = json.load(open(sys.argv[1])), json.load(open(sys.argv[2])), sys.argv[3]
-trials = first["trials"] + second["trials"]
+trials = list({trial["name"]: trial for trial in first["trials"] + second["trials"]}.values())
 for trial in trials:
     trial.update(status="passed", message=None, reports=[])
     trial.pop("forged_reports", None)
