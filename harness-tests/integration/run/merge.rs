@@ -24,7 +24,9 @@ struct Base {
 fn base() -> &'static Base {
     static BASE: OnceLock<Base> = OnceLock::new();
     BASE.get_or_init(|| {
-        let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("merge-{}", std::process::id()));
+        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        remove_bases_of_ended_processes(tmp);
+        let root = tmp.join(format!("merge-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         let keys = root.join("keys");
         std::fs::create_dir_all(&keys).expect("keys");
@@ -55,6 +57,18 @@ fn base() -> &'static Base {
             shard,
         }
     })
+}
+
+/// The base shards of test processes that have ended (`merge-PID` with no /proc/PID).
+fn remove_bases_of_ended_processes(tmp: &Path) {
+    for entry in std::fs::read_dir(tmp).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(pid) = name.strip_prefix("merge-").filter(|pid| pid.parse::<u32>().is_ok())
+            && !Path::new("/proc").join(pid).exists()
+        {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 fn harness(signing_key: Option<&Path>) -> assert_cmd::Command {
