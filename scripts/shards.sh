@@ -4,14 +4,18 @@
 # What it proves, end to end (CI runs it; it is also the recipe for a CI that splits the suite):
 #   1. `--partition count:1/2` runs here; `count:2/2` runs from a `cargo nextest archive` in
 #      another directory (sources copied elsewhere, `--workspace-remap`), as on another machine;
-#      each shard writes its own evidence folder (trials.json, junit.xml, runs/), its runs signed;
-#   2. `case-harness evidence merge` joins them into one summary.md, one JUnit (with
+#      each shard writes its own evidence folder (trials.json, junit.xml, runs/), its runs signed,
+#      and `case-harness evidence sign SHARD` signs the folder once the shard's run is over;
+#   2. `case-harness evidence merge --shard-key PUB` checks each shard's envelope, re-verifies
+#      every run report its trials list, and joins them into one summary.md, one JUnit (with
 #      [[ATTACHMENT|…]] lines) and one signed bundle; `verify --key` accepts it;
 #   3. securesystemslib + in-toto-attestation (scripts/attestation-judge.sh) verify the bundle's
 #      envelope and a run's envelope, and reject the bundle's with one byte flipped;
 #   4. a dropped shard fails the merge naming the missing trials; the same trial passed in one
 #      shard and failed in another fails it naming the trial;
-#   5. the same with `--partition hash:1/2` + `hash:2/2`.
+#   5. the same with `--partition hash:1/2` + `hash:2/2`;
+#   6. a forged shard (a hand-written trials.json of passes) fails the merge naming the shard:
+#      unsigned, and again signed with the CI's own key (it lists no signed run reports).
 #
 # Usage: scripts/shards.sh [WORK_DIR]   (default target/case-harness/shards; it is replaced)
 # The signing key is made fresh in a private temp folder outside WORK_DIR and removed at exit.
@@ -59,9 +63,12 @@ for kind in count hash; do
         --archive-file "$WORK/acceptance.tar.zst" --workspace-remap "$ELSEWHERE/src" \
         --extract-to "$ELSEWHERE/extracted" --partition "$kind:2/2")
     [[ -f "$one/trials.json" && -f "$two/trials.json" ]] || die "a shard wrote no trials.json"
+    step "sign the $kind shards (each where it ran, once its run is over)"
+    "$HARNESS" evidence sign "$one"
+    "$HARNESS" evidence sign "$two"
 
     step "merge $kind shards"
-    "$HARNESS" evidence merge "$one" "$two" --out "$merged"
+    "$HARNESS" evidence merge "$one" "$two" --shard-key "$PUB" --out "$merged"
     "$HARNESS" verify --key "$PUB" "$merged"
     grep -q '\[\[ATTACHMENT|' "$merged/junit.xml" || die "merged JUnit has no [[ATTACHMENT|…]] lines"
     # A real JUnit consumer (junitparser, from .ci/run's venv) reads the merged file: complete,
@@ -99,7 +106,7 @@ PY
 
     step "a dropped $kind shard fails the merge, naming the missing trials"
     set +e
-    output="$("$HARNESS" evidence merge "$one" --out "$WORK/$kind-dropped")"
+    output="$("$HARNESS" evidence merge "$one" --shard-key "$PUB" --out "$WORK/$kind-dropped")"
     code=$?
     set -e
     printf '%s\n' "$output"
@@ -121,11 +128,43 @@ json.dump(data, open(path, "w"))
 print(trial["name"])
 PY
 )"
+# Signed again (as by a CI whose trial really failed), so that the conflict itself is judged.
+"$HARNESS" evidence sign "$conflict"
 set +e
-output="$("$HARNESS" evidence merge "$WORK/count-1" "$WORK/count-2" "$conflict" --out "$WORK/conflict-merged")"
+output="$("$HARNESS" evidence merge "$WORK/count-1" "$WORK/count-2" "$conflict" --shard-key "$PUB" --out "$WORK/conflict-merged")"
 code=$?
 set -e
 printf '%s\n' "$output"
 [[ $code -eq 1 ]] || die "a conflicting merge exited $code, expected 1"
 grep -qF "$name is passed in" <<<"$output" || die "the conflicting merge does not name $name"
-step "ok: shards merged, signed, judged; dropped and conflicting shards refused"
+
+# A forged shard: every planned trial passed, written by hand, no runs behind it.
+forged="$WORK/forged"
+mkdir -p "$forged"
+python3 - "$WORK/count-1/trials.json" "$WORK/count-2/trials.json" "$forged/trials.json" <<'PY'
+import json, sys
+first, second, out = json.load(open(sys.argv[1])), json.load(open(sys.argv[2])), sys.argv[3]
+trials = list({trial["name"]: trial for trial in first["trials"] + second["trials"]}.values())
+for trial in trials:
+    trial.update(status="passed", message=None, reports=[])
+    trial.pop("forged_reports", None)
+json.dump({"sot_sha256": first["sot_sha256"], "trials": trials}, open(out, "w"))
+PY
+refused() { # refused WHY SHARD…: merging the shards exits 1, naming $forged with WHY
+    local why="$1" output code
+    shift
+    set +e
+    output="$("$HARNESS" evidence merge "$@" --shard-key "$PUB" --out "$WORK/forged-merged")"
+    code=$?
+    set -e
+    printf '%s\n' "$output"
+    [[ $code -eq 1 ]] || die "a merge with a forged shard exited $code, expected 1"
+    grep -F "shard $forged: " <<<"$output" | grep -qF "$why" || die "the merge does not name $forged with \"$why\""
+    [[ ! -e "$WORK/forged-merged" ]] || die "a refused merge wrote $WORK/forged-merged"
+}
+step "a forged (hand-written, unsigned) shard fails the merge, naming the shard"
+refused "unsigned: it holds no attestation.dsse.json" "$WORK/count-1" "$forged"
+step "the forged shard signed with the CI's own key still fails: no signed run report behind its passes"
+"$HARNESS" evidence sign "$forged"
+refused "passed listing 0 run report(s)" "$forged"
+step "ok: shards signed, merged, re-verified, judged; dropped, conflicting and forged shards refused"

@@ -189,7 +189,8 @@ enum Command {
     /// Exit 0 when every trial passed, 1 otherwise.
     ///
     /// With CASE_HARNESS_SIGNING_KEY set, every run and the folder itself are signed
-    /// (attestation.dsse.json). `evidence merge` joins the folders of nextest shards.
+    /// (attestation.dsse.json). `evidence sign` signs a nextest shard's folder;
+    /// `evidence merge --shard-key` joins signed shards.
     #[command(after_long_help = ENVIRONMENT_HELP, args_conflicts_with_subcommands = true)]
     Evidence {
         #[command(subcommand)]
@@ -258,16 +259,28 @@ enum Command {
 /// What `evidence` can do besides running the suite.
 #[derive(Debug, Subcommand)]
 enum EvidenceAction {
-    /// Join the evidence folders of nextest shards into one summary.md, JUnit and signed bundle.
+    /// Join the signed evidence folders of nextest shards into one summary.md, JUnit and signed bundle.
     ///
     /// Each SHARD holds trials.json, junit.xml and runs/ (the acceptance target writes them
-    /// with CASE_HARNESS_JUNIT_PATH=SHARD/junit.xml CASE_HARNESS_ACCEPTANCE_DIR=SHARD/runs).
-    /// Fails (exit 1), naming the trials, when a planned trial is in no shard, when a trial
-    /// passed in one shard and failed in another, or when a report does not verify.
+    /// with CASE_HARNESS_JUNIT_PATH=SHARD/junit.xml CASE_HARNESS_ACCEPTANCE_DIR=SHARD/runs)
+    /// and its attestation.dsse.json (`evidence sign SHARD` after the shard's run). Only
+    /// signed shards are merged: each envelope must verify with a --shard-key and cover every
+    /// file; every run report a trial lists is re-verified with that key, as `verify --key`
+    /// does; a passed trial must list one report per run step of its scenario; every shard
+    /// must name the SOT this merge plans with (sot_sha256). The merged bundle's statement
+    /// names the key id that verified each shard.
+    ///
+    /// Fails (exit 1), naming the shard or the trials, when a shard is unsigned, signed by
+    /// another key, changed after signing, lists a report that does not verify, misses a
+    /// report or comes from another SOT, when a planned trial is in no shard, or when a trial
+    /// passed in one shard and failed in another.
     Merge {
         /// The shard folders.
         #[arg(value_name = "SHARD", required = true)]
         shards: Vec<PathBuf>,
+        /// A public key a shard may be signed by (repeat for shards signed by other keys).
+        #[arg(long = "shard-key", value_name = "PUBKEY", required = true)]
+        shard_keys: Vec<PathBuf>,
         /// The merged folder (created; must be empty).
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
@@ -277,6 +290,15 @@ enum EvidenceAction {
         /// The scenarios folder (default: the bundled scenarios/).
         #[arg(long, value_name = "DIR")]
         scenarios: Option<PathBuf>,
+    },
+    /// Sign an evidence folder (a nextest shard, once its run is over) with CASE_HARNESS_SIGNING_KEY.
+    ///
+    /// Writes DIR/attestation.dsse.json over every file in DIR, as `evidence` signs its own
+    /// folder: what `evidence merge --shard-key` requires of each shard.
+    Sign {
+        /// The evidence folder (holds trials.json).
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
     },
 }
 
@@ -362,6 +384,7 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
             action:
                 Some(EvidenceAction::Merge {
                     shards,
+                    shard_keys,
                     out,
                     sot,
                     scenarios,
@@ -371,8 +394,12 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
             let root = bundled_root();
             let sot = sot.unwrap_or_else(|| root.join(BUNDLED_SEED));
             let scenarios = scenarios.unwrap_or_else(|| root.join("scenarios"));
-            signing::merge(&shards, &out, &sot, &scenarios)
+            signing::merge(&shards, &shard_keys, &out, &sot, &scenarios)
         }
+        Command::Evidence {
+            action: Some(EvidenceAction::Sign { dir }),
+            ..
+        } => signing::sign(&dir),
         Command::Evidence {
             action: None,
             sot,

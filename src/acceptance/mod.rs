@@ -107,6 +107,19 @@ pub enum TrialKind {
 }
 
 impl PlannedTrial {
+    /// How many run reports the trial lists when it passes (one per `run` step) and how many
+    /// of them it forges on purpose (one per `forge_pass` step): what `evidence merge` requires
+    /// of a passed record. A trial without steps always fails and lists none.
+    pub(crate) fn report_steps(&self) -> (usize, usize) {
+        match &self.kind {
+            TrialKind::Bound { steps, .. } | TrialKind::Named { steps, .. } => {
+                let count = |action: scenario::Action| steps.iter().filter(|step| step.action == action).count();
+                (count(scenario::Action::Run), count(scenario::Action::ForgePass))
+            }
+            TrialKind::Unmapped { .. } | TrialKind::Orphan { .. } => (0, 0),
+        }
+    }
+
     fn proof(&self) -> &str {
         match &self.kind {
             TrialKind::Bound { proof, .. } | TrialKind::Named { proof, .. } => proof,
@@ -135,6 +148,10 @@ pub struct TrialRecord {
     pub gate_codes: Vec<String>,
     /// Reports written: (path, digest).
     pub reports: Vec<(String, String)>,
+    /// The reports among `reports` this trial rewrote on purpose (a `forge_pass` step) to prove
+    /// `verify` rejects them: `evidence merge` requires these to be rejected, every other to verify.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forged_reports: Vec<String>,
     /// What the trial proves.
     pub proof: String,
 }
@@ -442,6 +459,7 @@ impl AcceptanceSuite {
                 .ok()
                 .map(|bytes| crate::records::sha256_hex(&bytes)),
             shards: Vec::new(),
+            shard_keys: Vec::new(),
             trials: records.to_vec(),
         };
         Ok(crate::bundle::write_trials(&path, &file)?)
@@ -485,6 +503,11 @@ fn record(
             .reports
             .into_iter()
             .map(|(path, digest)| (path.display().to_string(), digest))
+            .collect(),
+        forged_reports: evidence
+            .forged
+            .into_iter()
+            .map(|path| path.display().to_string())
             .collect(),
         proof: trial.proof().to_owned(),
     }

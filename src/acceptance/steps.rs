@@ -34,6 +34,8 @@ pub(crate) struct TrialEvidence {
     pub gate_codes: Vec<String>,
     /// Reports written by the trial's runs: (path, seal digest or empty).
     pub reports: Vec<(PathBuf, String)>,
+    /// Reports among `reports` rewritten on purpose by a `forge_pass` step.
+    pub forged: Vec<PathBuf>,
 }
 
 /// The default answer of the fake provider (what the bundled task checks for).
@@ -481,6 +483,9 @@ impl StepRun<'_> {
         }
         let forged = serde_json::to_vec_pretty(&report).map_err(|err| err.to_string())?;
         std::fs::write(&path, forged).map_err(|err| format!("{}: {err}", path.display()))?;
+        if !self.evidence.forged.contains(&path) {
+            self.evidence.forged.push(path.clone());
+        }
         let output = self.verify(&path)?;
         check_eq("verify exit code", &self.expectations().exit, &output.code)
             .map_err(|err| format!("{err}\n{}", output.stdout))?;

@@ -99,6 +99,11 @@ pub(crate) enum CliError {
     /// `CASE_HARNESS_SIGNING_KEY` names a key that cannot sign this folder.
     #[error("refusing to sign")]
     SigningKey(#[source] crate::signing::KeyError),
+    /// `evidence sign` was run without a key to sign with.
+    #[error(
+        "evidence sign needs a key: set CASE_HARNESS_SIGNING_KEY to a private key written by `case-harness keygen`"
+    )]
+    SigningKeyUnset,
     /// The evidence folder of `status` could not be walked.
     #[error("{}: cannot read evidence folder", path.display())]
     EvidenceFolder {
@@ -154,6 +159,7 @@ impl CliError {
             | CliError::Clear { .. }
             | CliError::CurrentExe(_)
             | CliError::SigningKey(_)
+            | CliError::SigningKeyUnset
             | CliError::EvidenceFolder { .. }
             | CliError::Io(_)
             | CliError::Run(_)

@@ -1,5 +1,5 @@
 //! The bodies of the signing commands — `keygen`, `verify [--key]`, `status --key`, signing
-//! the `evidence` folder and `evidence merge` — kept apart from [`crate::cli`], which stays a
+//! the `evidence` folder, `evidence sign` and `evidence merge` — kept apart from [`crate::cli`], which stays a
 //! table of flags. Output follows the CLI's rules: results on stdout, and never a key's bytes.
 
 use std::path::{Path, PathBuf};
@@ -159,17 +159,46 @@ pub(super) fn sign_evidence_folder(out: &Path, signer: Option<&EvidenceSigner>) 
     Ok(())
 }
 
-/// `case-harness evidence merge SHARD… --out DIR`.
-pub(super) fn merge(shards: &[PathBuf], out: &Path, sot: &Path, scenarios: &Path) -> Result<Exit, CliError> {
+/// `case-harness evidence sign DIR`: signs an evidence folder (a nextest shard, after its
+/// run) with `CASE_HARNESS_SIGNING_KEY`, as `evidence` signs its own.
+pub(super) fn sign(dir: &Path) -> Result<Exit, CliError> {
+    let signer = signer_from_env(dir)?.ok_or(CliError::SigningKeyUnset)?;
+    sign_evidence_folder(dir, Some(&signer))?;
+    Ok(Exit::Success)
+}
+
+/// `case-harness evidence merge SHARD… --shard-key PUB… --out DIR`.
+pub(super) fn merge(
+    shards: &[PathBuf],
+    shard_keys: &[PathBuf],
+    out: &Path,
+    sot: &Path,
+    scenarios: &Path,
+) -> Result<Exit, CliError> {
     let signer = signer_from_env(out)?;
+    let keys = shard_keys
+        .iter()
+        .map(|path| EvidenceKey::load(path))
+        .collect::<Result<Vec<_>, _>>()?;
+    let sot_sha256 = crate::records::sha256_hex(&std::fs::read(sot).map_err(crate::path_io::at(sot))?);
     let planned = crate::acceptance::AcceptanceSuite::new(sot, scenarios).plan()?;
     let expected: Vec<crate::bundle::ExpectedTrial> = planned
         .iter()
-        .map(|trial| crate::bundle::ExpectedTrial {
-            name: trial.name.clone(),
+        .map(|trial| {
+            let (reports, forged) = trial.report_steps();
+            crate::bundle::ExpectedTrial {
+                name: trial.name.clone(),
+                reports,
+                forged,
+            }
         })
         .collect();
-    let merged = match crate::bundle::merge(shards, out, &expected) {
+    let plan = crate::bundle::MergePlan {
+        trials: &expected,
+        sot_sha256: &sot_sha256,
+        keys: &keys,
+    };
+    let merged = match crate::bundle::merge(shards, out, &plan) {
         Ok(merged) => merged,
         Err(crate::bundle::BundleError::Merge(problems)) => {
             println!("NOT merged: {} shard(s) into {}", shards.len(), out.display());
@@ -192,6 +221,21 @@ pub(super) fn merge(shards: &[PathBuf], out: &Path, sot: &Path, scenarios: &Path
         failed,
         out.display()
     );
+    println!(
+        "  shards:   each signed by a --shard-key (key ids {}); every run report re-verified",
+        unique(&merged.shard_keys).join(", ")
+    );
     sign_evidence_folder(&out, signer.as_ref())?;
     Ok(if failed == 0 { Exit::Success } else { Exit::Failed })
+}
+
+/// The distinct key ids, in order of first appearance.
+fn unique(keyids: &[String]) -> Vec<&str> {
+    let mut seen: Vec<&str> = Vec::new();
+    for keyid in keyids {
+        if !seen.contains(&keyid.as_str()) {
+            seen.push(keyid);
+        }
+    }
+    seen
 }
