@@ -147,6 +147,14 @@ enum Command {
         /// agent configuration directory (CLAUDE_CONFIG_DIR) stays fresh; the report records it.
         #[arg(long)]
         keep_home: bool,
+        /// Set this temperature (0 to 2) on every generation request the adapter forwards,
+        /// whatever Case sent; recorded per request in the ledger and in the signed report.
+        #[arg(long, value_name = "T")]
+        temperature: Option<f64>,
+        /// Set this seed on every generation request the adapter forwards (chat completions
+        /// `seed`; sent in pass-through too, where local servers ignore it: pin temperature 0).
+        #[arg(long, value_name = "N")]
+        seed: Option<u64>,
         /// The Case command and its arguments (default: the reference Case).
         #[arg(last = true, value_name = "CASE_CMD")]
         case_command: Vec<String>,
@@ -176,6 +184,14 @@ enum Command {
         /// translates to chat completions.
         #[arg(long, value_name = "API", default_value = "auto")]
         upstream_api: crate::adapter::UpstreamApi,
+        /// Set this temperature (0 to 2) on every generation request the adapter forwards,
+        /// whatever Case sent; recorded per request in the ledger and in the signed report.
+        #[arg(long, value_name = "T")]
+        temperature: Option<f64>,
+        /// Set this seed on every generation request the adapter forwards (chat completions
+        /// `seed`; sent in pass-through too, where local servers ignore it: pin temperature 0).
+        #[arg(long, value_name = "N")]
+        seed: Option<u64>,
     },
     /// Run every acceptance scenario outside `cargo test` and write an evidence folder.
     ///
@@ -328,6 +344,8 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
             keep_home,
             case_command,
             upstream_api,
+            temperature,
+            seed,
         } => {
             let options = crate::run::RunOptions {
                 task,
@@ -341,6 +359,7 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
                 hidden_paths: hide,
                 keep_home,
                 upstream_api,
+                sampling: crate::output::SamplingPin::new(temperature, seed).map_err(CliError::Sampling)?,
             };
             run_pipeline(&options, decision)
         }
@@ -349,7 +368,12 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
             model,
             listen,
             upstream_api,
-        } => adapter(&upstream, model, listen, upstream_api),
+            temperature,
+            seed,
+        } => {
+            let sampling = crate::output::SamplingPin::new(temperature, seed).map_err(CliError::Sampling)?;
+            adapter(&upstream, model, listen, upstream_api, sampling)
+        }
         Command::Evidence {
             action:
                 Some(EvidenceAction::Merge {
@@ -516,13 +540,14 @@ fn adapter(
     model: String,
     listen: std::net::SocketAddr,
     upstream_api: crate::adapter::UpstreamApi,
+    sampling: crate::output::SamplingPin,
 ) -> Result<Exit, CliError> {
     let upstream = crate::upstream::LocalBaseUrl::parse(upstream).map_err(CliError::UpstreamFlag)?;
     if let Some(name) = crate::gates::external_reference(&model) {
         return Err(CliError::ExternalModel { model, name });
     }
     let key = HarnessConfig::from_env().local_api_key;
-    crate::signals::block_on(serve_standalone(upstream, model, listen, key, upstream_api))
+    crate::signals::block_on(serve_standalone(upstream, model, listen, key, upstream_api, sampling))
         .map_err(CliError::Runtime)??;
     Ok(Exit::Success)
 }
@@ -535,9 +560,12 @@ async fn serve_standalone(
     listen: std::net::SocketAddr,
     key: Option<crate::secrets::SecretValue>,
     upstream_api: crate::adapter::UpstreamApi,
+    sampling: crate::output::SamplingPin,
 ) -> Result<(), CliError> {
     let upstream_host = upstream.host_port();
-    let standalone = crate::adapter::Standalone::start(upstream, model.clone(), listen, key, upstream_api).await?;
+    let described = sampling.describe();
+    let standalone =
+        crate::adapter::Standalone::start(upstream, model.clone(), listen, key, upstream_api, sampling).await?;
     let addr = standalone.local_addr();
     println!("case-harness adapter listening on http://{addr}");
     println!("  OpenAI base URL: http://{addr}/v1");
@@ -547,6 +575,7 @@ async fn serve_standalone(
         "  Anthropic API:   {} (/v1/messages, /v1/messages/count_tokens)",
         standalone.mode().as_str()
     );
+    println!("  sampling:        {described} (set on every forwarded generation request)");
     println!("  token file:      {}", standalone.token_path().display());
     println!("                   (send it as `Authorization: Bearer TOKEN` or `x-api-key: TOKEN`)");
     println!("  ledger:          {}", standalone.ledger_path().display());

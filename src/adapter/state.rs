@@ -17,6 +17,7 @@ use super::mode::AdapterMode;
 use super::pinning::{self, Refusal};
 use super::tokenizer::TokenizerProbe;
 use super::upstream_error::{SHOULD_RETRY, retry_hint};
+use crate::output::SamplingPin;
 use crate::secrets::SecretValue;
 use crate::trace::{Trace, TraceEvent};
 use crate::upstream::LocalBaseUrl;
@@ -55,6 +56,8 @@ pub(crate) struct Shared {
     pub(super) body_budget: Arc<tokio::sync::Semaphore>,
     /// How the Anthropic routes are served (decided once, at start).
     pub(super) mode: AdapterMode,
+    /// The sampling pin set on every forwarded generation request (see `sampling.rs`).
+    pub(super) sampling: SamplingPin,
 }
 
 impl Shared {

@@ -945,6 +945,7 @@ async fn it_refuses_to_listen_beyond_loopback() {
         trace: Trace::disabled(),
         upstream_timeout: Duration::from_secs(1),
         upstream_api: adapter::UpstreamApi::OpenAi,
+        sampling: Default::default(),
     };
     let result = adapter::start(config, "0.0.0.0:0".parse().expect("addr")).await;
     assert!(
