@@ -10,6 +10,8 @@
 mod faults;
 /// An upstream that echoes secrets, names external models or never finishes.
 mod hostile_upstream;
+/// The sampling pin: an agent's own temperature overridden and recorded, a refusal named.
+mod sampling;
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;

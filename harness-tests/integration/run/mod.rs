@@ -33,6 +33,8 @@ mod misbehaving_case;
 mod passing;
 /// The red-team findings (issue 11), one test per finding.
 mod red_team;
+/// `run --temperature --seed`: the pin sent, recorded and verified.
+mod sampling;
 /// Property: any change to any artifact or report field breaks `verify`.
 mod sealing;
 /// Signed evidence: keys, `verify --key`, `status --key`.
