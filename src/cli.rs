@@ -155,6 +155,18 @@ enum Command {
         /// `seed`; sent in pass-through too, where local servers ignore it: pin temperature 0).
         #[arg(long, value_name = "N")]
         seed: Option<u64>,
+        /// Run Case N times, each attempt in a fresh sandbox and its own folder
+        /// (OUT/attempt-1/ …) with its own sealed report, and write OUT/aggregate.json: passes,
+        /// pass rate, its 95% Wilson interval, pass@k and each attempt's digest. Exit 0 only
+        /// when at least --require attempts passed.
+        #[arg(long, value_name = "N")]
+        attempts: Option<u32>,
+        /// With --attempts: how many attempts must pass (default: all of them).
+        #[arg(long, value_name = "K", requires = "attempts")]
+        require: Option<u32>,
+        /// With --attempts: run at most P attempts side by side (default 1: one after another).
+        #[arg(long, value_name = "P", default_value_t = 1, requires = "attempts")]
+        parallel: u32,
         /// The Case command and its arguments (default: the reference Case).
         #[arg(last = true, value_name = "CASE_CMD")]
         case_command: Vec<String>,
@@ -346,6 +358,9 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
             upstream_api,
             temperature,
             seed,
+            attempts,
+            require,
+            parallel,
         } => {
             let options = crate::run::RunOptions {
                 task,
@@ -361,7 +376,14 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
                 upstream_api,
                 sampling: crate::output::SamplingPin::new(temperature, seed).map_err(CliError::Sampling)?,
             };
-            run_pipeline(&options, decision)
+            match attempts {
+                None => run_pipeline(&options, decision),
+                Some(attempts) => {
+                    let plan =
+                        crate::attempts::AttemptPlan::new(attempts, require, parallel).map_err(CliError::Attempts)?;
+                    run_attempts(&options, decision, plan)
+                }
+            }
         }
         Command::Adapter {
             upstream,
@@ -414,6 +436,30 @@ fn run_pipeline(options: &crate::run::RunOptions, decision: Option<PathBuf>) -> 
         println!("  - {reason}");
     }
     Ok(Exit::from(report.outcome))
+}
+
+/// `run --attempts N`: every attempt, then the aggregate's verdict.
+fn run_attempts(
+    options: &crate::run::RunOptions,
+    decision: Option<PathBuf>,
+    plan: crate::attempts::AttemptPlan,
+) -> Result<Exit, CliError> {
+    let config = HarnessConfig::from_env().with_decision_flag(decision);
+    for warning in config.warnings() {
+        eprintln!("case-harness: warning: {warning}");
+    }
+    let aggregate = crate::signals::block_on(crate::attempts::run_attempts(options, &config, plan))
+        .map_err(CliError::Runtime)?
+        .map_err(|err| CliError::Attempts(err.to_string()))?;
+    println!(
+        "{}: {}",
+        aggregate.outcome.as_str(),
+        options.out.join(crate::attempts::AGGREGATE).display()
+    );
+    for reason in &aggregate.reasons {
+        println!("  - {reason}");
+    }
+    Ok(Exit::from(aggregate.outcome))
 }
 
 fn scan(secret_env: &str, paths: &[PathBuf]) -> Result<Exit, CliError> {

@@ -631,7 +631,7 @@ pub fn seal_digest(report: &Report) -> Result<String, EvidenceError> {
 
 /// JSON with object keys sorted and no insignificant whitespace, independent of how
 /// serde_json's maps are configured.
-pub(crate) fn canonical_json(value: &Value) -> String {
+pub fn canonical_json(value: &Value) -> String {
     match value {
         Value::Object(map) => {
             let mut keys: Vec<&String> = map.keys().collect();

@@ -7,11 +7,13 @@ use std::collections::BTreeMap;
 use crate::records::AdmissionStatus;
 
 mod adapter;
+mod aggregate;
 mod fingerprint;
 mod gate;
 mod sampling;
 
 pub use adapter::{AdapterMode, Api, LedgerTotals};
+pub use aggregate::{AggregateReport, AttemptRef, Interval, PassAtK};
 pub use fingerprint::{ModelFile, Sha256Check, UpstreamFingerprint};
 pub use gate::{GateCode, GateResult, GateStatus};
 pub use sampling::{PinnedField, SamplingPin, SamplingRecord, SamplingValues};

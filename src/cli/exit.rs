@@ -59,6 +59,9 @@ pub(crate) enum CliError {
         /// What was given.
         value: f64,
     },
+    /// `run --attempts` could not run or write its aggregate (or its flags are unusable).
+    #[error("attempts: {0}")]
+    Attempts(String),
     /// `--temperature`/`--seed` cannot be pinned as given.
     #[error("cannot pin sampling: {0}")]
     Sampling(String),
@@ -150,6 +153,7 @@ impl CliError {
         match self {
             CliError::Seconds { .. }
             | CliError::Sampling(_)
+            | CliError::Attempts(_)
             | CliError::SecretEnvUnset { .. }
             | CliError::UpstreamFlag(_)
             | CliError::ExternalModel { .. }

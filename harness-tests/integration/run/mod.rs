@@ -1,6 +1,8 @@
 //! End-to-end tests of `case-harness run` and `verify` through the real binary, against a
 //! `wiremock` provider on 127.0.0.1 and the Case stand-ins in `harness-tests/cases/`.
 
+/// `run --attempts`: attempts, the aggregate and forged aggregates.
+mod attempts;
 /// Blocked runs: nothing spawned, evidence still written.
 mod blocked;
 /// What Case's environment does and does not contain.
