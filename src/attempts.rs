@@ -84,9 +84,9 @@ pub(crate) enum AttemptsError {
         index: u32,
         /// Its folder.
         folder: PathBuf,
-        /// What went wrong.
+        /// What went wrong (boxed: the run's error is large, and rare).
         #[source]
-        source: RunError,
+        source: Box<RunError>,
     },
     /// The aggregate could not be written or signed.
     #[error("cannot write {AGGREGATE}: {0}")]
@@ -121,7 +121,7 @@ pub(crate) async fn run_attempts(
                     .map_err(|source| AttemptsError::Attempt {
                         index,
                         folder: attempt.out.clone(),
-                        source,
+                        source: Box::new(source),
                     })
             }
         })
