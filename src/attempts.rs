@@ -136,6 +136,10 @@ pub(crate) async fn run_attempts(
         digest: seal_digest(&aggregate)?,
     });
     evidence::write_atomically(&out.join(SUMMARY), summary(&aggregate).as_bytes())?;
+    evidence::write_atomically(
+        &out.join(evidence::names::JUNIT),
+        junit(&aggregate, &reports, &out)?.as_bytes(),
+    )?;
     evidence::write_atomically(&out.join(AGGREGATE), &pretty(&aggregate)?)?;
     if let Some(signer) = &signer {
         let subjects = crate::attestation::digest_tree(&out)?;
@@ -306,4 +310,50 @@ pub(crate) fn summary(aggregate: &AggregateReport) -> String {
         ));
     }
     text
+}
+
+/// `junit.xml`: one testcase per attempt (its report's properties, and the rate), in a suite
+/// named for the rate, so a CI dashboard shows each attempt and how often it passed.
+pub(crate) fn junit(
+    aggregate: &AggregateReport,
+    reports: &[Report],
+    out: &Path,
+) -> Result<String, evidence::EvidenceError> {
+    use quick_junit::{NonSuccessKind, Property, Report as JunitReport, TestCase, TestCaseStatus, TestSuite};
+
+    let rate = format!(
+        "{} of {} passed, rate {:.2}, 95% Wilson [{:.2}, {:.2}], {} required",
+        aggregate.passes,
+        aggregate.attempts,
+        aggregate.pass_rate,
+        aggregate.wilson_95.low,
+        aggregate.wilson_95.high,
+        aggregate.required
+    );
+    let mut suite = TestSuite::new(format!("case-harness attempts: {rate}"));
+    for (run, report) in aggregate.runs.iter().zip(reports) {
+        let status = if report.outcome == RunOutcome::Pass {
+            TestCaseStatus::success()
+        } else {
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            status.set_message(format!("{}: {}", report.outcome.as_str(), report.reasons.join("; ")));
+            status
+        };
+        let mut case = TestCase::new(
+            format!("{}::{}", crate::junit::run_case_name(report), run.folder),
+            status,
+        );
+        case.set_classname("case-harness attempts");
+        let report_path = out.join(&run.folder).join(evidence::names::REPORT);
+        case.add_properties(crate::junit::report_properties(report, &report_path));
+        case.add_property(Property::new(
+            "aggregate_pass_rate",
+            format!("{:.4}", aggregate.pass_rate),
+        ));
+        case.add_property(Property::new("aggregate", rate.clone()));
+        suite.add_test_case(case);
+    }
+    let mut junit = JunitReport::new("case-harness");
+    junit.add_test_suite(suite);
+    junit.to_string().map_err(evidence::EvidenceError::Junit)
 }

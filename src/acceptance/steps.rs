@@ -704,9 +704,7 @@ fn sampling_args() -> Result<Vec<String>, String> {
         let Some(value) = std::env::var_os(name) else {
             continue;
         };
-        let value = value
-            .into_string()
-            .map_err(|_| format!("{name} is not UTF-8"))?;
+        let value = value.into_string().map_err(|_| format!("{name} is not UTF-8"))?;
         let valid = match flag {
             "--seed" => value.parse::<u64>().is_ok(),
             _ => value

@@ -80,6 +80,9 @@ async fn three_pinned_attempts_pass_with_their_rate_and_verify() {
     }
     let summary = std::fs::read_to_string(sandbox.out().join("summary.md")).expect("summary");
     assert!(summary.contains("| attempt-3 | pass |"), "{summary}");
+    let junit = std::fs::read_to_string(sandbox.out().join("junit.xml")).expect("junit");
+    assert!(junit.contains("3 of 3 passed, rate 1.00"), "{junit}");
+    assert!(junit.contains("simulated-case-run::attempt-2"), "{junit}");
     let (code, stdout) = verify_with(&aggregate_path(&sandbox), Some(&public));
     assert_eq!(code, Some(0), "{stdout}");
     assert!(stdout.contains("3 of 3 attempts passed"), "{stdout}");
@@ -163,5 +166,33 @@ async fn an_edited_rate_fails_verify_and_verify_key() {
     assert!(
         stdout.contains("aggregate.json changed since it was signed"),
         "{stdout}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_reads_an_attempts_folder_only_through_its_aggregate() {
+    let (sandbox, _public, output) = attempts(case_script("never_calls_model.py"), &["--attempts", "2"]).await;
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_case-harness"))
+        .env_clear()
+        .args(["status", "--format", "json", "--sot"])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sot/seed-one-line.md"))
+        .arg("--evidence")
+        .arg(sandbox.out())
+        .output()
+        .expect("status runs");
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        text.contains("an aggregate that did not pass: 0 of 2 attempts passed"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("attempt-1/report.json"),
+        "an attempt was read on its own: {text}"
     );
 }
