@@ -211,7 +211,9 @@ enum Command {
     /// bullet, plus CTO-WORK-022::real-case-stage2 when CTO_HARNESS_CASE_LOCAL_BASE_URL is
     /// set. Writes junit.xml, summary.md and every trial's run folders (runs/) into --out.
     /// Without arguments it uses the bundled seed, scenarios and fixtures of this checkout.
-    /// Exit 0 when every trial passed, 1 otherwise.
+    /// Exit 0 when every trial passed, 1 otherwise. CASE_HARNESS_TEMPERATURE and
+    /// CASE_HARNESS_SEED, when set, pin sampling in every trial's run (`run --temperature
+    /// --seed`).
     ///
     /// With CASE_HARNESS_SIGNING_KEY set, every run and the folder itself are signed
     /// (attestation.dsse.json). `evidence merge` joins the folders of nextest shards.
