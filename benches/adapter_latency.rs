@@ -90,6 +90,7 @@ fn main() {
         trace: Trace::create(&dir.path().join("trace.jsonl")).expect("trace"),
         upstream_timeout: REQUEST_TIMEOUT,
         upstream_api: adapter::UpstreamApi::OpenAi,
+        sampling: Default::default(),
     };
     let handle = adapter_runtime
         .block_on(adapter::start(config, SocketAddr::from(([127, 0, 0, 1], 0))))

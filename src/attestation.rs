@@ -21,7 +21,9 @@ use std::path::{Component, Path};
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use crate::output::{EvidenceKind, FallbackProof, GateCode, Isolation, Report, RunOutcome, Seal, UpstreamFingerprint};
+use crate::output::{
+    EvidenceKind, FallbackProof, GateCode, Isolation, Report, RunOutcome, SamplingPin, Seal, UpstreamFingerprint,
+};
 use crate::records::AdmissionStatus;
 use crate::records::sha256_hex;
 use crate::signing::{EvidenceKey, EvidenceSigner};
@@ -54,6 +56,9 @@ struct ReportFacts<'a> {
     case_process_started: bool,
     fallback_proof: &'a Option<FallbackProof>,
     isolation: &'a Option<Isolation>,
+    /// Absent when nothing was pinned, so statements of unpinned runs read as they always did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sampling: &'a Option<SamplingPin>,
     seal: &'a Option<Seal>,
 }
 
@@ -73,6 +78,7 @@ impl<'a> ReportFacts<'a> {
             case_process_started: report.case_process_started,
             fallback_proof: &report.fallback_proof,
             isolation: &report.isolation,
+            sampling: &report.sampling,
             seal: &report.seal,
         }
     }

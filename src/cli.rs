@@ -150,6 +150,26 @@ enum Command {
         keep_home: bool,
         #[command(flatten)]
         confinement: confinement::ConfinementFlags,
+        /// Set this temperature (0 to 2) on every generation request the adapter forwards,
+        /// whatever Case sent; recorded per request in the ledger and in the signed report.
+        #[arg(long, value_name = "T")]
+        temperature: Option<f64>,
+        /// Set this seed on every generation request the adapter forwards (chat completions
+        /// `seed`; sent in pass-through too, where local servers ignore it: pin temperature 0).
+        #[arg(long, value_name = "N")]
+        seed: Option<u64>,
+        /// Run Case N times, each attempt in a fresh sandbox and its own folder
+        /// (OUT/attempt-1/ …) with its own sealed report, and write OUT/aggregate.json: passes,
+        /// pass rate, its 95% Wilson interval, pass@k and each attempt's digest. Exit 0 only
+        /// when at least --require attempts passed.
+        #[arg(long, value_name = "N")]
+        attempts: Option<u32>,
+        /// With --attempts: how many attempts must pass (default: all of them).
+        #[arg(long, value_name = "K", requires = "attempts")]
+        require: Option<u32>,
+        /// With --attempts: run at most P attempts side by side (default 1: one after another).
+        #[arg(long, value_name = "P", default_value_t = 1, requires = "attempts")]
+        parallel: u32,
         /// The Case command and its arguments (default: the reference Case).
         #[arg(last = true, value_name = "CASE_CMD")]
         case_command: Vec<String>,
@@ -179,6 +199,14 @@ enum Command {
         /// translates to chat completions.
         #[arg(long, value_name = "API", default_value = "auto")]
         upstream_api: crate::adapter::UpstreamApi,
+        /// Set this temperature (0 to 2) on every generation request the adapter forwards,
+        /// whatever Case sent; recorded per request in the ledger and in the signed report.
+        #[arg(long, value_name = "T")]
+        temperature: Option<f64>,
+        /// Set this seed on every generation request the adapter forwards (chat completions
+        /// `seed`; sent in pass-through too, where local servers ignore it: pin temperature 0).
+        #[arg(long, value_name = "N")]
+        seed: Option<u64>,
     },
     /// Run every acceptance scenario outside `cargo test` and write an evidence folder.
     ///
@@ -186,7 +214,9 @@ enum Command {
     /// bullet, plus CTO-WORK-022::real-case-stage2 when CTO_HARNESS_CASE_LOCAL_BASE_URL is
     /// set. Writes junit.xml, summary.md and every trial's run folders (runs/) into --out.
     /// Without arguments it uses the bundled seed, scenarios and fixtures of this checkout.
-    /// Exit 0 when every trial passed, 1 otherwise.
+    /// Exit 0 when every trial passed, 1 otherwise. CASE_HARNESS_TEMPERATURE and
+    /// CASE_HARNESS_SEED, when set, pin sampling in every trial's run (`run --temperature
+    /// --seed`).
     ///
     /// With CASE_HARNESS_SIGNING_KEY set, every run and the folder itself are signed
     /// (attestation.dsse.json). `evidence sign` signs a nextest shard's folder;
@@ -355,6 +385,11 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
             confinement,
             case_command,
             upstream_api,
+            temperature,
+            seed,
+            attempts,
+            require,
+            parallel,
         } => {
             let options = crate::run::RunOptions {
                 task,
@@ -371,15 +406,28 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
                 without_layers: confinement.unsafe_without_layer.clone(),
                 keep_home,
                 upstream_api,
+                sampling: crate::output::SamplingPin::new(temperature, seed).map_err(CliError::Sampling)?,
             };
-            run_pipeline(&options, decision)
+            match attempts {
+                None => run_pipeline(&options, decision),
+                Some(attempts) => {
+                    let plan =
+                        crate::attempts::AttemptPlan::new(attempts, require, parallel).map_err(CliError::Attempts)?;
+                    run_attempts(&options, decision, plan)
+                }
+            }
         }
         Command::Adapter {
             upstream,
             model,
             listen,
             upstream_api,
-        } => adapter(&upstream, model, listen, upstream_api),
+            temperature,
+            seed,
+        } => {
+            let sampling = crate::output::SamplingPin::new(temperature, seed).map_err(CliError::Sampling)?;
+            adapter(&upstream, model, listen, upstream_api, sampling)
+        }
         Command::Evidence {
             action:
                 Some(EvidenceAction::Merge {
@@ -425,6 +473,30 @@ fn run_pipeline(options: &crate::run::RunOptions, decision: Option<PathBuf>) -> 
         println!("  - {reason}");
     }
     Ok(Exit::from(report.outcome))
+}
+
+/// `run --attempts N`: every attempt, then the aggregate's verdict.
+fn run_attempts(
+    options: &crate::run::RunOptions,
+    decision: Option<PathBuf>,
+    plan: crate::attempts::AttemptPlan,
+) -> Result<Exit, CliError> {
+    let config = HarnessConfig::from_env().with_decision_flag(decision);
+    for warning in config.warnings() {
+        eprintln!("case-harness: warning: {warning}");
+    }
+    let aggregate = crate::signals::block_on(crate::attempts::run_attempts(options, &config, plan))
+        .map_err(CliError::Runtime)?
+        .map_err(|err| CliError::Attempts(err.to_string()))?;
+    println!(
+        "{}: {}",
+        aggregate.outcome.as_str(),
+        options.out.join(crate::attempts::AGGREGATE).display()
+    );
+    for reason in &aggregate.reasons {
+        println!("  - {reason}");
+    }
+    Ok(Exit::from(aggregate.outcome))
 }
 
 fn scan(secret_env: &str, paths: &[PathBuf]) -> Result<Exit, CliError> {
@@ -551,13 +623,14 @@ fn adapter(
     model: String,
     listen: std::net::SocketAddr,
     upstream_api: crate::adapter::UpstreamApi,
+    sampling: crate::output::SamplingPin,
 ) -> Result<Exit, CliError> {
     let upstream = crate::upstream::LocalBaseUrl::parse(upstream).map_err(CliError::UpstreamFlag)?;
     if let Some(name) = crate::gates::external_reference(&model) {
         return Err(CliError::ExternalModel { model, name });
     }
     let key = HarnessConfig::from_env().local_api_key;
-    crate::signals::block_on(serve_standalone(upstream, model, listen, key, upstream_api))
+    crate::signals::block_on(serve_standalone(upstream, model, listen, key, upstream_api, sampling))
         .map_err(CliError::Runtime)??;
     Ok(Exit::Success)
 }
@@ -570,9 +643,12 @@ async fn serve_standalone(
     listen: std::net::SocketAddr,
     key: Option<crate::secrets::SecretValue>,
     upstream_api: crate::adapter::UpstreamApi,
+    sampling: crate::output::SamplingPin,
 ) -> Result<(), CliError> {
     let upstream_host = upstream.host_port();
-    let standalone = crate::adapter::Standalone::start(upstream, model.clone(), listen, key, upstream_api).await?;
+    let described = sampling.describe();
+    let standalone =
+        crate::adapter::Standalone::start(upstream, model.clone(), listen, key, upstream_api, sampling).await?;
     let addr = standalone.local_addr();
     println!("case-harness adapter listening on http://{addr}");
     println!("  OpenAI base URL: http://{addr}/v1");
@@ -582,6 +658,7 @@ async fn serve_standalone(
         "  Anthropic API:   {} (/v1/messages, /v1/messages/count_tokens)",
         standalone.mode().as_str()
     );
+    println!("  sampling:        {described} (set on every forwarded generation request)");
     println!("  token file:      {}", standalone.token_path().display());
     println!("                   (send it as `Authorization: Bearer TOKEN` or `x-api-key: TOKEN`)");
     println!("  ledger:          {}", standalone.ledger_path().display());

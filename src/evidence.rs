@@ -30,6 +30,7 @@ use crate::records::sha256_hex;
 use crate::trace;
 
 pub mod files;
+mod sampling;
 mod verify;
 
 pub use verify::{VerifiedReport, verify};
@@ -107,6 +108,8 @@ pub(crate) struct RunObservations {
     pub adapter_totals: Option<crate::adapter::LedgerTotals>,
     /// How the adapter served the Anthropic routes, when it ran.
     pub adapter_mode: Option<crate::adapter::AdapterMode>,
+    /// The sampling pin the adapter set, when it ran with one.
+    pub sampling: Option<crate::output::SamplingPin>,
     /// Failures noticed during the run that are not captured by the other facts
     /// (e.g. Case's result file was unreadable).
     pub run_errors: Vec<String>,
@@ -148,6 +151,7 @@ pub fn write_placeholder(run_dir: &Path, evidence_kind: EvidenceKind) -> Result<
         case: None,
         fallback_proof: None,
         adapter_mode: None,
+        sampling: None,
         scrubbed_variables: Vec::new(),
         isolation: None,
         case_home: None,
@@ -194,6 +198,7 @@ pub(crate) fn seal(
                         names::LEDGER
                     ));
                 }
+                run_errors.extend(sampling::pin_problems(&ledger, observations.sampling.as_ref()));
                 Some(fallback_proof(
                     &ledger,
                     observations.case_model.as_deref().unwrap_or_default(),
@@ -260,6 +265,7 @@ pub(crate) fn seal(
         case: observations.case,
         fallback_proof,
         adapter_mode: observations.adapter_mode,
+        sampling: observations.sampling,
         scrubbed_variables: observations.scrubbed_variables,
         isolation: observations.isolation,
         case_home: observations.case_home,
@@ -413,6 +419,16 @@ pub(crate) fn decide_outcome(report: &Report, run_errors: &[String]) -> (RunOutc
         }
     }
     failures.extend(run_errors.iter().cloned());
+    let pin_refused = report.fallback_proof.as_ref().is_some_and(|proof| {
+        proof
+            .upstream_errors
+            .iter()
+            .any(|cause| matches!(cause, crate::output::UpstreamCause::PinRejected { .. }))
+    });
+    if pin_refused {
+        // Named below with the field, among the upstream errors.
+        failures.push("the upstream refused the sampling pin".to_owned());
+    }
     if !failures.is_empty() {
         // What the upstream refused is often why Case failed: name it (typed, never quoted).
         if let Some(proof) = &report.fallback_proof {
@@ -618,7 +634,7 @@ pub fn seal_digest(report: &Report) -> Result<String, EvidenceError> {
 
 /// JSON with object keys sorted and no insignificant whitespace, independent of how
 /// serde_json's maps are configured.
-pub(crate) fn canonical_json(value: &Value) -> String {
+pub fn canonical_json(value: &Value) -> String {
     match value {
         Value::Object(map) => {
             let mut keys: Vec<&String> = map.keys().collect();

@@ -36,6 +36,7 @@
 
 pub mod acceptance;
 pub mod adapter;
+pub(crate) mod attempts;
 pub mod attestation;
 pub mod bundle;
 pub(crate) mod case_argv;

@@ -7,12 +7,16 @@ use std::collections::BTreeMap;
 use crate::records::AdmissionStatus;
 
 mod adapter;
+mod aggregate;
 mod fingerprint;
 mod gate;
+mod sampling;
 
 pub use adapter::{AdapterMode, Api, LedgerTotals};
+pub use aggregate::{AggregateReport, AttemptRef, Interval, PassAtK};
 pub use fingerprint::{ModelFile, Sha256Check, UpstreamFingerprint};
 pub use gate::{GateCode, GateResult, GateStatus};
+pub use sampling::{PinnedField, SamplingPin, SamplingRecord, SamplingValues};
 
 /// `case-harness check --format json`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -144,6 +148,11 @@ pub struct Report {
     /// when no adapter ran. Matches the trace's `adapter_started`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adapter_mode: Option<AdapterMode>,
+    /// The sampling pin (`--temperature`, `--seed`) the adapter set on every forwarded
+    /// generation request; absent when nothing was pinned. Matches the trace's
+    /// `adapter_started`, and every ledger line's `sampling.sent`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampling: Option<SamplingPin>,
     /// Names (never values) of routing/credential variables Case did not get.
     pub scrubbed_variables: Vec<String>,
     /// What confined Case (`none` when it ran unconfined); absent when Case never ran.
@@ -453,6 +462,14 @@ pub enum UpstreamCause {
         /// The model's context window, in tokens.
         context_tokens: Option<u64>,
     },
+    /// The upstream refused a request naming a field the adapter pinned (HTTP 400 whose
+    /// error names `temperature` or `seed`): the pin was not honoured, so the run fails.
+    PinRejected {
+        /// The pinned field the upstream named.
+        field: PinnedField,
+        /// The upstream's status.
+        status: u16,
+    },
     /// The upstream failed with a server error (HTTP 5xx) of its own.
     ServerError {
         /// The upstream's status.
@@ -475,6 +492,11 @@ impl std::fmt::Display for UpstreamCause {
                     tokens(request_tokens)
                 )
             }
+            UpstreamCause::PinRejected { field, status } => write!(
+                f,
+                "the local upstream refused the pinned `{}` (HTTP {status}); the pin was not dropped, so the run cannot pass",
+                field.as_str()
+            ),
             UpstreamCause::ServerError { status } => write!(f, "the local upstream failed with HTTP {status}"),
         }
     }

@@ -65,6 +65,9 @@ pub(crate) struct RunOptions {
     pub keep_home: bool,
     /// Which API the upstream speaks for Case's Anthropic routes (`--upstream-api`).
     pub upstream_api: crate::adapter::UpstreamApi,
+    /// The sampling pin (`--temperature`, `--seed`) the adapter sets on every forwarded
+    /// generation request; empty pins nothing.
+    pub sampling: crate::output::SamplingPin,
 }
 
 /// Why a run could not produce a report at all (exit 2).
@@ -327,6 +330,7 @@ async fn pipeline(
         isolation: None,
         adapter_totals: None,
         adapter_mode: None,
+        sampling: None,
         run_errors: Vec::new(),
     };
 
@@ -345,7 +349,9 @@ async fn pipeline(
             trace: trace.clone(),
             upstream_timeout: options.timeout,
             upstream_api: options.upstream_api,
+            sampling: options.sampling.clone(),
         };
+        observations.sampling = (!options.sampling.is_empty()).then(|| options.sampling.clone());
         let case = run_case(out, options, &case_command, config, adapter, &scanner).await?;
         observations.case = Some(case.summary);
         observations.isolation = Some(case.isolation);

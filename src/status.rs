@@ -142,10 +142,18 @@ pub(crate) fn collect_reports(
     let mut folder = EvidenceFolder::default();
     let mut pending = vec![dir.to_owned()];
     let mut reports = Vec::new();
+    let mut aggregates = Vec::new();
     while let Some(current) = pending.pop() {
         // A folder with a report is a run folder: its report is the only one that speaks for
         // it. Anything below (Case's own output above all) may have been written by the agent
         // under test and is never read as evidence.
+        // A folder of `run --attempts` speaks only through its aggregate: an attempt that
+        // passed does not count when the attempts together did not.
+        let aggregate = current.join(crate::attempts::AGGREGATE);
+        if std::fs::symlink_metadata(&aggregate).is_ok() {
+            aggregates.push(aggregate);
+            continue;
+        }
         let report = current.join("report.json");
         // Whatever sits there (a FIFO, a link), it is this folder's report: verification
         // says why it does not count, instead of the folder being skipped in silence.
@@ -167,7 +175,40 @@ pub(crate) fn collect_reports(
             Err(reason) => folder.rejected.push((path, reason)),
         }
     }
+    aggregates.sort();
+    for path in aggregates {
+        match counted_aggregate(&path, &verify) {
+            Ok(report) => folder.verified.push(report),
+            Err(reason) => folder.rejected.push((path, reason)),
+        }
+    }
     Ok(folder)
+}
+
+/// What an aggregate counts as: when it verifies and passed, its first passing attempt's
+/// verified report (judged by the same rules as any report), under the aggregate's path and
+/// digest; otherwise why it does not count.
+fn counted_aggregate(
+    path: &Path,
+    verify: &impl Fn(&Path) -> Result<VerifiedReport, String>,
+) -> Result<VerifiedReport, String> {
+    let aggregate = crate::attempts::verify_aggregate(path, None).map_err(|problems| problems.join("; "))?;
+    if aggregate.outcome != RunOutcome::Pass {
+        return Err(format!(
+            "an aggregate that did not pass: {} of {} attempts passed, {} required",
+            aggregate.passes, aggregate.attempts, aggregate.required
+        ));
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let first = aggregate
+        .runs
+        .iter()
+        .find(|run| run.outcome == RunOutcome::Pass)
+        .ok_or_else(|| "an aggregate that passed without a passing attempt".to_owned())?;
+    let mut report = verify(&dir.join(&first.folder).join("report.json"))?;
+    report.path = path.to_owned();
+    report.digest = aggregate.seal.map(|seal| seal.digest).unwrap_or_default();
+    Ok(report)
 }
 
 /// Derives the status of every work item (and CTO-WORK-020, even when the SOT omits it).

@@ -67,6 +67,24 @@ impl TestAdapter {
         timeout: Duration,
         upstream_api: UpstreamApi,
     ) -> TestAdapter {
+        TestAdapter::start_pinned(
+            upstream_base,
+            upstream_api,
+            case_harness::output::SamplingPin::default(),
+            key,
+            timeout,
+        )
+        .await
+    }
+
+    /// An adapter that sets the sampling pin `sampling` on every forwarded generation request.
+    pub async fn start_pinned(
+        upstream_base: &str,
+        upstream_api: UpstreamApi,
+        sampling: case_harness::output::SamplingPin,
+        key: Option<&str>,
+        timeout: Duration,
+    ) -> TestAdapter {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = AdapterConfig {
             upstream: LocalBaseUrl::parse(upstream_base).expect("loopback base URL"),
@@ -77,6 +95,7 @@ impl TestAdapter {
             trace: Trace::create(&dir.path().join("trace.jsonl")).expect("trace"),
             upstream_timeout: timeout,
             upstream_api,
+            sampling,
         };
         let handle = adapter::start(config, "127.0.0.1:0".parse().expect("addr"))
             .await

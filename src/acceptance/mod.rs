@@ -58,6 +58,10 @@ use crate::sot::SotDocument;
 pub(crate) const ENV_JUNIT_PATH: &str = "CASE_HARNESS_JUNIT_PATH";
 /// Environment variable that overrides where trials keep their run folders.
 pub(crate) const ENV_WORK_DIR: &str = "CASE_HARNESS_ACCEPTANCE_DIR";
+/// Environment variable: every trial's `run` pins this temperature (`run --temperature`).
+pub const ENV_TEMPERATURE: &str = "CASE_HARNESS_TEMPERATURE";
+/// Environment variable: every trial's `run` pins this seed (`run --seed`).
+pub const ENV_SEED: &str = "CASE_HARNESS_SEED";
 
 /// One planned trial: its name and what it is.
 #[derive(Debug, Clone)]

@@ -279,6 +279,7 @@ impl StepRun<'_> {
             .arg("--sot")
             .arg(&self.context.sot);
         command.arg("--timeout").arg(timeout.to_string());
+        command.args(sampling_args()?);
         if !self.is_real() {
             command.arg("--simulated");
         }
@@ -697,4 +698,28 @@ impl FakeProvider {
                 .count(),
         )
     }
+}
+
+/// `--temperature T --seed N` from [`super::ENV_TEMPERATURE`] and [`super::ENV_SEED`], when
+/// set: the suite (and `evidence`, which runs it) pins sampling the way `run` does. A value
+/// `run` would refuse is named here, before any trial starts Case.
+fn sampling_args() -> Result<Vec<String>, String> {
+    let mut args = Vec::new();
+    for (name, flag) in [(super::ENV_TEMPERATURE, "--temperature"), (super::ENV_SEED, "--seed")] {
+        let Some(value) = std::env::var_os(name) else {
+            continue;
+        };
+        let value = value.into_string().map_err(|_| format!("{name} is not UTF-8"))?;
+        let valid = match flag {
+            "--seed" => value.parse::<u64>().is_ok(),
+            _ => value
+                .parse::<f64>()
+                .is_ok_and(|temperature| crate::output::SamplingPin::new(Some(temperature), None).is_ok()),
+        };
+        if !valid {
+            return Err(format!("{name}={value:?} is not a valid {flag}"));
+        }
+        args.extend([flag.to_owned(), value]);
+    }
+    Ok(args)
 }

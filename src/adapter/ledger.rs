@@ -21,7 +21,7 @@ use std::time::Instant;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::redact::{Redactor, SpreadSecretWatch, StreamRedactor};
-use crate::output::UpstreamCause;
+use crate::output::{SamplingPin, SamplingRecord, UpstreamCause};
 use crate::secrets::SecretValue;
 
 /// The ledger's file name in a run folder.
@@ -105,6 +105,10 @@ pub struct LedgerEntry {
     /// Written only when there is one, so that ledgers from before it still read back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream_cause: Option<UpstreamCause>,
+    /// The sampling pin on this request, when one was set and the request was a generation
+    /// sent upstream: what Case asked for and what was sent. Absent in ledgers without a pin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampling: Option<SamplingRecord>,
 }
 
 /// An `Option` field that must be present (as a value or `null`): a line that omits it is
@@ -326,6 +330,8 @@ pub(crate) struct RequestLog {
     upstream_echoed_secret: bool,
     /// The model text [`RequestLog::note_upstream_model`] judged last, as the upstream sent it.
     last_noted_upstream_model: Option<String>,
+    /// The sampling pin the request went upstream with (see [`RequestLog::set_sampling`]).
+    pin: Option<SamplingPin>,
 }
 
 /// The methods recorded as they are; any other is recorded as `OTHER`.
@@ -366,10 +372,12 @@ impl RequestLog {
                 outcome: Outcome::Cancelled,
                 reason: Some("Case closed the connection first".to_owned()),
                 upstream_cause: None,
+                sampling: None,
             },
             written: false,
             upstream_echoed_secret: false,
             last_noted_upstream_model: None,
+            pin: None,
         }
     }
 
@@ -447,6 +455,17 @@ impl RequestLog {
     /// Records what the upstream's error answer meant.
     pub(crate) fn set_upstream_cause(&mut self, cause: UpstreamCause) {
         self.entry.upstream_cause = Some(cause);
+    }
+
+    /// Records what Case asked for and what was sent of the pinned sampling fields.
+    pub(crate) fn set_sampling(&mut self, pin: &SamplingPin, record: SamplingRecord) {
+        self.entry.sampling = Some(record);
+        self.pin = Some(pin.clone());
+    }
+
+    /// The pin this request was sent with, if any.
+    pub(crate) fn pin(&self) -> Option<&SamplingPin> {
+        self.pin.as_ref()
     }
 
     pub(crate) fn set_bytes_out(&mut self, bytes: u64) {
@@ -527,6 +546,7 @@ mod tests {
             outcome,
             reason: None,
             upstream_cause: None,
+            sampling: None,
         }
     }
 

@@ -39,6 +39,7 @@ use super::api_error::{ErrorType, TranslateError, error_response, local_error, r
 use super::forward::{Endpoint, MAX_UPSTREAM_BODY_BYTES, is_event_stream, reported_model};
 use super::ledger::{Api, Outcome, RequestLog};
 use super::redact::{SpreadSecretWatch, streamed_texts};
+use super::sampling;
 use super::sse::{SseData, SseEvent};
 use super::sse_driver::{SseDriver, SseHandler, Step, UpstreamEvent};
 use super::state::{HEADER_TOKEN_COUNT, Shared};
@@ -67,10 +68,13 @@ pub(crate) async fn create(shared: &Arc<Shared>, headers: &HeaderMap, body: Byte
         Err(refused) => return refused,
     };
     let request = Value::Object(object);
-    let upstream_request = match to_openai_request(&request, &shared.model) {
+    let mut upstream_request = match to_openai_request(&request, &shared.model) {
         Ok(translated) => translated,
         Err(err) => return translate_refused(log, &err),
     };
+    if let Value::Object(translated) = &mut upstream_request {
+        sampling::apply(&shared.sampling, translated, &mut log);
+    }
     let streaming = upstream_request.get("stream").and_then(Value::as_bool) == Some(true);
     let upstream_body = match serde_json::to_vec(&upstream_request) {
         Ok(bytes) => bytes,

@@ -74,7 +74,7 @@
 //! `server.rs` starts and stops it; `routing.rs` is the one handler (bounds, authentication,
 //! dispatch, local answers); `state.rs` what requests share and the admit/refuse decision
 //! they share; `forward.rs` the upstream call; `api_error.rs` error bodies in each API's
-//! shape; `pinning.rs` the pinning rule; `ledger.rs` the ledger; `openai.rs` the OpenAI
+//! shape; `pinning.rs` the pinning rule; `sampling.rs` the sampling pin (`--temperature`, `--seed`) set on every forwarded generation request; `ledger.rs` the ledger; `openai.rs` the OpenAI
 //! routes (pass-through and SSE relay); `messages.rs` the Anthropic routes; [`anthropic`]
 //! the pure translation (request, tools, response, stream, count_tokens); `responses/` the
 //! Responses route (Codex CLI's API: pass-through, or translation to chat completions); `sse.rs` the one
@@ -94,6 +94,7 @@ mod pinning;
 mod redact;
 mod responses;
 mod routing;
+mod sampling;
 mod server;
 mod sse;
 mod sse_driver;

@@ -31,10 +31,11 @@ use super::forward::{
 use super::ledger::{Api, Outcome, RequestLog};
 use super::pinning;
 use super::redact::{SpreadSecretWatch, streamed_texts};
+use super::sampling;
 use super::sse::SseData;
 use super::sse_driver::{SseDriver, SseHandler, Step, UpstreamEvent};
 use super::state::Shared;
-use super::upstream_error::{classify, record_cause};
+use super::upstream_error::{classify_request, record_cause};
 
 /// `GET /v1/models`: the upstream's list, as it is.
 pub(crate) async fn models(shared: &Arc<Shared>, mut log: RequestLog) -> Response {
@@ -56,7 +57,7 @@ pub(crate) async fn chat_completions(
     log: RequestLog,
 ) -> Response {
     let api = Api::OpenAi;
-    let (object, mut log) = match shared.pin_body(
+    let (mut object, mut log) = match shared.pin_body(
         api,
         "/v1/chat/completions",
         Some(pinning::OPENAI_CHAT_FIELDS),
@@ -67,6 +68,7 @@ pub(crate) async fn chat_completions(
         Ok(admitted) => admitted,
         Err(refused) => return refused,
     };
+    sampling::apply(&shared.sampling, &mut object, &mut log);
     // What goes up is exactly what was admitted: re-serialised from the checked object.
     let upstream_body = match serde_json::to_vec(&object) {
         Ok(bytes) => bytes,
@@ -140,7 +142,8 @@ pub(crate) async fn relay(
     let reason = if status.is_success() {
         None
     } else {
-        record_cause(&mut log, status, classify(status, parsed.as_ref()))
+        let cause = classify_request(&log, status, parsed.as_ref());
+        record_cause(&mut log, status, cause)
     };
     let (outcome, reason) = match reason {
         None if chat && !parsed.as_ref().is_some_and(is_chat_answer) => (

@@ -33,6 +33,7 @@ use super::forward::{Endpoint, MAX_UPSTREAM_BODY_BYTES, is_event_stream, redact_
 use super::ledger::{Api, Outcome, RequestLog};
 use super::mode::DEFAULT_ANTHROPIC_VERSION;
 use super::redact::{SpreadSecretWatch, streamed_texts};
+use super::sampling;
 use super::sse::SseData;
 use super::sse_driver::{SseDriver, SseHandler, Step, UpstreamEvent};
 use super::state::{HEADER_TOKEN_COUNT, Shared};
@@ -110,6 +111,9 @@ pub(crate) async fn forward(
         Err(refused) => return refused,
     };
     object.retain(|key, _| FORWARDED_FIELDS.contains(&key.as_str()));
+    if route == Route::Messages {
+        sampling::apply(&shared.sampling, &mut object, &mut log);
+    }
     let streaming = route == Route::Messages && object.get("stream").and_then(Value::as_bool) == Some(true);
     let Ok(upstream_body) = serde_json::to_vec(&object) else {
         let message = "case-harness adapter: the pinned request could not be re-encoded";

@@ -18,6 +18,7 @@ use super::mode::{self, AdapterMode, ResponsesUpstream, UpstreamApi};
 use super::routing::{BODY_BUDGET_UNIT, MAX_BUFFERED_BODY_BYTES, MAX_IN_FLIGHT, handle};
 use super::state::Shared;
 use super::tokenizer::TokenizerProbe;
+use crate::output::SamplingPin;
 use crate::secrets::SecretValue;
 use crate::trace::{Trace, TraceEvent};
 use crate::upstream::{self, LocalBaseUrl};
@@ -50,6 +51,9 @@ pub struct AdapterConfig {
     /// Which API the upstream speaks for the Anthropic routes (`--upstream-api`): `Auto`
     /// probes it at start (see `adapter/mode.rs`).
     pub upstream_api: UpstreamApi,
+    /// The sampling pin (`--temperature`, `--seed`) set on every forwarded generation
+    /// request, whatever Case sent; empty pins nothing.
+    pub sampling: SamplingPin,
 }
 
 /// Why the adapter could not start or run.
@@ -265,6 +269,7 @@ pub async fn start_on(config: AdapterConfig, listener: std::net::TcpListener) ->
         body_budget: Arc::new(tokio::sync::Semaphore::new(MAX_BUFFERED_BODY_BYTES / BODY_BUDGET_UNIT)),
         mode,
         responses: ResponsesUpstream::new(config.upstream_api),
+        sampling: config.sampling,
     });
     shared
         .trace
@@ -275,6 +280,7 @@ pub async fn start_on(config: AdapterConfig, listener: std::net::TcpListener) ->
             ledger: ledger_note,
             adapter_mode: mode,
             adapter_mode_reason: mode_reason,
+            sampling: (!shared.sampling.is_empty()).then(|| shared.sampling.clone()),
         })
         .map_err(AdapterError::Trace)?;
 

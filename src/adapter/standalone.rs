@@ -9,6 +9,7 @@ use super::ledger::LEDGER_FILE_NAME;
 use super::ledger::LedgerTotals;
 use super::mode::{AdapterMode, UpstreamApi};
 use super::server::{AdapterConfig, AdapterError, AdapterHandle, DEFAULT_UPSTREAM_TIMEOUT, start};
+use crate::output::SamplingPin;
 use crate::secrets::SecretValue;
 use crate::trace::Trace;
 use crate::upstream::LocalBaseUrl;
@@ -35,6 +36,7 @@ impl Standalone {
         listen: SocketAddr,
         upstream_key: Option<SecretValue>,
         upstream_api: UpstreamApi,
+        sampling: SamplingPin,
     ) -> Result<Standalone, AdapterError> {
         if !listen.ip().is_loopback() {
             return Err(AdapterError::ListenNotLoopback { addr: listen });
@@ -56,6 +58,7 @@ impl Standalone {
             trace: Trace::disabled(),
             upstream_timeout: DEFAULT_UPSTREAM_TIMEOUT,
             upstream_api,
+            sampling,
         };
         match start(config, listen).await {
             Ok(handle) => Ok(Standalone {
@@ -157,7 +160,15 @@ mod tests {
     async fn the_standalone_adapter_refuses_a_public_listen_address_before_writing_anything() {
         let upstream = LocalBaseUrl::parse("http://127.0.0.1:9/v1").expect("url");
         let listen: SocketAddr = "0.0.0.0:0".parse().expect("addr");
-        let result = Standalone::start(upstream, "m".to_owned(), listen, None, UpstreamApi::OpenAi).await;
+        let result = Standalone::start(
+            upstream,
+            "m".to_owned(),
+            listen,
+            None,
+            UpstreamApi::OpenAi,
+            SamplingPin::default(),
+        )
+        .await;
         assert!(
             matches!(result, Err(AdapterError::ListenNotLoopback { .. })),
             "{result:?}"

@@ -17,6 +17,7 @@ use super::mode::{AdapterMode, ResponsesUpstream};
 use super::pinning::{self, Refusal};
 use super::tokenizer::TokenizerProbe;
 use super::upstream_error::{SHOULD_RETRY, retry_hint};
+use crate::output::SamplingPin;
 use crate::secrets::SecretValue;
 use crate::trace::{Trace, TraceEvent};
 use crate::upstream::LocalBaseUrl;
@@ -57,6 +58,8 @@ pub(crate) struct Shared {
     pub(super) mode: AdapterMode,
     /// How `POST /v1/responses` is served (decided by its first request).
     pub(super) responses: ResponsesUpstream,
+    /// The sampling pin set on every forwarded generation request (see `sampling.rs`).
+    pub(super) sampling: SamplingPin,
 }
 
 impl Shared {

@@ -50,6 +50,21 @@ pub(crate) fn classify(status: StatusCode, body: Option<&Value>) -> Option<Upstr
     })
 }
 
+/// What an upstream error answer to a request `log` describes means: a refusal of a pinned
+/// sampling field first (the run must fail naming it), else [`classify`].
+pub(crate) fn classify_request(log: &RequestLog, status: StatusCode, body: Option<&Value>) -> Option<UpstreamCause> {
+    let rejected = log
+        .pin()
+        .and_then(|pin| super::sampling::rejected_field(pin, status, body));
+    match rejected {
+        Some(field) => Some(UpstreamCause::PinRejected {
+            field,
+            status: status.as_u16(),
+        }),
+        None => classify(status, body),
+    }
+}
+
 /// A too-long prompt in any of the wordings above.
 fn context_exceeded(body: &Value) -> Option<UpstreamCause> {
     let error = body.get("error")?;
@@ -121,7 +136,7 @@ pub(crate) fn anthropic_upstream_error(
     body: &[u8],
 ) -> Response {
     let parsed = serde_json::from_slice::<Value>(body).ok();
-    let cause = classify(status, parsed.as_ref());
+    let cause = classify_request(&log, status, parsed.as_ref());
     let detail = parsed
         .as_ref()
         .and_then(upstream_error_text)

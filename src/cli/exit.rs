@@ -59,6 +59,12 @@ pub(crate) enum CliError {
         /// What was given.
         value: f64,
     },
+    /// `run --attempts` could not run or write its aggregate (or its flags are unusable).
+    #[error("attempts: {0}")]
+    Attempts(String),
+    /// `--temperature`/`--seed` cannot be pinned as given.
+    #[error("cannot pin sampling: {0}")]
+    Sampling(String),
     /// `scan --secret-env NAME` names a variable that holds nothing.
     #[error(
         "environment variable {name} is unset or empty: set it to the secret to look for (only its name goes on the command line)"
@@ -151,6 +157,8 @@ impl CliError {
     pub(crate) fn exit_code(&self) -> Exit {
         match self {
             CliError::Seconds { .. }
+            | CliError::Sampling(_)
+            | CliError::Attempts(_)
             | CliError::SecretEnvUnset { .. }
             | CliError::UpstreamFlag(_)
             | CliError::ExternalModel { .. }

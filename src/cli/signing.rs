@@ -51,6 +51,30 @@ pub(super) fn verify(target: &Path, key: Option<&Path>) -> Result<Exit, CliError
     if target.is_dir() {
         return verify_bundle(target, key.as_ref());
     }
+    if target
+        .file_name()
+        .is_some_and(|name| name == crate::attempts::AGGREGATE)
+    {
+        return match crate::attempts::verify_aggregate(target, key.as_ref()) {
+            Ok(aggregate) => {
+                println!(
+                    "verified: {} ({} {}, {} of {} attempts passed, {} required; rate {:.2}, 95% Wilson [{:.2}, {:.2}])",
+                    target.display(),
+                    aggregate.outcome.as_str(),
+                    aggregate.evidence_kind.as_str(),
+                    aggregate.passes,
+                    aggregate.attempts,
+                    aggregate.required,
+                    aggregate.pass_rate,
+                    aggregate.wilson_95.low,
+                    aggregate.wilson_95.high
+                );
+                print_origin(key.as_ref().map(|key| key.keyid()));
+                Ok(Exit::Success)
+            }
+            Err(problems) => not_verified(target, &problems),
+        };
+    }
     // Origin first: a report not signed by this key is not looked at any further.
     let signed_by = match &key {
         None => None,

@@ -215,6 +215,7 @@ pub fn verify(report_path: &Path) -> Result<VerifiedReport, Vec<String>> {
                 if report.fallback_proof.as_ref() != Some(&recomputed) {
                     problems.push("fallback proof does not match the adapter ledger".to_owned());
                 }
+                problems.extend(super::sampling::pin_problems(&entries, report.sampling.as_ref()));
             }
         }
     }
@@ -373,6 +374,13 @@ fn check_against_trace(report: &Report, lines: &[TraceLine], run_dir: &Path) -> 
             report.adapter_mode.map(AdapterMode::as_str),
             traced_mode.map(AdapterMode::as_str)
         ));
+    }
+    let traced_sampling = events().find_map(|event| match event {
+        TraceEvent::AdapterStarted { sampling, .. } => Some(sampling.clone()),
+        _ => None,
+    });
+    if traced_sampling.is_some_and(|traced| traced != report.sampling) {
+        problems.push("report's sampling pin differs from the trace's adapter_started".to_owned());
     }
     if report.case_process_started {
         let traced_totals = events().find_map(|event| match event {

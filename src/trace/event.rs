@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::output::{AdapterMode, Api, CaseExit, EvidenceKind, GateCode, GateResult, Isolation, LedgerTotals};
+use crate::output::{
+    AdapterMode, Api, CaseExit, EvidenceKind, GateCode, GateResult, Isolation, LedgerTotals, SamplingPin,
+};
 
 /// One event of the run trace. On disk: `{"event": "<snake_case name>", ...fields}` plus the
 /// envelope ([`super::TraceLine`]).
@@ -47,6 +49,9 @@ pub enum TraceEvent {
         adapter_mode: AdapterMode,
         /// How that mode was chosen.
         adapter_mode_reason: String,
+        /// The sampling pin set on every forwarded generation request; absent when none.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sampling: Option<SamplingPin>,
     },
     /// What confines Case (the report's `isolation`), written before Case is spawned.
     CaseIsolation {
@@ -157,6 +162,7 @@ pub(crate) mod tests {
                 ledger: Some("/run/adapter-ledger.jsonl".to_owned()),
                 adapter_mode: AdapterMode::PassThrough,
                 adapter_mode_reason: "--upstream-api anthropic".to_owned(),
+                sampling: Some(SamplingPin::new(Some(0.0), Some(42)).expect("pin")),
             },
             TraceEvent::CaseIsolation {
                 isolation: Isolation::confined(1000, "kernel namespaces"),

@@ -10,6 +10,8 @@
 mod faults;
 /// An upstream that echoes secrets, names external models or never finishes.
 mod hostile_upstream;
+/// The sampling pin: an agent's own temperature overridden and recorded, a refusal named.
+mod sampling;
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -945,6 +947,7 @@ async fn it_refuses_to_listen_beyond_loopback() {
         trace: Trace::disabled(),
         upstream_timeout: Duration::from_secs(1),
         upstream_api: adapter::UpstreamApi::OpenAi,
+        sampling: Default::default(),
     };
     let result = adapter::start(config, "0.0.0.0:0".parse().expect("addr")).await;
     assert!(

@@ -4,6 +4,8 @@
 /// The second adversarial review (issue 22): a Case reaching for what judges it, each
 /// attack with its control.
 mod attacks;
+/// `run --attempts`: attempts, the aggregate and forged aggregates.
+mod attempts;
 /// Blocked runs: nothing spawned, evidence still written.
 mod blocked;
 /// What Case's environment does and does not contain.
@@ -36,6 +38,8 @@ mod misbehaving_case;
 mod passing;
 /// The red-team findings (issue 11), one test per finding.
 mod red_team;
+/// `run --temperature --seed`: the pin sent, recorded and verified.
+mod sampling;
 /// Property: any change to any artifact or report field breaks `verify`.
 mod sealing;
 /// Signed evidence: keys, `verify --key`, `status --key`.

@@ -1,0 +1,82 @@
+//! `run --temperature T --seed N`: the pin reaches the provider on every chat request, the
+//! report and the trace record it, and a ledger line edited to show another temperature
+//! fails `verify` even when every digest and the seal are recomputed around it.
+
+use serde_json::{Value, json};
+
+use crate::run::common::*;
+
+const PIN: &[&str] = &["--temperature", "0", "--seed", "42"];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pinned_run_sends_records_and_verifies_the_pin() {
+    let (sandbox, provider, output) = run_against_provider(Vec::new(), PIN).await;
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let bodies = chat_bodies(&provider).await;
+    assert!(!bodies.is_empty());
+    for body in &bodies {
+        assert_eq!(body["temperature"], json!(0.0), "{body}");
+        assert_eq!(body["seed"], json!(42), "{body}");
+    }
+    let report = sandbox.report();
+    assert_eq!(report["sampling"], json!({"temperature": 0.0, "seed": 42}));
+    let trace = std::fs::read_to_string(sandbox.out().join("trace.jsonl")).expect("trace");
+    assert!(
+        trace
+            .lines()
+            .any(|line| line.contains("\"adapter_started\"") && line.contains("\"seed\":42")),
+        "{trace}"
+    );
+    let verified = verify(&sandbox.out().join("report.json"));
+    assert_eq!(
+        verified.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&verified.stdout)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ledger_line_edited_to_another_temperature_fails_verify() {
+    let (sandbox, _provider, output) = run_against_provider(Vec::new(), PIN).await;
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let ledger_path = sandbox.out().join("adapter-ledger.jsonl");
+    let mut lines: Vec<Value> = std::fs::read_to_string(&ledger_path)
+        .expect("ledger")
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("line"))
+        .collect();
+    let pinned = lines
+        .iter_mut()
+        .find(|line| line["sampling"].is_object())
+        .expect("a line records the pin");
+    pinned["sampling"]["sent"]["temperature"] = json!(1.3);
+    let text: String = lines.iter().map(|line| format!("{line}\n")).collect();
+    std::fs::write(&ledger_path, &text).expect("write ledger");
+    // A forger who knows every algorithm: the new digest in the report, the report resealed.
+    let report_path = sandbox.out().join("report.json");
+    let mut report: case_harness::output::Report =
+        serde_json::from_slice(&std::fs::read(&report_path).expect("read")).expect("report");
+    report.artifacts.insert(
+        "adapter-ledger.jsonl".to_owned(),
+        case_harness::records::sha256_hex(text.as_bytes()),
+    );
+    report.seal.as_mut().expect("sealed").digest = case_harness::evidence::seal_digest(&report).expect("digest");
+    std::fs::write(&report_path, serde_json::to_vec_pretty(&report).expect("json")).expect("write");
+    case_harness::junit::write_run_junit(&sandbox.out(), &report).expect("junit");
+
+    let output = verify(&report_path);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("sent `temperature` other than the pinned"), "{stdout}");
+}

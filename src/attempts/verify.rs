@@ -1,0 +1,138 @@
+//! `verify OUT/aggregate.json [--key]`: the aggregate holds only if every attempt it lists is
+//! there and verifies, no attempt folder is left out, each attempt's digest and outcome are
+//! the ones listed, and every number is what the attempts give. With a key, the folder's
+//! envelope must cover every file, and every attempt's own envelope must verify too.
+
+use std::path::Path;
+
+use super::{AGGREGATE, AttemptPlan, aggregate_of, folder_name, predicate, seal_digest, stats};
+use crate::evidence::files;
+use crate::output::{AggregateReport, Report};
+use crate::signing::EvidenceKey;
+
+/// Largest aggregate read.
+const MAX_AGGREGATE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Every problem with the aggregate at `path` (empty: it holds), and the aggregate itself
+/// when it could be read.
+pub(crate) fn verify_aggregate(path: &Path, key: Option<&EvidenceKey>) -> Result<AggregateReport, Vec<String>> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let bytes = files::read_bounded(path, MAX_AGGREGATE_BYTES).map_err(|err| vec![err.to_string()])?;
+    let aggregate: AggregateReport =
+        serde_json::from_slice(&bytes).map_err(|err| vec![format!("{}: not an aggregate: {err}", path.display())])?;
+    let mut problems = Vec::new();
+    if let Some(key) = key {
+        match crate::attestation::open(&dir.join(crate::attestation::ENVELOPE), key) {
+            Err(problem) => problems.push(problem),
+            Ok(opened) => {
+                problems.extend(crate::attestation::check_subjects(dir, &opened.subjects));
+                match predicate(&aggregate) {
+                    Ok(expected) if opened.statement.get("predicate") == Some(&expected) => {}
+                    Ok(_) => problems.push("the signed predicate differs from what aggregate.json says".to_owned()),
+                    Err(err) => problems.push(err.to_string()),
+                }
+            }
+        }
+    }
+    match (&aggregate.seal, seal_digest(&aggregate)) {
+        (Some(seal), Ok(digest)) if seal.digest == digest && seal.algorithm == crate::evidence::SEAL_ALGORITHM => {}
+        (None, _) => problems.push(format!("{AGGREGATE} is not sealed")),
+        (Some(_), Ok(_)) => {
+            problems.push("seal digest does not match the aggregate's content (edited after sealing?)".to_owned())
+        }
+        (Some(_), Err(err)) => problems.push(err.to_string()),
+    }
+    // The attempt folders on disk are exactly the ones listed.
+    let listed: Vec<String> = (1..=aggregate.attempts).map(folder_name).collect();
+    let runs: Vec<&str> = aggregate.runs.iter().map(|run| run.folder.as_str()).collect();
+    if runs != listed.iter().map(String::as_str).collect::<Vec<_>>() {
+        problems.push(format!(
+            "the aggregate lists attempts {runs:?}, but says it ran {} ({listed:?})",
+            aggregate.attempts
+        ));
+    }
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with("attempt-") && !listed.contains(&name) {
+                problems.push(format!("{name} is in the folder but not in the aggregate"));
+            }
+        }
+    }
+    let mut reports = Vec::new();
+    for (run, folder) in aggregate.runs.iter().zip(&listed) {
+        let report_path = dir.join(folder).join(crate::evidence::names::REPORT);
+        if let Some(key) = key
+            && let Err(found) = crate::attestation::verify_run(&report_path, key)
+        {
+            problems.extend(found.into_iter().map(|problem| format!("{folder}: {problem}")));
+        }
+        match crate::evidence::verify(&report_path) {
+            Err(found) => {
+                problems.extend(found.into_iter().map(|problem| format!("{folder}: {problem}")));
+                continue;
+            }
+            Ok(verified) if verified.digest != run.report_digest => problems.push(format!(
+                "{folder}: its report's digest is {}, the aggregate lists {}",
+                verified.digest, run.report_digest
+            )),
+            Ok(_) => {}
+        }
+        match files::read_bounded(&report_path, MAX_AGGREGATE_BYTES)
+            .map_err(|err| err.to_string())
+            .and_then(|bytes| serde_json::from_slice::<Report>(&bytes).map_err(|err| err.to_string()))
+        {
+            Ok(report) => reports.push(report),
+            Err(err) => problems.push(format!("{folder}: {err}")),
+        }
+    }
+    if reports.len() == aggregate.runs.len() {
+        match AttemptPlan::new(aggregate.attempts, Some(aggregate.required), aggregate.parallel.max(1)) {
+            Err(problem) => problems.push(problem),
+            Ok(plan) => {
+                let expected = aggregate_of(&reports, plan, aggregate.sampling.clone());
+                problems.extend(differences(&aggregate, &expected));
+            }
+        }
+        for (report, folder) in reports.iter().zip(&listed) {
+            if report.sampling != aggregate.sampling {
+                problems.push(format!("{folder}: its sampling pin differs from the aggregate's"));
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(aggregate)
+    } else {
+        Err(problems)
+    }
+}
+
+/// Every number or word of `claimed` that is not what the attempts give.
+fn differences(claimed: &AggregateReport, expected: &AggregateReport) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut check = |name: &str, same: bool| {
+        if !same {
+            problems.push(format!("{name} does not follow from the attempts"));
+        }
+    };
+    check("passes", claimed.passes == expected.passes);
+    check("pass_rate", stats::same(claimed.pass_rate, expected.pass_rate));
+    check(
+        "wilson_95",
+        stats::same(claimed.wilson_95.low, expected.wilson_95.low)
+            && stats::same(claimed.wilson_95.high, expected.wilson_95.high),
+    );
+    check(
+        "pass_at_k",
+        claimed.pass_at_k.len() == expected.pass_at_k.len()
+            && claimed
+                .pass_at_k
+                .iter()
+                .zip(&expected.pass_at_k)
+                .all(|(a, b)| a.k == b.k && stats::same(a.estimate, b.estimate)),
+    );
+    check("runs", claimed.runs == expected.runs);
+    check("evidence_kind", claimed.evidence_kind == expected.evidence_kind);
+    check("outcome", claimed.outcome == expected.outcome);
+    problems
+}
