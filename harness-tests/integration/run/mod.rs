@@ -33,6 +33,8 @@ mod misbehaving_case;
 mod passing;
 /// The red-team findings (issue 11), one test per finding.
 mod red_team;
+/// The secret scan's encodings of issue 22 (UTF-16, double percent, entities, base32).
+mod scan_encodings;
 /// Property: any change to any artifact or report field breaks `verify`.
 mod sealing;
 /// Signed evidence: keys, `verify --key`, `status --key`.
