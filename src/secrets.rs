@@ -697,7 +697,7 @@ mod tests {
     /// RFC 4648 base32 with `=` padding, as most encoders write it.
     fn base32_padded(bytes: &[u8]) -> String {
         let mut text = String::from_utf8(base32::encode(bytes)).expect("ASCII");
-        while text.len() % 8 != 0 {
+        while !text.len().is_multiple_of(8) {
             text.push('=');
         }
         text
@@ -727,11 +727,17 @@ mod tests {
             ),
             (
                 "decimal entities".to_owned(),
-                text.bytes().map(|byte| format!("&#{byte};")).collect::<String>().into_bytes(),
+                text.bytes()
+                    .map(|byte| format!("&#{byte};"))
+                    .collect::<String>()
+                    .into_bytes(),
             ),
             (
                 "hex entities".to_owned(),
-                text.bytes().map(|byte| format!("&#x{byte:x};")).collect::<String>().into_bytes(),
+                text.bytes()
+                    .map(|byte| format!("&#x{byte:x};"))
+                    .collect::<String>()
+                    .into_bytes(),
             ),
             (
                 "mixed entities".to_owned(),
@@ -741,7 +747,10 @@ mod tests {
         for offset in 0..5 {
             let prefix = "u".repeat(offset + 5);
             let stream = format!("{prefix}{text}!?");
-            leaks.push((format!("base32 at {offset}, padded"), base32_padded(stream.as_bytes()).into_bytes()));
+            leaks.push((
+                format!("base32 at {offset}, padded"),
+                base32_padded(stream.as_bytes()).into_bytes(),
+            ));
             leaks.push((
                 format!("base32 at {offset}, lower case, no padding"),
                 String::from_utf8(base32::encode(stream.as_bytes()))
@@ -802,7 +811,10 @@ mod tests {
         ] {
             assert_eq!(scanner.find(encoded.as_bytes()), vec!["case_token"], "{encoded}");
         }
-        assert!(scanner.find(b"NFSDUY3IMMWXI33LMVXC2NLFGFTDAYZSME4WEN3EGNST").is_empty(), "cut short");
+        assert!(
+            scanner.find(b"NFSDUY3IMMWXI33LMVXC2NLFGFTDAYZSME4WEN3EGNST").is_empty(),
+            "cut short"
+        );
     }
 
     /// Red-team finding 4: a symlink whose target text is the token, and a symlink to a file

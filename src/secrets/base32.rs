@@ -42,7 +42,11 @@ mod tests {
             ("fooba", "MZXW6YTB"),
             ("foobar", "MZXW6YTBOI======"),
         ] {
-            assert_eq!(encode(input.as_bytes()), padded.trim_end_matches('=').as_bytes(), "{input}");
+            assert_eq!(
+                encode(input.as_bytes()),
+                padded.trim_end_matches('=').as_bytes(),
+                "{input}"
+            );
         }
     }
 

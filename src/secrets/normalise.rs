@@ -59,9 +59,9 @@ enum Escape {
 /// Reads `escape` (its first byte is `%`, `\` or `&`; no whitespace in it).
 fn read_escape(escape: &[u8]) -> Escape {
     let number = |digits: &[u8], radix: u32| {
-        digits
-            .iter()
-            .try_fold(0u32, |value, digit| Some(value * radix + char::from(*digit).to_digit(radix)?))
+        digits.iter().try_fold(0u32, |value, digit| {
+            Some(value * radix + char::from(*digit).to_digit(radix)?)
+        })
     };
     let ascii = |value: Option<u32>| match value {
         Some(value) if value < 0x80 => Escape::Decoded(value as u8),
@@ -247,7 +247,11 @@ mod tests {
     fn percent_encoding_applied_twice_or_more_is_decoded() {
         assert_eq!(normalise(b"%2563%2568%2563"), b"chc");
         assert_eq!(normalise(b"%25252563"), b"c", "four times");
-        assert_eq!(normalise(b"%5Cu0063 \\u0025\n63"), b"cc", "a decoded `\\` or `%` starts an escape");
+        assert_eq!(
+            normalise(b"%5Cu0063 \\u0025\n63"),
+            b"cc",
+            "a decoded `\\` or `%` starts an escape"
+        );
         assert_eq!(normalise(b"100%25 of it, %25zz"), b"100%ofit,%zz");
     }
 
