@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use secrecy::{ExposeSecret, SecretString};
 
+mod base32;
 mod normalise;
 mod search;
 
@@ -71,10 +72,12 @@ pub use crate::output::SecretHit;
 ///
 /// The forms an *accidental* leak takes are covered: the value as written, in any letter
 /// case; base64 (standard and URL-safe alphabets) at each of the three byte alignments, so it
-/// is found inside a longer encoded string such as `Basic base64("user:" + token)`; hex in
-/// either case; and, because the input is normalised before matching (see [`normalise`]),
-/// percent-encoding (full or partial), JSON `\u` escapes, and the value split across lines
-/// or by spaces. Deliberate concealment (encryption, a custom encoding) is out of scope: Case
+/// is found inside a longer encoded string such as `Basic base64("user:" + token)`; base32
+/// (RFC 4648, either case, padded or not) at each of its five byte alignments; hex in either
+/// case; UTF-16 (little- and big-endian); and, because the input is normalised before matching
+/// (see [`normalise`]), percent-encoding (full or partial, applied once or more), JSON `\u`
+/// escapes, numeric HTML entities (decimal and hex), and the value split across lines or by
+/// spaces. Deliberate concealment (encryption, a custom encoding) is out of scope: Case
 /// only ever holds the per-run token, which is worthless after the run.
 /// Secrets shorter than [`MIN_SECRET_LEN`] are refused: they would match by accident.
 pub(crate) struct SecretScanner {
@@ -84,6 +87,10 @@ pub(crate) struct SecretScanner {
 
 /// The encoded forms of `raw` searched for in normalised input (each also normalised, so a
 /// value containing `%41` or whitespace is still found as itself).
+///
+/// Encodings that map the secret to a fixed string are searched for as that string (one more
+/// pattern each, no cost per input byte); only escapes, whose spelling varies character by
+/// character, are left to the normaliser.
 fn encoded_forms(raw: &[u8]) -> Vec<Vec<u8>> {
     use base64::Engine;
     let mut forms = vec![raw.to_vec(), hex::encode(raw).into_bytes()];
@@ -91,24 +98,41 @@ fn encoded_forms(raw: &[u8]) -> Vec<Vec<u8>> {
         &base64::engine::general_purpose::STANDARD_NO_PAD,
         &base64::engine::general_purpose::URL_SAFE_NO_PAD,
     ] {
-        for offset in 0..3usize {
-            // Encode behind `offset` filler bytes and keep only the characters whose six bits
-            // all come from the secret: the same characters appear whatever precedes or
-            // follows the secret in the encoded stream.
-            let mut shifted = vec![0u8; offset];
-            shifted.extend_from_slice(raw);
-            let encoded = engine.encode(&shifted).into_bytes();
-            let first = (8 * offset).div_ceil(6);
-            let last = (8 * (offset + raw.len())) / 6;
-            if last > first {
-                forms.push(encoded[first..last].to_vec());
-            }
-        }
+        forms.extend(aligned_forms(raw, 3, 6, |shifted| engine.encode(shifted).into_bytes()));
+    }
+    forms.extend(aligned_forms(raw, 5, 5, base32::encode));
+    // UTF-16 of the text (a secret that is not UTF-8 has no UTF-16 form to look for).
+    if let Ok(text) = std::str::from_utf8(raw) {
+        let units: Vec<u16> = text.encode_utf16().collect();
+        forms.push(units.iter().flat_map(|unit| unit.to_le_bytes()).collect());
+        forms.push(units.iter().flat_map(|unit| unit.to_be_bytes()).collect());
     }
     let normalised: Vec<Vec<u8>> = forms.iter().map(|form| normalise(form)).collect();
     forms.extend(normalised);
     forms.sort();
     forms.dedup();
+    forms
+}
+
+/// The characters of `raw`'s encoding that are the same wherever `raw` starts in a longer
+/// encoded stream, one form per byte alignment: an encoding of `bits` bits per character,
+/// whose groups are `alignments` bytes long (base64: 3 and 6, base32: 5 and 5).
+///
+/// Each form encodes `raw` behind `offset` filler bytes and keeps only the characters whose
+/// bits all come from the secret: the same characters appear whatever precedes or follows the
+/// secret in the encoded stream.
+fn aligned_forms(raw: &[u8], alignments: usize, bits: usize, encode: impl Fn(&[u8]) -> Vec<u8>) -> Vec<Vec<u8>> {
+    let mut forms = Vec::new();
+    for offset in 0..alignments {
+        let mut shifted = vec![0u8; offset];
+        shifted.extend_from_slice(raw);
+        let encoded = encode(&shifted);
+        let first = (8 * offset).div_ceil(bits);
+        let last = (8 * (offset + raw.len())) / bits;
+        if last > first {
+            forms.push(encoded[first..last].to_vec());
+        }
+    }
     forms
 }
 
@@ -626,6 +650,171 @@ mod tests {
         // A prefix of the token is not the token.
         assert!(scanner.find(&token.as_bytes()[..token.len() - 1]).is_empty());
         assert!(scanner.find(b"plain text with 100% of nothing \\u12 in it").is_empty());
+    }
+
+    /// A reader that hands out `step` bytes at a time: every chunk boundary a stream can have.
+    struct Trickle<'a> {
+        bytes: &'a [u8],
+        step: usize,
+    }
+
+    impl std::io::Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let count = self.step.min(buf.len()).min(self.bytes.len());
+            buf[..count].copy_from_slice(&self.bytes[..count]);
+            self.bytes = &self.bytes[count..];
+            Ok(count)
+        }
+    }
+
+    fn utf16(text: &str, little_endian: bool) -> Vec<u8> {
+        text.encode_utf16()
+            .flat_map(|unit| {
+                if little_endian {
+                    unit.to_le_bytes()
+                } else {
+                    unit.to_be_bytes()
+                }
+            })
+            .collect()
+    }
+
+    fn percent_twice(text: &str) -> String {
+        text.bytes().map(|byte| format!("%25{byte:02X}")).collect()
+    }
+
+    fn entities_mixed(text: &str) -> String {
+        text.bytes()
+            .enumerate()
+            .map(|(index, byte)| match index % 3 {
+                0 => format!("&#{byte};"),
+                1 => format!("&#x{byte:x};"),
+                _ => format!("&#X{byte:04X};"),
+            })
+            .collect()
+    }
+
+    /// RFC 4648 base32 with `=` padding, as most encoders write it.
+    fn base32_padded(bytes: &[u8]) -> String {
+        let mut text = String::from_utf8(base32::encode(bytes)).expect("ASCII");
+        while !text.len().is_multiple_of(8) {
+            text.push('=');
+        }
+        text
+    }
+
+    /// The encoded forms of `text` that the scan must find (issue 22).
+    fn issue_22_leaks(text: &str) -> Vec<(String, Vec<u8>)> {
+        let mut leaks = vec![
+            ("utf-16le".to_owned(), utf16(&format!("token={text}"), true)),
+            (
+                "utf-16le with BOM, upper case".to_owned(),
+                [&[0xff, 0xfe][..], &utf16(&text.to_uppercase(), true)].concat(),
+            ),
+            ("utf-16be".to_owned(), utf16(&format!("token={text}\n"), false)),
+            (
+                "utf-16be with BOM".to_owned(),
+                [&[0xfe, 0xff][..], &utf16(text, false)].concat(),
+            ),
+            ("double percent".to_owned(), percent_twice(text).into_bytes()),
+            (
+                "double percent, lower-case hex, partial".to_owned(),
+                format!("GET /v1/?k={}{}", percent_twice(&text[..4]).to_lowercase(), &text[4..]).into_bytes(),
+            ),
+            (
+                "triple percent".to_owned(),
+                percent_twice(text).replace('%', "%25").into_bytes(),
+            ),
+            (
+                "decimal entities".to_owned(),
+                text.bytes()
+                    .map(|byte| format!("&#{byte};"))
+                    .collect::<String>()
+                    .into_bytes(),
+            ),
+            (
+                "hex entities".to_owned(),
+                text.bytes()
+                    .map(|byte| format!("&#x{byte:x};"))
+                    .collect::<String>()
+                    .into_bytes(),
+            ),
+            (
+                "mixed entities".to_owned(),
+                format!("<p>{}</p>", entities_mixed(text)).into_bytes(),
+            ),
+        ];
+        for offset in 0..5 {
+            let prefix = "u".repeat(offset + 5);
+            let stream = format!("{prefix}{text}!?");
+            leaks.push((
+                format!("base32 at {offset}, padded"),
+                base32_padded(stream.as_bytes()).into_bytes(),
+            ));
+            leaks.push((
+                format!("base32 at {offset}, lower case, no padding"),
+                String::from_utf8(base32::encode(stream.as_bytes()))
+                    .expect("ASCII")
+                    .to_lowercase()
+                    .into_bytes(),
+            ));
+            leaks.push((
+                format!("base32 at {offset}, wrapped"),
+                base32_padded(stream.as_bytes())
+                    .as_bytes()
+                    .chunks(16)
+                    .collect::<Vec<_>>()
+                    .join(&b'\n'),
+            ));
+        }
+        leaks
+    }
+
+    /// Issue 22: UTF-16 (LE, BE), percent-encoding applied twice, numeric HTML entities and
+    /// base32 are found, in one piece and streamed a few bytes at a time.
+    #[test]
+    fn issue_22_every_further_accidental_encoding_of_the_token_is_found() {
+        let (scanner, token) = token_scanner();
+        for (form, bytes) in issue_22_leaks(&token) {
+            assert_eq!(scanner.find(&bytes), vec!["case_token"], "{form}: not found");
+            for step in [1, 3, 7, 64] {
+                let mut hits = Vec::new();
+                scanner
+                    .scan_reader("c", "f", Trickle { bytes: &bytes, step }, &mut hits)
+                    .expect("read");
+                assert_eq!(hits.len(), 1, "{form}: not found when streamed {step} bytes at a time");
+            }
+        }
+        // The same encodings of all but the token's last character are not the token (base32
+        // leaves out: its last character carries only some bits of the last byte, so a
+        // different byte after the prefix may share them).
+        for (form, bytes) in issue_22_leaks(&token[..token.len() - 1]) {
+            if !form.starts_with("base32") {
+                assert!(scanner.find(&bytes).is_empty(), "{form}: a prefix is not the token");
+            }
+        }
+    }
+
+    /// Base32 as Python's `base64.b32encode` writes it (an encoder other than this crate's), at
+    /// two alignments, upper case padded and lower case.
+    #[test]
+    fn issue_22_base32_from_another_encoder_is_found() {
+        let scanner = SecretScanner::new(&[NamedSecret {
+            name: "case_token".to_owned(),
+            value: SecretValue::new("chc-token-5e1f0c2a9b7d3e4f".to_owned()),
+        }])
+        .expect("scanner");
+        // b32encode(b"id:" + token) and b32encode(b"ab" + token + b"!").lower().
+        for encoded in [
+            "NFSDUY3IMMWXI33LMVXC2NLFGFTDAYZSME4WEN3EGNSTIZQ=",
+            "mfrgg2ddfv2g623fnywtkzjrmyyggmtbhfrdozbtmu2gmii=",
+        ] {
+            assert_eq!(scanner.find(encoded.as_bytes()), vec!["case_token"], "{encoded}");
+        }
+        assert!(
+            scanner.find(b"NFSDUY3IMMWXI33LMVXC2NLFGFTDAYZSME4WEN3EGNST").is_empty(),
+            "cut short"
+        );
     }
 
     /// Red-team finding 4: a symlink whose target text is the token, and a symlink to a file

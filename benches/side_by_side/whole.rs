@@ -234,29 +234,52 @@ pub fn generate_scan_set(dir: &Path, mib: u64) -> std::io::Result<(u64, usize)> 
     Ok((total, files))
 }
 
-/// The strings `src/secrets.rs` (`encoded_forms`) searches for a secret free of whitespace, `%`
-/// and `\\`: as written, hex, and base64 in both alphabets at each of the three alignments
-/// (only the characters that depend on the secret alone). Keep in step with that function.
+/// The strings `src/secrets.rs` (`encoded_forms`) searches for a secret free of whitespace, `%`,
+/// `\\` and `&`: as written, hex, base64 in both alphabets at each of the three alignments and
+/// base32 at each of its five (only the characters that depend on the secret alone), and UTF-16
+/// in both byte orders. Keep in step with that function.
 fn scanner_forms(raw: &[u8]) -> Vec<Vec<u8>> {
     use base64::Engine;
     let mut forms = vec![raw.to_vec(), hex::encode(raw).into_bytes()];
-    for engine in [
-        &base64::engine::general_purpose::STANDARD_NO_PAD,
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-    ] {
-        for offset in 0..3usize {
+    let mut aligned = |alignments: usize, bits: usize, encode: &dyn Fn(&[u8]) -> Vec<u8>| {
+        for offset in 0..alignments {
             let mut shifted = vec![0u8; offset];
             shifted.extend_from_slice(raw);
-            let encoded = engine.encode(&shifted).into_bytes();
-            let (first, last) = ((8 * offset).div_ceil(6), (8 * (offset + raw.len())) / 6);
+            let encoded = encode(&shifted);
+            let (first, last) = ((8 * offset).div_ceil(bits), (8 * (offset + raw.len())) / bits);
             if last > first {
                 forms.push(encoded[first..last].to_vec());
             }
         }
+    };
+    for engine in [
+        &base64::engine::general_purpose::STANDARD_NO_PAD,
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+    ] {
+        aligned(3, 6, &|shifted| engine.encode(shifted).into_bytes());
     }
+    aligned(5, 5, &base32);
+    let text = String::from_utf8_lossy(raw);
+    forms.push(text.encode_utf16().flat_map(u16::to_le_bytes).collect());
+    forms.push(text.encode_utf16().flat_map(u16::to_be_bytes).collect());
     forms.sort();
     forms.dedup();
     forms
+}
+
+/// RFC 4648 base32 without padding (the scanner's own is private to the crate).
+fn base32(bytes: &[u8]) -> Vec<u8> {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let bits: Vec<bool> = bytes
+        .iter()
+        .flat_map(|byte| (0..8).rev().map(move |bit| byte >> bit & 1 == 1))
+        .collect();
+    bits.chunks(5)
+        .map(|five| {
+            let value = (0..5).fold(0, |value, at| value << 1 | usize::from(five.get(at) == Some(&true)));
+            ALPHABET[value]
+        })
+        .collect()
 }
 
 pub fn scan(env: &HarnessEnv, dir: &Path, work: &Path, bytes: u64, files: usize, repeats: usize) -> ScanResult {
@@ -264,8 +287,9 @@ pub fn scan(env: &HarnessEnv, dir: &Path, work: &Path, bytes: u64, files: usize,
         "bench-scan-secret-{:016x}",
         Instant::now().elapsed().as_nanos() ^ 0x5eed_u128
     );
-    // Exactly the scanner's strings; `-i` because the scanner ignores ASCII case too. grep
-    // does not normalise (whitespace, escapes) first: it does less than the scanner.
+    // Exactly the scanner's strings; `-i` because the scanner ignores ASCII case too, `-a` so
+    // that the UTF-16 forms (NUL bytes) are searched as text. grep does not normalise
+    // (whitespace, escapes) first: it does less than the scanner.
     let forms = scanner_forms(secret.as_bytes());
     let patterns = work.join("grep-patterns.txt");
     let mut lines = forms.join(&b'\n');
@@ -284,7 +308,7 @@ pub fn scan(env: &HarnessEnv, dir: &Path, work: &Path, bytes: u64, files: usize,
         command
             .env("LC_ALL", "C")
             .args(flags)
-            .args(["-r", "-l", "-f"])
+            .args(["-a", "-r", "-l", "-f"])
             .arg(&patterns)
             .arg(path);
         command

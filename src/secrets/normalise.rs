@@ -1,14 +1,18 @@
 //! The normaliser the secret scan (and the external-name check) reads input through.
 //!
 //! An accidental leak is often not the value as written: split across lines, wrapped base64,
-//! `%HH` percent escapes, JSON `\uHHHH` escapes. Normalising the input once — ASCII whitespace
-//! removed, those escapes decoded — lets one set of plain patterns find all of them. Every
-//! encoded form the scanner looks for is free of whitespace, `%` and `\`, so nothing that
-//! matched before normalising stops matching after it.
+//! `%HH` percent escapes (also applied twice, `%2563`), JSON `\uHHHH` escapes, numeric HTML
+//! entities (`&#99;`, `&#x63;`). Normalising the input once — ASCII whitespace removed, those
+//! escapes decoded — lets one set of plain patterns find all of them. A decoded `%`, `\` or `&`
+//! is read again as the start of an escape, so an escape of an escape (`%2563`, `%5Cu0063`,
+//! `&#38;#99;`) decodes to its byte however deep it is nested. Every encoded form the scanner
+//! looks for is free of whitespace, `%`, `\` and `&`, so nothing that matched before
+//! normalising stops matching after it.
 //!
 //! It sits on the scan's hot path (every byte Case wrote passes through it), so the stretch up
-//! to the next `%` or `\` (found with `memchr2`) is compacted 64 bytes at a time from a bitmask
-//! of where its whitespace is ([`lane_masks`]); only the escapes are handled a byte at a time.
+//! to the next `%`, `\` or `&` (found with `memchr3`) is compacted 64 bytes at a time from a
+//! bitmask of where its whitespace is ([`lane_masks`]); only the escapes are handled a byte at
+//! a time.
 
 mod lane_masks;
 #[cfg(test)]
@@ -20,7 +24,8 @@ use lane_masks::{LANE, whitespace_mask};
 /// output for a step costs little when escapes make it stop early, large enough to be rare.
 const BLOCK: usize = 4096;
 
-/// `bytes` normalised: ASCII whitespace removed, `%HH` and JSON `\uHHHH` (ASCII) decoded.
+/// `bytes` normalised: ASCII whitespace removed; `%HH`, JSON `\uHHHH` (ASCII) and numeric HTML
+/// entities (`&#DDD;`, `&#xHH;`, ASCII) decoded, a decoded escape byte read again.
 pub(crate) fn normalise(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes.len());
     let mut normaliser = Normaliser::default();
@@ -29,7 +34,70 @@ pub(crate) fn normalise(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Normalises a stream chunk by chunk: holds an escape that may continue in the next chunk.
+/// Most digits a numeric HTML entity may have (`&#` or `&#x`, digits, `;`), leading zeros
+/// included: enough for any padding an encoder uses, and it bounds what a stream holds back.
+const ENTITY_DIGITS: usize = 8;
+
+/// Whether `byte` starts an escape.
+fn starts_escape(byte: u8) -> bool {
+    matches!(byte, b'%' | b'\\' | b'&')
+}
+
+/// What the bytes collected since an escape's first byte are, so far.
+#[derive(Debug, PartialEq)]
+enum Escape {
+    /// Possibly an escape: more bytes decide.
+    Open,
+    /// Not an escape (the first byte stands for itself).
+    NotOne,
+    /// A complete escape of this byte.
+    Decoded(u8),
+    /// A complete escape of a character beyond ASCII: kept as written.
+    KeptAsWritten,
+}
+
+/// Reads `escape` (its first byte is `%`, `\` or `&`; no whitespace in it).
+fn read_escape(escape: &[u8]) -> Escape {
+    let number = |digits: &[u8], radix: u32| {
+        digits.iter().try_fold(0u32, |value, digit| {
+            Some(value * radix + char::from(*digit).to_digit(radix)?)
+        })
+    };
+    let ascii = |value: Option<u32>| match value {
+        Some(value) if value < 0x80 => Escape::Decoded(value as u8),
+        Some(_) => Escape::KeptAsWritten,
+        None => Escape::NotOne,
+    };
+    match escape {
+        [b'%', digits @ ..] => match number(digits, 16) {
+            None => Escape::NotOne,
+            Some(value) if digits.len() == 2 => Escape::Decoded(value as u8),
+            Some(_) => Escape::Open,
+        },
+        [b'\\'] => Escape::Open,
+        [b'\\', b'u', digits @ ..] => match number(digits, 16) {
+            None => Escape::NotOne,
+            value if digits.len() == 4 => ascii(value),
+            Some(_) => Escape::Open,
+        },
+        [b'&'] | [b'&', b'#'] | [b'&', b'#', b'x' | b'X'] => Escape::Open,
+        [b'&', b'#', rest @ ..] => {
+            let (radix, digits) = match rest {
+                [b'x' | b'X', digits @ ..] => (16, digits),
+                _ => (10, rest),
+            };
+            match digits.split_last() {
+                Some((b';', digits)) if !digits.is_empty() => ascii(number(digits, radix)),
+                _ if digits.len() <= ENTITY_DIGITS && number(digits, radix).is_some() => Escape::Open,
+                _ => Escape::NotOne,
+            }
+        }
+        _ => Escape::NotOne,
+    }
+}
+
+/// Normalises a stream chunk by chunk: holds an escape that may continue in the next chunk
+/// (at most `&#x`, [`ENTITY_DIGITS`] digits and `;`).
 #[derive(Default)]
 pub(crate) struct Normaliser {
     escape: Vec<u8>,
@@ -48,59 +116,36 @@ impl Normaliser {
             }
             let byte = bytes[0];
             bytes = &bytes[1..];
-            if byte.is_ascii_whitespace() {
-                continue;
+            if !byte.is_ascii_whitespace() {
+                self.take(byte, out);
             }
-            if self.escape.is_empty() {
-                if byte == b'%' || byte == b'\\' {
-                    self.escape.push(byte);
-                } else {
-                    out.push(byte);
-                }
-                continue;
-            }
-            self.escape.push(byte);
-            self.settle(out);
         }
     }
 
-    /// Decodes or gives up on the escape collected so far, once that is decidable.
-    fn settle(&mut self, out: &mut Vec<u8>) {
-        let escape = &self.escape;
-        let hex_tail_ok = |from: usize| escape[from..].iter().all(u8::is_ascii_hexdigit);
-        let (complete, valid) = match escape[0] {
-            b'%' => (escape.len() == 3, hex_tail_ok(1)),
-            _ if escape.len() >= 2 && escape[1] != b'u' => (true, false),
-            _ => (escape.len() == 6, escape.len() < 2 || hex_tail_ok(2)),
-        };
-        if !valid {
-            // Not an escape: emit the first byte as is and rescan the rest.
-            let rest = self.escape.split_off(1);
-            out.append(&mut self.escape);
-            for byte in rest {
-                if self.escape.is_empty() && byte != b'%' && byte != b'\\' {
-                    out.push(byte);
-                } else {
-                    self.escape.push(byte);
-                    if self.escape.len() > 1 {
-                        self.settle(out);
-                    }
-                }
-            }
+    /// Reads one byte (not whitespace): the start or the continuation of an escape, or itself.
+    fn take(&mut self, byte: u8, out: &mut Vec<u8>) {
+        if self.escape.is_empty() && !starts_escape(byte) {
+            out.push(byte);
             return;
         }
-        if complete {
-            let digits = if escape[0] == b'%' { &escape[1..] } else { &escape[2..] };
-            let value = std::str::from_utf8(digits)
-                .ok()
-                .and_then(|digits| u32::from_str_radix(digits, 16).ok())
-                .unwrap_or(u32::MAX);
-            if escape[0] == b'%' || value < 0x80 {
-                out.push(value as u8);
-            } else {
-                out.extend_from_slice(escape);
+        self.escape.push(byte);
+        match read_escape(&self.escape) {
+            Escape::Open => {}
+            Escape::Decoded(value) => {
+                self.escape.clear();
+                // Read again: `%25` then `63` is `%63`, which is `c`.
+                self.take(value, out);
             }
-            self.escape.clear();
+            Escape::KeptAsWritten => out.append(&mut self.escape),
+            Escape::NotOne => {
+                // The first byte stands for itself; the rest is read again (it may hold the
+                // start of an escape).
+                let rest = self.escape.split_off(1);
+                out.append(&mut self.escape);
+                for byte in rest {
+                    self.take(byte, out);
+                }
+            }
         }
     }
 
@@ -110,15 +155,15 @@ impl Normaliser {
     }
 }
 
-/// Appends `bytes` without ASCII whitespace to `out`, up to the first `%` or `\`; returns how
-/// many bytes of `bytes` it consumed.
+/// Appends `bytes` without ASCII whitespace to `out`, up to the first byte that may start an
+/// escape (`%`, `\`, `&`); returns how many bytes of `bytes` it consumed.
 fn copy_plain(bytes: &[u8], out: &mut Vec<u8>) -> usize {
     let mut consumed = 0;
     for block in bytes.chunks(BLOCK) {
         // The output is sized (zeroed) only up to the next escape: in escape-dense text (JSON
         // inside JSON, `\"` every few words) sizing it for the whole block each time cost more
         // than the copy.
-        let plain = memchr::memchr2(b'%', b'\\', block).unwrap_or(block.len());
+        let plain = memchr::memchr3(b'%', b'\\', b'&', block).unwrap_or(block.len());
         let start = out.len();
         out.resize(start + plain, 0);
         let written = compact(&block[..plain], &mut out[start..]);
@@ -199,15 +244,39 @@ mod tests {
     }
 
     #[test]
+    fn percent_encoding_applied_twice_or_more_is_decoded() {
+        assert_eq!(normalise(b"%2563%2568%2563"), b"chc");
+        assert_eq!(normalise(b"%25252563"), b"c", "four times");
+        assert_eq!(
+            normalise(b"%5Cu0063 \\u0025\n63"),
+            b"cc",
+            "a decoded `\\` or `%` starts an escape"
+        );
+        assert_eq!(normalise(b"100%25 of it, %25zz"), b"100%ofit,%zz");
+    }
+
+    #[test]
+    fn numeric_html_entities_decimal_and_hex_mixed_are_decoded() {
+        assert_eq!(normalise(b"&#99;&#x68;&#X63;&#0045;&#x0074;"), b"chc-t");
+        assert_eq!(normalise(b"&#38;#99;"), b"c", "an entity of `&` is read again");
+        assert_eq!(normalise(b"&#00000099;"), b"c", "eight digits");
+        assert_eq!(
+            normalise(b"a&amp;b &#; &#x; &#233; &#x20AC; &#000000099; &#99 &#x6g;"),
+            b"a&amp;b&#;&#x;&#233;&#x20AC;&#000000099;&#99&#x6g;",
+            "named, empty, beyond ASCII, too long, unterminated and broken ones are kept as written"
+        );
+    }
+
+    #[test]
     fn an_escape_cut_by_a_chunk_boundary_is_decoded() {
-        let input = b"ab%4\n1cd\\u00\n41 ef";
+        let input = b"ab%4\n1cd\\u00\n41 ef%25\n4\n1&#x4\n1;&#6\n5;&#38;#x41;";
         for split in 0..=input.len() {
             let mut normaliser = Normaliser::default();
             let mut out = Vec::new();
             normaliser.push(&input[..split], &mut out);
             normaliser.push(&input[split..], &mut out);
             normaliser.finish(&mut out);
-            assert_eq!(out, b"abAcdAef", "split at {split}");
+            assert_eq!(out, b"abAcdAefAAAA", "split at {split}");
         }
     }
 
@@ -215,7 +284,7 @@ mod tests {
     fn every_special_byte_at_every_offset_is_handled_as_one_at_a_time_would() {
         // Over three lanes and a remainder, so both the lane loop and the tail see each one.
         let length = 3 * LANE + 5;
-        for special in [b' ', b'\t', b'\n', 0x0c, b'\r', b'%', b'\\'] {
+        for special in [b' ', b'\t', b'\n', 0x0c, b'\r', b'%', b'\\', b'&'] {
             for at in 0..length {
                 let mut input = vec![b'q'; length];
                 input[at] = special;

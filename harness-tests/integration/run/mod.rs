@@ -40,6 +40,8 @@ mod passing;
 mod red_team;
 /// `run --temperature --seed`: the pin sent, recorded and verified.
 mod sampling;
+/// The secret scan's encodings of issue 22 (UTF-16, double percent, entities, base32).
+mod scan_encodings;
 /// Property: any change to any artifact or report field breaks `verify`.
 mod sealing;
 /// Signed evidence: keys, `verify --key`, `status --key`.

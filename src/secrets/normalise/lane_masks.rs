@@ -5,8 +5,8 @@
 //! bytes it reads. Log text has whitespace every few words, so an answer per byte (a table
 //! lookup each) or per eight bytes (a "may be special" word test that falls back to bytes) was
 //! most of the scan's time. With the mask, a lane is copied as a few runs between its
-//! whitespace bytes instead. (Escapes, `%` and `\`, are found before, with `memchr2`: the lanes
-//! never hold one.)
+//! whitespace bytes instead. (Escapes, `%`, `\` and `&`, are found before, with `memchr3`: the
+//! lanes never hold one.)
 //!
 //! On x86_64 the mask comes from SSE2 compares (part of the x86_64 baseline, so no run-time
 //! detection is needed); elsewhere from a portable byte loop. The compiler does not turn that
