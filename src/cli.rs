@@ -29,7 +29,8 @@ Environment:
   CTO_HARNESS_CASE_LOCAL_API_KEY         optional secret for the local provider; never printed or passed to Case
 Any other CTO_HARNESS_CASE_* variable blocks (local_adapter_config_invalid): a typo must not go unnoticed.
 
-Exit codes: 0 ready/pass/verified, 1 ran and failed, 2 usage or internal error, 3 blocked before case_process_started.";
+Exit codes: 0 ready/pass/verified, 1 ran and failed, 2 usage or internal error, 3 blocked before case_process_started
+(including task_file_invalid), 130 stopped by SIGINT (Ctrl-C), 143 stopped by SIGTERM.";
 
 /// Gates, runs and proves Case's Stage 2 against an admitted local model provider.
 #[derive(Debug, Parser)]

@@ -11,147 +11,16 @@
 //! `{"verdict":"pass"|"fail","reply":…,"checks":[…],"error":…}`. Exit 0 on pass, 1 on fail,
 //! 2 when the contract itself is broken (missing variable, unreadable task).
 //!
-//! Task file (JSON, unknown fields refused):
-//! ```json
-//! { "prompt": "What is the capital of France? Answer in one word.",
-//!   "system": "optional system prompt",
-//!   "max_tokens": 24, "temperature": 0, "stream": false,
-//!   "checks": [ {"kind": "non_empty"}, {"kind": "word", "value": "Paris"} ] }
-//! ```
-//! Checks, each on the reply:
-//! - `non_empty`: not blank;
-//! - `contains` / `not_contains`: the value is (is not) a case-sensitive substring;
-//! - `word`: the value occurs as a whole word, case-insensitively (`Paris` holds in "paris."
-//!   but not in "LAS PARISES.");
-//! - `exact`: the reply, trimmed, equals the value, trimmed;
-//! - `regex`: the pattern (the `regex` crate's syntax) matches somewhere in the reply.
-//!
-//! `case-harness run` validates a task with [`validate_task`] before anything is written or
-//! spawned when this Case is the one that runs (gate `task_file_invalid`).
+//! Task file: the format of [`crate::task_file`] (unknown fields refused; `word`, `exact`,
+//! `regex`, `contains`, `not_contains` and `non_empty` checks).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::cli::Exit;
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Task {
-    prompt: String,
-    #[serde(default)]
-    system: Option<String>,
-    #[serde(default = "default_max_tokens")]
-    max_tokens: u32,
-    #[serde(default)]
-    temperature: f64,
-    #[serde(default)]
-    stream: bool,
-    #[serde(default)]
-    checks: Vec<Check>,
-}
-
-fn default_max_tokens() -> u32 {
-    64
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-enum Check {
-    NonEmpty,
-    Contains { value: String },
-    NotContains { value: String },
-    Word { value: String },
-    Exact { value: String },
-    Regex { value: String },
-}
-
-impl Check {
-    /// Whether the check holds on `reply`. A pattern that does not compile never holds
-    /// ([`validate_task`] refuses it before the run, so this is only a second line).
-    fn holds(&self, reply: &str) -> bool {
-        match self {
-            Check::NonEmpty => !reply.trim().is_empty(),
-            Check::Contains { value } => reply.contains(value.as_str()),
-            Check::NotContains { value } => !reply.contains(value.as_str()),
-            Check::Word { value } => word_pattern(value).is_ok_and(|pattern| pattern.is_match(reply)),
-            Check::Exact { value } => reply.trim() == value.trim(),
-            Check::Regex { value } => regex::Regex::new(value).is_ok_and(|pattern| pattern.is_match(reply)),
-        }
-    }
-
-    /// What is wrong with the check itself (an empty value, a pattern that does not compile).
-    fn problem(&self) -> Option<String> {
-        match self {
-            Check::NonEmpty => None,
-            Check::Contains { value }
-            | Check::NotContains { value }
-            | Check::Word { value }
-            | Check::Exact { value }
-                if value.trim().is_empty() =>
-            {
-                Some("`value` is empty: give the text to look for".to_owned())
-            }
-            Check::Regex { value } => regex::Regex::new(value)
-                .err()
-                .map(|err| format!("`value` is not a valid regex ({err})")),
-            _ => None,
-        }
-    }
-}
-
-/// `value` as a whole word, case-insensitively: not preceded or followed by a letter, digit or
-/// `_` (Unicode-aware), so a value that starts or ends with punctuation works too.
-fn word_pattern(value: &str) -> Result<regex::Regex, regex::Error> {
-    regex::Regex::new(&format!(r"(?iu)(?:^|\W){}(?:\W|$)", regex::escape(value)))
-}
-
-/// Why a task file is not a task for the reference Case: the field and what to do.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum TaskError {
-    /// Not JSON, a wrong type, an unknown or a missing field (the path names the field).
-    #[error("field `{path}`: {source}")]
-    Field {
-        /// Where in the task, e.g. `checks[1].kind` or `.` for the whole file.
-        path: String,
-        /// What serde said.
-        #[source]
-        source: serde_json::Error,
-    },
-    /// A check that could never be judged as meant.
-    #[error("field `checks[{index}]`: {problem}")]
-    Check {
-        /// Its position in `checks`.
-        index: usize,
-        /// What is wrong.
-        problem: String,
-    },
-}
-
-/// Parses and checks a task for the reference Case (unknown fields refused, every check
-/// judgeable), as the run's task gate does before Case starts.
-pub(crate) fn validate_task(bytes: &[u8]) -> Result<(), TaskError> {
-    parse_task(bytes).map(|_| ())
-}
-
-fn parse_task(bytes: &[u8]) -> Result<Task, TaskError> {
-    let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
-    let task: Task = serde_path_to_error::deserialize(deserializer).map_err(|err| TaskError::Field {
-        path: err.path().to_string(),
-        source: err.into_inner(),
-    })?;
-    if let Some((index, problem)) = task
-        .checks
-        .iter()
-        .enumerate()
-        .find_map(|(index, check)| check.problem().map(|problem| (index, problem)))
-    {
-        return Err(TaskError::Check { index, problem });
-    }
-    Ok(task)
-}
+use crate::task_file::{Task, TaskError, parse_task};
 
 struct Contract {
     base_url: String,
@@ -368,63 +237,4 @@ async fn ask(contract: &Contract, task: &Task) -> Result<String, AskError> {
         }
     }
     Ok(reply)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn check(kind: &str, value: &str) -> Check {
-        serde_json::from_value(json!({ "kind": kind, "value": value })).expect("a check")
-    }
-
-    #[test]
-    fn word_is_a_whole_word_case_insensitively() {
-        let paris = check("word", "Paris");
-        assert!(paris.holds("The capital of France is Paris."));
-        assert!(paris.holds("paris"));
-        assert!(paris.holds("PARIS, of course"));
-        assert!(!paris.holds("…LAS PARISES."), "a longer word is not the word");
-        assert!(!paris.holds("Parisian"));
-        assert!(!paris.holds("_paris"));
-        assert!(check("word", "C++").holds("I write C++ daily"));
-        // `contains` alone is fooled by exactly this reply.
-        assert!(check("contains", "PARIS").holds("…LAS PARISES."));
-    }
-
-    #[test]
-    fn exact_compares_after_trimming() {
-        let exact = check("exact", "Paris");
-        assert!(exact.holds("  Paris\n"));
-        assert!(!exact.holds("Paris."));
-        assert!(!exact.holds("paris"));
-    }
-
-    #[test]
-    fn regex_and_not_contains() {
-        let pattern = check("regex", r"^\s*Paris\.?\s*$");
-        assert!(pattern.holds("Paris."));
-        assert!(!pattern.holds("It is Paris."));
-        let absent = check("not_contains", "London");
-        assert!(absent.holds("Paris"));
-        assert!(!absent.holds("London, not Paris"));
-    }
-
-    #[test]
-    fn a_task_is_refused_naming_the_field() {
-        let typo = br#"{"prompt": "hi", "temprature": 0}"#;
-        let err = validate_task(typo).expect_err("a typo");
-        assert!(err.to_string().contains("temprature"), "{err}");
-        let bad_kind = br#"{"prompt": "hi", "checks": [{"kind": "non_empty"}, {"kind": "wrod", "value": "x"}]}"#;
-        let err = validate_task(bad_kind).expect_err("an unknown kind");
-        assert!(err.to_string().contains("checks[1]"), "{err}");
-        let bad_regex = br#"{"prompt": "hi", "checks": [{"kind": "regex", "value": "(unclosed"}]}"#;
-        let err = validate_task(bad_regex).expect_err("a regex that does not compile");
-        assert!(err.to_string().contains("checks[0]") && err.to_string().contains("regex"), "{err}");
-        let empty = br#"{"prompt": "hi", "checks": [{"kind": "word", "value": " "}]}"#;
-        assert!(validate_task(empty).is_err());
-        let bundled = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/tasks/capital-of-france.json"))
-            .expect("the bundled task");
-        validate_task(&bundled).expect("the bundled task is valid");
-    }
 }
