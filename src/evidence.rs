@@ -286,7 +286,10 @@ pub(crate) fn seal(
         .channels
         .iter()
         .all(|channel| channel.hits.is_empty());
-    let (outcome, reasons) = decide_outcome(&report, &run_errors);
+    let (outcome, mut reasons) = decide_outcome(&report, &run_errors);
+    if outcome == RunOutcome::Fail && case_process_started {
+        reasons.extend(case_stderr_tail(&run_dir, &scan_report));
+    }
     report.outcome = outcome;
     report.reasons = reasons;
     report.seal = Some(Seal {
@@ -295,6 +298,35 @@ pub(crate) fn seal(
     });
     write_atomically(&run_dir.join(names::REPORT), &pretty(&report)?)?;
     Ok(report)
+}
+
+/// At most this many of the last lines of Case's stderr end a failed run's reasons.
+pub(crate) const STDERR_TAIL_LINES: usize = 10;
+/// ...read from at most this many of its last bytes.
+pub(crate) const STDERR_TAIL_BYTES: u64 = 2048;
+
+/// The reasons that end a failed run: where Case's stderr is and its last lines, since why
+/// Case failed is usually there. A line in which `find_secrets` finds one of the run's
+/// secrets (in any encoding the scan knows) is withheld whole, never shown.
+fn case_stderr_tail(run_dir: &Path, find_secrets: impl Fn(&[u8]) -> Vec<crate::secrets::SecretHit>) -> Vec<String> {
+    let log = run_dir.join(names::STDERR);
+    let lines = files::tail_lines(&log, STDERR_TAIL_LINES, STDERR_TAIL_BYTES);
+    if lines.is_empty() {
+        return vec![format!("Case wrote nothing to stderr ({})", log.display())];
+    }
+    let mut reasons = vec![format!(
+        "the last {} line(s) of Case's stderr ({}):",
+        lines.len(),
+        log.display()
+    )];
+    reasons.extend(lines.into_iter().map(|line| {
+        if find_secrets(line.as_bytes()).is_empty() {
+            format!("stderr: {line}")
+        } else {
+            "stderr: [line withheld: it holds one of the run's secrets]".to_owned()
+        }
+    }));
+    reasons
 }
 
 /// Files every run that started Case must leave (a Case could delete its own logs to hide

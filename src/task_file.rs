@@ -300,11 +300,17 @@ mod tests {
         assert!(err.to_string().contains("checks[1]"), "{err}");
         let bad_regex = br#"{"prompt": "hi", "checks": [{"kind": "regex", "value": "(unclosed"}]}"#;
         let err = parse_task(bad_regex).expect_err("a regex that does not compile");
-        assert!(err.to_string().contains("checks[0]") && err.to_string().contains("regex"), "{err}");
+        assert!(
+            err.to_string().contains("checks[0]") && err.to_string().contains("regex"),
+            "{err}"
+        );
         let empty = br#"{"prompt": "hi", "checks": [{"kind": "word", "value": " "}]}"#;
         assert!(parse_task(empty).is_err());
-        let bundled = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/tasks/capital-of-france.json"))
-            .expect("the bundled task");
+        let bundled = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/tasks/capital-of-france.json"
+        ))
+        .expect("the bundled task");
         parse_task(&bundled).expect("the bundled task is valid");
     }
 

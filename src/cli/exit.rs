@@ -257,7 +257,11 @@ mod tests {
 
     #[test]
     fn a_stop_by_signal_is_128_plus_its_number_and_a_bad_task_is_blocked() {
-        let stopped = |signal| CliError::Run(crate::run::RunError::Interrupted { signal }).exit_code().code();
+        let stopped = |signal| {
+            CliError::Run(crate::run::RunError::Interrupted { signal })
+                .exit_code()
+                .code()
+        };
         assert_eq!(stopped("SIGINT"), 128 + libc::SIGINT as u8);
         assert_eq!(stopped("SIGTERM"), 128 + libc::SIGTERM as u8);
         let task = crate::task_file::read_task_file(std::path::Path::new("/nonexistent/task.json"), false)

@@ -84,7 +84,10 @@ async fn a_bad_task_file_is_refused_before_anything_is_written() {
     assert_eq!(output.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("`temprature`"), "{stderr}");
     assert!(!sandbox.out().exists());
-    assert!(chat_bodies(&provider).await.is_empty(), "the provider was asked nothing");
+    assert!(
+        chat_bodies(&provider).await.is_empty(),
+        "the provider was asked nothing"
+    );
 
     // Another Case's task format is its own: the same file passes the gate for it.
     let output = run(
@@ -94,6 +97,14 @@ async fn a_bad_task_file_is_refused_before_anything_is_written() {
         &[],
     )
     .await;
-    assert_ne!(output.status.code(), Some(3), "{}", String::from_utf8_lossy(&output.stderr));
-    assert_eq!(sandbox.report()["inputs"]["task"]["sha256"].as_str().map(str::len), Some(64));
+    assert_ne!(
+        output.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        sandbox.report()["inputs"]["task"]["sha256"].as_str().map(str::len),
+        Some(64)
+    );
 }
