@@ -15,6 +15,7 @@ use crate::config::HarnessConfig;
 use crate::gates::{self, GateInputs, GateStatus};
 use crate::output::CheckOutput;
 
+mod evidence_folder;
 mod exit;
 mod signing;
 
@@ -198,9 +199,14 @@ enum Command {
         /// The scenarios folder (default: the bundled scenarios/).
         #[arg(long, value_name = "DIR")]
         scenarios: Option<PathBuf>,
-        /// The evidence folder (default: target/case-harness/evidence); its previous runs/ are replaced.
+        /// The evidence folder (default: target/case-harness/evidence). It must be new or empty,
+        /// or hold an earlier `evidence` run (marked by .case-harness-evidence), which only
+        /// --force replaces; nothing the harness did not write is ever deleted.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        /// Replace the earlier `evidence` run in --out (only what `evidence` wrote there).
+        #[arg(long)]
+        force: bool,
     },
     /// Recompute a sealed report from its run folder; exit 0 if it holds, 1 if not.
     ///
@@ -371,7 +377,8 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
             sot,
             scenarios,
             out,
-        } => evidence(sot, scenarios, out),
+            force,
+        } => evidence(sot, scenarios, out, force),
         Command::Verify { report, key } => signing::verify(&report, key.as_deref()),
         Command::Keygen { path } => signing::keygen(&path),
         Command::Scan { secret_env, paths } => scan(&secret_env, &paths),
@@ -580,28 +587,23 @@ fn bundled_sot() -> Option<PathBuf> {
 
 const BUNDLED_SEED: &str = "fixtures/sot/seed-one-line.md";
 
-fn evidence(sot: Option<PathBuf>, scenarios: Option<PathBuf>, out: Option<PathBuf>) -> Result<Exit, CliError> {
+fn evidence(
+    sot: Option<PathBuf>,
+    scenarios: Option<PathBuf>,
+    out: Option<PathBuf>,
+    force: bool,
+) -> Result<Exit, CliError> {
     let root = bundled_root();
     let sot = sot.unwrap_or_else(|| root.join(BUNDLED_SEED));
     let scenarios = scenarios.unwrap_or_else(|| root.join("scenarios"));
+    // The default folder is the harness's own: an earlier run there is replaced without --force.
+    let replace = force || out.is_none();
     let out = out.unwrap_or_else(|| PathBuf::from("target/case-harness/evidence"));
-    let runs = out.join("runs");
-    if runs.exists() {
-        std::fs::remove_dir_all(&runs).map_err(|source| CliError::Clear {
-            path: runs.clone(),
-            source,
-        })?;
-    }
-    std::fs::create_dir_all(&out).map_err(crate::path_io::at(&out))?;
     let out = std::path::absolute(&out).unwrap_or(out);
+    // An unsafe key refuses before the folder is touched.
     let signer = signing::signer_from_env(&out)?;
-    let stale_envelope = out.join(crate::attestation::ENVELOPE);
-    if stale_envelope.exists() {
-        std::fs::remove_file(&stale_envelope).map_err(|source| CliError::Clear {
-            path: stale_envelope.clone(),
-            source,
-        })?;
-    }
+    evidence_folder::prepare(&out, replace)?;
+    let runs = out.join("runs");
     let harness = std::env::current_exe().map_err(CliError::CurrentExe)?;
     let suite = crate::acceptance::AcceptanceSuite::new(&sot, &scenarios)
         .harness_binary(harness)

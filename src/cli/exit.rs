@@ -100,15 +100,9 @@ pub(crate) enum CliError {
     /// The `check` or `status` output could not be serialised.
     #[error("cannot serialize output")]
     Json(#[source] serde_json::Error),
-    /// A previous `evidence` output could not be removed.
-    #[error("{}: cannot clear", path.display())]
-    Clear {
-        /// The file or folder.
-        path: PathBuf,
-        /// What the operating system said.
-        #[source]
-        source: std::io::Error,
-    },
+    /// `evidence --out` names a folder the harness may not fill or replace.
+    #[error(transparent)]
+    EvidenceOut(#[from] super::evidence_folder::EvidenceFolderError),
     /// The path of this binary (which the acceptance trials run) is unknown.
     #[error("cannot locate this binary")]
     CurrentExe(#[source] std::io::Error),
@@ -170,7 +164,7 @@ impl CliError {
             | CliError::ExternalModel { .. }
             | CliError::Runtime(_)
             | CliError::Json(_)
-            | CliError::Clear { .. }
+            | CliError::EvidenceOut(_)
             | CliError::CurrentExe(_)
             | CliError::SigningKey(_)
             | CliError::EvidenceFolder { .. }
@@ -213,12 +207,15 @@ mod tests {
 
     #[test]
     fn the_chain_appends_each_cause_once() {
-        let err = CliError::Clear {
+        let err = CliError::EvidenceFolder {
             path: PathBuf::from("out/runs"),
             source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
         };
-        assert_eq!(err.to_string(), "out/runs: cannot clear");
-        assert_eq!(render_chain(&err), "out/runs: cannot clear: permission denied");
+        assert_eq!(err.to_string(), "out/runs: cannot read evidence folder");
+        assert_eq!(
+            render_chain(&err),
+            "out/runs: cannot read evidence folder: permission denied"
+        );
     }
 
     #[test]

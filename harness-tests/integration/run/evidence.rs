@@ -82,3 +82,83 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     found
 }
+
+/// `evidence` with no scenarios (every bullet an unmapped, failing trial): quick, and writes a
+/// whole evidence folder all the same.
+fn quick_evidence(dir: &std::path::Path, out: &str, extra: &[&str]) -> (Option<i32>, String) {
+    let scenarios = tempfile::tempdir().expect("tempdir");
+    let mut command = assert_cmd::Command::cargo_bin("case-harness").expect("binary");
+    command.env_clear().current_dir(dir);
+    if let Some(path) = std::env::var_os("PATH") {
+        command.env("PATH", path);
+    }
+    let output = command
+        .arg("evidence")
+        .arg("--scenarios")
+        .arg(scenarios.path())
+        .args(["--out", out])
+        .args(extra)
+        .output()
+        .expect("runs");
+    (
+        output.status.code(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    )
+}
+
+#[test]
+fn evidence_out_never_deletes_a_users_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("runs")).expect("mkdir");
+    let important = dir.path().join("runs/important.txt");
+    std::fs::write(&important, "mine").expect("write");
+    for (out, extra) in [(".", &[][..]), (".", &["--force"][..])] {
+        let (code, text) = quick_evidence(dir.path(), out, extra);
+        assert_eq!(code, Some(2), "{text}");
+        assert!(
+            text.contains("holds no earlier `case-harness evidence` output"),
+            "{text}"
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&important).expect("kept"), "mine");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("list")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(left, ["runs"], "evidence wrote into a user's folder");
+}
+
+#[test]
+fn evidence_force_replaces_only_its_own_earlier_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (code, text) = quick_evidence(dir.path(), "ev", &[]);
+    assert_eq!(code, Some(1), "unmapped bullets fail: {text}");
+    let summary = dir.path().join("ev/summary.md");
+    let first = std::fs::read_to_string(&summary).expect("summary.md");
+    assert!(dir.path().join("ev/.case-harness-evidence").is_file());
+    assert!(dir.path().join("ev/trials.json").is_file());
+
+    let (code, text) = quick_evidence(dir.path(), "ev", &[]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("pass --force to replace it"), "{text}");
+    assert_eq!(std::fs::read_to_string(&summary).expect("kept"), first);
+
+    let (code, text) = quick_evidence(dir.path(), "ev", &["--force"]);
+    assert_eq!(code, Some(1), "{text}");
+
+    // A user's file beside the earlier run: refused even with --force, and kept.
+    std::fs::write(dir.path().join("ev/notes.txt"), "mine").expect("write");
+    let (code, text) = quick_evidence(dir.path(), "ev", &["--force"]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("notes.txt"), "{text}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("ev/notes.txt")).expect("kept"),
+        "mine"
+    );
+    assert!(summary.is_file(), "the earlier run was deleted anyway");
+}
