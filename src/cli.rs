@@ -603,6 +603,8 @@ fn evidence(
     // An unsafe key refuses before the folder is touched.
     let signer = signing::signer_from_env(&out)?;
     evidence_folder::prepare(&out, replace)?;
+    // Ctrl-C records the trials in progress as interrupted, then stops (exit 130).
+    crate::signals::record_stop_requests().map_err(CliError::Signals)?;
     let runs = out.join("runs");
     let harness = std::env::current_exe().map_err(CliError::CurrentExe)?;
     let suite = crate::acceptance::AcceptanceSuite::new(&sot, &scenarios)
@@ -624,6 +626,10 @@ fn evidence(
     println!("  junit:    {}", out.join("junit.xml").display());
     println!("  runs:     {}", runs.display());
     signing::sign_evidence_folder(&out, signer.as_ref())?;
+    if let Some(signal) = crate::signals::stop_requested() {
+        println!("stopped by {signal}: the trials in progress are recorded as interrupted, the rest were not run");
+        return Ok(Exit::stopped_by(signal));
+    }
     Ok(if conclusion.has_failed() {
         Exit::Failed
     } else {

@@ -25,11 +25,15 @@ pub(crate) fn write_summary(
     let mut text = String::new();
     text.push_str("# Acceptance evidence\n\n");
     text.push_str(&format!(
-        "SOT: `{}`. Trials: {} passed, {} failed, {} skipped. Each report below verifies with `case-harness verify`.\n\n",
+        "SOT: `{}`. Trials: {} passed, {} failed, {} skipped{}. Each report below verifies with `case-harness verify`.\n\n",
         sot.display(),
         count("passed"),
         count("failed"),
-        count("skipped")
+        count("skipped"),
+        match count("interrupted") {
+            0 => String::new(),
+            interrupted => format!(", {interrupted} interrupted (the run was stopped)"),
+        }
     ));
     text.push_str("| Work item | Bullet | Result | Proof |\n|---|---|---|---|\n");
     for record in records {
@@ -41,6 +45,7 @@ pub(crate) fn write_summary(
         let result = match (record.status.as_str(), &record.message) {
             ("passed", _) => "✅ pass".to_owned(),
             ("skipped", Some(reason)) => format!("⏭ skipped: {reason}"),
+            ("interrupted", Some(reason)) => format!("⏸ interrupted: {reason}"),
             (_, Some(message)) => format!("❌ fail: {}", message.lines().next().unwrap_or_default()),
             (status, None) => status.to_owned(),
         };
@@ -117,7 +122,8 @@ pub(crate) fn write_acceptance_junit(path: &Path, records: &[TrialRecord]) -> Re
     for record in records {
         let status = match record.status.as_str() {
             "passed" => TestCaseStatus::success(),
-            "skipped" => {
+            // JUnit has no "interrupted": a skip with the reason, never a failure.
+            "skipped" | "interrupted" => {
                 let mut status = TestCaseStatus::skipped();
                 status.set_message(record.message.clone().unwrap_or_default());
                 status

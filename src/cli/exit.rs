@@ -97,6 +97,9 @@ pub(crate) enum CliError {
     /// The async runtime could not be started.
     #[error("cannot start the async runtime")]
     Runtime(#[source] std::io::Error),
+    /// `evidence` could not take over SIGINT/SIGTERM (to record interrupted trials).
+    #[error("cannot watch for Ctrl-C")]
+    Signals(#[source] std::io::Error),
     /// The `check` or `status` output could not be serialised.
     #[error("cannot serialize output")]
     Json(#[source] serde_json::Error),
@@ -163,6 +166,7 @@ impl CliError {
             | CliError::UpstreamFlag(_)
             | CliError::ExternalModel { .. }
             | CliError::Runtime(_)
+            | CliError::Signals(_)
             | CliError::Json(_)
             | CliError::EvidenceOut(_)
             | CliError::CurrentExe(_)

@@ -162,3 +162,56 @@ fn evidence_force_replaces_only_its_own_earlier_run() {
     );
     assert!(summary.is_file(), "the earlier run was deleted anyway");
 }
+
+/// Ctrl-C on `evidence` (SIGINT to its process only, as a test can send it): the trials in
+/// progress end their `run` and are recorded as interrupted, in junit.xml and summary.md,
+/// never as failed; the rest are not run; the exit code is 130.
+#[test]
+fn ctrl_c_on_evidence_records_interrupted_trials_and_exits_130() {
+    use std::time::{Duration, Instant};
+    let out = tempfile::tempdir().expect("tempdir");
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_case-harness"));
+    command.env_clear();
+    if let Some(path) = std::env::var_os("PATH") {
+        command.env("PATH", path);
+    }
+    let mut child = command
+        .arg("evidence")
+        .arg("--out")
+        .arg(out.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    // Wait until a trial's `run` has written its run folder: a trial is in progress.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let in_progress = || {
+        walk(&out.path().join("runs"))
+            .iter()
+            .any(|path| path.ends_with("run/trace.jsonl"))
+    };
+    while !in_progress() {
+        assert!(Instant::now() < deadline, "no trial started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // SAFETY: kill(2) on the child this test started.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let status = child.wait().expect("reaped");
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().expect("stdout"), &mut stdout).expect("read");
+    assert_eq!(status.code(), Some(130), "{stdout}");
+
+    let junit = std::fs::read_to_string(out.path().join("junit.xml")).expect("junit.xml");
+    let summary = std::fs::read_to_string(out.path().join("summary.md")).expect("summary.md");
+    assert!(!junit.contains("<failure"), "{junit}");
+    assert!(!summary.contains("❌"), "{summary}");
+    assert!(
+        summary.contains("⏸ interrupted: step 1 (Run): interrupted by SIGINT"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("not run: the evidence run was stopped by SIGINT"),
+        "{summary}"
+    );
+    assert!(junit.contains("interrupted by SIGINT"), "{junit}");
+}
