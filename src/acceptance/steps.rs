@@ -620,7 +620,11 @@ fn check_eq<T: PartialEq + std::fmt::Debug>(
 ) -> Result<(), String> {
     match expected {
         Some(expected) if Some(expected) != actual.as_ref() => {
-            Err(format!("{what}: expected {expected:?}, found {actual:?}"))
+            // Never Rust's `Some(3)` in a message a person reads.
+            let found = actual
+                .as_ref()
+                .map_or_else(|| "none".to_owned(), |actual| format!("{actual:?}"));
+            Err(format!("{what}: expected {expected:?}, found {found}"))
         }
         _ => Ok(()),
     }
@@ -709,5 +713,19 @@ impl FakeProvider {
                 .filter(|request| request.url.path() == "/v1/chat/completions")
                 .count(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mismatch_reads_as_values_not_rust_options() {
+        let err = check_eq("exit code", &Some(0), &Some(3)).expect_err("differs");
+        assert_eq!(err, "exit code: expected 0, found 3");
+        let err = check_eq("exit code", &Some(0), &None).expect_err("differs");
+        assert_eq!(err, "exit code: expected 0, found none");
+        assert!(check_eq::<i32>("exit code", &None, &Some(3)).is_ok());
     }
 }
