@@ -22,9 +22,11 @@ mod signing;
 use exit::CliError;
 pub(crate) use exit::Exit;
 
+/// Shared by every command's `--help`, so it names no flag (a command's own flags, such as
+/// `run --decision`, are listed above it; `evidence` has none of them).
 const ENVIRONMENT_HELP: &str = "\
 Environment:
-  CTO_HARNESS_CASE_DECISION_FILE         path of the CTO-WORK-020 decision record (or --decision)
+  CTO_HARNESS_CASE_DECISION_FILE         path of the CTO-WORK-020 decision record
   CTO_HARNESS_CASE_MODEL_ADMISSION_FILE  path of the CTO-WORK-020 admission record (required)
   CTO_HARNESS_CASE_LOCAL_BASE_URL        local OpenAI-compatible base URL, e.g. http://127.0.0.1:8080/v1
   CTO_HARNESS_CASE_LOCAL_API_KEY         optional secret for the local provider; never printed or passed to Case
@@ -76,9 +78,9 @@ enum Command {
     /// (read from CTO_HARNESS_CASE_MODEL_ADMISSION_FILE when set). Never edits the SOT.
     #[command(after_long_help = ENVIRONMENT_HELP)]
     Status {
-        /// The planning document.
+        /// The planning document (default: the bundled seed, as for `run` and `evidence`).
         #[arg(long, value_name = "PATH")]
-        sot: PathBuf,
+        sot: Option<PathBuf>,
         /// Folder searched (recursively) for report.json files.
         #[arg(long, value_name = "DIR")]
         evidence: PathBuf,
@@ -111,6 +113,9 @@ enum Command {
         /// Decision record path (overrides CTO_HARNESS_CASE_DECISION_FILE).
         #[arg(long, value_name = "PATH")]
         decision: Option<PathBuf>,
+        /// Admission record path (overrides CTO_HARNESS_CASE_MODEL_ADMISSION_FILE).
+        #[arg(long, value_name = "PATH")]
+        admission: Option<PathBuf>,
         /// The task file handed to Case (copied to the run folder as task.json).
         #[arg(long, value_name = "PATH")]
         task: PathBuf,
@@ -321,9 +326,13 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
             count_unconfined,
             format,
             key,
-        } => status(&sot, &evidence, count_unconfined, format, key.as_deref()),
+        } => {
+            let sot = sot.unwrap_or_else(|| bundled_root().join(BUNDLED_SEED));
+            status(&sot, &evidence, count_unconfined, format, key.as_deref())
+        }
         Command::Run {
             decision,
+            admission,
             task,
             out,
             timeout,
@@ -349,7 +358,7 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
                 keep_home,
                 upstream_api,
             };
-            run_pipeline(&options, decision)
+            run_pipeline(&options, decision, admission)
         }
         Command::Adapter {
             upstream,
@@ -386,8 +395,14 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
     }
 }
 
-fn run_pipeline(options: &crate::run::RunOptions, decision: Option<PathBuf>) -> Result<Exit, CliError> {
-    let config = HarnessConfig::from_env().with_decision_flag(decision);
+fn run_pipeline(
+    options: &crate::run::RunOptions,
+    decision: Option<PathBuf>,
+    admission: Option<PathBuf>,
+) -> Result<Exit, CliError> {
+    let config = HarnessConfig::from_env()
+        .with_decision_flag(decision)
+        .with_admission_flag(admission);
     for warning in config.warnings() {
         eprintln!("case-harness: warning: {warning}");
     }

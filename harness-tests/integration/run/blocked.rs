@@ -108,3 +108,24 @@ async fn a_bad_task_file_is_refused_before_anything_is_written() {
         Some(64)
     );
 }
+
+/// `run --admission PATH` stands beside `--decision`: with the variable unset, the flag alone
+/// configures the admission (without it the run blocks with admission_file_not_configured).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admission_can_be_given_as_a_flag() {
+    let sandbox = Sandbox::new();
+    let provider = provider().await;
+    let mut command = harness(&sandbox, Some(&base_url(&provider)));
+    command.env_remove("CTO_HARNESS_CASE_MODEL_ADMISSION_FILE");
+    let admission = sandbox.path("admission.json").display().to_string();
+    let output = run(command, &sandbox, Vec::new(), &["--admission", &admission]).await;
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let report = sandbox.report();
+    assert_eq!(report["outcome"], "pass");
+    assert_eq!(report["inputs"]["admission"]["path"], admission.as_str());
+}
