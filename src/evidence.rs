@@ -674,6 +674,9 @@ fn pretty(report: &Report) -> Result<Vec<u8>, EvidenceError> {
 /// extra file `verify` reports).
 const TEMP_PREFIX: &str = ".case-harness-tmp-";
 
+/// The mode of every evidence file [`write_atomically`] writes.
+pub(crate) const EVIDENCE_FILE_MODE: u32 = 0o644;
+
 /// Writes `bytes` to `path` via a temp file in the same folder, fsync and rename, so readers
 /// see the old file or the new one, never a torn one. The temp file has a random name and
 /// is created exclusively, so nothing planted in the folder (a symlink) can redirect it.
@@ -684,10 +687,34 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Evidence
         .tempfile_in(dir)
         .map_err(crate::path_io::at(dir))?;
     temp.write_all(bytes).map_err(crate::path_io::at(temp.path()))?;
+    // Evidence is for reviewers and CI: 0644 like every other file of an evidence folder (the
+    // temp file starts 0600). Nothing written here holds a secret: reports are scanned, and
+    // the secret-bearing files (signing key, adapter token file) are written elsewhere, 0600.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        temp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(EVIDENCE_FILE_MODE))
+            .map_err(crate::path_io::at(temp.path()))?;
+    }
     temp.as_file().sync_all().map_err(crate::path_io::at(path))?;
     temp.persist(path).map_err(|err| crate::path_io::at(path)(err.error))?;
     if let Ok(dir) = std::fs::File::open(dir) {
         let _ = dir.sync_all();
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn evidence_files_are_0644_like_summary_md() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("junit.xml");
+        write_atomically(&path, b"<testsuites/>").expect("write");
+        let mode = std::fs::metadata(&path).expect("metadata").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644);
+    }
 }
