@@ -102,14 +102,20 @@ pub(crate) fn write_summary(
 
 /// `[[ATTACHMENT|path]]` lines (the convention Jenkins' JUnit attachments plugin and Azure
 /// DevOps read from a testcase's system-out): every report of the trial and, when the run was
-/// signed, its envelope.
-pub(crate) fn attachment_lines(record: &TrialRecord) -> String {
+/// signed, its envelope. Paths are relative to `junit_dir` (the JUnit file's folder) when they
+/// are inside it, so they still hold after the evidence folder is moved or downloaded.
+pub(crate) fn attachment_lines(record: &TrialRecord, junit_dir: &Path) -> String {
+    let junit_dir = std::path::absolute(junit_dir).unwrap_or_else(|_| junit_dir.to_owned());
+    let shown = |path: &Path| match path.strip_prefix(&junit_dir) {
+        Ok(_) => crate::evidence::files::relative_name(&junit_dir, path),
+        Err(_) => path.display().to_string(),
+    };
     let mut lines = String::new();
     for (report, _) in &record.reports {
-        lines.push_str(&format!("[[ATTACHMENT|{report}]]\n"));
+        lines.push_str(&format!("[[ATTACHMENT|{}]]\n", shown(Path::new(report))));
         let envelope = Path::new(report).with_file_name(crate::attestation::ENVELOPE);
         if envelope.is_file() {
-            lines.push_str(&format!("[[ATTACHMENT|{}]]\n", envelope.display()));
+            lines.push_str(&format!("[[ATTACHMENT|{}]]\n", shown(&envelope)));
         }
     }
     lines
@@ -145,7 +151,7 @@ pub(crate) fn write_acceptance_junit(path: &Path, records: &[TrialRecord]) -> Re
             case.add_property(Property::new(format!("report_path.{}", index + 1), report.as_str()));
             case.add_property(Property::new(format!("report_digest.{}", index + 1), digest.as_str()));
         }
-        let attachments = attachment_lines(record);
+        let attachments = attachment_lines(record, path.parent().unwrap_or(Path::new(".")));
         if !attachments.is_empty() {
             case.set_system_out(attachments);
         }
@@ -158,4 +164,37 @@ pub(crate) fn write_acceptance_junit(path: &Path, records: &[TrialRecord]) -> Re
         std::fs::create_dir_all(parent).map_err(crate::path_io::at(parent))?;
     }
     evidence::write_atomically(path, xml.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attachments_are_relative_to_the_junit_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let run = dir.path().join("runs/W__1/step-1/run");
+        std::fs::create_dir_all(&run).expect("mkdir");
+        std::fs::write(run.join(crate::attestation::ENVELOPE), "{}").expect("write");
+        let record = TrialRecord {
+            name: "W::1".to_owned(),
+            work_item: "W".to_owned(),
+            bullet: "b".to_owned(),
+            status: "passed".to_owned(),
+            message: None,
+            duration_ms: 1,
+            gate_codes: Vec::new(),
+            reports: vec![
+                (run.join("report.json").display().to_string(), "ab".repeat(32)),
+                ("/elsewhere/run/report.json".to_owned(), "cd".repeat(32)),
+            ],
+            proof: "p".to_owned(),
+        };
+        assert_eq!(
+            attachment_lines(&record, dir.path()),
+            "[[ATTACHMENT|runs/W__1/step-1/run/report.json]]\n\
+             [[ATTACHMENT|runs/W__1/step-1/run/attestation.dsse.json]]\n\
+             [[ATTACHMENT|/elsewhere/run/report.json]]\n"
+        );
+    }
 }
