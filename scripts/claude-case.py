@@ -23,12 +23,18 @@ Modes:
 Checks (on the agent's final text unless said otherwise):
   {"kind": "non_empty"}                        the reply is not blank
   {"kind": "contains", "value": "Paris"}       the reply contains the value (case-sensitive)
+  {"kind": "not_contains", "value": "London"}  the reply does not contain the value
+  {"kind": "word", "value": "Paris"}           the value is a whole word of the reply, any case
+  {"kind": "exact", "value": "Paris"}          the trimmed reply is the trimmed value
+  {"kind": "regex", "value": "^Paris\\.?$"}     the pattern matches (Python `re`; the reference
+                                               Case uses the Rust `regex` crate's syntax)
   {"kind": "file_contains", "path": "hello.txt", "value": "hi"}
                                                CASE_OUTPUT_DIR/path exists and contains the value
 Extra Claude Code arguments may follow `--`."""
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -51,6 +57,17 @@ def check(spec, reply, output_dir):
         passed = bool(reply.strip())
     elif kind == "contains":
         passed = spec["value"] in reply
+    elif kind == "not_contains":
+        passed = spec["value"] not in reply
+    elif kind == "word":
+        passed = re.search(r"(?:^|\W)" + re.escape(spec["value"]) + r"(?:\W|$)", reply, re.IGNORECASE) is not None
+    elif kind == "exact":
+        passed = reply.strip() == spec["value"].strip()
+    elif kind == "regex":
+        try:
+            passed = re.search(spec["value"], reply) is not None
+        except re.error as err:
+            fail_contract(f"task check regex {spec['value']!r} does not compile: {err}")
     elif kind == "file_contains":
         path = os.path.join(output_dir, spec["path"])
         try:
@@ -59,7 +76,7 @@ def check(spec, reply, output_dir):
         except OSError:
             passed = False
     else:
-        fail_contract(f"task check kind {kind!r} is not known (non_empty, contains, file_contains)")
+        fail_contract(f"task check kind {kind!r} is not known (non_empty, contains, not_contains, word, exact, regex, file_contains)")
     return dict(spec, passed=passed)
 
 

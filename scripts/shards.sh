@@ -78,9 +78,14 @@ for kind in count hash; do
         [[ -n "${CTO_HARNESS_CASE_LOCAL_BASE_URL:-}" ]] && require=(--require-real-stage2)
         "$JUNIT_PY" scripts/check-junit.py "$merged/junit.xml" "${require[@]}"
         "$JUNIT_PY" - "$merged/junit.xml" <<'PY'
+import os
 import sys
 from junitparser import JUnitXml
 xml = JUnitXml.fromfile(sys.argv[1])
+# Attachments inside the JUnit file's folder are relative to it (they survive a move).
+junit_dir = os.path.dirname(os.path.abspath(sys.argv[1]))
+def attached(path):
+    return os.path.relpath(path, junit_dir) if path.startswith(junit_dir + os.sep) else path
 checked = 0
 for suite in xml:
     for case in suite:
@@ -91,7 +96,7 @@ for suite in xml:
             if name.startswith("report_path."):
                 envelope = value.rsplit("/", 1)[0] + "/attestation.dsse.json"
                 for path in (value, envelope):
-                    assert f"[[ATTACHMENT|{path}]]" in out, (case.name, path)
+                    assert f"[[ATTACHMENT|{attached(path)}]]" in out, (case.name, path)
                 checked += 1
 assert checked > 0, "no report attachments at all"
 print(f"junitparser: {checked} report(s) attached with their envelopes")

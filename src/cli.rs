@@ -16,21 +16,25 @@ use crate::gates::{self, GateInputs, GateStatus};
 use crate::output::CheckOutput;
 
 mod confinement;
+mod evidence_folder;
 mod exit;
 mod signing;
 
 use exit::CliError;
 pub(crate) use exit::Exit;
 
+/// Shared by every command's `--help`, so it names no flag (a command's own flags, such as
+/// `run --decision`, are listed above it; `evidence` has none of them).
 const ENVIRONMENT_HELP: &str = "\
 Environment:
-  CTO_HARNESS_CASE_DECISION_FILE         path of the CTO-WORK-020 decision record (or --decision)
+  CTO_HARNESS_CASE_DECISION_FILE         path of the CTO-WORK-020 decision record
   CTO_HARNESS_CASE_MODEL_ADMISSION_FILE  path of the CTO-WORK-020 admission record (required)
   CTO_HARNESS_CASE_LOCAL_BASE_URL        local OpenAI-compatible base URL, e.g. http://127.0.0.1:8080/v1
   CTO_HARNESS_CASE_LOCAL_API_KEY         optional secret for the local provider; never printed or passed to Case
 Any other CTO_HARNESS_CASE_* variable blocks (local_adapter_config_invalid): a typo must not go unnoticed.
 
-Exit codes: 0 ready/pass/verified, 1 ran and failed, 2 usage or internal error, 3 blocked before case_process_started.";
+Exit codes: 0 ready/pass/verified, 1 ran and failed, 2 usage or internal error, 3 blocked before case_process_started
+(including task_file_invalid), 130 stopped by SIGINT (Ctrl-C), 143 stopped by SIGTERM.";
 
 /// Gates, runs and proves Case's Stage 2 against an admitted local model provider.
 #[derive(Debug, Parser)]
@@ -75,9 +79,9 @@ enum Command {
     /// (read from CTO_HARNESS_CASE_MODEL_ADMISSION_FILE when set). Never edits the SOT.
     #[command(after_long_help = ENVIRONMENT_HELP)]
     Status {
-        /// The planning document.
+        /// The planning document (default: the bundled seed, as for `run` and `evidence`).
         #[arg(long, value_name = "PATH")]
-        sot: PathBuf,
+        sot: Option<PathBuf>,
         /// Folder searched (recursively) for report.json files.
         #[arg(long, value_name = "DIR")]
         evidence: PathBuf,
@@ -110,6 +114,9 @@ enum Command {
         /// Decision record path (overrides CTO_HARNESS_CASE_DECISION_FILE).
         #[arg(long, value_name = "PATH")]
         decision: Option<PathBuf>,
+        /// Admission record path (overrides CTO_HARNESS_CASE_MODEL_ADMISSION_FILE).
+        #[arg(long, value_name = "PATH")]
+        admission: Option<PathBuf>,
         /// The task file handed to Case (copied to the run folder as task.json).
         #[arg(long, value_name = "PATH")]
         task: PathBuf,
@@ -231,9 +238,14 @@ enum Command {
         /// The scenarios folder (default: the bundled scenarios/).
         #[arg(long, value_name = "DIR")]
         scenarios: Option<PathBuf>,
-        /// The evidence folder (default: target/case-harness/evidence); its previous runs/ are replaced.
+        /// The evidence folder (default: target/case-harness/evidence). It must be new or empty,
+        /// or hold an earlier `evidence` run (marked by .case-harness-evidence), which only
+        /// --force replaces; nothing the harness did not write is ever deleted.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        /// Replace the earlier `evidence` run in --out (only what `evidence` wrote there).
+        #[arg(long)]
+        force: bool,
     },
     /// Recompute a sealed report from its run folder; exit 0 if it holds, 1 if not.
     ///
@@ -370,9 +382,13 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
             count_unconfined,
             format,
             key,
-        } => status(&sot, &evidence, count_unconfined, format, key.as_deref()),
+        } => {
+            let sot = sot.unwrap_or_else(|| bundled_root().join(BUNDLED_SEED));
+            status(&sot, &evidence, count_unconfined, format, key.as_deref())
+        }
         Command::Run {
             decision,
+            admission,
             task,
             out,
             timeout,
@@ -409,11 +425,11 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
                 sampling: crate::output::SamplingPin::new(temperature, seed).map_err(CliError::Sampling)?,
             };
             match attempts {
-                None => run_pipeline(&options, decision),
+                None => run_pipeline(&options, decision, admission),
                 Some(attempts) => {
                     let plan =
                         crate::attempts::AttemptPlan::new(attempts, require, parallel).map_err(CliError::Attempts)?;
-                    run_attempts(&options, decision, plan)
+                    run_attempts(&options, decision, admission, plan)
                 }
             }
         }
@@ -453,7 +469,8 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
             sot,
             scenarios,
             out,
-        } => evidence(sot, scenarios, out),
+            force,
+        } => evidence(sot, scenarios, out, force),
         Command::Verify { report, key } => signing::verify(&report, key.as_deref()),
         Command::Keygen { path } => signing::keygen(path.as_deref()),
         Command::Scan { secret_env, paths } => scan(&secret_env, &paths),
@@ -461,11 +478,23 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
     }
 }
 
-fn run_pipeline(options: &crate::run::RunOptions, decision: Option<PathBuf>) -> Result<Exit, CliError> {
-    let config = HarnessConfig::from_env().with_decision_flag(decision);
+/// The environment with `run`'s record flags on top, its warnings printed once.
+fn run_config(decision: Option<PathBuf>, admission: Option<PathBuf>) -> HarnessConfig {
+    let config = HarnessConfig::from_env()
+        .with_decision_flag(decision)
+        .with_admission_flag(admission);
     for warning in config.warnings() {
         eprintln!("case-harness: warning: {warning}");
     }
+    config
+}
+
+fn run_pipeline(
+    options: &crate::run::RunOptions,
+    decision: Option<PathBuf>,
+    admission: Option<PathBuf>,
+) -> Result<Exit, CliError> {
+    let config = run_config(decision, admission);
     let report = crate::signals::block_on(crate::run::run(options, &config)).map_err(CliError::Runtime)??;
     let report_path = options.out.join(crate::evidence::names::REPORT);
     println!("{}: {}", report.outcome.as_str(), report_path.display());
@@ -479,12 +508,10 @@ fn run_pipeline(options: &crate::run::RunOptions, decision: Option<PathBuf>) -> 
 fn run_attempts(
     options: &crate::run::RunOptions,
     decision: Option<PathBuf>,
+    admission: Option<PathBuf>,
     plan: crate::attempts::AttemptPlan,
 ) -> Result<Exit, CliError> {
-    let config = HarnessConfig::from_env().with_decision_flag(decision);
-    for warning in config.warnings() {
-        eprintln!("case-harness: warning: {warning}");
-    }
+    let config = run_config(decision, admission);
     let aggregate = crate::signals::block_on(crate::attempts::run_attempts(options, &config, plan))
         .map_err(CliError::Runtime)?
         .map_err(|err| CliError::Attempts(err.to_string()))?;
@@ -691,28 +718,25 @@ fn bundled_sot() -> Option<PathBuf> {
 
 const BUNDLED_SEED: &str = "fixtures/sot/seed-one-line.md";
 
-fn evidence(sot: Option<PathBuf>, scenarios: Option<PathBuf>, out: Option<PathBuf>) -> Result<Exit, CliError> {
+fn evidence(
+    sot: Option<PathBuf>,
+    scenarios: Option<PathBuf>,
+    out: Option<PathBuf>,
+    force: bool,
+) -> Result<Exit, CliError> {
     let root = bundled_root();
     let sot = sot.unwrap_or_else(|| root.join(BUNDLED_SEED));
     let scenarios = scenarios.unwrap_or_else(|| root.join("scenarios"));
+    // The default folder is the harness's own: an earlier run there is replaced without --force.
+    let replace = force || out.is_none();
     let out = out.unwrap_or_else(|| PathBuf::from("target/case-harness/evidence"));
-    let runs = out.join("runs");
-    if runs.exists() {
-        std::fs::remove_dir_all(&runs).map_err(|source| CliError::Clear {
-            path: runs.clone(),
-            source,
-        })?;
-    }
-    std::fs::create_dir_all(&out).map_err(crate::path_io::at(&out))?;
     let out = std::path::absolute(&out).unwrap_or(out);
+    // An unsafe key refuses before the folder is touched.
     let signer = signing::signer_from_env(&out)?;
-    let stale_envelope = out.join(crate::attestation::ENVELOPE);
-    if stale_envelope.exists() {
-        std::fs::remove_file(&stale_envelope).map_err(|source| CliError::Clear {
-            path: stale_envelope.clone(),
-            source,
-        })?;
-    }
+    evidence_folder::prepare(&out, replace)?;
+    // Ctrl-C records the trials in progress as interrupted, then stops (exit 130).
+    crate::signals::record_stop_requests().map_err(CliError::Signals)?;
+    let runs = out.join("runs");
     let harness = std::env::current_exe().map_err(CliError::CurrentExe)?;
     let suite = crate::acceptance::AcceptanceSuite::new(&sot, &scenarios)
         .harness_binary(harness)
@@ -733,6 +757,10 @@ fn evidence(sot: Option<PathBuf>, scenarios: Option<PathBuf>, out: Option<PathBu
     println!("  junit:    {}", out.join("junit.xml").display());
     println!("  runs:     {}", runs.display());
     signing::sign_evidence_folder(&out, signer.as_ref())?;
+    if let Some(signal) = crate::signals::stop_requested() {
+        println!("stopped by {signal}: the trials in progress are recorded as interrupted, the rest were not run");
+        return Ok(Exit::stopped_by(signal));
+    }
     Ok(if conclusion.has_failed() {
         Exit::Failed
     } else {

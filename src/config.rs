@@ -115,6 +115,14 @@ impl HarnessConfig {
             .collect()
     }
 
+    /// Overrides the admission file with an `--admission` flag, when given.
+    pub(crate) fn with_admission_flag(mut self, flag: Option<PathBuf>) -> Self {
+        if flag.is_some() {
+            self.admission_file = flag;
+        }
+        self
+    }
+
     /// Overrides the decision file with a `--decision` flag, when given.
     pub(crate) fn with_decision_flag(mut self, flag: Option<PathBuf>) -> Self {
         if flag.is_some() {
@@ -166,6 +174,10 @@ mod tests {
         let config =
             vars(&[(ENV_DECISION_FILE, "from-env.json")]).with_decision_flag(Some(PathBuf::from("from-flag.json")));
         assert_eq!(config.decision_file, Some(PathBuf::from("from-flag.json")));
+        let config = vars(&[(ENV_ADMISSION_FILE, "from-env.json")])
+            .with_admission_flag(Some(PathBuf::from("admission-flag.json")))
+            .with_admission_flag(None);
+        assert_eq!(config.admission_file, Some(PathBuf::from("admission-flag.json")));
     }
 
     #[test]

@@ -292,7 +292,10 @@ pub(crate) fn seal(
         .channels
         .iter()
         .all(|channel| channel.hits.is_empty());
-    let (outcome, reasons) = decide_outcome(&report, &run_errors);
+    let (outcome, mut reasons) = decide_outcome(&report, &run_errors);
+    if outcome == RunOutcome::Fail && case_process_started {
+        reasons.extend(case_stderr_tail(&run_dir, &scan_report));
+    }
     report.outcome = outcome;
     report.reasons = reasons;
     report.seal = Some(Seal {
@@ -301,6 +304,35 @@ pub(crate) fn seal(
     });
     write_atomically(&run_dir.join(names::REPORT), &pretty(&report)?)?;
     Ok(report)
+}
+
+/// At most this many of the last lines of Case's stderr end a failed run's reasons.
+pub(crate) const STDERR_TAIL_LINES: usize = 10;
+/// ...read from at most this many of its last bytes.
+pub(crate) const STDERR_TAIL_BYTES: u64 = 2048;
+
+/// The reasons that end a failed run: where Case's stderr is and its last lines, since why
+/// Case failed is usually there. A line in which `find_secrets` finds one of the run's
+/// secrets (in any encoding the scan knows) is withheld whole, never shown.
+fn case_stderr_tail(run_dir: &Path, find_secrets: impl Fn(&[u8]) -> Vec<crate::secrets::SecretHit>) -> Vec<String> {
+    let log = run_dir.join(names::STDERR);
+    let lines = files::tail_lines(&log, STDERR_TAIL_LINES, STDERR_TAIL_BYTES);
+    if lines.is_empty() {
+        return vec![format!("Case wrote nothing to stderr ({})", log.display())];
+    }
+    let mut reasons = vec![format!(
+        "the last {} line(s) of Case's stderr ({}):",
+        lines.len(),
+        log.display()
+    )];
+    reasons.extend(lines.into_iter().map(|line| {
+        if find_secrets(line.as_bytes()).is_empty() {
+            format!("stderr: {line}")
+        } else {
+            "stderr: [line withheld: it holds one of the run's secrets]".to_owned()
+        }
+    }));
+    reasons
 }
 
 /// Files every run that started Case must leave (a Case could delete its own logs to hide
@@ -661,6 +693,9 @@ fn pretty(report: &Report) -> Result<Vec<u8>, EvidenceError> {
 /// extra file `verify` reports).
 const TEMP_PREFIX: &str = ".case-harness-tmp-";
 
+/// The mode of every evidence file [`write_atomically`] writes.
+pub(crate) const EVIDENCE_FILE_MODE: u32 = 0o644;
+
 /// Writes `bytes` to `path` via a temp file in the same folder, fsync and rename, so readers
 /// see the old file or the new one, never a torn one. The temp file has a random name and
 /// is created exclusively, so nothing planted in the folder (a symlink) can redirect it.
@@ -671,10 +706,34 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Evidence
         .tempfile_in(dir)
         .map_err(crate::path_io::at(dir))?;
     temp.write_all(bytes).map_err(crate::path_io::at(temp.path()))?;
+    // Evidence is for reviewers and CI: 0644 like every other file of an evidence folder (the
+    // temp file starts 0600). Nothing written here holds a secret: reports are scanned, and
+    // the secret-bearing files (signing key, adapter token file) are written elsewhere, 0600.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        temp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(EVIDENCE_FILE_MODE))
+            .map_err(crate::path_io::at(temp.path()))?;
+    }
     temp.as_file().sync_all().map_err(crate::path_io::at(path))?;
     temp.persist(path).map_err(|err| crate::path_io::at(path)(err.error))?;
     if let Ok(dir) = std::fs::File::open(dir) {
         let _ = dir.sync_all();
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn evidence_files_are_0644_like_summary_md() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("junit.xml");
+        write_atomically(&path, b"<testsuites/>").expect("write");
+        let mode = std::fs::metadata(&path).expect("metadata").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644);
+    }
 }

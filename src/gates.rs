@@ -499,6 +499,14 @@ fn shown_url(text: &str) -> String {
             if redacted {
                 shown.push_str("[query/fragment removed]");
             }
+            // The parser trims surrounding whitespace; the message must show it, quoted.
+            if text.trim() != text || text.chars().any(char::is_control) {
+                let (start, end) = (
+                    &text[..text.len() - text.trim_start().len()],
+                    &text[text.trim_end().len()..],
+                );
+                shown = format!("{:?}", format!("{start}{shown}{end}"));
+            }
             shown
         }
         // Unparseable, so the credential parts cannot be cut out reliably: do not echo a value
@@ -632,6 +640,16 @@ mod tests {
                 Some(serde_json::Value::from(code.as_str()))
             );
         }
+    }
+
+    #[test]
+    fn surrounding_whitespace_is_shown_quoted() {
+        assert_eq!(shown_url("http://127.0.0.1:8080/v1 "), r#""http://127.0.0.1:8080/v1 ""#);
+        assert_eq!(
+            shown_url("\thttp://127.0.0.1:8080/v1"),
+            r#""\thttp://127.0.0.1:8080/v1""#
+        );
+        assert_eq!(shown_url("http://127.0.0.1:8080/v1"), "http://127.0.0.1:8080/v1");
     }
 
     #[test]

@@ -28,7 +28,8 @@
 //! * [`trace`] — the `trace.jsonl` event log every run writes.
 //! * [`path_io`] — an I/O error that names its path, for every module that touches files.
 //! * `fuzz_targets` — the bodies of the `cargo fuzz` targets in `fuzz/` (hidden from the docs).
-//! * `reference_case` — the bundled reference Case, the hidden `reference-case` subcommand.
+//! * `reference_case` — the bundled reference Case, the hidden `reference-case` subcommand;
+//!   `task_file` — the task gate and the reference Case's task format.
 //! * [`attestation`], [`signing`] — signed in-toto attestations (DSSE, Ed25519) over evidence
 //!   folders, and the keys that sign them; [`bundle`] signs an evidence folder and merges nextest shards.
 #![warn(missing_docs)]
@@ -63,5 +64,6 @@ pub(crate) mod signals;
 pub mod signing;
 pub mod sot;
 pub(crate) mod status;
+pub(crate) mod task_file;
 pub mod trace;
 pub mod upstream;

@@ -291,6 +291,13 @@ fn parse_strict<T: serde::de::DeserializeOwned>(path: &Path, bytes: &[u8]) -> Re
         path: path.to_owned(),
         offset: err.valid_up_to(),
     })?;
+    if text.trim().is_empty() {
+        return Err(RecordError::Value {
+            path: path.to_owned(),
+            field: ".",
+            message: "empty file: it must hold one JSON object (the record)".to_owned(),
+        });
+    }
     if text.starts_with('\u{FEFF}') {
         return Err(RecordError::Value {
             path: path.to_owned(),
@@ -493,6 +500,18 @@ mod tests {
         match AdmissionRecord::load(&write(&dir, "a.json", text.as_bytes())) {
             Err(RecordError::Schema { field, .. }) => assert_eq!(field, "case_model_admission_status"),
             other => panic!("expected schema error, got {other:?}"),
+        }
+    }
+
+    /// An empty (or blank) record says "empty file", not the parser's `EOF while parsing`.
+    #[test]
+    fn an_empty_record_says_it_is_empty() {
+        for bytes in [&b""[..], b"  \n"] {
+            let err = DecisionRecord::from_bytes(Path::new("decision.json"), bytes.to_vec()).expect_err("empty");
+            assert_eq!(
+                err.to_string(),
+                "decision.json: field `.`: empty file: it must hold one JSON object (the record)"
+            );
         }
     }
 

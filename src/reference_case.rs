@@ -11,58 +11,16 @@
 //! `{"verdict":"pass"|"fail","reply":…,"checks":[…],"error":…}`. Exit 0 on pass, 1 on fail,
 //! 2 when the contract itself is broken (missing variable, unreadable task).
 //!
-//! Task file (JSON, unknown fields refused):
-//! ```json
-//! { "prompt": "What is the capital of France? Answer in one word.",
-//!   "system": "optional system prompt",
-//!   "max_tokens": 24, "temperature": 0, "stream": false,
-//!   "checks": [ {"kind": "non_empty"}, {"kind": "contains", "value": "Paris"} ] }
-//! ```
-//! `contains` is an exact, case-sensitive substring test on the reply.
+//! Task file: the format of [`crate::task_file`] (unknown fields refused; `word`, `exact`,
+//! `regex`, `contains`, `not_contains` and `non_empty` checks).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::cli::Exit;
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Task {
-    prompt: String,
-    #[serde(default)]
-    system: Option<String>,
-    #[serde(default = "default_max_tokens")]
-    max_tokens: u32,
-    #[serde(default)]
-    temperature: f64,
-    #[serde(default)]
-    stream: bool,
-    #[serde(default)]
-    checks: Vec<Check>,
-}
-
-fn default_max_tokens() -> u32 {
-    64
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-enum Check {
-    NonEmpty,
-    Contains { value: String },
-}
-
-impl Check {
-    fn holds(&self, reply: &str) -> bool {
-        match self {
-            Check::NonEmpty => !reply.trim().is_empty(),
-            Check::Contains { value } => reply.contains(value.as_str()),
-        }
-    }
-}
+use crate::task_file::{Task, TaskError, parse_task};
 
 struct Contract {
     base_url: String,
@@ -90,7 +48,7 @@ enum ContractError {
     TaskInvalid {
         path: PathBuf,
         #[source]
-        source: serde_json::Error,
+        source: TaskError,
     },
     /// No async runtime.
     #[error("cannot start a runtime: {0}")]
@@ -164,7 +122,7 @@ fn read_task(path: &std::path::Path) -> Result<Task, ContractError> {
         path: path.to_owned(),
         source,
     })?;
-    serde_json::from_slice(&bytes).map_err(|source| ContractError::TaskInvalid {
+    parse_task(&bytes).map_err(|source| ContractError::TaskInvalid {
         path: path.to_owned(),
         source,
     })

@@ -90,15 +90,9 @@ pub(crate) enum RunError {
         /// What is wrong with it.
         problem: WritableProblem,
     },
-    /// The task file is unreadable or not a JSON object.
-    #[error("task file {}: {problem}", path.display())]
-    Task {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong with it.
-        #[source]
-        problem: TaskProblem,
-    },
+    /// The task gate (`task_file_invalid`) refused the task file; nothing was written.
+    #[error(transparent)]
+    Task(#[from] crate::task_file::TaskFileError),
     /// The SOT file could not be read.
     #[error(transparent)]
     Sot(crate::records::RecordError),
@@ -155,20 +149,6 @@ pub(crate) enum OutDirProblem {
     Resolve(#[source] std::io::Error),
 }
 
-/// Why the task file cannot be handed to Case.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum TaskProblem {
-    /// Missing, too large, not a regular file, unreadable.
-    #[error("{0}")]
-    Read(#[source] crate::records::RecordError),
-    /// Valid JSON, but not an object.
-    #[error("must be a JSON object")]
-    NotAnObject,
-    /// Not JSON at all.
-    #[error("not JSON: {0}")]
-    NotJson(#[source] serde_json::Error),
-}
-
 /// The reference Case's command line: this very binary with its hidden `reference-case`
 /// subcommand, so it exists wherever `case-harness` does (no second binary to build).
 pub(crate) fn reference_case_command() -> Result<Vec<String>, RunError> {
@@ -184,6 +164,8 @@ pub(crate) async fn run(options: &RunOptions, config: &HarnessConfig) -> Result<
         Some(path) => Some(crate::signing::EvidenceSigner::load(path, &options.out)?),
         None => None,
     };
+    // The task gate: before the run folder exists, so a bad task leaves nothing behind.
+    let task = crate::task_file::read_task_file(&options.task, options.case_command.is_empty())?;
     check_writable(options, config)?;
     let out = prepare_run_dir(&options.out)?;
     let evidence_kind = if options.simulated {
@@ -196,7 +178,7 @@ pub(crate) async fn run(options: &RunOptions, config: &HarnessConfig) -> Result<
     let trace = Trace::create(&trace_path).map_err(crate::path_io::at(&trace_path))?;
     trace_event(&trace, TraceEvent::RunStarted { evidence_kind })?;
     tokio::select! {
-        report = pipeline(options, config, &out, evidence_kind, &trace) => {
+        report = pipeline(options, config, &out, evidence_kind, &trace, &task) => {
             let report = report?;
             if let Some(signer) = &signer {
                 crate::attestation::attest_run(&out, &report, signer)?;
@@ -219,6 +201,7 @@ async fn pipeline(
     out: &Path,
     evidence_kind: EvidenceKind,
     trace: &Trace,
+    task: &[u8],
 ) -> Result<Report, RunError> {
     let case_command = if options.case_command.is_empty() {
         reference_case_command()?
@@ -270,16 +253,10 @@ async fn pipeline(
         std::fs::write(&copy, bytes).map_err(crate::path_io::at(&copy))?;
         inputs.insert(role.to_owned(), digest_of(path, bytes));
     }
-    match read_task(&options.task) {
-        Ok(bytes) => {
-            let copy = out.join(names::TASK);
-            std::fs::write(&copy, &bytes).map_err(crate::path_io::at(&copy))?;
-            inputs.insert("task".to_owned(), digest_of(&options.task, &bytes));
-        }
-        // A blocked run reports its gates whatever the task; a ready one needs a task.
-        Err(_) if !blocked.is_empty() => {}
-        Err(err) => return Err(err),
-    }
+    // Read and checked by the task gate before the run folder was created.
+    let copy = out.join(names::TASK);
+    std::fs::write(&copy, task).map_err(crate::path_io::at(&copy))?;
+    inputs.insert("task".to_owned(), digest_of(&options.task, task));
     if let Some(sot) = &options.sot {
         let bytes = read_bounded(sot).map_err(RunError::Sot)?;
         inputs.insert("sot".to_owned(), digest_of(sot, &bytes));
@@ -700,19 +677,6 @@ fn prepare_run_dir(out: &Path) -> Result<PathBuf, RunError> {
         return Err(error(OutDirProblem::NotEmpty));
     }
     std::fs::canonicalize(out).map_err(|err| error(OutDirProblem::Resolve(err)))
-}
-
-fn read_task(path: &Path) -> Result<Vec<u8>, RunError> {
-    let error = |problem: TaskProblem| RunError::Task {
-        path: path.to_owned(),
-        problem,
-    };
-    let bytes = read_bounded(path).map_err(|err| error(TaskProblem::Read(err)))?;
-    match serde_json::from_slice::<serde_json::Value>(&bytes) {
-        Ok(serde_json::Value::Object(_)) => Ok(bytes),
-        Ok(_) => Err(error(TaskProblem::NotAnObject)),
-        Err(err) => Err(error(TaskProblem::NotJson(err))),
-    }
 }
 
 fn digest_of(path: &Path, bytes: &[u8]) -> FileDigest {

@@ -22,6 +22,9 @@ pub enum BaseUrlError {
     /// Not a URL at all.
     #[error("is not a URL ({0})")]
     Unparseable(String),
+    /// No `scheme://` at all, e.g. `127.0.0.1:8080/v1`.
+    #[error("has no scheme: add http:// (e.g. `http://{0}`)")]
+    NoScheme(String),
     /// Scheme other than http (and not https, which has its own message).
     #[error("uses scheme `{0}`; only http is allowed")]
     Scheme(String),
@@ -66,6 +69,10 @@ impl LocalBaseUrl {
             return Err(BaseUrlError::Unparseable(
                 "contains whitespace or control characters".to_owned(),
             ));
+        }
+        // `127.0.0.1:8080/v1` or `localhost:8080` (which would parse with scheme `localhost`).
+        if !text.contains("://") {
+            return Err(BaseUrlError::NoScheme(text.to_owned()));
         }
         let url = Url::parse(text).map_err(|err| BaseUrlError::Unparseable(err.to_string()))?;
         match url.scheme() {
@@ -355,6 +362,18 @@ mod properties;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_url_without_a_scheme_gets_the_http_hint() {
+        for text in ["127.0.0.1:8080/v1", "localhost:8080", "127.0.0.1/v1"] {
+            let err = LocalBaseUrl::parse(text).expect_err("no scheme");
+            assert_eq!(
+                err.to_string(),
+                format!("has no scheme: add http:// (e.g. `http://{text}`)")
+            );
+        }
+        assert!(LocalBaseUrl::parse("http://127.0.0.1:8080/v1").is_ok());
+    }
 
     /// A loopback server that answers one request with `body` (its `Content-Length` true)
     /// and, when `stall`, holds the connection open after the headers instead (no timing is

@@ -9,6 +9,7 @@ answers pass the task's checks and name the model it asked for.
 
 import json
 import os
+import re
 import sys
 
 import anthropic
@@ -20,6 +21,14 @@ def passes(check, text):
         return bool(text.strip())
     if kind == "contains":
         return check["value"] in text
+    if kind == "not_contains":
+        return check["value"] not in text
+    if kind == "word":
+        return re.search(r"(?:^|\W)" + re.escape(check["value"]) + r"(?:\W|$)", text, re.IGNORECASE) is not None
+    if kind == "exact":
+        return text.strip() == check["value"].strip()
+    if kind == "regex":
+        return re.search(check["value"], text) is not None
     raise ValueError(f"unknown check kind {kind!r}")
 
 

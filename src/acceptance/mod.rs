@@ -142,7 +142,7 @@ pub struct TrialRecord {
     pub work_item: String,
     /// The bullet text.
     pub bullet: String,
-    /// `passed`, `failed` or `skipped`.
+    /// `passed`, `failed`, `skipped` or `interrupted` (stopped by SIGINT/SIGTERM midway).
     pub status: String,
     /// Failure message or skip reason.
     pub message: Option<String>,
@@ -370,6 +370,13 @@ impl AcceptanceSuite {
         let ignored = planned.ignored.is_some();
         Trial::test(planned.name.clone(), move || {
             let started = Instant::now();
+            // `evidence` was stopped: trials not yet started are not run.
+            if let Some(signal) = crate::signals::stop_requested() {
+                let message = format!("not run: the evidence run was stopped by {signal}");
+                let entry = record(&trial, "skipped", Some(message.clone()), Duration::ZERO, TrialEvidence::default());
+                records.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(entry);
+                return Err(Failed::from(message));
+            }
             let result = match &trial.kind {
                 TrialKind::Bound { steps, .. } | TrialKind::Named { steps, .. } => steps::execute(steps, &context),
                 TrialKind::Unmapped { closest } => Err(match closest {
@@ -388,6 +395,12 @@ impl AcceptanceSuite {
             };
             let (status, message, evidence) = match result {
                 Ok(evidence) => ("passed", None, evidence),
+                // Stopped by a signal midway: neither a pass nor a failure.
+                Err(message) if crate::signals::stop_requested().is_some() => (
+                    "interrupted",
+                    Some(format!("{message}: the trial did not finish (not a failure)")),
+                    TrialEvidence::default(),
+                ),
                 Err(message) => ("failed", Some(message), TrialEvidence::default()),
             };
             let entry = record(&trial, status, message.clone(), started.elapsed(), evidence);

@@ -25,11 +25,15 @@ pub(crate) fn write_summary(
     let mut text = String::new();
     text.push_str("# Acceptance evidence\n\n");
     text.push_str(&format!(
-        "SOT: `{}`. Trials: {} passed, {} failed, {} skipped. Each report below verifies with `case-harness verify`.\n\n",
+        "SOT: `{}`. Trials: {} passed, {} failed, {} skipped{}. Each report below verifies with `case-harness verify`.\n\n",
         sot.display(),
         count("passed"),
         count("failed"),
-        count("skipped")
+        count("skipped"),
+        match count("interrupted") {
+            0 => String::new(),
+            interrupted => format!(", {interrupted} interrupted (the run was stopped)"),
+        }
     ));
     text.push_str("| Work item | Bullet | Result | Proof |\n|---|---|---|---|\n");
     for record in records {
@@ -41,6 +45,7 @@ pub(crate) fn write_summary(
         let result = match (record.status.as_str(), &record.message) {
             ("passed", _) => "✅ pass".to_owned(),
             ("skipped", Some(reason)) => format!("⏭ skipped: {reason}"),
+            ("interrupted", Some(reason)) => format!("⏸ interrupted: {reason}"),
             (_, Some(message)) => format!("❌ fail: {}", message.lines().next().unwrap_or_default()),
             (status, None) => status.to_owned(),
         };
@@ -97,14 +102,20 @@ pub(crate) fn write_summary(
 
 /// `[[ATTACHMENT|path]]` lines (the convention Jenkins' JUnit attachments plugin and Azure
 /// DevOps read from a testcase's system-out): every report of the trial and, when the run was
-/// signed, its envelope.
-pub(crate) fn attachment_lines(record: &TrialRecord) -> String {
+/// signed, its envelope. Paths are relative to `junit_dir` (the JUnit file's folder) when they
+/// are inside it, so they still hold after the evidence folder is moved or downloaded.
+pub(crate) fn attachment_lines(record: &TrialRecord, junit_dir: &Path) -> String {
+    let junit_dir = std::path::absolute(junit_dir).unwrap_or_else(|_| junit_dir.to_owned());
+    let shown = |path: &Path| match path.strip_prefix(&junit_dir) {
+        Ok(_) => crate::evidence::files::relative_name(&junit_dir, path),
+        Err(_) => path.display().to_string(),
+    };
     let mut lines = String::new();
     for (report, _) in &record.reports {
-        lines.push_str(&format!("[[ATTACHMENT|{report}]]\n"));
+        lines.push_str(&format!("[[ATTACHMENT|{}]]\n", shown(Path::new(report))));
         let envelope = Path::new(report).with_file_name(crate::attestation::ENVELOPE);
         if envelope.is_file() {
-            lines.push_str(&format!("[[ATTACHMENT|{}]]\n", envelope.display()));
+            lines.push_str(&format!("[[ATTACHMENT|{}]]\n", shown(&envelope)));
         }
     }
     lines
@@ -117,7 +128,8 @@ pub(crate) fn write_acceptance_junit(path: &Path, records: &[TrialRecord]) -> Re
     for record in records {
         let status = match record.status.as_str() {
             "passed" => TestCaseStatus::success(),
-            "skipped" => {
+            // JUnit has no "interrupted": a skip with the reason, never a failure.
+            "skipped" | "interrupted" => {
                 let mut status = TestCaseStatus::skipped();
                 status.set_message(record.message.clone().unwrap_or_default());
                 status
@@ -139,7 +151,7 @@ pub(crate) fn write_acceptance_junit(path: &Path, records: &[TrialRecord]) -> Re
             case.add_property(Property::new(format!("report_path.{}", index + 1), report.as_str()));
             case.add_property(Property::new(format!("report_digest.{}", index + 1), digest.as_str()));
         }
-        let attachments = attachment_lines(record);
+        let attachments = attachment_lines(record, path.parent().unwrap_or(Path::new(".")));
         if !attachments.is_empty() {
             case.set_system_out(attachments);
         }
@@ -152,4 +164,38 @@ pub(crate) fn write_acceptance_junit(path: &Path, records: &[TrialRecord]) -> Re
         std::fs::create_dir_all(parent).map_err(crate::path_io::at(parent))?;
     }
     evidence::write_atomically(path, xml.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attachments_are_relative_to_the_junit_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let run = dir.path().join("runs/W__1/step-1/run");
+        std::fs::create_dir_all(&run).expect("mkdir");
+        std::fs::write(run.join(crate::attestation::ENVELOPE), "{}").expect("write");
+        let record = TrialRecord {
+            name: "W::1".to_owned(),
+            work_item: "W".to_owned(),
+            bullet: "b".to_owned(),
+            status: "passed".to_owned(),
+            message: None,
+            duration_ms: 1,
+            gate_codes: Vec::new(),
+            reports: vec![
+                (run.join("report.json").display().to_string(), "ab".repeat(32)),
+                ("/elsewhere/run/report.json".to_owned(), "cd".repeat(32)),
+            ],
+            forged_reports: Vec::new(),
+            proof: "p".to_owned(),
+        };
+        assert_eq!(
+            attachment_lines(&record, dir.path()),
+            "[[ATTACHMENT|runs/W__1/step-1/run/report.json]]\n\
+             [[ATTACHMENT|runs/W__1/step-1/run/attestation.dsse.json]]\n\
+             [[ATTACHMENT|/elsewhere/run/report.json]]\n"
+        );
+    }
 }

@@ -41,6 +41,10 @@ pub(crate) struct TrialEvidence {
 /// The default answer of the fake provider (what the bundled task checks for).
 pub const DEFAULT_FAKE_REPLY: &str = "The capital of France is Paris.";
 
+/// How a step that was stopped by a signal begins its error (the trial is then recorded as
+/// interrupted, not failed).
+pub(crate) const INTERRUPTED_BY: &str = "interrupted by ";
+
 /// Bound on any one harness invocation, beyond the step's own `--timeout`.
 const COMMAND_GRACE: Duration = Duration::from_secs(120);
 
@@ -56,6 +60,9 @@ pub(crate) fn execute(steps: &[Step], context: &StepContext) -> Result<TrialEvid
     let mut evidence = TrialEvidence::default();
     let mut last_report: Option<PathBuf> = None;
     for (index, step) in steps.iter().enumerate() {
+        if let Some(signal) = crate::signals::stop_requested() {
+            return Err(format!("{INTERRUPTED_BY}{signal} before step {}", index + 1));
+        }
         let step_dir = context.work_dir.join(format!("step-{}", index + 1));
         std::fs::create_dir_all(&step_dir).map_err(|err| format!("{}: {err}", step_dir.display()))?;
         let mut run = StepRun {
@@ -236,9 +243,20 @@ impl StepRun<'_> {
             .spawn()
             .map_err(|err| format!("cannot start {}: {err}", self.context.harness_binary.display()))?;
         let deadline = Instant::now() + limit;
+        let mut forwarded = None;
         let status = loop {
+            // `evidence` was asked to stop: the `run` in progress is stopped the same way (it
+            // ends Case and leaves its run incomplete), and the trial says it was interrupted.
+            if let (None, Some(signal)) = (forwarded, crate::signals::stop_requested()) {
+                forwarded = Some(signal);
+                // SAFETY: kill(2) on the child this function started and has not reaped.
+                unsafe { libc::kill(child.id() as libc::pid_t, crate::signals::number_of(signal)) };
+            }
             match child.try_wait() {
-                Ok(Some(status)) => break status,
+                Ok(Some(status)) => match forwarded {
+                    Some(signal) => return Err(format!("{INTERRUPTED_BY}{signal}")),
+                    None => break status,
+                },
                 Ok(None) if Instant::now() > deadline => {
                     let _ = child.kill();
                     let _ = child.wait();
@@ -608,7 +626,11 @@ fn check_eq<T: PartialEq + std::fmt::Debug>(
 ) -> Result<(), String> {
     match expected {
         Some(expected) if Some(expected) != actual.as_ref() => {
-            Err(format!("{what}: expected {expected:?}, found {actual:?}"))
+            // Never Rust's `Some(3)` in a message a person reads.
+            let found = actual
+                .as_ref()
+                .map_or_else(|| "none".to_owned(), |actual| format!("{actual:?}"));
+            Err(format!("{what}: expected {expected:?}, found {found}"))
         }
         _ => Ok(()),
     }
@@ -722,4 +744,18 @@ fn sampling_args() -> Result<Vec<String>, String> {
         args.extend([flag.to_owned(), value]);
     }
     Ok(args)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mismatch_reads_as_values_not_rust_options() {
+        let err = check_eq("exit code", &Some(0), &Some(3)).expect_err("differs");
+        assert_eq!(err, "exit code: expected 0, found 3");
+        let err = check_eq("exit code", &Some(0), &None).expect_err("differs");
+        assert_eq!(err, "exit code: expected 0, found none");
+        assert!(check_eq::<i32>("exit code", &None, &Some(3)).is_ok());
+    }
 }

@@ -21,6 +21,10 @@ pub(crate) enum Exit {
     Error,
     /// 3: blocked before `case_process_started`.
     Blocked,
+    /// 130 (128 + SIGINT): stopped by Ctrl-C; what ran is recorded as interrupted.
+    Interrupted,
+    /// 143 (128 + SIGTERM): stopped by SIGTERM; what ran is recorded as interrupted.
+    Terminated,
 }
 
 impl Exit {
@@ -31,6 +35,18 @@ impl Exit {
             Exit::Failed => 1,
             Exit::Error => 2,
             Exit::Blocked => 3,
+            Exit::Interrupted => 130,
+            Exit::Terminated => 143,
+        }
+    }
+
+    /// The exit for a stop by `signal` (`SIGINT` or `SIGTERM`, as `crate::signals` names them):
+    /// the shell's convention, 128 + the signal's number.
+    pub(crate) fn stopped_by(signal: &str) -> Exit {
+        if signal == "SIGTERM" {
+            Exit::Terminated
+        } else {
+            Exit::Interrupted
         }
     }
 }
@@ -87,18 +103,15 @@ pub(crate) enum CliError {
     /// The async runtime could not be started.
     #[error("cannot start the async runtime")]
     Runtime(#[source] std::io::Error),
+    /// `evidence` could not take over SIGINT/SIGTERM (to record interrupted trials).
+    #[error("cannot watch for Ctrl-C")]
+    Signals(#[source] std::io::Error),
     /// The `check` or `status` output could not be serialised.
     #[error("cannot serialize output")]
     Json(#[source] serde_json::Error),
-    /// A previous `evidence` output could not be removed.
-    #[error("{}: cannot clear", path.display())]
-    Clear {
-        /// The file or folder.
-        path: PathBuf,
-        /// What the operating system said.
-        #[source]
-        source: std::io::Error,
-    },
+    /// `evidence --out` names a folder the harness may not fill or replace.
+    #[error(transparent)]
+    EvidenceOut(#[from] super::evidence_folder::EvidenceFolderError),
     /// The path of this binary (which the acceptance trials run) is unknown.
     #[error("cannot locate this binary")]
     CurrentExe(#[source] std::io::Error),
@@ -153,9 +166,12 @@ pub(crate) enum CliError {
 
 impl CliError {
     /// The one place a failure becomes an exit code. Every variant is a usage or internal
-    /// error today (exit 2); the match is exhaustive so that a new variant must choose.
+    /// error (exit 2) except a refused task file (a gate: exit 3) and a run stopped by a signal
+    /// (130/143); the match is exhaustive so that a new variant must choose.
     pub(crate) fn exit_code(&self) -> Exit {
         match self {
+            CliError::Run(crate::run::RunError::Task(_)) => Exit::Blocked,
+            CliError::Run(crate::run::RunError::Interrupted { signal }) => Exit::stopped_by(signal),
             CliError::Seconds { .. }
             | CliError::Sampling(_)
             | CliError::Attempts(_)
@@ -163,8 +179,9 @@ impl CliError {
             | CliError::UpstreamFlag(_)
             | CliError::ExternalModel { .. }
             | CliError::Runtime(_)
+            | CliError::Signals(_)
             | CliError::Json(_)
-            | CliError::Clear { .. }
+            | CliError::EvidenceOut(_)
             | CliError::CurrentExe(_)
             | CliError::SigningKey(_)
             | CliError::SigningKeyUnset
@@ -208,12 +225,15 @@ mod tests {
 
     #[test]
     fn the_chain_appends_each_cause_once() {
-        let err = CliError::Clear {
+        let err = CliError::EvidenceFolder {
             path: PathBuf::from("out/runs"),
             source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
         };
-        assert_eq!(err.to_string(), "out/runs: cannot clear");
-        assert_eq!(render_chain(&err), "out/runs: cannot clear: permission denied");
+        assert_eq!(err.to_string(), "out/runs: cannot read evidence folder");
+        assert_eq!(
+            render_chain(&err),
+            "out/runs: cannot read evidence folder: permission denied"
+        );
     }
 
     #[test]
@@ -248,5 +268,19 @@ mod tests {
         .map(|outcome| Exit::from(outcome).code())
         .collect();
         assert_eq!(codes, [0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn a_stop_by_signal_is_128_plus_its_number_and_a_bad_task_is_blocked() {
+        let stopped = |signal| {
+            CliError::Run(crate::run::RunError::Interrupted { signal })
+                .exit_code()
+                .code()
+        };
+        assert_eq!(stopped("SIGINT"), 128 + libc::SIGINT as u8);
+        assert_eq!(stopped("SIGTERM"), 128 + libc::SIGTERM as u8);
+        let task = crate::task_file::read_task_file(std::path::Path::new("/nonexistent/task.json"), false)
+            .expect_err("missing");
+        assert_eq!(CliError::Run(task.into()).exit_code(), Exit::Blocked);
     }
 }

@@ -46,9 +46,24 @@ fn load_key(key: Option<&Path>) -> Result<Option<EvidenceKey>, CliError> {
 }
 
 /// `case-harness verify [--key PUBKEY] REPORT.json|EVIDENCE_DIR`.
-pub(super) fn verify(target: &Path, key: Option<&Path>) -> Result<Exit, CliError> {
-    let key = load_key(key)?;
+pub(super) fn verify(target: &Path, key_path: Option<&Path>) -> Result<Exit, CliError> {
+    let key = load_key(key_path)?;
     if target.is_dir() {
+        // A run folder is verified through its report; an evidence folder through trials.json.
+        let report = target.join(crate::evidence::names::REPORT);
+        if std::fs::symlink_metadata(&report).is_ok() {
+            return verify(&report, key_path);
+        }
+        if std::fs::symlink_metadata(target.join(crate::bundle::TRIALS)).is_err() {
+            return not_verified(
+                target,
+                &[format!(
+                    "holds neither {} (a run folder) nor {} (an evidence folder): give a run's report.json or an evidence folder",
+                    crate::evidence::names::REPORT,
+                    crate::bundle::TRIALS
+                )],
+            );
+        }
         return verify_bundle(target, key.as_ref());
     }
     if target

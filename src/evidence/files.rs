@@ -146,6 +146,46 @@ pub(crate) fn read_text(path: &Path, limit: u64) -> Result<String, RunFileError>
     })
 }
 
+/// The last at most `max_lines` non-blank lines of a regular file, read from at most its last
+/// `max_bytes` (a partial first line is dropped), lossily decoded, control characters escaped
+/// so that Case cannot drive the terminal the harness prints to. Empty when the file is
+/// missing, empty or not a regular file.
+pub(crate) fn tail_lines(path: &Path, max_lines: usize, max_bytes: u64) -> Vec<String> {
+    use std::io::{Seek, SeekFrom};
+    let Ok((mut file, len)) = open_regular(path) else {
+        return Vec::new();
+    };
+    let start = len.saturating_sub(max_bytes);
+    if file.seek(SeekFrom::Start(start)).is_err() {
+        return Vec::new();
+    }
+    let mut bytes = Vec::new();
+    if file.take(max_bytes).read_to_end(&mut bytes).is_err() {
+        return Vec::new();
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    let mut lines: Vec<&str> = text.lines().collect();
+    if start > 0 && !lines.is_empty() {
+        lines.remove(0);
+    }
+    let lines: Vec<String> = lines
+        .into_iter()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| {
+            line.chars()
+                .map(|c| {
+                    if c.is_control() && c != '\t' {
+                        c.escape_default().to_string()
+                    } else {
+                        c.to_string()
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    lines[lines.len().saturating_sub(max_lines)..].to_vec()
+}
+
 /// `path` relative to `root`, `/`-separated: how reports and attestations name a file.
 pub(crate) fn relative_name(root: &Path, path: &Path) -> String {
     path.strip_prefix(root)
@@ -208,6 +248,25 @@ mod tests {
         assert!(err.to_string().contains("is a symlink"), "{err}");
         std::os::unix::fs::symlink("/dev/zero", dir.path().join("zero")).expect("symlink");
         assert!(sha256_streamed(&dir.path().join("zero")).is_err());
+    }
+
+    #[test]
+    fn the_tail_is_bounded_in_lines_and_bytes_and_escapes_control_characters() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("case-stderr.log");
+        let mut text = String::new();
+        for index in 0..30 {
+            text.push_str(&format!("line {index}\n"));
+        }
+        text.push_str("\n  \nboom: \u{1b}[31mred\n");
+        std::fs::write(&log, &text).expect("write");
+        let tail = tail_lines(&log, 3, 2048);
+        assert_eq!(tail, ["line 28", "line 29", "boom: \\u{1b}[31mred"]);
+        // From the last 20 bytes only: the partial first line is dropped.
+        let tail = tail_lines(&log, 10, 20);
+        assert_eq!(tail, ["boom: \\u{1b}[31mred"]);
+        assert!(tail_lines(&dir.path().join("missing"), 10, 2048).is_empty());
+        assert!(tail_lines(Path::new("/dev/zero"), 10, 2048).is_empty());
     }
 
     #[test]

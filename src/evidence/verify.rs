@@ -226,9 +226,10 @@ pub fn verify(report_path: &Path) -> Result<VerifiedReport, Vec<String>> {
     let verdict = read_case_verdict(&run_dir).unwrap_or(None);
     if let Some(case) = report.case.as_ref().filter(|case| case.verdict != verdict) {
         problems.push(format!(
-            "report says Case's verdict is {:?} but {} says {verdict:?}",
-            case.verdict,
-            names::RESULT
+            "report says Case's verdict is {} but {} says {}",
+            case.verdict.map_or("none", |verdict| verdict.as_str()),
+            names::RESULT,
+            verdict.map_or("none", |verdict| verdict.as_str())
         ));
     }
 
@@ -336,8 +337,22 @@ fn check_against_trace(report: &Report, lines: &[TraceLine], run_dir: &Path) -> 
             .map(|exit| (exit.exit_code, exit.signal, exit.timed_out));
         let claimed = (case.exit_code, case.signal, case.timed_out);
         if traced != Some(claimed) {
+            // Said in words, never as Rust's `Some(3)`.
+            let ended = |(code, signal, timed_out): (Option<i32>, Option<i32>, bool)| {
+                let mut words = match (code, signal) {
+                    (Some(code), _) => format!("exit code {code}"),
+                    (None, Some(signal)) => format!("signal {signal}"),
+                    (None, None) => "no exit code".to_owned(),
+                };
+                if timed_out {
+                    words.push_str(", timed out");
+                }
+                words
+            };
             problems.push(format!(
-                "report says Case ended with (exit_code, signal, timed_out) {claimed:?} but the trace says {traced:?}"
+                "report says Case ended with {} but the trace says {}",
+                ended(claimed),
+                traced.map_or_else(|| "nothing (no case_process_exited)".to_owned(), ended)
             ));
         }
     }

@@ -20,9 +20,9 @@ fn malformed_base_urls_are_invalid_and_never_probed() {
         ("http://user:pw@127.0.0.1:{port}/v1", "contains user-info"),
         ("{provider}/v1#models", "has a fragment"),
         ("ftp://127.0.0.1:{port}/v1", "uses scheme `ftp`"),
-        // Host and port without a scheme: `localhost` is taken for the scheme.
-        ("localhost:{port}/v1", "uses scheme `localhost`"),
-        ("127.0.0.1:{port}/v1", "is not a URL"),
+        // Host and port without a scheme: the hint says what to add.
+        ("localhost:{port}/v1", "has no scheme: add http://"),
+        ("127.0.0.1:{port}/v1", "has no scheme: add http://"),
         ("http://127.0.0.1:99999/v1", "is not a URL (invalid port number)"),
         (" {provider}/v1", "contains whitespace or control characters"),
     ];

@@ -47,3 +47,25 @@ fn check_and_status_help_explain_every_variable() {
         assert!(help.contains("3 blocked before case_process_started"), "{help}");
     }
 }
+
+/// `evidence` has no `--decision` (nor `--admission`): its help must not send a reader to them,
+/// and it lists the exit codes a script may see from it, 130 for Ctrl-C included.
+#[test]
+fn evidence_help_names_no_flag_it_lacks() {
+    let output = harness()
+        .args(["evidence", "--help"])
+        .assert()
+        .code(0)
+        .get_output()
+        .clone();
+    let help = text(&output.stdout);
+    assert!(!help.contains("--decision") && !help.contains("--admission"), "{help}");
+    assert!(help.contains("--force"), "{help}");
+    assert!(help.contains("130 stopped by SIGINT"), "{help}");
+    let output = harness().args(["run", "--help"]).assert().code(0).get_output().clone();
+    let help = text(&output.stdout);
+    assert!(
+        help.contains("--decision <PATH>") && help.contains("--admission <PATH>"),
+        "{help}"
+    );
+}

@@ -108,6 +108,20 @@ fn both_seed_forms_give_the_same_status() {
 }
 
 #[test]
+fn without_sot_status_reads_the_bundled_seed_as_run_and_evidence_do() {
+    let evidence = tempfile::tempdir().expect("tempdir");
+    let explicit = stdout_of(&mut status("sot/seed-one-line.md", evidence.path(), "json"));
+    let defaulted = stdout_of(
+        harness()
+            .arg("status")
+            .arg("--evidence")
+            .arg(evidence.path())
+            .args(["--format", "json"]),
+    );
+    assert_eq!(defaulted, explicit);
+}
+
+#[test]
 fn seed_with_empty_evidence_human_is_exactly_the_snapshot() {
     let evidence = tempfile::tempdir().expect("tempdir");
     let stdout = stdout_of(&mut status("sot/seed-one-line.md", evidence.path(), "human"));

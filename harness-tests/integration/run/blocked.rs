@@ -52,3 +52,80 @@ async fn external_model_in_the_case_command_blocks_before_spawning() {
     );
     assert!(chat_bodies(&server).await.is_empty());
 }
+
+/// The task gate runs first: a task file that is missing, or that the reference Case could not
+/// read (a typo), is refused with `task_file_invalid` (exit 3) before the run folder exists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_task_file_is_refused_before_anything_is_written() {
+    let sandbox = Sandbox::new();
+    let provider = provider().await;
+    let missing = sandbox.path("no-such-task.json");
+    let mut command = harness(&sandbox, Some(&base_url(&provider)));
+    command
+        .args(["run", "--simulated", "--task"])
+        .arg(&missing)
+        .arg("--out")
+        .arg(sandbox.out());
+    let output = tokio::task::spawn_blocking(move || command.output().expect("runs"))
+        .await
+        .expect("join");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("task_file_invalid"), "{stderr}");
+    assert_eq!(stderr.matches(&missing.display().to_string()).count(), 1, "{stderr}");
+    assert!(!sandbox.out().exists(), "a refused task left a run folder behind");
+
+    sandbox.write(
+        "task.json",
+        &serde_json::json!({"prompt": "What is the capital of France?", "temprature": 0}),
+    );
+    let output = run(harness(&sandbox, Some(&base_url(&provider))), &sandbox, Vec::new(), &[]).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("`temprature`"), "{stderr}");
+    assert!(!sandbox.out().exists());
+    assert!(
+        chat_bodies(&provider).await.is_empty(),
+        "the provider was asked nothing"
+    );
+
+    // Another Case's task format is its own: the same file passes the gate for it.
+    let output = run(
+        harness(&sandbox, Some(&base_url(&provider))),
+        &sandbox,
+        vec!["true".to_owned()],
+        &[],
+    )
+    .await;
+    assert_ne!(
+        output.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        sandbox.report()["inputs"]["task"]["sha256"].as_str().map(str::len),
+        Some(64)
+    );
+}
+
+/// `run --admission PATH` stands beside `--decision`: with the variable unset, the flag alone
+/// configures the admission (without it the run blocks with admission_file_not_configured).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admission_can_be_given_as_a_flag() {
+    let sandbox = Sandbox::new();
+    let provider = provider().await;
+    let mut command = harness(&sandbox, Some(&base_url(&provider)));
+    command.env_remove("CTO_HARNESS_CASE_MODEL_ADMISSION_FILE");
+    let admission = sandbox.path("admission.json").display().to_string();
+    let output = run(command, &sandbox, Vec::new(), &["--admission", &admission]).await;
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let report = sandbox.report();
+    assert_eq!(report["outcome"], "pass");
+    assert_eq!(report["inputs"]["admission"]["path"], admission.as_str());
+}

@@ -105,3 +105,52 @@ async fn a_case_that_cannot_be_spawned_is_a_verifiable_fail() {
         String::from_utf8_lossy(&verified.stderr)
     );
 }
+
+/// A Case that says why it fails on stderr and exits 2: the reasons end with those words and
+/// the log's path, both in the sealed report and in what `run` prints; a line holding the
+/// run's token is withheld, never shown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_run_ends_its_reasons_with_the_tail_of_cases_stderr() {
+    let case = vec![
+        "sh".to_owned(),
+        "-c".to_owned(),
+        "echo 'starting'; echo 'noise' >&2; echo \"token is $CASE_API_KEY\" >&2; \
+         echo 'claude-case: task check kind \"wrod\" is not known' >&2; exit 2"
+            .to_owned(),
+    ];
+    let (sandbox, _provider, output) = run_against_provider(case, &[]).await;
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let log = sandbox
+        .out()
+        .canonicalize()
+        .expect("run folder")
+        .join("case-stderr.log");
+    let reasons: Vec<String> = sandbox.report()["reasons"]
+        .as_array()
+        .expect("reasons")
+        .iter()
+        .map(|reason| reason.as_str().expect("text").to_owned())
+        .collect();
+    let at = reasons
+        .iter()
+        .position(|reason| reason.starts_with("the last "))
+        .unwrap_or_else(|| panic!("no reason gives Case's stderr: {reasons:?}"));
+    assert_eq!(
+        reasons[at..],
+        [
+            format!("the last 3 line(s) of Case's stderr ({}):", log.display()),
+            "stderr: noise".to_owned(),
+            "stderr: [line withheld: it holds one of the run's secrets]".to_owned(),
+            "stderr: claude-case: task check kind \"wrod\" is not known".to_owned(),
+        ]
+    );
+    assert!(
+        reasons.iter().any(|reason| reason == "Case exited with code 2"),
+        "{reasons:?}"
+    );
+    assert!(stdout.contains("task check kind \"wrod\" is not known"), "{stdout}");
+    assert!(stdout.contains(&log.display().to_string()), "{stdout}");
+    assert!(!stdout.contains("chc-token-"), "{stdout}");
+    assert_eq!(verify(&sandbox.out().join("report.json")).status.code(), Some(0));
+}

@@ -306,3 +306,20 @@ fn a_run_sealed_by_the_previous_release_still_verifies() {
         String::from_utf8_lossy(&output.stdout)
     );
 }
+
+/// `verify DIR`: a run folder is verified through its report.json; a folder with neither a
+/// report nor trials.json is refused naming report.json (not only the evidence folder's file).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_on_a_folder_names_the_report_it_looks_for() {
+    let sandbox = passing_run().await;
+    let output = verify(&sandbox.out());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(stdout.starts_with("verified: "), "{stdout}");
+
+    let empty = tempfile::tempdir().expect("tempdir");
+    let output = verify(empty.path());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("holds neither report.json (a run folder)"), "{stdout}");
+}
