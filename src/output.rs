@@ -178,8 +178,8 @@ pub struct Report {
 pub enum Isolation {
     /// `"none"`: Case ran unconfined (`run --allow-unconfined` on a kernel without namespaces).
     None(NoIsolation),
-    /// Case ran in kernel namespaces.
-    Confined(Confinement),
+    /// Case ran in kernel namespaces (boxed: it is far larger than `none`).
+    Confined(Box<Confinement>),
 }
 
 /// The word `none`, as a report writes an unconfined run's isolation.
@@ -249,7 +249,7 @@ impl Default for Bounds {
 impl Isolation {
     /// The isolation of a run confined by kernel namespaces, before the layers are known.
     pub fn confined(uid: u32, how: &str) -> Isolation {
-        Isolation::Confined(Confinement {
+        Isolation::Confined(Box::new(Confinement {
             network: "namespace".to_owned(),
             filesystem: "read_only_host".to_owned(),
             pid: "namespace".to_owned(),
@@ -259,7 +259,7 @@ impl Isolation {
             writable: Vec::new(),
             hidden: Vec::new(),
             bounds: None,
-        })
+        }))
     }
 
     /// True when Case was confined with every layer a confined run must have

@@ -399,3 +399,86 @@ async fn a_harness_inside_a_private_folder_still_runs_its_case() {
         assert_eq!(sandbox.report()["isolation"]["uid"], 65_534);
     }
 }
+
+/// The harness as a normal user (`nobody`, through `setpriv`, when the tests run as root):
+/// Case is then that same user and owns the records and the binary it attacks, so only the
+/// read-only host (and Landlock) stands between it and them. With them, both attacks fail;
+/// without them (the control), both work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn as_a_normal_user_self_admission_and_binary_replacement_fail() {
+    let Some((sandbox, bin, output)) = attack_as_nobody(&[]).await else {
+        return;
+    };
+    assert_eq!(output.status.code(), Some(0), "{}", stdout_of(&output));
+    assert_eq!(sandbox.report()["isolation"]["uid"], 65_534);
+    let admission = std::fs::read_to_string(sandbox.path("admission.json")).expect("admission");
+    assert!(admission.contains("\"candidate\""), "Case admitted itself: {admission}");
+    assert_eq!(
+        std::fs::read(bin.path().join("case-harness")).expect("binary"),
+        b"genuine"
+    );
+}
+
+/// The control of the test above.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_as_a_normal_user_without_the_read_only_host_both_attacks_work() {
+    let Some((sandbox, bin, output)) = attack_as_nobody(&without(&["read_only_host", "landlock"])).await else {
+        return;
+    };
+    assert_eq!(output.status.code(), Some(0), "{}", stdout_of(&output));
+    let admission = std::fs::read_to_string(sandbox.path("admission.json")).expect("admission");
+    assert!(admission.contains("\"admitted\""), "{admission}");
+    assert_eq!(
+        std::fs::read(bin.path().join("case-harness")).expect("binary"),
+        b"forged"
+    );
+}
+
+/// Runs the self-admission and binary-replacement attacks with the harness as `nobody`, all
+/// files `nobody`'s own; `None` (skipped, said on stderr) unless the tests run as root.
+async fn attack_as_nobody(flags: &[&str]) -> Option<(Sandbox, tempfile::TempDir, std::process::Output)> {
+    if !is_root() {
+        eprintln!("skipped: needs root to become nobody (the other tests here already run as a normal user)");
+        return None;
+    }
+    let sandbox = Sandbox::in_dir(outside_tmp());
+    let (bin, replace) = binary_replacement();
+    for dir in [sandbox.dir.path(), bin.path()] {
+        for entry in walk(dir) {
+            std::os::unix::fs::chown(&entry, Some(65_534), Some(65_534)).expect("chown");
+        }
+    }
+    let attack = format!("{}; {replace}", self_admission(&sandbox.path("admission.json")));
+    let provider = provider().await;
+    let template = harness_std(&sandbox, Some(&base_url(&provider)));
+    let mut command = std::process::Command::new("setpriv");
+    command
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(template.get_program())
+        .env_clear();
+    for (name, value) in template.get_envs() {
+        if let Some(value) = value {
+            command.env(name, value);
+        }
+    }
+    command
+        .args(["run", "--simulated", "--task"])
+        .arg(sandbox.path("task.json"))
+        .arg("--out")
+        .arg(sandbox.out())
+        .args(flags)
+        .arg("--")
+        .args(case_that(&attack));
+    let output = tokio::task::spawn_blocking(move || command.output().expect("runs"))
+        .await
+        .expect("join");
+    Some((sandbox, bin, output))
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut paths = vec![dir.to_owned()];
+    for entry in std::fs::read_dir(dir).expect("read_dir").flatten() {
+        paths.push(entry.path());
+    }
+    paths
+}
