@@ -197,6 +197,14 @@ enum Command {
         /// The scenarios folder (default: the bundled scenarios/).
         #[arg(long, value_name = "DIR")]
         scenarios: Option<PathBuf>,
+        /// The fixtures folder the scenarios' steps name (decision/, admission/, tasks/; default:
+        /// the bundled fixtures/).
+        #[arg(long, value_name = "DIR")]
+        fixtures: Option<PathBuf>,
+        /// The folder `{cases}` stands for in the scenarios' Case commands (default: the
+        /// bundled harness-tests/cases/).
+        #[arg(long, value_name = "DIR")]
+        cases: Option<PathBuf>,
         /// The evidence folder (default: target/case-harness/evidence); its previous runs/ are replaced.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
@@ -369,8 +377,10 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
             action: None,
             sot,
             scenarios,
+            fixtures,
+            cases,
             out,
-        } => evidence(sot, scenarios, out),
+        } => evidence(sot, scenarios, SuiteFolders { fixtures, cases }, out),
         Command::Verify { report, key } => signing::verify(&report, key.as_deref()),
         Command::Keygen { path } => signing::keygen(&path),
         Command::Scan { secret_env, paths } => scan(&secret_env, &paths),
@@ -579,7 +589,18 @@ fn bundled_sot() -> Option<PathBuf> {
 
 const BUNDLED_SEED: &str = "fixtures/sot/seed-one-line.md";
 
-fn evidence(sot: Option<PathBuf>, scenarios: Option<PathBuf>, out: Option<PathBuf>) -> Result<Exit, CliError> {
+/// `evidence --fixtures` and `--cases` (each defaulting to this checkout's own).
+struct SuiteFolders {
+    fixtures: Option<PathBuf>,
+    cases: Option<PathBuf>,
+}
+
+fn evidence(
+    sot: Option<PathBuf>,
+    scenarios: Option<PathBuf>,
+    folders: SuiteFolders,
+    out: Option<PathBuf>,
+) -> Result<Exit, CliError> {
     let root = bundled_root();
     let sot = sot.unwrap_or_else(|| root.join(BUNDLED_SEED));
     let scenarios = scenarios.unwrap_or_else(|| root.join("scenarios"));
@@ -604,8 +625,8 @@ fn evidence(sot: Option<PathBuf>, scenarios: Option<PathBuf>, out: Option<PathBu
     let harness = std::env::current_exe().map_err(CliError::CurrentExe)?;
     let suite = crate::acceptance::AcceptanceSuite::new(&sot, &scenarios)
         .harness_binary(harness)
-        .fixtures_dir(root.join("fixtures"))
-        .cases_dir(root.join("harness-tests/cases"))
+        .fixtures_dir(folders.fixtures.unwrap_or_else(|| root.join("fixtures")))
+        .cases_dir(folders.cases.unwrap_or_else(|| root.join("harness-tests/cases")))
         .work_dir(&runs)
         .junit_path(Some(out.join("junit.xml")));
     let args = libtest_mimic::Arguments {
