@@ -39,8 +39,10 @@ pub enum BinaryError {
         path: PathBuf,
     },
     /// Nothing named a binary and none is on PATH.
-    #[error("no case-harness binary: CASE_HARNESS_BIN is not set, no CARGO_BIN_EXE_case-harness or \
-             NEXTEST_BIN_EXE_case-harness is set, and no `case-harness` is on PATH; {HOW_TO_FIX}")]
+    #[error(
+        "no case-harness binary: CASE_HARNESS_BIN is not set, no CARGO_BIN_EXE_case-harness or \
+             NEXTEST_BIN_EXE_case-harness is set, and no `case-harness` is on PATH; {HOW_TO_FIX}"
+    )]
     NotFound,
     /// The binary could not be asked its version.
     #[error("cannot run {} --version: {source}; {HOW_TO_FIX}", path.display())]
@@ -70,10 +72,7 @@ pub enum BinaryError {
 
 /// Finds the binary: `explicit` (the suite's `harness_binary`), else `CASE_HARNESS_BIN`, else
 /// the build tool's variable, else `case-harness` on `PATH`. A bare name is looked up on `PATH`.
-pub(crate) fn locate(
-    explicit: Option<&Path>,
-    var: impl Fn(&str) -> Option<OsString>,
-) -> Result<PathBuf, BinaryError> {
+pub(crate) fn locate(explicit: Option<&Path>, var: impl Fn(&str) -> Option<OsString>) -> Result<PathBuf, BinaryError> {
     let path_var = var("PATH");
     let named = |origin: &str, path: PathBuf| -> Result<PathBuf, BinaryError> {
         let found = if path.components().count() == 1 && !path.is_absolute() {
@@ -201,7 +200,10 @@ mod tests {
         let error = locate(None, env(&[("PATH", dir.path())])).expect_err("none");
         assert!(matches!(error, BinaryError::NotFound), "{error}");
         let message = error.to_string();
-        assert!(message.contains("CASE_HARNESS_BIN=") && message.contains("cargo install --path"), "{message}");
+        assert!(
+            message.contains("CASE_HARNESS_BIN=") && message.contains("cargo install --path"),
+            "{message}"
+        );
         // A CASE_HARNESS_BIN naming nothing is an error, not a reason to try PATH.
         let bin = dir.path().join("bin");
         std::fs::create_dir(&bin).expect("mkdir");
@@ -209,7 +211,10 @@ mod tests {
         let missing = dir.path().join("gone/case-harness");
         let error = locate(None, env(&[("PATH", &bin), (ENV_HARNESS_BIN, &missing)])).expect_err("missing");
         let message = error.to_string();
-        assert!(message.starts_with("CASE_HARNESS_BIN names ") && message.contains("gone/case-harness"), "{message}");
+        assert!(
+            message.starts_with("CASE_HARNESS_BIN names ") && message.contains("gone/case-harness"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -219,7 +224,10 @@ mod tests {
         check_version(&same, "1.2.3").expect("same version");
         let other = script(dir.path(), "other", "echo 'case-harness 9.9.9'");
         let message = check_version(&other, "1.2.3").expect_err("other").to_string();
-        assert!(message.contains("\"9.9.9\"") && message.contains("\"1.2.3\""), "{message}");
+        assert!(
+            message.contains("\"9.9.9\"") && message.contains("\"1.2.3\""),
+            "{message}"
+        );
         let silent = script(dir.path(), "silent", "exit 0");
         let message = check_version(&silent, "1.2.3").expect_err("silent").to_string();
         assert!(message.contains("printed nothing"), "{message}");

@@ -393,10 +393,19 @@ mod tests {
     #[test]
     fn the_json_schema_and_the_parser_refuse_the_same_mistakes() {
         let validator = schema();
-        let good = "work_item = \"X-1\"\n[[scenario]]\nbullet = \"b\"\nproof = \"p\"\n[[scenario.step]]\naction = \"run\"\n";
+        let good =
+            "work_item = \"X-1\"\n[[scenario]]\nbullet = \"b\"\nproof = \"p\"\n[[scenario.step]]\naction = \"run\"\n";
         let cases = [
-            ("misspelled key", format!("{good}admision = \"a\"\nexpect = {{ exit = 0 }}\n"), true),
-            ("unknown action", good.replace("\"run\"", "\"walk\"") + "expect = { exit = 0 }\n", true),
+            (
+                "misspelled key",
+                format!("{good}admision = \"a\"\nexpect = {{ exit = 0 }}\n"),
+                true,
+            ),
+            (
+                "unknown action",
+                good.replace("\"run\"", "\"walk\"") + "expect = { exit = 0 }\n",
+                true,
+            ),
             ("empty expect", format!("{good}expect = {{}}\n"), true),
             ("fine", format!("{good}task = \"t\"\nexpect = {{ exit = 0 }}\n"), false),
         ];

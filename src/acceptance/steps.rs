@@ -164,7 +164,10 @@ impl StepRun<'_> {
         if path.is_file() {
             Ok(path)
         } else if named {
-            Err(format!("fixture {} (`{key} = {stem:?}`) does not exist", path.display()))
+            Err(format!(
+                "fixture {} (`{key} = {stem:?}`) does not exist",
+                path.display()
+            ))
         } else {
             Err(format!(
                 "fixture {} does not exist: the step names no `{key}`, and {stem:?} is the default; \
