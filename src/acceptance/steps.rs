@@ -327,10 +327,9 @@ impl StepRun<'_> {
                 let arg = match (&self.context.cases_dir, arg.contains("{cases}")) {
                     (Some(cases), true) => arg.replace("{cases}", &cases.display().to_string()),
                     (None, true) => {
-                        return Err(format!(
-                            "the Case command uses {{cases}}, but the suite has no cases folder: \
+                        return Err("the Case command uses {cases}, but the suite has no cases folder: \
                              call AcceptanceSuite::cases_dir (or pass `evidence --cases DIR`)"
-                        ));
+                            .to_owned());
                     }
                     (_, false) => arg,
                 };
