@@ -238,6 +238,14 @@ enum Command {
         /// The scenarios folder (default: the bundled scenarios/).
         #[arg(long, value_name = "DIR")]
         scenarios: Option<PathBuf>,
+        /// The fixtures folder the scenarios' steps name (decision/, admission/, tasks/; default:
+        /// the bundled fixtures/).
+        #[arg(long, value_name = "DIR")]
+        fixtures: Option<PathBuf>,
+        /// The folder `{cases}` stands for in the scenarios' Case commands (default: the
+        /// bundled harness-tests/cases/).
+        #[arg(long, value_name = "DIR")]
+        cases: Option<PathBuf>,
         /// The evidence folder (default: target/case-harness/evidence). It must be new or empty,
         /// or hold an earlier `evidence` run (marked by .case-harness-evidence), which only
         /// --force replaces; nothing the harness did not write is ever deleted.
@@ -468,9 +476,11 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
             action: None,
             sot,
             scenarios,
+            fixtures,
+            cases,
             out,
             force,
-        } => evidence(sot, scenarios, out, force),
+        } => evidence(sot, scenarios, SuiteFolders { fixtures, cases }, out, force),
         Command::Verify { report, key } => signing::verify(&report, key.as_deref()),
         Command::Keygen { path } => signing::keygen(path.as_deref()),
         Command::Scan { secret_env, paths } => scan(&secret_env, &paths),
@@ -718,9 +728,16 @@ fn bundled_sot() -> Option<PathBuf> {
 
 const BUNDLED_SEED: &str = "fixtures/sot/seed-one-line.md";
 
+/// `evidence --fixtures` and `--cases` (each defaulting to this checkout's own).
+struct SuiteFolders {
+    fixtures: Option<PathBuf>,
+    cases: Option<PathBuf>,
+}
+
 fn evidence(
     sot: Option<PathBuf>,
     scenarios: Option<PathBuf>,
+    folders: SuiteFolders,
     out: Option<PathBuf>,
     force: bool,
 ) -> Result<Exit, CliError> {
@@ -740,8 +757,8 @@ fn evidence(
     let harness = std::env::current_exe().map_err(CliError::CurrentExe)?;
     let suite = crate::acceptance::AcceptanceSuite::new(&sot, &scenarios)
         .harness_binary(harness)
-        .fixtures_dir(root.join("fixtures"))
-        .cases_dir(root.join("harness-tests/cases"))
+        .fixtures_dir(folders.fixtures.unwrap_or_else(|| root.join("fixtures")))
+        .cases_dir(folders.cases.unwrap_or_else(|| root.join("harness-tests/cases")))
         .work_dir(&runs)
         .junit_path(Some(out.join("junit.xml")));
     let args = libtest_mimic::Arguments {

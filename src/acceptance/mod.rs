@@ -1,16 +1,27 @@
 //! The acceptance plugin: every acceptance bullet of a planning document becomes one
 //! generated `libtest-mimic` trial, runnable with `cargo test` and `cargo nextest run`.
 //!
-//! A consumer's `harness = false` test target is a few lines (in an integration test,
-//! `env!("CARGO_BIN_EXE_case-harness")` names the binary):
+//! A consumer's `harness = false` test target is a few lines (`examples/consumer/` in this
+//! repository is a whole crate doing it, with its own plan, scenarios and fixtures):
 //!
 //! ```no_run
 //! fn main() -> std::process::ExitCode {
-//!     case_harness::acceptance::AcceptanceSuite::new("fixtures/sot/seed-one-line.md", "scenarios")
-//!         .harness_binary("target/debug/case-harness")
+//!     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+//!     case_harness::acceptance::AcceptanceSuite::new(root.join("plan.md"), root.join("scenarios"))
+//!         .fixtures_dir(root.join("fixtures"))
 //!         .main()
 //! }
 //! ```
+//!
+//! The `case-harness` binary the trials drive is, in this order: the one given to
+//! [`AcceptanceSuite::harness_binary`], `$CASE_HARNESS_BIN`, nextest's
+//! `NEXTEST_BIN_EXE_case-harness` or Cargo's `CARGO_BIN_EXE_case-harness` (set for this
+//! package's own tests only), then `case-harness` on `PATH`; none is an error that says how to
+//! get one. A binary whose `--version` is not this library's version is refused, naming both.
+//! Fixtures are the consumer's own: a step that uses one needs
+//! [`AcceptanceSuite::fixtures_dir`] (there is no default folder), and `{cases}` in a Case
+//! command needs [`AcceptanceSuite::cases_dir`]. The scenario format is in [`scenario`] and
+//! `docs/scenario.schema.json`.
 //!
 //! Planning alone reads the files and names the trials, without running anything:
 //!
@@ -37,6 +48,7 @@
 //! process writes a fragment keyed by `NEXTEST_RUN_ID` and re-merges all fragments of the
 //! run into the one file (under a lock), so the file is complete when the last trial ends.
 
+pub mod binary;
 mod report;
 pub mod scenario;
 pub mod steps;
@@ -175,6 +187,9 @@ pub enum AcceptanceError {
     /// The work-item status could not be derived for `summary.md`.
     #[error("cannot derive the work-item status for summary.md: {0}")]
     Status(#[source] StatusUnavailable),
+    /// No usable `case-harness` binary (none found, or of another version).
+    #[error(transparent)]
+    Binary(#[from] binary::BinaryError),
     /// Writing JUnit, the summary or a fragment failed.
     #[error(transparent)]
     Io(#[from] crate::path_io::PathIoError),
@@ -217,17 +232,17 @@ pub enum StatusUnavailable {
 pub struct AcceptanceSuite {
     sots: Vec<PathBuf>,
     scenarios_dir: PathBuf,
-    harness_binary: PathBuf,
-    fixtures_dir: PathBuf,
-    cases_dir: PathBuf,
+    harness_binary: Option<PathBuf>,
+    fixtures_dir: Option<PathBuf>,
+    cases_dir: Option<PathBuf>,
     work_dir: PathBuf,
     junit_path: Option<PathBuf>,
 }
 
 impl AcceptanceSuite {
-    /// A suite over one SOT file and a scenarios folder, with defaults relative to the
-    /// current directory: binary `case-harness` from `PATH`, `fixtures/`,
-    /// `harness-tests/cases/`, run folders under `target/case-harness/acceptance/`
+    /// A suite over one SOT file and a scenarios folder. The binary is found when the suite
+    /// runs (see the [module documentation](self)); there is no fixtures or cases folder
+    /// until one is given; run folders go under `target/case-harness/acceptance/`
     /// (or `$CASE_HARNESS_ACCEPTANCE_DIR`), JUnit at `target/case-harness/junit/acceptance.xml`
     /// (or `$CASE_HARNESS_JUNIT_PATH`).
     pub fn new(sot: impl Into<PathBuf>, scenarios_dir: impl Into<PathBuf>) -> Self {
@@ -235,9 +250,9 @@ impl AcceptanceSuite {
         AcceptanceSuite {
             sots: vec![sot.into()],
             scenarios_dir: scenarios_dir.into(),
-            harness_binary: PathBuf::from("case-harness"),
-            fixtures_dir: PathBuf::from("fixtures"),
-            cases_dir: PathBuf::from("harness-tests/cases"),
+            harness_binary: None,
+            fixtures_dir: None,
+            cases_dir: None,
             work_dir: std::env::var_os(ENV_WORK_DIR)
                 .map_or_else(|| target.join("case-harness/acceptance"), PathBuf::from),
             junit_path: Some(
@@ -253,21 +268,24 @@ impl AcceptanceSuite {
         self
     }
 
-    /// The `case-harness` binary the trials drive.
+    /// The `case-harness` binary the trials drive (a bare name is looked up on `PATH`); it
+    /// must be of this library's version. Without it the binary is found as the
+    /// [module documentation](self) says.
     pub fn harness_binary(mut self, path: impl Into<PathBuf>) -> Self {
-        self.harness_binary = path.into();
+        self.harness_binary = Some(path.into());
         self
     }
 
-    /// The fixtures folder (`decision/`, `admission/`, `tasks/`).
+    /// The consumer's fixtures folder: `decision/`, `admission/` and `tasks/`, each holding
+    /// `STEM.json` files that steps name by stem. Required by any step that uses a fixture.
     pub fn fixtures_dir(mut self, path: impl Into<PathBuf>) -> Self {
-        self.fixtures_dir = path.into();
+        self.fixtures_dir = Some(path.into());
         self
     }
 
-    /// The folder `{cases}` stands for in Case commands.
+    /// The folder `{cases}` stands for in Case commands (required when a command uses it).
     pub fn cases_dir(mut self, path: impl Into<PathBuf>) -> Self {
-        self.cases_dir = path.into();
+        self.cases_dir = Some(path.into());
         self
     }
 
@@ -300,11 +318,11 @@ impl AcceptanceSuite {
         Ok(planned)
     }
 
-    fn context(&self, trial: &PlannedTrial) -> StepContext {
+    fn context(&self, trial: &PlannedTrial, harness_binary: &Path) -> StepContext {
         StepContext {
-            harness_binary: self.harness_binary.clone(),
-            fixtures_dir: absolute(&self.fixtures_dir),
-            cases_dir: absolute(&self.cases_dir),
+            harness_binary: harness_binary.to_owned(),
+            fixtures_dir: self.fixtures_dir.as_deref().map(absolute),
+            cases_dir: self.cases_dir.as_deref().map(absolute),
             // Each bullet's trial runs against the SOT it comes from.
             sot: absolute(trial.sot.as_ref().unwrap_or(&self.sots[0])),
             work_dir: absolute(&self.work_dir).join(trial.name.replace("::", "__")),
@@ -318,6 +336,12 @@ impl AcceptanceSuite {
     ) -> Result<(libtest_mimic::Conclusion, Vec<TrialRecord>), AcceptanceError> {
         let planned = self.plan()?;
         guard_nextest_exact(args, &planned, std::env::var_os("NEXTEST").is_some())?;
+        // Listing runs nothing, so it needs no binary (nextest lists before it runs).
+        let harness_binary = if args.list {
+            PathBuf::new()
+        } else {
+            binary::resolve(self.harness_binary.as_deref())?
+        };
         for trial in &planned {
             if let (Some(reason), false) = (&trial.ignored, args.list) {
                 eprintln!("note: {} is ignored: {reason}", trial.name);
@@ -326,7 +350,7 @@ impl AcceptanceSuite {
         let records: Arc<Mutex<Vec<TrialRecord>>> = Arc::default();
         let trials: Vec<Trial> = planned
             .iter()
-            .map(|trial| self.trial(trial, Arc::clone(&records)))
+            .map(|trial| self.trial(trial, &harness_binary, Arc::clone(&records)))
             .collect();
         let conclusion = libtest_mimic::run(args, trials);
         let mut records = records.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
@@ -364,9 +388,9 @@ impl AcceptanceSuite {
         }
     }
 
-    fn trial(&self, planned: &PlannedTrial, records: Arc<Mutex<Vec<TrialRecord>>>) -> Trial {
+    fn trial(&self, planned: &PlannedTrial, harness_binary: &Path, records: Arc<Mutex<Vec<TrialRecord>>>) -> Trial {
         let trial = planned.clone();
-        let context = self.context(planned);
+        let context = self.context(planned, harness_binary);
         let ignored = planned.ignored.is_some();
         Trial::test(planned.name.clone(), move || {
             let started = Instant::now();

@@ -16,7 +16,66 @@
 //! ```
 //!
 //! Everything is parsed strictly (unknown keys are errors) and a step whose `expect` asserts
-//! nothing is refused: a check that cannot fail is not a check.
+//! nothing is refused: a check that cannot fail is not a check. The same format as a JSON
+//! Schema (of the TOML read as JSON): `docs/scenario.schema.json`.
+//!
+//! # The format, key by key
+//!
+//! Every `*.toml` file of the scenarios folder is one work item's file:
+//!
+//! | key | type | default | meaning |
+//! |---|---|---|---|
+//! | `work_item` | string | required | the work item whose bullets the file binds, e.g. `CTO-WORK-022` |
+//! | `[[scenario]]` | table array | none | one per acceptance bullet |
+//! | `[[trial]]` | table array | none | trials bound to a name, not a bullet |
+//!
+//! `[[scenario]]`: `bullet` (string, required: the bullet's text, matched with whitespace
+//! normalised, backticks kept), `proof` (string, required: one sentence shown in
+//! `summary.md`), `[[scenario.step]]` (at least one; run in order, in one folder).
+//!
+//! `[[trial]]`: `name` (string, required: the trial is `WORK-ITEM::name`), `proof` (required),
+//! `requires_env` (string, default none: a variable that must be set, or the trial is listed
+//! as ignored with that reason), `[[trial.step]]` (at least one).
+//!
+//! A step (`[[scenario.step]]` or `[[trial.step]]`):
+//!
+//! | key | type | default | meaning |
+//! |---|---|---|---|
+//! | `action` | `run`, `check`, `status`, `forge_pass`, `commit_and_scan` | required | `case-harness run`; `check --format json`; `status --format json` over this scenario's runs so far; reseal the previous report as a forged `pass` and `verify` it; commit this scenario's run folders to a fresh git repository and `scan` them |
+//! | `decision` | string | `local-provider-required` | stem of `FIXTURES/decision/STEM.json`, or `unset` (no decision file) |
+//! | `admission` | string | `candidate-smollm2` (with `base_url = "real"`: `$CTO_HARNESS_CASE_MODEL_ADMISSION_FILE`) | stem of `FIXTURES/admission/STEM.json`, or `unset` |
+//! | `task` | string | `capital-of-france` | stem of `FIXTURES/tasks/STEM.json` |
+//! | `base_url` | string | `fake` | `fake` (a wiremock provider on 127.0.0.1 serving the admission's model), `real` (`$CTO_HARNESS_CASE_LOCAL_BASE_URL`), `unset`, or a literal URL |
+//! | `fake_reply` | string | `The capital of France is Paris.` | what the fake provider's chat completions answer |
+//! | `case` | array of strings | the reference Case | the Case command; `{marker}` becomes a file whose existence proves it ran, `{cases}` the suite's cases folder |
+//! | `env` | table of strings | empty | extra environment for the harness |
+//! | `secret` | bool | `false` | set `CTO_HARNESS_CASE_LOCAL_API_KEY` to a fresh canary for the scenario |
+//! | `timeout` | float (seconds) | 60 (600 with `base_url = "real"`) | `run --timeout` |
+//! | `leak` | bool | `false` | `commit_and_scan` only: also commit a file holding the canary (a negative control) |
+//! | `expect` | table | required, not empty | what must hold afterwards (below) |
+//!
+//! The fixture stems' defaults are this repository's file names; a consumer's suite names its
+//! own in every step (`FIXTURES` is [`AcceptanceSuite::fixtures_dir`](super::AcceptanceSuite::fixtures_dir);
+//! there is no default folder).
+//!
+//! `expect` (every key set is checked; at least one must be set; none has a default):
+//!
+//! | key | type | holds when |
+//! |---|---|---|
+//! | `exit` | integer | the command exited with this code |
+//! | `blocked` | array of gate codes | exactly these gates blocked, in this order |
+//! | `case_process_started` | bool | the report (and trace) say Case was or was not started |
+//! | `marker_exists` | bool | the `{marker}` file exists or not afterwards |
+//! | `outcome` | string | the report's `outcome` (`pass`, `fail`, `blocked`, …) |
+//! | `report` | table: dotted path → value | each report field equals the value; `"{admission.FIELD}"` stands for that field of the admission used |
+//! | `reasons_contain` | array of strings | each string appears in the report's `reasons` |
+//! | `provider_chat_requests` | integer | the fake provider received this many chat requests |
+//! | `secret_scan_clean` | bool | the secret scan is clean or not |
+//! | `secret_hit_channels` | array of strings | exactly these channels had a secret hit |
+//! | `secret_channels_scanned` | bool | every channel the SOT names was scanned |
+//! | `inputs_unchanged` | bool | the decision and admission files kept their bytes and mtime |
+//! | `verify` | bool | `case-harness verify` accepts the report or not |
+//! | `derived` | table: work item → status | `status` derives these statuses |
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -289,4 +348,72 @@ pub(crate) fn load_dir(dir: &Path) -> Result<Scenarios, ScenarioError> {
         }
     }
     Ok(loaded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema() -> jsonschema::Validator {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(root.join("docs/scenario.schema.json")).expect("schema");
+        let schema: serde_json::Value = serde_json::from_str(&text).expect("schema is JSON");
+        jsonschema::validator_for(&schema).expect("a valid JSON Schema")
+    }
+
+    fn as_json(text: &str) -> serde_json::Value {
+        let value: toml::Value = toml::from_str(text).expect("TOML");
+        serde_json::to_value(value).expect("JSON")
+    }
+
+    /// docs/scenario.schema.json accepts every scenario file of the repository (this crate's
+    /// and examples/consumer's), and they load.
+    #[test]
+    fn the_json_schema_accepts_every_scenario_file_of_the_repository() {
+        let validator = schema();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut seen = 0;
+        for dir in ["scenarios", "examples/consumer/scenarios"] {
+            load_dir(&root.join(dir)).expect("the scenarios load");
+            for entry in std::fs::read_dir(root.join(dir)).expect("folder") {
+                let path = entry.expect("entry").path();
+                if path.extension().is_some_and(|ext| ext == "toml") {
+                    let instance = as_json(&std::fs::read_to_string(&path).expect("read"));
+                    let errors: Vec<String> = validator.iter_errors(&instance).map(|e| e.to_string()).collect();
+                    assert!(errors.is_empty(), "{}: {errors:?}", path.display());
+                    seen += 1;
+                }
+            }
+        }
+        assert!(seen >= 3, "{seen} files");
+    }
+
+    /// The schema and the parser refuse the same mistakes: a misspelled step key, an unknown
+    /// action, an empty `expect`. Catches a schema that accepts anything.
+    #[test]
+    fn the_json_schema_and_the_parser_refuse_the_same_mistakes() {
+        let validator = schema();
+        let good =
+            "work_item = \"X-1\"\n[[scenario]]\nbullet = \"b\"\nproof = \"p\"\n[[scenario.step]]\naction = \"run\"\n";
+        let cases = [
+            (
+                "misspelled key",
+                format!("{good}admision = \"a\"\nexpect = {{ exit = 0 }}\n"),
+                true,
+            ),
+            (
+                "unknown action",
+                good.replace("\"run\"", "\"walk\"") + "expect = { exit = 0 }\n",
+                true,
+            ),
+            ("empty expect", format!("{good}expect = {{}}\n"), true),
+            ("fine", format!("{good}task = \"t\"\nexpect = {{ exit = 0 }}\n"), false),
+        ];
+        for (what, text, refused) in cases {
+            assert_eq!(!validator.is_valid(&as_json(&text)), refused, "schema, {what}");
+            let dir = tempfile::tempdir().expect("tempdir");
+            std::fs::write(dir.path().join("x.toml"), &text).expect("write");
+            assert_eq!(load_dir(dir.path()).is_err(), refused, "parser, {what}");
+        }
+    }
 }

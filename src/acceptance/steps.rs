@@ -17,10 +17,10 @@ use crate::evidence::names;
 pub(crate) struct StepContext {
     /// The `case-harness` binary to drive.
     pub harness_binary: PathBuf,
-    /// `fixtures/` (with `decision/`, `admission/`, `tasks/`).
-    pub fixtures_dir: PathBuf,
-    /// Folder substituted for `{cases}` in Case commands.
-    pub cases_dir: PathBuf,
+    /// The consumer's fixtures folder (with `decision/`, `admission/`, `tasks/`), if given.
+    pub fixtures_dir: Option<PathBuf>,
+    /// Folder substituted for `{cases}` in Case commands, if given.
+    pub cases_dir: Option<PathBuf>,
     /// The SOT the scenarios bind (passed to `run --sot` and `status --sot`).
     pub sot: PathBuf,
     /// This trial's own folder; emptied before the trial.
@@ -37,6 +37,13 @@ pub(crate) struct TrialEvidence {
     /// Reports among `reports` rewritten on purpose by a `forge_pass` step.
     pub forged: Vec<PathBuf>,
 }
+
+/// The decision fixture stem a step uses when it names none.
+pub const DEFAULT_DECISION: &str = "local-provider-required";
+/// The admission fixture stem a step uses when it names none.
+pub const DEFAULT_ADMISSION: &str = "candidate-smollm2";
+/// The task fixture stem a step uses when it names none.
+pub const DEFAULT_TASK: &str = "capital-of-france";
 
 /// The default answer of the fake provider (what the bundled task checks for).
 pub const DEFAULT_FAKE_REPLY: &str = "The capital of France is Paris.";
@@ -78,6 +85,17 @@ pub(crate) fn execute(steps: &[Step], context: &StepContext) -> Result<TrialEvid
             .map_err(|err| format!("step {} ({:?}): {err}", index + 1, step.action))?;
     }
     Ok(evidence)
+}
+
+/// Every harness command of a step: the environment cleared but for `PATH` (so a binary found
+/// on `PATH`, and anything it starts, is found again), stdin closed.
+fn cleared_command(binary: &Path) -> Command {
+    let mut command = Command::new(binary);
+    command.env_clear().stdin(Stdio::null());
+    if let Some(path) = std::env::var_os("PATH") {
+        command.env("PATH", path);
+    }
+    command
 }
 
 fn reset_dir(dir: &Path) -> Result<(), String> {
@@ -143,12 +161,29 @@ impl StepRun<'_> {
         &self.step.expect
     }
 
-    fn fixture(&self, kind: &str, stem: &str) -> Result<PathBuf, String> {
-        let path = self.context.fixtures_dir.join(kind).join(format!("{stem}.json"));
+    /// `FIXTURES/kind/stem.json`; `key` is the step's key, for the messages.
+    fn fixture(&self, kind: &str, key: &str, stem: &str, named: bool) -> Result<PathBuf, String> {
+        let Some(dir) = &self.context.fixtures_dir else {
+            return Err(format!(
+                "this step uses the {kind} fixture {stem:?}, but the suite has no fixtures folder: \
+                 call AcceptanceSuite::fixtures_dir (or pass `evidence --fixtures DIR`)"
+            ));
+        };
+        let path = dir.join(kind).join(format!("{stem}.json"));
         if path.is_file() {
             Ok(path)
+        } else if named {
+            Err(format!(
+                "fixture {} (`{key} = {stem:?}`) does not exist",
+                path.display()
+            ))
         } else {
-            Err(format!("fixture {} does not exist", path.display()))
+            Err(format!(
+                "fixture {} does not exist: the step names no `{key}`, and {stem:?} is the default; \
+                 name one of your own fixtures in the step (`{key} = \"STEM\"` for {}/{kind}/STEM.json)",
+                path.display(),
+                dir.display()
+            ))
         }
     }
 
@@ -163,9 +198,11 @@ impl StepRun<'_> {
         {
             return Ok(Some(PathBuf::from(path)));
         }
-        match self.step.decision.as_deref().unwrap_or("local-provider-required") {
+        match self.step.decision.as_deref().unwrap_or(DEFAULT_DECISION) {
             "unset" => Ok(None),
-            stem => self.fixture("decision", stem).map(Some),
+            stem => self
+                .fixture("decision", "decision", stem, self.step.decision.is_some())
+                .map(Some),
         }
     }
 
@@ -176,19 +213,17 @@ impl StepRun<'_> {
                 .map(|path| Some(PathBuf::from(path)))
                 .ok_or_else(|| format!("the real Stage 2 step needs {ENV_ADMISSION_FILE}"));
         }
-        match self.step.admission.as_deref().unwrap_or("candidate-smollm2") {
+        match self.step.admission.as_deref().unwrap_or(DEFAULT_ADMISSION) {
             "unset" => Ok(None),
-            stem => self.fixture("admission", stem).map(Some),
+            stem => self
+                .fixture("admission", "admission", stem, self.step.admission.is_some())
+                .map(Some),
         }
     }
 
     /// The command with a cleared environment plus PATH, the records and the step's env.
     fn harness(&self, decision: Option<&Path>, admission: Option<&Path>, base_url: Option<&str>) -> Command {
-        let mut command = Command::new(&self.context.harness_binary);
-        command.env_clear().stdin(Stdio::null());
-        if let Some(path) = std::env::var_os("PATH") {
-            command.env("PATH", path);
-        }
+        let mut command = cleared_command(&self.context.harness_binary);
         if let Some(path) = decision {
             command.env(ENV_DECISION_FILE, path);
         }
@@ -284,7 +319,12 @@ impl StepRun<'_> {
             .collect::<Result<Vec<_>, _>>()?;
         let marker = self.step_dir.join("case-command-ran");
         let out = self.step_dir.join("run");
-        let task = self.fixture("tasks", self.step.task.as_deref().unwrap_or("capital-of-france"))?;
+        let task = self.fixture(
+            "tasks",
+            "task",
+            self.step.task.as_deref().unwrap_or(DEFAULT_TASK),
+            self.step.task.is_some(),
+        )?;
         let timeout = self.step.timeout.unwrap_or(if self.is_real() { 600.0 } else { 60.0 });
 
         let mut command = self.harness(decision.as_deref(), admission.as_deref(), base_url.as_deref());
@@ -304,10 +344,17 @@ impl StepRun<'_> {
         if let Some(case) = &self.step.case {
             command.arg("--");
             for arg in case {
-                command.arg(
-                    arg.replace("{marker}", &marker.display().to_string())
-                        .replace("{cases}", &self.context.cases_dir.display().to_string()),
-                );
+                let arg = arg.replace("{marker}", &marker.display().to_string());
+                let arg = match (&self.context.cases_dir, arg.contains("{cases}")) {
+                    (Some(cases), true) => arg.replace("{cases}", &cases.display().to_string()),
+                    (None, true) => {
+                        return Err("the Case command uses {cases}, but the suite has no cases folder: \
+                             call AcceptanceSuite::cases_dir (or pass `evidence --cases DIR`)"
+                            .to_owned());
+                    }
+                    (_, false) => arg,
+                };
+                command.arg(arg);
             }
         }
         let output = self.spawn(command, Duration::from_secs_f64(timeout) + COMMAND_GRACE)?;
@@ -437,8 +484,8 @@ impl StepRun<'_> {
     }
 
     fn verify(&self, report: &Path) -> Result<Output, String> {
-        let mut command = Command::new(&self.context.harness_binary);
-        command.env_clear().arg("verify").arg(report);
+        let mut command = cleared_command(&self.context.harness_binary);
+        command.arg("verify").arg(report);
         self.spawn(command, COMMAND_GRACE)
     }
 
@@ -557,15 +604,11 @@ impl StepRun<'_> {
             git(&["add", "-A"])?;
             git(&["commit", "-q", "-m", "remove leak"])?;
         }
-        let mut command = Command::new(&self.context.harness_binary);
+        let mut command = cleared_command(&self.context.harness_binary);
         command
-            .env_clear()
             .env(ENV_LOCAL_API_KEY, self.canary)
             .args(["scan", "--secret-env", ENV_LOCAL_API_KEY])
             .arg(repo);
-        if let Some(path) = std::env::var_os("PATH") {
-            command.env("PATH", path);
-        }
         let output = self.spawn(command, COMMAND_GRACE)?;
         check_eq("scan exit code", &self.expectations().exit, &output.code)
             .map_err(|err| format!("{err}\n{}", output.stdout))
@@ -757,5 +800,15 @@ mod tests {
         let err = check_eq("exit code", &Some(0), &None).expect_err("differs");
         assert_eq!(err, "exit code: expected 0, found none");
         assert!(check_eq::<i32>("exit code", &None, &Some(3)).is_ok());
+    }
+
+    /// Issue 23: `verify = true` failed when the binary came from PATH, because the `verify`
+    /// command was the one built without PATH. Catches dropping PATH from the shared builder.
+    #[test]
+    fn every_step_command_keeps_path_and_nothing_else() {
+        let command = cleared_command(Path::new("case-harness"));
+        let envs: Vec<_> = command.get_envs().collect();
+        let path = std::env::var_os("PATH").expect("tests run with PATH");
+        assert_eq!(envs, vec![(std::ffi::OsStr::new("PATH"), Some(path.as_os_str()))]);
     }
 }

@@ -147,7 +147,7 @@ impl Sandbox {
             without: spec.without,
             command: spec.command.iter().map(Into::into).collect(),
         };
-        let mut command = tokio::process::Command::new(exe);
+        let mut command = tokio::process::Command::new(&exe);
         command
             .arg(SUBCOMMAND)
             .args(args.to_args())
@@ -176,7 +176,7 @@ impl Sandbox {
         }
         let outer = command
             .spawn()
-            .map_err(|error| setup("cannot start the sandbox process", error))?;
+            .map_err(|error| SandboxError::Setup(format!("cannot start the sandbox process {} in {}: {error}; the user running the harness must be able to execute it and to enter every folder above both", exe.display(), spec.working_dir.display())))?;
         drop(sandbox_end);
         let control = Arc::new(harness_end);
         let messages = spawn_reader(control.clone());

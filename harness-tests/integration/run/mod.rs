@@ -16,6 +16,8 @@ mod claude_code;
 mod common;
 /// Case's confinement: only the adapter reachable, evidence read-only, nothing outlives the run.
 mod confinement;
+/// Another project's suite through `evidence --fixtures --cases` (examples/consumer).
+mod consumer;
 /// `kill -9` of the harness at each stage of a run.
 mod crash;
 /// The main job, `case-harness evidence`.
