@@ -138,6 +138,7 @@ async fn run_without_out_writes_a_new_timestamped_folder_and_prints_one_json_obj
     let second = tokio::task::spawn_blocking(move || second.output().expect("runs"))
         .await
         .expect("join");
+    let stamp = regex::Regex::new(r"^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ(-\d+)?/report\.json$").expect("regex");
     let mut reports = Vec::new();
     for output in [first, second] {
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -149,7 +150,6 @@ async fn run_without_out_writes_a_new_timestamped_folder_and_prints_one_json_obj
         assert!(json["reasons"].is_array());
         let report = json["report"].as_str().expect("report path").to_owned();
         let folder = report.strip_prefix("runs/").expect("under runs/");
-        let stamp = regex::Regex::new(r"^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ(-\d+)?/report\.json$").expect("regex");
         assert!(stamp.is_match(folder), "{report}");
         assert_eq!(read_json(&cwd.join(&report))["outcome"], "pass");
         let stderr = String::from_utf8_lossy(&output.stderr);
