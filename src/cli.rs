@@ -446,7 +446,6 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         } => {
             let options = crate::run::RunOptions {
                 task,
-                out: run_output::out_or_new(out)?,
                 timeout: seconds("--timeout", timeout)?,
                 case_command,
                 simulated,
@@ -460,6 +459,8 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
                 keep_home,
                 upstream_api,
                 sampling: crate::output::SamplingPin::new(temperature, seed).map_err(CliError::Sampling)?,
+                // Last: a usage error above leaves no empty runs/<timestamp> behind.
+                out: run_output::out_or_new(out)?,
             };
             match attempts {
                 None => run_output::finish(format, &options.out, run_pipeline(&options, decision, admission)),
