@@ -15,9 +15,13 @@ use crate::config::HarnessConfig;
 use crate::gates::{self, GateInputs, GateStatus};
 use crate::output::CheckOutput;
 
+mod completions;
 mod confinement;
+mod doctor;
 mod evidence_folder;
+mod evidence_selection;
 mod exit;
+mod run_output;
 mod signing;
 
 use exit::CliError;
@@ -120,9 +124,13 @@ enum Command {
         /// The task file handed to Case (copied to the run folder as task.json).
         #[arg(long, value_name = "PATH")]
         task: PathBuf,
-        /// The run folder; created if missing, must be empty.
+        /// The run folder; created if missing, must be empty (default: a new
+        /// `runs/<UTC timestamp>`, e.g. runs/2026-12-07T18-05-03Z, printed at the end).
         #[arg(long, value_name = "DIR")]
-        out: PathBuf,
+        out: Option<PathBuf>,
+        /// Output format: `json` prints one object on stdout (outcome, report, reasons, exit_code).
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
         /// Seconds before Case (and everything it started) is killed.
         #[arg(long, value_name = "SECS", default_value_t = crate::run::DEFAULT_CASE_TIMEOUT.as_secs_f64())]
         timeout: f64,
@@ -254,6 +262,8 @@ enum Command {
         /// Replace the earlier `evidence` run in --out (only what `evidence` wrote there).
         #[arg(long)]
         force: bool,
+        #[command(flatten)]
+        selection: evidence_selection::SelectionFlags,
     },
     /// Recompute a sealed report from its run folder; exit 0 if it holds, 1 if not.
     ///
@@ -298,6 +308,32 @@ enum Command {
         /// Files or folders to scan.
         #[arg(value_name = "PATH", required = true)]
         paths: Vec<PathBuf>,
+    },
+    /// Check that this machine can gate, confine and run Case, and say what to fix.
+    ///
+    /// One line per check, each ok, warn or fail: user namespaces, root (Case then runs as
+    /// uid 65534), folder traversal for uid 65534, the provider (GET {base}/models, loopback
+    /// only), the agent binaries and the signing key. Exit 0 when nothing fails, 1 otherwise.
+    #[command(after_long_help = ENVIRONMENT_HELP)]
+    Doctor {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+        /// Seconds to wait for GET {base}/models.
+        #[arg(long, value_name = "SECS", default_value_t = gates::DEFAULT_PROBE_TIMEOUT.as_secs_f64())]
+        probe_timeout: f64,
+    },
+    /// Print a shell completion script to stdout, e.g. `case-harness completions bash`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum, value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout, or write one page per command into --dir.
+    Man {
+        /// Write case-harness.1 and case-harness-COMMAND.1 … into this folder instead.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
     },
     /// The bundled reference Case (what `run` starts when no command follows `--`).
     ///
@@ -399,6 +435,7 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
             admission,
             task,
             out,
+            format,
             timeout,
             probe_timeout: probe,
             sot,
@@ -417,7 +454,6 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         } => {
             let options = crate::run::RunOptions {
                 task,
-                out,
                 timeout: seconds("--timeout", timeout)?,
                 case_command,
                 simulated,
@@ -431,13 +467,15 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
                 keep_home,
                 upstream_api,
                 sampling: crate::output::SamplingPin::new(temperature, seed).map_err(CliError::Sampling)?,
+                // Last: a usage error above leaves no empty runs/<timestamp> behind.
+                out: run_output::out_or_new(out)?,
             };
             match attempts {
-                None => run_pipeline(&options, decision, admission),
+                None => run_output::finish(format, &options.out, run_pipeline(&options, decision, admission)),
                 Some(attempts) => {
                     let plan =
                         crate::attempts::AttemptPlan::new(attempts, require, parallel).map_err(CliError::Attempts)?;
-                    run_attempts(&options, decision, admission, plan)
+                    run_output::finish(format, &options.out, run_attempts(&options, decision, admission, plan))
                 }
             }
         }
@@ -480,10 +518,14 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
             cases,
             out,
             force,
-        } => evidence(sot, scenarios, SuiteFolders { fixtures, cases }, out, force),
+            selection,
+        } => evidence(sot, scenarios, SuiteFolders { fixtures, cases }, out, force, selection),
         Command::Verify { report, key } => signing::verify(&report, key.as_deref()),
         Command::Keygen { path } => signing::keygen(path.as_deref()),
         Command::Scan { secret_env, paths } => scan(&secret_env, &paths),
+        Command::Doctor { format, probe_timeout } => doctor::doctor(format, seconds("--probe-timeout", probe_timeout)?),
+        Command::Completions { shell } => completions::completions(shell),
+        Command::Man { dir } => completions::man(dir.as_deref()),
         Command::ReferenceCase => Ok(crate::reference_case::main()),
     }
 }
@@ -503,15 +545,14 @@ fn run_pipeline(
     options: &crate::run::RunOptions,
     decision: Option<PathBuf>,
     admission: Option<PathBuf>,
-) -> Result<Exit, CliError> {
+) -> Result<run_output::RunEnded, CliError> {
     let config = run_config(decision, admission);
     let report = crate::signals::block_on(crate::run::run(options, &config)).map_err(CliError::Runtime)??;
-    let report_path = options.out.join(crate::evidence::names::REPORT);
-    println!("{}: {}", report.outcome.as_str(), report_path.display());
-    for reason in &report.reasons {
-        println!("  - {reason}");
-    }
-    Ok(Exit::from(report.outcome))
+    Ok(run_output::RunEnded {
+        outcome: report.outcome,
+        report: options.out.join(crate::evidence::names::REPORT),
+        reasons: report.reasons,
+    })
 }
 
 /// `run --attempts N`: every attempt, then the aggregate's verdict.
@@ -520,20 +561,16 @@ fn run_attempts(
     decision: Option<PathBuf>,
     admission: Option<PathBuf>,
     plan: crate::attempts::AttemptPlan,
-) -> Result<Exit, CliError> {
+) -> Result<run_output::RunEnded, CliError> {
     let config = run_config(decision, admission);
     let aggregate = crate::signals::block_on(crate::attempts::run_attempts(options, &config, plan))
         .map_err(CliError::Runtime)?
         .map_err(|err| CliError::Attempts(err.to_string()))?;
-    println!(
-        "{}: {}",
-        aggregate.outcome.as_str(),
-        options.out.join(crate::attempts::AGGREGATE).display()
-    );
-    for reason in &aggregate.reasons {
-        println!("  - {reason}");
-    }
-    Ok(Exit::from(aggregate.outcome))
+    Ok(run_output::RunEnded {
+        outcome: aggregate.outcome,
+        report: options.out.join(crate::attempts::AGGREGATE),
+        reasons: aggregate.reasons,
+    })
 }
 
 fn scan(secret_env: &str, paths: &[PathBuf]) -> Result<Exit, CliError> {
@@ -740,16 +777,27 @@ fn evidence(
     folders: SuiteFolders,
     out: Option<PathBuf>,
     force: bool,
+    selection: evidence_selection::SelectionFlags,
 ) -> Result<Exit, CliError> {
     let root = bundled_root();
     let sot = sot.unwrap_or_else(|| root.join(BUNDLED_SEED));
     let scenarios = scenarios.unwrap_or_else(|| root.join("scenarios"));
-    // The default folder is the harness's own: an earlier run there is replaced without --force.
-    let replace = force || out.is_none();
+    // The default folder is the harness's own: an earlier run there is replaced without --force,
+    // and so is the one `--failed` re-runs.
+    let replace = force || out.is_none() || selection.failed;
     let out = out.unwrap_or_else(|| PathBuf::from("target/case-harness/evidence"));
     let out = std::path::absolute(&out).unwrap_or(out);
     // An unsafe key refuses before the folder is touched.
     let signer = signing::signer_from_env(&out)?;
+    // `--failed` reads the earlier run before its folder is replaced.
+    let only = match selection.failed {
+        true => Some(evidence_selection::previously_failed(&out)?),
+        false => None,
+    };
+    if only.as_ref().is_some_and(|names| names.is_empty()) {
+        println!("nothing to re-run: no trial failed in {}", out.display());
+        return Ok(Exit::Success);
+    }
     evidence_folder::prepare(&out, replace)?;
     // Ctrl-C records the trials in progress as interrupted, then stops (exit 130).
     crate::signals::record_stop_requests().map_err(CliError::Signals)?;
@@ -760,11 +808,13 @@ fn evidence(
         .fixtures_dir(folders.fixtures.unwrap_or_else(|| root.join("fixtures")))
         .cases_dir(folders.cases.unwrap_or_else(|| root.join("harness-tests/cases")))
         .work_dir(&runs)
-        .junit_path(Some(out.join("junit.xml")));
-    let args = libtest_mimic::Arguments {
-        test_threads: Some(2),
-        ..libtest_mimic::Arguments::default()
+        .junit_path(Some(out.join("junit.xml")))
+        .fail_fast(selection.fail_fast);
+    let suite = match only {
+        Some(names) => suite.only(names),
+        None => suite,
     };
+    let args = selection.arguments();
     let (conclusion, records) = suite.run(&args)?;
     let admission = current_admission()?;
     crate::acceptance::write_summary(&out.join("summary.md"), &sot, &records, &out, admission.as_ref())?;

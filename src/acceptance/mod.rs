@@ -57,6 +57,7 @@ pub(crate) use report::{write_acceptance_junit, write_summary};
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -65,6 +66,10 @@ use libtest_mimic::{Arguments, Failed, Trial};
 use self::scenario::{LoadedScenario, Scenarios, Step};
 use self::steps::{StepContext, TrialEvidence};
 use crate::sot::SotDocument;
+
+/// How the message of a trial that was planned but never started begins (a stop by signal,
+/// `--fail-fast`): `evidence --failed` re-runs such trials too.
+pub(crate) const NOT_RUN: &str = "not run";
 
 /// Environment variable that overrides where the acceptance JUnit file is written.
 pub(crate) const ENV_JUNIT_PATH: &str = "CASE_HARNESS_JUNIT_PATH";
@@ -237,6 +242,10 @@ pub struct AcceptanceSuite {
     cases_dir: Option<PathBuf>,
     work_dir: PathBuf,
     junit_path: Option<PathBuf>,
+    /// Run only these trials (`evidence --failed`); `None`: every planned trial.
+    only: Option<std::collections::BTreeSet<String>>,
+    /// After the first failed trial, start no other (`evidence --fail-fast`).
+    fail_fast: bool,
 }
 
 impl AcceptanceSuite {
@@ -259,6 +268,8 @@ impl AcceptanceSuite {
                 std::env::var_os(ENV_JUNIT_PATH)
                     .map_or_else(|| target.join("case-harness/junit/acceptance.xml"), PathBuf::from),
             ),
+            only: None,
+            fail_fast: false,
         }
     }
 
@@ -301,6 +312,20 @@ impl AcceptanceSuite {
         self
     }
 
+    /// Runs only the trials named in `names` (the others are not planned, so neither run nor
+    /// reported): `evidence --failed` re-runs what failed last time.
+    pub(crate) fn only(mut self, names: std::collections::BTreeSet<String>) -> Self {
+        self.only = Some(names);
+        self
+    }
+
+    /// After the first failed trial, trials not yet started are recorded as not run and
+    /// are not started (`evidence --fail-fast`; trials already running finish).
+    pub(crate) fn fail_fast(mut self, fail_fast: bool) -> Self {
+        self.fail_fast = fail_fast;
+        self
+    }
+
     /// Plans every trial: one per bullet, one per orphan scenario, one per named trial.
     pub fn plan(&self) -> Result<Vec<PlannedTrial>, AcceptanceError> {
         let mut documents: Vec<(PathBuf, SotDocument)> = Vec::new();
@@ -334,7 +359,10 @@ impl AcceptanceSuite {
         &self,
         args: &Arguments,
     ) -> Result<(libtest_mimic::Conclusion, Vec<TrialRecord>), AcceptanceError> {
-        let planned = self.plan()?;
+        let mut planned = self.plan()?;
+        if let Some(only) = &self.only {
+            planned.retain(|trial| only.contains(&trial.name));
+        }
         guard_nextest_exact(args, &planned, std::env::var_os("NEXTEST").is_some())?;
         // Listing runs nothing, so it needs no binary (nextest lists before it runs).
         let harness_binary = if args.list {
@@ -348,9 +376,10 @@ impl AcceptanceSuite {
             }
         }
         let records: Arc<Mutex<Vec<TrialRecord>>> = Arc::default();
+        let failed_once: Arc<AtomicBool> = Arc::default();
         let trials: Vec<Trial> = planned
             .iter()
-            .map(|trial| self.trial(trial, &harness_binary, Arc::clone(&records)))
+            .map(|trial| self.trial(trial, &harness_binary, Arc::clone(&records), Arc::clone(&failed_once)))
             .collect();
         let conclusion = libtest_mimic::run(args, trials);
         let mut records = records.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
@@ -388,15 +417,29 @@ impl AcceptanceSuite {
         }
     }
 
-    fn trial(&self, planned: &PlannedTrial, harness_binary: &Path, records: Arc<Mutex<Vec<TrialRecord>>>) -> Trial {
+    fn trial(
+        &self,
+        planned: &PlannedTrial,
+        harness_binary: &Path,
+        records: Arc<Mutex<Vec<TrialRecord>>>,
+        failed_once: Arc<AtomicBool>,
+    ) -> Trial {
         let trial = planned.clone();
         let context = self.context(planned, harness_binary);
         let ignored = planned.ignored.is_some();
+        let fail_fast = self.fail_fast;
         Trial::test(planned.name.clone(), move || {
             let started = Instant::now();
+            // `--fail-fast`: a trial failed, so the ones not yet started are not run.
+            if fail_fast && failed_once.load(Ordering::SeqCst) {
+                let message = format!("{NOT_RUN}: an earlier trial failed (--fail-fast)");
+                let entry = record(&trial, "skipped", Some(message.clone()), Duration::ZERO, TrialEvidence::default());
+                records.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(entry);
+                return Err(Failed::from(message));
+            }
             // `evidence` was stopped: trials not yet started are not run.
             if let Some(signal) = crate::signals::stop_requested() {
-                let message = format!("not run: the evidence run was stopped by {signal}");
+                let message = format!("{NOT_RUN}: the evidence run was stopped by {signal}");
                 let entry = record(&trial, "skipped", Some(message.clone()), Duration::ZERO, TrialEvidence::default());
                 records.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(entry);
                 return Err(Failed::from(message));
@@ -427,6 +470,9 @@ impl AcceptanceSuite {
                 ),
                 Err(message) => ("failed", Some(message), TrialEvidence::default()),
             };
+            if status == "failed" {
+                failed_once.store(true, Ordering::SeqCst);
+            }
             let entry = record(&trial, status, message.clone(), started.elapsed(), evidence);
             records.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(entry);
             match message {

@@ -112,6 +112,9 @@ pub(crate) enum CliError {
     /// `evidence --out` names a folder the harness may not fill or replace.
     #[error(transparent)]
     EvidenceOut(#[from] super::evidence_folder::EvidenceFolderError),
+    /// `evidence --failed` has no earlier run to read.
+    #[error(transparent)]
+    Selection(#[from] super::evidence_selection::SelectionError),
     /// The path of this binary (which the acceptance trials run) is unknown.
     #[error("cannot locate this binary")]
     CurrentExe(#[source] std::io::Error),
@@ -182,6 +185,7 @@ impl CliError {
             | CliError::Signals(_)
             | CliError::Json(_)
             | CliError::EvidenceOut(_)
+            | CliError::Selection(_)
             | CliError::CurrentExe(_)
             | CliError::SigningKey(_)
             | CliError::SigningKeyUnset

@@ -12,6 +12,8 @@ mod blocked;
 mod case_environment;
 /// Claude Code (the pinned npm release) as Case.
 mod claude_code;
+/// `run --format json`, `runs/<timestamp>`, evidence selection, doctor, completions, man.
+mod cli_extras;
 /// Shared set-up: records, a fake provider, running the binary.
 mod common;
 /// Case's confinement: only the adapter reachable, evidence read-only, nothing outlives the run.
