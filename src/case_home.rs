@@ -139,7 +139,10 @@ mod tests {
         assert!(expected_config.is_dir());
         assert_eq!(std::fs::read_dir(&expected_config).expect("dir").count(), 0);
         let expected_codex = run.path().join("case-home/.codex");
-        assert_eq!(value(&vars, "CODEX_HOME").map(PathBuf::from), Some(expected_codex.clone()));
+        assert_eq!(
+            value(&vars, "CODEX_HOME").map(PathBuf::from),
+            Some(expected_codex.clone())
+        );
         assert_eq!(std::fs::read_dir(&expected_codex).expect("dir").count(), 0);
         assert_eq!(value(&vars, "CLAUDE_CODE_ATTRIBUTION_HEADER"), Some("0"));
         assert_eq!(value(&vars, "DISABLE_NON_ESSENTIAL_MODEL_CALLS"), Some("1"));
