@@ -12,6 +12,8 @@ mod blocked;
 mod case_environment;
 /// Claude Code (the pinned npm release) as Case.
 mod claude_code;
+/// Codex CLI (the pinned npm release) as Case, through `/v1/responses`.
+mod codex;
 /// Shared set-up: records, a fake provider, running the binary.
 mod common;
 /// Case's confinement: only the adapter reachable, evidence read-only, nothing outlives the run.
