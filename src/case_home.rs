@@ -99,6 +99,12 @@ impl CaseHome {
         vars
     }
 
+    /// The agent folders inside `case-home/` (Claude's, Codex's, XDG's): Case must be able to
+    /// write them when it runs as another user (its configuration, sessions and logs).
+    pub(crate) fn agent_folders(&self) -> [&Path; 3] {
+        [&self.agent_config_dir, &self.xdg_config_dir, &self.codex_home]
+    }
+
     /// What the report records.
     pub(crate) fn facts(&self) -> CaseHomeFacts {
         CaseHomeFacts {
