@@ -318,26 +318,21 @@ async fn a_foreign_model_or_provider_on_codexs_command_line_blocks_before_spawn(
     .await;
 }
 
-/// A `config.toml` that Case writes into its own `CODEX_HOME` (the command line cannot show
-/// it) naming OpenAI's provider and `gpt-5-codex`: Codex asks the adapter (the harness's
-/// `OPENAI_BASE_URL`), which refuses the model with a 400 that Codex does not retry; nothing is
-/// forwarded and the run fails with the fallback attempt counted.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs Codex CLI: scripts/agents.sh install"]
-async fn a_config_file_naming_another_provider_and_model_is_refused_with_nothing_forwarded() {
+/// Runs Codex as Case after Case itself wrote `config` (printf format, `%s` is
+/// `$CASE_BASE_URL`) into its `CODEX_HOME`: the command line cannot show that file.
+async fn run_with_config_written_by_case(config: &str, timeout: &str) -> (Sandbox, FakeProvider, String) {
     let sandbox = Sandbox::new();
     let provider = provider().await;
-    let config = "model = \"gpt-5-codex\"\nmodel_provider = \"openai\"\n";
     let script = format!(
-        "printf '{config}' > \"$CODEX_HOME/config.toml\" && exec \"$0\" exec --skip-git-repo-check \
-         --sandbox danger-full-access 'What is the capital of France?'"
+        "printf '{config}' \"$CASE_BASE_URL\" > \"$CODEX_HOME/config.toml\" && exec \"$0\" exec \
+         --skip-git-repo-check --sandbox danger-full-access 'What is the capital of France?'"
     );
     let case = vec!["sh".to_owned(), "-c".to_owned(), script, codex().display().to_string()];
     let output = run(
         harness(&sandbox, Some(&base_url(&provider))),
         &sandbox,
         case,
-        &["--timeout", "120"],
+        &["--timeout", timeout],
     )
     .await;
     let report = sandbox.report();
@@ -349,8 +344,38 @@ async fn a_config_file_naming_another_provider_and_model_is_refused_with_nothing
         String::from_utf8_lossy(&output.stdout)
     );
     assert_eq!(report["outcome"], "fail", "{stderr}");
-    assert!(received_on(&provider, "/v1/responses").await.is_empty(), "forwarded");
-    assert!(chat_bodies(&provider).await.is_empty(), "forwarded");
+    assert!(
+        received_on(&provider, "/v1/responses").await.is_empty(),
+        "forwarded: {stderr}"
+    );
+    assert!(chat_bodies(&provider).await.is_empty(), "forwarded: {stderr}");
+    (sandbox, provider, stderr)
+}
+
+/// A `config.toml` that Case writes into its own `CODEX_HOME` naming another provider:
+/// Codex's built-in `openai` (0.169.0 ignores `OPENAI_BASE_URL` and dials OpenAI's host, which
+/// Case's network namespace cannot resolve or reach), and one at the adapter asking for
+/// `gpt-5-codex` (refused with a 400 that Codex does not retry). Nothing is forwarded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Codex CLI: scripts/agents.sh install"]
+async fn a_config_file_naming_another_provider_or_model_is_refused_with_nothing_forwarded() {
+    let (sandbox, _provider, stderr) =
+        run_with_config_written_by_case("model = \"gpt-5-codex\"\\nmodel_provider = \"openai\"\\n", "20").await;
+    assert_eq!(sandbox.report()["fallback_proof"]["requests"], 0, "{stderr}");
+
+    let at_the_adapter = [
+        "model = \"gpt-5-codex\"",
+        "model_provider = \"elsewhere\"",
+        "[model_providers.elsewhere]",
+        "name = \"elsewhere\"",
+        "base_url = \"%s\"",
+        "env_key = \"CASE_API_KEY\"",
+        "wire_api = \"responses\"",
+        "",
+    ]
+    .join("\\n");
+    let (sandbox, _provider, stderr) = run_with_config_written_by_case(&at_the_adapter, "60").await;
+    let report = sandbox.report();
     let refused: Vec<Value> = ledger(&sandbox)
         .into_iter()
         .filter(|line| line["path"] == "/v1/responses")
@@ -362,6 +387,7 @@ async fn a_config_file_naming_another_provider_and_model_is_refused_with_nothing
         "{}",
         report["fallback_proof"]
     );
+    assert_eq!(report["case"]["timed_out"], false, "{stderr}");
 }
 
 /// A real Stage 2 with Codex CLI as Case on the project's local provider (`eval
