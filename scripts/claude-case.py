@@ -20,7 +20,7 @@ Modes:
   default  Claude Code's own system prompt and all its tools, `--permission-mode acceptEdits`
            so that it may write files in its working directory without asking.
 
-Checks (on the agent's final text unless said otherwise):
+Checks (scripts/case_checks.py, shared with codex-case.py; on the agent's final text unless said otherwise):
   {"kind": "non_empty"}                        the reply is not blank
   {"kind": "contains", "value": "Paris"}       the reply contains the value (case-sensitive)
   {"kind": "not_contains", "value": "London"}  the reply does not contain the value
@@ -34,9 +34,11 @@ Extra Claude Code arguments may follow `--`."""
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
+
+sys.dont_write_bytecode = True  # no __pycache__ beside the scripts (a read-only host, or the repo)
+from case_checks import ContractError, judge  # noqa: E402
 
 
 def fail_contract(message):
@@ -49,35 +51,6 @@ def variable(name):
     if not value:
         fail_contract(f"{name} is not set: run me through `case-harness run`")
     return value
-
-
-def check(spec, reply, output_dir):
-    kind = spec.get("kind")
-    if kind == "non_empty":
-        passed = bool(reply.strip())
-    elif kind == "contains":
-        passed = spec["value"] in reply
-    elif kind == "not_contains":
-        passed = spec["value"] not in reply
-    elif kind == "word":
-        passed = re.search(r"(?:^|\W)" + re.escape(spec["value"]) + r"(?:\W|$)", reply, re.IGNORECASE) is not None
-    elif kind == "exact":
-        passed = reply.strip() == spec["value"].strip()
-    elif kind == "regex":
-        try:
-            passed = re.search(spec["value"], reply) is not None
-        except re.error as err:
-            fail_contract(f"task check regex {spec['value']!r} does not compile: {err}")
-    elif kind == "file_contains":
-        path = os.path.join(output_dir, spec["path"])
-        try:
-            with open(path, encoding="utf-8") as handle:
-                passed = spec["value"] in handle.read()
-        except OSError:
-            passed = False
-    else:
-        fail_contract(f"task check kind {kind!r} is not known (non_empty, contains, not_contains, word, exact, regex, file_contains)")
-    return dict(spec, passed=passed)
 
 
 def main():
@@ -129,7 +102,10 @@ def main():
         elif output is not None:
             error = "claude's JSON result is not an object"
 
-    checks = [check(spec, reply, output_dir) for spec in task.get("checks", [])]
+    try:
+        checks = judge(task.get("checks", []), reply, output_dir)
+    except ContractError as contract_error:
+        fail_contract(str(contract_error))
     passed = error is None and all(item["passed"] for item in checks)
     result = {"verdict": "pass" if passed else "fail", "model": model, "reply": reply, "checks": checks,
               "agent": agent, "error": error}

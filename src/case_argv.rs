@@ -17,10 +17,17 @@
 //! * inline JSON configuration (`--settings '{"env": {...}, "model": ...}'`) doing any of that;
 //! * a bare Claude model id as an argument (`claude-sonnet-4-6`: a model id, not a file).
 //!
+//! * for Codex CLI, from the argument that runs it: `-m`, `--oss`, `--profile` and `-c` settings
+//!   of `model`, `model_provider` and `model_providers.<id>` ([`codex`]);
+//! * an assignment to a `CODEX_…` variable (`CODEX_HOME=…` points Codex at a configuration
+//!   the harness did not make).
+//!
 //! Arguments are also split on whitespace, so a shell script given with `sh -c "…"` is judged
 //! word by word. The program (argument 0) is never judged. Findings name the argument and
 //! what it configures; variable values and URL credentials are never echoed. The README's
 //! "Case command line" table lists examples of both kinds.
+
+mod codex;
 
 use crate::case_process::SCRUBBED_PATTERNS;
 
@@ -96,6 +103,14 @@ pub(crate) struct ArgvFinding(pub(crate) String);
 /// (when the admission loaded) is the one model a model or fallback flag may name freely.
 pub(crate) fn external_configuration(command: &[String], admitted_model: Option<&str>) -> Vec<ArgvFinding> {
     let judge = Judge { admitted_model };
+    let codex = codex::CodexJudge {
+        admitted_model,
+        defined_providers: codex::CodexJudge::defined_providers(command),
+    };
+    // Codex's flags count from the first argument or word that runs it (the program too).
+    let mut in_codex = command
+        .first()
+        .is_some_and(|program| program.split_whitespace().map(trim_shell).any(codex::runs_codex));
     let mut findings = Vec::new();
     for (index, arg) in command.iter().enumerate().skip(1) {
         let mut found = Vec::new();
@@ -114,6 +129,9 @@ pub(crate) fn external_configuration(command: &[String], admitted_model: Option<
             .and_then(|previous| command.get(previous))
             .and_then(|previous| previous.split_whitespace().last())
             .map(trim_shell);
+        if in_codex {
+            codex.argument(arg, previous_flag, &mut found);
+        }
         for (position, word) in words.iter().enumerate() {
             let flag = if position == 0 {
                 previous_flag
@@ -121,6 +139,10 @@ pub(crate) fn external_configuration(command: &[String], admitted_model: Option<
                 Some(words[position - 1])
             };
             judge.word(word, flag, &mut found);
+            if in_codex {
+                codex.word(word, position.checked_sub(1).map(|before| words[before]), &mut found);
+            }
+            in_codex |= codex::runs_codex(word);
         }
         found.dedup();
         findings.extend(
@@ -190,7 +212,12 @@ impl Judge<'_> {
         if HARMLESS_ASSIGNMENTS.contains(&name) {
             return;
         }
-        if SCRUBBED_PATTERNS.iter().any(|pattern| name.starts_with(pattern)) {
+        if name.starts_with("CODEX_") {
+            found.push(format!(
+                "assigns {name}, which points Codex at a home or key the harness did not make \
+                 (the harness sets CODEX_HOME to a fresh case-home/.codex; the value is not shown)"
+            ));
+        } else if SCRUBBED_PATTERNS.iter().any(|pattern| name.starts_with(pattern)) {
             found.push(format!(
                 "assigns {name}, a variable that routes an agent or carries a provider credential \
                  (the harness sets the ones Case needs; the value is not shown)"

@@ -10,6 +10,10 @@
 //! from it); the agent configuration directory stays fresh either way, and the report says
 //! which was in force ([`crate::output::CaseHomeFacts`]).
 //!
+//! Codex CLI reads `$CODEX_HOME/config.toml` (default `~/.codex`), whose `model_provider`,
+//! `model_providers.*.base_url` and `profiles` re-route it the same way, so Case also gets
+//! `CODEX_HOME=<run>/case-home/.codex`, fresh and empty, with or without `--keep-home`.
+//!
 //! A project's `.claude/settings.json` in the directory the agent works in is not stopped by
 //! any of this (measured, even with `--bare`); Case works in the harness-made `case-output/`,
 //! and confinement closes the route for a Case that moves elsewhere.
@@ -29,6 +33,9 @@ pub(crate) const CASE_HOME: &str = crate::evidence::names::CASE_HOME;
 /// Claude Code's configuration directory, inside [`CASE_HOME`].
 pub(crate) const AGENT_CONFIG_DIR: &str = "case-home/.claude";
 
+/// Codex CLI's home (`CODEX_HOME`: its config, sessions and logs), inside [`CASE_HOME`].
+pub(crate) const CODEX_HOME_DIR: &str = "case-home/.codex";
+
 /// XDG configuration directory, inside [`CASE_HOME`].
 const XDG_CONFIG_DIR: &str = "case-home/.config";
 
@@ -47,6 +54,8 @@ pub(crate) struct CaseHome {
     agent_config_dir: PathBuf,
     /// `<run>/case-home/.config`.
     xdg_config_dir: PathBuf,
+    /// `<run>/case-home/.codex`.
+    codex_home: PathBuf,
 }
 
 impl CaseHome {
@@ -55,7 +64,8 @@ impl CaseHome {
         let home = run_dir.join(CASE_HOME);
         let agent_config_dir = run_dir.join(AGENT_CONFIG_DIR);
         let xdg_config_dir = run_dir.join(XDG_CONFIG_DIR);
-        for dir in [&home, &agent_config_dir, &xdg_config_dir] {
+        let codex_home = run_dir.join(CODEX_HOME_DIR);
+        for dir in [&home, &agent_config_dir, &xdg_config_dir, &codex_home] {
             // `create_dir`, not `create_dir_all`: the run folder is fresh, so an existing
             // directory here would be something we did not make.
             std::fs::create_dir(dir)?;
@@ -64,15 +74,19 @@ impl CaseHome {
             home: (!keep_home).then_some(home),
             agent_config_dir,
             xdg_config_dir,
+            codex_home,
         })
     }
 
     /// The variables this sets in Case's environment (they replace any passthrough value).
     pub(crate) fn variables(&self) -> Vec<(String, String)> {
-        let mut vars = vec![(
-            "CLAUDE_CONFIG_DIR".to_owned(),
-            self.agent_config_dir.display().to_string(),
-        )];
+        let mut vars = vec![
+            (
+                "CLAUDE_CONFIG_DIR".to_owned(),
+                self.agent_config_dir.display().to_string(),
+            ),
+            ("CODEX_HOME".to_owned(), self.codex_home.display().to_string()),
+        ];
         if let Some(home) = &self.home {
             vars.push(("HOME".to_owned(), home.display().to_string()));
             vars.push(("XDG_CONFIG_HOME".to_owned(), self.xdg_config_dir.display().to_string()));
@@ -83,6 +97,12 @@ impl CaseHome {
                 .map(|(name, value)| ((*name).to_owned(), (*value).to_owned())),
         );
         vars
+    }
+
+    /// The agent folders inside `case-home/` (Claude's, Codex's, XDG's): Case must be able to
+    /// write them when it runs as another user (its configuration, sessions and logs).
+    pub(crate) fn agent_folders(&self) -> [&Path; 3] {
+        [&self.agent_config_dir, &self.xdg_config_dir, &self.codex_home]
     }
 
     /// What the report records.
@@ -124,6 +144,12 @@ mod tests {
         );
         assert!(expected_config.is_dir());
         assert_eq!(std::fs::read_dir(&expected_config).expect("dir").count(), 0);
+        let expected_codex = run.path().join("case-home/.codex");
+        assert_eq!(
+            value(&vars, "CODEX_HOME").map(PathBuf::from),
+            Some(expected_codex.clone())
+        );
+        assert_eq!(std::fs::read_dir(&expected_codex).expect("dir").count(), 0);
         assert_eq!(value(&vars, "CLAUDE_CODE_ATTRIBUTION_HEADER"), Some("0"));
         assert_eq!(value(&vars, "DISABLE_NON_ESSENTIAL_MODEL_CALLS"), Some("1"));
         assert_eq!(home.facts().home, "case-home");
@@ -137,6 +163,7 @@ mod tests {
         assert_eq!(value(&vars, "HOME"), None);
         assert_eq!(value(&vars, "XDG_CONFIG_HOME"), None);
         assert!(value(&vars, "CLAUDE_CONFIG_DIR").is_some());
+        assert!(value(&vars, "CODEX_HOME").is_some());
         assert!(home.facts().home.starts_with("kept"), "{:?}", home.facts());
     }
 

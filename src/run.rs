@@ -423,7 +423,9 @@ async fn run_case(
         .without_layers
         .contains(&crate::sandbox::Layer::UnprivilegedUser)
     {
-        give_to_case(&[&output_dir, &home_dir])?;
+        let mut folders = vec![output_dir.as_path(), home_dir.as_path()];
+        folders.extend(home.agent_folders());
+        give_to_case(&folders)?;
     }
     let spec = SandboxSpec {
         run_dir: out,

@@ -14,6 +14,8 @@ mod case_environment;
 mod claude_code;
 /// `run --format json`, `runs/<timestamp>`, evidence selection, doctor, completions, man.
 mod cli_extras;
+/// Codex CLI (the pinned npm release) as Case, through `/v1/responses`.
+mod codex;
 /// Shared set-up: records, a fake provider, running the binary.
 mod common;
 /// Case's confinement: only the adapter reachable, evidence read-only, nothing outlives the run.
