@@ -18,6 +18,7 @@ use crate::output::CheckOutput;
 mod confinement;
 mod evidence_folder;
 mod exit;
+mod reference_case;
 mod signing;
 
 use exit::CliError;
@@ -474,7 +475,7 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         Command::Verify { report, key } => signing::verify(&report, key.as_deref()),
         Command::Keygen { path } => signing::keygen(path.as_deref()),
         Command::Scan { secret_env, paths } => scan(&secret_env, &paths),
-        Command::ReferenceCase => Ok(crate::reference_case::main()),
+        Command::ReferenceCase => Ok(reference_case::main()),
     }
 }
 

@@ -56,7 +56,6 @@ pub mod junit;
 pub mod output;
 pub mod path_io;
 pub mod records;
-mod reference_case;
 pub(crate) mod run;
 pub mod sandbox;
 pub mod secrets;
