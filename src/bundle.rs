@@ -29,7 +29,7 @@ use std::path::{Component, Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use crate::acceptance::TrialRecord;
+use crate::output::TrialRecord;
 use crate::attestation::{self, AttestationError};
 use crate::signing::{EvidenceKey, EvidenceSigner};
 

@@ -22,7 +22,7 @@
 //! what it configures; variable values and URL credentials are never echoed. The README's
 //! "Case command line" table lists examples of both kinds.
 
-use crate::case_process::SCRUBBED_PATTERNS;
+use crate::external_names::SCRUBBED_PATTERNS;
 
 /// Flags whose value selects the model an agent asks for.
 const MODEL_FLAGS: &[&str] = &[
@@ -243,7 +243,7 @@ impl Judge<'_> {
         if self.is_admitted_or_variable(value) || is_file_path(value) {
             return None;
         }
-        if let Some(name) = crate::gates::external_reference(value) {
+        if let Some(name) = crate::external_names::external_reference(value) {
             return Some(name);
         }
         // LiteLLM-style `provider/model`.

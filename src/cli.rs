@@ -654,7 +654,7 @@ fn adapter(
     sampling: crate::output::SamplingPin,
 ) -> Result<Exit, CliError> {
     let upstream = crate::upstream::LocalBaseUrl::parse(upstream).map_err(CliError::UpstreamFlag)?;
-    if let Some(name) = crate::gates::external_reference(&model) {
+    if let Some(name) = crate::external_names::external_reference(&model) {
         return Err(CliError::ExternalModel { model, name });
     }
     let key = HarnessConfig::from_env().local_api_key;

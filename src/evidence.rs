@@ -413,7 +413,7 @@ pub(crate) fn decide_outcome(report: &Report, run_errors: &[String]) -> (RunOutc
             // A gateway that maps names answers as `claude-*` whatever was asked: the model the
             // upstream says answered is recorded, never trusted — and never allowed to be external.
             for model in &proof.upstream_models_reported {
-                if let Some(name) = crate::gates::external_reference(model) {
+                if let Some(name) = crate::external_names::external_reference(model) {
                     failures.push(format!(
                         "the upstream reported {model:?} (names `{name}`) as the model that answered"
                     ));
@@ -503,7 +503,7 @@ pub fn fallback_proof(entries: &[LedgerEntry], admitted_model: &str, upstream: &
         && !models_forwarded
             .iter()
             .chain(&totals.upstream_models_reported)
-            .any(|model| crate::gates::external_reference(model).is_some());
+            .any(|model| crate::external_names::external_reference(model).is_some());
     FallbackProof {
         requests: totals.requests,
         forwarded: totals.forwarded,

@@ -206,7 +206,7 @@ pub fn anthropic_stream(data: &[u8]) {
 /// an external provider's name in any ASCII case is found.
 pub fn argv_rule(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
-    let found = crate::gates::external_reference(&text);
+    let found = crate::external_names::external_reference(&text);
     let lower = text.to_ascii_lowercase();
     if lower.contains("claude") || lower.contains("anthropic") {
         assert!(found.is_some(), "missed an external name in {text:?}");

@@ -11,12 +11,14 @@ mod aggregate;
 mod fingerprint;
 mod gate;
 mod sampling;
+mod trial;
 
 pub use adapter::{AdapterMode, Api, LedgerTotals};
 pub use aggregate::{AggregateReport, AttemptRef, Interval, PassAtK};
 pub use fingerprint::{ModelFile, Sha256Check, UpstreamFingerprint};
 pub use gate::{GateCode, GateResult, GateStatus};
 pub use sampling::{PinnedField, SamplingPin, SamplingRecord, SamplingValues};
+pub use trial::TrialRecord;
 
 /// `case-harness check --format json`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

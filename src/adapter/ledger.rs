@@ -439,9 +439,9 @@ impl RequestLog {
             .entry
             .upstream_model
             .as_deref()
-            .is_some_and(|recorded| crate::gates::external_reference(recorded).is_some());
+            .is_some_and(|recorded| crate::external_names::external_reference(recorded).is_some());
         if self.entry.upstream_model.is_none()
-            || (!recorded_is_external && crate::gates::external_reference(model).is_some())
+            || (!recorded_is_external && crate::external_names::external_reference(model).is_some())
         {
             self.entry.upstream_model = Some(self.ledger.scrubber.clean(model));
         }
