@@ -29,7 +29,7 @@ use crate::output::{
 use crate::records::sha256_hex;
 use crate::trace;
 
-pub mod files;
+pub use crate::guarded_files as files;
 mod sampling;
 mod verify;
 

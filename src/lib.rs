@@ -52,6 +52,7 @@ pub(crate) mod fingerprint;
 #[doc(hidden)]
 pub mod fuzz_targets;
 pub mod gates;
+pub mod guarded_files;
 pub mod junit;
 pub mod output;
 pub mod path_io;

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use super::{AGGREGATE, AttemptPlan, aggregate_of, folder_name, predicate, seal_digest, stats};
-use crate::evidence::files;
+use crate::guarded_files as files;
 use crate::output::{AggregateReport, Report};
 use crate::signing::EvidenceKey;
 
