@@ -29,7 +29,7 @@ use crate::records::sha256_hex;
 use crate::signing::{EvidenceKey, EvidenceSigner};
 
 /// The envelope's file name, in a run folder and at the top of an evidence folder.
-pub(crate) const ENVELOPE: &str = "attestation.dsse.json";
+pub(crate) use crate::run_folder::ENVELOPE;
 /// DSSE payload type of an in-toto Statement.
 pub(crate) const PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
 /// in-toto Statement v1.
@@ -220,7 +220,7 @@ pub(crate) fn attest_run(run_dir: &Path, report: &Report, signer: &EvidenceSigne
 pub(crate) fn write_envelope(path: &Path, envelope: &Envelope) -> Result<(), AttestationError> {
     let mut bytes = serde_json::to_vec_pretty(envelope)?;
     bytes.push(b'\n');
-    crate::evidence::write_atomically(path, &bytes)?;
+    crate::path_io::write_atomically(path, &bytes)?;
     Ok(())
 }
 

@@ -209,8 +209,8 @@ pub(crate) async fn run(launch: &CaseLaunch<'_>, trace: &Trace) -> Result<CaseEx
         .envs(launch.env.iter().map(|(name, value)| (name, value.expose())))
         .current_dir(launch.working_dir)
         .stdin(Stdio::null())
-        .stdout(Stdio::from(log(crate::evidence::names::STDOUT, launch.logs.stdout())?))
-        .stderr(Stdio::from(log(crate::evidence::names::STDERR, launch.logs.stderr())?))
+        .stdout(Stdio::from(log(crate::run_folder::STDOUT, launch.logs.stdout())?))
+        .stderr(Stdio::from(log(crate::run_folder::STDERR, launch.logs.stderr())?))
         .process_group(0)
         .kill_on_drop(true);
     // If the harness itself dies (even by SIGKILL), the kernel kills Case too.

@@ -497,7 +497,7 @@ fn run_pipeline(
 ) -> Result<Exit, CliError> {
     let config = run_config(decision, admission);
     let report = crate::signals::block_on(crate::run::run(options, &config)).map_err(CliError::Runtime)??;
-    let report_path = options.out.join(crate::evidence::names::REPORT);
+    let report_path = options.out.join(crate::run_folder::REPORT);
     println!("{}: {}", report.outcome.as_str(), report_path.display());
     for reason in &report.reasons {
         println!("  - {reason}");

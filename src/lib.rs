@@ -58,6 +58,7 @@ pub mod output;
 pub mod path_io;
 pub mod records;
 pub(crate) mod run;
+pub(crate) mod run_folder;
 pub mod sandbox;
 pub mod secrets;
 pub(crate) mod signals;

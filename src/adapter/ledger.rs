@@ -25,7 +25,7 @@ use crate::output::{SamplingPin, SamplingRecord, UpstreamCause};
 use crate::secrets::SecretValue;
 
 /// The ledger's file name in a run folder.
-pub const LEDGER_FILE_NAME: &str = "adapter-ledger.jsonl";
+pub const LEDGER_FILE_NAME: &str = crate::run_folder::LEDGER;
 
 /// Longest request-derived string (path, model name, reason) the ledger keeps, in characters.
 pub(crate) const MAX_RECORDED_CHARS: usize = 256;

@@ -61,7 +61,7 @@ pub(crate) fn verify_aggregate(path: &Path, key: Option<&EvidenceKey>) -> Result
     }
     let mut reports = Vec::new();
     for (run, folder) in aggregate.runs.iter().zip(&listed) {
-        let report_path = dir.join(folder).join(crate::evidence::names::REPORT);
+        let report_path = dir.join(folder).join(crate::run_folder::REPORT);
         if let Some(key) = key
             && let Err(found) = crate::attestation::verify_run(&report_path, key)
         {
