@@ -29,6 +29,7 @@ use crate::records::sha256_hex;
 use crate::trace;
 
 pub use crate::guarded_files as files;
+mod confinement;
 mod sampling;
 mod verify;
 

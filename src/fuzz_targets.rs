@@ -99,21 +99,7 @@ pub fn base_url(data: &[u8]) {
     assert_eq!(again.as_ref().ok(), Some(&parsed), "not idempotent: {text:?}");
 }
 
-/// True when an absolute URL's host is 127.0.0.0/8, ::1 or exactly `localhost`, judged by
-/// an independent reading (the standard library's address parser, not the gate's code).
-pub fn names_loopback(url: &str) -> bool {
-    let Ok(url) = url::Url::parse(url) else {
-        return false;
-    };
-    let Some(host) = url.host_str() else {
-        return false;
-    };
-    if host == "localhost" {
-        return true;
-    }
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
+pub use crate::upstream::oracle::names_loopback;
 
 /// The upstream SSE parser: no panic, and the same payloads whether the bytes come at once
 /// or split at the points the first two bytes choose.

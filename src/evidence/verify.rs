@@ -267,7 +267,7 @@ pub fn verify(report_path: &Path) -> Result<VerifiedReport, Vec<String>> {
         confined: report
             .isolation
             .as_ref()
-            .is_some_and(crate::output::Isolation::is_confined),
+            .is_some_and(super::confinement::is_confined),
         case_model_admission_status: report.case_model_admission_status,
     })
 }
