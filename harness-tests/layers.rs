@@ -45,7 +45,11 @@ fn crate_root() -> PathBuf {
 }
 
 fn show(path: &[String]) -> String {
-    if path.is_empty() { "crate".to_owned() } else { path.join("::") }
+    if path.is_empty() {
+        "crate".to_owned()
+    } else {
+        path.join("::")
+    }
 }
 
 fn parse_path(text: &str) -> ModPath {
@@ -72,21 +76,43 @@ fn read_table(doc: &str) -> BTreeMap<ModPath, Row> {
             continue;
         }
         let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
-        assert!(cells.len() >= 3, "docs/architecture.md line {}: a layer row needs module, layer and imports", number + 1);
+        assert!(
+            cells.len() >= 3,
+            "docs/architecture.md line {}: a layer row needs module, layer and imports",
+            number + 1
+        );
         let module = parse_path(cells[0]);
         let layer: u32 = cells[1]
             .split_whitespace()
             .next()
             .and_then(|word| word.parse().ok())
-            .unwrap_or_else(|| panic!("docs/architecture.md line {}: layer `{}` does not start with a number", number + 1, cells[1]));
-        let mut row = Row { layer, allowed: Vec::new(), todo: Vec::new(), any_lower: false };
-        for item in cells[2].split(',').map(str::trim).filter(|item| !item.is_empty() && *item != "—") {
+            .unwrap_or_else(|| {
+                panic!(
+                    "docs/architecture.md line {}: layer `{}` does not start with a number",
+                    number + 1,
+                    cells[1]
+                )
+            });
+        let mut row = Row {
+            layer,
+            allowed: Vec::new(),
+            todo: Vec::new(),
+            any_lower: false,
+        };
+        for item in cells[2]
+            .split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty() && *item != "—")
+        {
             if item == "any lower layer" {
                 row.any_lower = true;
                 continue;
             }
             let name = item.split('`').nth(1).unwrap_or_else(|| {
-                panic!("docs/architecture.md line {}: `{item}` is neither a `module` nor `any lower layer`", number + 1)
+                panic!(
+                    "docs/architecture.md line {}: `{item}` is neither a `module` nor `any lower layer`",
+                    number + 1
+                )
             });
             if item.contains(TODO_MARKER) {
                 row.todo.push(parse_path(name));
@@ -94,9 +120,16 @@ fn read_table(doc: &str) -> BTreeMap<ModPath, Row> {
                 row.allowed.push(parse_path(name));
             }
         }
-        assert!(rows.insert(module.clone(), row).is_none(), "docs/architecture.md: `{}` has two rows", show(&module));
+        assert!(
+            rows.insert(module.clone(), row).is_none(),
+            "docs/architecture.md: `{}` has two rows",
+            show(&module)
+        );
     }
-    assert!(!rows.is_empty(), "docs/architecture.md has no `| Module | Layer | May import |` table");
+    assert!(
+        !rows.is_empty(),
+        "docs/architecture.md has no `| Module | Layer | May import |` table"
+    );
     rows
 }
 
@@ -118,8 +151,11 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// The module a file under `src/` defines: `src/adapter/mod.rs` is `adapter`.
 fn module_of(relative: &Path) -> ModPath {
-    let mut parts: Vec<String> =
-        relative.with_extension("").iter().map(|part| part.to_string_lossy().into_owned()).collect();
+    let mut parts: Vec<String> = relative
+        .with_extension("")
+        .iter()
+        .map(|part| part.to_string_lossy().into_owned())
+        .collect();
     if matches!(parts.last().map(String::as_str), Some("mod" | "lib")) {
         parts.pop();
     }
@@ -142,7 +178,10 @@ fn strip(source: &str) -> String {
         let next = chars.get(i + 1).copied();
         let previous_is_ident = i > 0 && (chars[i - 1].is_alphanumeric() || chars[i - 1] == '_');
         if ch == '/' && next == Some('/') {
-            let end = chars[i..].iter().position(|c| *c == '\n').map_or(chars.len(), |p| i + p);
+            let end = chars[i..]
+                .iter()
+                .position(|c| *c == '\n')
+                .map_or(chars.len(), |p| i + p);
             blank(&mut out, &chars[i..end]);
             i = end;
         } else if ch == '/' && next == Some('*') {
@@ -347,7 +386,12 @@ fn imports_of(file: &str, module: &ModPath, source: &str) -> Vec<Import> {
         let mut paths = Vec::new();
         let end = use_tree(&tokens, at, &base, &mut paths);
         for to in paths {
-            imports.push(Import { file: file.to_owned(), line, from: module.clone(), to });
+            imports.push(Import {
+                file: file.to_owned(),
+                line,
+                from: module.clone(),
+                to,
+            });
         }
         i = end.max(i + 1);
     }
@@ -420,7 +464,13 @@ fn circles(graph: &BTreeMap<ModPath, BTreeSet<ModPath>>) -> Vec<Vec<ModPath>> {
             }
         }
     }
-    let mut state = State { graph, index: BTreeMap::new(), stack: Vec::new(), counter: 0, found: Vec::new() };
+    let mut state = State {
+        graph,
+        index: BTreeMap::new(),
+        stack: Vec::new(),
+        counter: 0,
+        found: Vec::new(),
+    };
     for node in graph.keys() {
         if !state.index.contains_key(node) {
             visit(&mut state, node);
@@ -451,12 +501,18 @@ fn imports_follow_the_layer_table_and_form_no_circle() {
     // The table itself: complete, existing modules, nothing allowed upward.
     for module in modules.iter().filter(|module| module.len() == 1) {
         if !rows.contains_key(module) {
-            problems.push(format!("docs/architecture.md: module `{}` has no row in the layer table", show(module)));
+            problems.push(format!(
+                "docs/architecture.md: module `{}` has no row in the layer table",
+                show(module)
+            ));
         }
     }
     for (module, row) in &rows {
         if !modules.contains(module) {
-            problems.push(format!("docs/architecture.md: row `{}` names no module in src/", show(module)));
+            problems.push(format!(
+                "docs/architecture.md: row `{}` names no module in src/",
+                show(module)
+            ));
         }
         for allowed in row.allowed.iter().chain(&row.todo) {
             match row_of(&rows, allowed) {
@@ -482,7 +538,9 @@ fn imports_follow_the_layer_table_and_form_no_circle() {
     let mut row_graph: BTreeMap<ModPath, BTreeMap<ModPath, usize>> = BTreeMap::new();
     let mut file_graph: BTreeMap<ModPath, BTreeSet<ModPath>> = BTreeMap::new();
     for import in &imports {
-        let Some((from_row, _)) = row_of(&rows, &import.from) else { continue };
+        let Some((from_row, _)) = row_of(&rows, &import.from) else {
+            continue;
+        };
         let Some((to_row, _)) = row_of(&rows, &import.to) else {
             if import.to.len() > 1 || modules.contains(&import.to) {
                 problems.push(format!(
@@ -514,7 +572,11 @@ fn imports_follow_the_layer_table_and_form_no_circle() {
             }
         };
         if !same_room {
-            *row_graph.entry(from_row.clone()).or_default().entry(to_row.clone()).or_default() += 1;
+            *row_graph
+                .entry(from_row.clone())
+                .or_default()
+                .entry(to_row.clone())
+                .or_default() += 1;
         }
         // The circle check runs on files (finer than rows), leaving out the forwarding knot.
         let target_file = (1..=import.to.len())
@@ -532,8 +594,18 @@ fn imports_follow_the_layer_table_and_form_no_circle() {
 
     let mut picture = String::from("the module graph (row -> rows it imports, with the number of paths):\n");
     for (from, targets) in &row_graph {
-        let list: Vec<String> = targets.iter().map(|(to, count)| format!("{} ({count})", show(to))).collect();
-        writeln!(picture, "  {} [layer {}] -> {}", show(from), rows[from].layer, list.join(", ")).expect("string");
+        let list: Vec<String> = targets
+            .iter()
+            .map(|(to, count)| format!("{} ({count})", show(to)))
+            .collect();
+        writeln!(
+            picture,
+            "  {} [layer {}] -> {}",
+            show(from),
+            rows[from].layer,
+            list.join(", ")
+        )
+        .expect("string");
     }
     println!("{picture}");
 
@@ -541,11 +613,20 @@ fn imports_follow_the_layer_table_and_form_no_circle() {
         let members: Vec<String> = circle.iter().map(|module| show(module)).collect();
         let mut edges = Vec::new();
         for from in &circle {
-            for to in file_graph.get(from).into_iter().flatten().filter(|to| circle.contains(to)) {
+            for to in file_graph
+                .get(from)
+                .into_iter()
+                .flatten()
+                .filter(|to| circle.contains(to))
+            {
                 edges.push(format!("{} -> {}", show(from), show(to)));
             }
         }
-        problems.push(format!("import circle between {}: {}", members.join(", "), edges.join("; ")));
+        problems.push(format!(
+            "import circle between {}: {}",
+            members.join(", "),
+            edges.join("; ")
+        ));
     }
 
     assert!(
@@ -567,7 +648,11 @@ fn allowed_list(rows: &BTreeMap<ModPath, Row>, from: &ModPath) -> String {
             }
         }
     }
-    if names.is_empty() { "nothing".to_owned() } else { names.join(", ") }
+    if names.is_empty() {
+        "nothing".to_owned()
+    } else {
+        names.join(", ")
+    }
 }
 
 /// The lexer and the path reader, on the shapes the crate uses.

@@ -29,8 +29,8 @@ use std::path::{Component, Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use crate::output::TrialRecord;
 use crate::attestation::{self, AttestationError};
+use crate::output::TrialRecord;
 use crate::signing::{EvidenceKey, EvidenceSigner};
 
 pub(crate) use crate::run_folder::TRIALS;

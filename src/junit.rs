@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, Property, Report as JunitReport, TestCase, TestCaseStatus, TestSuite};
 
-use crate::run_folder as names;
 use crate::output::{Report, RunOutcome};
+use crate::run_folder as names;
 
 /// The name of the run's testcase: the real Stage 2 case for real evidence.
 pub(crate) fn run_case_name(report: &Report) -> &'static str {
@@ -79,7 +79,10 @@ pub enum JunitError {
 /// Writes `junit.xml` into a run folder: one testcase for the run.
 pub fn write_run_junit(run_dir: &Path, report: &Report) -> Result<(), JunitError> {
     let xml = render_run_junit(report, &run_dir.join(names::REPORT))?;
-    Ok(crate::path_io::write_atomically(&run_dir.join(names::JUNIT), xml.as_bytes())?)
+    Ok(crate::path_io::write_atomically(
+        &run_dir.join(names::JUNIT),
+        xml.as_bytes(),
+    )?)
 }
 
 /// The `report_path` property of a run's JUnit file (XML entities decoded), as `verify` reads
