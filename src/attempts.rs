@@ -26,10 +26,7 @@ pub(crate) mod verify;
 
 pub(crate) use verify::verify_aggregate;
 
-/// The aggregate's file name in `OUT/`.
-pub(crate) const AGGREGATE: &str = "aggregate.json";
-/// The human summary of the attempts in `OUT/`.
-pub(crate) const SUMMARY: &str = "summary.md";
+pub(crate) use crate::run_folder::{AGGREGATE, SUMMARY};
 /// The aggregate's format version.
 const AGGREGATE_SCHEMA_VERSION: u32 = 1;
 
@@ -137,7 +134,7 @@ pub(crate) async fn run_attempts(
     });
     evidence::write_atomically(&out.join(SUMMARY), summary(&aggregate).as_bytes())?;
     evidence::write_atomically(
-        &out.join(evidence::names::JUNIT),
+        &out.join(crate::run_folder::JUNIT),
         junit(&aggregate, &reports, &out)?.as_bytes(),
     )?;
     evidence::write_atomically(&out.join(AGGREGATE), &pretty(&aggregate)?)?;
@@ -344,7 +341,7 @@ pub(crate) fn junit(
             status,
         );
         case.set_classname("case-harness attempts");
-        let report_path = out.join(&run.folder).join(evidence::names::REPORT);
+        let report_path = out.join(&run.folder).join(crate::run_folder::REPORT);
         case.add_properties(crate::junit::report_properties(report, &report_path));
         case.add_property(Property::new(
             "aggregate_pass_rate",

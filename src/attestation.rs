@@ -29,7 +29,7 @@ use crate::records::sha256_hex;
 use crate::signing::{EvidenceKey, EvidenceSigner};
 
 /// The envelope's file name, in a run folder and at the top of an evidence folder.
-pub(crate) const ENVELOPE: &str = "attestation.dsse.json";
+pub(crate) use crate::run_folder::ENVELOPE;
 /// DSSE payload type of an in-toto Statement.
 pub(crate) const PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
 /// in-toto Statement v1.
@@ -121,7 +121,7 @@ pub enum AttestationError {
     Evidence(#[from] crate::evidence::EvidenceError),
     /// A subject could not be read (or was replaced by a non-regular file while listed).
     #[error(transparent)]
-    Subject(#[from] crate::evidence::files::RunFileError),
+    Subject(#[from] crate::guarded_files::RunFileError),
 }
 
 /// DSSE v1 pre-authentication encoding: `DSSEv1 LEN(type) type LEN(body) body`.
@@ -161,11 +161,11 @@ pub(crate) fn digest_tree(dir: &Path) -> Result<BTreeMap<String, String>, Attest
                 pending.push(path);
                 continue;
             }
-            let name = crate::evidence::files::relative_name(dir, &path);
+            let name = crate::guarded_files::relative_name(dir, &path);
             if !file_type.is_file() || name == ENVELOPE {
                 continue;
             }
-            digests.insert(name, crate::evidence::files::sha256_streamed(&path)?);
+            digests.insert(name, crate::guarded_files::sha256_streamed(&path)?);
         }
     }
     Ok(digests)
@@ -220,7 +220,7 @@ pub(crate) fn attest_run(run_dir: &Path, report: &Report, signer: &EvidenceSigne
 pub(crate) fn write_envelope(path: &Path, envelope: &Envelope) -> Result<(), AttestationError> {
     let mut bytes = serde_json::to_vec_pretty(envelope)?;
     bytes.push(b'\n');
-    crate::evidence::write_atomically(path, &bytes)?;
+    crate::path_io::write_atomically(path, &bytes)?;
     Ok(())
 }
 
@@ -337,7 +337,7 @@ pub(crate) fn verify_run(report_path: &Path, key: &EvidenceKey) -> Result<String
     let run_dir = report_path.parent().unwrap_or(Path::new("."));
     let opened = open(&run_dir.join(ENVELOPE), key).map_err(|problem| vec![problem])?;
     let mut problems = check_subjects(run_dir, &opened.subjects);
-    let report_name = crate::evidence::files::relative_name(run_dir, report_path);
+    let report_name = crate::guarded_files::relative_name(run_dir, report_path);
     if !opened.subjects.contains_key(&report_name) {
         problems.push(format!("the signed statement does not cover {report_name}"));
     }

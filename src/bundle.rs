@@ -29,12 +29,11 @@ use std::path::{Component, Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use crate::acceptance::TrialRecord;
 use crate::attestation::{self, AttestationError};
+use crate::output::TrialRecord;
 use crate::signing::{EvidenceKey, EvidenceSigner};
 
-/// The trial records of an evidence folder.
-pub(crate) const TRIALS: &str = "trials.json";
+pub(crate) use crate::run_folder::TRIALS;
 /// The folder of run folders, one sub-folder per trial.
 pub(crate) const RUNS: &str = "runs";
 
@@ -95,7 +94,7 @@ pub fn write_trials(path: &Path, file: &TrialsFile) -> Result<(), BundleError> {
         source,
     })?;
     bytes.push(b'\n');
-    Ok(crate::evidence::write_atomically(path, &bytes)?)
+    Ok(crate::path_io::write_atomically(path, &bytes)?)
 }
 
 /// Reads `trials.json`.

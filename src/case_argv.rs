@@ -29,7 +29,7 @@
 
 mod codex;
 
-use crate::case_process::SCRUBBED_PATTERNS;
+use crate::external_names::SCRUBBED_PATTERNS;
 
 /// Flags whose value selects the model an agent asks for.
 const MODEL_FLAGS: &[&str] = &[
@@ -270,7 +270,7 @@ impl Judge<'_> {
         if self.is_admitted_or_variable(value) || is_file_path(value) {
             return None;
         }
-        if let Some(name) = crate::gates::external_reference(value) {
+        if let Some(name) = crate::external_names::external_reference(value) {
             return Some(name);
         }
         // LiteLLM-style `provider/model`.

@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use crate::output::CaseHomeFacts;
 
 /// The run-folder directory that is Case's `HOME` (the confinement keeps it writable).
-pub(crate) const CASE_HOME: &str = crate::evidence::names::CASE_HOME;
+pub(crate) const CASE_HOME: &str = crate::run_folder::CASE_HOME;
 
 /// Claude Code's configuration directory, inside [`CASE_HOME`].
 pub(crate) const AGENT_CONFIG_DIR: &str = "case-home/.claude";

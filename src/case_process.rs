@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use crate::external_names::SCRUBBED_PATTERNS;
 use crate::secrets::SecretValue;
 use crate::trace::{Trace, TraceEvent};
 
@@ -38,38 +39,6 @@ pub(crate) const TRAFFIC_OFF_VARIABLES: &[&str] = &[
     "DISABLE_BUG_COMMAND",
     "DISABLE_COST_WARNINGS",
     "OLLAMA_NO_CLOUD",
-];
-
-/// Name prefixes (and exact names) of harness-environment variables that could route an agent
-/// around the adapter or carry a provider credential. Case never gets them (its environment
-/// is cleared anyway); the report lists the ones that were present, by name only.
-pub(crate) const SCRUBBED_PATTERNS: &[&str] = &[
-    "ANTHROPIC_",
-    "CLAUDE_",
-    "OPENAI_",
-    "AWS_",
-    "GOOGLE_",
-    "GCLOUD_",
-    "CLOUDSDK_",
-    "CLOUD_ML_",
-    "VERTEX_",
-    "AZURE_",
-    "BEDROCK_",
-    "OLLAMA_",
-    "LITELLM_",
-    "OPENROUTER_",
-    "HF_TOKEN",
-    "HUGGING_FACE_",
-    "GEMINI_",
-    "MISTRAL_",
-    "GROQ_",
-    "COHERE_",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "ALL_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "all_proxy",
 ];
 
 /// Everything needed to build Case's environment.
@@ -240,8 +209,8 @@ pub(crate) async fn run(launch: &CaseLaunch<'_>, trace: &Trace) -> Result<CaseEx
         .envs(launch.env.iter().map(|(name, value)| (name, value.expose())))
         .current_dir(launch.working_dir)
         .stdin(Stdio::null())
-        .stdout(Stdio::from(log(crate::evidence::names::STDOUT, launch.logs.stdout())?))
-        .stderr(Stdio::from(log(crate::evidence::names::STDERR, launch.logs.stderr())?))
+        .stdout(Stdio::from(log(crate::run_folder::STDOUT, launch.logs.stdout())?))
+        .stderr(Stdio::from(log(crate::run_folder::STDERR, launch.logs.stderr())?))
         .process_group(0)
         .kill_on_drop(true);
     // If the harness itself dies (even by SIGKILL), the kernel kills Case too.

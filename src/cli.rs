@@ -21,6 +21,7 @@ mod doctor;
 mod evidence_folder;
 mod evidence_selection;
 mod exit;
+mod reference_case;
 mod run_output;
 mod signing;
 
@@ -526,7 +527,7 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         Command::Doctor { format, probe_timeout } => doctor::doctor(format, seconds("--probe-timeout", probe_timeout)?),
         Command::Completions { shell } => completions::completions(shell),
         Command::Man { dir } => completions::man(dir.as_deref()),
-        Command::ReferenceCase => Ok(crate::reference_case::main()),
+        Command::ReferenceCase => Ok(reference_case::main()),
     }
 }
 
@@ -550,7 +551,7 @@ fn run_pipeline(
     let report = crate::signals::block_on(crate::run::run(options, &config)).map_err(CliError::Runtime)??;
     Ok(run_output::RunEnded {
         outcome: report.outcome,
-        report: options.out.join(crate::evidence::names::REPORT),
+        report: options.out.join(crate::run_folder::REPORT),
         reasons: report.reasons,
     })
 }
@@ -700,7 +701,7 @@ fn adapter(
     sampling: crate::output::SamplingPin,
 ) -> Result<Exit, CliError> {
     let upstream = crate::upstream::LocalBaseUrl::parse(upstream).map_err(CliError::UpstreamFlag)?;
-    if let Some(name) = crate::gates::external_reference(&model) {
+    if let Some(name) = crate::external_names::external_reference(&model) {
         return Err(CliError::ExternalModel { model, name });
     }
     let key = HarnessConfig::from_env().local_api_key;

@@ -16,7 +16,6 @@
 //! `incomplete` placeholder first, so an interrupted run never leaves a pass behind.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -29,7 +28,8 @@ use crate::output::{
 use crate::records::sha256_hex;
 use crate::trace;
 
-pub mod files;
+pub use crate::guarded_files as files;
+mod confinement;
 mod sampling;
 mod verify;
 
@@ -40,35 +40,8 @@ pub(crate) const REPORT_SCHEMA_VERSION: u32 = 1;
 /// The seal algorithm name written into reports.
 pub(crate) const SEAL_ALGORITHM: &str = "sha256-canonical-json";
 
-/// Fixed names inside a run folder (README, "`run` and its run folder").
-pub(crate) mod names {
-    /// The sealed report.
-    pub(crate) const REPORT: &str = "report.json";
-    /// The event log.
-    pub(crate) const TRACE: &str = "trace.jsonl";
-    /// One line per adapter request.
-    pub(crate) const LEDGER: &str = "adapter-ledger.jsonl";
-    /// The generated Case configuration.
-    pub(crate) const CASE_CONFIG: &str = "case-config.json";
-    /// The task as given to Case.
-    pub(crate) const TASK: &str = "task.json";
-    /// Case's stdout.
-    pub(crate) const STDOUT: &str = "case-stdout.log";
-    /// Case's stderr.
-    pub(crate) const STDERR: &str = "case-stderr.log";
-    /// Case's `CASE_OUTPUT_DIR`.
-    pub(crate) const CASE_OUTPUT: &str = "case-output";
-    /// Case's own writable home folder (its `HOME` and agent config live there).
-    pub(crate) const CASE_HOME: &str = "case-home";
-    /// Case's verdict file inside `case-output/`.
-    pub(crate) const RESULT: &str = "case-output/result.json";
-    /// Exact copies of the decision and admission records the gates read.
-    pub(crate) const INPUTS: &str = "inputs";
-    /// The admission copy inside `inputs/`.
-    pub(crate) const ADMISSION_COPY: &str = "inputs/admission.json";
-    /// JUnit for this run.
-    pub(crate) const JUNIT: &str = "junit.xml";
-}
+/// The fixed file names of a run folder (one home for them all: `run_folder`).
+pub(crate) use crate::run_folder as names;
 
 /// Everything a run observed, handed to the evidence interface.
 #[derive(Debug, Clone)]
@@ -413,7 +386,7 @@ pub(crate) fn decide_outcome(report: &Report, run_errors: &[String]) -> (RunOutc
             // A gateway that maps names answers as `claude-*` whatever was asked: the model the
             // upstream says answered is recorded, never trusted — and never allowed to be external.
             for model in &proof.upstream_models_reported {
-                if let Some(name) = crate::gates::external_reference(model) {
+                if let Some(name) = crate::external_names::external_reference(model) {
                     failures.push(format!(
                         "the upstream reported {model:?} (names `{name}`) as the model that answered"
                     ));
@@ -503,7 +476,7 @@ pub fn fallback_proof(entries: &[LedgerEntry], admitted_model: &str, upstream: &
         && !models_forwarded
             .iter()
             .chain(&totals.upstream_models_reported)
-            .any(|model| crate::gates::external_reference(model).is_some());
+            .any(|model| crate::external_names::external_reference(model).is_some());
     FallbackProof {
         requests: totals.requests,
         forwarded: totals.forwarded,
@@ -577,7 +550,7 @@ pub(crate) fn walk_run_folder(run_dir: &Path) -> Result<RunFolderWalk, EvidenceE
                 ));
                 continue;
             }
-            if relative == names::REPORT || relative == names::JUNIT || relative == crate::attestation::ENVELOPE {
+            if relative == names::REPORT || relative == names::JUNIT || relative == names::ENVELOPE {
                 continue;
             }
             match files::sha256_streamed(&path) {
@@ -688,39 +661,19 @@ fn pretty(report: &Report) -> Result<Vec<u8>, EvidenceError> {
     Ok(bytes)
 }
 
-/// Prefix of the temp files [`write_atomically`] creates. They are digested like any other
-/// file (none exists while the harness digests the folder; one that appears later is an
-/// extra file `verify` reports).
-const TEMP_PREFIX: &str = ".case-harness-tmp-";
-
-/// The mode of every evidence file [`write_atomically`] writes.
-pub(crate) const EVIDENCE_FILE_MODE: u32 = 0o644;
-
-/// Writes `bytes` to `path` via a temp file in the same folder, fsync and rename, so readers
-/// see the old file or the new one, never a torn one. The temp file has a random name and
-/// is created exclusively, so nothing planted in the folder (a symlink) can redirect it.
+/// Writes `bytes` to `path` atomically ([`crate::path_io::write_atomically`]), as evidence.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), EvidenceError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut temp = tempfile::Builder::new()
-        .prefix(TEMP_PREFIX)
-        .tempfile_in(dir)
-        .map_err(crate::path_io::at(dir))?;
-    temp.write_all(bytes).map_err(crate::path_io::at(temp.path()))?;
-    // Evidence is for reviewers and CI: 0644 like every other file of an evidence folder (the
-    // temp file starts 0600). Nothing written here holds a secret: reports are scanned, and
-    // the secret-bearing files (signing key, adapter token file) are written elsewhere, 0600.
-    {
-        use std::os::unix::fs::PermissionsExt;
-        temp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(EVIDENCE_FILE_MODE))
-            .map_err(crate::path_io::at(temp.path()))?;
+    Ok(crate::path_io::write_atomically(path, bytes)?)
+}
+
+/// The JUnit writer's failures are evidence failures of the same kind.
+impl From<crate::junit::JunitError> for EvidenceError {
+    fn from(err: crate::junit::JunitError) -> Self {
+        match err {
+            crate::junit::JunitError::Render(source) => EvidenceError::Junit(source),
+            crate::junit::JunitError::Io(source) => EvidenceError::Io(source),
+        }
     }
-    temp.as_file().sync_all().map_err(crate::path_io::at(path))?;
-    temp.persist(path).map_err(|err| crate::path_io::at(path)(err.error))?;
-    if let Ok(dir) = std::fs::File::open(dir) {
-        let _ = dir.sync_all();
-    }
-    Ok(())
 }
 
 #[cfg(test)]

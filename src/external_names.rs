@@ -1,10 +1,43 @@
 //! What counts as naming an external provider or model, read the way a person would read it:
 //! in any case, percent- or `\u`-escaped, in full-width or look-alike letters. The gates,
-//! the Case command-line rule and the adapter's ledger all ask this one module.
+//! the Case command-line rule and the adapter's ledger all ask this one module, which also
+//! names the harness variables that could route around the adapter (Case never gets them).
 
 /// Names that mean an external provider: Anthropic (any host, product or credential) and
 /// any Claude model. Matched case-insensitively anywhere in a value.
 pub(crate) const EXTERNAL_NAMES: &[&str] = &["anthropic", "claude"];
+
+/// Name prefixes (and exact names) of harness-environment variables that could route an agent
+/// around the adapter or carry a provider credential. Case never gets them (its environment
+/// is cleared anyway); the report lists the ones that were present, by name only.
+pub(crate) const SCRUBBED_PATTERNS: &[&str] = &[
+    "ANTHROPIC_",
+    "CLAUDE_",
+    "OPENAI_",
+    "AWS_",
+    "GOOGLE_",
+    "GCLOUD_",
+    "CLOUDSDK_",
+    "CLOUD_ML_",
+    "VERTEX_",
+    "AZURE_",
+    "BEDROCK_",
+    "OLLAMA_",
+    "LITELLM_",
+    "OPENROUTER_",
+    "HF_TOKEN",
+    "HUGGING_FACE_",
+    "GEMINI_",
+    "MISTRAL_",
+    "GROQ_",
+    "COHERE_",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+];
 
 /// Returns the external name found in `value`, if any. Also treats Ollama's `:cloud`
 /// models (which Ollama forwards to its hosted service) as external.

@@ -461,7 +461,7 @@ pub(crate) fn sha256_file(path: &Path, limit: Duration) -> std::io::Result<Strin
     if !metadata.is_file() {
         return Err(std::io::Error::other(format!(
             "is a {}, not a regular file; refusing to hash it",
-            crate::evidence::files::kind_of(metadata.file_type())
+            crate::guarded_files::kind_of(metadata.file_type())
         )));
     }
     if metadata.len() > MAX_MODEL_FILE_BYTES {

@@ -99,21 +99,7 @@ pub fn base_url(data: &[u8]) {
     assert_eq!(again.as_ref().ok(), Some(&parsed), "not idempotent: {text:?}");
 }
 
-/// True when an absolute URL's host is 127.0.0.0/8, ::1 or exactly `localhost`, judged by
-/// an independent reading (the standard library's address parser, not the gate's code).
-pub fn names_loopback(url: &str) -> bool {
-    let Ok(url) = url::Url::parse(url) else {
-        return false;
-    };
-    let Some(host) = url.host_str() else {
-        return false;
-    };
-    if host == "localhost" {
-        return true;
-    }
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
+pub use crate::upstream::oracle::names_loopback;
 
 /// The upstream SSE parser: no panic, and the same payloads whether the bytes come at once
 /// or split at the points the first two bytes choose.
@@ -206,7 +192,7 @@ pub fn anthropic_stream(data: &[u8]) {
 /// an external provider's name in any ASCII case is found.
 pub fn argv_rule(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
-    let found = crate::gates::external_reference(&text);
+    let found = crate::external_names::external_reference(&text);
     let lower = text.to_ascii_lowercase();
     if lower.contains("claude") || lower.contains("anthropic") {
         assert!(found.is_some(), "missed an external name in {text:?}");

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::config::{ENV_ADMISSION_FILE, ENV_DECISION_FILE, ENV_LOCAL_BASE_URL, HarnessConfig, KNOWN_VARIABLES};
-pub(crate) use crate::external_names::external_reference;
+use crate::external_names::external_reference;
 pub use crate::output::{GateCode, GateResult, GateStatus};
 use crate::records::{AdmissionRecord, AdmissionStatus, DecisionRecord, LoadedRecord, RecordError};
 use crate::upstream::{self, LocalBaseUrl, ModelList};

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, Property, Report as JunitReport, TestCase, TestCaseStatus, TestSuite};
 
-use crate::evidence::{self, names};
 use crate::output::{Report, RunOutcome};
+use crate::run_folder as names;
 
 /// The name of the run's testcase: the real Stage 2 case for real evidence.
 pub(crate) fn run_case_name(report: &Report) -> &'static str {
@@ -64,10 +64,25 @@ pub(crate) fn report_properties(report: &Report, report_path: &Path) -> Vec<Prop
     properties
 }
 
+/// Why a run's JUnit file could not be written (the evidence module maps it onto its own
+/// `EvidenceError`, same messages).
+#[derive(Debug, thiserror::Error)]
+pub enum JunitError {
+    /// The JUnit XML could not be rendered.
+    #[error("cannot render {}", names::JUNIT)]
+    Render(#[source] quick_junit::SerializeError),
+    /// Writing the file failed.
+    #[error(transparent)]
+    Io(#[from] crate::path_io::PathIoError),
+}
+
 /// Writes `junit.xml` into a run folder: one testcase for the run.
-pub fn write_run_junit(run_dir: &Path, report: &Report) -> Result<(), evidence::EvidenceError> {
+pub fn write_run_junit(run_dir: &Path, report: &Report) -> Result<(), JunitError> {
     let xml = render_run_junit(report, &run_dir.join(names::REPORT))?;
-    evidence::write_atomically(&run_dir.join(names::JUNIT), xml.as_bytes())
+    Ok(crate::path_io::write_atomically(
+        &run_dir.join(names::JUNIT),
+        xml.as_bytes(),
+    )?)
 }
 
 /// The `report_path` property of a run's JUnit file (XML entities decoded), as `verify` reads
@@ -88,7 +103,7 @@ pub(crate) fn recorded_report_path(xml: &str) -> Option<String> {
 
 /// The run's JUnit XML for `report`, naming `report_path`: a pure function of the report, so
 /// `verify` can recompute it.
-pub(crate) fn render_run_junit(report: &Report, report_path: &Path) -> Result<String, evidence::EvidenceError> {
+pub(crate) fn render_run_junit(report: &Report, report_path: &Path) -> Result<String, JunitError> {
     let status = match report.outcome {
         RunOutcome::Pass => TestCaseStatus::success(),
         outcome => {
@@ -111,5 +126,5 @@ pub(crate) fn render_run_junit(report: &Report, report_path: &Path) -> Result<St
     suite.add_test_case(case);
     let mut junit = JunitReport::new("case-harness");
     junit.add_test_suite(suite);
-    junit.to_string().map_err(evidence::EvidenceError::Junit)
+    junit.to_string().map_err(JunitError::Render)
 }

@@ -11,12 +11,14 @@ mod aggregate;
 mod fingerprint;
 mod gate;
 mod sampling;
+mod trial;
 
 pub use adapter::{AdapterMode, Api, LedgerTotals};
 pub use aggregate::{AggregateReport, AttemptRef, Interval, PassAtK};
 pub use fingerprint::{ModelFile, Sha256Check, UpstreamFingerprint};
 pub use gate::{GateCode, GateResult, GateStatus};
 pub use sampling::{PinnedField, SamplingPin, SamplingRecord, SamplingValues};
+pub use trial::TrialRecord;
 
 /// `case-harness check --format json`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -260,27 +262,6 @@ impl Isolation {
             hidden: Vec::new(),
             bounds: None,
         }))
-    }
-
-    /// True when Case was confined with every layer a confined run must have
-    /// (`sandbox::Layer::required`): a run confined by an older harness, or with a layer
-    /// missing, does not count as confined.
-    pub(crate) fn is_confined(&self) -> bool {
-        matches!(self, Isolation::Confined(confinement)
-            if confinement.network == "namespace"
-                && confinement.filesystem == "read_only_host"
-                && confinement.pid == "namespace"
-                && confinement.missing_layers().is_empty())
-    }
-}
-
-impl Confinement {
-    /// The required layers this confinement did not have.
-    pub(crate) fn missing_layers(&self) -> Vec<&'static str> {
-        crate::sandbox::Layer::required()
-            .map(|layer| layer.name())
-            .filter(|name| !self.layers.iter().any(|layer| layer == name))
-            .collect()
     }
 }
 
@@ -563,31 +544,4 @@ pub struct Seal {
     pub algorithm: String,
     /// sha256 of the canonical JSON of the report without `seal` (which covers the artifact digests).
     pub digest: String,
-}
-
-#[cfg(test)]
-mod confinement_tests {
-    use super::*;
-
-    fn confined_with(layers: &[&str]) -> Isolation {
-        let mut isolation = Isolation::confined(65_534, "test");
-        if let Isolation::Confined(confinement) = &mut isolation {
-            confinement.layers = layers.iter().map(|layer| (*layer).to_owned()).collect();
-        }
-        isolation
-    }
-
-    /// A run with a layer left out (`--unsafe-without-layer`), or from a harness that had
-    /// fewer layers, does not count as confined; Landlock alone may be missing (the kernel
-    /// may lack it).
-    #[test]
-    fn only_a_run_with_every_required_layer_counts_as_confined() {
-        let all: Vec<&str> = crate::sandbox::Layer::ALL.iter().map(|layer| layer.name()).collect();
-        assert!(confined_with(&all).is_confined());
-        let without_landlock: Vec<&str> = all.iter().copied().filter(|name| *name != "landlock").collect();
-        assert!(confined_with(&without_landlock).is_confined());
-        let without_read_only_host: Vec<&str> = all.iter().copied().filter(|name| *name != "read_only_host").collect();
-        assert!(!confined_with(&without_read_only_host).is_confined());
-        assert!(!confined_with(&[]).is_confined());
-    }
 }

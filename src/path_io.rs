@@ -5,7 +5,11 @@
 //! The message carries the cause as well as being its `source()`, so that text taken with
 //! `to_string()` (a report's `run_errors`, a trial's failure) stays complete; the CLI prints
 //! the chain once and skips a cause its context already says (`render_chain` in `cli/exit.rs`).
+//!
+//! [`write_atomically`] lives here too: every module that writes evidence or records writes
+//! through it, and none of them need import the evidence module to do so.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// An I/O error on `path`.
@@ -25,6 +29,41 @@ pub(crate) fn at(path: &Path) -> impl FnOnce(std::io::Error) -> PathIoError + '_
         path: path.to_owned(),
         source,
     }
+}
+
+/// Prefix of the temp files [`write_atomically`] creates. They are digested like any other
+/// file (none exists while the harness digests the folder; one that appears later is an
+/// extra file `verify` reports).
+const TEMP_PREFIX: &str = ".case-harness-tmp-";
+
+/// The mode of every evidence file [`write_atomically`] writes.
+pub(crate) const EVIDENCE_FILE_MODE: u32 = 0o644;
+
+/// Writes `bytes` to `path` via a temp file in the same folder, fsync and rename, so readers
+/// see the old file or the new one, never a torn one. The temp file has a random name and
+/// is created exclusively, so nothing planted in the folder (a symlink) can redirect it.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), PathIoError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut temp = tempfile::Builder::new()
+        .prefix(TEMP_PREFIX)
+        .tempfile_in(dir)
+        .map_err(at(dir))?;
+    temp.write_all(bytes).map_err(at(temp.path()))?;
+    // Evidence is for reviewers and CI: 0644 like every other file of an evidence folder (the
+    // temp file starts 0600). Nothing written here holds a secret: reports are scanned, and
+    // the secret-bearing files (signing key, adapter token file) are written elsewhere, 0600.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        temp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(EVIDENCE_FILE_MODE))
+            .map_err(at(temp.path()))?;
+    }
+    temp.as_file().sync_all().map_err(at(path))?;
+    temp.persist(path).map_err(|err| at(path)(err.error))?;
+    if let Ok(dir) = std::fs::File::open(dir) {
+        let _ = dir.sync_all();
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -355,7 +355,7 @@ async fn pipeline(
     // the run) must not hide a sealed `fail` behind a harness error.
     if let Err(err) = crate::junit::write_run_junit(out, &report) {
         if report.outcome == crate::output::RunOutcome::Pass {
-            return Err(err.into());
+            return Err(evidence::EvidenceError::from(err).into());
         }
         eprintln!(
             "case-harness: warning: {err}; the sealed {} report stands",

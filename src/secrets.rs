@@ -350,7 +350,7 @@ impl SecretScanner {
                 Ok(followed) => {
                     unscannable.push(format!(
                         "{location} (a symlink to a {})",
-                        crate::evidence::files::kind_of(followed.file_type())
+                        crate::guarded_files::kind_of(followed.file_type())
                     ));
                     return Ok(());
                 }
@@ -361,7 +361,7 @@ impl SecretScanner {
         if !target.is_file() {
             unscannable.push(format!(
                 "{location} (a {})",
-                crate::evidence::files::kind_of(target.file_type())
+                crate::guarded_files::kind_of(target.file_type())
             ));
             return Ok(());
         }

@@ -108,7 +108,7 @@ fn read_bounded(path: &Path) -> Result<Vec<u8>, TaskFileProblem> {
         })?;
     let metadata = file.metadata().map_err(TaskFileProblem::Io)?;
     if !metadata.is_file() {
-        return Err(TaskFileProblem::NotAFile(crate::evidence::files::kind_of(
+        return Err(TaskFileProblem::NotAFile(crate::guarded_files::kind_of(
             metadata.file_type(),
         )));
     }

@@ -356,6 +356,8 @@ fn parse_model_list(body: &[u8]) -> Result<ModelList, String> {
     })
 }
 
+#[doc(hidden)]
+pub mod oracle;
 #[cfg(test)]
 mod properties;
 

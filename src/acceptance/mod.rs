@@ -150,32 +150,8 @@ impl PlannedTrial {
     }
 }
 
-/// The result of one trial, for JUnit and `summary.md`.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct TrialRecord {
-    /// Full trial name.
-    pub name: String,
-    /// The work item.
-    pub work_item: String,
-    /// The bullet text.
-    pub bullet: String,
-    /// `passed`, `failed`, `skipped` or `interrupted` (stopped by SIGINT/SIGTERM midway).
-    pub status: String,
-    /// Failure message or skip reason.
-    pub message: Option<String>,
-    /// Wall time.
-    pub duration_ms: u64,
-    /// Gate codes seen blocking.
-    pub gate_codes: Vec<String>,
-    /// Reports written: (path, digest).
-    pub reports: Vec<(String, String)>,
-    /// The reports among `reports` this trial rewrote on purpose (a `forge_pass` step) to prove
-    /// `verify` rejects them: `evidence merge` requires these to be rejected, every other to verify.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub forged_reports: Vec<String>,
-    /// What the trial proves.
-    pub proof: String,
-}
+/// The result of one trial; its shape lives in `output` (bundle reads it from `trials.json`).
+pub use crate::output::TrialRecord;
 
 /// Why the suite could not even be planned.
 #[derive(Debug, thiserror::Error)]

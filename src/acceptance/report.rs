@@ -107,7 +107,7 @@ pub(crate) fn write_summary(
 pub(crate) fn attachment_lines(record: &TrialRecord, junit_dir: &Path) -> String {
     let junit_dir = std::path::absolute(junit_dir).unwrap_or_else(|_| junit_dir.to_owned());
     let shown = |path: &Path| match path.strip_prefix(&junit_dir) {
-        Ok(_) => crate::evidence::files::relative_name(&junit_dir, path),
+        Ok(_) => crate::guarded_files::relative_name(&junit_dir, path),
         Err(_) => path.display().to_string(),
     };
     let mut lines = String::new();

@@ -25,7 +25,7 @@ use crate::output::{SamplingPin, SamplingRecord, UpstreamCause};
 use crate::secrets::SecretValue;
 
 /// The ledger's file name in a run folder.
-pub const LEDGER_FILE_NAME: &str = "adapter-ledger.jsonl";
+pub const LEDGER_FILE_NAME: &str = crate::run_folder::LEDGER;
 
 /// Longest request-derived string (path, model name, reason) the ledger keeps, in characters.
 pub(crate) const MAX_RECORDED_CHARS: usize = 256;
@@ -439,9 +439,9 @@ impl RequestLog {
             .entry
             .upstream_model
             .as_deref()
-            .is_some_and(|recorded| crate::gates::external_reference(recorded).is_some());
+            .is_some_and(|recorded| crate::external_names::external_reference(recorded).is_some());
         if self.entry.upstream_model.is_none()
-            || (!recorded_is_external && crate::gates::external_reference(model).is_some())
+            || (!recorded_is_external && crate::external_names::external_reference(model).is_some())
         {
             self.entry.upstream_model = Some(self.ledger.scrubber.clean(model));
         }

@@ -181,7 +181,7 @@ pub(crate) fn pin_request(
         // (`["claude-sonnet-4-6"]`), which is an attempt like any other.
         Some(other) => {
             let text = other.to_string();
-            if let Some(name) = crate::gates::external_reference(&text) {
+            if let Some(name) = crate::external_names::external_reference(&text) {
                 problems.push(format!(
                     "`model` {text} names `{name}`; this adapter serves only `{admitted}`"
                 ));

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use super::{AGGREGATE, AttemptPlan, aggregate_of, folder_name, predicate, seal_digest, stats};
-use crate::evidence::files;
+use crate::guarded_files as files;
 use crate::output::{AggregateReport, Report};
 use crate::signing::EvidenceKey;
 
@@ -61,7 +61,7 @@ pub(crate) fn verify_aggregate(path: &Path, key: Option<&EvidenceKey>) -> Result
     }
     let mut reports = Vec::new();
     for (run, folder) in aggregate.runs.iter().zip(&listed) {
-        let report_path = dir.join(folder).join(crate::evidence::names::REPORT);
+        let report_path = dir.join(folder).join(crate::run_folder::REPORT);
         if let Some(key) = key
             && let Err(found) = crate::attestation::verify_run(&report_path, key)
         {

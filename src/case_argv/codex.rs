@@ -99,7 +99,7 @@ impl CodexJudge<'_> {
             return;
         }
         // `--model claude-…` is already reported by the generic model-flag rule.
-        if generic_flag && crate::gates::external_reference(value).is_some() {
+        if generic_flag && crate::external_names::external_reference(value).is_some() {
             return;
         }
         match self.admitted_model {
@@ -109,7 +109,7 @@ impl CodexJudge<'_> {
                 shown_value(value)
             )),
             None => {
-                if let Some(name) = crate::gates::external_reference(value) {
+                if let Some(name) = crate::external_names::external_reference(value) {
                     found.push(format!("sets Codex's model ({flag}) to a model naming `{name}`"));
                 }
             }

@@ -50,7 +50,7 @@ pub(super) fn verify(target: &Path, key_path: Option<&Path>) -> Result<Exit, Cli
     let key = load_key(key_path)?;
     if target.is_dir() {
         // A run folder is verified through its report; an evidence folder through trials.json.
-        let report = target.join(crate::evidence::names::REPORT);
+        let report = target.join(crate::run_folder::REPORT);
         if std::fs::symlink_metadata(&report).is_ok() {
             return verify(&report, key_path);
         }
@@ -59,7 +59,7 @@ pub(super) fn verify(target: &Path, key_path: Option<&Path>) -> Result<Exit, Cli
                 target,
                 &[format!(
                     "holds neither {} (a run folder) nor {} (an evidence folder): give a run's report.json or an evidence folder",
-                    crate::evidence::names::REPORT,
+                    crate::run_folder::REPORT,
                     crate::bundle::TRIALS
                 )],
             );
@@ -249,7 +249,7 @@ pub(super) fn merge(
         Err(err) => return Err(err.into()),
     };
     let out = std::path::absolute(out).unwrap_or_else(|_| out.to_owned());
-    crate::acceptance::write_acceptance_junit(&out.join(crate::evidence::names::JUNIT), &merged.trials)?;
+    crate::acceptance::write_acceptance_junit(&out.join(crate::run_folder::JUNIT), &merged.trials)?;
     let admission = super::current_admission()?;
     crate::acceptance::write_summary(&out.join("summary.md"), sot, &merged.trials, &out, admission.as_ref())?;
     let failed = merged.trials.iter().filter(|record| record.status == "failed").count();

@@ -264,10 +264,7 @@ pub fn verify(report_path: &Path) -> Result<VerifiedReport, Vec<String>> {
         pinned_model_sha256,
         case_model_provider: report.case_model_provider.unwrap_or_default(),
         case_model: report.case_model.unwrap_or_default(),
-        confined: report
-            .isolation
-            .as_ref()
-            .is_some_and(crate::output::Isolation::is_confined),
+        confined: report.isolation.as_ref().is_some_and(super::confinement::is_confined),
         case_model_admission_status: report.case_model_admission_status,
     })
 }

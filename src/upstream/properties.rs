@@ -5,7 +5,7 @@
 use proptest::prelude::*;
 
 use super::LocalBaseUrl;
-use crate::fuzz_targets::names_loopback;
+use super::oracle::names_loopback;
 
 /// Any IPv4 address outside 127.0.0.0/8.
 fn remote_ipv4() -> impl Strategy<Value = [u8; 4]> {

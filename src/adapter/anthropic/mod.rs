@@ -16,6 +16,7 @@
 //!   live in the adapter's `api_error` module and are re-exported here).
 
 mod count_tokens;
+mod fields;
 mod request;
 mod response;
 mod stream;

@@ -50,6 +50,7 @@
 
 use serde_json::{Map, Value, json};
 
+use super::fields::{check_keys, invalid};
 use super::tools::{translate_tool_choice, translate_tools};
 use crate::adapter::api_error::TranslateError;
 
@@ -83,20 +84,6 @@ const TRANSLATED_FIELDS: &[&str] = &[
 
 /// Prefix of a `role: tool` message whose `tool_result` had `is_error: true`.
 const TOOL_ERROR_PREFIX: &str = "[tool error] ";
-
-pub(super) fn invalid(message: impl Into<String>) -> TranslateError {
-    TranslateError::invalid_request(message)
-}
-
-/// Refuses any key of `obj` not in `allowed`.
-pub(super) fn check_keys(obj: &Map<String, Value>, allowed: &[&str], ctx: &str) -> Result<(), TranslateError> {
-    match obj.keys().find(|key| !allowed.contains(&key.as_str())) {
-        Some(key) => Err(invalid(format!(
-            "{ctx}: field `{key}` is not supported by this adapter"
-        ))),
-        None => Ok(()),
-    }
-}
 
 /// Why a content block type is refused.
 fn why_unsupported(block_type: &str) -> &'static str {

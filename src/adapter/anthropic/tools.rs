@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::request::{check_keys, invalid};
+use super::fields::{check_keys, invalid};
 use crate::adapter::api_error::TranslateError;
 
 pub(super) fn translate_tools(tools: &Value) -> Result<Vec<Value>, TranslateError> {

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::cli::Exit;
+use super::Exit;
 use crate::task_file::{Task, TaskError, parse_task};
 
 struct Contract {
