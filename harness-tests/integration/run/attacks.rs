@@ -441,6 +441,10 @@ async fn attack_as_nobody(flags: &[&str]) -> Option<(Sandbox, tempfile::TempDir,
         eprintln!("skipped: needs root to become nobody (the other tests here already run as a normal user)");
         return None;
     }
+    if let Some(reason) = unrunnable_by_nobody(Path::new(env!("CARGO_BIN_EXE_case-harness"))) {
+        eprintln!("skipped: {reason}");
+        return None;
+    }
     let sandbox = Sandbox::in_dir(outside_tmp());
     let (bin, replace) = binary_replacement();
     for dir in [sandbox.dir.path(), bin.path()] {

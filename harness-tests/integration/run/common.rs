@@ -297,3 +297,25 @@ fn regex_escape(text: &str) -> String {
         })
         .collect()
 }
+
+/// Why `nobody` cannot run `binary` (the harness re-executes itself for the sandbox, so
+/// every folder above it must be searchable by `nobody`), or `None` when it can. Asked of the
+/// kernel, as `nobody`: `access(X_OK)` through `setpriv … test -x`.
+pub fn unrunnable_by_nobody(binary: &Path) -> Option<String> {
+    let probe = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "test", "-x"])
+        .arg(binary)
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .output();
+    match probe {
+        Ok(output) if output.status.success() => None,
+        Ok(_) => Some(format!(
+            "needs {} to be executable by user nobody (uid 65534), and every folder above it \
+             searchable (o+x); it is not (a checkout under a 0700 folder such as /root or a \
+             `mktemp -d`). Move the checkout or set CARGO_TARGET_DIR to a folder nobody can enter",
+            binary.display()
+        )),
+        Err(error) => Some(format!("needs `setpriv` (util-linux) to run as nobody: {error}")),
+    }
+}
