@@ -285,9 +285,11 @@ fn confine(args: &SandboxArgs) -> Result<(std::net::TcpListener, CaseIdentity, V
     Ok((listener, identity, layers))
 }
 
-/// The paths under `/tmp` that Case needs in its private `/tmp`: the run folder, its working
-/// and writable folders, and every existing absolute path its command line or environment
-/// names there (a Case script in a temporary folder, a `PATH` entry).
+/// The entries of `/tmp` that Case needs in its private `/tmp`: each top-level entry (e.g.
+/// `/tmp/ci.XXXX`) that holds the run folder, the working or writable folders, or an existing
+/// absolute path Case's command line or environment names (a Case script in a temporary
+/// folder, a `PATH` entry). Whole entries, not single files: a script's siblings come with it,
+/// as they would outside `/tmp`. They stay read-only, but for the writable folders inside.
 fn kept_under_tmp(args: &SandboxArgs) -> Vec<PathBuf> {
     let named = args
         .command
@@ -296,11 +298,16 @@ fn kept_under_tmp(args: &SandboxArgs) -> Vec<PathBuf> {
         .chain(std::env::vars_os().map(|(_, value)| value))
         .flat_map(|value| std::env::split_paths(&value).collect::<Vec<_>>())
         .filter(|path| path.is_absolute() && path.exists());
+    let tmp = Path::new("/tmp");
     [args.run_dir.clone(), args.working_dir.clone()]
         .into_iter()
         .chain(args.writable.iter().cloned())
         .chain(named)
-        .filter(|path| path.starts_with("/tmp"))
+        .filter_map(|path| match path.strip_prefix(tmp).ok()?.components().next()? {
+            // Never `..` or `.`: only a real entry of `/tmp` is carried.
+            std::path::Component::Normal(first) => Some(tmp.join(first)),
+            _ => None,
+        })
         .collect()
 }
 
