@@ -285,28 +285,47 @@ fn confine(args: &SandboxArgs) -> Result<(std::net::TcpListener, CaseIdentity, V
     Ok((listener, identity, layers))
 }
 
-/// The entries of `/tmp` that Case needs in its private `/tmp`: each top-level entry (e.g.
-/// `/tmp/ci.XXXX`) that holds the run folder, the working or writable folders, or an existing
-/// absolute path Case's command line or environment names (a Case script in a temporary
-/// folder, a `PATH` entry). Whole entries, not single files: a script's siblings come with it,
-/// as they would outside `/tmp`. They stay read-only, but for the writable folders inside.
+/// The entries of `/tmp` that Case needs in its private `/tmp`: each existing top-level entry
+/// (e.g. `/tmp/ci.XXXX`) that holds the run folder, the working or writable folders, or that
+/// Case's command line or environment names anywhere in a value (a Case script in a temporary
+/// folder, a `PATH` entry, a path inside `sh -c "…"`). Whole entries, not single files: a
+/// script's siblings come with it, as they would outside `/tmp`. They stay read-only, but for
+/// the writable folders inside.
 fn kept_under_tmp(args: &SandboxArgs) -> Vec<PathBuf> {
-    let named = args
+    let folders = [&args.run_dir, &args.working_dir]
+        .into_iter()
+        .chain(&args.writable)
+        .map(|path| path.as_os_str().to_owned());
+    let mut kept: Vec<PathBuf> = args
         .command
         .iter()
         .cloned()
         .chain(std::env::vars_os().map(|(_, value)| value))
-        .flat_map(|value| std::env::split_paths(&value).collect::<Vec<_>>())
-        .filter(|path| path.is_absolute() && path.exists());
-    let tmp = Path::new("/tmp");
-    [args.run_dir.clone(), args.working_dir.clone()]
-        .into_iter()
-        .chain(args.writable.iter().cloned())
-        .chain(named)
-        .filter_map(|path| match path.strip_prefix(tmp).ok()?.components().next()? {
-            // Never `..` or `.`: only a real entry of `/tmp` is carried.
-            std::path::Component::Normal(first) => Some(tmp.join(first)),
-            _ => None,
+        .chain(folders)
+        .flat_map(|value| tmp_entries_named_in(&value.to_string_lossy()))
+        .filter(|entry| entry.exists())
+        .collect();
+    kept.sort();
+    kept.dedup();
+    kept
+}
+
+/// `/tmp/NAME` for every `/tmp/NAME…` in `text` that starts a path (at the start of `text` or
+/// after a character that cannot be part of a name, so `/var/tmp/x` does not count).
+fn tmp_entries_named_in(text: &str) -> Vec<PathBuf> {
+    const PREFIX: &str = "/tmp/";
+    let ends_name = |c: char| c == '/' || c.is_whitespace() || "'\"`;:&|()<>$=,".contains(c);
+    text.match_indices(PREFIX)
+        .filter(|(at, _)| {
+            text[..*at]
+                .chars()
+                .next_back()
+                .is_none_or(|before| !before.is_alphanumeric() && before != '_' && before != '.')
+        })
+        .filter_map(|(at, _)| {
+            let rest = &text[at + PREFIX.len()..];
+            let name = &rest[..rest.find(ends_name).unwrap_or(rest.len())];
+            (!name.is_empty() && name != "." && name != "..").then(|| Path::new("/tmp").join(name))
         })
         .collect()
 }
@@ -512,6 +531,18 @@ mod tests {
             command: vec!["python3".into(), "--".into(), "case.py".into()],
         };
         assert_eq!(SandboxArgs::parse(args.to_args()), Ok(args));
+    }
+
+    #[test]
+    fn tmp_entries_are_found_wherever_a_value_names_them() {
+        let found = |text: &str| tmp_entries_named_in(text);
+        assert_eq!(found("/tmp/ci.X/fresh/case.py"), vec![PathBuf::from("/tmp/ci.X")]);
+        assert_eq!(
+            found("{ rm x; } 2>/dev/null; exec python3 /tmp/a/b.py && cat '/tmp/c'"),
+            vec![PathBuf::from("/tmp/a"), PathBuf::from("/tmp/c")]
+        );
+        assert_eq!(found("/usr/bin:/tmp/bin:/bin"), vec![PathBuf::from("/tmp/bin")]);
+        assert!(found("/var/tmp/x /tmp/../etc /tmp/ /tmp").is_empty());
     }
 
     #[test]
