@@ -23,6 +23,7 @@ mod evidence_selection;
 mod exit;
 mod reference_case;
 mod run_output;
+mod sampling;
 mod signing;
 
 use exit::CliError;
@@ -166,14 +167,8 @@ enum Command {
         keep_home: bool,
         #[command(flatten)]
         confinement: confinement::ConfinementFlags,
-        /// Set this temperature (0 to 2) on every generation request the adapter forwards,
-        /// whatever Case sent; recorded per request in the ledger and in the signed report.
-        #[arg(long, value_name = "T")]
-        temperature: Option<f64>,
-        /// Set this seed on every generation request the adapter forwards (chat completions
-        /// `seed`; sent in pass-through too, where local servers ignore it: pin temperature 0).
-        #[arg(long, value_name = "N")]
-        seed: Option<u64>,
+        #[command(flatten)]
+        sampling: sampling::SamplingFlags,
         /// Run Case N times, each attempt in a fresh sandbox and its own folder
         /// (OUT/attempt-1/ …) with its own sealed report, and write OUT/aggregate.json: passes,
         /// pass rate, its 95% Wilson interval, pass@k and each attempt's digest. Exit 0 only
@@ -215,14 +210,8 @@ enum Command {
         /// translates to chat completions.
         #[arg(long, value_name = "API", default_value = "auto")]
         upstream_api: crate::adapter::UpstreamApi,
-        /// Set this temperature (0 to 2) on every generation request the adapter forwards,
-        /// whatever Case sent; recorded per request in the ledger and in the signed report.
-        #[arg(long, value_name = "T")]
-        temperature: Option<f64>,
-        /// Set this seed on every generation request the adapter forwards (chat completions
-        /// `seed`; sent in pass-through too, where local servers ignore it: pin temperature 0).
-        #[arg(long, value_name = "N")]
-        seed: Option<u64>,
+        #[command(flatten)]
+        sampling: sampling::SamplingFlags,
     },
     /// Run every acceptance scenario outside `cargo test` and write an evidence folder.
     ///
@@ -265,6 +254,8 @@ enum Command {
         force: bool,
         #[command(flatten)]
         selection: evidence_selection::SelectionFlags,
+        #[command(flatten)]
+        sampling: sampling::SamplingFlags,
     },
     /// Recompute a sealed report from its run folder; exit 0 if it holds, 1 if not.
     ///
@@ -447,8 +438,7 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
             confinement,
             case_command,
             upstream_api,
-            temperature,
-            seed,
+            sampling,
             attempts,
             require,
             parallel,
@@ -467,7 +457,7 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
                 without_layers: confinement.unsafe_without_layer.clone(),
                 keep_home,
                 upstream_api,
-                sampling: crate::output::SamplingPin::new(temperature, seed).map_err(CliError::Sampling)?,
+                sampling: sampling.pin()?,
                 // Last: a usage error above leaves no empty runs/<timestamp> behind.
                 out: run_output::out_or_new(out)?,
             };
@@ -485,12 +475,8 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
             model,
             listen,
             upstream_api,
-            temperature,
-            seed,
-        } => {
-            let sampling = crate::output::SamplingPin::new(temperature, seed).map_err(CliError::Sampling)?;
-            adapter(&upstream, model, listen, upstream_api, sampling)
-        }
+            sampling,
+        } => adapter(&upstream, model, listen, upstream_api, sampling.pin()?),
         Command::Evidence {
             action:
                 Some(EvidenceAction::Merge {
@@ -520,7 +506,11 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
             out,
             force,
             selection,
-        } => evidence(sot, scenarios, SuiteFolders { fixtures, cases }, out, force, selection),
+            sampling,
+        } => {
+            sampling.export_to_suite()?;
+            evidence(sot, scenarios, SuiteFolders { fixtures, cases }, out, force, selection)
+        }
         Command::Verify { report, key } => signing::verify(&report, key.as_deref()),
         Command::Keygen { path } => signing::keygen(path.as_deref()),
         Command::Scan { secret_env, paths } => scan(&secret_env, &paths),

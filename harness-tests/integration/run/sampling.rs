@@ -80,3 +80,53 @@ async fn a_ledger_line_edited_to_another_temperature_fails_verify() {
     assert_eq!(output.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("sent `temperature` other than the pinned"), "{stdout}");
 }
+
+/// `evidence --temperature T --seed N` pins every trial's run, as `run` does; a value `run`
+/// would refuse stops `evidence` before any trial.
+#[test]
+fn evidence_pins_every_trials_run_and_refuses_a_bad_value() {
+    let out = tempfile::tempdir().expect("out");
+    let evidence = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_case-harness"))
+            .args(["evidence", "--filter", "CTO-WORK-022::07", "--out"])
+            .arg(out.path().join("evidence"))
+            .args(extra)
+            .env_remove("CTO_HARNESS_CASE_LOCAL_BASE_URL")
+            .output()
+            .expect("evidence")
+    };
+    let refused = evidence(&["--temperature", "3"]);
+    assert_eq!(
+        refused.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert!(!out.path().join("evidence").exists(), "refused before any trial");
+    let pinned = evidence(&["--temperature", "0.5", "--seed", "7"]);
+    assert_eq!(
+        pinned.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&pinned.stdout)
+    );
+    let reports: Vec<Value> = walk_reports(&out.path().join("evidence/runs"));
+    assert!(!reports.is_empty());
+    for report in reports {
+        assert_eq!(report["sampling"], json!({"temperature": 0.5, "seed": 7}), "{report}");
+    }
+}
+
+/// Every `report.json` under `dir`.
+fn walk_reports(dir: &std::path::Path) -> Vec<Value> {
+    let mut reports = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read_dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            reports.extend(walk_reports(&path));
+        } else if path.file_name().is_some_and(|name| name == "report.json") {
+            reports.push(read_json(&path));
+        }
+    }
+    reports
+}
