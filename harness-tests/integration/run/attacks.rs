@@ -378,19 +378,7 @@ async fn a_harness_inside_a_private_folder_still_runs_its_case() {
     std::fs::copy(env!("CARGO_BIN_EXE_case-harness"), &binary).expect("copy");
     let sandbox = Sandbox::in_dir(tempfile::tempdir_in(private.path()).expect("records"));
     let provider = provider().await;
-    let template = harness_std(&sandbox, Some(&base_url(&provider)));
-    let mut command = std::process::Command::new(&binary);
-    command.env_clear();
-    for (name, value) in template.get_envs() {
-        if let Some(value) = value {
-            command.env(name, value);
-        }
-    }
-    command
-        .args(["run", "--simulated", "--task"])
-        .arg(sandbox.path("task.json"))
-        .arg("--out")
-        .arg(sandbox.out());
+    let mut command = simulated_run(&sandbox, &base_url(&provider), Some(&binary), false);
     let output = tokio::task::spawn_blocking(move || command.output().expect("runs"))
         .await
         .expect("join");
@@ -454,25 +442,8 @@ async fn attack_as_nobody(flags: &[&str]) -> Option<(Sandbox, tempfile::TempDir,
     }
     let attack = format!("{}; {replace}", self_admission(&sandbox.path("admission.json")));
     let provider = provider().await;
-    let template = harness_std(&sandbox, Some(&base_url(&provider)));
-    let mut command = std::process::Command::new("setpriv");
-    command
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(template.get_program())
-        .env_clear();
-    for (name, value) in template.get_envs() {
-        if let Some(value) = value {
-            command.env(name, value);
-        }
-    }
-    command
-        .args(["run", "--simulated", "--task"])
-        .arg(sandbox.path("task.json"))
-        .arg("--out")
-        .arg(sandbox.out())
-        .args(flags)
-        .arg("--")
-        .args(case_that(&attack));
+    let mut command = simulated_run(&sandbox, &base_url(&provider), None, true);
+    command.args(flags).arg("--").args(case_that(&attack));
     let output = tokio::task::spawn_blocking(move || command.output().expect("runs"))
         .await
         .expect("join");

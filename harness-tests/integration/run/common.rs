@@ -319,3 +319,39 @@ pub fn unrunnable_by_nobody(binary: &Path) -> Option<String> {
         Err(error) => Some(format!("needs `setpriv` (util-linux) to run as nobody: {error}")),
     }
 }
+
+/// `BINARY run --simulated` of `sandbox` with [`harness_std`]'s environment (only it), where
+/// BINARY is `binary` or this crate's; run as `nobody` through `setpriv` when `as_nobody`.
+pub fn simulated_run(
+    sandbox: &Sandbox,
+    base_url: &str,
+    binary: Option<&Path>,
+    as_nobody: bool,
+) -> std::process::Command {
+    let template = harness_std(sandbox, Some(base_url));
+    let program = binary.map_or_else(
+        || template.get_program().to_owned(),
+        |binary| binary.as_os_str().to_owned(),
+    );
+    let mut command = if as_nobody {
+        let mut setpriv = std::process::Command::new("setpriv");
+        setpriv
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(program);
+        setpriv
+    } else {
+        std::process::Command::new(program)
+    };
+    command.env_clear();
+    for (name, value) in template.get_envs() {
+        if let Some(value) = value {
+            command.env(name, value);
+        }
+    }
+    command
+        .args(["run", "--simulated", "--task"])
+        .arg(sandbox.path("task.json"))
+        .arg("--out")
+        .arg(sandbox.out());
+    command
+}

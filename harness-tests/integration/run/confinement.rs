@@ -323,21 +323,9 @@ async fn an_unprivileged_user_is_confined_through_a_user_namespace() {
     let provider = provider().await;
     let world = std::fs::Permissions::from_mode(0o777);
     std::fs::set_permissions(sandbox.dir.path(), world).expect("chmod");
-    let mut command = std::process::Command::new("setpriv");
-    command.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
-    let harness = harness_std(&sandbox, Some(&base_url(&provider)));
-    command.arg(harness.get_program()).env_clear();
-    for (name, value) in harness.get_envs() {
-        if let Some(value) = value {
-            command.env(name, value);
-        }
-    }
-    command
-        .args(["run", "--simulated", "--task"])
-        .arg(sandbox.path("task.json"))
-        .arg("--out")
-        .arg(sandbox.out());
-    let output = command.output().expect("runs");
+    let output = simulated_run(&sandbox, &base_url(&provider), None, true)
+        .output()
+        .expect("runs");
     assert_eq!(output.status.code(), Some(0), "{}", stdout_of(&output));
     let report = sandbox.report();
     assert_eq!(report["isolation"]["uid"], 65534);
@@ -369,21 +357,9 @@ async fn a_harness_that_cannot_start_its_sandbox_names_the_path() {
     let binary = locked.join("bin/case-harness");
     std::fs::copy(env!("CARGO_BIN_EXE_case-harness"), &binary).expect("copy");
     std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o700)).expect("chmod");
-    let mut command = std::process::Command::new("setpriv");
-    command.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
-    let harness = harness_std(&sandbox, Some(&base_url(&provider)));
-    command.arg(&binary).env_clear();
-    for (name, value) in harness.get_envs() {
-        if let Some(value) = value {
-            command.env(name, value);
-        }
-    }
-    command
-        .args(["run", "--simulated", "--task"])
-        .arg(sandbox.path("task.json"))
-        .arg("--out")
-        .arg(sandbox.out());
-    let output = command.output().expect("runs");
+    let output = simulated_run(&sandbox, &base_url(&provider), Some(&binary), true)
+        .output()
+        .expect("runs");
     let text = stdout_of(&output);
     if text.contains("setpriv: ") {
         eprintln!("skipped: setpriv itself cannot start a binary under a 0700 folder here: {text}");
