@@ -194,3 +194,43 @@ async fn an_upstream_refusing_a_pinned_field_leaves_a_cause_naming_it_in_both_mo
         assert!(reason.contains("`seed`"), "{api:?}: {reason}");
     }
 }
+
+fn responses_request() -> Value {
+    json!({
+        "model": MODEL, "stream": false, "temperature": 1.3,
+        "input": [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "The capital of France?"}]}]
+    })
+}
+
+/// `/v1/responses` (Codex) is pinned like the other routes: translated, the chat request
+/// upstream carries the pin; passed through, the Responses request does.
+#[tokio::test]
+async fn the_responses_route_overrides_the_agents_temperature_in_both_modes() {
+    let response_answer = json!({
+        "id": "resp_1", "object": "response", "status": "completed", "model": MODEL,
+        "output": [{"type": "message", "id": "m1", "role": "assistant", "status": "completed",
+                    "content": [{"type": "output_text", "text": "Paris", "annotations": []}]}],
+        "usage": {"input_tokens": 1, "output_tokens": 1, "total_tokens": 2}
+    });
+    for (route, answer, api) in [
+        ("/v1/chat/completions", chat_answer(), UpstreamApi::OpenAi),
+        ("/v1/responses", response_answer, UpstreamApi::Auto),
+    ] {
+        let server = upstream(route, ResponseTemplate::new(200).set_body_json(answer)).await;
+        let adapter =
+            TestAdapter::start_pinned(&upstream_base(&server), api, pin(), None, Duration::from_secs(5)).await;
+        let answer = adapter
+            .post("/v1/responses")
+            .json(&responses_request())
+            .send()
+            .await
+            .expect("adapter answers");
+        assert_eq!(answer.status(), 200, "{route}");
+        // Passed through, the mode probe went first: the request of interest is the last.
+        let requests = received(&server).await;
+        let sent: Value = serde_json::from_slice(&requests.last().expect("a request upstream").body).expect("JSON");
+        assert_eq!(sent["temperature"], json!(0.0), "{route}: {sent}");
+        assert_eq!(sent["seed"], json!(42), "{route}: {sent}");
+        assert_recorded(&adapter);
+    }
+}

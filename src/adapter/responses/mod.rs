@@ -45,6 +45,7 @@ use super::ledger::{Api, Outcome, RequestLog};
 use super::mode::{AdapterMode, probe_responses};
 use super::pinning;
 use super::redact::{SpreadSecretWatch, streamed_texts};
+use super::sampling;
 use super::sse::{SseData, SseEvent};
 use super::sse_driver::{SseDriver, SseHandler, Step, UpstreamEvent};
 use super::state::Shared;
@@ -171,10 +172,11 @@ fn upstream_error(mut log: RequestLog, status: StatusCode, headers: HeaderMap, b
 
 async fn pass_through(
     shared: &Arc<Shared>,
-    object: Map<String, Value>,
+    mut object: Map<String, Value>,
     mut log: RequestLog,
     notes: Vec<String>,
 ) -> Response {
+    sampling::apply(&shared.sampling, &mut object, &mut log);
     let streaming = object.get("stream").and_then(Value::as_bool) == Some(true);
     let Some(upstream_body) = encode(&object) else {
         let message = "case-harness adapter: the pinned request could not be re-encoded";
@@ -317,10 +319,13 @@ async fn translate(
     mut log: RequestLog,
     mut notes: Vec<String>,
 ) -> Response {
-    let chat = match to_chat_request(&object, &shared.model) {
+    let mut chat = match to_chat_request(&object, &shared.model) {
         Ok(chat) => chat,
         Err(err) => return refused(log, &err),
     };
+    if let Value::Object(body) = &mut chat.body {
+        sampling::apply(&shared.sampling, body, &mut log);
+    }
     notes.extend(chat.notes);
     let streaming = chat.body.get("stream").and_then(Value::as_bool) == Some(true);
     let Some(upstream_body) = encode(&chat.body) else {
