@@ -377,7 +377,7 @@ running_pid() {
     llama-cpp-python) pattern='llama_cpp\.server' ;;
     llama-server) pattern='llama-server' ;;
     esac
-    if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$pattern"; then
+    if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -- "$pattern" >/dev/null; then
         printf '%s' "$pid"
     fi
 }

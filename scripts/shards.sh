@@ -164,7 +164,9 @@ refused() { # refused WHY SHARD…: merging the shards exits 1, naming $forged w
     set -e
     printf '%s\n' "$output"
     [[ $code -eq 1 ]] || die "a merge with a forged shard exited $code, expected 1"
-    grep -F "shard $forged: " <<<"$output" | grep -qF "$why" || die "the merge does not name $forged with \"$why\""
+    # No `grep -q` at the end of a pipe: under pipefail its early exit can SIGPIPE the first
+    # grep, and the pipeline then fails although the line is there (this failed CI once).
+    grep -F "shard $forged: " <<<"$output" | grep -F "$why" >/dev/null || die "the merge does not name $forged with \"$why\""
     [[ ! -e "$WORK/forged-merged" ]] || die "a refused merge wrote $WORK/forged-merged"
 }
 step "a forged (hand-written, unsigned) shard fails the merge, naming the shard"
