@@ -9,7 +9,8 @@
 #
 # Usage (--server NAME may come anywhere; default llama-cpp-python):
 #   scripts/local-provider.sh install [--server NAME]            install or reuse (idempotent)
-#   scripts/local-provider.sh start [--server NAME] [--port N]   install if needed, start on 127.0.0.1, print exports
+#   scripts/local-provider.sh start [--server NAME] [--port N] [--ctx N]
+#                                                                install if needed, start on 127.0.0.1, print exports
 #   scripts/local-provider.sh stop [--server NAME]               stop the server (fine if not running)
 #   scripts/local-provider.sh status [--server NAME]             say whether it runs, and where
 #   scripts/local-provider.sh env [--server NAME]                print the export lines for the running server
@@ -17,6 +18,12 @@
 #   eval "$(scripts/local-provider.sh start --server llama-server)"   # only export lines go to stdout
 #
 # The two servers have separate homes and default ports (8089 / 8090), so both can run at once.
+#
+# --ctx N: the model's context in tokens. Defaults: 2048 for llama-cpp-python (its own default,
+# which the README's first run and the "context too small" test rely on), 8192 for llama-server
+# (what the model was trained on). Codex CLI's prompt is ~4.6K tokens, so a Codex run on
+# llama-cpp-python needs `start --ctx 8192`. A running server with another context is restarted
+# on the same port; without --ctx a running server is reused whatever its context.
 #
 # Why the build flags:
 #   * -DGGML_NATIVE=OFF (both): the default native build (-march=native) enables Intel AMX on
@@ -79,8 +86,8 @@ INSTALL_TIMEOUT="${CASE_HARNESS_PROVIDER_INSTALL_TIMEOUT:-3600}"
 # Set by select_server.
 SERVER=""
 PROVIDER_HOME=""
-DEFAULT_PORT=""
-VENV="" VENV_PY="" INSTALL_MARKER="" INSTALL_LOG="" PID_FILE="" PORT_FILE="" SERVER_LOG=""
+DEFAULT_PORT="" DEFAULT_CTX=""
+VENV="" VENV_PY="" INSTALL_MARKER="" INSTALL_LOG="" PID_FILE="" PORT_FILE="" CTX_FILE="" SERVER_LOG=""
 ADMISSION_FILE="" LLAMA_SERVER_SRC="" LLAMA_SERVER_BUILD="" LLAMA_SERVER_BIN=""
 
 select_server() {
@@ -88,10 +95,10 @@ select_server() {
     case "$SERVER" in
     llama-cpp-python)
         PROVIDER_HOME="${CASE_HARNESS_PROVIDER_HOME:-$CACHE_ROOT/local-provider}"
-        DEFAULT_PORT=8089 ;;
+        DEFAULT_PORT=8089 DEFAULT_CTX=2048 ;;
     llama-server)
         PROVIDER_HOME="${CASE_HARNESS_LLAMA_SERVER_HOME:-$CACHE_ROOT/llama-server}"
-        DEFAULT_PORT=8090 ;;
+        DEFAULT_PORT=8090 DEFAULT_CTX=8192 ;;
     *) die "unknown --server '$SERVER' (expected llama-server or llama-cpp-python)" ;;
     esac
     VENV="$PROVIDER_HOME/venv"
@@ -100,6 +107,7 @@ select_server() {
     INSTALL_LOG="$PROVIDER_HOME/install.log"
     PID_FILE="$PROVIDER_HOME/server.pid"
     PORT_FILE="$PROVIDER_HOME/server.port"
+    CTX_FILE="$PROVIDER_HOME/server.ctx"
     SERVER_LOG="$PROVIDER_HOME/server.log"
     ADMISSION_FILE="$PROVIDER_HOME/admission.json"
     LLAMA_SERVER_SRC="$PROVIDER_HOME/src/llama_cpp_python-$LLAMA_CPP_PYTHON_VERSION"
@@ -456,7 +464,7 @@ print_exports() {
 # are detached so `eval "$(... start)"` does not wait on it; fd 9 (our lock) is closed so
 # the server does not hold the lock.
 spawn_server() {
-    local port="$1" model="$2"
+    local port="$1" model="$2" ctx="$3"
     case "$SERVER" in
     llama-cpp-python)
         (exec nohup "$VENV_PY" -m llama_cpp.server \
@@ -465,17 +473,18 @@ spawn_server() {
             --host "$HOST" \
             --port "$port" \
             --n_threads 1 \
+            --n_ctx "$ctx" \
             </dev/null >>"$SERVER_LOG" 2>&1 9>&-) &
         ;;
     llama-server)
-        # --jinja: the model's own chat template (tool calls need it); -c 8192: Case's prompts
-        # plus an answer fit (the model was trained on 8192).
+        # --jinja: the model's own chat template (tool calls need it); -c: the context (8192 by
+        # default: Case's prompts plus an answer fit, and the model was trained on 8192).
         (exec nohup "$LLAMA_SERVER_BIN" \
             -m "$model" \
             --alias "$MODEL_ALIAS" \
             --host "$HOST" \
             --port "$port" \
-            --jinja -c 8192 -t 1 --temp 0 --seed 42 \
+            --jinja -c "$ctx" -t 1 --temp 0 --seed 42 \
             </dev/null >>"$SERVER_LOG" 2>&1 9>&-) &
         ;;
     esac
@@ -486,7 +495,7 @@ spawn_server() {
 # start / stop / status / env
 
 cmd_start() {
-    local port="" explicit_port=0
+    local port="" explicit_port=0 ctx="" explicit_ctx=0
     while (($#)); do
         case "$1" in
         --port)
@@ -494,6 +503,11 @@ cmd_start() {
             port="$2"; explicit_port=1; shift 2 ;;
         --port=*)
             port="${1#--port=}"; explicit_port=1; shift ;;
+        --ctx)
+            [[ $# -ge 2 ]] || die "--ctx needs a value"
+            ctx="$2"; explicit_ctx=1; shift 2 ;;
+        --ctx=*)
+            ctx="${1#--ctx=}"; explicit_ctx=1; shift ;;
         --host)
             [[ $# -ge 2 ]] || die "--host needs a value"
             [[ "$2" == "$HOST" ]] || die "refusing host '$2': the server binds to $HOST only"
@@ -509,6 +523,11 @@ cmd_start() {
         die "invalid port '$port'"
     fi
     port=$((10#$port))
+    [[ -n "$ctx" ]] || ctx="$DEFAULT_CTX"
+    if ! [[ "$ctx" =~ ^[0-9]{3,6}$ ]] || ((10#$ctx < 512 || 10#$ctx > 131072)); then
+        die "invalid --ctx '$ctx': a context in tokens, 512 to 131072"
+    fi
+    ctx=$((10#$ctx))
     if ! [[ "$START_TIMEOUT" =~ ^[0-9]{1,6}$ ]] || ((10#$START_TIMEOUT == 0)); then
         die "CASE_HARNESS_PROVIDER_START_TIMEOUT must be a positive integer (got '$START_TIMEOUT')"
     fi
@@ -519,10 +538,18 @@ cmd_start() {
         if ((explicit_port)) && ((port != 0)) && [[ "$port" != "$up_port" ]]; then
             die "already running on port $up_port (pid $(running_pid)); stop it first to use port $port"
         fi
-        log "already running: pid $(running_pid) at http://$HOST:$up_port/v1 (reused)"
-        write_admission
-        print_exports "$up_port"
-        return 0
+        local up_ctx
+        up_ctx="$(cat "$CTX_FILE" 2>/dev/null || echo "$DEFAULT_CTX")"
+        if ((explicit_ctx)) && [[ "$ctx" != "$up_ctx" ]]; then
+            log "running with a context of $up_ctx tokens; restarting it with $ctx on port $up_port"
+            cmd_stop
+            ((explicit_port)) || port="$up_port"
+        else
+            log "already running: pid $(running_pid) at http://$HOST:$up_port/v1, context $up_ctx (reused)"
+            write_admission
+            print_exports "$up_port"
+            return 0
+        fi
     fi
 
     # A live process of ours that does not answer is stuck: stop it before starting anew.
@@ -530,7 +557,7 @@ cmd_start() {
         log "pid $(running_pid) is alive but not answering; stopping it"
         cmd_stop
     fi
-    rm -f -- "$PID_FILE" "$PORT_FILE"
+    rm -f -- "$PID_FILE" "$PORT_FILE" "$CTX_FILE"
 
     cmd_install
 
@@ -542,7 +569,7 @@ cmd_start() {
     local model
     model="$(model_path)" || die "model file not found; run: $0 install --server $SERVER"
 
-    log "starting $SERVER on http://$HOST:$port/v1 (model $MODEL_ALIAS; log: $SERVER_LOG)"
+    log "starting $SERVER on http://$HOST:$port/v1 (model $MODEL_ALIAS, context $ctx; log: $SERVER_LOG)"
     local t0 pid
     t0="$(now)"
     # Keep one previous log once it grows past ~5 MB (the server logs every request).
@@ -550,16 +577,17 @@ cmd_start() {
         mv -f -- "$SERVER_LOG" "$SERVER_LOG.1"
     fi
     printf '\n===== %s start port=%s =====\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$port" >>"$SERVER_LOG"
-    spawn_server "$port" "$model" >"$PID_FILE.tmp"
+    spawn_server "$port" "$model" "$ctx" >"$PID_FILE.tmp"
     pid="$(cat "$PID_FILE.tmp")"
     mv -f -- "$PID_FILE.tmp" "$PID_FILE"
     printf '%s\n' "$port" >"$PORT_FILE"
+    printf '%s\n' "$ctx" >"$CTX_FILE"
 
     local deadline status=""
     deadline=$((SECONDS + 10#$START_TIMEOUT))
     while :; do
         if ! kill -0 "$pid" 2>/dev/null; then
-            rm -f -- "$PID_FILE" "$PORT_FILE"
+            rm -f -- "$PID_FILE" "$PORT_FILE" "$CTX_FILE"
             {
                 echo "local-provider[$SERVER]: ERROR: the server (pid $pid) exited during start-up."
                 echo "--- last 30 lines of $SERVER_LOG ---"
@@ -574,7 +602,7 @@ cmd_start() {
             kill -TERM "$pid" 2>/dev/null || true
             sleep 1
             kill -KILL "$pid" 2>/dev/null || true
-            rm -f -- "$PID_FILE" "$PORT_FILE"
+            rm -f -- "$PID_FILE" "$PORT_FILE" "$CTX_FILE"
             {
                 echo "local-provider[$SERVER]: ERROR: GET $(models_url "$port") did not answer 200 within ${START_TIMEOUT}s (last status: ${status:-none}); server stopped."
                 echo "--- last 30 lines of $SERVER_LOG ---"
@@ -597,7 +625,7 @@ cmd_stop() {
     pid="$(running_pid)"
     if [[ -z "$pid" ]]; then
         [[ -f "$PID_FILE" ]] && log "removing stale pid file"
-        rm -f -- "$PID_FILE" "$PORT_FILE"
+        rm -f -- "$PID_FILE" "$PORT_FILE" "$CTX_FILE"
         log "not running"
         return 0
     fi
@@ -612,7 +640,7 @@ cmd_stop() {
         log "pid $pid ignored TERM for 5 s; sending KILL"
         kill -KILL "$pid" 2>/dev/null || true
     fi
-    rm -f -- "$PID_FILE" "$PORT_FILE"
+    rm -f -- "$PID_FILE" "$PORT_FILE" "$CTX_FILE"
     log "stopped"
 }
 

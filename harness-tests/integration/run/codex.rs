@@ -391,8 +391,10 @@ async fn a_config_file_naming_another_provider_or_model_is_refused_with_nothing_
 }
 
 /// A real Stage 2 with Codex CLI as Case on the project's local provider (`eval
-/// "$(scripts/local-provider.sh start)"`; CI runs it on llama-server, pass-through): pass,
-/// `verify` ok, `status` counts it, and the answer names Paris. Fails, never skips, when the
+/// "$(scripts/local-provider.sh start)"`; CI runs it on both servers: llama-server passes
+/// `/v1/responses` through, llama-cpp-python gets it translated to chat completions): pinned
+/// to temperature 0 and seed 42, signed, it passes; `verify --key` and `status --key` treat it
+/// as they treat Claude Code's, and the answer names Paris. Fails, never skips, when the
 /// provider or the agent is missing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs CTO_HARNESS_CASE_LOCAL_BASE_URL and CTO_HARNESS_CASE_MODEL_ADMISSION_FILE \
@@ -407,10 +409,23 @@ async fn real_stage2_with_codex_on_the_local_model_passes() {
         );
     };
     let sandbox = Sandbox::new();
+    std::fs::create_dir_all(sandbox.path("keys")).expect("keys dir");
+    let key = sandbox.path("keys").join("signing.key");
+    let public = case_harness::signing::keygen(&key).expect("keygen").public_path;
     let mut command = harness_std(&sandbox, Some(&base_url));
     command
         .env("CTO_HARNESS_CASE_MODEL_ADMISSION_FILE", &admission)
-        .args(["run", "--timeout", "300", "--task"])
+        .env("CASE_HARNESS_SIGNING_KEY", &key)
+        .args([
+            "run",
+            "--timeout",
+            "600",
+            "--temperature",
+            "0",
+            "--seed",
+            "42",
+            "--task",
+        ])
         .arg(sandbox.path("task.json"))
         .arg("--out")
         .arg(sandbox.out())
@@ -426,10 +441,26 @@ async fn real_stage2_with_codex_on_the_local_model_passes() {
         result["reply"].as_str().unwrap_or_default().contains("Paris"),
         "{result}"
     );
-    assert_eq!(verify(&sandbox.out().join("report.json")).status.code(), Some(0));
+    assert_eq!(report["sampling"]["temperature"], 0.0, "{}", report["sampling"]);
+    let verified = std::process::Command::new(env!("CARGO_BIN_EXE_case-harness"))
+        .env_clear()
+        .arg("verify")
+        .arg("--key")
+        .arg(&public)
+        .arg(sandbox.out().join("report.json"))
+        .output()
+        .expect("verify runs");
+    let verified_stdout = String::from_utf8_lossy(&verified.stdout);
+    assert_eq!(verified.status.code(), Some(0), "{verified_stdout}");
+    assert!(
+        verified_stdout.contains("signed: attestation.dsse.json verifies with key"),
+        "{verified_stdout}"
+    );
     let status = std::process::Command::new(env!("CARGO_BIN_EXE_case-harness"))
         .env_clear()
-        .args(["status", "--format", "json", "--sot"])
+        .args(["status", "--format", "json", "--key"])
+        .arg(&public)
+        .arg("--sot")
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sot/seed-one-line.md"))
         .arg("--evidence")
         .arg(sandbox.out())

@@ -50,8 +50,13 @@ pub(crate) fn skeleton(request: &Map<String, Value>, model: &str, id: &str) -> V
     })
 }
 
-/// Responses `usage` from the upstream's `prompt_tokens`/`completion_tokens` (0 when absent).
-pub(crate) fn usage(input_tokens: u64, output_tokens: u64) -> Value {
+/// Responses `usage` from the upstream's `prompt_tokens`/`completion_tokens`, or `null` when the
+/// upstream sent no usage (llama-cpp-python 0.3.36 sends none in a stream): a count the
+/// upstream did not give is not invented as 0.
+pub(crate) fn usage(counts: Option<(u64, u64)>) -> Value {
+    let Some((input_tokens, output_tokens)) = counts else {
+        return Value::Null;
+    };
     json!({
         "input_tokens": input_tokens,
         "input_tokens_details": {"cached_tokens": 0},
@@ -61,15 +66,11 @@ pub(crate) fn usage(input_tokens: u64, output_tokens: u64) -> Value {
     })
 }
 
-/// The two counts of an upstream `usage` object.
-pub(crate) fn usage_counts(usage: Option<&Value>) -> (u64, u64) {
-    let count = |key: &str| {
-        usage
-            .and_then(|usage| usage.get(key))
-            .and_then(Value::as_u64)
-            .unwrap_or(0)
-    };
-    (count("prompt_tokens"), count("completion_tokens"))
+/// The two counts of an upstream `usage` object, if it is one (an absent count in it is 0).
+pub(crate) fn usage_counts(usage: Option<&Value>) -> Option<(u64, u64)> {
+    let usage = usage.filter(|usage| usage.is_object())?;
+    let count = |key: &str| usage.get(key).and_then(Value::as_u64).unwrap_or(0);
+    Some((count("prompt_tokens"), count("completion_tokens")))
 }
 
 /// A completed assistant `message` output item holding `text`.
@@ -102,7 +103,7 @@ pub(crate) fn function_call_item(id: &str, call_id: &str, name: &str, arguments:
 
 /// Sets the final status of `response` from the upstream's `finish_reason`: `length` is
 /// `incomplete` (`max_output_tokens`), anything else `completed`.
-pub(crate) fn conclude(response: &mut Value, finish_reason: &str, output: Vec<Value>, counts: (u64, u64)) {
+pub(crate) fn conclude(response: &mut Value, finish_reason: &str, output: Vec<Value>, counts: Option<(u64, u64)>) {
     if finish_reason == "length" {
         response["status"] = Value::from("incomplete");
         response["incomplete_details"] = json!({"reason": "max_output_tokens"});
@@ -110,7 +111,7 @@ pub(crate) fn conclude(response: &mut Value, finish_reason: &str, output: Vec<Va
         response["status"] = Value::from("completed");
     }
     response["output"] = Value::Array(output);
-    response["usage"] = usage(counts.0, counts.1);
+    response["usage"] = usage(counts);
 }
 
 /// The message of an upstream `error` object.

@@ -56,7 +56,7 @@ pub(crate) struct ResponsesStream {
     open: Option<Open>,
     tools: Vec<Tool>,
     finish_reason: Option<String>,
-    counts: (u64, u64),
+    counts: Option<(u64, u64)>,
 }
 
 impl ResponsesStream {
@@ -71,7 +71,7 @@ impl ResponsesStream {
             open: None,
             tools: Vec::new(),
             finish_reason: None,
-            counts: (0, 0),
+            counts: None,
         }
     }
 
@@ -112,8 +112,8 @@ impl ResponsesStream {
         if let Some(error) = chunk.get("error").filter(|error| !error.is_null()) {
             return Err(upstream_error_message(error));
         }
-        if let Some(usage) = chunk.get("usage").filter(|usage| usage.is_object()) {
-            self.counts = usage_counts(Some(usage));
+        if let Some(counts) = usage_counts(chunk.get("usage")) {
+            self.counts = Some(counts);
         }
         let Some(choice) = chunk
             .get("choices")
@@ -393,6 +393,18 @@ mod tests {
         assert_eq!(done["usage"]["input_tokens"], 7);
         assert_eq!(done["usage"]["output_tokens"], 2);
         assert!(stream.finish().is_empty(), "finished once");
+    }
+
+    #[test]
+    fn a_stream_without_usage_completes_with_usage_null_not_zero() {
+        let mut stream = translator();
+        let mut events = stream.start();
+        let chunk = json!({"choices": [{"index": 0, "delta": {"content": "Paris"}, "finish_reason": "stop"}]});
+        events.extend(stream.on_chunk(&chunk).expect("chunk"));
+        events.extend(stream.finish());
+        let done = &events.last().expect("completed").data["response"];
+        assert_eq!(done["status"], "completed");
+        assert!(done["usage"].is_null(), "{}", done["usage"]);
     }
 
     #[test]
