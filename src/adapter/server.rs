@@ -14,10 +14,10 @@ use tokio::task::JoinHandle;
 
 use super::forward::UpstreamUrls;
 use super::ledger::{Ledger, LedgerTotals, Scrubber};
-use super::mode::{self, AdapterMode, ResponsesUpstream, UpstreamApi};
 use super::routing::{BODY_BUDGET_UNIT, MAX_BUFFERED_BODY_BYTES, MAX_IN_FLIGHT, handle};
 use super::state::Shared;
 use super::tokenizer::TokenizerProbe;
+use super::upstream_api::{self, AdapterMode, Asked, ResponsesUpstream, UpstreamApi};
 use crate::output::SamplingPin;
 use crate::secrets::SecretValue;
 use crate::trace::{Trace, TraceEvent};
@@ -49,7 +49,7 @@ pub struct AdapterConfig {
     /// two chunks of its body.
     pub upstream_timeout: Duration,
     /// Which API the upstream speaks for the Anthropic routes (`--upstream-api`): `Auto`
-    /// probes it at start (see `adapter/mode.rs`).
+    /// probes it at start (see `adapter/upstream_api/`).
     pub upstream_api: UpstreamApi,
     /// The sampling pin (`--temperature`, `--seed`) set on every forwarded generation
     /// request, whatever Case sent; empty pins nothing.
@@ -229,21 +229,14 @@ pub async fn start_on(config: AdapterConfig, listener: std::net::TcpListener) ->
         source,
     })?;
     let ledger_note = config.ledger_path.as_ref().map(|path| path.display().to_string());
-    let probe = match config.upstream_api {
-        UpstreamApi::Auto => Some(
-            mode::probe(
-                &client,
-                &config.upstream,
-                config.upstream_key.as_ref(),
-                &config.model,
-                config.upstream_timeout,
-            )
-            .await,
-        ),
-        UpstreamApi::Anthropic | UpstreamApi::OpenAi => None,
+    let asked = Asked {
+        client: &client,
+        base: &config.upstream,
+        key: config.upstream_key.as_ref(),
+        model: &config.model,
+        timeout: config.upstream_timeout,
     };
-    let mode = mode::mode_for(config.upstream_api, probe.as_ref());
-    let mode_reason = mode::explain(config.upstream_api, probe.as_ref());
+    let (mode, mode_reason) = upstream_api::decide_at_start(config.upstream_api, asked).await;
     let listener =
         tokio::net::TcpListener::from_std(listener).map_err(|source| AdapterError::Bind { addr: listen, source })?;
     let local_addr = listener
