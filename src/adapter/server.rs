@@ -206,15 +206,7 @@ pub async fn start_on(config: AdapterConfig, listener: std::net::TcpListener) ->
     if !listen.ip().is_loopback() {
         return Err(AdapterError::ListenNotLoopback { addr: listen });
     }
-    let invalid_model = |reason| AdapterError::InvalidModel {
-        model: config.model.clone(),
-        reason,
-    };
-    if config.model.is_empty() {
-        return Err(invalid_model("the name is empty"));
-    }
-    let served_model_header =
-        HeaderValue::from_str(&config.model).map_err(|_| invalid_model("the name cannot be sent in an HTTP header"))?;
+    let served_model_header = served_model_header(&config.model)?;
     let upstream_urls = UpstreamUrls::new(&config.upstream).map_err(AdapterError::UpstreamUrl)?;
     let upstream_host = config.upstream.host_port();
     let upstream_header =
@@ -277,7 +269,35 @@ pub async fn start_on(config: AdapterConfig, listener: std::net::TcpListener) ->
         })
         .map_err(AdapterError::Trace)?;
 
-    let app = axum::Router::new().fallback(handle).with_state(shared.clone());
+    let (stop, task) = serve(listener, shared.clone());
+    Ok(AdapterHandle {
+        local_addr,
+        shared,
+        stop: Some(stop),
+        task: Some(task),
+    })
+}
+
+/// The admitted model's name as the served-model header: refused when it is empty or cannot
+/// be sent in a header.
+fn served_model_header(model: &str) -> Result<HeaderValue, AdapterError> {
+    let invalid_model = |reason| AdapterError::InvalidModel {
+        model: model.to_owned(),
+        reason,
+    };
+    if model.is_empty() {
+        return Err(invalid_model("the name is empty"));
+    }
+    HeaderValue::from_str(model).map_err(|_| invalid_model("the name cannot be sent in an HTTP header"))
+}
+
+/// Serves every connection of `listener` with the one handler until the sender is used or
+/// dropped.
+fn serve(
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+) -> (oneshot::Sender<()>, JoinHandle<std::io::Result<()>>) {
+    let app = axum::Router::new().fallback(handle).with_state(shared);
     let (stop, stopped) = oneshot::channel::<()>();
     // Without TCP_NODELAY every SSE chunk after the first waits ~40 ms for a delayed ACK
     // (Nagle): measured by benches/adapter_latency.rs, 43.6 ms → 0.28 ms per 20-chunk stream.
@@ -292,10 +312,5 @@ pub async fn start_on(config: AdapterConfig, listener: std::net::TcpListener) ->
             })
             .await
     });
-    Ok(AdapterHandle {
-        local_addr,
-        shared,
-        stop: Some(stop),
-        task: Some(task),
-    })
+    (stop, task)
 }
