@@ -44,6 +44,7 @@ use super::sse::{SseData, SseEvent};
 use super::sse_driver::{SseDriver, SseHandler, Step, UpstreamEvent};
 use super::state::{HEADER_TOKEN_COUNT, Shared};
 use super::tokenizer::{TokenCount, count_with_upstream};
+use super::upstream_api::{COUNT_TOKENS_PATH, MESSAGES_PATH};
 use super::upstream_error::anthropic_upstream_error;
 
 const API: Api = Api::Anthropic;
@@ -63,7 +64,7 @@ fn quoted(log: &RequestLog, message: &str) -> String {
 
 /// `POST /v1/messages`.
 pub(crate) async fn create(shared: &Arc<Shared>, headers: &HeaderMap, body: Bytes, log: RequestLog) -> Response {
-    let (object, mut log) = match shared.pin_body(API, "/v1/messages", None, headers, &body, log) {
+    let (object, mut log) = match shared.pin_body(API, MESSAGES_PATH, None, headers, &body, log) {
         Ok(admitted) => admitted,
         Err(refused) => return refused,
     };
@@ -313,7 +314,7 @@ fn stream_error(log: &RequestLog, err: &TranslateError) -> SseEvent {
 
 /// `POST /v1/messages/count_tokens`.
 pub(crate) async fn count_tokens(shared: &Arc<Shared>, headers: &HeaderMap, body: Bytes, log: RequestLog) -> Response {
-    let (object, mut log) = match shared.pin_body(API, "/v1/messages/count_tokens", None, headers, &body, log) {
+    let (object, mut log) = match shared.pin_body(API, COUNT_TOKENS_PATH, None, headers, &body, log) {
         Ok(admitted) => admitted,
         Err(refused) => return refused,
     };

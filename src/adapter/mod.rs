@@ -3,7 +3,7 @@
 //! Case is given the adapter's address instead of the model server's, so every request Case
 //! makes passes through one place that can prove what happened to it (README, "`run` and its run folder"). It
 //! speaks three APIs to Case (OpenAI chat completions and Responses, Anthropic Messages) and
-//! one or two to the upstream:
+//! one or two to the upstream (`upstream_api/` owns this table):
 //!
 //! | route | API (ledger `api`) | upstream |
 //! |---|---|---|
@@ -72,7 +72,9 @@
 //!
 //! Layout, one concept per file, imports only sideways or down (this file holds no code):
 //! `server.rs` starts and stops it; `routing.rs` is the one handler (bounds, authentication,
-//! dispatch, local answers); `state.rs` what requests share and the admit/refuse decision
+//! dispatch, local answers); `upstream_api/` what the upstream speaks (per API
+//! pass-through or translation, the probes that decide it, the allow-lists, hosted tools and
+//! the route table); `state.rs` what requests share and the admit/refuse decision
 //! they share; `forward.rs` the upstream call; `api_error.rs` error bodies in each API's
 //! shape; `pinning.rs` the pinning rule; `sampling.rs` the sampling pin (`--temperature`, `--seed`) set on every forwarded generation request; `ledger.rs` the ledger; `openai.rs` the OpenAI
 //! routes (pass-through and SSE relay); `messages.rs` the Anthropic routes; [`anthropic`]
@@ -87,7 +89,6 @@ mod api_error;
 mod forward;
 mod ledger;
 mod messages;
-mod mode;
 mod openai;
 mod passthrough;
 mod pinning;
@@ -101,11 +102,12 @@ mod sse_driver;
 mod standalone;
 mod state;
 mod tokenizer;
+mod upstream_api;
 mod upstream_error;
 
 pub use ledger::{Api, LEDGER_FILE_NAME, LedgerEntry, LedgerTotals, Outcome, read_ledger, summarize};
-pub use mode::{AdapterMode, UpstreamApi};
 pub use routing::{MAX_BUFFERED_BODY_BYTES, MAX_IN_FLIGHT, MAX_REQUEST_BYTES};
 pub use server::{AdapterConfig, AdapterError, AdapterHandle, start, start_on};
 pub(crate) use standalone::Standalone;
 pub use state::{HEADER_FALLBACK_ATTEMPTS, HEADER_SERVED_MODEL, HEADER_TOKEN_COUNT, HEADER_UPSTREAM};
+pub use upstream_api::{AdapterMode, UpstreamApi};

@@ -2,7 +2,7 @@
 //! of the upstream's answer back to Case.
 //!
 //! `POST /v1/chat/completions` forwards only an allow-list of top-level fields
-//! ([`pinning::OPENAI_CHAT_FIELDS`]): `model`, `messages`, `max_tokens`,
+//! ([`CHAT_COMPLETIONS`]): `model`, `messages`, `max_tokens`,
 //! `max_completion_tokens`, `temperature`, `top_p`, `n`, `stop`, `stream`, `stream_options`,
 //! `tools`, `tool_choice`, `parallel_tool_calls`, `response_format`, `seed`,
 //! `presence_penalty`, `frequency_penalty`, `logit_bias`, `logprobs`, `top_logprobs`, `user`,
@@ -29,12 +29,12 @@ use super::forward::{
     Endpoint, MAX_UPSTREAM_BODY_BYTES, is_event_stream, redact_body, relayed_headers, reported_model,
 };
 use super::ledger::{Api, Outcome, RequestLog};
-use super::pinning;
 use super::redact::{SpreadSecretWatch, streamed_texts};
 use super::sampling;
 use super::sse::SseData;
 use super::sse_driver::{SseDriver, SseHandler, Step, UpstreamEvent};
 use super::state::Shared;
+use super::upstream_api::{CHAT_COMPLETIONS, CHAT_COMPLETIONS_PATH};
 use super::upstream_error::{classify_request, record_cause};
 
 /// `GET /v1/models`: the upstream's list, as it is.
@@ -59,8 +59,8 @@ pub(crate) async fn chat_completions(
     let api = Api::OpenAi;
     let (mut object, mut log) = match shared.pin_body(
         api,
-        "/v1/chat/completions",
-        Some(pinning::OPENAI_CHAT_FIELDS),
+        CHAT_COMPLETIONS_PATH,
+        Some(CHAT_COMPLETIONS.forwarded),
         headers,
         &body,
         log,

@@ -1,11 +1,11 @@
 //! The Anthropic routes in pass-through mode: `POST /v1/messages` (plain and streamed) and
 //! `POST /v1/messages/count_tokens` forwarded as Anthropic requests to an upstream that
-//! speaks the Messages API itself (see `adapter/mode.rs` for how that is decided).
+//! speaks the Messages API itself (see `adapter/upstream_api/` for how that is decided).
 //!
 //! Pinned exactly as in translation mode: the same [`Shared::pin_body`] (only the admitted
 //! model, smuggled routing refused and counted as a fallback attempt), plus an allow-list of
-//! top-level fields ([`FORWARDED_FIELDS`] go up; [`DROPPED_FIELDS`] are accepted and never
-//! sent; anything else is a 400 naming it). What goes up is re-serialised from the checked
+//! top-level fields ([`MESSAGES_PASS_THROUGH`]: its forwarded fields go up, its dropped ones
+//! are accepted and never sent; anything else is a 400 naming it). What goes up is re-serialised from the checked
 //! object; the only headers are `content-type`, `accept`, `anthropic-version` (Case's, else
 //! `2023-06-01`) and the upstream key (`Authorization: Bearer` and `x-api-key`) — never the
 //! per-run token, `anthropic-beta` or SDK headers.
@@ -31,45 +31,15 @@ use serde_json::{Map, Value};
 use super::api_error::{local_error, response};
 use super::forward::{Endpoint, MAX_UPSTREAM_BODY_BYTES, is_event_stream, redact_body, relayed_headers};
 use super::ledger::{Api, Outcome, RequestLog};
-use super::mode::DEFAULT_ANTHROPIC_VERSION;
 use super::redact::{SpreadSecretWatch, streamed_texts};
 use super::sampling;
 use super::sse::SseData;
 use super::sse_driver::{SseDriver, SseHandler, Step, UpstreamEvent};
 use super::state::{HEADER_TOKEN_COUNT, Shared};
+use super::upstream_api::{COUNT_TOKENS_PATH, DEFAULT_ANTHROPIC_VERSION, MESSAGES_PASS_THROUGH, MESSAGES_PATH};
 use super::upstream_error::anthropic_upstream_error;
 
 const API: Api = Api::Anthropic;
-
-/// Top-level fields forwarded to an Anthropic-speaking upstream.
-pub(crate) const FORWARDED_FIELDS: &[&str] = &[
-    "model",
-    "messages",
-    "max_tokens",
-    "system",
-    "temperature",
-    "top_p",
-    "top_k",
-    "stop_sequences",
-    "stream",
-    "tools",
-    "tool_choice",
-    "thinking",
-    "context_management",
-];
-
-/// Top-level fields accepted and never forwarded: `metadata` carries a user id, the rest
-/// are hints about where, how fast or how cheaply Anthropic would answer (as in translation
-/// mode, see `anthropic/request.rs`).
-pub(crate) const DROPPED_FIELDS: &[&str] = &[
-    "metadata",
-    "service_tier",
-    "cache_control",
-    "speed",
-    "inference_geo",
-    "diagnostics",
-    "output_config",
-];
 
 /// Which Anthropic route is passed through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,8 +53,8 @@ pub(crate) enum Route {
 impl Route {
     fn path(self) -> &'static str {
         match self {
-            Route::Messages => "/v1/messages",
-            Route::CountTokens => "/v1/messages/count_tokens",
+            Route::Messages => MESSAGES_PATH,
+            Route::CountTokens => COUNT_TOKENS_PATH,
         }
     }
 
@@ -105,12 +75,12 @@ pub(crate) async fn forward(
     body: Bytes,
     log: RequestLog,
 ) -> Response {
-    let allowed: Vec<&str> = FORWARDED_FIELDS.iter().chain(DROPPED_FIELDS).copied().collect();
+    let allowed = MESSAGES_PASS_THROUGH.accepted();
     let (mut object, mut log) = match shared.pin_body(API, route.path(), Some(&allowed), headers, &body, log) {
         Ok(pinned) => pinned,
         Err(refused) => return refused,
     };
-    object.retain(|key, _| FORWARDED_FIELDS.contains(&key.as_str()));
+    object.retain(|key, _| MESSAGES_PASS_THROUGH.forwards(key));
     if route == Route::Messages {
         sampling::apply(&shared.sampling, &mut object, &mut log);
     }
@@ -302,13 +272,5 @@ mod tests {
         for bad in ["", "2023-6-1", "2023-06-01x", "latest", "2023/06/01", "abcd-ef-gh"] {
             assert!(!is_version(bad), "{bad}");
         }
-    }
-
-    #[test]
-    fn forwarded_and_dropped_fields_do_not_overlap_and_carry_no_routing() {
-        for field in DROPPED_FIELDS {
-            assert!(!FORWARDED_FIELDS.contains(field), "{field}");
-        }
-        assert!(FORWARDED_FIELDS.contains(&"thinking") && FORWARDED_FIELDS.contains(&"tools"));
     }
 }

@@ -23,17 +23,12 @@
 //! (`Model`, `MODEL`) is refused as a fallback attempt too: Ollama decodes field names
 //! case-insensitively, so such a field could choose the model behind the adapter's back.
 //!
-//! A route may also name the only top-level fields it forwards ([`OPENAI_CHAT_FIELDS`] for
-//! `POST /v1/chat/completions`): any other field is a 400 naming it, never forwarded, unless
-//! it also looks like routing, in which case the request is a fallback attempt (counted).
-//! Chat completions forwards exactly `model`, `messages`, `max_tokens`,
-//! `max_completion_tokens`, `temperature`, `top_p`, `n`, `stop`, `stream`, `stream_options`,
-//! `tools`, `tool_choice`, `parallel_tool_calls`, `response_format`, `seed`,
-//! `presence_penalty`, `frequency_penalty`, `logit_bias`, `logprobs`, `top_logprobs`, `user`,
-//! and llama.cpp's sampling knobs `top_k`, `min_p`, `repeat_penalty`, `typical_p`. Names are
-//! compared exactly: local servers may act on fields (llama.cpp's `lora`, a server's
-//! `user_config`) that load other weights or settings, and an allow-list is the only way to
-//! know that none of them goes up.
+//! A route may also name the only top-level fields it accepts (its allow-list, in
+//! `adapter/upstream_api/fields.rs`): any other field is a 400 naming it, never forwarded,
+//! unless it also looks like routing, in which case the request is a fallback attempt
+//! (counted). Names are compared exactly: local servers may act on fields (llama.cpp's
+//! `lora`, a server's `user_config`) that load other weights or settings, and an allow-list
+//! is the only way to know that none of them goes up.
 //!
 //! `openai-organization` and `openai-project` pick a billing account, not a route, so they
 //! are not refused; like every header outside the forwarding allow-list they are simply
@@ -60,36 +55,6 @@ const ROUTING_FIELDS: &[&str] = &[
 
 /// Body field prefixes (lower-case) of gateway-specific switches.
 const ROUTING_FIELD_PREFIXES: &[&str] = &["mock_", "litellm"];
-
-/// The top-level body fields `POST /v1/chat/completions` forwards (see the module docs).
-pub(crate) const OPENAI_CHAT_FIELDS: &[&str] = &[
-    "model",
-    "messages",
-    "max_tokens",
-    "max_completion_tokens",
-    "temperature",
-    "top_p",
-    "n",
-    "stop",
-    "stream",
-    "stream_options",
-    "tools",
-    "tool_choice",
-    "parallel_tool_calls",
-    "response_format",
-    "seed",
-    "presence_penalty",
-    "frequency_penalty",
-    "logit_bias",
-    "logprobs",
-    "top_logprobs",
-    "user",
-    // llama.cpp sampling knobs.
-    "top_k",
-    "min_p",
-    "repeat_penalty",
-    "typical_p",
-];
 
 /// Header name fragments (header names are lower-case already) that name a target.
 const ROUTING_HEADER_PARTS: &[&str] = &["fallback", "api-base", "api_base", "base-url", "base_url"];
@@ -152,6 +117,17 @@ impl Refusal {
     }
 }
 
+/// What the pinning rule found wrong with one request, in the order it is said.
+#[derive(Default)]
+struct Findings {
+    /// Another model, or routing: each alone makes a fallback attempt.
+    problems: Vec<String>,
+    /// Problems that alone make a bad request, not a fallback attempt.
+    bad: Vec<String>,
+    /// `model` was present but not a string (and named no external provider).
+    malformed: bool,
+}
+
 /// The one pinning decision. On success `body["model"]` is exactly `admitted`; on refusal
 /// the body must not be forwarded. Every problem found is named in the one refusal. With
 /// `allowed`, a top-level field not in it (and not routing) is refused as unsupported.
@@ -162,71 +138,15 @@ pub(crate) fn pin_request(
     headers: &HeaderMap,
     body: &mut Map<String, Value>,
 ) -> Result<PinnedRequest, Refusal> {
-    let mut problems = Vec::new();
-    // Problems that alone make a bad request, not a fallback attempt.
-    let mut bad = Vec::new();
-    let mut malformed = false;
-    let requested_model = match body.get("model") {
-        None => None,
-        Some(Value::String(model)) => {
-            if model != admitted {
-                problems.push(format!(
-                    "model `{model}` is not the admitted model `{admitted}`; this adapter \
-                     serves only `{admitted}` and never falls back to another model"
-                ));
-            }
-            Some(model.clone())
-        }
-        // Not a string: a plain bad request, unless it names an external provider anyway
-        // (`["claude-sonnet-4-6"]`), which is an attempt like any other.
-        Some(other) => {
-            let text = other.to_string();
-            if let Some(name) = crate::external_names::external_reference(&text) {
-                problems.push(format!(
-                    "`model` {text} names `{name}`; this adapter serves only `{admitted}`"
-                ));
-                Some(text)
-            } else {
-                malformed = true;
-                bad.push(format!("`model` must be a string naming `{admitted}`"));
-                None
-            }
-        }
-    };
-    let mut fields: Vec<&str> = body
-        .keys()
-        .map(String::as_str)
-        .filter(|key| is_routing_field(key))
-        .collect();
-    fields.sort_unstable();
-    for field in fields {
-        problems.push(format!(
-            "body field `{field}` asks for routing, which this adapter refuses"
-        ));
-    }
-    if let Some(allowed) = allowed {
-        let mut unsupported: Vec<&str> = body
-            .keys()
-            .map(String::as_str)
-            .filter(|key| !allowed.contains(key) && !is_routing_field(key))
-            .collect();
-        unsupported.sort_unstable();
-        for field in unsupported {
-            bad.push(format!(
-                "body field `{field}` is not supported by this adapter and was not forwarded"
-            ));
-        }
-    }
-    let mut names: Vec<&str> = headers
-        .keys()
-        .map(|name| name.as_str())
-        .filter(|name| is_routing_header(name))
-        .collect();
-    names.sort_unstable();
-    names.dedup();
-    for name in names {
-        problems.push(format!("header `{name}` asks for routing, which this adapter refuses"));
-    }
+    let mut findings = Findings::default();
+    let requested_model = judge_model(admitted, body, &mut findings);
+    judge_fields(allowed, body, &mut findings);
+    judge_headers(headers, &mut findings);
+    let Findings {
+        mut problems,
+        bad,
+        malformed,
+    } = findings;
     if problems.is_empty() && bad.is_empty() {
         let model_inserted = requested_model.is_none();
         if model_inserted {
@@ -256,6 +176,83 @@ pub(crate) fn pin_request(
             problems.join("; ")
         ),
     })
+}
+
+/// The `model` Case named (for the ledger), noting in `findings` when it is not `admitted`.
+fn judge_model(admitted: &str, body: &Map<String, Value>, findings: &mut Findings) -> Option<String> {
+    match body.get("model") {
+        None => None,
+        Some(Value::String(model)) => {
+            if model != admitted {
+                findings.problems.push(format!(
+                    "model `{model}` is not the admitted model `{admitted}`; this adapter \
+                     serves only `{admitted}` and never falls back to another model"
+                ));
+            }
+            Some(model.clone())
+        }
+        // Not a string: a plain bad request, unless it names an external provider anyway
+        // (`["claude-sonnet-4-6"]`), which is an attempt like any other.
+        Some(other) => {
+            let text = other.to_string();
+            if let Some(name) = crate::external_names::external_reference(&text) {
+                findings.problems.push(format!(
+                    "`model` {text} names `{name}`; this adapter serves only `{admitted}`"
+                ));
+                Some(text)
+            } else {
+                findings.malformed = true;
+                findings
+                    .bad
+                    .push(format!("`model` must be a string naming `{admitted}`"));
+                None
+            }
+        }
+    }
+}
+
+/// Notes every top-level field that asks for routing, then every one outside `allowed`.
+fn judge_fields(allowed: Option<&[&str]>, body: &Map<String, Value>, findings: &mut Findings) {
+    let mut fields: Vec<&str> = body
+        .keys()
+        .map(String::as_str)
+        .filter(|key| is_routing_field(key))
+        .collect();
+    fields.sort_unstable();
+    for field in fields {
+        findings.problems.push(format!(
+            "body field `{field}` asks for routing, which this adapter refuses"
+        ));
+    }
+    if let Some(allowed) = allowed {
+        let mut unsupported: Vec<&str> = body
+            .keys()
+            .map(String::as_str)
+            .filter(|key| !allowed.contains(key) && !is_routing_field(key))
+            .collect();
+        unsupported.sort_unstable();
+        for field in unsupported {
+            findings.bad.push(format!(
+                "body field `{field}` is not supported by this adapter and was not forwarded"
+            ));
+        }
+    }
+}
+
+/// Notes every header that asks for routing, each name once.
+fn judge_headers(headers: &HeaderMap, findings: &mut Findings) {
+    let mut names: Vec<&str> = headers
+        .keys()
+        .map(|name| name.as_str())
+        .filter(|name| is_routing_header(name))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    for name in names {
+        findings
+            .problems
+            .push(format!("header `{name}` asks for routing, which this adapter refuses"));
+    }
 }
 
 fn is_routing_field(key: &str) -> bool {
@@ -435,7 +432,7 @@ mod tests {
 
     #[test]
     fn with_an_allow_list_other_fields_are_a_bad_request_unless_routing() {
-        let allowed = Some(OPENAI_CHAT_FIELDS);
+        let allowed = Some(crate::adapter::upstream_api::CHAT_COMPLETIONS.forwarded);
         let check = |body: Value| {
             let Value::Object(mut body) = body else { unreachable!() };
             pin_request(Api::OpenAi, ADMITTED, allowed, &HeaderMap::new(), &mut body)

@@ -15,9 +15,9 @@ use serde_json::Value;
 use super::api_error::{local_error, response};
 use super::forward::is_event_stream;
 use super::ledger::{Api, Outcome, RequestLog};
-use super::mode::AdapterMode;
 use super::pinning::{self, Refusal};
 use super::state::Shared;
+use super::upstream_api::{AdapterMode, Route};
 use super::{messages, openai, passthrough, responses};
 use crate::secrets::SecretValue;
 
@@ -35,62 +35,6 @@ pub const MAX_IN_FLIGHT: usize = 64;
 pub const MAX_BUFFERED_BODY_BYTES: usize = 8 * MAX_REQUEST_BYTES;
 /// The unit of [`MAX_BUFFERED_BODY_BYTES`]' semaphore (one permit per KiB).
 pub(super) const BODY_BUDGET_UNIT: usize = 1024;
-
-/// Agents' telemetry endpoint (relative to `ANTHROPIC_BASE_URL`), answered locally.
-const EVENT_LOGGING_PATH: &str = "/api/event_logging/batch";
-
-/// Claude Code's connection warm-up probe (`HEAD /api/hello`, without credentials; public
-/// reports of gateways that answered it 404), answered locally like `HEAD /`.
-const WARM_UP_PATH: &str = "/api/hello";
-
-/// The paths the adapter knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Route {
-    Models,
-    ChatCompletions,
-    Messages,
-    CountTokens,
-    Responses,
-    EventLogging,
-    WarmUp,
-    Unknown,
-}
-
-impl Route {
-    /// The route of a request path (the query string is not part of it: Anthropic's SDKs
-    /// add `?beta=true` to the beta flavour of the same endpoints).
-    fn of(path: &str) -> Route {
-        match path {
-            "/v1/models" => Route::Models,
-            "/v1/chat/completions" => Route::ChatCompletions,
-            "/v1/messages" => Route::Messages,
-            "/v1/messages/count_tokens" => Route::CountTokens,
-            "/v1/responses" => Route::Responses,
-            EVENT_LOGGING_PATH => Route::EventLogging,
-            "/" | WARM_UP_PATH => Route::WarmUp,
-            _ => Route::Unknown,
-        }
-    }
-
-    fn api(self) -> Api {
-        match self {
-            Route::Models | Route::ChatCompletions | Route::Responses => Api::OpenAi,
-            Route::Messages | Route::CountTokens => Api::Anthropic,
-            Route::EventLogging | Route::WarmUp | Route::Unknown => Api::Local,
-        }
-    }
-
-    fn method(self) -> Option<Method> {
-        match self {
-            Route::Models => Some(Method::GET),
-            Route::WarmUp => Some(Method::HEAD),
-            Route::ChatCompletions | Route::Messages | Route::CountTokens | Route::Responses | Route::EventLogging => {
-                Some(Method::POST)
-            }
-            Route::Unknown => None,
-        }
-    }
-}
 
 /// The one handler: every request, whatever its path, goes through authentication, the
 /// ledger and the evidence headers here.
@@ -309,37 +253,6 @@ mod tests {
             headers(&[("x-api-key", "tok-1"), ("x-api-key", "other")]),
         ] {
             assert!(authenticate(&token, &case).is_err(), "{case:?}");
-        }
-    }
-
-    #[test]
-    fn only_the_served_paths_are_routes() {
-        assert_eq!(Route::of("/v1/models"), Route::Models);
-        assert_eq!(Route::of("/v1/chat/completions"), Route::ChatCompletions);
-        assert_eq!(Route::of("/api/event_logging/batch"), Route::EventLogging);
-        assert_eq!(Route::of("/v1/messages"), Route::Messages);
-        assert_eq!(Route::of("/v1/messages/count_tokens"), Route::CountTokens);
-        assert_eq!(Route::of("/v1/responses"), Route::Responses);
-        assert_eq!(Route::Responses.api(), Api::OpenAi);
-        assert_eq!(Route::of("/"), Route::WarmUp);
-        assert_eq!(Route::of("/api/hello"), Route::WarmUp);
-        assert_eq!(Route::Messages.api(), Api::Anthropic);
-        assert_eq!(Route::CountTokens.api(), Api::Anthropic);
-        for unknown in [
-            "/models",
-            "/chat/completions",
-            "/v1/models/",
-            "/v1/messages/",
-            "/messages",
-            "/v1/complete",
-            "/v1/messages/batches",
-            "/v1/responses/",
-            "/responses",
-            "/v1//models",
-            "//",
-            "/api/hello/",
-        ] {
-            assert_eq!(Route::of(unknown), Route::Unknown, "{unknown}");
         }
     }
 }

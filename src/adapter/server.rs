@@ -14,10 +14,10 @@ use tokio::task::JoinHandle;
 
 use super::forward::UpstreamUrls;
 use super::ledger::{Ledger, LedgerTotals, Scrubber};
-use super::mode::{self, AdapterMode, ResponsesUpstream, UpstreamApi};
 use super::routing::{BODY_BUDGET_UNIT, MAX_BUFFERED_BODY_BYTES, MAX_IN_FLIGHT, handle};
 use super::state::Shared;
 use super::tokenizer::TokenizerProbe;
+use super::upstream_api::{self, AdapterMode, Asked, ResponsesUpstream, UpstreamApi};
 use crate::output::SamplingPin;
 use crate::secrets::SecretValue;
 use crate::trace::{Trace, TraceEvent};
@@ -49,7 +49,7 @@ pub struct AdapterConfig {
     /// two chunks of its body.
     pub upstream_timeout: Duration,
     /// Which API the upstream speaks for the Anthropic routes (`--upstream-api`): `Auto`
-    /// probes it at start (see `adapter/mode.rs`).
+    /// probes it at start (see `adapter/upstream_api/`).
     pub upstream_api: UpstreamApi,
     /// The sampling pin (`--temperature`, `--seed`) set on every forwarded generation
     /// request, whatever Case sent; empty pins nothing.
@@ -206,15 +206,7 @@ pub async fn start_on(config: AdapterConfig, listener: std::net::TcpListener) ->
     if !listen.ip().is_loopback() {
         return Err(AdapterError::ListenNotLoopback { addr: listen });
     }
-    let invalid_model = |reason| AdapterError::InvalidModel {
-        model: config.model.clone(),
-        reason,
-    };
-    if config.model.is_empty() {
-        return Err(invalid_model("the name is empty"));
-    }
-    let served_model_header =
-        HeaderValue::from_str(&config.model).map_err(|_| invalid_model("the name cannot be sent in an HTTP header"))?;
+    let served_model_header = served_model_header(&config.model)?;
     let upstream_urls = UpstreamUrls::new(&config.upstream).map_err(AdapterError::UpstreamUrl)?;
     let upstream_host = config.upstream.host_port();
     let upstream_header =
@@ -229,21 +221,14 @@ pub async fn start_on(config: AdapterConfig, listener: std::net::TcpListener) ->
         source,
     })?;
     let ledger_note = config.ledger_path.as_ref().map(|path| path.display().to_string());
-    let probe = match config.upstream_api {
-        UpstreamApi::Auto => Some(
-            mode::probe(
-                &client,
-                &config.upstream,
-                config.upstream_key.as_ref(),
-                &config.model,
-                config.upstream_timeout,
-            )
-            .await,
-        ),
-        UpstreamApi::Anthropic | UpstreamApi::OpenAi => None,
+    let asked = Asked {
+        client: &client,
+        base: &config.upstream,
+        key: config.upstream_key.as_ref(),
+        model: &config.model,
+        timeout: config.upstream_timeout,
     };
-    let mode = mode::mode_for(config.upstream_api, probe.as_ref());
-    let mode_reason = mode::explain(config.upstream_api, probe.as_ref());
+    let (mode, mode_reason) = upstream_api::decide_at_start(config.upstream_api, asked).await;
     let listener =
         tokio::net::TcpListener::from_std(listener).map_err(|source| AdapterError::Bind { addr: listen, source })?;
     let local_addr = listener
@@ -284,7 +269,35 @@ pub async fn start_on(config: AdapterConfig, listener: std::net::TcpListener) ->
         })
         .map_err(AdapterError::Trace)?;
 
-    let app = axum::Router::new().fallback(handle).with_state(shared.clone());
+    let (stop, task) = serve(listener, shared.clone());
+    Ok(AdapterHandle {
+        local_addr,
+        shared,
+        stop: Some(stop),
+        task: Some(task),
+    })
+}
+
+/// The admitted model's name as the served-model header: refused when it is empty or cannot
+/// be sent in a header.
+fn served_model_header(model: &str) -> Result<HeaderValue, AdapterError> {
+    let invalid_model = |reason| AdapterError::InvalidModel {
+        model: model.to_owned(),
+        reason,
+    };
+    if model.is_empty() {
+        return Err(invalid_model("the name is empty"));
+    }
+    HeaderValue::from_str(model).map_err(|_| invalid_model("the name cannot be sent in an HTTP header"))
+}
+
+/// Serves every connection of `listener` with the one handler until the sender is used or
+/// dropped.
+fn serve(
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+) -> (oneshot::Sender<()>, JoinHandle<std::io::Result<()>>) {
+    let app = axum::Router::new().fallback(handle).with_state(shared);
     let (stop, stopped) = oneshot::channel::<()>();
     // Without TCP_NODELAY every SSE chunk after the first waits ~40 ms for a delayed ACK
     // (Nagle): measured by benches/adapter_latency.rs, 43.6 ms → 0.28 ms per 20-chunk stream.
@@ -299,10 +312,5 @@ pub async fn start_on(config: AdapterConfig, listener: std::net::TcpListener) ->
             })
             .await
     });
-    Ok(AdapterHandle {
-        local_addr,
-        shared,
-        stop: Some(stop),
-        task: Some(task),
-    })
+    (stop, task)
 }

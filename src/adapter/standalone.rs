@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use super::ledger::LEDGER_FILE_NAME;
 use super::ledger::LedgerTotals;
-use super::mode::{AdapterMode, UpstreamApi};
 use super::server::{AdapterConfig, AdapterError, AdapterHandle, DEFAULT_UPSTREAM_TIMEOUT, start};
+use super::upstream_api::{AdapterMode, UpstreamApi};
 use crate::output::SamplingPin;
 use crate::secrets::SecretValue;
 use crate::trace::Trace;

@@ -6,7 +6,8 @@
 
 use serde_json::Value;
 
-use super::request::{request_object, translate_conversation};
+use super::request::translate_conversation;
+use super::top_level::request_object;
 use crate::adapter::api_error::TranslateError;
 
 /// Characters per token assumed by [`estimate_input_tokens`].

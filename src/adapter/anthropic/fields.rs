@@ -1,5 +1,6 @@
-//! The two helpers every part of the Anthropic request translation refuses with: an
-//! `invalid_request_error`, and the refusal of a key the adapter does not support. Their own
+//! The helpers every part of the Anthropic request translation refuses with: an
+//! `invalid_request_error`, the refusal of a key the adapter does not support, and a field's
+//! value when it is there. Their own
 //! room, so that `request` and `tools` both use them without importing each other.
 
 use serde_json::{Map, Value};
@@ -19,4 +20,9 @@ pub(super) fn check_keys(obj: &Map<String, Value>, allowed: &[&str], ctx: &str) 
         ))),
         None => Ok(()),
     }
+}
+
+/// The field's value unless it is absent or `null`.
+pub(super) fn present<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    obj.get(key).filter(|value| !value.is_null())
 }

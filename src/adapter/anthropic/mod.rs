@@ -23,6 +23,7 @@ mod stream;
 #[cfg(test)]
 mod test_support;
 mod tools;
+mod top_level;
 
 pub(crate) use super::sse::SseParser;
 pub use count_tokens::estimate_input_tokens;

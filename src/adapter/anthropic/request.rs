@@ -40,7 +40,7 @@
 //! unknown field may carry meaning (or routing) we cannot honour. Unknown keys inside
 //! messages, blocks, tools and `tool_choice` are refused likewise.
 //!
-//! **Accepted and ignored** ([`IGNORED_FIELDS`]): `metadata` (it carries a user id; never
+//! **Accepted and ignored** (the dropped fields of `upstream_api::MESSAGES_TRANSLATION`): `metadata` (it carries a user id; never
 //! forwarded), `service_tier` (no tiers locally), `top_k` (validated as an integer, then
 //! dropped: the OpenAI chat API has no `top_k`, and forwarding non-standard sampling fields
 //! to some servers would be refused or silently ignored anyway), and the hints current SDKs
@@ -50,37 +50,10 @@
 
 use serde_json::{Map, Value, json};
 
-use super::fields::{check_keys, invalid};
+use super::fields::{check_keys, invalid, present};
 use super::tools::{translate_tool_choice, translate_tools};
+use super::top_level::request_object;
 use crate::adapter::api_error::TranslateError;
-
-/// Top-level request fields that are accepted and never forwarded (see the module docs).
-pub(crate) const IGNORED_FIELDS: &[&str] = &[
-    "metadata",
-    "service_tier",
-    "top_k",
-    "cache_control",
-    "speed",
-    "inference_geo",
-    "diagnostics",
-    "output_config",
-];
-
-/// Top-level request fields that are translated.
-const TRANSLATED_FIELDS: &[&str] = &[
-    "model",
-    "messages",
-    "max_tokens",
-    "system",
-    "temperature",
-    "top_p",
-    "stop_sequences",
-    "stream",
-    "tools",
-    "tool_choice",
-    "thinking",
-    "context_management",
-];
 
 /// Prefix of a `role: tool` message whose `tool_result` had `is_error: true`.
 const TOOL_ERROR_PREFIX: &str = "[tool error] ";
@@ -273,87 +246,6 @@ fn translate_assistant(content: &Value, ctx: &str, out: &mut Vec<Value>) -> Resu
     }
     out.push(Value::Object(message));
     Ok(())
-}
-
-/// The request body as an object whose every top-level field is translated or ignored.
-pub(super) fn request_object(body: &Value) -> Result<&Map<String, Value>, TranslateError> {
-    let obj = body
-        .as_object()
-        .ok_or_else(|| invalid("the request body must be a JSON object"))?;
-    for (key, value) in obj {
-        let key = key.as_str();
-        if IGNORED_FIELDS.contains(&key) {
-            continue;
-        }
-        if !TRANSLATED_FIELDS.contains(&key) {
-            return Err(invalid(format!(
-                "request field `{key}` is not supported by this adapter"
-            )));
-        }
-        if key == "thinking" && !value.is_null() {
-            let kind = value.get("type").and_then(Value::as_str);
-            if !matches!(kind, Some("disabled" | "adaptive")) {
-                return Err(invalid(
-                    "`thinking` is not supported: extended thinking cannot be requested from \
-                     the local model (only {\"type\": \"disabled\"} or {\"type\": \"adaptive\"} \
-                     is accepted)",
-                ));
-            }
-        }
-    }
-    if let Some(management) = present(obj, "context_management") {
-        check_context_management(management)?;
-    }
-    if let Some(config) = present(obj, "output_config") {
-        let config = config
-            .as_object()
-            .ok_or_else(|| invalid("`output_config` must be an object"))?;
-        check_keys(config, &["effort", "format"], "output_config")?;
-        if present(config, "format").is_some() {
-            return Err(invalid(
-                "output_config: `format` (structured outputs) is not supported: the local model \
-                 cannot be held to a JSON schema through this adapter",
-            ));
-        }
-    }
-    if let Some(top_k) = present(obj, "top_k")
-        && !top_k.is_u64()
-    {
-        return Err(invalid("`top_k` must be a non-negative integer"));
-    }
-    Ok(obj)
-}
-
-/// Accepts `context_management` whose every edit is a `clear_thinking_*` edit (Claude Code
-/// sends `{"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]}` on every request):
-/// the local model never thinks and thinking blocks are refused on input, so clearing them
-/// cannot change what it sees. Any other edit (e.g. `clear_tool_uses_*`, which would change
-/// the conversation) is refused; nothing of it is forwarded.
-fn check_context_management(management: &Value) -> Result<(), TranslateError> {
-    let management = management
-        .as_object()
-        .ok_or_else(|| invalid("`context_management` must be an object"))?;
-    check_keys(management, &["edits"], "context_management")?;
-    let edits = management
-        .get("edits")
-        .and_then(Value::as_array)
-        .ok_or_else(|| invalid("context_management: `edits` must be an array"))?;
-    for (index, edit) in edits.iter().enumerate() {
-        let kind = edit.get("type").and_then(Value::as_str).unwrap_or_default();
-        if !kind.starts_with("clear_thinking_") {
-            return Err(invalid(format!(
-                "context_management.edits[{index}]: edit type {kind:?} is not supported: only \
-                 clear_thinking_* edits are accepted (the local model never thinks); other edits \
-                 would change the conversation the model sees"
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// The field's value unless it is absent or `null`.
-fn present<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
-    obj.get(key).filter(|value| !value.is_null())
 }
 
 /// A `system` turn inside `messages`: its text is appended to the preceding user message

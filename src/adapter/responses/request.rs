@@ -1,12 +1,9 @@
-//! What of a Responses request may go upstream, in both modes, and the translation of an
-//! admitted one into an OpenAI chat-completions request (pure: no I/O).
+//! The translation of an admitted Responses request into an OpenAI chat-completions request
+//! (pure: no I/O).
 //!
-//! Both modes: only [`FORWARDED_FIELDS`] go up, [`DROPPED_FIELDS`] are accepted and never
-//! sent, anything else is a 400 naming it (by the one pinning rule). Tools whose `type` is
-//! not `function` — hosted ones such as `web_search`, `file_search`, `code_interpreter`, and
-//! Codex's freeform `custom` tools — are stripped by [`strip_unsupported_tools`], which names
-//! each for the ledger line: a local model cannot run a hosted tool, and llama-server refuses
-//! the whole request for one ("'type' of tool must be 'function'").
+//! Both modes: what may go upstream is the route's allow-list (`upstream_api::RESPONSES`),
+//! and tools whose `type` is not `function` are stripped first
+//! (`upstream_api::strip_hosted_tools`); both live with the other routes' rules.
 //!
 //! Translation ([`to_chat_request`]): `instructions` and the leading `developer`/`system`
 //! items become one `system` message; a later `developer`/`system` item a `system` message in
@@ -19,87 +16,6 @@
 use serde_json::{Map, Value, json};
 
 use crate::adapter::api_error::TranslateError;
-
-/// Top-level fields that go upstream (pass-through), or are translated (translation).
-pub(crate) const FORWARDED_FIELDS: &[&str] = &[
-    "model",
-    "input",
-    "instructions",
-    "stream",
-    "tools",
-    "tool_choice",
-    "parallel_tool_calls",
-    "temperature",
-    "top_p",
-    "max_output_tokens",
-    "text",
-    "reasoning",
-    "include",
-    "store",
-    // llama.cpp sampling knobs, as on chat completions.
-    "seed",
-    "top_k",
-    "min_p",
-];
-
-/// Top-level fields accepted and never sent: ids and hints for OpenAI's own service (caching,
-/// tiers, account metadata) that a local server has no use for. Codex sends
-/// `client_metadata` and `prompt_cache_key` on every request.
-pub(crate) const DROPPED_FIELDS: &[&str] = &[
-    "client_metadata",
-    "prompt_cache_key",
-    "prompt_cache_retention",
-    "metadata",
-    "user",
-    "safety_identifier",
-    "service_tier",
-    "truncation",
-    "stream_options",
-];
-
-/// Every top-level field the route accepts.
-pub(crate) fn accepted_fields() -> Vec<&'static str> {
-    FORWARDED_FIELDS.iter().chain(DROPPED_FIELDS).copied().collect()
-}
-
-/// A tool's label for the ledger: its `type`, and its `name` when it has one.
-fn tool_label(tool: &Value) -> String {
-    let kind = tool.get("type").and_then(Value::as_str).unwrap_or("(no type)");
-    match tool.get("name").and_then(Value::as_str) {
-        Some(name) => format!("{kind} `{name}`"),
-        None => kind.to_owned(),
-    }
-}
-
-/// Removes every tool whose `type` is not `function` from `request["tools"]` and returns
-/// their labels. A `tool_choice` that forces a stripped (or non-function) tool is a 400: the
-/// client asked for something that will not happen.
-pub(crate) fn strip_unsupported_tools(request: &mut Map<String, Value>) -> Result<Vec<String>, TranslateError> {
-    let mut stripped = Vec::new();
-    match request.get_mut("tools") {
-        None | Some(Value::Null) => {}
-        Some(Value::Array(tools)) => {
-            tools.retain(|tool| {
-                let keep = tool.get("type").and_then(Value::as_str) == Some("function");
-                if !keep {
-                    stripped.push(tool_label(tool));
-                }
-                keep
-            });
-        }
-        Some(_) => return Err(TranslateError::invalid_request("`tools` must be an array")),
-    }
-    if let Some(Value::Object(choice)) = request.get("tool_choice") {
-        let kind = choice.get("type").and_then(Value::as_str).unwrap_or_default();
-        if kind != "function" {
-            return Err(TranslateError::invalid_request(format!(
-                "`tool_choice` forces a `{kind}` tool; only function tools are served by this \
-                 adapter (hosted tools are stripped)"
-            )));
-        }
-    }
-    Ok(stripped)
-}
 
 /// An admitted Responses request as an OpenAI chat request, and what was left out of it.
 #[derive(Debug, Clone, PartialEq)]
@@ -431,25 +347,6 @@ mod tests {
     }
 
     #[test]
-    fn hosted_and_custom_tools_are_stripped_and_named() {
-        let mut request = object(json!({
-            "tools": [
-                {"type": "function", "name": "exec_command"},
-                {"type": "web_search", "external_web_access": false},
-                {"type": "custom", "name": "apply_patch"}
-            ]
-        }));
-        let stripped = strip_unsupported_tools(&mut request).expect("strips");
-        assert_eq!(
-            stripped,
-            vec!["web_search".to_owned(), "custom `apply_patch`".to_owned()]
-        );
-        assert_eq!(request["tools"], json!([{"type": "function", "name": "exec_command"}]));
-        let mut forced = object(json!({"tools": [{"type": "web_search"}], "tool_choice": {"type": "web_search"}}));
-        assert!(strip_unsupported_tools(&mut forced).is_err());
-    }
-
-    #[test]
     fn what_cannot_be_carried_is_refused_not_dropped() {
         for input in [
             json!([{"role": "user", "content": [{"type": "input_image", "image_url": "data:x"}]}]),
@@ -476,15 +373,5 @@ mod tests {
         assert_eq!(body["model"], MODEL);
         assert_eq!(body["response_format"]["json_schema"]["name"], "x");
         assert!(body.get("stream").is_none());
-    }
-
-    #[test]
-    fn forwarded_and_dropped_fields_do_not_overlap_and_carry_no_routing() {
-        for field in DROPPED_FIELDS {
-            assert!(!FORWARDED_FIELDS.contains(field), "{field}");
-        }
-        for routing in ["previous_response_id", "conversation", "background", "prompt", "models"] {
-            assert!(!accepted_fields().contains(&routing), "{routing}");
-        }
     }
 }
