@@ -247,7 +247,10 @@ mod tests {
         let environment = Environment {
             vars: vec![
                 (OsString::from("HOME"), OsString::from("/home/u")),
-                (OsString::from(ENV_LOCAL_BASE_URL), OsString::from("http://127.0.0.1:1/v1")),
+                (
+                    OsString::from(ENV_LOCAL_BASE_URL),
+                    OsString::from("http://127.0.0.1:1/v1"),
+                ),
                 (OsString::from("XDG_CONFIG_HOME"), OsString::from("/xdg")),
             ],
         };

@@ -14,9 +14,9 @@ mod provider;
 mod recorder;
 mod records;
 
-pub(crate) use evaluate::evaluate;
-pub(crate) use inputs::{DEFAULT_PROBE_TIMEOUT, GateInputs};
 pub use crate::output::{GateCode, GateResult, GateStatus};
+pub(crate) use evaluate::evaluate;
+pub(crate) use inputs::{DEFAULT_PROBE_TIMEOUT, GateEvaluation, GateInputs};
 
 #[cfg(test)]
 mod properties;

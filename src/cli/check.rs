@@ -63,4 +63,3 @@ fn print_check(output: &CheckOutput) {
         println!("  {status:<8} {:<44} {}", gate.code.as_str(), gate.detail);
     }
 }
-

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use super::bundled::{BUNDLED_SEED, bundled_root};
 use super::exit::{CliError, Exit};
-use super::status::current_admission;
+use super::values::current_admission;
 use super::{evidence_folder, evidence_selection, signing};
 use crate::config::HarnessConfig;
 

@@ -49,19 +49,25 @@ pub(super) fn run(config: HarnessConfig, flags: RunFlags) -> Result<Exit, CliErr
         out: run_output::out_or_new(out)?,
     };
     match attempts {
-        None => run_output::finish(format, &options.out, run_pipeline(config, &options, decision, admission)),
+        None => run_output::finish(
+            format,
+            &options.out,
+            run_pipeline(config, &options, decision, admission),
+        ),
         Some(attempts) => {
             let plan = crate::attempts::AttemptPlan::new(attempts, require, parallel).map_err(CliError::Attempts)?;
-            run_output::finish(format, &options.out, run_attempts(config, &options, decision, admission, plan))
+            run_output::finish(
+                format,
+                &options.out,
+                run_attempts(config, &options, decision, admission, plan),
+            )
         }
     }
 }
 
 /// The environment with `run`'s record flags on top, its warnings printed once.
 fn run_config(config: HarnessConfig, decision: Option<PathBuf>, admission: Option<PathBuf>) -> HarnessConfig {
-    let config = config
-        .with_decision_flag(decision)
-        .with_admission_flag(admission);
+    let config = config.with_decision_flag(decision).with_admission_flag(admission);
     for warning in config.warnings() {
         eprintln!("case-harness: warning: {warning}");
     }

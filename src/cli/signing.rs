@@ -255,7 +255,7 @@ pub(super) fn merge(
     };
     let out = std::path::absolute(out).unwrap_or_else(|_| out.to_owned());
     crate::acceptance::write_acceptance_junit(&out.join(crate::run_folder::JUNIT), &merged.trials)?;
-    let admission = super::status::current_admission(config)?;
+    let admission = super::values::current_admission(config)?;
     crate::acceptance::write_summary(&out.join("summary.md"), sot, &merged.trials, &out, admission.as_ref())?;
     let failed = merged.trials.iter().filter(|record| record.status == "failed").count();
     println!(

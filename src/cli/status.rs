@@ -1,6 +1,7 @@
 //! `case-harness status`: each work item's status derived from verified evidence.
 
 use super::exit::{CliError, Exit};
+use super::values::current_admission;
 use super::{Format, signing, to_json};
 use crate::config::HarnessConfig;
 
@@ -34,12 +35,4 @@ pub(super) fn status(
         }
     }
     Ok(Exit::Success)
-}
-
-/// The admission in `CTO_HARNESS_CASE_MODEL_ADMISSION_FILE`, if set (read, never written).
-pub(super) fn current_admission(config: &HarnessConfig) -> Result<Option<crate::records::AdmissionRecord>, CliError> {
-    match &config.admission_file {
-        Some(path) => Ok(Some(crate::records::AdmissionRecord::load(path)?.record)),
-        None => Ok(None),
-    }
 }

@@ -29,7 +29,14 @@ impl Recorder {
     }
 
     /// Passes `code` when `value` is exactly `required`, else blocks naming file and field.
-    pub(super) fn expect_exact(&mut self, code: GateCode, path: &std::path::Path, field: &str, value: &str, required: &str) {
+    pub(super) fn expect_exact(
+        &mut self,
+        code: GateCode,
+        path: &std::path::Path,
+        field: &str,
+        value: &str,
+        required: &str,
+    ) {
         if value == required {
             self.pass(code, format!("{field} is {required:?}"));
         } else {

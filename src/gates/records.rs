@@ -154,7 +154,11 @@ fn load_admission(gates: &mut Recorder, file: Option<&Path>) -> Option<LoadedRec
     }
 }
 
-fn check_mismatch(gates: &mut Recorder, decision: &LoadedRecord<DecisionRecord>, admission: &LoadedRecord<AdmissionRecord>) {
+fn check_mismatch(
+    gates: &mut Recorder,
+    decision: &LoadedRecord<DecisionRecord>,
+    admission: &LoadedRecord<AdmissionRecord>,
+) {
     let (d, a) = (&decision.record, &admission.record);
     let differing: Vec<String> = [
         ("work_item", d.work_item.as_str(), a.work_item.as_str()),

@@ -86,7 +86,15 @@ async fn pipeline(
         let case = run_case(out, options, &case_command, config, adapter, &secrets.scanner).await?;
         captured_logs = observe_case(&mut observations, case);
     }
-    seal_run(out, options, trace, &case_command, observations, &secrets.scanner, &captured_logs)
+    seal_run(
+        out,
+        options,
+        trace,
+        &case_command,
+        observations,
+        &secrets.scanner,
+        &captured_logs,
+    )
 }
 
 /// Evaluates every gate and traces the result, each blocking gate on its own line too.

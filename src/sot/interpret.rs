@@ -92,9 +92,9 @@ impl Default for Reader {
 impl Reader {
     fn front_matter(&mut self, text: &str, offset: usize) -> Result<(), Interpretation> {
         for line in text.lines().filter(|line| !line.trim().is_empty()) {
-            let (key, value) = line.split_once(':').ok_or_else(|| {
-                Interpretation::At(offset, format!("front-matter line {line:?} is not `key: value`"))
-            })?;
+            let (key, value) = line
+                .split_once(':')
+                .ok_or_else(|| Interpretation::At(offset, format!("front-matter line {line:?} is not `key: value`")))?;
             if self
                 .document
                 .front_matter

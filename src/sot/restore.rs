@@ -81,7 +81,10 @@ pub(crate) fn restore_line_breaks(text: &str) -> Result<Restored, (usize, String
 
 /// The front matter, `--- key: value … ---`, one key per line: the index of the first body
 /// word, and the `title` value if there is one.
-fn restore_front_matter(words: &[Word<'_>], out: &mut RestoredBuilder) -> Result<(usize, Option<String>), (usize, String)> {
+fn restore_front_matter(
+    words: &[Word<'_>],
+    out: &mut RestoredBuilder,
+) -> Result<(usize, Option<String>), (usize, String)> {
     let mut title = None;
     if !words.first().is_some_and(|word| word.text == "---") {
         return Ok((0, title));

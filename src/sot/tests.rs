@@ -39,9 +39,8 @@ fn malformed_documents_name_the_place() {
         message.contains("bad.md line 7, column 1") && message.contains("`Acceptance:` has no bullets"),
         "{message}"
     );
-    let message = error_of(
-        "## X-1 - A\n\nStatus: x.\n\nAcceptance:\n\n- a\n\n## X-1 - B\n\nStatus: x.\n\nAcceptance:\n\n- b\n",
-    );
+    let message =
+        error_of("## X-1 - A\n\nStatus: x.\n\nAcceptance:\n\n- a\n\n## X-1 - B\n\nStatus: x.\n\nAcceptance:\n\n- b\n");
     assert!(
         message.contains("line 9") && message.contains("duplicate work item id X-1"),
         "{message}"
