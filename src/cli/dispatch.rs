@@ -109,6 +109,6 @@ fn run(cli: Cli, environment: &Environment) -> Result<Exit, CliError> {
         }
         Command::Completions { shell } => completions::completions(shell),
         Command::Man { dir } => completions::man(dir.as_deref()),
-        Command::ReferenceCase => Ok(reference_case::main()),
+        Command::ReferenceCase => Ok(reference_case::main(environment)),
     }
 }
