@@ -86,19 +86,16 @@ fn restore_front_matter(
     out: &mut RestoredBuilder,
 ) -> Result<(usize, Option<String>), (usize, String)> {
     let mut title = None;
-    if !words.first().is_some_and(|word| word.text == "---") {
+    let Some(open) = words.first().filter(|word| word.text == "---") else {
         return Ok((0, title));
-    }
-    out.line("---", words[0].offset);
+    };
+    out.line("---", open.offset);
     let mut index = 1;
     let close = words[index..]
         .iter()
         .position(|word| word.text == "---")
         .map(|position| position + index)
-        .ok_or((
-            words[0].offset,
-            "front matter opened with `---` is never closed".to_owned(),
-        ))?;
+        .ok_or((open.offset, "front matter opened with `---` is never closed".to_owned()))?;
     while index < close {
         let key = &words[index];
         if !is_front_matter_key(key.text) {
