@@ -263,6 +263,45 @@ mod tests {
         assert_eq!(config.default_key_dir(), Some(PathBuf::from("/xdg/case-harness/keys")));
     }
 
+    /// The environment is read once: outside this module only the places that run in another
+    /// process or role (the `__sandbox` child, the public key-folder API, the acceptance
+    /// plugin's test binary) read `std::env`; a new read anywhere else fails here, by name.
+    #[test]
+    fn no_other_module_reads_the_environment() {
+        const ALLOWED: &[&str] = &["config.rs", "sandbox/inside.rs", "signing.rs", "acceptance/"];
+        fn visit(dir: &std::path::Path, root: &std::path::Path, found: &mut Vec<String>) {
+            let mut entries: Vec<_> = std::fs::read_dir(dir)
+                .expect("src/ is readable")
+                .map(|entry| entry.expect("directory entry").path())
+                .collect();
+            entries.sort();
+            for path in entries {
+                let relative = path.strip_prefix(root).expect("under src").display().to_string();
+                if path.is_dir() {
+                    visit(&path, root, found);
+                } else if path.extension().is_some_and(|ext| ext == "rs")
+                    && !ALLOWED.iter().any(|allowed| relative.starts_with(allowed))
+                {
+                    let text = std::fs::read_to_string(&path).expect("source is UTF-8");
+                    for (index, line) in text.lines().enumerate() {
+                        let code = line.split("//").next().unwrap_or_default();
+                        if code.contains("env::var") {
+                            found.push(format!("src/{relative}:{}: {}", index + 1, line.trim()));
+                        }
+                    }
+                }
+            }
+        }
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut found = Vec::new();
+        visit(&root, &root, &mut found);
+        assert!(
+            found.is_empty(),
+            "read the variable from `config::Environment` (captured once in cli) instead:\n{}",
+            found.join("\n")
+        );
+    }
+
     #[test]
     fn secret_is_not_in_debug_output() {
         let config = vars(&[(ENV_LOCAL_API_KEY, "canary-secret-77")]);
