@@ -1,9 +1,10 @@
 //! The `case-harness` command line (README, "Commands": a fixed contract, scripts rely on it).
 //!
-//! Flags are parsed by clap into `Cli`; each subcommand calls one pipeline and returns an
-//! `Exit` or a `CliError` (`exit`: the single place where outcomes and failures become
-//! exit codes, and where an error's causes are printed). Human output goes to stdout,
-//! diagnostics to stderr; neither ever carries a secret.
+//! This file is the table of flags: clap parses them into `Cli`. `cli/dispatch.rs` reads the
+//! environment once and calls the command's body, each in its own file under `cli/`; a body
+//! calls one pipeline and returns an `Exit` or a `CliError` (`exit`: the single place where
+//! outcomes and failures become exit codes, and where an error's causes are printed). Human
+//! output goes to stdout, diagnostics to stderr; neither ever carries a secret.
 
 use std::path::PathBuf;
 
