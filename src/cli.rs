@@ -1,33 +1,41 @@
 //! The `case-harness` command line (README, "Commands": a fixed contract, scripts rely on it).
 //!
-//! Flags are parsed by clap into `Cli`; each subcommand calls one pipeline and returns an
-//! `Exit` or a `CliError` (`exit`: the single place where outcomes and failures become
-//! exit codes, and where an error's causes are printed). Human output goes to stdout,
-//! diagnostics to stderr; neither ever carries a secret.
+//! This file is the table of flags: clap parses them into `Cli`. `cli/dispatch.rs` reads the
+//! environment once and calls the command's body, each in its own file under `cli/`; a body
+//! calls one pipeline and returns an `Exit` or a `CliError` (`exit`: the single place where
+//! outcomes and failures become exit codes, and where an error's causes are printed). Human
+//! output goes to stdout, diagnostics to stderr; neither ever carries a secret.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::config::HarnessConfig;
-use crate::gates::{self, GateInputs, GateStatus};
-use crate::output::CheckOutput;
+use crate::gates;
 
+mod adapter;
+mod bundled;
+mod check;
 mod completions;
 mod confinement;
+mod dispatch;
 mod doctor;
 mod evidence_folder;
 mod evidence_selection;
+mod evidence_suite;
 mod exit;
 mod reference_case;
+mod run_command;
 mod run_output;
 mod sampling;
+mod scan;
 mod signing;
+mod status;
+mod values;
 
+pub use dispatch::main;
 use exit::CliError;
 pub(crate) use exit::Exit;
+use values::{seconds, to_json};
 
 /// Shared by every command's `--help`, so it names no flag (a command's own flags, such as
 /// `run --decision`, are listed above it; `evidence` has none of them).
@@ -116,75 +124,7 @@ enum Command {
     ///
     /// Without a command after `--`, the bundled reference Case runs.
     #[command(after_long_help = ENVIRONMENT_HELP)]
-    Run {
-        /// Decision record path (overrides CTO_HARNESS_CASE_DECISION_FILE).
-        #[arg(long, value_name = "PATH")]
-        decision: Option<PathBuf>,
-        /// Admission record path (overrides CTO_HARNESS_CASE_MODEL_ADMISSION_FILE).
-        #[arg(long, value_name = "PATH")]
-        admission: Option<PathBuf>,
-        /// The task file handed to Case (copied to the run folder as task.json).
-        #[arg(long, value_name = "PATH")]
-        task: PathBuf,
-        /// The run folder; created if missing, must be empty (default: a new
-        /// `runs/<UTC timestamp>`, e.g. runs/2026-12-07T18-05-03Z, printed at the end).
-        #[arg(long, value_name = "DIR")]
-        out: Option<PathBuf>,
-        /// Output format: `json` prints one object on stdout (outcome, report, reasons, exit_code).
-        #[arg(long, value_enum, default_value_t = Format::Human)]
-        format: Format,
-        /// Seconds before Case (and everything it started) is killed.
-        #[arg(long, value_name = "SECS", default_value_t = crate::run::DEFAULT_CASE_TIMEOUT.as_secs_f64())]
-        timeout: f64,
-        /// Seconds to wait for GET {base}/models.
-        #[arg(long, value_name = "SECS", default_value_t = gates::DEFAULT_PROBE_TIMEOUT.as_secs_f64())]
-        probe_timeout: f64,
-        /// Which API the upstream speaks for Case's Anthropic routes: `auto` asks it once at
-        /// start (POST {base}/messages/count_tokens answering 200 with input_tokens means it
-        /// speaks the Messages API: pass-through), `anthropic` passes through, `openai`
-        /// translates to chat completions.
-        #[arg(long, value_name = "API", default_value = "auto")]
-        upstream_api: crate::adapter::UpstreamApi,
-        /// The planning document, hashed into the report and scanned for secrets (default:
-        /// the bundled seed; a run whose SOT cannot be scanned cannot pass).
-        #[arg(long, value_name = "PATH")]
-        sot: Option<PathBuf>,
-        /// Mark the evidence `simulated` (the provider is a fake); it never counts as Stage 2.
-        #[arg(long)]
-        simulated: bool,
-        /// When the kernel refuses the namespaces that confine Case, run it unconfined
-        /// anyway (same network and files as the harness). The report says `isolation: none`
-        /// and `status` does not count it unless told to with --count-unconfined.
-        #[arg(long)]
-        allow_unconfined: bool,
-        /// A file or folder Case must not read (repeatable): inside Case's sandbox a folder
-        /// shows empty and a file reads as empty. E.g. a signing key's folder, ~/.ssh.
-        #[arg(long, value_name = "PATH")]
-        hide: Vec<PathBuf>,
-        /// Give Case the user's HOME instead of a fresh `case-home/` in the run folder. The
-        /// agent configuration directory (CLAUDE_CONFIG_DIR) stays fresh; the report records it.
-        #[arg(long)]
-        keep_home: bool,
-        #[command(flatten)]
-        confinement: confinement::ConfinementFlags,
-        #[command(flatten)]
-        sampling: sampling::SamplingFlags,
-        /// Run Case N times, each attempt in a fresh sandbox and its own folder
-        /// (OUT/attempt-1/ …) with its own sealed report, and write OUT/aggregate.json: passes,
-        /// pass rate, its 95% Wilson interval, pass@k and each attempt's digest. Exit 0 only
-        /// when at least --require attempts passed.
-        #[arg(long, value_name = "N")]
-        attempts: Option<u32>,
-        /// With --attempts: how many attempts must pass (default: all of them).
-        #[arg(long, value_name = "K", requires = "attempts")]
-        require: Option<u32>,
-        /// With --attempts: run at most P attempts side by side (default 1: one after another).
-        #[arg(long, value_name = "P", default_value_t = 1, requires = "attempts")]
-        parallel: u32,
-        /// The Case command and its arguments (default: the reference Case).
-        #[arg(last = true, value_name = "CASE_CMD")]
-        case_command: Vec<String>,
-    },
+    Run(RunFlags),
     /// Run only the loopback adapter in front of a local provider, pinned to one model.
     ///
     /// Listens on --listen (loopback only; default 127.0.0.1:0 picks a free port) and prints
@@ -380,456 +320,74 @@ enum EvidenceAction {
     },
 }
 
-/// Entry point of the binary.
-pub fn main() -> ExitCode {
-    // Case's sandbox must be set up in a single-threaded process: before clap, before any
-    // runtime (see `crate::sandbox`).
-    let mut args = std::env::args_os();
-    if args.nth(1).is_some_and(|first| first == crate::sandbox::SUBCOMMAND) {
-        return crate::sandbox::inside::main(args);
-    }
-    let cli = Cli::parse();
-    if matches!(
-        cli.command,
-        Command::Check { .. } | Command::Status { .. } | Command::Verify { .. } | Command::Scan { .. }
-    ) {
-        crate::signals::die_quietly_on_a_closed_pipe();
-    }
-    let exit = match run(cli) {
-        Ok(exit) => exit,
-        Err(error) => {
-            eprintln!("case-harness: error: {}", exit::render_chain(&error));
-            error.exit_code()
-        }
-    };
-    ExitCode::from(exit.code())
-}
-
-fn run(cli: Cli) -> Result<Exit, CliError> {
-    match cli.command {
-        Command::Check {
-            decision,
-            format,
-            probe_timeout,
-        } => check(decision, format, probe_timeout),
-        Command::Status {
-            sot,
-            evidence,
-            count_unconfined,
-            format,
-            key,
-        } => {
-            let sot = sot.unwrap_or_else(|| bundled_root().join(BUNDLED_SEED));
-            status(&sot, &evidence, count_unconfined, format, key.as_deref())
-        }
-        Command::Run {
-            decision,
-            admission,
-            task,
-            out,
-            format,
-            timeout,
-            probe_timeout: probe,
-            sot,
-            simulated,
-            allow_unconfined,
-            hide,
-            keep_home,
-            confinement,
-            case_command,
-            upstream_api,
-            sampling,
-            attempts,
-            require,
-            parallel,
-        } => {
-            let options = crate::run::RunOptions {
-                task,
-                timeout: seconds("--timeout", timeout)?,
-                case_command,
-                simulated,
-                sot: sot.or_else(bundled_sot),
-                probe_timeout: seconds("--probe-timeout", probe)?,
-                allow_unconfined,
-                hidden_paths: hide,
-                writable_paths: confinement.writable.clone(),
-                bounds: confinement.bounds(),
-                without_layers: confinement.unsafe_without_layer.clone(),
-                keep_home,
-                upstream_api,
-                sampling: sampling.pin()?,
-                // Last: a usage error above leaves no empty runs/<timestamp> behind.
-                out: run_output::out_or_new(out)?,
-            };
-            match attempts {
-                None => run_output::finish(format, &options.out, run_pipeline(&options, decision, admission)),
-                Some(attempts) => {
-                    let plan =
-                        crate::attempts::AttemptPlan::new(attempts, require, parallel).map_err(CliError::Attempts)?;
-                    run_output::finish(format, &options.out, run_attempts(&options, decision, admission, plan))
-                }
-            }
-        }
-        Command::Adapter {
-            upstream,
-            model,
-            listen,
-            upstream_api,
-            sampling,
-        } => adapter(&upstream, model, listen, upstream_api, sampling.pin()?),
-        Command::Evidence {
-            action:
-                Some(EvidenceAction::Merge {
-                    shards,
-                    shard_keys,
-                    out,
-                    sot,
-                    scenarios,
-                }),
-            ..
-        } => {
-            let root = bundled_root();
-            let sot = sot.unwrap_or_else(|| root.join(BUNDLED_SEED));
-            let scenarios = scenarios.unwrap_or_else(|| root.join("scenarios"));
-            signing::merge(&shards, &shard_keys, &out, &sot, &scenarios)
-        }
-        Command::Evidence {
-            action: Some(EvidenceAction::Sign { dir }),
-            ..
-        } => signing::sign(&dir),
-        Command::Evidence {
-            action: None,
-            sot,
-            scenarios,
-            fixtures,
-            cases,
-            out,
-            force,
-            selection,
-            sampling,
-        } => {
-            sampling.export_to_suite()?;
-            evidence(sot, scenarios, SuiteFolders { fixtures, cases }, out, force, selection)
-        }
-        Command::Verify { report, key } => signing::verify(&report, key.as_deref()),
-        Command::Keygen { path } => signing::keygen(path.as_deref()),
-        Command::Scan { secret_env, paths } => scan(&secret_env, &paths),
-        Command::Doctor { format, probe_timeout } => doctor::doctor(format, seconds("--probe-timeout", probe_timeout)?),
-        Command::Completions { shell } => completions::completions(shell),
-        Command::Man { dir } => completions::man(dir.as_deref()),
-        Command::ReferenceCase => Ok(reference_case::main()),
-    }
-}
-
-/// The environment with `run`'s record flags on top, its warnings printed once.
-fn run_config(decision: Option<PathBuf>, admission: Option<PathBuf>) -> HarnessConfig {
-    let config = HarnessConfig::from_env()
-        .with_decision_flag(decision)
-        .with_admission_flag(admission);
-    for warning in config.warnings() {
-        eprintln!("case-harness: warning: {warning}");
-    }
-    config
-}
-
-fn run_pipeline(
-    options: &crate::run::RunOptions,
-    decision: Option<PathBuf>,
-    admission: Option<PathBuf>,
-) -> Result<run_output::RunEnded, CliError> {
-    let config = run_config(decision, admission);
-    let report = crate::signals::block_on(crate::run::run(options, &config)).map_err(CliError::Runtime)??;
-    Ok(run_output::RunEnded {
-        outcome: report.outcome,
-        report: options.out.join(crate::run_folder::REPORT),
-        reasons: report.reasons,
-    })
-}
-
-/// `run --attempts N`: every attempt, then the aggregate's verdict.
-fn run_attempts(
-    options: &crate::run::RunOptions,
-    decision: Option<PathBuf>,
-    admission: Option<PathBuf>,
-    plan: crate::attempts::AttemptPlan,
-) -> Result<run_output::RunEnded, CliError> {
-    let config = run_config(decision, admission);
-    let aggregate = crate::signals::block_on(crate::attempts::run_attempts(options, &config, plan))
-        .map_err(CliError::Runtime)?
-        .map_err(|err| CliError::Attempts(err.to_string()))?;
-    Ok(run_output::RunEnded {
-        outcome: aggregate.outcome,
-        report: options.out.join(crate::attempts::AGGREGATE),
-        reasons: aggregate.reasons,
-    })
-}
-
-fn scan(secret_env: &str, paths: &[PathBuf]) -> Result<Exit, CliError> {
-    use crate::secrets::{NamedSecret, SecretScanner, SecretValue};
-    let value = std::env::var(secret_env)
-        .ok()
-        .filter(|value| !value.is_empty())
-        .ok_or_else(|| CliError::SecretEnvUnset {
-            name: secret_env.to_owned(),
-        })?;
-    let scanner = SecretScanner::new(&[NamedSecret {
-        name: secret_env.to_owned(),
-        value: SecretValue::new(value),
-    }])?;
-    let mut hits = Vec::new();
-    for path in paths {
-        scanner.scan_path("files", path, &mut hits)?;
-        // A secret deleted from the tree but still in a commit is still leaked.
-        scanner.scan_git_history("commit", path, &mut hits)?;
-    }
-    if hits.is_empty() {
-        println!("clean: {secret_env} not found in {} path(s)", paths.len());
-        return Ok(Exit::Success);
-    }
-    for hit in &hits {
-        println!("HIT: {} found in {}", hit.secret, hit.location);
-    }
-    Ok(Exit::Failed)
-}
-
-fn seconds(flag: &'static str, value: f64) -> Result<Duration, CliError> {
-    Duration::try_from_secs_f64(value)
-        .ok()
-        .filter(|duration| !duration.is_zero())
-        .ok_or(CliError::Seconds { flag, value })
-}
-
-fn check(decision: Option<PathBuf>, format: Format, timeout: f64) -> Result<Exit, CliError> {
-    let config = HarnessConfig::from_env().with_decision_flag(decision);
-    for warning in config.warnings() {
-        eprintln!("case-harness: warning: {warning}");
-    }
-    let inputs = GateInputs {
-        config: &config,
-        case_command: &[],
-        probe_timeout: seconds("--probe-timeout", timeout)?,
-        // `check` prints gates, not the fingerprint: ask the upstream only what a gate reads.
-        fingerprint: crate::fingerprint::FingerprintScope::Gates,
-    };
-    let evaluation = crate::signals::block_on(gates::evaluate(&inputs)).map_err(CliError::Runtime)?;
-    let output = CheckOutput::from_results(&evaluation.results);
-    match format {
-        Format::Json => println!("{}", to_json(&output)?),
-        Format::Human => print_check(&output),
-    }
-    Ok(if evaluation.is_ready() {
-        Exit::Success
-    } else {
-        Exit::Blocked
-    })
-}
-
-fn print_check(output: &CheckOutput) {
-    if output.blocked.is_empty() {
-        println!("ready: every gate passed; Case may start");
-    } else {
-        println!(
-            "blocked: {} gate(s) block before case_process_started: {}",
-            output.blocked.len(),
-            output
-                .blocked
-                .iter()
-                .map(|code| code.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
-    for gate in &output.gates {
-        let status = match gate.status {
-            GateStatus::Pass => "pass",
-            GateStatus::Blocked => "BLOCKED",
-            GateStatus::Skipped => "skipped",
-        };
-        println!("  {status:<8} {:<44} {}", gate.code.as_str(), gate.detail);
-    }
-}
-
-fn to_json(value: &impl serde::Serialize) -> Result<String, CliError> {
-    serde_json::to_string(value).map_err(CliError::Json)
-}
-
-fn status(
-    sot: &std::path::Path,
-    evidence: &std::path::Path,
-    count_unconfined: bool,
-    format: Format,
-    key: Option<&std::path::Path>,
-) -> Result<Exit, CliError> {
-    let document = crate::sot::load(sot)?;
-    let mut folder = signing::collect_reports(evidence, key)?;
-    folder.count_unconfined = count_unconfined;
-    let admission = current_admission()?;
-    let output = crate::status::derive(&document, &folder, admission.as_ref());
-    match format {
-        Format::Json => println!("{}", to_json(&output)?),
-        Format::Human => {
-            for item in &output.work_items {
-                println!("{}  {}  (SOT status: {})", item.id, item.title, item.status);
-            }
-            println!();
-            for (id, derived) in &output.derived {
-                println!("{id}: {}", derived.status);
-                for reason in &derived.reasons {
-                    println!("  - {reason}");
-                }
-            }
-        }
-    }
-    Ok(Exit::Success)
-}
-
-fn adapter(
-    upstream: &str,
-    model: String,
-    listen: std::net::SocketAddr,
-    upstream_api: crate::adapter::UpstreamApi,
-    sampling: crate::output::SamplingPin,
-) -> Result<Exit, CliError> {
-    let upstream = crate::upstream::LocalBaseUrl::parse(upstream).map_err(CliError::UpstreamFlag)?;
-    if let Some(name) = crate::external_names::external_reference(&model) {
-        return Err(CliError::ExternalModel { model, name });
-    }
-    let key = HarnessConfig::from_env().local_api_key;
-    crate::signals::block_on(serve_standalone(upstream, model, listen, key, upstream_api, sampling))
-        .map_err(CliError::Runtime)??;
-    Ok(Exit::Success)
-}
-
-/// `case-harness adapter`: serves until Ctrl-C or SIGTERM, saying where things are (the
-/// token file's path, never the token) and, at the end, what happened.
-async fn serve_standalone(
-    upstream: crate::upstream::LocalBaseUrl,
-    model: String,
-    listen: std::net::SocketAddr,
-    key: Option<crate::secrets::SecretValue>,
-    upstream_api: crate::adapter::UpstreamApi,
-    sampling: crate::output::SamplingPin,
-) -> Result<(), CliError> {
-    let upstream_host = upstream.host_port();
-    let described = sampling.describe();
-    let standalone =
-        crate::adapter::Standalone::start(upstream, model.clone(), listen, key, upstream_api, sampling).await?;
-    let addr = standalone.local_addr();
-    println!("case-harness adapter listening on http://{addr}");
-    println!("  OpenAI base URL: http://{addr}/v1");
-    println!("  serving model:   {model} (any other model is refused)");
-    println!("  upstream:        {upstream_host}");
-    println!(
-        "  Anthropic API:   {} (/v1/messages, /v1/messages/count_tokens)",
-        standalone.mode().as_str()
-    );
-    println!("  sampling:        {described} (set on every forwarded generation request)");
-    println!("  token file:      {}", standalone.token_path().display());
-    println!("                   (send it as `Authorization: Bearer TOKEN` or `x-api-key: TOKEN`)");
-    println!("  ledger:          {}", standalone.ledger_path().display());
-    println!("Press Ctrl-C (or send SIGTERM) to stop.");
-    let signal = crate::signals::interrupted().await;
-    let totals = standalone.stop().await;
-    println!(
-        "stopped: {} request(s), {} forwarded, {} served by {model}, {} fallback attempt(s) refused",
-        totals.requests, totals.forwarded, totals.served_by_admitted_model, totals.fallback_attempts
-    );
-    println!("({signal} received)");
-    Ok(())
-}
-
-/// Where the bundled seed, scenarios and fixtures are: this checkout when it still exists,
-/// otherwise the current directory.
-fn bundled_root() -> PathBuf {
-    let checkout = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    if checkout.join("scenarios").is_dir() {
-        checkout
-    } else {
-        PathBuf::from(".")
-    }
-}
-
-/// The bundled seed SOT, when this checkout has it.
-fn bundled_sot() -> Option<PathBuf> {
-    Some(bundled_root().join(BUNDLED_SEED)).filter(|path| path.is_file())
-}
-
-const BUNDLED_SEED: &str = "fixtures/sot/seed-one-line.md";
-
-/// `evidence --fixtures` and `--cases` (each defaulting to this checkout's own).
-struct SuiteFolders {
-    fixtures: Option<PathBuf>,
-    cases: Option<PathBuf>,
-}
-
-fn evidence(
-    sot: Option<PathBuf>,
-    scenarios: Option<PathBuf>,
-    folders: SuiteFolders,
-    out: Option<PathBuf>,
-    force: bool,
-    selection: evidence_selection::SelectionFlags,
-) -> Result<Exit, CliError> {
-    let root = bundled_root();
-    let sot = sot.unwrap_or_else(|| root.join(BUNDLED_SEED));
-    let scenarios = scenarios.unwrap_or_else(|| root.join("scenarios"));
-    // The default folder is the harness's own: an earlier run there is replaced without --force,
-    // and so is the one `--failed` re-runs.
-    let replace = force || out.is_none() || selection.failed;
-    let out = out.unwrap_or_else(|| PathBuf::from("target/case-harness/evidence"));
-    let out = std::path::absolute(&out).unwrap_or(out);
-    // An unsafe key refuses before the folder is touched.
-    let signer = signing::signer_from_env(&out)?;
-    // `--failed` reads the earlier run before its folder is replaced.
-    let only = match selection.failed {
-        true => Some(evidence_selection::previously_failed(&out)?),
-        false => None,
-    };
-    if only.as_ref().is_some_and(|names| names.is_empty()) {
-        println!("nothing to re-run: no trial failed in {}", out.display());
-        return Ok(Exit::Success);
-    }
-    evidence_folder::prepare(&out, replace)?;
-    // Ctrl-C records the trials in progress as interrupted, then stops (exit 130).
-    crate::signals::record_stop_requests().map_err(CliError::Signals)?;
-    let runs = out.join("runs");
-    let harness = std::env::current_exe().map_err(CliError::CurrentExe)?;
-    let suite = crate::acceptance::AcceptanceSuite::new(&sot, &scenarios)
-        .harness_binary(harness)
-        .fixtures_dir(folders.fixtures.unwrap_or_else(|| root.join("fixtures")))
-        .cases_dir(folders.cases.unwrap_or_else(|| root.join("harness-tests/cases")))
-        .work_dir(&runs)
-        .junit_path(Some(out.join("junit.xml")))
-        .fail_fast(selection.fail_fast);
-    let suite = match only {
-        Some(names) => suite.only(names),
-        None => suite,
-    };
-    let args = selection.arguments();
-    let (conclusion, records) = suite.run(&args)?;
-    let admission = current_admission()?;
-    crate::acceptance::write_summary(&out.join("summary.md"), &sot, &records, &out, admission.as_ref())?;
-    println!();
-    println!("evidence: {}", out.display());
-    println!("  summary:  {}", out.join("summary.md").display());
-    println!("  junit:    {}", out.join("junit.xml").display());
-    println!("  runs:     {}", runs.display());
-    signing::sign_evidence_folder(&out, signer.as_ref())?;
-    if let Some(signal) = crate::signals::stop_requested() {
-        println!("stopped by {signal}: the trials in progress are recorded as interrupted, the rest were not run");
-        return Ok(Exit::stopped_by(signal));
-    }
-    Ok(if conclusion.has_failed() {
-        Exit::Failed
-    } else {
-        Exit::Success
-    })
-}
-
-/// The admission in `CTO_HARNESS_CASE_MODEL_ADMISSION_FILE`, if set (read, never written).
-fn current_admission() -> Result<Option<crate::records::AdmissionRecord>, CliError> {
-    match &HarnessConfig::from_env().admission_file {
-        Some(path) => Ok(Some(crate::records::AdmissionRecord::load(path)?.record)),
-        None => Ok(None),
-    }
+/// `run`'s flags (the command's help is on [`Command::Run`]).
+#[derive(Debug, clap::Args)]
+pub(crate) struct RunFlags {
+    /// Decision record path (overrides CTO_HARNESS_CASE_DECISION_FILE).
+    #[arg(long, value_name = "PATH")]
+    pub decision: Option<PathBuf>,
+    /// Admission record path (overrides CTO_HARNESS_CASE_MODEL_ADMISSION_FILE).
+    #[arg(long, value_name = "PATH")]
+    pub admission: Option<PathBuf>,
+    /// The task file handed to Case (copied to the run folder as task.json).
+    #[arg(long, value_name = "PATH")]
+    pub task: PathBuf,
+    /// The run folder; created if missing, must be empty (default: a new
+    /// `runs/<UTC timestamp>`, e.g. runs/2026-12-07T18-05-03Z, printed at the end).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Output format: `json` prints one object on stdout (outcome, report, reasons, exit_code).
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Seconds before Case (and everything it started) is killed.
+    #[arg(long, value_name = "SECS", default_value_t = crate::run::DEFAULT_CASE_TIMEOUT.as_secs_f64())]
+    pub timeout: f64,
+    /// Seconds to wait for GET {base}/models.
+    #[arg(long, value_name = "SECS", default_value_t = gates::DEFAULT_PROBE_TIMEOUT.as_secs_f64())]
+    pub probe_timeout: f64,
+    /// Which API the upstream speaks for Case's Anthropic routes: `auto` asks it once at
+    /// start (POST {base}/messages/count_tokens answering 200 with input_tokens means it
+    /// speaks the Messages API: pass-through), `anthropic` passes through, `openai`
+    /// translates to chat completions.
+    #[arg(long, value_name = "API", default_value = "auto")]
+    pub upstream_api: crate::adapter::UpstreamApi,
+    /// The planning document, hashed into the report and scanned for secrets (default:
+    /// the bundled seed; a run whose SOT cannot be scanned cannot pass).
+    #[arg(long, value_name = "PATH")]
+    pub sot: Option<PathBuf>,
+    /// Mark the evidence `simulated` (the provider is a fake); it never counts as Stage 2.
+    #[arg(long)]
+    pub simulated: bool,
+    /// When the kernel refuses the namespaces that confine Case, run it unconfined
+    /// anyway (same network and files as the harness). The report says `isolation: none`
+    /// and `status` does not count it unless told to with --count-unconfined.
+    #[arg(long)]
+    pub allow_unconfined: bool,
+    /// A file or folder Case must not read (repeatable): inside Case's sandbox a folder
+    /// shows empty and a file reads as empty. E.g. a signing key's folder, ~/.ssh.
+    #[arg(long, value_name = "PATH")]
+    pub hide: Vec<PathBuf>,
+    /// Give Case the user's HOME instead of a fresh `case-home/` in the run folder. The
+    /// agent configuration directory (CLAUDE_CONFIG_DIR) stays fresh; the report records it.
+    #[arg(long)]
+    pub keep_home: bool,
+    #[command(flatten)]
+    pub confinement: confinement::ConfinementFlags,
+    #[command(flatten)]
+    pub sampling: sampling::SamplingFlags,
+    /// Run Case N times, each attempt in a fresh sandbox and its own folder
+    /// (OUT/attempt-1/ …) with its own sealed report, and write OUT/aggregate.json: passes,
+    /// pass rate, its 95% Wilson interval, pass@k and each attempt's digest. Exit 0 only
+    /// when at least --require attempts passed.
+    #[arg(long, value_name = "N")]
+    pub attempts: Option<u32>,
+    /// With --attempts: how many attempts must pass (default: all of them).
+    #[arg(long, value_name = "K", requires = "attempts")]
+    pub require: Option<u32>,
+    /// With --attempts: run at most P attempts side by side (default 1: one after another).
+    #[arg(long, value_name = "P", default_value_t = 1, requires = "attempts")]
+    pub parallel: u32,
+    /// The Case command and its arguments (default: the reference Case).
+    #[arg(last = true, value_name = "CASE_CMD")]
+    pub case_command: Vec<String>,
 }

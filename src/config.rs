@@ -5,6 +5,7 @@
 //! unset) and the gates decide what that means. Unknown `CTO_HARNESS_CASE_*` variables are
 //! kept so the gates can refuse them — a typo must not silently disable a setting.
 
+use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 
 use crate::secrets::SecretValue;
@@ -35,6 +36,56 @@ pub(crate) const CASE_PASSTHROUGH_VARIABLES: &[&str] = &[
     "PATH", "HOME", "USER", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "TERM",
 ];
 
+/// The process environment, read once (by `cli::main`, the only `std::env::vars_os` call of
+/// the harness side) and handed down: every later question about a variable is asked of this
+/// snapshot, so two parts of one invocation cannot see two environments.
+///
+/// No `Debug`: the values may be secrets.
+#[derive(Clone, Default)]
+pub(crate) struct Environment {
+    vars: Vec<(OsString, OsString)>,
+}
+
+impl Environment {
+    /// Reads the process environment.
+    pub(crate) fn capture() -> Self {
+        Self {
+            vars: std::env::vars_os().collect(),
+        }
+    }
+
+    /// A variable's raw value, as `std::env::var_os` would give it.
+    pub(crate) fn var_os(&self, name: &str) -> Option<&OsStr> {
+        self.vars
+            .iter()
+            .rev()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_os_str())
+    }
+
+    /// A variable's value when it is Unicode, as `std::env::var(..).ok()` would give it.
+    pub(crate) fn var(&self, name: &str) -> Option<String> {
+        self.var_os(name)?.to_str().map(str::to_owned)
+    }
+
+    /// The harness's configuration: the variables it reads, judged by nobody yet.
+    pub(crate) fn config(&self) -> HarnessConfig {
+        let mut config = HarnessConfig::from_vars(self.vars.iter().filter_map(|(name, value)| {
+            // A name or value that is not UTF-8 is kept lossily: it can still be judged
+            // (and refused), never silently dropped.
+            Some((name.to_str()?.to_owned(), value.to_string_lossy().into_owned()))
+        }));
+        config.home = self.var_os("HOME").map(PathBuf::from);
+        config.xdg_config_home = self.var_os("XDG_CONFIG_HOME").map(PathBuf::from);
+        config.variable_names = self
+            .vars
+            .iter()
+            .filter_map(|(name, _)| name.to_str().map(str::to_owned))
+            .collect();
+        config
+    }
+}
+
 /// What the environment (and flags) configure for one harness invocation.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct HarnessConfig {
@@ -56,18 +107,15 @@ pub(crate) struct HarnessConfig {
     /// `CASE_HARNESS_SIGNING_KEY`: the private key evidence is signed with (never passed to
     /// Case; see [`HarnessConfig::signing_key_dir`]).
     pub signing_key: Option<PathBuf>,
+    /// `HOME` as set (the invoking user's, whose credential places Case must not see).
+    pub home: Option<PathBuf>,
+    /// `XDG_CONFIG_HOME` as set (where the default signing-key folder is).
+    pub xdg_config_home: Option<PathBuf>,
+    /// The name of every variable set (the ones Case does not inherit are recorded by name).
+    pub variable_names: Vec<String>,
 }
 
 impl HarnessConfig {
-    /// Reads the process environment.
-    pub(crate) fn from_env() -> Self {
-        Self::from_vars(std::env::vars_os().filter_map(|(name, value)| {
-            // A name or value that is not UTF-8 is kept lossily: it can still be judged
-            // (and refused), never silently dropped.
-            Some((name.into_string().ok()?, value.to_string_lossy().into_owned()))
-        }))
-    }
-
     /// Reads an explicit set of variables (for tests and embedding).
     pub(crate) fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Self {
         let mut config = HarnessConfig::default();
@@ -100,6 +148,11 @@ impl HarnessConfig {
             .or_else(|_| std::path::absolute(key))
             .unwrap_or_else(|_| key.clone());
         key.parent().map(std::path::Path::to_path_buf)
+    }
+
+    /// The folder `keygen` writes to by default, which every run hides from Case.
+    pub(crate) fn default_key_dir(&self) -> Option<PathBuf> {
+        crate::signing::key_dir_in(self.xdg_config_home.clone(), self.home.clone())
     }
 
     /// One warning per near-miss variable, saying what it is not.
@@ -187,6 +240,66 @@ mod tests {
         assert_eq!(config.signing_key_dir(), Some(PathBuf::from("/keys/ci")));
         assert!(config.unknown_variables.is_empty());
         assert_eq!(vars(&[]).signing_key_dir(), None);
+    }
+
+    #[test]
+    fn the_snapshot_answers_like_the_process_environment() {
+        let environment = Environment {
+            vars: vec![
+                (OsString::from("HOME"), OsString::from("/home/u")),
+                (
+                    OsString::from(ENV_LOCAL_BASE_URL),
+                    OsString::from("http://127.0.0.1:1/v1"),
+                ),
+                (OsString::from("XDG_CONFIG_HOME"), OsString::from("/xdg")),
+            ],
+        };
+        assert_eq!(environment.var("HOME").as_deref(), Some("/home/u"));
+        assert_eq!(environment.var("UNSET"), None);
+        let config = environment.config();
+        assert_eq!(config.local_base_url.as_deref(), Some("http://127.0.0.1:1/v1"));
+        assert_eq!(config.home, Some(PathBuf::from("/home/u")));
+        assert_eq!(config.variable_names.len(), 3);
+        assert_eq!(config.default_key_dir(), Some(PathBuf::from("/xdg/case-harness/keys")));
+    }
+
+    /// The environment is read once: outside this module only the places that run in another
+    /// process or role (the `__sandbox` child, the public key-folder API, the acceptance
+    /// plugin's test binary) read `std::env`; a new read anywhere else fails here, by name.
+    #[test]
+    fn no_other_module_reads_the_environment() {
+        const ALLOWED: &[&str] = &["config.rs", "sandbox/inside.rs", "signing.rs", "acceptance/"];
+        fn visit(dir: &std::path::Path, root: &std::path::Path, found: &mut Vec<String>) {
+            let mut entries: Vec<_> = std::fs::read_dir(dir)
+                .expect("src/ is readable")
+                .map(|entry| entry.expect("directory entry").path())
+                .collect();
+            entries.sort();
+            for path in entries {
+                let relative = path.strip_prefix(root).expect("under src").display().to_string();
+                if path.is_dir() {
+                    visit(&path, root, found);
+                } else if path.extension().is_some_and(|ext| ext == "rs")
+                    && !ALLOWED.iter().any(|allowed| relative.starts_with(allowed))
+                {
+                    let text = std::fs::read_to_string(&path).expect("source is UTF-8");
+                    for (index, line) in text.lines().enumerate() {
+                        let code = line.split("//").next().unwrap_or_default();
+                        if code.contains("env::var") {
+                            found.push(format!("src/{relative}:{}: {}", index + 1, line.trim()));
+                        }
+                    }
+                }
+            }
+        }
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut found = Vec::new();
+        visit(&root, &root, &mut found);
+        assert!(
+            found.is_empty(),
+            "read the variable from `config::Environment` (captured once in cli) instead:\n{}",
+            found.join("\n")
+        );
     }
 
     #[test]

@@ -25,7 +25,8 @@
 //!   `case_argv` — what a Case command line configures; `fingerprint` — what the upstream says
 //!   about itself, and the model-file digest check; `task_file` — the task gate and the
 //!   reference Case's task format.
-//! * values — [`config`]: the environment; [`upstream`]: the validated local base URL and the
+//! * values — [`config`]: the environment, read once by `cli` (`config::Environment`) and
+//!   handed down; [`upstream`]: the validated local base URL and the
 //!   loopback-only HTTP client; `external_names` — what counts as naming an external provider
 //!   or model; [`signing`]: the keys that sign evidence; [`secrets`]: secret values that cannot
 //!   be printed, and the scanner that finds them.

@@ -231,16 +231,27 @@ pub struct GeneratedKey {
 /// The folder `keygen` writes to when given no path, and that every run hides from Case,
 /// signed or not: `$XDG_CONFIG_HOME/case-harness/keys`, else `~/.config/case-harness/keys`.
 pub fn default_key_dir() -> Option<PathBuf> {
-    let config = std::env::var_os("XDG_CONFIG_HOME")
-        .map(PathBuf::from)
+    key_dir_in(
+        std::env::var_os("XDG_CONFIG_HOME").map(PathBuf::from),
+        std::env::var_os("HOME").map(PathBuf::from),
+    )
+}
+
+/// [`default_key_dir`] for the given `XDG_CONFIG_HOME` and `HOME` (the harness passes those of
+/// its one environment snapshot, `config::Environment`).
+pub(crate) fn key_dir_in(xdg_config_home: Option<PathBuf>, home: Option<PathBuf>) -> Option<PathBuf> {
+    let config = xdg_config_home
         .filter(|path| path.is_absolute())
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".config")))?;
+        .or_else(|| home.map(|home| home.join(".config")))?;
     Some(config.join("case-harness").join("keys"))
 }
 
+/// The private key's file name in the default key folder.
+pub(crate) const DEFAULT_KEY_FILE: &str = "signing.key";
+
 /// The private key's path when `keygen` is given none: `signing.key` in [`default_key_dir`].
 pub fn default_key_path() -> Option<PathBuf> {
-    default_key_dir().map(|dir| dir.join("signing.key"))
+    default_key_dir().map(|dir| dir.join(DEFAULT_KEY_FILE))
 }
 
 /// Writes a fresh Ed25519 private key to `path` (PKCS#8 PEM, created with mode 0600, never

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use super::exit::{CliError, Exit, render_chain};
 use super::{Format, to_json};
-use crate::config::HarnessConfig;
+use crate::config::{Environment, HarnessConfig};
 
 /// The host uid Case runs as when the harness is root.
 const NOBODY: u32 = crate::sandbox::CASE_HOST_ID;
@@ -75,10 +75,10 @@ struct DoctorJson<'a> {
 }
 
 /// Runs every check, prints them, exits 0 when none failed.
-pub(crate) fn doctor(format: Format, probe_timeout: Duration) -> Result<Exit, CliError> {
+pub(crate) fn doctor(process_env: &Environment, format: Format, probe_timeout: Duration) -> Result<Exit, CliError> {
     // The namespace probe forks: before the async runtime starts its threads.
     let namespaces = user_namespaces(NAMESPACES);
-    let config = HarnessConfig::from_env();
+    let config = process_env.config();
     let provider = crate::signals::block_on(provider(
         config.local_base_url.as_deref(),
         config.local_api_key.as_ref(),
@@ -93,9 +93,9 @@ pub(crate) fn doctor(format: Format, probe_timeout: Duration) -> Result<Exit, Cl
         checks.push(traversal(&cwd, &binary));
     }
     checks.push(provider);
-    let path = std::env::var_os("PATH").unwrap_or_default();
+    let path = process_env.var_os("PATH").unwrap_or_default().to_owned();
     checks.push(claude(
-        std::env::var_os("CASE_HARNESS_CLAUDE").map(PathBuf::from),
+        process_env.var_os("CASE_HARNESS_CLAUDE").map(PathBuf::from),
         &path,
     ));
     checks.push(codex(&path));

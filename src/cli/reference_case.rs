@@ -20,6 +20,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::Exit;
+use crate::config::Environment;
 use crate::task_file::{Task, TaskError, parse_task};
 
 struct Contract {
@@ -88,27 +89,27 @@ enum AskError {
     BadChunk(#[source] serde_json::Error),
 }
 
-fn variable(name: &'static str) -> Result<String, ContractError> {
-    std::env::var(name)
-        .ok()
+fn variable(environment: &Environment, name: &'static str) -> Result<String, ContractError> {
+    environment
+        .var(name)
         .filter(|value| !value.is_empty())
         .ok_or(ContractError::Unset { name })
 }
 
-fn contract() -> Result<Contract, ContractError> {
+fn contract(environment: &Environment) -> Result<Contract, ContractError> {
     Ok(Contract {
-        base_url: variable("CASE_BASE_URL")?,
-        model: variable("CASE_MODEL")?,
-        api_key: variable("CASE_API_KEY")?,
-        task_file: PathBuf::from(variable("CASE_TASK_FILE")?),
-        output_dir: PathBuf::from(variable("CASE_OUTPUT_DIR")?),
+        base_url: variable(environment, "CASE_BASE_URL")?,
+        model: variable(environment, "CASE_MODEL")?,
+        api_key: variable(environment, "CASE_API_KEY")?,
+        task_file: PathBuf::from(variable(environment, "CASE_TASK_FILE")?),
+        output_dir: PathBuf::from(variable(environment, "CASE_OUTPUT_DIR")?),
     })
 }
 
 /// Runs the reference Case in this process: [`Exit::Success`] on pass, [`Exit::Failed`] on
 /// fail, [`Exit::Error`] when the contract itself is broken.
-pub(crate) fn main() -> Exit {
-    match run() {
+pub(crate) fn main(environment: &Environment) -> Exit {
+    match run(environment) {
         Ok(exit) => exit,
         Err(error) => {
             eprintln!("reference-case: {error}");
@@ -128,8 +129,8 @@ fn read_task(path: &std::path::Path) -> Result<Task, ContractError> {
     })
 }
 
-fn run() -> Result<Exit, ContractError> {
-    let contract = contract()?;
+fn run(environment: &Environment) -> Result<Exit, ContractError> {
+    let contract = contract(environment)?;
     let task = read_task(&contract.task_file)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

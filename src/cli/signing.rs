@@ -5,16 +5,20 @@
 use std::path::{Path, PathBuf};
 
 use super::exit::{CliError, Exit};
+use crate::config::HarnessConfig;
 use crate::signing::{EvidenceKey, EvidenceSigner};
 
 /// Said whenever a verification checked consistency only.
 pub(super) const CONSISTENCY_ONLY: &str = "note: checked consistency only (the report and its folder agree), not origin: anyone can write a consistent folder and reseal it; run `case-harness verify --key PUBKEY` to check who signed it";
 
 /// `case-harness keygen PATH`.
-pub(super) fn keygen(path: Option<&Path>) -> Result<Exit, CliError> {
+pub(super) fn keygen(config: &HarnessConfig, path: Option<&Path>) -> Result<Exit, CliError> {
     let path = match path {
         Some(path) => path.to_owned(),
-        None => crate::signing::default_key_path().ok_or(crate::signing::KeyError::NoDefaultFolder)?,
+        None => config
+            .default_key_dir()
+            .map(|dir| dir.join(crate::signing::DEFAULT_KEY_FILE))
+            .ok_or(crate::signing::KeyError::NoDefaultFolder)?,
     };
     let generated = crate::signing::keygen(&path)?;
     println!(
@@ -32,10 +36,10 @@ pub(super) fn keygen(path: Option<&Path>) -> Result<Exit, CliError> {
 }
 
 /// The signer named by `CASE_HARNESS_SIGNING_KEY`, checked against `evidence_dir`.
-pub(super) fn signer_from_env(evidence_dir: &Path) -> Result<Option<EvidenceSigner>, CliError> {
-    match crate::config::HarnessConfig::from_env().signing_key {
+pub(super) fn signer_from(config: &HarnessConfig, evidence_dir: &Path) -> Result<Option<EvidenceSigner>, CliError> {
+    match &config.signing_key {
         None => Ok(None),
-        Some(path) => EvidenceSigner::load(&path, evidence_dir)
+        Some(path) => EvidenceSigner::load(path, evidence_dir)
             .map(Some)
             .map_err(CliError::SigningKey),
     }
@@ -200,21 +204,22 @@ pub(super) fn sign_evidence_folder(out: &Path, signer: Option<&EvidenceSigner>) 
 
 /// `case-harness evidence sign DIR`: signs an evidence folder (a nextest shard, after its
 /// run) with `CASE_HARNESS_SIGNING_KEY`, as `evidence` signs its own.
-pub(super) fn sign(dir: &Path) -> Result<Exit, CliError> {
-    let signer = signer_from_env(dir)?.ok_or(CliError::SigningKeyUnset)?;
+pub(super) fn sign(config: &HarnessConfig, dir: &Path) -> Result<Exit, CliError> {
+    let signer = signer_from(config, dir)?.ok_or(CliError::SigningKeyUnset)?;
     sign_evidence_folder(dir, Some(&signer))?;
     Ok(Exit::Success)
 }
 
 /// `case-harness evidence merge SHARD… --shard-key PUB… --out DIR`.
 pub(super) fn merge(
+    config: &HarnessConfig,
     shards: &[PathBuf],
     shard_keys: &[PathBuf],
     out: &Path,
     sot: &Path,
     scenarios: &Path,
 ) -> Result<Exit, CliError> {
-    let signer = signer_from_env(out)?;
+    let signer = signer_from(config, out)?;
     let keys = shard_keys
         .iter()
         .map(|path| EvidenceKey::load(path))
@@ -250,7 +255,7 @@ pub(super) fn merge(
     };
     let out = std::path::absolute(out).unwrap_or_else(|_| out.to_owned());
     crate::acceptance::write_acceptance_junit(&out.join(crate::run_folder::JUNIT), &merged.trials)?;
-    let admission = super::current_admission()?;
+    let admission = super::values::current_admission(config)?;
     crate::acceptance::write_summary(&out.join("summary.md"), sot, &merged.trials, &out, admission.as_ref())?;
     let failed = merged.trials.iter().filter(|record| record.status == "failed").count();
     println!(

@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 
-use super::external_reference;
+use crate::external_names::external_reference;
 
 /// `name` with each letter's case chosen by `mask`.
 fn mixed_case(name: &str, mask: u64) -> String {
