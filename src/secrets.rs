@@ -319,8 +319,8 @@ impl SecretScanner {
         hits: &mut Vec<SecretHit>,
         unscannable: &mut Vec<String>,
     ) -> Result<(), ScanError> {
+        use crate::guarded_files::{FinalSymlink, RunFileError};
         use std::os::unix::ffi::OsStrExt;
-        use std::os::unix::fs::OpenOptionsExt;
         let io = |source| ScanError::Io {
             path: path.to_owned(),
             source,
@@ -367,15 +367,14 @@ impl SecretScanner {
         }
         // Streamed: a Case's logs have no size limit, memory use here must not follow them.
         // O_NONBLOCK: a file swapped for a FIFO since the check cannot block the open.
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-            .open(path)
-            .map_err(io)?;
-        if !file.metadata().map_err(io)?.is_file() {
-            unscannable.push(format!("{location} (no longer a regular file)"));
-            return Ok(());
-        }
+        let file = match crate::guarded_files::open_guarded(path, FinalSymlink::Follow) {
+            Ok((file, _)) => file,
+            Err(RunFileError::NotRegular { .. }) => {
+                unscannable.push(format!("{location} (no longer a regular file)"));
+                return Ok(());
+            }
+            Err(err) => return Err(io(err.into())),
+        };
         self.scan_reader(channel, &location, file, hits).map_err(io)
     }
 
