@@ -464,8 +464,11 @@ fn check_reports(shard: &Path, record: &TrialRecord, plan: &MergePlan<'_>, key: 
             ));
             continue;
         };
-        let verdict = crate::attestation::verify_run(&local, key)
-            .and_then(|_| crate::evidence::verify(&local).map(|verified| verified.digest));
+        let verdict = crate::attestation::verify_run(&local, key).and_then(|_| {
+            crate::evidence::verify(&local)
+                .map(|verified| verified.digest)
+                .map_err(|found| found.iter().map(ToString::to_string).collect())
+        });
         let forged = record.forged_reports.contains(path);
         match (verdict, forged) {
             (Ok(sealed), false) if sealed == *digest => {}

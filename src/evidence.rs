@@ -33,7 +33,8 @@ mod confinement;
 mod sampling;
 mod verify;
 
-pub use verify::{VerifiedReport, verify};
+pub(crate) use verify::join_findings;
+pub use verify::{Finding, TraceFinding, VerifiedReport, verify};
 
 /// Report format version.
 pub(crate) const REPORT_SCHEMA_VERSION: u32 = 1;

@@ -130,7 +130,7 @@ fn print_origin(signed_by: Option<&str>) {
     }
 }
 
-fn not_verified(target: &Path, problems: &[String]) -> Result<Exit, CliError> {
+fn not_verified(target: &Path, problems: &[impl std::fmt::Display]) -> Result<Exit, CliError> {
     println!("NOT verified: {}", target.display());
     for problem in problems {
         println!("  - {problem}");
@@ -174,7 +174,7 @@ pub(super) fn collect_reports(evidence: &Path, key: Option<&Path>) -> Result<cra
     crate::status::collect_reports(evidence, |path| {
         crate::attestation::verify_run(path, &key)
             .map_err(|problems| format!("not signed by key {}: {}", key.keyid(), problems.join("; ")))?;
-        crate::evidence::verify(path).map_err(|problems| problems.join("; "))
+        crate::evidence::verify(path).map_err(|problems| crate::evidence::join_findings(&problems, "; "))
     })
     .map_err(unreadable)
 }
