@@ -209,8 +209,12 @@ pub(crate) fn verify(dir: &Path, key: Option<&EvidenceKey>) -> Result<VerifiedBu
 /// Checks `dir`'s envelope with `key`: signature, every file as signed and no file added, and
 /// the signed predicate recomputed from `trials`. Returns the key id that verified it.
 fn check_envelope(dir: &Path, trials: &TrialsFile, key: &EvidenceKey) -> Result<String, Vec<String>> {
-    let opened = attestation::open(&dir.join(attestation::ENVELOPE), key).map_err(|problem| vec![problem])?;
-    let mut problems = attestation::check_subjects(dir, &opened.subjects);
+    let opened =
+        attestation::open(&dir.join(attestation::ENVELOPE), key).map_err(|problem| vec![problem.to_string()])?;
+    let mut problems: Vec<String> = attestation::check_subjects(dir, &opened.subjects)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     if opened.statement.get("predicate") != Some(&predicate(trials)) {
         problems.push(format!("the signed predicate differs from what {TRIALS} says"));
     }
@@ -464,11 +468,13 @@ fn check_reports(shard: &Path, record: &TrialRecord, plan: &MergePlan<'_>, key: 
             ));
             continue;
         };
-        let verdict = crate::attestation::verify_run(&local, key).and_then(|_| {
-            crate::evidence::verify(&local)
-                .map(|verified| verified.digest)
-                .map_err(|found| found.iter().map(ToString::to_string).collect())
-        });
+        let verdict = crate::attestation::verify_run(&local, key)
+            .map_err(|found| crate::evidence::join_findings(&found, "; "))
+            .and_then(|_| {
+                crate::evidence::verify(&local)
+                    .map(|verified| verified.digest)
+                    .map_err(|found| crate::evidence::join_findings(&found, "; "))
+            });
         let forged = record.forged_reports.contains(path);
         match (verdict, forged) {
             (Ok(sealed), false) if sealed == *digest => {}
@@ -480,7 +486,7 @@ fn check_reports(shard: &Path, record: &TrialRecord, plan: &MergePlan<'_>, key: 
                 "{name} lists report {} that does not verify with key {}: {}",
                 local.display(),
                 key.keyid(),
-                why.join("; ")
+                why
             )),
             (Ok(_), true) => problems.push(format!(
                 "{name} marks report {} forged, but it verifies: a forged report must be one verify rejects",

@@ -172,8 +172,13 @@ pub(super) fn collect_reports(evidence: &Path, key: Option<&Path>) -> Result<cra
         return crate::status::collect_verified_reports(evidence).map_err(unreadable);
     };
     crate::status::collect_reports(evidence, |path| {
-        crate::attestation::verify_run(path, &key)
-            .map_err(|problems| format!("not signed by key {}: {}", key.keyid(), problems.join("; ")))?;
+        crate::attestation::verify_run(path, &key).map_err(|problems| {
+            format!(
+                "not signed by key {}: {}",
+                key.keyid(),
+                crate::evidence::join_findings(&problems, "; ")
+            )
+        })?;
         crate::evidence::verify(path).map_err(|problems| crate::evidence::join_findings(&problems, "; "))
     })
     .map_err(unreadable)
