@@ -6,11 +6,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::scenario::{Action, Expect, Step};
 use crate::config::{ENV_ADMISSION_FILE, ENV_DECISION_FILE, ENV_LOCAL_API_KEY, ENV_LOCAL_BASE_URL};
 use crate::evidence::names;
+
+mod fake_provider;
+mod run_step;
+
+pub use fake_provider::{FakeProvider, model_list};
 
 /// Where a trial finds what it needs.
 #[derive(Debug, Clone)]
@@ -308,181 +313,6 @@ impl StepRun<'_> {
         })
     }
 
-    fn run(&mut self) -> Result<(), String> {
-        let decision = self.decision_path()?;
-        let admission = self.admission_path()?;
-        let (fake, base_url) = self.provider(admission.as_deref())?;
-        let snapshots = [decision.as_deref(), admission.as_deref()]
-            .into_iter()
-            .flatten()
-            .map(InputSnapshot::take)
-            .collect::<Result<Vec<_>, _>>()?;
-        let marker = self.step_dir.join("case-command-ran");
-        let out = self.step_dir.join("run");
-        let task = self.fixture(
-            "tasks",
-            "task",
-            self.step.task.as_deref().unwrap_or(DEFAULT_TASK),
-            self.step.task.is_some(),
-        )?;
-        let timeout = self.step.timeout.unwrap_or(if self.is_real() { 600.0 } else { 60.0 });
-
-        let mut command = self.harness(decision.as_deref(), admission.as_deref(), base_url.as_deref());
-        command
-            .arg("run")
-            .arg("--task")
-            .arg(&task)
-            .arg("--out")
-            .arg(&out)
-            .arg("--sot")
-            .arg(&self.context.sot);
-        command.arg("--timeout").arg(timeout.to_string());
-        command.args(sampling_args()?);
-        if !self.is_real() {
-            command.arg("--simulated");
-        }
-        if let Some(case) = &self.step.case {
-            command.arg("--");
-            for arg in case {
-                let arg = arg.replace("{marker}", &marker.display().to_string());
-                let arg = match (&self.context.cases_dir, arg.contains("{cases}")) {
-                    (Some(cases), true) => arg.replace("{cases}", &cases.display().to_string()),
-                    (None, true) => {
-                        return Err("the Case command uses {cases}, but the suite has no cases folder: \
-                             call AcceptanceSuite::cases_dir (or pass `evidence --cases DIR`)"
-                            .to_owned());
-                    }
-                    (_, false) => arg,
-                };
-                command.arg(arg);
-            }
-        }
-        let output = self.spawn(command, Duration::from_secs_f64(timeout) + COMMAND_GRACE)?;
-        let chat_requests = match &fake {
-            Some(fake) => self.runtime.block_on(fake.chat_requests()),
-            None => None,
-        };
-        drop(fake);
-
-        let report_path = out.join(names::REPORT);
-        let report = read_json(&report_path)
-            .map_err(|err| format!("{err}\nstdout: {}\nstderr: {}", output.stdout, output.stderr))?;
-        let digest = report
-            .pointer("/seal/digest")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
-        self.evidence.reports.push((report_path.clone(), digest));
-        *self.last_report = Some(report_path.clone());
-        self.note_codes(&report["blocked"]);
-
-        let expect = self.expectations();
-        let context = || {
-            format!(
-                "\nharness stdout:\n{}\nharness stderr:\n{}",
-                output.stdout, output.stderr
-            )
-        };
-        check_eq("exit code", &expect.exit, &output.code).map_err(|err| err + &context())?;
-        check_blocked(&expect.blocked, &report["blocked"])?;
-        if let Some(started) = expect.case_process_started {
-            check_eq(
-                "report case_process_started",
-                &Some(started),
-                &report["case_process_started"].as_bool(),
-            )?;
-            let trace_path = out.join(names::TRACE);
-            let text = std::fs::read_to_string(&trace_path).map_err(|err| format!("trace: {err}"))?;
-            let traced = crate::trace::parse(&trace_path, &text)
-                .map_err(|err| err.to_string())?
-                .iter()
-                .any(|line| matches!(line.event, crate::trace::TraceEvent::CaseProcessStarted { .. }));
-            check_eq("trace has case_process_started", &Some(started), &Some(traced))?;
-        }
-        check_eq(
-            "Case command marker exists",
-            &expect.marker_exists,
-            &Some(marker.exists()),
-        )?;
-        check_eq("outcome", &expect.outcome.as_deref(), &report["outcome"].as_str()).map_err(|err| err + &context())?;
-        for (pointer, expected) in &expect.report {
-            let expected = self.expand(expected, admission.as_deref())?;
-            let actual = report
-                .pointer(&format!("/{}", pointer.replace('.', "/")))
-                .cloned()
-                .unwrap_or(Value::Null);
-            if actual != expected {
-                return Err(format!("report field {pointer}: expected {expected}, found {actual}"));
-            }
-        }
-        let reasons = report["reasons"].to_string();
-        for needle in &expect.reasons_contain {
-            if !reasons.contains(needle.as_str()) {
-                return Err(format!("report reasons do not mention {needle:?}: {reasons}"));
-            }
-        }
-        if expect.provider_chat_requests.is_some() {
-            check_eq(
-                "chat requests the fake provider received",
-                &expect.provider_chat_requests,
-                &chat_requests,
-            )?;
-        }
-        check_eq(
-            "secret scan clean",
-            &expect.secret_scan_clean,
-            &report["secret_scan"]["clean"].as_bool(),
-        )?;
-        if let Some(expected) = &expect.secret_hit_channels {
-            let actual: Vec<String> = report["secret_scan"]["channels"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|channel| channel["hits"].as_array().is_some_and(|hits| !hits.is_empty()))
-                .filter_map(|channel| channel["channel"].as_str().map(str::to_owned))
-                .collect();
-            check_eq("channels with secret hits", &Some(expected.clone()), &Some(actual))?;
-        }
-        if expect.secret_channels_scanned == Some(true) {
-            let channels = report["secret_scan"]["channels"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
-            for channel in SEED_SECRET_CHANNELS {
-                let entry = channels.iter().find(|entry| entry["channel"] == *channel);
-                let scanned = entry.is_some_and(|entry| {
-                    let skipped = entry["skipped"].as_str();
-                    // A run commits nothing, so a commit channel git cannot read (no repo, or
-                    // a repo git refuses) is the one acceptable skip, and it must say why;
-                    // commits themselves are proven by the `commit_and_scan` step.
-                    skipped.is_none() && entry["scanned"].as_array().is_some_and(|files| !files.is_empty())
-                        || *channel == "commit" && skipped.is_some_and(|reason| !reason.is_empty())
-                });
-                if !scanned {
-                    return Err(format!("secret scan did not cover the {channel} channel: {entry:?}"));
-                }
-            }
-        }
-        if let Some(expected) = expect.inputs_unchanged {
-            let unchanged = snapshots.iter().all(InputSnapshot::unchanged);
-            check_eq(
-                "decision and admission files unchanged",
-                &Some(expected),
-                &Some(unchanged),
-            )?;
-        }
-        if let Some(expected) = expect.verify {
-            let verified = self.verify(&report_path)?;
-            check_eq(
-                "verify accepts the report",
-                &Some(expected),
-                &Some(verified.code == Some(0)),
-            )
-            .map_err(|err| format!("{err}\n{}", verified.stdout))?;
-        }
-        Ok(())
-    }
-
     fn verify(&self, report: &Path) -> Result<Output, String> {
         let mut command = cleared_command(&self.context.harness_binary);
         command.arg("verify").arg(report);
@@ -688,81 +518,6 @@ fn check_blocked(expected: &Option<Vec<String>>, actual: &Value) -> Result<(), S
         .map(str::to_owned)
         .collect();
     check_eq("blocked gate codes", expected, &Some(actual))
-}
-
-/// A `wiremock` OpenAI-compatible provider on 127.0.0.1: lists one model, answers every chat
-/// completion with a fixed reply. The CLI tests drive the same provider from plain `#[test]`s.
-pub struct FakeProvider {
-    server: wiremock::MockServer,
-}
-
-/// An OpenAI `GET /models` answer listing `models`, shaped like llama.cpp's.
-pub fn model_list(models: &[&str]) -> Value {
-    let data: Vec<Value> = models
-        .iter()
-        .map(|id| json!({"id": id, "object": "model", "created": 1_780_000_000, "owned_by": "wiremock"}))
-        .collect();
-    json!({"object": "list", "data": data})
-}
-
-impl FakeProvider {
-    /// Starts the provider serving `model`.
-    pub async fn start(model: &str, reply: &str) -> FakeProvider {
-        use wiremock::matchers::{method, path};
-        use wiremock::{Mock, ResponseTemplate};
-        let provider = FakeProvider::empty().await;
-        provider.list_models(&[model]).await;
-        Mock::given(method("POST"))
-            .and(path("/v1/chat/completions"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-                "id": "chatcmpl-fake", "object": "chat.completion", "model": model,
-                "choices": [{ "index": 0, "message": { "role": "assistant", "content": reply }, "finish_reason": "stop" }],
-                "usage": { "prompt_tokens": 12, "completion_tokens": 8, "total_tokens": 20 }
-            })))
-            .mount(&provider.server)
-            .await;
-        provider
-    }
-
-    /// A provider with nothing mounted: every request gets wiremock's 404.
-    pub async fn empty() -> FakeProvider {
-        FakeProvider {
-            server: wiremock::MockServer::start().await,
-        }
-    }
-
-    /// Answers `GET /v1/models` with [`model_list`] of `models`.
-    pub async fn list_models(&self, models: &[&str]) {
-        use wiremock::matchers::{method, path};
-        use wiremock::{Mock, ResponseTemplate};
-        Mock::given(method("GET"))
-            .and(path("/v1/models"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(model_list(models)))
-            .mount(&self.server)
-            .await;
-    }
-
-    /// The wiremock server (to mount more answers or read what it received).
-    pub fn server(&self) -> &wiremock::MockServer {
-        &self.server
-    }
-
-    /// `http://127.0.0.1:PORT/v1`.
-    pub fn base_url(&self) -> String {
-        format!("{}/v1", self.server.uri())
-    }
-
-    /// How many chat completions reached the provider (`None` if it recorded nothing,
-    /// which must never read as "none arrived").
-    pub(crate) async fn chat_requests(&self) -> Option<usize> {
-        let requests = self.server.received_requests().await?;
-        Some(
-            requests
-                .iter()
-                .filter(|request| request.url.path() == "/v1/chat/completions")
-                .count(),
-        )
-    }
 }
 
 /// `--temperature T --seed N` from [`super::ENV_TEMPERATURE`] and [`super::ENV_SEED`], when
