@@ -245,7 +245,9 @@ impl AcceptanceSuite {
                 return Err(Failed::from(message));
             }
             let result = match &trial.kind {
-                TrialKind::Bound { steps, .. } | TrialKind::Named { steps, .. } => steps::execute(steps, &context),
+                TrialKind::Bound { steps, .. } | TrialKind::Named { steps, .. } => {
+                    steps::execute(steps, &context).map_err(|err| err.to_string())
+                }
                 TrialKind::Unmapped { closest } => Err(match closest {
                     Some(closest) => format!(
                         "unmapped acceptance bullet {:?}: no scenario binds it; the closest unused scenario is {closest:?}",

@@ -9,12 +9,12 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::{
-    COMMAND_GRACE, DEFAULT_TASK, Expect, InputSnapshot, Output, SEED_SECRET_CHANNELS, StepRun, check_blocked, check_eq,
-    names, read_json, sampling_args,
+    COMMAND_GRACE, DEFAULT_TASK, Expect, InputSnapshot, Output, SEED_SECRET_CHANNELS, StepError, StepRun,
+    check_blocked, check_eq, names, read_json, sampling_args,
 };
 
 impl StepRun<'_> {
-    pub(super) fn run(&mut self) -> Result<(), String> {
+    pub(super) fn run(&mut self) -> Result<(), StepError> {
         let decision = self.decision_path()?;
         let admission = self.admission_path()?;
         let (fake, base_url) = self.provider(admission.as_deref())?;
@@ -44,7 +44,7 @@ impl StepRun<'_> {
                 output.stdout, output.stderr
             )
         };
-        check_eq("exit code", &expect.exit, &output.code).map_err(|err| err + &context())?;
+        check_eq("exit code", &expect.exit, &output.code).map_err(|err| err.with_output(context()))?;
         check_blocked(&expect.blocked, &report["blocked"])?;
         check_case_started(expect, &report, &out)?;
         check_eq(
@@ -52,7 +52,8 @@ impl StepRun<'_> {
             &expect.marker_exists,
             &Some(marker.exists()),
         )?;
-        check_eq("outcome", &expect.outcome.as_deref(), &report["outcome"].as_str()).map_err(|err| err + &context())?;
+        check_eq("outcome", &expect.outcome.as_deref(), &report["outcome"].as_str())
+            .map_err(|err| err.with_output(context()))?;
         self.check_report_fields(&report, admission.as_deref())?;
         check_reasons(expect, &report)?;
         if expect.provider_chat_requests.is_some() {
@@ -76,7 +77,7 @@ impl StepRun<'_> {
 
     /// `run --task … --out … --sot … --timeout …`, the sampling pin, `--simulated` unless the
     /// step is real, and the step's Case command with `{marker}` and `{cases}` expanded.
-    fn run_arguments(&self, command: &mut Command, out: &Path, marker: &Path, timeout: f64) -> Result<(), String> {
+    fn run_arguments(&self, command: &mut Command, out: &Path, marker: &Path, timeout: f64) -> Result<(), StepError> {
         let task = self.fixture(
             "tasks",
             "task",
@@ -103,9 +104,7 @@ impl StepRun<'_> {
                 let arg = match (&self.context.cases_dir, arg.contains("{cases}")) {
                     (Some(cases), true) => arg.replace("{cases}", &cases.display().to_string()),
                     (None, true) => {
-                        return Err("the Case command uses {cases}, but the suite has no cases folder: \
-                             call AcceptanceSuite::cases_dir (or pass `evidence --cases DIR`)"
-                            .to_owned());
+                        return Err(StepError::NoCasesDir);
                     }
                     (_, false) => arg,
                 };
@@ -116,9 +115,9 @@ impl StepRun<'_> {
     }
 
     /// Reads the run's report and records it (path, seal digest, gate codes) for the trial.
-    fn record_report(&mut self, report_path: &PathBuf, output: &Output) -> Result<Value, String> {
+    fn record_report(&mut self, report_path: &PathBuf, output: &Output) -> Result<Value, StepError> {
         let report = read_json(report_path)
-            .map_err(|err| format!("{err}\nstdout: {}\nstderr: {}", output.stdout, output.stderr))?;
+            .map_err(|err| err.with_output(format!("\nstdout: {}\nstderr: {}", output.stdout, output.stderr)))?;
         let digest = report
             .pointer("/seal/digest")
             .and_then(Value::as_str)
@@ -131,7 +130,7 @@ impl StepRun<'_> {
     }
 
     /// Every `report.FIELD = VALUE` of the step, `{admission.FIELD}` expanded.
-    fn check_report_fields(&self, report: &Value, admission: Option<&Path>) -> Result<(), String> {
+    fn check_report_fields(&self, report: &Value, admission: Option<&Path>) -> Result<(), StepError> {
         for (pointer, expected) in &self.expectations().report {
             let expected = self.expand(expected, admission)?;
             let actual = report
@@ -139,14 +138,18 @@ impl StepRun<'_> {
                 .cloned()
                 .unwrap_or(Value::Null);
             if actual != expected {
-                return Err(format!("report field {pointer}: expected {expected}, found {actual}"));
+                return Err(StepError::ReportField {
+                    pointer: pointer.clone(),
+                    expected,
+                    found: actual,
+                });
             }
         }
         Ok(())
     }
 
     /// `verify = true|false`: what `case-harness verify` says of the report.
-    fn check_verifies(&self, report_path: &Path) -> Result<(), String> {
+    fn check_verifies(&self, report_path: &Path) -> Result<(), StepError> {
         let Some(expected) = self.expectations().verify else {
             return Ok(());
         };
@@ -156,12 +159,12 @@ impl StepRun<'_> {
             &Some(expected),
             &Some(verified.code == Some(0)),
         )
-        .map_err(|err| format!("{err}\n{}", verified.stdout))
+        .map_err(|err| err.with_output(format!("\n{}", verified.stdout)))
     }
 }
 
 /// `case_process_started`: the report and the trace both say it.
-fn check_case_started(expect: &Expect, report: &Value, out: &Path) -> Result<(), String> {
+fn check_case_started(expect: &Expect, report: &Value, out: &Path) -> Result<(), StepError> {
     let Some(started) = expect.case_process_started else {
         return Ok(());
     };
@@ -171,27 +174,30 @@ fn check_case_started(expect: &Expect, report: &Value, out: &Path) -> Result<(),
         &report["case_process_started"].as_bool(),
     )?;
     let trace_path = out.join(names::TRACE);
-    let text = std::fs::read_to_string(&trace_path).map_err(|err| format!("trace: {err}"))?;
+    let text = std::fs::read_to_string(&trace_path).map_err(StepError::Trace)?;
     let traced = crate::trace::parse(&trace_path, &text)
-        .map_err(|err| err.to_string())?
+        .map_err(StepError::TraceMalformed)?
         .iter()
         .any(|line| matches!(line.event, crate::trace::TraceEvent::CaseProcessStarted { .. }));
     check_eq("trace has case_process_started", &Some(started), &Some(traced))
 }
 
 /// `reasons_contain`: every needle is in the report's reasons.
-fn check_reasons(expect: &Expect, report: &Value) -> Result<(), String> {
+fn check_reasons(expect: &Expect, report: &Value) -> Result<(), StepError> {
     let reasons = report["reasons"].to_string();
     for needle in &expect.reasons_contain {
         if !reasons.contains(needle.as_str()) {
-            return Err(format!("report reasons do not mention {needle:?}: {reasons}"));
+            return Err(StepError::ReasonMissing {
+                needle: needle.clone(),
+                reasons,
+            });
         }
     }
     Ok(())
 }
 
 /// `secret_scan_clean`, `secret_hit_channels` and `secret_channels_scanned`.
-fn check_secret_scan(expect: &Expect, report: &Value) -> Result<(), String> {
+fn check_secret_scan(expect: &Expect, report: &Value) -> Result<(), StepError> {
     check_eq(
         "secret scan clean",
         &expect.secret_scan_clean,
@@ -225,7 +231,10 @@ fn check_secret_scan(expect: &Expect, report: &Value) -> Result<(), String> {
                 || *channel == "commit" && skipped.is_some_and(|reason| !reason.is_empty())
         });
         if !scanned {
-            return Err(format!("secret scan did not cover the {channel} channel: {entry:?}"));
+            return Err(StepError::ChannelNotScanned {
+                channel,
+                entry: format!("{entry:?}"),
+            });
         }
     }
     Ok(())
