@@ -2,7 +2,7 @@
 //! expectation of the step checked against the report, the trace and the fixtures, one named
 //! check each.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -115,7 +115,7 @@ impl StepRun<'_> {
     }
 
     /// Reads the run's report and records it (path, seal digest, gate codes) for the trial.
-    fn record_report(&mut self, report_path: &PathBuf, output: &Output) -> Result<Value, StepError> {
+    fn record_report(&mut self, report_path: &Path, output: &Output) -> Result<Value, StepError> {
         let report = read_json(report_path)
             .map_err(|err| err.with_output(format!("\nstdout: {}\nstderr: {}", output.stdout, output.stderr)))?;
         let digest = report
@@ -123,8 +123,8 @@ impl StepRun<'_> {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned();
-        self.evidence.reports.push((report_path.clone(), digest));
-        *self.last_report = Some(report_path.clone());
+        self.evidence.reports.push((report_path.to_owned(), digest));
+        *self.last_report = Some(report_path.to_owned());
         self.note_codes(&report["blocked"]);
         Ok(report)
     }
