@@ -380,8 +380,8 @@ pub(crate) fn verify_run(report_path: &Path, key: &EvidenceKey) -> Result<String
         problems.push(AttestationFinding::ReportNotCovered { name: report_name });
     }
     if problems.is_empty() {
-        let report = std::fs::read(report_path)
-            .map_err(|err| err.to_string())
+        let report = crate::guarded_files::read_bounded(report_path, crate::guarded_files::MAX_SMALL_FILE_BYTES)
+            .map_err(|err| std::io::Error::from(err).to_string())
             .and_then(|bytes| serde_json::from_slice::<Report>(&bytes).map_err(|err| err.to_string()))
             .and_then(|report| run_predicate(&report).map_err(|err| err.to_string()));
         match report {

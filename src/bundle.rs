@@ -100,9 +100,12 @@ pub fn write_trials(path: &Path, file: &TrialsFile) -> Result<(), BundleError> {
     Ok(crate::path_io::write_atomically(path, &bytes)?)
 }
 
-/// Reads `trials.json`.
+/// Reads `trials.json` (a shard's comes from another machine: through the guarded open, so a
+/// FIFO or a device in its place is refused, never read).
 pub(crate) fn read_trials(path: &Path) -> Result<TrialsFile, BundleError> {
-    let bytes = std::fs::read(path).map_err(crate::path_io::at(path))?;
+    use crate::guarded_files::{FinalSymlink, MAX_LOG_FILE_BYTES, read_guarded};
+    let bytes = read_guarded(path, MAX_LOG_FILE_BYTES, FinalSymlink::Follow)
+        .map_err(|err| crate::path_io::at(path)(err.into()))?;
     serde_json::from_slice(&bytes).map_err(|source| BundleError::TrialsFile {
         path: path.to_owned(),
         source,
@@ -253,5 +256,16 @@ mod tests {
         assert_eq!(failed["result"], "FAILED");
         assert_eq!(failed["failedTests"], json!(["a"]));
         assert_eq!(failed["case_harness"]["skipped_tests"], json!(["b"]));
+    }
+
+    #[test]
+    fn a_fifo_in_place_of_trials_json_is_refused_not_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(TRIALS);
+        let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).expect("no NUL");
+        // SAFETY: mkfifo(3) on a NUL-terminated path in a temp folder this test owns.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        let error = read_trials(&path).expect_err("a FIFO is no trials file");
+        assert!(error.to_string().contains("is a FIFO, not a regular file"), "{error}");
     }
 }
