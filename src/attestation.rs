@@ -25,8 +25,11 @@ use crate::output::{
     EvidenceKind, FallbackProof, GateCode, Isolation, Report, RunOutcome, SamplingPin, Seal, UpstreamFingerprint,
 };
 use crate::records::AdmissionStatus;
-use crate::records::sha256_hex;
 use crate::signing::{EvidenceKey, EvidenceSigner};
+
+mod finding;
+
+pub use finding::AttestationFinding;
 
 /// The envelope's file name, in a run folder and at the top of an evidence folder.
 pub(crate) use crate::run_folder::ENVELOPE;
@@ -236,72 +239,22 @@ pub(crate) struct OpenedEnvelope {
 }
 
 /// Reads `path`, checks the payload type and that `key` signed it, and parses the Statement.
-pub(crate) fn open(path: &Path, key: &EvidenceKey) -> Result<OpenedEnvelope, String> {
-    let shown = path.display();
-    let metadata = std::fs::metadata(path).map_err(|err| {
-        format!(
-            "{shown}: no signed attestation ({err}); sign with {} set",
-            crate::signing::ENV_SIGNING_KEY
-        )
+pub(crate) fn open(path: &Path, key: &EvidenceKey) -> Result<OpenedEnvelope, AttestationFinding> {
+    let envelope = read_envelope(path)?;
+    let payload = signed_payload(path, &envelope, key)?;
+    let statement: Value = serde_json::from_slice(&payload).map_err(|source| AttestationFinding::PayloadNotJson {
+        path: path.to_owned(),
+        source,
     })?;
-    if metadata.len() > MAX_ENVELOPE_BYTES {
-        return Err(format!("{shown}: larger than {MAX_ENVELOPE_BYTES} bytes"));
-    }
-    let bytes = std::fs::read(path).map_err(|err| format!("{shown}: {err}"))?;
-    let envelope: Envelope =
-        serde_json::from_slice(&bytes).map_err(|err| format!("{shown}: not a DSSE envelope: {err}"))?;
-    if envelope.payload_type != PAYLOAD_TYPE {
-        return Err(format!(
-            "{shown}: payloadType is {:?}, expected {PAYLOAD_TYPE:?}",
-            envelope.payload_type
-        ));
-    }
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let payload = b64
-        .decode(&envelope.payload)
-        .map_err(|err| format!("{shown}: payload is not base64: {err}"))?;
-    let message = pae(&envelope.payload_type, &payload);
-    let signed = envelope
-        .signatures
-        .iter()
-        .any(|signature| b64.decode(&signature.sig).is_ok_and(|sig| key.verifies(&message, &sig)));
-    if !signed {
-        let keyids: Vec<&str> = envelope.signatures.iter().map(|s| s.keyid.as_str()).collect();
-        return Err(format!(
-            "{shown}: no signature by key {} verifies (signatures claim key ids {keyids:?}); the evidence was not signed by this key, or was changed after signing",
-            key.keyid()
-        ));
-    }
-    let statement: Value =
-        serde_json::from_slice(&payload).map_err(|err| format!("{shown}: payload is not JSON: {err}"))?;
     let field = |name: &str| statement.get(name).and_then(Value::as_str);
     if field("_type") != Some(STATEMENT_TYPE) || field("predicateType") != Some(PREDICATE_TYPE) {
-        return Err(format!(
-            "{shown}: statement _type {:?} / predicateType {:?}, expected {STATEMENT_TYPE:?} / {PREDICATE_TYPE:?}",
-            field("_type"),
-            field("predicateType")
-        ));
+        return Err(AttestationFinding::StatementType {
+            path: path.to_owned(),
+            statement_type: field("_type").map(str::to_owned),
+            predicate_type: field("predicateType").map(str::to_owned),
+        });
     }
-    let mut subjects = BTreeMap::new();
-    for subject in statement.get("subject").and_then(Value::as_array).into_iter().flatten() {
-        let name = subject.get("name").and_then(Value::as_str);
-        let digest = subject.pointer("/digest/sha256").and_then(Value::as_str);
-        match (name, digest) {
-            (Some(name), Some(digest)) if is_safe_relative(name) => {
-                if subjects.insert(name.to_owned(), digest.to_owned()).is_some() {
-                    return Err(format!("{shown}: subject {name} is listed twice"));
-                }
-            }
-            _ => {
-                return Err(format!(
-                    "{shown}: subject {subject} has no safe name or no sha256 digest"
-                ));
-            }
-        }
-    }
-    if subjects.is_empty() {
-        return Err(format!("{shown}: the statement has no subjects"));
-    }
+    let subjects = subjects_of(path, &statement)?;
     Ok(OpenedEnvelope {
         statement,
         subjects,
@@ -309,23 +262,108 @@ pub(crate) fn open(path: &Path, key: &EvidenceKey) -> Result<OpenedEnvelope, Str
     })
 }
 
-/// Every difference between the signed subjects and the files in `dir` now.
-pub(crate) fn check_subjects(dir: &Path, subjects: &BTreeMap<String, String>) -> Vec<String> {
+/// The envelope file, through the guarded open (a FIFO or device in its place is refused,
+/// never read), bounded by [`MAX_ENVELOPE_BYTES`].
+fn read_envelope(path: &Path) -> Result<Envelope, AttestationFinding> {
+    use crate::guarded_files::{FinalSymlink, RunFileError, read_guarded};
+    let bytes = read_guarded(path, MAX_ENVELOPE_BYTES, FinalSymlink::Follow).map_err(|err| match err {
+        RunFileError::Missing { .. } => AttestationFinding::NoEnvelope {
+            path: path.to_owned(),
+            source: err.into(),
+        },
+        RunFileError::TooLarge { .. } => AttestationFinding::EnvelopeTooLarge { path: path.to_owned() },
+        other => AttestationFinding::EnvelopeUnreadable {
+            path: path.to_owned(),
+            source: other.into(),
+        },
+    })?;
+    serde_json::from_slice(&bytes).map_err(|source| AttestationFinding::NotAnEnvelope {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// The payload, once its type is ours and a signature by `key` covers it.
+fn signed_payload(path: &Path, envelope: &Envelope, key: &EvidenceKey) -> Result<Vec<u8>, AttestationFinding> {
+    if envelope.payload_type != PAYLOAD_TYPE {
+        return Err(AttestationFinding::PayloadType {
+            path: path.to_owned(),
+            found: envelope.payload_type.clone(),
+        });
+    }
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let payload = b64
+        .decode(&envelope.payload)
+        .map_err(|source| AttestationFinding::PayloadNotBase64 {
+            path: path.to_owned(),
+            source,
+        })?;
+    let message = pae(&envelope.payload_type, &payload);
+    let signed = envelope
+        .signatures
+        .iter()
+        .any(|signature| b64.decode(&signature.sig).is_ok_and(|sig| key.verifies(&message, &sig)));
+    if !signed {
+        return Err(AttestationFinding::NotSignedByKey {
+            path: path.to_owned(),
+            keyid: key.keyid().to_owned(),
+            claimed: envelope.signatures.iter().map(|s| s.keyid.clone()).collect(),
+        });
+    }
+    Ok(payload)
+}
+
+/// The statement's `subject` list as name → sha256: every name safe and listed once.
+fn subjects_of(path: &Path, statement: &Value) -> Result<BTreeMap<String, String>, AttestationFinding> {
+    let mut subjects = BTreeMap::new();
+    for subject in statement.get("subject").and_then(Value::as_array).into_iter().flatten() {
+        let name = subject.get("name").and_then(Value::as_str);
+        let digest = subject.pointer("/digest/sha256").and_then(Value::as_str);
+        match (name, digest) {
+            (Some(name), Some(digest)) if is_safe_relative(name) => {
+                if subjects.insert(name.to_owned(), digest.to_owned()).is_some() {
+                    return Err(AttestationFinding::SubjectTwice {
+                        path: path.to_owned(),
+                        name: name.to_owned(),
+                    });
+                }
+            }
+            _ => {
+                return Err(AttestationFinding::SubjectMalformed {
+                    path: path.to_owned(),
+                    subject: subject.clone(),
+                });
+            }
+        }
+    }
+    if subjects.is_empty() {
+        return Err(AttestationFinding::NoSubjects { path: path.to_owned() });
+    }
+    Ok(subjects)
+}
+
+/// Every difference between the signed subjects and the files in `dir` now. Each subject is
+/// read through the guarded open (streamed, never following a final symlink), as it was
+/// digested when signed.
+pub(crate) fn check_subjects(dir: &Path, subjects: &BTreeMap<String, String>) -> Vec<AttestationFinding> {
     let mut problems = Vec::new();
     for (name, digest) in subjects {
-        match std::fs::read(dir.join(name)) {
-            Ok(bytes) if sha256_hex(&bytes) == *digest => {}
-            Ok(_) => problems.push(format!("{name} changed since it was signed (sha256 differs)")),
-            Err(err) => problems.push(format!("{name} was signed but is missing: {err}")),
+        match crate::guarded_files::sha256_streamed(&dir.join(name)) {
+            Ok(actual) if actual == *digest => {}
+            Ok(_) => problems.push(AttestationFinding::SubjectChanged { name: name.clone() }),
+            Err(err) => problems.push(AttestationFinding::SubjectMissing {
+                name: name.clone(),
+                source: err.into(),
+            }),
         }
     }
     match digest_tree(dir) {
         Ok(present) => {
             for name in present.keys().filter(|name| !subjects.contains_key(*name)) {
-                problems.push(format!("{name} is in the folder but was not signed"));
+                problems.push(AttestationFinding::Unsigned { name: name.clone() });
             }
         }
-        Err(err) => problems.push(err.to_string()),
+        Err(err) => problems.push(AttestationFinding::Tree(err)),
     }
     problems
 }
@@ -333,23 +371,26 @@ pub(crate) fn check_subjects(dir: &Path, subjects: &BTreeMap<String, String>) ->
 /// Checks a run folder's envelope with `key`: signature, every subject, no added file, and
 /// that the signed predicate is what the report on disk says. The report's own consistency is
 /// checked separately by [`crate::evidence::verify`].
-pub(crate) fn verify_run(report_path: &Path, key: &EvidenceKey) -> Result<String, Vec<String>> {
+pub(crate) fn verify_run(report_path: &Path, key: &EvidenceKey) -> Result<String, Vec<AttestationFinding>> {
     let run_dir = report_path.parent().unwrap_or(Path::new("."));
     let opened = open(&run_dir.join(ENVELOPE), key).map_err(|problem| vec![problem])?;
     let mut problems = check_subjects(run_dir, &opened.subjects);
     let report_name = crate::guarded_files::relative_name(run_dir, report_path);
     if !opened.subjects.contains_key(&report_name) {
-        problems.push(format!("the signed statement does not cover {report_name}"));
+        problems.push(AttestationFinding::ReportNotCovered { name: report_name });
     }
     if problems.is_empty() {
-        let report = std::fs::read(report_path)
-            .map_err(|err| err.to_string())
+        let report = crate::guarded_files::read_bounded(report_path, crate::guarded_files::MAX_SMALL_FILE_BYTES)
+            .map_err(|err| std::io::Error::from(err).to_string())
             .and_then(|bytes| serde_json::from_slice::<Report>(&bytes).map_err(|err| err.to_string()))
             .and_then(|report| run_predicate(&report).map_err(|err| err.to_string()));
         match report {
             Ok(predicate) if opened.statement.get("predicate") == Some(&predicate) => {}
-            Ok(_) => problems.push("the signed predicate differs from what the report says".to_owned()),
-            Err(err) => problems.push(format!("{}: {err}", report_path.display())),
+            Ok(_) => problems.push(AttestationFinding::PredicateDiffers),
+            Err(reason) => problems.push(AttestationFinding::ReportUnreadable {
+                path: report_path.to_owned(),
+                reason,
+            }),
         }
     }
     if problems.is_empty() {
@@ -437,7 +478,7 @@ mod tests {
         let (signer, key) = key_pair(dir.path());
         let other = tempfile::tempdir().expect("tempdir");
         let (_, other_key) = key_pair(other.path());
-        let subjects = BTreeMap::from([("a.txt".to_owned(), sha256_hex(b"a"))]);
+        let subjects = BTreeMap::from([("a.txt".to_owned(), crate::records::sha256_hex(b"a"))]);
         let envelope = sign(&statement(&subjects, json!({"result": "PASSED"})), &signer).expect("sign");
         let path = dir.path().join(ENVELOPE);
         write_envelope(&path, &envelope).expect("write");
@@ -445,7 +486,11 @@ mod tests {
         assert_eq!(opened.subjects, subjects);
         assert_eq!(opened.keyid, key.keyid());
         let error = open(&path, &other_key).expect_err("other key");
-        assert!(error.contains("no signature by key"), "{error}");
+        assert!(
+            matches!(&error, AttestationFinding::NotSignedByKey { keyid, .. } if keyid == other_key.keyid()),
+            "{error}"
+        );
+        assert!(error.to_string().contains("no signature by key"), "{error}");
 
         // One payload byte changed: the signature no longer covers it.
         let b64 = base64::engine::general_purpose::STANDARD;
@@ -472,13 +517,55 @@ mod tests {
         assert!(check_subjects(dir.path(), &subjects).is_empty());
         std::fs::write(dir.path().join("sub/b.txt"), "B").expect("write");
         std::fs::write(dir.path().join("c.txt"), "c").expect("write");
-        let problems = check_subjects(dir.path(), &subjects);
+        let problems: Vec<String> = check_subjects(dir.path(), &subjects)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         assert_eq!(
             problems,
             [
                 "sub/b.txt changed since it was signed (sha256 differs)",
                 "c.txt is in the folder but was not signed"
             ]
+        );
+    }
+
+    #[test]
+    fn a_fifo_envelope_or_a_symlinked_subject_is_a_finding_never_a_hang() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (_, key) = key_pair(dir.path());
+        let path = dir.path().join(ENVELOPE);
+        let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).expect("no NUL");
+        // SAFETY: mkfifo(3) on a NUL-terminated path in a temp folder this test owns.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        let finding = open(&path, &key).expect_err("a FIFO is no envelope");
+        assert!(
+            matches!(finding, AttestationFinding::EnvelopeUnreadable { .. }),
+            "{finding}"
+        );
+        assert!(
+            finding.to_string().contains("is a FIFO, not a regular file"),
+            "{finding}"
+        );
+        let missing = open(&dir.path().join("none.json"), &key).expect_err("missing");
+        assert!(
+            missing
+                .to_string()
+                .contains("no signed attestation (No such file or directory"),
+            "{missing}"
+        );
+
+        let signed = tempfile::tempdir().expect("tempdir");
+        std::fs::write(signed.path().join("a.txt"), "a").expect("write");
+        let subjects = digest_tree(signed.path()).expect("digest");
+        std::fs::rename(signed.path().join("a.txt"), dir.path().join("a.txt")).expect("move");
+        std::os::unix::fs::symlink(dir.path().join("a.txt"), signed.path().join("a.txt")).expect("symlink");
+        let problems = check_subjects(signed.path(), &subjects);
+        assert!(
+            problems
+                .iter()
+                .any(|problem| matches!(problem, AttestationFinding::SubjectMissing { name, .. } if name == "a.txt")),
+            "{problems:?}"
         );
     }
 }

@@ -37,7 +37,8 @@ mod verify;
 
 pub(crate) use outcome::{REQUIRED_AFTER_CASE, decide_outcome};
 pub(crate) use seal::seal;
-pub use verify::{VerifiedReport, verify};
+pub(crate) use verify::join_findings;
+pub use verify::{Finding, TraceFinding, VerifiedReport, verify};
 
 /// Report format version.
 pub(crate) const REPORT_SCHEMA_VERSION: u32 = 1;

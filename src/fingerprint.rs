@@ -449,22 +449,17 @@ pub(crate) const MODEL_HASH_LIMIT: Duration = Duration::from_secs(600);
 /// device named by an upstream's `/props` is refused, never read), of at most
 /// [`MAX_MODEL_FILE_BYTES`], and given up after `limit`.
 pub(crate) fn sha256_file(path: &Path, limit: Duration) -> std::io::Result<String> {
+    use crate::guarded_files::{FinalSymlink, RunFileError, open_guarded};
     use sha2::Digest;
     use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
     let started = std::time::Instant::now();
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)?;
-    let metadata = file.metadata()?;
-    if !metadata.is_file() {
-        return Err(std::io::Error::other(format!(
-            "is a {}, not a regular file; refusing to hash it",
-            crate::guarded_files::kind_of(metadata.file_type())
-        )));
-    }
-    if metadata.len() > MAX_MODEL_FILE_BYTES {
+    let (mut file, len) = open_guarded(path, FinalSymlink::Follow).map_err(|err| match err {
+        RunFileError::NotRegular { kind, .. } => {
+            std::io::Error::other(format!("is a {kind}, not a regular file; refusing to hash it"))
+        }
+        other => std::io::Error::from(other),
+    })?;
+    if len > MAX_MODEL_FILE_BYTES {
         return Err(std::io::Error::other(format!(
             "is larger than {MAX_MODEL_FILE_BYTES} bytes; refusing to hash it"
         )));

@@ -63,6 +63,20 @@ impl RunFileError {
     }
 }
 
+impl From<RunFileError> for std::io::Error {
+    /// For callers whose errors are `io::Error`s: a missing file reads as the operating
+    /// system says it (`No such file or directory`), the refusals as their sentence without
+    /// the path (the caller names it).
+    fn from(err: RunFileError) -> Self {
+        match err {
+            RunFileError::Missing { .. } => std::io::Error::from_raw_os_error(libc::ENOENT),
+            RunFileError::Io { source, .. } => source,
+            RunFileError::NotRegular { kind, .. } => std::io::Error::other(format!("is a {kind}, not a regular file")),
+            RunFileError::TooLarge { limit, .. } => std::io::Error::other(format!("is larger than {limit} bytes")),
+        }
+    }
+}
+
 /// What a non-regular file is, in words.
 pub(crate) fn kind_of(file_type: std::fs::FileType) -> &'static str {
     use std::os::unix::fs::FileTypeExt;
@@ -83,13 +97,34 @@ pub(crate) fn kind_of(file_type: std::fs::FileType) -> &'static str {
     }
 }
 
+/// Whether a final symlink is followed by the guarded open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FinalSymlink {
+    /// Refused (`O_NOFOLLOW`): a run-folder file Case could have written.
+    Refuse,
+    /// Followed: an input the user names (a record, the task file, a model file), which may
+    /// well be a symlink; the file it leads to is still judged on the open descriptor.
+    Follow,
+}
+
 /// Opens `path` as a regular file: a final symlink is refused (`O_NOFOLLOW`), a FIFO does not
 /// block the open (`O_NONBLOCK`), and the type is checked on the descriptor itself.
 /// Returns the file and its length at open time.
 pub(crate) fn open_regular(path: &Path) -> Result<(File, u64), RunFileError> {
+    open_guarded(path, FinalSymlink::Refuse)
+}
+
+/// The one guarded open: never blocks on a FIFO, never makes a terminal the controlling one,
+/// and checks the type on the descriptor (no race between check and read). `symlink` says
+/// whether a final symlink is followed.
+pub(crate) fn open_guarded(path: &Path, symlink: FinalSymlink) -> Result<(File, u64), RunFileError> {
+    let nofollow = match symlink {
+        FinalSymlink::Refuse => libc::O_NOFOLLOW,
+        FinalSymlink::Follow => 0,
+    };
     let file = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+        .custom_flags(nofollow | libc::O_NONBLOCK | libc::O_NOCTTY)
         .open(path);
     let file = match file {
         Ok(file) => file,
@@ -118,7 +153,12 @@ pub(crate) fn open_regular(path: &Path) -> Result<(File, u64), RunFileError> {
 /// Reads a regular file of at most `limit` bytes (bounded twice: by its size at open, and by
 /// the read itself, since the file may grow while it is read).
 pub(crate) fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, RunFileError> {
-    let (file, len) = open_regular(path)?;
+    read_guarded(path, limit, FinalSymlink::Refuse)
+}
+
+/// [`read_bounded`] with the choice of following a final symlink (see [`FinalSymlink`]).
+pub(crate) fn read_guarded(path: &Path, limit: u64, symlink: FinalSymlink) -> Result<Vec<u8>, RunFileError> {
+    let (file, len) = open_guarded(path, symlink)?;
     if len > limit {
         return Err(RunFileError::TooLarge {
             path: path.to_owned(),
@@ -248,6 +288,26 @@ mod tests {
         assert!(err.to_string().contains("is a symlink"), "{err}");
         std::os::unix::fs::symlink("/dev/zero", dir.path().join("zero")).expect("symlink");
         assert!(sha256_streamed(&dir.path().join("zero")).is_err());
+    }
+
+    #[test]
+    fn an_input_symlink_is_followed_but_what_it_leads_to_is_still_judged() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("record.json"), b"{}").expect("write");
+        std::os::unix::fs::symlink(dir.path().join("record.json"), dir.path().join("link")).expect("symlink");
+        let link = dir.path().join("link");
+        assert_eq!(read_guarded(&link, 10, FinalSymlink::Follow).expect("followed"), b"{}");
+        std::os::unix::fs::symlink("/dev/zero", dir.path().join("zero")).expect("symlink");
+        let err = read_guarded(&dir.path().join("zero"), 10, FinalSymlink::Follow).expect_err("device");
+        assert!(matches!(err, RunFileError::NotRegular { kind: "device", .. }), "{err}");
+        let fifo = dir.path().join("fifo");
+        mkfifo(&fifo);
+        std::os::unix::fs::symlink(&fifo, dir.path().join("to-fifo")).expect("symlink");
+        let err = open_guarded(&dir.path().join("to-fifo"), FinalSymlink::Follow).expect_err("FIFO");
+        assert!(matches!(err, RunFileError::NotRegular { kind: "FIFO", .. }), "{err}");
+        let missing =
+            std::io::Error::from(open_guarded(&dir.path().join("none"), FinalSymlink::Follow).expect_err("missing"));
+        assert_eq!(missing.kind(), std::io::ErrorKind::NotFound);
     }
 
     #[test]

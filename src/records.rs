@@ -8,7 +8,6 @@
 //! exactly. The harness only ever *reads* these files.
 
 use std::fmt;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -246,38 +245,14 @@ impl RecordError {
 /// Reads a small input file (record, task, SOT) with the same refusals as the records:
 /// missing, not a regular file, over [`MAX_RECORD_BYTES`], unreadable.
 pub(crate) fn read_bounded(path: &Path) -> Result<Vec<u8>, RecordError> {
-    let io = |source: std::io::Error| RecordError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    // Opened without blocking (a FIFO must not hang the open) and judged on the descriptor,
-    // so the file cannot be swapped between the check and the read.
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = match std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)
-    {
-        Ok(file) => file,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            return Err(RecordError::Missing { path: path.to_owned() });
-        }
-        Err(err) => return Err(io(err)),
-    };
-    let metadata = file.metadata().map_err(io)?;
-    if !metadata.is_file() {
-        return Err(RecordError::NotAFile { path: path.to_owned() });
-    }
-    if metadata.len() > MAX_RECORD_BYTES {
-        return Err(RecordError::TooLarge { path: path.to_owned() });
-    }
-    let mut bytes = Vec::new();
-    // Bound the read itself too: the file may grow between stat and read.
-    file.take(MAX_RECORD_BYTES + 1).read_to_end(&mut bytes).map_err(io)?;
-    if bytes.len() as u64 > MAX_RECORD_BYTES {
-        return Err(RecordError::TooLarge { path: path.to_owned() });
-    }
-    Ok(bytes)
+    use crate::guarded_files::{FinalSymlink, RunFileError, read_guarded};
+    // A record may be a symlink the user made; what it leads to is judged on the descriptor.
+    read_guarded(path, MAX_RECORD_BYTES, FinalSymlink::Follow).map_err(|err| match err {
+        RunFileError::Missing { path } => RecordError::Missing { path },
+        RunFileError::NotRegular { path, .. } => RecordError::NotAFile { path },
+        RunFileError::TooLarge { path, .. } => RecordError::TooLarge { path },
+        RunFileError::Io { path, source } => RecordError::Io { path, source },
+    })
 }
 
 /// sha256 of `bytes` as lowercase hex.

@@ -130,7 +130,7 @@ pub(crate) struct EvidenceFolder {
 /// [`collect_reports`] with the Harness Evidence Interface's own verifier.
 pub(crate) fn collect_verified_reports(dir: &Path) -> std::io::Result<EvidenceFolder> {
     collect_reports(dir, |path| {
-        crate::evidence::verify(path).map_err(|problems| problems.join("; "))
+        crate::evidence::verify(path).map_err(|problems| crate::evidence::join_findings(&problems, "; "))
     })
 }
 

@@ -22,7 +22,6 @@
 //! - `exact`: the reply, trimmed, equals the value, trimmed;
 //! - `regex`: the pattern (the `regex` crate's syntax) matches somewhere in the reply.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -96,33 +95,13 @@ pub(crate) fn read_task_file(path: &Path, reference_case: bool) -> Result<Vec<u8
 }
 
 fn read_bounded(path: &Path) -> Result<Vec<u8>, TaskFileProblem> {
-    use std::os::unix::fs::OpenOptionsExt;
-    // Without blocking on a FIFO, judged on the descriptor (no swap between check and read).
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)
-        .map_err(|err| match err.kind() {
-            std::io::ErrorKind::NotFound => TaskFileProblem::Missing,
-            _ => TaskFileProblem::Io(err),
-        })?;
-    let metadata = file.metadata().map_err(TaskFileProblem::Io)?;
-    if !metadata.is_file() {
-        return Err(TaskFileProblem::NotAFile(crate::guarded_files::kind_of(
-            metadata.file_type(),
-        )));
-    }
-    if metadata.len() > MAX_TASK_BYTES {
-        return Err(TaskFileProblem::TooLarge);
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX_TASK_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(TaskFileProblem::Io)?;
-    if bytes.len() as u64 > MAX_TASK_BYTES {
-        return Err(TaskFileProblem::TooLarge);
-    }
-    Ok(bytes)
+    use crate::guarded_files::{FinalSymlink, RunFileError, read_guarded};
+    read_guarded(path, MAX_TASK_BYTES, FinalSymlink::Follow).map_err(|err| match err {
+        RunFileError::Missing { .. } => TaskFileProblem::Missing,
+        RunFileError::NotRegular { kind, .. } => TaskFileProblem::NotAFile(kind),
+        RunFileError::TooLarge { .. } => TaskFileProblem::TooLarge,
+        RunFileError::Io { source, .. } => TaskFileProblem::Io(source),
+    })
 }
 
 fn json_kind(value: &serde_json::Value) -> &'static str {

@@ -6,11 +6,19 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::scenario::{Action, Expect, Step};
 use crate::config::{ENV_ADMISSION_FILE, ENV_DECISION_FILE, ENV_LOCAL_API_KEY, ENV_LOCAL_BASE_URL};
 use crate::evidence::names;
+
+mod error;
+mod fake_provider;
+mod run_step;
+
+pub(crate) use error::StepError;
+
+pub use fake_provider::{FakeProvider, model_list};
 
 /// Where a trial finds what it needs.
 #[derive(Debug, Clone)]
@@ -56,22 +64,25 @@ pub(crate) const INTERRUPTED_BY: &str = "interrupted by ";
 const COMMAND_GRACE: Duration = Duration::from_secs(120);
 
 /// Runs every step in order; the first failed expectation ends the trial.
-pub(crate) fn execute(steps: &[Step], context: &StepContext) -> Result<TrialEvidence, String> {
+pub(crate) fn execute(steps: &[Step], context: &StepContext) -> Result<TrialEvidence, StepError> {
     reset_dir(&context.work_dir)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
-        .map_err(|err| format!("cannot start a runtime: {err}"))?;
+        .map_err(StepError::Runtime)?;
     let canary = crate::secrets::SecretValue::random("chc-scenario-canary-");
     let mut evidence = TrialEvidence::default();
     let mut last_report: Option<PathBuf> = None;
     for (index, step) in steps.iter().enumerate() {
         if let Some(signal) = crate::signals::stop_requested() {
-            return Err(format!("{INTERRUPTED_BY}{signal} before step {}", index + 1));
+            return Err(StepError::Interrupted {
+                signal,
+                before: Some(index + 1),
+            });
         }
         let step_dir = context.work_dir.join(format!("step-{}", index + 1));
-        std::fs::create_dir_all(&step_dir).map_err(|err| format!("{}: {err}", step_dir.display()))?;
+        std::fs::create_dir_all(&step_dir).map_err(StepError::io(&step_dir))?;
         let mut run = StepRun {
             step,
             context,
@@ -81,8 +92,11 @@ pub(crate) fn execute(steps: &[Step], context: &StepContext) -> Result<TrialEvid
             evidence: &mut evidence,
             last_report: &mut last_report,
         };
-        run.execute()
-            .map_err(|err| format!("step {} ({:?}): {err}", index + 1, step.action))?;
+        run.execute().map_err(|err| StepError::AtStep {
+            step: index + 1,
+            action: step.action,
+            source: Box::new(err),
+        })?;
     }
     Ok(evidence)
 }
@@ -98,11 +112,17 @@ fn cleared_command(binary: &Path) -> Command {
     command
 }
 
-fn reset_dir(dir: &Path) -> Result<(), String> {
+fn reset_dir(dir: &Path) -> Result<(), StepError> {
     if dir.exists() {
-        std::fs::remove_dir_all(dir).map_err(|err| format!("{}: cannot clear: {err}", dir.display()))?;
+        std::fs::remove_dir_all(dir).map_err(|source| StepError::Clear {
+            path: dir.to_owned(),
+            source,
+        })?;
     }
-    std::fs::create_dir_all(dir).map_err(|err| format!("{}: cannot create: {err}", dir.display()))
+    std::fs::create_dir_all(dir).map_err(|source| StepError::Create {
+        path: dir.to_owned(),
+        source,
+    })
 }
 
 struct StepRun<'a> {
@@ -123,10 +143,10 @@ struct InputSnapshot {
 }
 
 impl InputSnapshot {
-    fn take(path: &Path) -> Result<InputSnapshot, String> {
+    fn take(path: &Path) -> Result<InputSnapshot, StepError> {
         Ok(InputSnapshot {
             path: path.to_owned(),
-            bytes: std::fs::read(path).map_err(|err| format!("{}: {err}", path.display()))?,
+            bytes: std::fs::read(path).map_err(StepError::io(path))?,
             modified: std::fs::metadata(path).and_then(|metadata| metadata.modified()).ok(),
         })
     }
@@ -147,7 +167,7 @@ struct Output {
 }
 
 impl StepRun<'_> {
-    fn execute(&mut self) -> Result<(), String> {
+    fn execute(&mut self) -> Result<(), StepError> {
         match self.step.action {
             Action::Run => self.run(),
             Action::Check => self.check(),
@@ -162,28 +182,30 @@ impl StepRun<'_> {
     }
 
     /// `FIXTURES/kind/stem.json`; `key` is the step's key, for the messages.
-    fn fixture(&self, kind: &str, key: &str, stem: &str, named: bool) -> Result<PathBuf, String> {
+    fn fixture(&self, kind: &str, key: &str, stem: &str, named: bool) -> Result<PathBuf, StepError> {
         let Some(dir) = &self.context.fixtures_dir else {
-            return Err(format!(
-                "this step uses the {kind} fixture {stem:?}, but the suite has no fixtures folder: \
-                 call AcceptanceSuite::fixtures_dir (or pass `evidence --fixtures DIR`)"
-            ));
+            return Err(StepError::NoFixturesDir {
+                kind: kind.to_owned(),
+                stem: stem.to_owned(),
+            });
         };
         let path = dir.join(kind).join(format!("{stem}.json"));
         if path.is_file() {
             Ok(path)
         } else if named {
-            Err(format!(
-                "fixture {} (`{key} = {stem:?}`) does not exist",
-                path.display()
-            ))
+            Err(StepError::FixtureMissing {
+                path,
+                key: key.to_owned(),
+                stem: stem.to_owned(),
+            })
         } else {
-            Err(format!(
-                "fixture {} does not exist: the step names no `{key}`, and {stem:?} is the default; \
-                 name one of your own fixtures in the step (`{key} = \"STEM\"` for {}/{kind}/STEM.json)",
-                path.display(),
-                dir.display()
-            ))
+            Err(StepError::DefaultFixtureMissing {
+                path,
+                key: key.to_owned(),
+                stem: stem.to_owned(),
+                dir: dir.clone(),
+                kind: kind.to_owned(),
+            })
         }
     }
 
@@ -191,7 +213,7 @@ impl StepRun<'_> {
         self.step.base_url.as_deref() == Some("real")
     }
 
-    fn decision_path(&self) -> Result<Option<PathBuf>, String> {
+    fn decision_path(&self) -> Result<Option<PathBuf>, StepError> {
         if self.is_real()
             && self.step.decision.is_none()
             && let Some(path) = std::env::var_os(ENV_DECISION_FILE).filter(|value| !value.is_empty())
@@ -206,12 +228,14 @@ impl StepRun<'_> {
         }
     }
 
-    fn admission_path(&self) -> Result<Option<PathBuf>, String> {
+    fn admission_path(&self) -> Result<Option<PathBuf>, StepError> {
         if self.is_real() && self.step.admission.is_none() {
             return std::env::var_os(ENV_ADMISSION_FILE)
                 .filter(|value| !value.is_empty())
                 .map(|path| Some(PathBuf::from(path)))
-                .ok_or_else(|| format!("the real Stage 2 step needs {ENV_ADMISSION_FILE}"));
+                .ok_or(StepError::NeedsEnv {
+                    variable: ENV_ADMISSION_FILE,
+                });
         }
         match self.step.admission.as_deref().unwrap_or(DEFAULT_ADMISSION) {
             "unset" => Ok(None),
@@ -250,7 +274,7 @@ impl StepRun<'_> {
 
     /// The step's provider: a fake started now (the default), the real endpoint, none, or a
     /// literal URL; and the base URL to give the harness.
-    fn provider(&self, admission: Option<&Path>) -> Result<(Option<FakeProvider>, Option<String>), String> {
+    fn provider(&self, admission: Option<&Path>) -> Result<(Option<FakeProvider>, Option<String>), StepError> {
         match self.step.base_url.as_deref() {
             None | Some("fake") => {
                 let model = admission.and_then(admission_field_of("case_model"));
@@ -264,19 +288,22 @@ impl StepRun<'_> {
             Some("unset") => Ok((None, None)),
             Some("real") => std::env::var(ENV_LOCAL_BASE_URL)
                 .map(|url| (None, Some(url)))
-                .map_err(|_| format!("the real Stage 2 step needs {ENV_LOCAL_BASE_URL}")),
+                .map_err(|_| StepError::NeedsEnv {
+                    variable: ENV_LOCAL_BASE_URL,
+                }),
             Some(literal) => Ok((None, Some(literal.to_owned()))),
         }
     }
 
-    fn spawn(&self, mut command: Command, limit: Duration) -> Result<Output, String> {
+    fn spawn(&self, mut command: Command, limit: Duration) -> Result<Output, StepError> {
         let stdout_path = self.step_dir.join("harness-stdout.txt");
         let stderr_path = self.step_dir.join("harness-stderr.txt");
-        let create = |path: &Path| std::fs::File::create(path).map_err(|err| format!("{}: {err}", path.display()));
+        let create = |path: &Path| std::fs::File::create(path).map_err(StepError::io(path));
         command.stdout(create(&stdout_path)?).stderr(create(&stderr_path)?);
-        let mut child = command
-            .spawn()
-            .map_err(|err| format!("cannot start {}: {err}", self.context.harness_binary.display()))?;
+        let mut child = command.spawn().map_err(|source| StepError::Spawn {
+            binary: self.context.harness_binary.clone(),
+            source,
+        })?;
         let deadline = Instant::now() + limit;
         let mut forwarded = None;
         let status = loop {
@@ -289,16 +316,18 @@ impl StepRun<'_> {
             }
             match child.try_wait() {
                 Ok(Some(status)) => match forwarded {
-                    Some(signal) => return Err(format!("{INTERRUPTED_BY}{signal}")),
+                    Some(signal) => return Err(StepError::Interrupted { signal, before: None }),
                     None => break status,
                 },
                 Ok(None) if Instant::now() > deadline => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    return Err(format!("case-harness did not finish within {} s", limit.as_secs()));
+                    return Err(StepError::TimedOut {
+                        seconds: limit.as_secs(),
+                    });
                 }
                 Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-                Err(err) => return Err(format!("lost the case-harness process: {err}")),
+                Err(err) => return Err(StepError::Lost(err)),
             }
         };
         Ok(Output {
@@ -308,188 +337,13 @@ impl StepRun<'_> {
         })
     }
 
-    fn run(&mut self) -> Result<(), String> {
-        let decision = self.decision_path()?;
-        let admission = self.admission_path()?;
-        let (fake, base_url) = self.provider(admission.as_deref())?;
-        let snapshots = [decision.as_deref(), admission.as_deref()]
-            .into_iter()
-            .flatten()
-            .map(InputSnapshot::take)
-            .collect::<Result<Vec<_>, _>>()?;
-        let marker = self.step_dir.join("case-command-ran");
-        let out = self.step_dir.join("run");
-        let task = self.fixture(
-            "tasks",
-            "task",
-            self.step.task.as_deref().unwrap_or(DEFAULT_TASK),
-            self.step.task.is_some(),
-        )?;
-        let timeout = self.step.timeout.unwrap_or(if self.is_real() { 600.0 } else { 60.0 });
-
-        let mut command = self.harness(decision.as_deref(), admission.as_deref(), base_url.as_deref());
-        command
-            .arg("run")
-            .arg("--task")
-            .arg(&task)
-            .arg("--out")
-            .arg(&out)
-            .arg("--sot")
-            .arg(&self.context.sot);
-        command.arg("--timeout").arg(timeout.to_string());
-        command.args(sampling_args()?);
-        if !self.is_real() {
-            command.arg("--simulated");
-        }
-        if let Some(case) = &self.step.case {
-            command.arg("--");
-            for arg in case {
-                let arg = arg.replace("{marker}", &marker.display().to_string());
-                let arg = match (&self.context.cases_dir, arg.contains("{cases}")) {
-                    (Some(cases), true) => arg.replace("{cases}", &cases.display().to_string()),
-                    (None, true) => {
-                        return Err("the Case command uses {cases}, but the suite has no cases folder: \
-                             call AcceptanceSuite::cases_dir (or pass `evidence --cases DIR`)"
-                            .to_owned());
-                    }
-                    (_, false) => arg,
-                };
-                command.arg(arg);
-            }
-        }
-        let output = self.spawn(command, Duration::from_secs_f64(timeout) + COMMAND_GRACE)?;
-        let chat_requests = match &fake {
-            Some(fake) => self.runtime.block_on(fake.chat_requests()),
-            None => None,
-        };
-        drop(fake);
-
-        let report_path = out.join(names::REPORT);
-        let report = read_json(&report_path)
-            .map_err(|err| format!("{err}\nstdout: {}\nstderr: {}", output.stdout, output.stderr))?;
-        let digest = report
-            .pointer("/seal/digest")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
-        self.evidence.reports.push((report_path.clone(), digest));
-        *self.last_report = Some(report_path.clone());
-        self.note_codes(&report["blocked"]);
-
-        let expect = self.expectations();
-        let context = || {
-            format!(
-                "\nharness stdout:\n{}\nharness stderr:\n{}",
-                output.stdout, output.stderr
-            )
-        };
-        check_eq("exit code", &expect.exit, &output.code).map_err(|err| err + &context())?;
-        check_blocked(&expect.blocked, &report["blocked"])?;
-        if let Some(started) = expect.case_process_started {
-            check_eq(
-                "report case_process_started",
-                &Some(started),
-                &report["case_process_started"].as_bool(),
-            )?;
-            let trace_path = out.join(names::TRACE);
-            let text = std::fs::read_to_string(&trace_path).map_err(|err| format!("trace: {err}"))?;
-            let traced = crate::trace::parse(&trace_path, &text)
-                .map_err(|err| err.to_string())?
-                .iter()
-                .any(|line| matches!(line.event, crate::trace::TraceEvent::CaseProcessStarted { .. }));
-            check_eq("trace has case_process_started", &Some(started), &Some(traced))?;
-        }
-        check_eq(
-            "Case command marker exists",
-            &expect.marker_exists,
-            &Some(marker.exists()),
-        )?;
-        check_eq("outcome", &expect.outcome.as_deref(), &report["outcome"].as_str()).map_err(|err| err + &context())?;
-        for (pointer, expected) in &expect.report {
-            let expected = self.expand(expected, admission.as_deref())?;
-            let actual = report
-                .pointer(&format!("/{}", pointer.replace('.', "/")))
-                .cloned()
-                .unwrap_or(Value::Null);
-            if actual != expected {
-                return Err(format!("report field {pointer}: expected {expected}, found {actual}"));
-            }
-        }
-        let reasons = report["reasons"].to_string();
-        for needle in &expect.reasons_contain {
-            if !reasons.contains(needle.as_str()) {
-                return Err(format!("report reasons do not mention {needle:?}: {reasons}"));
-            }
-        }
-        if expect.provider_chat_requests.is_some() {
-            check_eq(
-                "chat requests the fake provider received",
-                &expect.provider_chat_requests,
-                &chat_requests,
-            )?;
-        }
-        check_eq(
-            "secret scan clean",
-            &expect.secret_scan_clean,
-            &report["secret_scan"]["clean"].as_bool(),
-        )?;
-        if let Some(expected) = &expect.secret_hit_channels {
-            let actual: Vec<String> = report["secret_scan"]["channels"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|channel| channel["hits"].as_array().is_some_and(|hits| !hits.is_empty()))
-                .filter_map(|channel| channel["channel"].as_str().map(str::to_owned))
-                .collect();
-            check_eq("channels with secret hits", &Some(expected.clone()), &Some(actual))?;
-        }
-        if expect.secret_channels_scanned == Some(true) {
-            let channels = report["secret_scan"]["channels"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
-            for channel in SEED_SECRET_CHANNELS {
-                let entry = channels.iter().find(|entry| entry["channel"] == *channel);
-                let scanned = entry.is_some_and(|entry| {
-                    let skipped = entry["skipped"].as_str();
-                    // A run commits nothing, so a commit channel git cannot read (no repo, or
-                    // a repo git refuses) is the one acceptable skip, and it must say why;
-                    // commits themselves are proven by the `commit_and_scan` step.
-                    skipped.is_none() && entry["scanned"].as_array().is_some_and(|files| !files.is_empty())
-                        || *channel == "commit" && skipped.is_some_and(|reason| !reason.is_empty())
-                });
-                if !scanned {
-                    return Err(format!("secret scan did not cover the {channel} channel: {entry:?}"));
-                }
-            }
-        }
-        if let Some(expected) = expect.inputs_unchanged {
-            let unchanged = snapshots.iter().all(InputSnapshot::unchanged);
-            check_eq(
-                "decision and admission files unchanged",
-                &Some(expected),
-                &Some(unchanged),
-            )?;
-        }
-        if let Some(expected) = expect.verify {
-            let verified = self.verify(&report_path)?;
-            check_eq(
-                "verify accepts the report",
-                &Some(expected),
-                &Some(verified.code == Some(0)),
-            )
-            .map_err(|err| format!("{err}\n{}", verified.stdout))?;
-        }
-        Ok(())
-    }
-
-    fn verify(&self, report: &Path) -> Result<Output, String> {
+    fn verify(&self, report: &Path) -> Result<Output, StepError> {
         let mut command = cleared_command(&self.context.harness_binary);
         command.arg("verify").arg(report);
         self.spawn(command, COMMAND_GRACE)
     }
 
-    fn check(&mut self) -> Result<(), String> {
+    fn check(&mut self) -> Result<(), StepError> {
         let decision = self.decision_path()?;
         let admission = self.admission_path()?;
         let (fake, base_url) = self.provider(admission.as_deref())?;
@@ -497,8 +351,11 @@ impl StepRun<'_> {
         command.args(["check", "--format", "json"]);
         let output = self.spawn(command, COMMAND_GRACE)?;
         drop(fake);
-        let value: Value = serde_json::from_str(&output.stdout)
-            .map_err(|err| format!("check printed no JSON ({err}): {}{}", output.stdout, output.stderr))?;
+        let value: Value = serde_json::from_str(&output.stdout).map_err(|source| StepError::CheckNoJson {
+            source,
+            stdout: output.stdout.clone(),
+            stderr: output.stderr.clone(),
+        })?;
         self.note_codes(&value["blocked"]);
         let expect = self.expectations();
         check_eq("exit code", &expect.exit, &output.code)?;
@@ -511,7 +368,7 @@ impl StepRun<'_> {
         Ok(())
     }
 
-    fn status(&mut self) -> Result<(), String> {
+    fn status(&mut self) -> Result<(), StepError> {
         let admission = self.admission_path()?;
         let mut command = self.harness(None, admission.as_deref(), None);
         command
@@ -521,40 +378,41 @@ impl StepRun<'_> {
             .arg(&self.context.work_dir);
         let output = self.spawn(command, COMMAND_GRACE)?;
         check_eq("exit code", &self.expectations().exit.or(Some(0)), &output.code)
-            .map_err(|err| format!("{err}: {}", output.stderr))?;
-        let value: Value =
-            serde_json::from_str(&output.stdout).map_err(|err| format!("status printed no JSON: {err}"))?;
+            .map_err(|err| err.with_output(format!(": {}", output.stderr)))?;
+        let value: Value = serde_json::from_str(&output.stdout).map_err(StepError::StatusNoJson)?;
         for (id, expected) in &self.expectations().derived {
             let actual = value["derived"][id]["status"].as_str();
             if actual != Some(expected.as_str()) {
-                return Err(format!(
-                    "status derives {id} as {actual:?}, expected {expected:?} ({})",
-                    value["derived"][id]["reasons"]
-                ));
+                return Err(StepError::Derived {
+                    work_item: id.clone(),
+                    found: actual.map(str::to_owned),
+                    expected: expected.clone(),
+                    reasons: value["derived"][id]["reasons"].clone(),
+                });
             }
         }
         Ok(())
     }
 
-    fn forge_pass(&mut self) -> Result<(), String> {
-        let path = self.last_report.clone().ok_or("forge_pass needs an earlier run step")?;
-        let bytes = std::fs::read(&path).map_err(|err| format!("{}: {err}", path.display()))?;
-        let mut report: crate::output::Report = serde_json::from_slice(&bytes).map_err(|err| err.to_string())?;
+    fn forge_pass(&mut self) -> Result<(), StepError> {
+        let path = self.last_report.clone().ok_or(StepError::NoEarlierRun)?;
+        let bytes = std::fs::read(&path).map_err(StepError::io(&path))?;
+        let mut report: crate::output::Report = serde_json::from_slice(&bytes).map_err(StepError::Json)?;
         report.outcome = crate::output::RunOutcome::Pass;
         report.reasons = vec!["hand-written pass".to_owned()];
         report.evidence_kind = crate::output::EvidenceKind::RealStage2;
-        let digest = crate::evidence::seal_digest(&report).map_err(|err| err.to_string())?;
+        let digest = crate::evidence::seal_digest(&report).map_err(StepError::Seal)?;
         if let Some(seal) = report.seal.as_mut() {
             seal.digest = digest;
         }
-        let forged = serde_json::to_vec_pretty(&report).map_err(|err| err.to_string())?;
-        std::fs::write(&path, forged).map_err(|err| format!("{}: {err}", path.display()))?;
+        let forged = serde_json::to_vec_pretty(&report).map_err(StepError::Json)?;
+        std::fs::write(&path, forged).map_err(StepError::io(&path))?;
         if !self.evidence.forged.contains(&path) {
             self.evidence.forged.push(path.clone());
         }
         let output = self.verify(&path)?;
         check_eq("verify exit code", &self.expectations().exit, &output.code)
-            .map_err(|err| format!("{err}\n{}", output.stdout))?;
+            .map_err(|err| err.with_output(format!("\n{}", output.stdout)))?;
         if let Some(expected) = self.expectations().verify {
             check_eq(
                 "verify accepts the forged report",
@@ -565,13 +423,13 @@ impl StepRun<'_> {
         Ok(())
     }
 
-    fn commit_and_scan(&mut self) -> Result<(), String> {
+    fn commit_and_scan(&mut self) -> Result<(), StepError> {
         let repo = &self.context.work_dir;
         if self.step.leak {
             std::fs::write(repo.join("leaked-config.env"), format!("API_KEY={}\n", self.canary))
-                .map_err(|err| format!("cannot write the leak: {err}"))?;
+                .map_err(StepError::Leak)?;
         }
-        let git = |args: &[&str]| -> Result<(), String> {
+        let git = |args: &[&str]| -> Result<(), StepError> {
             let status = Command::new("git")
                 .args([
                     "-c",
@@ -586,11 +444,13 @@ impl StepRun<'_> {
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status()
-                .map_err(|err| format!("git: {err}"))?;
+                .map_err(StepError::Git)?;
             if status.success() {
                 Ok(())
             } else {
-                Err(format!("git {args:?} failed"))
+                Err(StepError::GitFailed {
+                    args: args.iter().map(|arg| (*arg).to_owned()).collect(),
+                })
             }
         };
         if !repo.join(".git").exists() {
@@ -600,7 +460,7 @@ impl StepRun<'_> {
         git(&["commit", "-q", "-m", "evidence", "--allow-empty"])?;
         if self.step.leak {
             // The file is gone from the tree but stays in history: only a history scan finds it.
-            std::fs::remove_file(repo.join("leaked-config.env")).map_err(|err| err.to_string())?;
+            std::fs::remove_file(repo.join("leaked-config.env")).map_err(StepError::Unleak)?;
             git(&["add", "-A"])?;
             git(&["commit", "-q", "-m", "remove leak"])?;
         }
@@ -611,7 +471,7 @@ impl StepRun<'_> {
             .arg(repo);
         let output = self.spawn(command, COMMAND_GRACE)?;
         check_eq("scan exit code", &self.expectations().exit, &output.code)
-            .map_err(|err| format!("{err}\n{}", output.stdout))
+            .map_err(|err| err.with_output(format!("\n{}", output.stdout)))
     }
 
     fn note_codes(&mut self, blocked: &Value) {
@@ -623,18 +483,20 @@ impl StepRun<'_> {
     }
 
     /// Turns an expected TOML value into JSON, expanding `"{admission.FIELD}"`.
-    fn expand(&self, expected: &toml::Value, admission: Option<&Path>) -> Result<Value, String> {
+    fn expand(&self, expected: &toml::Value, admission: Option<&Path>) -> Result<Value, StepError> {
         if let Some(field) = expected
             .as_str()
             .and_then(|text| text.strip_prefix("{admission."))
             .and_then(|rest| rest.strip_suffix('}'))
         {
-            let path = admission.ok_or("`{admission.…}` used without an admission file")?;
+            let path = admission.ok_or(StepError::NoAdmission)?;
             return admission_field_of(field)(path)
                 .map(Value::from)
-                .ok_or_else(|| format!("admission has no {field}"));
+                .ok_or_else(|| StepError::AdmissionField {
+                    field: field.to_owned(),
+                });
         }
-        serde_json::to_value(expected).map_err(|err| err.to_string())
+        serde_json::to_value(expected).map_err(StepError::Json)
     }
 }
 
@@ -657,29 +519,36 @@ fn admission_field_of(field: &str) -> impl Fn(&Path) -> Option<String> + '_ {
     }
 }
 
-fn read_json(path: &Path) -> Result<Value, String> {
-    let bytes = std::fs::read(path).map_err(|err| format!("{}: {err}", path.display()))?;
-    serde_json::from_slice(&bytes).map_err(|err| format!("{}: {err}", path.display()))
+fn read_json(path: &Path) -> Result<Value, StepError> {
+    let bytes = std::fs::read(path).map_err(StepError::io(path))?;
+    serde_json::from_slice(&bytes).map_err(|source| StepError::NotJson {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 fn check_eq<T: PartialEq + std::fmt::Debug>(
-    what: &str,
+    what: &'static str,
     expected: &Option<T>,
     actual: &Option<T>,
-) -> Result<(), String> {
+) -> Result<(), StepError> {
     match expected {
         Some(expected) if Some(expected) != actual.as_ref() => {
             // Never Rust's `Some(3)` in a message a person reads.
             let found = actual
                 .as_ref()
                 .map_or_else(|| "none".to_owned(), |actual| format!("{actual:?}"));
-            Err(format!("{what}: expected {expected:?}, found {found}"))
+            Err(StepError::Mismatch {
+                what,
+                expected: format!("{expected:?}"),
+                found,
+            })
         }
         _ => Ok(()),
     }
 }
 
-fn check_blocked(expected: &Option<Vec<String>>, actual: &Value) -> Result<(), String> {
+fn check_blocked(expected: &Option<Vec<String>>, actual: &Value) -> Result<(), StepError> {
     let actual: Vec<String> = actual
         .as_array()
         .into_iter()
@@ -690,91 +559,16 @@ fn check_blocked(expected: &Option<Vec<String>>, actual: &Value) -> Result<(), S
     check_eq("blocked gate codes", expected, &Some(actual))
 }
 
-/// A `wiremock` OpenAI-compatible provider on 127.0.0.1: lists one model, answers every chat
-/// completion with a fixed reply. The CLI tests drive the same provider from plain `#[test]`s.
-pub struct FakeProvider {
-    server: wiremock::MockServer,
-}
-
-/// An OpenAI `GET /models` answer listing `models`, shaped like llama.cpp's.
-pub fn model_list(models: &[&str]) -> Value {
-    let data: Vec<Value> = models
-        .iter()
-        .map(|id| json!({"id": id, "object": "model", "created": 1_780_000_000, "owned_by": "wiremock"}))
-        .collect();
-    json!({"object": "list", "data": data})
-}
-
-impl FakeProvider {
-    /// Starts the provider serving `model`.
-    pub async fn start(model: &str, reply: &str) -> FakeProvider {
-        use wiremock::matchers::{method, path};
-        use wiremock::{Mock, ResponseTemplate};
-        let provider = FakeProvider::empty().await;
-        provider.list_models(&[model]).await;
-        Mock::given(method("POST"))
-            .and(path("/v1/chat/completions"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-                "id": "chatcmpl-fake", "object": "chat.completion", "model": model,
-                "choices": [{ "index": 0, "message": { "role": "assistant", "content": reply }, "finish_reason": "stop" }],
-                "usage": { "prompt_tokens": 12, "completion_tokens": 8, "total_tokens": 20 }
-            })))
-            .mount(&provider.server)
-            .await;
-        provider
-    }
-
-    /// A provider with nothing mounted: every request gets wiremock's 404.
-    pub async fn empty() -> FakeProvider {
-        FakeProvider {
-            server: wiremock::MockServer::start().await,
-        }
-    }
-
-    /// Answers `GET /v1/models` with [`model_list`] of `models`.
-    pub async fn list_models(&self, models: &[&str]) {
-        use wiremock::matchers::{method, path};
-        use wiremock::{Mock, ResponseTemplate};
-        Mock::given(method("GET"))
-            .and(path("/v1/models"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(model_list(models)))
-            .mount(&self.server)
-            .await;
-    }
-
-    /// The wiremock server (to mount more answers or read what it received).
-    pub fn server(&self) -> &wiremock::MockServer {
-        &self.server
-    }
-
-    /// `http://127.0.0.1:PORT/v1`.
-    pub fn base_url(&self) -> String {
-        format!("{}/v1", self.server.uri())
-    }
-
-    /// How many chat completions reached the provider (`None` if it recorded nothing,
-    /// which must never read as "none arrived").
-    pub(crate) async fn chat_requests(&self) -> Option<usize> {
-        let requests = self.server.received_requests().await?;
-        Some(
-            requests
-                .iter()
-                .filter(|request| request.url.path() == "/v1/chat/completions")
-                .count(),
-        )
-    }
-}
-
 /// `--temperature T --seed N` from [`super::ENV_TEMPERATURE`] and [`super::ENV_SEED`], when
 /// set: the suite (and `evidence`, which runs it) pins sampling the way `run` does. A value
 /// `run` would refuse is named here, before any trial starts Case.
-fn sampling_args() -> Result<Vec<String>, String> {
+fn sampling_args() -> Result<Vec<String>, StepError> {
     let mut args = Vec::new();
     for (name, flag) in [(super::ENV_TEMPERATURE, "--temperature"), (super::ENV_SEED, "--seed")] {
         let Some(value) = std::env::var_os(name) else {
             continue;
         };
-        let value = value.into_string().map_err(|_| format!("{name} is not UTF-8"))?;
+        let value = value.into_string().map_err(|_| StepError::EnvNotUtf8 { name })?;
         let valid = match flag {
             "--seed" => value.parse::<u64>().is_ok(),
             _ => value
@@ -782,7 +576,7 @@ fn sampling_args() -> Result<Vec<String>, String> {
                 .is_ok_and(|temperature| crate::output::SamplingPin::new(Some(temperature), None).is_ok()),
         };
         if !valid {
-            return Err(format!("{name}={value:?} is not a valid {flag}"));
+            return Err(StepError::EnvInvalid { name, value, flag });
         }
         args.extend([flag.to_owned(), value]);
     }
@@ -796,9 +590,10 @@ mod tests {
     #[test]
     fn a_mismatch_reads_as_values_not_rust_options() {
         let err = check_eq("exit code", &Some(0), &Some(3)).expect_err("differs");
-        assert_eq!(err, "exit code: expected 0, found 3");
+        assert!(matches!(&err, StepError::Mismatch { what: "exit code", .. }), "{err}");
+        assert_eq!(err.to_string(), "exit code: expected 0, found 3");
         let err = check_eq("exit code", &Some(0), &None).expect_err("differs");
-        assert_eq!(err, "exit code: expected 0, found none");
+        assert_eq!(err.to_string(), "exit code: expected 0, found none");
         assert!(check_eq::<i32>("exit code", &None, &Some(3)).is_ok());
     }
 

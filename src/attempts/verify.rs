@@ -22,28 +22,56 @@ pub(crate) fn verify_aggregate(path: &Path, key: Option<&EvidenceKey>) -> Result
         serde_json::from_slice(&bytes).map_err(|err| vec![format!("{}: not an aggregate: {err}", path.display())])?;
     let mut problems = Vec::new();
     if let Some(key) = key {
-        match crate::attestation::open(&dir.join(crate::attestation::ENVELOPE), key) {
-            Err(problem) => problems.push(problem),
-            Ok(opened) => {
-                problems.extend(crate::attestation::check_subjects(dir, &opened.subjects));
-                match predicate(&aggregate) {
-                    Ok(expected) if opened.statement.get("predicate") == Some(&expected) => {}
-                    Ok(_) => problems.push("the signed predicate differs from what aggregate.json says".to_owned()),
-                    Err(err) => problems.push(err.to_string()),
-                }
-            }
-        }
+        problems.extend(check_envelope(&aggregate, dir, key));
     }
-    match (&aggregate.seal, seal_digest(&aggregate)) {
-        (Some(seal), Ok(digest)) if seal.digest == digest && seal.algorithm == crate::evidence::SEAL_ALGORITHM => {}
-        (None, _) => problems.push(format!("{AGGREGATE} is not sealed")),
-        (Some(_), Ok(_)) => {
-            problems.push("seal digest does not match the aggregate's content (edited after sealing?)".to_owned())
-        }
-        (Some(_), Err(err)) => problems.push(err.to_string()),
-    }
+    problems.extend(check_seal(&aggregate));
     // The attempt folders on disk are exactly the ones listed.
     let listed: Vec<String> = (1..=aggregate.attempts).map(folder_name).collect();
+    problems.extend(check_folders(&aggregate, dir, &listed));
+    let reports = read_attempts(&aggregate, dir, &listed, key, &mut problems);
+    if reports.len() == aggregate.runs.len() {
+        problems.extend(check_numbers(&aggregate, &reports, &listed));
+    }
+    if problems.is_empty() {
+        Ok(aggregate)
+    } else {
+        Err(problems)
+    }
+}
+
+/// With a key: the folder's envelope verifies, covers every file, and signs this aggregate.
+fn check_envelope(aggregate: &AggregateReport, dir: &Path, key: &EvidenceKey) -> Vec<String> {
+    let opened = match crate::attestation::open(&dir.join(crate::attestation::ENVELOPE), key) {
+        Err(problem) => return vec![problem.to_string()],
+        Ok(opened) => opened,
+    };
+    let mut problems: Vec<String> = crate::attestation::check_subjects(dir, &opened.subjects)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    match predicate(aggregate) {
+        Ok(expected) if opened.statement.get("predicate") == Some(&expected) => {}
+        Ok(_) => problems.push("the signed predicate differs from what aggregate.json says".to_owned()),
+        Err(err) => problems.push(err.to_string()),
+    }
+    problems
+}
+
+/// The aggregate's own seal.
+fn check_seal(aggregate: &AggregateReport) -> Option<String> {
+    match (&aggregate.seal, seal_digest(aggregate)) {
+        (Some(seal), Ok(digest)) if seal.digest == digest && seal.algorithm == crate::evidence::SEAL_ALGORITHM => None,
+        (None, _) => Some(format!("{AGGREGATE} is not sealed")),
+        (Some(_), Ok(_)) => {
+            Some("seal digest does not match the aggregate's content (edited after sealing?)".to_owned())
+        }
+        (Some(_), Err(err)) => Some(err.to_string()),
+    }
+}
+
+/// The attempt folders listed are `attempt-1` … `attempt-N`, and no other is on disk.
+fn check_folders(aggregate: &AggregateReport, dir: &Path, listed: &[String]) -> Vec<String> {
+    let mut problems = Vec::new();
     let runs: Vec<&str> = aggregate.runs.iter().map(|run| run.folder.as_str()).collect();
     if runs != listed.iter().map(String::as_str).collect::<Vec<_>>() {
         problems.push(format!(
@@ -59,8 +87,20 @@ pub(crate) fn verify_aggregate(path: &Path, key: Option<&EvidenceKey>) -> Result
             }
         }
     }
+    problems
+}
+
+/// Each attempt verifies (and, with a key, is signed) and has the digest listed; returns the
+/// reports that could be read, pushing every problem met.
+fn read_attempts(
+    aggregate: &AggregateReport,
+    dir: &Path,
+    listed: &[String],
+    key: Option<&EvidenceKey>,
+    problems: &mut Vec<String>,
+) -> Vec<Report> {
     let mut reports = Vec::new();
-    for (run, folder) in aggregate.runs.iter().zip(&listed) {
+    for (run, folder) in aggregate.runs.iter().zip(listed) {
         let report_path = dir.join(folder).join(crate::run_folder::REPORT);
         if let Some(key) = key
             && let Err(found) = crate::attestation::verify_run(&report_path, key)
@@ -86,25 +126,25 @@ pub(crate) fn verify_aggregate(path: &Path, key: Option<&EvidenceKey>) -> Result
             Err(err) => problems.push(format!("{folder}: {err}")),
         }
     }
-    if reports.len() == aggregate.runs.len() {
-        match AttemptPlan::new(aggregate.attempts, Some(aggregate.required), aggregate.parallel.max(1)) {
-            Err(problem) => problems.push(problem),
-            Ok(plan) => {
-                let expected = aggregate_of(&reports, plan, aggregate.sampling.clone());
-                problems.extend(differences(&aggregate, &expected));
-            }
-        }
-        for (report, folder) in reports.iter().zip(&listed) {
-            if report.sampling != aggregate.sampling {
-                problems.push(format!("{folder}: its sampling pin differs from the aggregate's"));
-            }
+    reports
+}
+
+/// Every number is what the attempts give, and every attempt ran with the aggregate's pin.
+fn check_numbers(aggregate: &AggregateReport, reports: &[Report], listed: &[String]) -> Vec<String> {
+    let mut problems = Vec::new();
+    match AttemptPlan::new(aggregate.attempts, Some(aggregate.required), aggregate.parallel.max(1)) {
+        Err(problem) => problems.push(problem),
+        Ok(plan) => {
+            let expected = aggregate_of(reports, plan, aggregate.sampling.clone());
+            problems.extend(differences(aggregate, &expected));
         }
     }
-    if problems.is_empty() {
-        Ok(aggregate)
-    } else {
-        Err(problems)
+    for (report, folder) in reports.iter().zip(listed) {
+        if report.sampling != aggregate.sampling {
+            problems.push(format!("{folder}: its sampling pin differs from the aggregate's"));
+        }
     }
+    problems
 }
 
 /// Every number or word of `claimed` that is not what the attempts give.

@@ -134,7 +134,7 @@ fn print_origin(signed_by: Option<&str>) {
     }
 }
 
-fn not_verified(target: &Path, problems: &[String]) -> Result<Exit, CliError> {
+fn not_verified(target: &Path, problems: &[impl std::fmt::Display]) -> Result<Exit, CliError> {
     println!("NOT verified: {}", target.display());
     for problem in problems {
         println!("  - {problem}");
@@ -176,9 +176,14 @@ pub(super) fn collect_reports(evidence: &Path, key: Option<&Path>) -> Result<cra
         return crate::status::collect_verified_reports(evidence).map_err(unreadable);
     };
     crate::status::collect_reports(evidence, |path| {
-        crate::attestation::verify_run(path, &key)
-            .map_err(|problems| format!("not signed by key {}: {}", key.keyid(), problems.join("; ")))?;
-        crate::evidence::verify(path).map_err(|problems| problems.join("; "))
+        crate::attestation::verify_run(path, &key).map_err(|problems| {
+            format!(
+                "not signed by key {}: {}",
+                key.keyid(),
+                crate::evidence::join_findings(&problems, "; ")
+            )
+        })?;
+        crate::evidence::verify(path).map_err(|problems| crate::evidence::join_findings(&problems, "; "))
     })
     .map_err(unreadable)
 }

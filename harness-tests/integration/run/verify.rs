@@ -184,6 +184,18 @@ async fn a_resealed_adapter_mode_fails_verification() {
         stdout.contains("adapter_mode") && stdout.contains("adapter_started"),
         "{stdout}"
     );
+    // The library says the same as a typed finding: the field and both values, no parsing.
+    use case_harness::evidence::{Finding, TraceFinding};
+    let findings = case_harness::evidence::verify(&sandbox.out().join("report.json")).expect_err("forged");
+    let claimed = case_harness::adapter::AdapterMode::PassThrough.as_str();
+    assert!(
+        findings.iter().any(|finding| matches!(
+            finding,
+            Finding::Trace(TraceFinding::AdapterMode { claimed: Some(mode), traced: Some(traced) })
+                if *mode == claimed && *traced != claimed
+        )),
+        "{findings:?}"
+    );
 }
 
 /// Regression (found by the sealing property test): removing a field whose value is null
