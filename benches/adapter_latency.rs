@@ -87,7 +87,10 @@ static GLOBAL: Counting = Counting;
 
 /// (allocations, bytes) so far.
 fn allocated() -> (u64, u64) {
-    (ALLOCATIONS.load(Ordering::Relaxed), ALLOCATED_BYTES.load(Ordering::Relaxed))
+    (
+        ALLOCATIONS.load(Ordering::Relaxed),
+        ALLOCATED_BYTES.load(Ordering::Relaxed),
+    )
 }
 
 /// The admitted model, and the only one the upstream lists.
@@ -333,10 +336,7 @@ async fn measure(
             (after.1 - before.1) as f64 / counted as f64,
         );
     }
-    measured.adapter_allocations = (
-        per_request[1].0 - per_request[0].0,
-        per_request[1].1 - per_request[0].1,
-    );
+    measured.adapter_allocations = (per_request[1].0 - per_request[0].0, per_request[1].1 - per_request[0].1);
     measured
 }
 

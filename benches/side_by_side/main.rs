@@ -196,7 +196,10 @@ fn main() {
         }
         all
     });
-    report::sequential("Concurrency 1, Rust client (µs; added = lane − direct, same run)", &sequential);
+    report::sequential(
+        "Concurrency 1, Rust client (µs; added = lane − direct, same run)",
+        &sequential,
+    );
     // The same chat lanes from a Python keep-alive client, as SDK users have.
     let python_lanes: Vec<Lane> = groups
         .iter()
@@ -289,7 +292,9 @@ fn main() {
         .unwrap_or_default();
     let extra_runs = (!extra.is_empty()).then(|| whole::runs(&env, work.path(), settings.repeats.min(10), &extra));
     report::runs(&runs, extra_runs.as_ref().map(|runs| (extra.join(" "), runs)));
-    let unconfined_runs = extra_runs.as_ref().filter(|_| extra.iter().any(|arg| arg == "--allow-unconfined"));
+    let unconfined_runs = extra_runs
+        .as_ref()
+        .filter(|_| extra.iter().any(|arg| arg == "--allow-unconfined"));
     upstream.stop();
 
     let scan_dir = work.path().join("scan-set");

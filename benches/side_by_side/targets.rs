@@ -41,7 +41,7 @@ fn added_p50(lanes: &[Measured], label: &str) -> Option<f64> {
     Some(p50(label)? - p50("direct")?)
 }
 
-fn chat_lanes<'a>(sequential: &'a [(Kind, Vec<Measured>)]) -> &'a [Measured] {
+fn chat_lanes(sequential: &[(Kind, Vec<Measured>)]) -> &[Measured] {
     sequential
         .iter()
         .find(|(kind, _)| *kind == Kind::Chat)
@@ -57,9 +57,7 @@ fn concurrent_chat<'a>(concurrent: &'a [(Kind, Measured)], label: &str) -> Optio
 
 fn run_median_ms(runs: Option<&Result<Vec<RunStages>, String>>) -> Option<f64> {
     match runs? {
-        Ok(runs) if !runs.is_empty() => Some(median(
-            runs.iter().map(|run| run.wall.as_secs_f64() * 1e3).collect(),
-        )),
+        Ok(runs) if !runs.is_empty() => Some(median(runs.iter().map(|run| run.wall.as_secs_f64() * 1e3).collect())),
         _ => None,
     }
 }
@@ -80,7 +78,10 @@ fn rows(inputs: &Inputs) -> Vec<Row> {
     rows.push(match (added_p50(chat, ADAPTER), added_p50(chat, BYTE_RELAY)) {
         (Some(adapter), Some(relay)) => Row {
             target,
-            measured: format!("{adapter:+.0} µs vs relay {relay:+.0} µs: {:.1}×", adapter / relay.max(1.0)),
+            measured: format!(
+                "{adapter:+.0} µs vs relay {relay:+.0} µs: {:.1}×",
+                adapter / relay.max(1.0)
+            ),
             met: Some(adapter <= 5.0 * relay.max(1.0)),
         },
         _ => not_measured(target, "a lane is missing"),
@@ -91,7 +92,10 @@ fn rows(inputs: &Inputs) -> Vec<Row> {
     rows.push(match (added_p50(python, ADAPTER), added_p50(python, BYTE_RELAY)) {
         (Some(adapter), Some(relay)) => Row {
             target,
-            measured: format!("{adapter:+.0} µs vs relay {relay:+.0} µs: {:.1}×", adapter / relay.max(1.0)),
+            measured: format!(
+                "{adapter:+.0} µs vs relay {relay:+.0} µs: {:.1}×",
+                adapter / relay.max(1.0)
+            ),
             met: Some(adapter <= 5.0 * relay.max(1.0)),
         },
         _ => not_measured(target, "no Python client lanes"),
@@ -130,8 +134,16 @@ fn rows(inputs: &Inputs) -> Vec<Row> {
     });
 
     for (target, lanes, client) in [
-        ("≥ 100× less added latency than LiteLLM (chat, Rust client)", chat, "Rust"),
-        ("≥ 100× less added latency than LiteLLM (chat, Python client)", python, "Python"),
+        (
+            "≥ 100× less added latency than LiteLLM (chat, Rust client)",
+            chat,
+            "Rust",
+        ),
+        (
+            "≥ 100× less added latency than LiteLLM (chat, Python client)",
+            python,
+            "Python",
+        ),
     ] {
         rows.push(match (added_p50(lanes, ADAPTER), added_p50(lanes, PEER)) {
             (Some(adapter), Some(peer)) => {
@@ -186,10 +198,7 @@ fn rows(inputs: &Inputs) -> Vec<Row> {
         match (run_median_ms(inputs.runs), run_median_ms(inputs.unconfined_runs)) {
             (Some(confined), Some(unconfined)) => Row {
                 target,
-                measured: format!(
-                    "{confined:.1} − {unconfined:.1} ms: {:+.1} ms",
-                    confined - unconfined
-                ),
+                measured: format!("{confined:.1} − {unconfined:.1} ms: {:+.1} ms", confined - unconfined),
                 met: Some(confined - unconfined <= 20.0),
             },
             _ => not_measured(target, "no --allow-unconfined series"),

@@ -439,7 +439,10 @@ mod tests {
             LoopbackResolver.call(name).into_inner()
         };
         let addrs: Vec<SocketAddr> = resolve("localhost").expect("localhost").collect();
-        assert!(!addrs.is_empty() && addrs.iter().all(|addr| addr.ip().is_loopback()), "{addrs:?}");
+        assert!(
+            !addrs.is_empty() && addrs.iter().all(|addr| addr.ip().is_loopback()),
+            "{addrs:?}"
+        );
         assert!(resolve("example.com").is_err());
     }
 
@@ -473,7 +476,13 @@ mod tests {
         let version = HeaderValue::from_static("2023-06-01");
         for anthropic in [None, Some(&version)] {
             let answer = match forwarder
-                .send(Method::POST, Endpoint::ChatCompletions, Some(b"{}".to_vec()), None, anthropic)
+                .send(
+                    Method::POST,
+                    Endpoint::ChatCompletions,
+                    Some(b"{}".to_vec()),
+                    None,
+                    anthropic,
+                )
                 .await
             {
                 Ok(answer) => answer,
@@ -495,7 +504,10 @@ mod tests {
         assert_eq!(anthropic.get("anthropic-version").expect("version"), "2023-06-01");
         let mut names: Vec<&str> = plain.keys().map(HeaderName::as_str).collect();
         names.sort_unstable();
-        assert_eq!(names, ["accept", "authorization", "content-length", "content-type", "host"]);
+        assert_eq!(
+            names,
+            ["accept", "authorization", "content-length", "content-type", "host"]
+        );
         // Kept alive: the second request came over the first one's connection.
         assert_eq!(seen[0].1, seen[1].1);
     }
