@@ -214,7 +214,9 @@ pub fn report(inputs: &Inputs) {
     println!("| target | measured | met |");
     println!("|---|---|:---:|");
     for row in rows(inputs) {
+        // A debug build (the CI smoke run) measures the set-up, not the code's speed.
         let met = match row.met {
+            Some(_) if cfg!(debug_assertions) => "— (debug build)",
             Some(true) => "✅",
             Some(false) => "❌",
             None => "—",
