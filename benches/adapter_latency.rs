@@ -23,12 +23,21 @@
 //! is when the first body chunk arrived. Every answer is checked byte for byte (and for the
 //! adapter's evidence header), so a refused or broken request cannot pass as a fast one.
 //!
+//! Allocations per request: every allocation of this process goes through a counting global
+//! allocator ([`Counting`]); after the timed pairs, a scenario's requests are sent once more
+//! direct-only and once adapter-only, and the difference per request is what the adapter
+//! allocated (the client and the upstream do the same work in both).
+//!
 //! Environment: `BENCH_REQUESTS` (measured requests per mode and scenario; default 2000, 20
-//! in smoke mode), `BENCH_WARMUP` (unmeasured pairs first; default 200, 5 in smoke mode).
+//! in smoke mode), `BENCH_WARMUP` (unmeasured pairs first; default 200, 5 in smoke mode),
+//! `BENCH_ADAPTER_WORKERS` (the adapter runtime's workers; default 2 as `case-harness` runs,
+//! 0 for tokio's current-thread runtime).
 //! Each scenario also stops after [`SCENARIO_BUDGET`] and says how many pairs it measured.
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
@@ -44,6 +53,45 @@ use case_harness::upstream::{self, LocalBaseUrl};
 #[path = "support/loopback_server.rs"]
 mod loopback_server;
 use loopback_server::{LoopbackServer, json_answer};
+
+/// The system allocator, counting allocations (and their bytes) of the whole process.
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+static ALLOCATED_BYTES: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: every call is passed unchanged to `System`, which upholds `GlobalAlloc`'s contract.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        ALLOCATED_BYTES.fetch_add(layout.size() as u64, Ordering::Relaxed);
+        // SAFETY: the caller's layout, as `GlobalAlloc::alloc` requires.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `alloc`/`realloc` above with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        ALLOCATED_BYTES.fetch_add(new_size as u64, Ordering::Relaxed);
+        // SAFETY: as `GlobalAlloc::realloc` requires, passed through.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// (allocations, bytes) so far.
+fn allocated() -> (u64, u64) {
+    (
+        ALLOCATIONS.load(Ordering::Relaxed),
+        ALLOCATED_BYTES.load(Ordering::Relaxed),
+    )
+}
 
 /// The admitted model, and the only one the upstream lists.
 const MODEL: &str = "bench-model";
@@ -75,11 +123,16 @@ fn main() {
     let expected_stream: Vec<u8> = stream_chunks.iter().flat_map(|chunk| chunk.iter().copied()).collect();
 
     let upstream_server = start_upstream(stream_chunks);
-    let adapter_runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("adapter runtime");
+    // `BENCH_ADAPTER_WORKERS`: 0 is tokio's current-thread runtime (the runtime tries of
+    // BENCHMARKS.md); the default 2 is what `case-harness` runs.
+    let adapter_runtime = match settings.adapter_workers {
+        0 => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+        workers => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build(),
+    }
+    .expect("adapter runtime");
     let token = SecretValue::random("bench-token-");
     let config = AdapterConfig {
         upstream: LocalBaseUrl::parse(&format!("http://{}/v1", upstream_server.addr)).expect("loopback URL"),
@@ -92,9 +145,21 @@ fn main() {
         upstream_api: adapter::UpstreamApi::OpenAi,
         sampling: Default::default(),
     };
-    let handle = adapter_runtime
-        .block_on(adapter::start(config, SocketAddr::from(([127, 0, 0, 1], 0))))
-        .expect("the adapter starts");
+    // The adapter's runtime is driven by a thread of its own (a current-thread runtime runs
+    // its tasks only inside `block_on`), until `stop` is sent; it answers with the totals.
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let adapter_thread = std::thread::spawn(move || {
+        adapter_runtime.block_on(async move {
+            let handle = adapter::start(config, SocketAddr::from(([127, 0, 0, 1], 0)))
+                .await
+                .expect("the adapter starts");
+            started_tx.send(handle.local_addr()).expect("main thread waits");
+            let _ = stopped.await;
+            handle.shutdown().await
+        })
+    });
+    let adapter_addr = started_rx.recv().expect("the adapter starts");
 
     let direct = Target {
         mode: Mode::Direct,
@@ -103,7 +168,7 @@ fn main() {
     };
     let via_adapter = Target {
         mode: Mode::Adapter,
-        base: format!("http://{}/v1", handle.local_addr()),
+        base: format!("http://{adapter_addr}/v1"),
         token: Some(token.expose().to_owned()),
     };
     let scenarios = [
@@ -139,7 +204,8 @@ fn main() {
     });
     print_results(&results);
 
-    let totals = adapter_runtime.block_on(handle.shutdown());
+    let _ = stop.send(());
+    let totals = adapter_thread.join().expect("the adapter thread");
     let ledger_bytes = std::fs::metadata(&ledger_path).map_or(0, |meta| meta.len());
     let ledger_lines = std::fs::read_to_string(&ledger_path).map_or(0, |text| text.lines().count());
     println!(
@@ -157,6 +223,7 @@ struct Settings {
     smoke: bool,
     requests: usize,
     warmup: usize,
+    adapter_workers: usize,
 }
 
 impl Settings {
@@ -170,6 +237,7 @@ impl Settings {
             smoke,
             requests: env_count("BENCH_REQUESTS").unwrap_or(requests).max(1),
             warmup: env_count("BENCH_WARMUP").unwrap_or(warmup),
+            adapter_workers: env_count("BENCH_ADAPTER_WORKERS").unwrap_or(2),
         }
     }
 }
@@ -223,6 +291,8 @@ struct Measured {
     direct: Vec<Sample>,
     adapter: Vec<Sample>,
     stopped_early: bool,
+    /// Allocations (count, bytes) per request through the adapter minus direct.
+    adapter_allocations: (f64, f64),
 }
 
 async fn measure(
@@ -243,6 +313,7 @@ async fn measure(
         direct: Vec::with_capacity(settings.requests),
         adapter: Vec::with_capacity(settings.requests),
         stopped_early: false,
+        adapter_allocations: (0.0, 0.0),
     };
     for pair in 0..settings.requests {
         measured.direct.push(send(client, scenario, direct).await);
@@ -252,6 +323,20 @@ async fn measure(
             break;
         }
     }
+    let counted = measured.direct.len().min(500);
+    let mut per_request = [(0.0, 0.0); 2];
+    for (target, into) in [direct, via_adapter].into_iter().zip(per_request.iter_mut()) {
+        let before = allocated();
+        for _ in 0..counted {
+            send(client, scenario, target).await;
+        }
+        let after = allocated();
+        *into = (
+            (after.0 - before.0) as f64 / counted as f64,
+            (after.1 - before.1) as f64 / counted as f64,
+        );
+    }
+    measured.adapter_allocations = (per_request[1].0 - per_request[0].0, per_request[1].1 - per_request[0].1);
     measured
 }
 
@@ -419,6 +504,10 @@ fn print_results(results: &[Measured]) {
                 adapter.median / direct.median
             );
         }
+        println!(
+            "{:<30} allocations per request by the adapter (adapter − direct, whole process): {:.1} ({:.0} bytes)",
+            "", measured.adapter_allocations.0, measured.adapter_allocations.1
+        );
         if measured.stopped_early {
             println!(
                 "{:<30} (stopped after {} s with {} pairs measured)",

@@ -1,5 +1,6 @@
 //! The floor: what one extra HTTP hop costs on this machine with the adapter's own stack and
-//! none of its work. A bare reverse proxy — axum server, reqwest client, tokio's multi-thread
+//! none of its work. A bare reverse proxy — axum server, hyper-util's pooled client with
+//! `TCP_NODELAY` (the adapter's forwarding client), tokio's multi-thread
 //! runtime with two workers, as `case-harness adapter` runs — that forwards the method, path,
 //! `Content-Type`, `Accept` and body to the upstream and relays the status and body back: no
 //! authentication, no pinning, no ledger, no redaction.
@@ -19,8 +20,12 @@ use std::process::Command;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::header::{ACCEPT, CONTENT_TYPE};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
+use http_body_util::Full;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::proxies::{Proxy, spawn_reading_stdout};
 
@@ -34,7 +39,7 @@ const LISTENING: &str = "floor proxy listening on ";
 /// The two floors.
 #[derive(Clone, Copy)]
 pub enum Floor {
-    /// axum + reqwest on tokio, as the adapter.
+    /// axum + hyper-util's client on tokio, as the adapter.
     SameStack,
     /// Bytes copied between sockets by blocking threads.
     ByteRelay,
@@ -91,11 +96,11 @@ pub fn serve(upstream_root: String) -> ! {
         .build()
         .expect("floor runtime");
     runtime.block_on(async move {
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("floor client");
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .build(connector);
         let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
             .await
             .expect("floor binds");
@@ -112,20 +117,26 @@ pub fn serve(upstream_root: String) -> ! {
     std::process::exit(0)
 }
 
-async fn forward(State((client, upstream)): State<(reqwest::Client, String)>, request: Request) -> Response {
+/// The floor's forwarding client: the adapter's kind (`src/adapter/forward.rs`).
+type FloorClient = Client<HttpConnector, Full<Bytes>>;
+
+async fn forward(State((client, upstream)): State<(FloorClient, String)>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let Ok(body) = axum::body::to_bytes(body, 8 << 20).await else {
         return status(StatusCode::PAYLOAD_TOO_LARGE);
     };
-    let mut upstream_request = client
-        .request(parts.method, format!("{upstream}{}", parts.uri.path()))
-        .body(body);
+    let Ok(uri) = Uri::try_from(format!("{upstream}{}", parts.uri.path())) else {
+        return status(StatusCode::BAD_REQUEST);
+    };
+    let mut upstream_request = axum::http::Request::new(Full::new(body));
+    *upstream_request.method_mut() = parts.method;
+    *upstream_request.uri_mut() = uri;
     for name in [CONTENT_TYPE, ACCEPT] {
         if let Some(value) = parts.headers.get(&name) {
-            upstream_request = upstream_request.header(name, value.clone());
+            upstream_request.headers_mut().insert(name, value.clone());
         }
     }
-    let Ok(answer) = upstream_request.send().await else {
+    let Ok(answer) = client.request(upstream_request).await else {
         return status(StatusCode::BAD_GATEWAY);
     };
     let mut headers = HeaderMap::new();
@@ -133,7 +144,7 @@ async fn forward(State((client, upstream)): State<(reqwest::Client, String)>, re
         headers.insert(CONTENT_TYPE, value.clone());
     }
     let code = answer.status();
-    let mut response = Response::new(Body::from_stream(answer.bytes_stream()));
+    let mut response = Response::new(Body::new(answer.into_body()));
     *response.status_mut() = code;
     *response.headers_mut() = headers;
     response

@@ -88,6 +88,14 @@ impl Measured {
         }
     }
 
+    /// A lane measured elsewhere (the Python client), from its samples.
+    pub fn from_samples(label: &str, samples: Vec<Sample>) -> Measured {
+        let mut measured = Measured::new(label);
+        measured.sent = samples.len();
+        measured.samples = samples;
+        measured
+    }
+
     pub fn requests_per_second(&self) -> f64 {
         self.samples.len() as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
@@ -175,7 +183,7 @@ pub async fn concurrent(lane: &Lane, tasks: usize, warmup: usize, budget: Durati
     measured
 }
 
-const CHAT_REQUEST: &str = r#"{"model":"smollm2-135m-instruct","messages":[{"role":"user","content":"What is the capital of France? Answer in one word."}],"max_tokens":8}"#;
+pub const CHAT_REQUEST: &str = r#"{"model":"smollm2-135m-instruct","messages":[{"role":"user","content":"What is the capital of France? Answer in one word."}],"max_tokens":8}"#;
 const STREAM_REQUEST: &str = r#"{"model":"smollm2-135m-instruct","messages":[{"role":"user","content":"What is the capital of France? Answer in one word."}],"max_tokens":8,"stream":true}"#;
 const MESSAGES_REQUEST: &str = r#"{"model":"smollm2-135m-instruct","max_tokens":8,"messages":[{"role":"user","content":"What is the capital of France? Answer in one word."}]}"#;
 

@@ -73,8 +73,8 @@ fn peer_added(lanes: &[Measured], pick: Pick) -> Option<f64> {
     (peer.count > 0).then(|| peer.p50 - Stats::of(&direct.samples, pick).p50)
 }
 
-pub fn sequential(groups: &[(Kind, Vec<Measured>)]) {
-    println!("### Concurrency 1 (µs; added = lane − direct, same run)");
+pub fn sequential(title: &str, groups: &[(Kind, Vec<Measured>)]) {
+    println!("### {title}");
     println!();
     println!(
         "| request | lane | n | err | p50 | p99 | added p50 | added p99 | ×direct p50 | {PEER} added ÷ this added |"

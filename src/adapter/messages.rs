@@ -36,14 +36,14 @@ use super::anthropic::{
     self, StreamTranslator, count_tokens_text, estimate_input_tokens, from_openai_response, to_openai_request,
 };
 use super::api_error::{ErrorType, TranslateError, error_response, local_error, response};
-use super::forward::{Endpoint, MAX_UPSTREAM_BODY_BYTES, is_event_stream, reported_model};
+use super::forward::{Endpoint, MAX_UPSTREAM_BODY_BYTES, UpstreamAnswer, is_event_stream, reported_model};
 use super::ledger::{Api, Outcome, RequestLog};
 use super::redact::{SpreadSecretWatch, streamed_texts};
 use super::sampling;
 use super::sse::{SseData, SseEvent};
 use super::sse_driver::{SseDriver, SseHandler, Step, UpstreamEvent};
 use super::state::{HEADER_TOKEN_COUNT, Shared};
-use super::tokenizer::{TokenCount, count_with_upstream};
+use super::tokenizer::TokenCount;
 use super::upstream_api::{COUNT_TOKENS_PATH, MESSAGES_PATH};
 use super::upstream_error::anthropic_upstream_error;
 
@@ -192,7 +192,7 @@ fn message_id() -> String {
 // ---- streaming
 
 /// Starts the translated event stream of an upstream SSE answer.
-fn stream_response(shared: &Arc<Shared>, answer: reqwest::Response, log: RequestLog) -> Response {
+fn stream_response(shared: &Arc<Shared>, answer: UpstreamAnswer, log: RequestLog) -> Response {
     let translation = MessageStream {
         translator: StreamTranslator::new(&shared.model, &message_id()),
         spread: log.spread_secret_watch(),
@@ -323,7 +323,7 @@ pub(crate) async fn count_tokens(shared: &Arc<Shared>, headers: &HeaderMap, body
         Ok(text) => text,
         Err(err) => return translate_refused(log, &err),
     };
-    let (tokens, flag, outcome, reason) = match count_with_upstream(shared, &text, &mut log).await {
+    let (tokens, flag, outcome, reason) = match shared.count_tokens(&text, &mut log).await {
         TokenCount::Exact { tokens, via } => (
             tokens,
             "exact",

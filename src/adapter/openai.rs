@@ -26,7 +26,7 @@ use serde_json::Value;
 
 use super::api_error::{local_error, response};
 use super::forward::{
-    Endpoint, MAX_UPSTREAM_BODY_BYTES, is_event_stream, redact_body, relayed_headers, reported_model,
+    Endpoint, MAX_UPSTREAM_BODY_BYTES, UpstreamAnswer, is_event_stream, redact_body, relayed_headers, reported_model,
 };
 use super::ledger::{Api, Outcome, RequestLog};
 use super::redact::{SpreadSecretWatch, streamed_texts};
@@ -111,7 +111,7 @@ pub(crate) async fn chat_completions(
 pub(crate) async fn relay(
     shared: &Arc<Shared>,
     api: Api,
-    answer: reqwest::Response,
+    answer: UpstreamAnswer,
     chat: bool,
     mut log: RequestLog,
 ) -> Response {

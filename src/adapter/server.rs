@@ -12,7 +12,7 @@ use axum::http::HeaderValue;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use super::forward::UpstreamUrls;
+use super::forward::{Forwarder, ForwarderError};
 use super::ledger::{Ledger, LedgerTotals, Scrubber};
 use super::routing::{BODY_BUDGET_UNIT, MAX_BUFFERED_BODY_BYTES, MAX_IN_FLIGHT, handle};
 use super::state::Shared;
@@ -95,9 +95,9 @@ pub enum AdapterError {
     /// The upstream HTTP client could not be built.
     #[error("cannot build the upstream HTTP client: {0}")]
     Client(#[source] reqwest::Error),
-    /// An upstream endpoint's URL does not parse.
-    #[error("cannot build the upstream's endpoint URLs: {0}")]
-    UpstreamUrl(#[source] url::ParseError),
+    /// The forwarding client cannot be made (an endpoint URL, the upstream key).
+    #[error("cannot build the upstream forwarding client: {0}")]
+    Forwarder(#[source] ForwarderError),
     /// The upstream's `host:port` cannot be sent as the `Host` header.
     #[error("cannot build the upstream HTTP client: upstream host {0:?} is not a header value")]
     UpstreamHost(String),
@@ -207,13 +207,14 @@ pub async fn start_on(config: AdapterConfig, listener: std::net::TcpListener) ->
         return Err(AdapterError::ListenNotLoopback { addr: listen });
     }
     let served_model_header = served_model_header(&config.model)?;
-    let upstream_urls = UpstreamUrls::new(&config.upstream).map_err(AdapterError::UpstreamUrl)?;
     let upstream_host = config.upstream.host_port();
     let upstream_header =
         HeaderValue::from_str(&upstream_host).map_err(|_| AdapterError::UpstreamHost(upstream_host.clone()))?;
     // Timeouts are applied per step (headers, each chunk) by the adapter itself; a whole-
     // request timeout in the client would cut long streams off.
     let client = upstream::loopback_client(None).map_err(|err| AdapterError::Client(err.without_url()))?;
+    let forwarder = Forwarder::new(&config.upstream, config.upstream_key.as_ref(), config.upstream_timeout)
+        .map_err(AdapterError::Forwarder)?;
     let scrubber = Scrubber::new(config.upstream_key.iter().cloned().chain([config.case_token.clone()]))
         .map_err(AdapterError::Redactor)?;
     let ledger = Ledger::create(config.ledger_path.as_deref(), scrubber).map_err(|source| AdapterError::Ledger {
@@ -237,7 +238,7 @@ pub async fn start_on(config: AdapterConfig, listener: std::net::TcpListener) ->
 
     let shared = Arc::new(Shared {
         upstream: config.upstream,
-        upstream_urls,
+        forwarder,
         upstream_host,
         model: config.model,
         upstream_key: config.upstream_key,

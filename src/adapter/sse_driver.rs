@@ -10,22 +10,20 @@
 //! when the upstream echoed one, which fails the run. [`SseDriver`] does all of that; an
 //! [`SseHandler`] only decides what each upstream happening means and what bytes Case gets.
 
-use std::pin::Pin;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::http::StatusCode;
-use futures_util::{Stream, StreamExt};
+use futures_util::StreamExt;
 
 use super::api_error::TranslateError;
 use super::ledger::{Outcome, RequestLog};
 use super::redact::StreamRedactor;
 use super::sse::{SseData, SseParser};
 use super::state::Shared;
-use crate::upstream::{self, LocalBaseUrl};
+use crate::upstream::LocalBaseUrl;
 
-/// An upstream body as a stream of chunks.
-type UpstreamStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
+use super::forward::{UpstreamAnswer, UpstreamChunks as UpstreamStream, stream_error};
 
 /// What happened upstream, as a handler sees it.
 pub(crate) enum UpstreamEvent<'a> {
@@ -97,14 +95,14 @@ impl<H: SseHandler> SseDriver<H> {
     /// `shared` gives the idle timeout and the upstream (to name it in errors).
     pub(crate) fn body(
         shared: &Shared,
-        answer: reqwest::Response,
+        answer: UpstreamAnswer,
         handler: H,
         mut log: RequestLog,
         status: StatusCode,
     ) -> Body {
         log.set_status(status.as_u16());
         let driver = SseDriver {
-            upstream: Box::pin(answer.bytes_stream()),
+            upstream: answer.bytes_stream(),
             redactor: log.stream_redactor(),
             upstream_ended: false,
             parser: Some(SseParser::new()),
@@ -153,7 +151,7 @@ impl<H: SseHandler> SseDriver<H> {
                 }
                 None => self.handler.on_event(&mut log, UpstreamEvent::Closed),
                 Some(Ok(Some(Err(err)))) => {
-                    let reason = format!("was cut short: {}", upstream::transport_error(&self.base, err));
+                    let reason = format!("was cut short: {}", stream_error(&self.base, &err));
                     self.handler.on_event(&mut log, UpstreamEvent::Broken(reason))
                 }
                 Some(Err(_)) => {

@@ -6,15 +6,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use serde_json::{Map, Value};
 
 use super::api_error::local_error;
-use super::forward::UpstreamUrls;
+use super::forward::{Endpoint, Forwarder, UpstreamAnswer, UpstreamFailure};
 use super::ledger::{Api, Ledger, Outcome, RequestLog};
 use super::pinning::{self, Refusal};
-use super::tokenizer::TokenizerProbe;
+use super::tokenizer::{self, TokenCount, TokenizerProbe};
 use super::upstream_api::{AdapterMode, ResponsesUpstream};
 use super::upstream_error::{SHOULD_RETRY, retry_hint};
 use crate::output::SamplingPin;
@@ -35,13 +35,16 @@ pub const HEADER_TOKEN_COUNT: &str = "x-case-harness-token-count";
 /// State shared by every request of one adapter.
 pub(crate) struct Shared {
     pub(super) upstream: LocalBaseUrl,
-    pub(super) upstream_urls: UpstreamUrls,
+    /// The forwarding client (hyper's pooled one); every route's way out to the upstream.
+    pub(super) forwarder: Forwarder,
     pub(super) upstream_host: String,
     pub(super) model: String,
     pub(super) upstream_key: Option<SecretValue>,
     pub(super) case_token: SecretValue,
     pub(super) trace: Trace,
     pub(super) upstream_timeout: Duration,
+    /// The probes' client (the mode and Responses probes, once each): reqwest, shared with the
+    /// gates' probes in `crate::upstream` (docs/decisions.md, "Forwarding on hyper's client").
     pub(super) client: reqwest::Client,
     pub(super) ledger: Arc<Ledger>,
     pub(super) fallback_attempts: AtomicU64,
@@ -63,6 +66,46 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// Sends one request to the upstream (see [`Forwarder::send`]).
+    pub(crate) async fn send_upstream(
+        &self,
+        method: Method,
+        endpoint: Endpoint<'_>,
+        json_body: Option<Vec<u8>>,
+        accept: Option<&HeaderValue>,
+        anthropic_version: Option<&HeaderValue>,
+    ) -> Result<UpstreamAnswer, UpstreamFailure> {
+        self.forwarder
+            .send(method, endpoint, json_body, accept, anthropic_version)
+            .await
+    }
+
+    /// Reads a whole (non-streamed) upstream body, at most `limit` bytes (see
+    /// [`Forwarder::read_body`]).
+    pub(crate) async fn read_body(&self, answer: UpstreamAnswer, limit: usize) -> Result<Vec<u8>, UpstreamFailure> {
+        self.forwarder.read_body(answer, limit).await
+    }
+
+    /// Answers 504 or 502 for an upstream that gave no usable answer (see [`Forwarder::failed`]).
+    pub(crate) fn upstream_failed(&self, api: Api, log: RequestLog, failure: UpstreamFailure) -> Response {
+        self.forwarder.failed(api, log, failure)
+    }
+
+    /// Counts `text`'s tokens with the upstream's own tokenizer when it has one this adapter
+    /// knows, remembering what it learns (see [`tokenizer::count_with_upstream`]).
+    pub(crate) async fn count_tokens(&self, text: &str, log: &mut RequestLog) -> TokenCount {
+        tokenizer::count_with_upstream(
+            &self.forwarder,
+            &self.tokenizer,
+            &self.upstream,
+            &self.upstream_host,
+            &self.model,
+            text,
+            log,
+        )
+        .await
+    }
+
     /// Adds the three evidence headers, and to an error that would fail the same way again
     /// `x-should-retry: false` ([`retry_hint`]), whichever room made it.
     pub(super) fn decorate(&self, mut response: Response) -> Response {

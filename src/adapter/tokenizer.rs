@@ -5,14 +5,13 @@
 //! base URL's path is exactly `/v1`: under any other path the server root may not be the
 //! model server's. llama-cpp-python's request names the admitted model.
 
-use std::sync::Arc;
+use std::sync::Mutex;
 
 use axum::http::{HeaderValue, Method};
 use serde_json::{Value, json};
 
-use super::forward::{Endpoint, UpstreamFailure};
+use super::forward::{Endpoint, Forwarder, UpstreamFailure};
 use super::ledger::RequestLog;
-use super::state::Shared;
 use crate::upstream::LocalBaseUrl;
 
 /// Largest tokenizer answer read (a token list of a long prompt is a few MiB at most).
@@ -75,14 +74,23 @@ pub(crate) enum TokenCount {
     Estimate { why: String },
 }
 
-/// Asks the upstream's tokenizer (the one found before, or each known one in turn).
-pub(crate) async fn count_with_upstream(shared: &Arc<Shared>, text: &str, log: &mut RequestLog) -> TokenCount {
-    if !tokenizer_at_origin(&shared.upstream) {
+/// Asks the upstream's tokenizer (the one found before in `probe`, or each known one in
+/// turn) through `forwarder`; `admitted` is the model llama-cpp-python's request names.
+pub(crate) async fn count_with_upstream(
+    forwarder: &Forwarder,
+    probe: &Mutex<TokenizerProbe>,
+    base: &LocalBaseUrl,
+    host: &str,
+    admitted: &str,
+    text: &str,
+    log: &mut RequestLog,
+) -> TokenCount {
+    if !tokenizer_at_origin(base) {
         return TokenCount::Estimate {
             why: "the upstream's base URL path is not /v1, so its root may not be the model server's".to_owned(),
         };
     }
-    let known = *shared.tokenizer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let known = *probe.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let candidates: &[Tokenizer] = match known {
         TokenizerProbe::Absent => {
             return TokenCount::Estimate {
@@ -93,13 +101,13 @@ pub(crate) async fn count_with_upstream(shared: &Arc<Shared>, text: &str, log: &
         TokenizerProbe::Found(Tokenizer::LlamaCppPython) => &[Tokenizer::LlamaCppPython],
         TokenizerProbe::Unknown => &Tokenizer::ALL,
     };
-    log.set_forwarded(None, &shared.upstream_host);
+    log.set_forwarded(None, host);
     let mut all_absent = true;
     let mut why = Vec::new();
     for &tokenizer in candidates {
-        match ask_tokenizer(shared, tokenizer, text).await {
+        match ask_tokenizer(forwarder, tokenizer, text, admitted).await {
             Ok(tokens) => {
-                set_probe(shared, TokenizerProbe::Found(tokenizer));
+                set_probe(probe, TokenizerProbe::Found(tokenizer));
                 return TokenCount::Exact { tokens, via: tokenizer };
             }
             Err((absent, reason)) => {
@@ -110,7 +118,7 @@ pub(crate) async fn count_with_upstream(shared: &Arc<Shared>, text: &str, log: &
     }
     // Only answers that say "no such endpoint" settle it; a timeout or a 5xx may pass.
     set_probe(
-        shared,
+        probe,
         if all_absent {
             TokenizerProbe::Absent
         } else {
@@ -128,16 +136,21 @@ fn tokenizer_at_origin(base: &LocalBaseUrl) -> bool {
     reqwest::Url::parse(base.as_str()).is_ok_and(|url| matches!(url.path(), "/v1" | "/v1/"))
 }
 
-fn set_probe(shared: &Shared, probe: TokenizerProbe) {
-    *shared.tokenizer.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = probe;
+fn set_probe(probe: &Mutex<TokenizerProbe>, learnt: TokenizerProbe) {
+    *probe.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = learnt;
 }
 
 /// One tokenizer request: the count, or (whether the endpoint is definitely absent, why).
-async fn ask_tokenizer(shared: &Arc<Shared>, tokenizer: Tokenizer, text: &str) -> Result<u64, (bool, String)> {
-    let body = serde_json::to_vec(&tokenizer.request(text, &shared.model)).map_err(|err| (false, err.to_string()))?;
+async fn ask_tokenizer(
+    forwarder: &Forwarder,
+    tokenizer: Tokenizer,
+    text: &str,
+    admitted: &str,
+) -> Result<u64, (bool, String)> {
+    let body = serde_json::to_vec(&tokenizer.request(text, admitted)).map_err(|err| (false, err.to_string()))?;
     let accept = HeaderValue::from_static("application/json");
-    let answer = shared
-        .send_upstream(
+    let answer = forwarder
+        .send(
             Method::POST,
             Endpoint::Origin(tokenizer.path()),
             Some(body),
@@ -145,12 +158,12 @@ async fn ask_tokenizer(shared: &Arc<Shared>, tokenizer: Tokenizer, text: &str) -
             None,
         )
         .await
-        .map_err(|failure| (false, failure_text(shared, failure)))?;
+        .map_err(|failure| (false, failure_text(forwarder, failure)))?;
     let status = answer.status();
-    let body = shared
+    let body = forwarder
         .read_body(answer, MAX_TOKENIZER_BODY_BYTES)
         .await
-        .map_err(|failure| (false, failure_text(shared, failure)))?;
+        .map_err(|failure| (false, failure_text(forwarder, failure)))?;
     match status.as_u16() {
         200 => serde_json::from_slice::<Value>(&body)
             .ok()
@@ -161,9 +174,9 @@ async fn ask_tokenizer(shared: &Arc<Shared>, tokenizer: Tokenizer, text: &str) -
     }
 }
 
-fn failure_text(shared: &Shared, failure: UpstreamFailure) -> String {
+fn failure_text(forwarder: &Forwarder, failure: UpstreamFailure) -> String {
     match failure {
-        UpstreamFailure::Timeout => format!("no answer within {} s", shared.upstream_timeout.as_secs_f64()),
+        UpstreamFailure::Timeout => format!("no answer within {} s", forwarder.timeout().as_secs_f64()),
         UpstreamFailure::Transport(err) | UpstreamFailure::NotLoopback(err) => err.to_string(),
     }
 }
