@@ -12,10 +12,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-/// The marker that lets an edge stand although it points sideways into a circle; the only
-/// one allowed is the adapter's forwarding knot, which another change is rewriting.
-const TODO_MARKER: &str = "TODO: forwarding rewrite";
-
 /// A module path inside the crate, `["adapter", "forward"]`.
 type ModPath = Vec<String>;
 
@@ -25,8 +21,6 @@ struct Row {
     layer: u32,
     /// Modules this row may import (a listed module allows its sub-modules too).
     allowed: Vec<ModPath>,
-    /// Allowed only until the forwarding rewrite lands; left out of the circle check.
-    todo: Vec<ModPath>,
     /// `any lower layer`: every top-level module of a strictly lower layer.
     any_lower: bool,
 }
@@ -96,7 +90,6 @@ fn read_table(doc: &str) -> BTreeMap<ModPath, Row> {
         let mut row = Row {
             layer,
             allowed: Vec::new(),
-            todo: Vec::new(),
             any_lower: false,
         };
         for item in cells[2]
@@ -114,11 +107,7 @@ fn read_table(doc: &str) -> BTreeMap<ModPath, Row> {
                     number + 1
                 )
             });
-            if item.contains(TODO_MARKER) {
-                row.todo.push(parse_path(name));
-            } else {
-                row.allowed.push(parse_path(name));
-            }
+            row.allowed.push(parse_path(name));
         }
         assert!(
             rows.insert(module.clone(), row).is_none(),
@@ -407,22 +396,14 @@ fn is_prefix(prefix: &[String], path: &[String]) -> bool {
     path.len() >= prefix.len() && path[..prefix.len()] == *prefix
 }
 
-/// Why `from` may import `to`, or `None`; the rows of `from`'s ancestors lend their rules.
-fn rule_for(rows: &BTreeMap<ModPath, Row>, from: &ModPath, to: &ModPath) -> Option<(String, bool)> {
-    for len in (1..=from.len()).rev() {
-        let Some(row) = rows.get(&from[..len]) else { continue };
-        let owner = show(&from[..len]);
-        if let Some(allowed) = row.allowed.iter().find(|allowed| is_prefix(allowed, to)) {
-            return Some((format!("`{owner}` may import `{}`", show(allowed)), false));
-        }
-        if let Some(todo) = row.todo.iter().find(|todo| is_prefix(todo, to)) {
-            return Some((format!("`{owner}` may import `{}` ({TODO_MARKER})", show(todo)), true));
-        }
-        if row.any_lower && rows.get(&to[..1]).is_some_and(|target| target.layer < row.layer) {
-            return Some((format!("`{owner}` may import any lower layer"), false));
-        }
-    }
-    None
+/// Whether `from` may import `to`; the rows of `from`'s ancestors lend their rules.
+fn allows(rows: &BTreeMap<ModPath, Row>, from: &ModPath, to: &ModPath) -> bool {
+    (1..=from.len()).rev().any(|len| {
+        rows.get(&from[..len]).is_some_and(|row| {
+            row.allowed.iter().any(|allowed| is_prefix(allowed, to))
+                || (row.any_lower && rows.get(&to[..1]).is_some_and(|target| target.layer < row.layer))
+        })
+    })
 }
 
 /// The file modules' import graph has no circle; returns the circles found.
@@ -514,7 +495,7 @@ fn imports_follow_the_layer_table_and_form_no_circle() {
                 show(module)
             ));
         }
-        for allowed in row.allowed.iter().chain(&row.todo) {
+        for allowed in &row.allowed {
             match row_of(&rows, allowed) {
                 None => problems.push(format!(
                     "docs/architecture.md: `{}` may import `{}`, which has no row",
@@ -553,24 +534,19 @@ fn imports_follow_the_layer_table_and_form_no_circle() {
             continue;
         };
         let same_room = is_prefix(from_row, to_row) || is_prefix(to_row, from_row);
-        let todo = match rule_for(&rows, from_row, to_row) {
-            _ if same_room => false,
-            Some((_, todo)) => todo,
-            None => {
-                problems.push(format!(
-                    "{}:{}: `{}` imports `{}` ({}), but the layer table lets `{}` (layer {}) import only: {}",
-                    import.file,
-                    import.line,
-                    show(&import.from),
-                    show(&import.to),
-                    show(to_row),
-                    show(from_row),
-                    rows[from_row].layer,
-                    allowed_list(&rows, from_row)
-                ));
-                false
-            }
-        };
+        if !same_room && !allows(&rows, from_row, to_row) {
+            problems.push(format!(
+                "{}:{}: `{}` imports `{}` ({}), but the layer table lets `{}` (layer {}) import only: {}",
+                import.file,
+                import.line,
+                show(&import.from),
+                show(&import.to),
+                show(to_row),
+                show(from_row),
+                rows[from_row].layer,
+                allowed_list(&rows, from_row)
+            ));
+        }
         if !same_room {
             *row_graph
                 .entry(from_row.clone())
@@ -578,13 +554,12 @@ fn imports_follow_the_layer_table_and_form_no_circle() {
                 .entry(to_row.clone())
                 .or_default() += 1;
         }
-        // The circle check runs on files (finer than rows), leaving out the forwarding knot.
+        // The circle check runs on files (finer than rows).
         let target_file = (1..=import.to.len())
             .rev()
             .map(|len| import.to[..len].to_vec())
             .find(|path| modules.contains(path));
         if let Some(target_file) = target_file
-            && !todo
             && !is_prefix(&import.from, &target_file)
             && !is_prefix(&target_file, &import.from)
         {
@@ -642,7 +617,6 @@ fn allowed_list(rows: &BTreeMap<ModPath, Row>, from: &ModPath) -> String {
     for len in 1..=from.len() {
         if let Some(row) = rows.get(&from[..len]) {
             names.extend(row.allowed.iter().map(|path| format!("`{}`", show(path))));
-            names.extend(row.todo.iter().map(|path| format!("`{}` ({TODO_MARKER})", show(path))));
             if row.any_lower {
                 names.push("any lower layer".to_owned());
             }
