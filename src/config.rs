@@ -40,10 +40,16 @@ pub(crate) const CASE_PASSTHROUGH_VARIABLES: &[&str] = &[
 /// the harness side) and handed down: every later question about a variable is asked of this
 /// snapshot, so two parts of one invocation cannot see two environments.
 ///
-/// No `Debug`: the values may be secrets.
+/// Its `Debug` shows how many variables it holds, never a value: the values may be secrets.
 #[derive(Clone, Default)]
 pub(crate) struct Environment {
     vars: Vec<(OsString, OsString)>,
+}
+
+impl std::fmt::Debug for Environment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Environment {{ {} variables }}", self.vars.len())
+    }
 }
 
 impl Environment {
@@ -61,6 +67,12 @@ impl Environment {
             .rev()
             .find(|(key, _)| key == name)
             .map(|(_, value)| value.as_os_str())
+    }
+
+    /// Sets `name` in this snapshot only (the process environment is not touched): how
+    /// `evidence` hands its sampling pin to the acceptance suite it runs.
+    pub(crate) fn set(&mut self, name: &str, value: impl Into<OsString>) {
+        self.vars.push((name.into(), value.into()));
     }
 
     /// A variable's value when it is Unicode, as `std::env::var(..).ok()` would give it.
@@ -264,11 +276,12 @@ mod tests {
     }
 
     /// The environment is read once: outside this module only the places that run in another
-    /// process or role (the `__sandbox` child, the public key-folder API, the acceptance
-    /// plugin's test binary) read `std::env`; a new read anywhere else fails here, by name.
+    /// process or role (the `__sandbox` child, the public key-folder API) read `std::env`; the
+    /// acceptance plugin takes its snapshot when a suite is made. A new read anywhere else
+    /// fails here, by name.
     #[test]
     fn no_other_module_reads_the_environment() {
-        const ALLOWED: &[&str] = &["config.rs", "sandbox/inside.rs", "signing.rs", "acceptance/"];
+        const ALLOWED: &[&str] = &["config.rs", "sandbox/inside.rs", "signing.rs"];
         fn visit(dir: &std::path::Path, root: &std::path::Path, found: &mut Vec<String>) {
             let mut entries: Vec<_> = std::fs::read_dir(dir)
                 .expect("src/ is readable")

@@ -8,6 +8,8 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use crate::config::Environment;
+
 /// Environment variable naming the `case-harness` binary a suite drives (checked first).
 pub const ENV_HARNESS_BIN: &str = "CASE_HARNESS_BIN";
 
@@ -141,8 +143,8 @@ pub(crate) fn check_version(path: &Path, library: &str) -> Result<(), BinaryErro
 }
 
 /// [`locate`] from the process environment, then [`check_version`] against this library.
-pub(crate) fn resolve(explicit: Option<&Path>) -> Result<PathBuf, BinaryError> {
-    let path = locate(explicit, |name| std::env::var_os(name))?;
+pub(crate) fn resolve(explicit: Option<&Path>, environment: &Environment) -> Result<PathBuf, BinaryError> {
+    let path = locate(explicit, |name| environment.var_os(name).map(ToOwned::to_owned))?;
     check_version(&path, env!("CARGO_PKG_VERSION"))?;
     Ok(path)
 }

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use super::scenario::{self, LoadedScenario, Scenarios, Step};
+use crate::config::Environment;
 use crate::sot::SotDocument;
 
 /// One planned trial: its name and what it is.
@@ -102,7 +103,11 @@ fn similarity(a: &str, b: &str) -> f64 {
 }
 
 /// Matches bullets to scenarios and names every trial.
-pub(crate) fn plan(documents: &[(PathBuf, SotDocument)], scenarios: &Scenarios) -> Vec<PlannedTrial> {
+pub(crate) fn plan(
+    documents: &[(PathBuf, SotDocument)],
+    scenarios: &Scenarios,
+    environment: &Environment,
+) -> Vec<PlannedTrial> {
     let mut used = vec![false; scenarios.bullets.len()];
     let mut planned = bullet_trials(documents, scenarios, &mut used);
     let unused: Vec<&LoadedScenario> = scenarios
@@ -114,7 +119,7 @@ pub(crate) fn plan(documents: &[(PathBuf, SotDocument)], scenarios: &Scenarios) 
         .collect();
     suggest_closest(&mut planned, &unused);
     planned.extend(unused.into_iter().map(orphan_trial));
-    planned.extend(named_trials(documents, scenarios));
+    planned.extend(named_trials(documents, scenarios, environment));
     planned
 }
 
@@ -194,10 +199,11 @@ fn orphan_trial(loaded: &LoadedScenario) -> PlannedTrial {
 fn named_trials<'a>(
     documents: &'a [(PathBuf, SotDocument)],
     scenarios: &'a Scenarios,
+    environment: &'a Environment,
 ) -> impl Iterator<Item = PlannedTrial> + 'a {
     scenarios.named.iter().map(move |(work_item, trial)| {
         let ignored = trial.requires_env.as_ref().and_then(|variable| {
-            let set = std::env::var_os(variable).is_some_and(|value| !value.is_empty());
+            let set = environment.var_os(variable).is_some_and(|value| !value.is_empty());
             (!set).then(|| format!("set {variable} to run it (a real local provider endpoint is needed)"))
         });
         PlannedTrial {
@@ -270,7 +276,7 @@ expect = { exit = 3 }
                 .collect(),
             named: Vec::new(),
         };
-        let planned = plan(&seed(), &scenarios);
+        let planned = plan(&seed(), &scenarios, &Environment::default());
         assert_eq!(
             planned
                 .iter()
@@ -314,7 +320,7 @@ expect = { exit = 3 }
         .expect("other SOT");
         let mut documents = seed();
         documents.push((other_path.clone(), other));
-        let planned = plan(&documents, &Scenarios::default());
+        let planned = plan(&documents, &Scenarios::default(), &Environment::default());
         let from = |prefix: &str| {
             planned
                 .iter()

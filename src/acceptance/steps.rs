@@ -4,12 +4,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
 
 use super::scenario::{Action, Expect, Step};
-use crate::config::{ENV_ADMISSION_FILE, ENV_DECISION_FILE, ENV_LOCAL_API_KEY, ENV_LOCAL_BASE_URL};
+use crate::config::{ENV_ADMISSION_FILE, ENV_DECISION_FILE, ENV_LOCAL_API_KEY, ENV_LOCAL_BASE_URL, Environment};
 use crate::evidence::names;
 
 mod error;
@@ -33,6 +34,8 @@ pub(crate) struct StepContext {
     pub sot: PathBuf,
     /// This trial's own folder; emptied before the trial.
     pub work_dir: PathBuf,
+    /// The suite's environment snapshot (read once, when the suite was made).
+    pub environment: Arc<Environment>,
 }
 
 /// What a trial observed, for JUnit properties and `summary.md`.
@@ -103,10 +106,10 @@ pub(crate) fn execute(steps: &[Step], context: &StepContext) -> Result<TrialEvid
 
 /// Every harness command of a step: the environment cleared but for `PATH` (so a binary found
 /// on `PATH`, and anything it starts, is found again), stdin closed.
-fn cleared_command(binary: &Path) -> Command {
+fn cleared_command(binary: &Path, environment: &Environment) -> Command {
     let mut command = Command::new(binary);
     command.env_clear().stdin(Stdio::null());
-    if let Some(path) = std::env::var_os("PATH") {
+    if let Some(path) = environment.var_os("PATH") {
         command.env("PATH", path);
     }
     command
@@ -216,7 +219,7 @@ impl StepRun<'_> {
     fn decision_path(&self) -> Result<Option<PathBuf>, StepError> {
         if self.is_real()
             && self.step.decision.is_none()
-            && let Some(path) = std::env::var_os(ENV_DECISION_FILE).filter(|value| !value.is_empty())
+            && let Some(path) = self.env(ENV_DECISION_FILE).filter(|value| !value.is_empty())
         {
             return Ok(Some(PathBuf::from(path)));
         }
@@ -230,7 +233,8 @@ impl StepRun<'_> {
 
     fn admission_path(&self) -> Result<Option<PathBuf>, StepError> {
         if self.is_real() && self.step.admission.is_none() {
-            return std::env::var_os(ENV_ADMISSION_FILE)
+            return self
+                .env(ENV_ADMISSION_FILE)
                 .filter(|value| !value.is_empty())
                 .map(|path| Some(PathBuf::from(path)))
                 .ok_or(StepError::NeedsEnv {
@@ -245,9 +249,19 @@ impl StepRun<'_> {
         }
     }
 
+    /// A variable of the suite's environment snapshot.
+    fn env(&self, name: &str) -> Option<&std::ffi::OsStr> {
+        self.context.environment.var_os(name)
+    }
+
+    /// A harness command: [`cleared_command`] on the suite's binary.
+    fn command(&self) -> Command {
+        cleared_command(&self.context.harness_binary, &self.context.environment)
+    }
+
     /// The command with a cleared environment plus PATH, the records and the step's env.
     fn harness(&self, decision: Option<&Path>, admission: Option<&Path>, base_url: Option<&str>) -> Command {
-        let mut command = cleared_command(&self.context.harness_binary);
+        let mut command = self.command();
         if let Some(path) = decision {
             command.env(ENV_DECISION_FILE, path);
         }
@@ -260,12 +274,12 @@ impl StepRun<'_> {
         if self.step.secret {
             command.env(ENV_LOCAL_API_KEY, self.canary);
         } else if self.is_real()
-            && let Some(key) = std::env::var_os(ENV_LOCAL_API_KEY)
+            && let Some(key) = self.env(ENV_LOCAL_API_KEY)
         {
             command.env(ENV_LOCAL_API_KEY, key);
         }
         // Runs sign their evidence with the suite's key, when one is configured.
-        if let Some(key) = std::env::var_os(crate::signing::ENV_SIGNING_KEY).filter(|key| !key.is_empty()) {
+        if let Some(key) = self.env(crate::signing::ENV_SIGNING_KEY).filter(|key| !key.is_empty()) {
             command.env(crate::signing::ENV_SIGNING_KEY, key);
         }
         command.envs(&self.step.env);
@@ -286,9 +300,12 @@ impl StepRun<'_> {
                 Ok((Some(fake), Some(url)))
             }
             Some("unset") => Ok((None, None)),
-            Some("real") => std::env::var(ENV_LOCAL_BASE_URL)
+            Some("real") => self
+                .context
+                .environment
+                .var(ENV_LOCAL_BASE_URL)
                 .map(|url| (None, Some(url)))
-                .map_err(|_| StepError::NeedsEnv {
+                .ok_or(StepError::NeedsEnv {
                     variable: ENV_LOCAL_BASE_URL,
                 }),
             Some(literal) => Ok((None, Some(literal.to_owned()))),
@@ -338,7 +355,7 @@ impl StepRun<'_> {
     }
 
     fn verify(&self, report: &Path) -> Result<Output, StepError> {
-        let mut command = cleared_command(&self.context.harness_binary);
+        let mut command = self.command();
         command.arg("verify").arg(report);
         self.spawn(command, COMMAND_GRACE)
     }
@@ -464,7 +481,7 @@ impl StepRun<'_> {
             git(&["add", "-A"])?;
             git(&["commit", "-q", "-m", "remove leak"])?;
         }
-        let mut command = cleared_command(&self.context.harness_binary);
+        let mut command = self.command();
         command
             .env(ENV_LOCAL_API_KEY, self.canary)
             .args(["scan", "--secret-env", ENV_LOCAL_API_KEY])
@@ -562,13 +579,13 @@ fn check_blocked(expected: &Option<Vec<String>>, actual: &Value) -> Result<(), S
 /// `--temperature T --seed N` from [`super::ENV_TEMPERATURE`] and [`super::ENV_SEED`], when
 /// set: the suite (and `evidence`, which runs it) pins sampling the way `run` does. A value
 /// `run` would refuse is named here, before any trial starts Case.
-fn sampling_args() -> Result<Vec<String>, StepError> {
+fn sampling_args(environment: &Environment) -> Result<Vec<String>, StepError> {
     let mut args = Vec::new();
     for (name, flag) in [(super::ENV_TEMPERATURE, "--temperature"), (super::ENV_SEED, "--seed")] {
-        let Some(value) = std::env::var_os(name) else {
+        let Some(value) = environment.var_os(name) else {
             continue;
         };
-        let value = value.into_string().map_err(|_| StepError::EnvNotUtf8 { name })?;
+        let value = value.to_str().ok_or(StepError::EnvNotUtf8 { name })?.to_owned();
         let valid = match flag {
             "--seed" => value.parse::<u64>().is_ok(),
             _ => value
@@ -601,9 +618,10 @@ mod tests {
     /// command was the one built without PATH. Catches dropping PATH from the shared builder.
     #[test]
     fn every_step_command_keeps_path_and_nothing_else() {
-        let command = cleared_command(Path::new("case-harness"));
+        let environment = Environment::capture();
+        let command = cleared_command(Path::new("case-harness"), &environment);
         let envs: Vec<_> = command.get_envs().collect();
-        let path = std::env::var_os("PATH").expect("tests run with PATH");
-        assert_eq!(envs, vec![(std::ffi::OsStr::new("PATH"), Some(path.as_os_str()))]);
+        let path = environment.var_os("PATH").expect("tests run with PATH");
+        assert_eq!(envs, vec![(std::ffi::OsStr::new("PATH"), Some(path))]);
     }
 }

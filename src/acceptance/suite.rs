@@ -17,6 +17,7 @@ use super::report::write_summary;
 use super::scenario;
 use super::steps::{StepContext, TrialEvidence};
 use super::{TrialRecord, binary, report, steps};
+use crate::config::Environment;
 use crate::sot::SotDocument;
 
 /// How the message of a trial that was planned but never started begins (a stop by signal,
@@ -46,6 +47,8 @@ pub struct AcceptanceSuite {
     only: Option<std::collections::BTreeSet<String>>,
     /// After the first failed trial, start no other (`evidence --fail-fast`).
     fail_fast: bool,
+    /// The environment, read once when the suite is made; every trial asks this snapshot.
+    environment: Arc<Environment>,
 }
 
 impl AcceptanceSuite {
@@ -55,22 +58,35 @@ impl AcceptanceSuite {
     /// (or `$CASE_HARNESS_ACCEPTANCE_DIR`), JUnit at `target/case-harness/junit/acceptance.xml`
     /// (or `$CASE_HARNESS_JUNIT_PATH`).
     pub fn new(sot: impl Into<PathBuf>, scenarios_dir: impl Into<PathBuf>) -> Self {
-        let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
+        let environment = Environment::capture();
+        let target = environment
+            .var_os("CARGO_TARGET_DIR")
+            .map_or_else(|| PathBuf::from("target"), PathBuf::from);
         AcceptanceSuite {
             sots: vec![sot.into()],
             scenarios_dir: scenarios_dir.into(),
             harness_binary: None,
             fixtures_dir: None,
             cases_dir: None,
-            work_dir: std::env::var_os(ENV_WORK_DIR)
+            work_dir: environment
+                .var_os(ENV_WORK_DIR)
                 .map_or_else(|| target.join("case-harness/acceptance"), PathBuf::from),
             junit_path: Some(
-                std::env::var_os(ENV_JUNIT_PATH)
+                environment
+                    .var_os(ENV_JUNIT_PATH)
                     .map_or_else(|| target.join("case-harness/junit/acceptance.xml"), PathBuf::from),
             ),
             only: None,
             fail_fast: false,
+            environment: Arc::new(environment),
         }
+    }
+
+    /// The environment the trials read, instead of the process's (`evidence` hands down the
+    /// snapshot cli took, with its sampling pin set in it).
+    pub(crate) fn environment(mut self, environment: Environment) -> Self {
+        self.environment = Arc::new(environment);
+        self
     }
 
     /// Adds another SOT file (its work items join the suite).
@@ -133,7 +149,7 @@ impl AcceptanceSuite {
             documents.push((path.clone(), crate::sot::load(path)?));
         }
         let scenarios = scenario::load_dir(&self.scenarios_dir)?;
-        let planned = plan(&documents, &scenarios);
+        let planned = plan(&documents, &scenarios, &self.environment);
         if !planned.iter().any(|trial| !trial.bullet.is_empty()) {
             return Err(AcceptanceError::Config(format!(
                 "no acceptance bullets found in {:?}: refusing to report success with zero trials",
@@ -151,6 +167,7 @@ impl AcceptanceSuite {
             // Each bullet's trial runs against the SOT it comes from.
             sot: absolute(trial.sot.as_ref().unwrap_or(&self.sots[0])),
             work_dir: absolute(&self.work_dir).join(trial.name.replace("::", "__")),
+            environment: Arc::clone(&self.environment),
         }
     }
 
@@ -163,12 +180,12 @@ impl AcceptanceSuite {
         if let Some(only) = &self.only {
             planned.retain(|trial| only.contains(&trial.name));
         }
-        guard_nextest_exact(args, &planned, std::env::var_os("NEXTEST").is_some())?;
+        guard_nextest_exact(args, &planned, self.environment.var_os("NEXTEST").is_some())?;
         // Listing runs nothing, so it needs no binary (nextest lists before it runs).
         let harness_binary = if args.list {
             PathBuf::new()
         } else {
-            binary::resolve(self.harness_binary.as_deref())?
+            binary::resolve(self.harness_binary.as_deref(), &self.environment)?
         };
         for trial in &planned {
             if let (Some(reason), false) = (&trial.ignored, args.list) {
@@ -291,7 +308,7 @@ impl AcceptanceSuite {
         planned: &[PlannedTrial],
         records: &[TrialRecord],
     ) -> Result<(), AcceptanceError> {
-        let Ok(run_id) = std::env::var("NEXTEST_RUN_ID") else {
+        let Some(run_id) = self.environment.var("NEXTEST_RUN_ID") else {
             report::write_acceptance_junit(path, records)?;
             return self.write_trials_beside(path, records);
         };
@@ -471,7 +488,7 @@ mod tests {
 
     #[test]
     fn under_nextest_an_exact_name_must_match_exactly_one_trial() {
-        let planned = plan(&seed(), &Scenarios::default());
+        let planned = plan(&seed(), &Scenarios::default(), &Environment::default());
         let exact = |name: &str| Arguments::from_iter(["acceptance", "--exact", name, "--nocapture"]);
         let real = "CTO-WORK-022::04-missing-local-adapter-config-blocks-before-case-process-started";
         assert!(guard_nextest_exact(&exact(real), &planned, true).is_ok());

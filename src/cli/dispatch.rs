@@ -97,9 +97,14 @@ fn run(cli: Cli, environment: &Environment) -> Result<Exit, CliError> {
             selection,
             sampling,
         } => {
-            sampling.export_to_suite()?;
-            let folders = evidence_suite::SuiteFolders { fixtures, cases };
-            evidence_suite::evidence(&config, sot, scenarios, folders, out, force, selection)
+            let mut suite_environment = environment.clone();
+            sampling.export_to_suite(&mut suite_environment)?;
+            let setup = evidence_suite::SuiteSetup {
+                fixtures,
+                cases,
+                environment: suite_environment,
+            };
+            evidence_suite::evidence(&config, sot, scenarios, setup, out, force, selection)
         }
         Command::Verify { report, key } => signing::verify(&report, key.as_deref()),
         Command::Keygen { path } => signing::keygen(&config, path.as_deref()),

@@ -7,12 +7,15 @@ use super::bundled::{BUNDLED_SEED, bundled_root};
 use super::exit::{CliError, Exit};
 use super::values::current_admission;
 use super::{evidence_folder, evidence_selection, signing};
-use crate::config::HarnessConfig;
+use crate::config::{Environment, HarnessConfig};
 
-/// `evidence --fixtures` and `--cases` (each defaulting to this checkout's own).
-pub(super) struct SuiteFolders {
+/// What the suite is given: `evidence --fixtures` and `--cases` (each defaulting to this
+/// checkout's own), and the environment its trials read (the snapshot cli took, with the
+/// sampling pin set in it).
+pub(super) struct SuiteSetup {
     pub(super) fixtures: Option<PathBuf>,
     pub(super) cases: Option<PathBuf>,
+    pub(super) environment: Environment,
 }
 
 /// `case-harness evidence [--out DIR] [--force] [--failed] …`.
@@ -20,7 +23,7 @@ pub(super) fn evidence(
     config: &HarnessConfig,
     sot: Option<PathBuf>,
     scenarios: Option<PathBuf>,
-    folders: SuiteFolders,
+    setup: SuiteSetup,
     out: Option<PathBuf>,
     force: bool,
     selection: evidence_selection::SelectionFlags,
@@ -51,8 +54,9 @@ pub(super) fn evidence(
     let harness = std::env::current_exe().map_err(CliError::CurrentExe)?;
     let suite = crate::acceptance::AcceptanceSuite::new(&sot, &scenarios)
         .harness_binary(harness)
-        .fixtures_dir(folders.fixtures.unwrap_or_else(|| root.join("fixtures")))
-        .cases_dir(folders.cases.unwrap_or_else(|| root.join("harness-tests/cases")))
+        .environment(setup.environment)
+        .fixtures_dir(setup.fixtures.unwrap_or_else(|| root.join("fixtures")))
+        .cases_dir(setup.cases.unwrap_or_else(|| root.join("harness-tests/cases")))
         .work_dir(&runs)
         .junit_path(Some(out.join("junit.xml")))
         .fail_fast(selection.fail_fast);

@@ -21,9 +21,12 @@ impl SamplingFlags {
     }
 
     /// For `evidence`: hands the pin to every trial's `run` through the variables the
-    /// acceptance suite reads (`CASE_HARNESS_TEMPERATURE`, `CASE_HARNESS_SEED`), after
-    /// checking it. Called before any thread starts.
-    pub(crate) fn export_to_suite(&self) -> Result<(), super::CliError> {
+    /// acceptance suite reads (`CASE_HARNESS_TEMPERATURE`, `CASE_HARNESS_SEED`), set in the
+    /// suite's environment snapshot after checking the pin.
+    pub(crate) fn export_to_suite(
+        &self,
+        suite_environment: &mut crate::config::Environment,
+    ) -> Result<(), super::CliError> {
         self.pin()?;
         let values = [
             (
@@ -34,8 +37,7 @@ impl SamplingFlags {
         ];
         for (name, value) in values {
             if let Some(value) = value {
-                // SAFETY: `evidence` calls this first, while the process has one thread.
-                unsafe { std::env::set_var(name, value) };
+                suite_environment.set(name, value);
             }
         }
         Ok(())

@@ -93,7 +93,7 @@ impl StepRun<'_> {
             .arg("--sot")
             .arg(&self.context.sot);
         command.arg("--timeout").arg(timeout.to_string());
-        command.args(sampling_args()?);
+        command.args(sampling_args(&self.context.environment)?);
         if !self.is_real() {
             command.arg("--simulated");
         }
