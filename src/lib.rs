@@ -17,7 +17,8 @@
 //!   folders; [`evidence`]: the Harness Evidence Interface, the only code that builds, seals
 //!   and verifies reports; [`junit`] renders them for CI dashboards.
 //! * run parts — [`adapter`]: the loopback proxy between Case and the local provider, pinned
-//!   to the admitted model; `case_process` — Case's environment, spawn and timeout;
+//!   to the admitted model (`adapter::upstream_api` owns what the upstream speaks: per API,
+//!   pass-through or translation, the probes, the allow-lists, the routes); `case_process` — Case's environment, spawn and timeout;
 //!   `case_logs` — its stdout and stderr, capped on disk and scanned whole; `case_home` — its
 //!   fresh home; [`sandbox`] — Case's confinement: kernel namespaces in which the adapter is
 //!   all it can reach, the evidence is read-only and every process it starts dies with the run.
@@ -26,7 +27,7 @@
 //!   about itself, and the model-file digest check; `task_file` — the task gate and the
 //!   reference Case's task format.
 //! * values — [`config`]: the environment, read once by `cli` (`config::Environment`) and
-//!   handed down; [`upstream`]: the validated local base URL and the
+//!   handed down (the acceptance plugin, an entry point of its own, reads it once per suite); [`upstream`]: the validated local base URL and the
 //!   loopback-only HTTP client; `external_names` — what counts as naming an external provider
 //!   or model; [`signing`]: the keys that sign evidence; [`secrets`]: secret values that cannot
 //!   be printed, and the scanner that finds them.
