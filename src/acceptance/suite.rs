@@ -53,7 +53,7 @@ pub struct AcceptanceSuite {
 
 impl AcceptanceSuite {
     /// A suite over one SOT file and a scenarios folder. The binary is found when the suite
-    /// runs (see the [module documentation](self)); there is no fixtures or cases folder
+    /// runs (see the [module documentation](crate::acceptance)); there is no fixtures or cases folder
     /// until one is given; run folders go under `target/case-harness/acceptance/`
     /// (or `$CASE_HARNESS_ACCEPTANCE_DIR`), JUnit at `target/case-harness/junit/acceptance.xml`
     /// (or `$CASE_HARNESS_JUNIT_PATH`).
