@@ -97,7 +97,7 @@ impl AcceptanceSuite {
 
     /// The `case-harness` binary the trials drive (a bare name is looked up on `PATH`); it
     /// must be of this library's version. Without it the binary is found as the
-    /// [module documentation](self) says.
+    /// [module documentation](crate::acceptance) says.
     pub fn harness_binary(mut self, path: impl Into<PathBuf>) -> Self {
         self.harness_binary = Some(path.into());
         self
