@@ -6,7 +6,7 @@
 //! `to_string()` (a report's `run_errors`, a trial's failure) stays complete; the CLI prints
 //! the chain once and skips a cause its context already says (`render_chain` in `cli/exit.rs`).
 //!
-//! [`write_atomically`] lives here too: every module that writes evidence or records writes
+//! `write_atomically` lives here too: every module that writes evidence or records writes
 //! through it, and none of them need import the evidence module to do so.
 
 use std::io::Write;

@@ -21,7 +21,7 @@ pub enum AttestationFinding {
         #[source]
         source: std::io::Error,
     },
-    /// The envelope is larger than [`MAX_ENVELOPE_BYTES`].
+    /// The envelope is larger than the bound on envelopes (`MAX_ENVELOPE_BYTES`, 16 MiB).
     #[error("{}: larger than {MAX_ENVELOPE_BYTES} bytes", path.display())]
     EnvelopeTooLarge {
         /// The envelope file.
