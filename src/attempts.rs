@@ -21,6 +21,7 @@ use crate::output::{AggregateReport, AttemptRef, EvidenceKind, Report, RunOutcom
 use crate::records::sha256_hex;
 use crate::run::{RunError, RunOptions};
 
+mod finding;
 mod stats;
 pub(crate) mod verify;
 

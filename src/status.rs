@@ -192,7 +192,8 @@ fn counted_aggregate(
     path: &Path,
     verify: &impl Fn(&Path) -> Result<VerifiedReport, String>,
 ) -> Result<VerifiedReport, String> {
-    let aggregate = crate::attempts::verify_aggregate(path, None).map_err(|problems| problems.join("; "))?;
+    let aggregate = crate::attempts::verify_aggregate(path, None)
+        .map_err(|problems| crate::evidence::join_findings(&problems, "; "))?;
     if aggregate.outcome != RunOutcome::Pass {
         return Err(format!(
             "an aggregate that did not pass: {} of {} attempts passed, {} required",

@@ -5,7 +5,8 @@
 
 use std::path::Path;
 
-use super::{AGGREGATE, AttemptPlan, aggregate_of, folder_name, predicate, seal_digest, stats};
+use super::finding::AggregateFinding;
+use super::{AttemptPlan, aggregate_of, folder_name, predicate, seal_digest, stats};
 use crate::guarded_files as files;
 use crate::output::{AggregateReport, Report};
 use crate::signing::EvidenceKey;
@@ -15,11 +16,18 @@ const MAX_AGGREGATE_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Every problem with the aggregate at `path` (empty: it holds), and the aggregate itself
 /// when it could be read.
-pub(crate) fn verify_aggregate(path: &Path, key: Option<&EvidenceKey>) -> Result<AggregateReport, Vec<String>> {
+pub(crate) fn verify_aggregate(
+    path: &Path,
+    key: Option<&EvidenceKey>,
+) -> Result<AggregateReport, Vec<AggregateFinding>> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let bytes = files::read_bounded(path, MAX_AGGREGATE_BYTES).map_err(|err| vec![err.to_string()])?;
-    let aggregate: AggregateReport =
-        serde_json::from_slice(&bytes).map_err(|err| vec![format!("{}: not an aggregate: {err}", path.display())])?;
+    let bytes = files::read_bounded(path, MAX_AGGREGATE_BYTES).map_err(|err| vec![err.into()])?;
+    let aggregate: AggregateReport = serde_json::from_slice(&bytes).map_err(|source| {
+        vec![AggregateFinding::NotAnAggregate {
+            path: path.to_owned(),
+            source,
+        }]
+    })?;
     let mut problems = Vec::new();
     if let Some(key) = key {
         problems.extend(check_envelope(&aggregate, dir, key));
@@ -40,50 +48,49 @@ pub(crate) fn verify_aggregate(path: &Path, key: Option<&EvidenceKey>) -> Result
 }
 
 /// With a key: the folder's envelope verifies, covers every file, and signs this aggregate.
-fn check_envelope(aggregate: &AggregateReport, dir: &Path, key: &EvidenceKey) -> Vec<String> {
+fn check_envelope(aggregate: &AggregateReport, dir: &Path, key: &EvidenceKey) -> Vec<AggregateFinding> {
     let opened = match crate::attestation::open(&dir.join(crate::attestation::ENVELOPE), key) {
-        Err(problem) => return vec![problem.to_string()],
+        Err(problem) => return vec![problem.into()],
         Ok(opened) => opened,
     };
-    let mut problems: Vec<String> = crate::attestation::check_subjects(dir, &opened.subjects)
-        .iter()
-        .map(ToString::to_string)
+    let mut problems: Vec<AggregateFinding> = crate::attestation::check_subjects(dir, &opened.subjects)
+        .into_iter()
+        .map(AggregateFinding::from)
         .collect();
     match predicate(aggregate) {
         Ok(expected) if opened.statement.get("predicate") == Some(&expected) => {}
-        Ok(_) => problems.push("the signed predicate differs from what aggregate.json says".to_owned()),
-        Err(err) => problems.push(err.to_string()),
+        Ok(_) => problems.push(AggregateFinding::PredicateDiffers),
+        Err(err) => problems.push(AggregateFinding::Predicate(err)),
     }
     problems
 }
 
 /// The aggregate's own seal.
-fn check_seal(aggregate: &AggregateReport) -> Option<String> {
+fn check_seal(aggregate: &AggregateReport) -> Option<AggregateFinding> {
     match (&aggregate.seal, seal_digest(aggregate)) {
         (Some(seal), Ok(digest)) if seal.digest == digest && seal.algorithm == crate::evidence::SEAL_ALGORITHM => None,
-        (None, _) => Some(format!("{AGGREGATE} is not sealed")),
-        (Some(_), Ok(_)) => {
-            Some("seal digest does not match the aggregate's content (edited after sealing?)".to_owned())
-        }
-        (Some(_), Err(err)) => Some(err.to_string()),
+        (None, _) => Some(AggregateFinding::NotSealed),
+        (Some(_), Ok(_)) => Some(AggregateFinding::SealMismatch),
+        (Some(_), Err(err)) => Some(AggregateFinding::SealDigest(err)),
     }
 }
 
 /// The attempt folders listed are `attempt-1` … `attempt-N`, and no other is on disk.
-fn check_folders(aggregate: &AggregateReport, dir: &Path, listed: &[String]) -> Vec<String> {
+fn check_folders(aggregate: &AggregateReport, dir: &Path, listed: &[String]) -> Vec<AggregateFinding> {
     let mut problems = Vec::new();
-    let runs: Vec<&str> = aggregate.runs.iter().map(|run| run.folder.as_str()).collect();
-    if runs != listed.iter().map(String::as_str).collect::<Vec<_>>() {
-        problems.push(format!(
-            "the aggregate lists attempts {runs:?}, but says it ran {} ({listed:?})",
-            aggregate.attempts
-        ));
+    let runs: Vec<String> = aggregate.runs.iter().map(|run| run.folder.clone()).collect();
+    if runs != listed {
+        problems.push(AggregateFinding::AttemptsMisListed {
+            runs,
+            attempts: aggregate.attempts,
+            listed: listed.to_vec(),
+        });
     }
     if let Ok(entries) = std::fs::read_dir(dir) {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.starts_with("attempt-") && !listed.contains(&name) {
-                problems.push(format!("{name} is in the folder but not in the aggregate"));
+                problems.push(AggregateFinding::UnlistedFolder { folder: name });
             }
         }
     }
@@ -97,7 +104,7 @@ fn read_attempts(
     dir: &Path,
     listed: &[String],
     key: Option<&EvidenceKey>,
-    problems: &mut Vec<String>,
+    problems: &mut Vec<AggregateFinding>,
 ) -> Vec<Report> {
     let mut reports = Vec::new();
     for (run, folder) in aggregate.runs.iter().zip(listed) {
@@ -105,35 +112,53 @@ fn read_attempts(
         if let Some(key) = key
             && let Err(found) = crate::attestation::verify_run(&report_path, key)
         {
-            problems.extend(found.into_iter().map(|problem| format!("{folder}: {problem}")));
+            problems.extend(found.into_iter().map(|finding| AggregateFinding::AttemptSignature {
+                folder: folder.clone(),
+                finding,
+            }));
         }
         match crate::evidence::verify(&report_path) {
             Err(found) => {
-                problems.extend(found.into_iter().map(|problem| format!("{folder}: {problem}")));
+                problems.extend(found.into_iter().map(|finding| AggregateFinding::AttemptReport {
+                    folder: folder.clone(),
+                    finding,
+                }));
                 continue;
             }
-            Ok(verified) if verified.digest != run.report_digest => problems.push(format!(
-                "{folder}: its report's digest is {}, the aggregate lists {}",
-                verified.digest, run.report_digest
-            )),
+            Ok(verified) if verified.digest != run.report_digest => problems.push(AggregateFinding::AttemptDigest {
+                folder: folder.clone(),
+                found: verified.digest,
+                listed: run.report_digest.clone(),
+            }),
             Ok(_) => {}
         }
-        match files::read_bounded(&report_path, MAX_AGGREGATE_BYTES)
-            .map_err(|err| err.to_string())
-            .and_then(|bytes| serde_json::from_slice::<Report>(&bytes).map_err(|err| err.to_string()))
-        {
+        match read_report(&report_path, folder) {
             Ok(report) => reports.push(report),
-            Err(err) => problems.push(format!("{folder}: {err}")),
+            Err(finding) => problems.push(finding),
         }
     }
     reports
 }
 
+/// An attempt's report, read back for its numbers.
+fn read_report(report_path: &Path, folder: &str) -> Result<Report, AggregateFinding> {
+    let bytes = files::read_bounded(report_path, MAX_AGGREGATE_BYTES).map_err(|source| {
+        AggregateFinding::AttemptUnreadable {
+            folder: folder.to_owned(),
+            source,
+        }
+    })?;
+    serde_json::from_slice(&bytes).map_err(|source| AggregateFinding::AttemptNotAReport {
+        folder: folder.to_owned(),
+        source,
+    })
+}
+
 /// Every number is what the attempts give, and every attempt ran with the aggregate's pin.
-fn check_numbers(aggregate: &AggregateReport, reports: &[Report], listed: &[String]) -> Vec<String> {
+fn check_numbers(aggregate: &AggregateReport, reports: &[Report], listed: &[String]) -> Vec<AggregateFinding> {
     let mut problems = Vec::new();
     match AttemptPlan::new(aggregate.attempts, Some(aggregate.required), aggregate.parallel.max(1)) {
-        Err(problem) => problems.push(problem),
+        Err(problem) => problems.push(AggregateFinding::Plan(problem)),
         Ok(plan) => {
             let expected = aggregate_of(reports, plan, aggregate.sampling.clone());
             problems.extend(differences(aggregate, &expected));
@@ -141,18 +166,18 @@ fn check_numbers(aggregate: &AggregateReport, reports: &[Report], listed: &[Stri
     }
     for (report, folder) in reports.iter().zip(listed) {
         if report.sampling != aggregate.sampling {
-            problems.push(format!("{folder}: its sampling pin differs from the aggregate's"));
+            problems.push(AggregateFinding::SamplingDiffers { folder: folder.clone() });
         }
     }
     problems
 }
 
 /// Every number or word of `claimed` that is not what the attempts give.
-fn differences(claimed: &AggregateReport, expected: &AggregateReport) -> Vec<String> {
+fn differences(claimed: &AggregateReport, expected: &AggregateReport) -> Vec<AggregateFinding> {
     let mut problems = Vec::new();
-    let mut check = |name: &str, same: bool| {
+    let mut check = |field: &'static str, same: bool| {
         if !same {
-            problems.push(format!("{name} does not follow from the attempts"));
+            problems.push(AggregateFinding::DoesNotFollow { field });
         }
     };
     check("passes", claimed.passes == expected.passes);
