@@ -178,11 +178,32 @@ pub(crate) struct VerifiedBundle {
     pub keyid: Option<String>,
 }
 
+/// One reason an evidence folder does not verify, naming the file it is about.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BundleFinding {
+    /// `trials.json` could not be read or is not a trials file.
+    #[error(transparent)]
+    Trials(#[from] BundleError),
+    /// With a key: the envelope, or a file it covers.
+    #[error(transparent)]
+    Envelope(#[from] attestation::AttestationFinding),
+    /// With a key: the signed predicate is not the one `trials.json` gives.
+    #[error("the signed predicate differs from what {TRIALS} says")]
+    PredicateDiffers,
+    /// The `runs/` folder could not be walked.
+    #[error("{}: {source}", path.display())]
+    Runs {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// Verifies an evidence folder: with `key`, its envelope (signature, every file, the predicate
 /// recomputed from `trials.json`); and counts the run reports in it that verify.
-pub(crate) fn verify(dir: &Path, key: Option<&EvidenceKey>) -> Result<VerifiedBundle, Vec<String>> {
+pub(crate) fn verify(dir: &Path, key: Option<&EvidenceKey>) -> Result<VerifiedBundle, Vec<BundleFinding>> {
     let mut problems = Vec::new();
-    let trials = read_trials(&dir.join(TRIALS)).map_err(|err| vec![err.to_string()])?;
+    let trials = read_trials(&dir.join(TRIALS)).map_err(|err| vec![err.into()])?;
     let mut keyid = None;
     if let Some(key) = key {
         match check_envelope(dir, &trials, key) {
@@ -193,7 +214,12 @@ pub(crate) fn verify(dir: &Path, key: Option<&EvidenceKey>) -> Result<VerifiedBu
     let runs = dir.join(RUNS);
     // Trials that only check (no run) leave no runs/ folder at all.
     let folder = if runs.exists() {
-        crate::status::collect_verified_reports(&runs).map_err(|err| vec![format!("{}: {err}", runs.display())])?
+        crate::status::collect_verified_reports(&runs).map_err(|source| {
+            vec![BundleFinding::Runs {
+                path: runs.clone(),
+                source,
+            }]
+        })?
     } else {
         crate::status::EvidenceFolder::default()
     };
@@ -214,15 +240,14 @@ pub(crate) fn verify(dir: &Path, key: Option<&EvidenceKey>) -> Result<VerifiedBu
 
 /// Checks `dir`'s envelope with `key`: signature, every file as signed and no file added, and
 /// the signed predicate recomputed from `trials`. Returns the key id that verified it.
-fn check_envelope(dir: &Path, trials: &TrialsFile, key: &EvidenceKey) -> Result<String, Vec<String>> {
-    let opened =
-        attestation::open(&dir.join(attestation::ENVELOPE), key).map_err(|problem| vec![problem.to_string()])?;
-    let mut problems: Vec<String> = attestation::check_subjects(dir, &opened.subjects)
-        .iter()
-        .map(ToString::to_string)
+fn check_envelope(dir: &Path, trials: &TrialsFile, key: &EvidenceKey) -> Result<String, Vec<BundleFinding>> {
+    let opened = attestation::open(&dir.join(attestation::ENVELOPE), key).map_err(|problem| vec![problem.into()])?;
+    let mut problems: Vec<BundleFinding> = attestation::check_subjects(dir, &opened.subjects)
+        .into_iter()
+        .map(BundleFinding::from)
         .collect();
     if opened.statement.get("predicate") != Some(&predicate(trials)) {
-        problems.push(format!("the signed predicate differs from what {TRIALS} says"));
+        problems.push(BundleFinding::PredicateDiffers);
     }
     if problems.is_empty() {
         Ok(opened.keyid)

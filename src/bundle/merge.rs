@@ -244,7 +244,7 @@ fn signed_by<'k>(shard: &Path, file: &TrialsFile, keys: &'k [EvidenceKey]) -> Re
     for key in keys {
         match check_envelope(shard, file, key) {
             Ok(_) => return Ok(key),
-            Err(problems) => refusals.push(problems.join("; ")),
+            Err(problems) => refusals.push(crate::evidence::join_findings(&problems, "; ")),
         }
     }
     let keyids: Vec<&str> = keys.iter().map(EvidenceKey::keyid).collect();
