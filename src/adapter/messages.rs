@@ -28,21 +28,21 @@ use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::anthropic::{
     self, StreamTranslator, count_tokens_text, estimate_input_tokens, from_openai_response, to_openai_request,
 };
-use super::api_error::{ErrorType, TranslateError, error_response, local_error, response};
+use super::api_error::{ErrorType, TranslateError, error_response, response};
 use super::forward::{Endpoint, MAX_UPSTREAM_BODY_BYTES, UpstreamAnswer, is_event_stream, reported_model};
 use super::ledger::{Api, Outcome, RequestLog};
 use super::redact::{SpreadSecretWatch, streamed_texts};
 use super::sampling;
 use super::sse::{SseData, SseEvent};
 use super::sse_driver::{SseDriver, SseHandler, Step, UpstreamEvent};
-use super::state::{HEADER_TOKEN_COUNT, Shared};
+use super::state::{HEADER_TOKEN_COUNT, Shared, Upward, accept};
 use super::tokenizer::TokenCount;
 use super::upstream_api::{COUNT_TOKENS_PATH, MESSAGES_PATH};
 use super::upstream_error::anthropic_upstream_error;
@@ -77,37 +77,16 @@ pub(crate) async fn create(shared: &Arc<Shared>, headers: &HeaderMap, body: Byte
         sampling::apply(&shared.sampling, translated, &mut log);
     }
     let streaming = upstream_request.get("stream").and_then(Value::as_bool) == Some(true);
-    let upstream_body = match serde_json::to_vec(&upstream_request) {
-        Ok(bytes) => bytes,
-        Err(_) => {
-            let message = "case-harness adapter: the translated request could not be encoded";
-            return local_error(
-                log,
-                API,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Outcome::BadRequest,
-                message,
-            );
-        }
+    let upward = Upward {
+        endpoint: Endpoint::ChatCompletions,
+        served_model: Some(&shared.model),
+        accept: Some(&accept(streaming)),
+        anthropic_version: None,
+        unencodable: "case-harness adapter: the translated request could not be encoded",
     };
-    log.set_forwarded(Some(&shared.model), &shared.upstream_host);
-    let accept = HeaderValue::from_static(if streaming {
-        "text/event-stream"
-    } else {
-        "application/json"
-    });
-    let answer = match shared
-        .send_upstream(
-            Method::POST,
-            Endpoint::ChatCompletions,
-            Some(upstream_body),
-            Some(&accept),
-            None,
-        )
-        .await
-    {
-        Ok(answer) => answer,
-        Err(failure) => return shared.upstream_failed(API, log, failure),
+    let (answer, mut log) = match shared.post_admitted(API, log, &upstream_request, upward).await {
+        Ok(sent) => sent,
+        Err(refused) => return refused,
     };
     let status = answer.status();
     let sse = is_event_stream(answer.headers());

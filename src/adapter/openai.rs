@@ -20,11 +20,11 @@ use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::http::header::ACCEPT;
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, Method};
 use axum::response::Response;
 use serde_json::Value;
 
-use super::api_error::{local_error, response};
+use super::api_error::response;
 use super::forward::{
     Endpoint, MAX_UPSTREAM_BODY_BYTES, UpstreamAnswer, is_event_stream, redact_body, relayed_headers, reported_model,
 };
@@ -33,7 +33,7 @@ use super::redact::{SpreadSecretWatch, streamed_texts};
 use super::sampling;
 use super::sse::SseData;
 use super::sse_driver::{SseDriver, SseHandler, Step, UpstreamEvent};
-use super::state::Shared;
+use super::state::{Shared, Upward};
 use super::upstream_api::{CHAT_COMPLETIONS, CHAT_COMPLETIONS_PATH};
 use super::upstream_error::{classify_request, record_cause};
 
@@ -70,33 +70,16 @@ pub(crate) async fn chat_completions(
     };
     sampling::apply(&shared.sampling, &mut object, &mut log);
     // What goes up is exactly what was admitted: re-serialised from the checked object.
-    let upstream_body = match serde_json::to_vec(&object) {
-        Ok(bytes) => bytes,
-        Err(_) => {
-            let message = "case-harness adapter: the admitted request could not be re-encoded";
-            return local_error(
-                log,
-                api,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Outcome::BadRequest,
-                message,
-            );
-        }
+    let upward = Upward {
+        endpoint: Endpoint::ChatCompletions,
+        served_model: Some(&shared.model),
+        accept: headers.get(ACCEPT),
+        anthropic_version: None,
+        unencodable: "case-harness adapter: the admitted request could not be re-encoded",
     };
-    log.set_forwarded(Some(&shared.model), &shared.upstream_host);
-    let accept = headers.get(ACCEPT);
-    match shared
-        .send_upstream(
-            Method::POST,
-            Endpoint::ChatCompletions,
-            Some(upstream_body),
-            accept,
-            None,
-        )
-        .await
-    {
-        Ok(answer) => relay(shared, api, answer, true, log).await,
-        Err(failure) => shared.upstream_failed(api, log, failure),
+    match shared.post_admitted(api, log, &object, upward).await {
+        Ok((answer, log)) => relay(shared, api, answer, true, log).await,
+        Err(refused) => refused,
     }
 }
 

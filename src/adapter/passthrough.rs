@@ -24,18 +24,18 @@ use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::Response;
 use serde_json::{Map, Value};
 
-use super::api_error::{local_error, response};
+use super::api_error::response;
 use super::forward::{Endpoint, MAX_UPSTREAM_BODY_BYTES, is_event_stream, redact_body, relayed_headers};
 use super::ledger::{Api, Outcome, RequestLog};
 use super::redact::{SpreadSecretWatch, streamed_texts};
 use super::sampling;
 use super::sse::SseData;
 use super::sse_driver::{SseDriver, SseHandler, Step, UpstreamEvent};
-use super::state::{HEADER_TOKEN_COUNT, Shared};
+use super::state::{HEADER_TOKEN_COUNT, Shared, Upward, accept};
 use super::upstream_api::{COUNT_TOKENS_PATH, DEFAULT_ANTHROPIC_VERSION, MESSAGES_PASS_THROUGH, MESSAGES_PATH};
 use super::upstream_error::anthropic_upstream_error;
 
@@ -85,40 +85,21 @@ pub(crate) async fn forward(
         sampling::apply(&shared.sampling, &mut object, &mut log);
     }
     let streaming = route == Route::Messages && object.get("stream").and_then(Value::as_bool) == Some(true);
-    let Ok(upstream_body) = serde_json::to_vec(&object) else {
-        let message = "case-harness adapter: the pinned request could not be re-encoded";
-        return local_error(
-            log,
-            API,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Outcome::BadRequest,
-            message,
-        );
-    };
-    let served_model = (route == Route::Messages).then_some(shared.model.as_str());
-    log.set_forwarded(served_model, &shared.upstream_host);
     let version = headers
         .get("anthropic-version")
         .filter(|value| value.to_str().is_ok_and(is_version))
         .cloned()
         .unwrap_or_else(|| HeaderValue::from_static(DEFAULT_ANTHROPIC_VERSION));
-    let accept = HeaderValue::from_static(if streaming {
-        "text/event-stream"
-    } else {
-        "application/json"
-    });
-    let answer = match shared
-        .send_upstream(
-            Method::POST,
-            route.endpoint(),
-            Some(upstream_body),
-            Some(&accept),
-            Some(&version),
-        )
-        .await
-    {
-        Ok(answer) => answer,
-        Err(failure) => return shared.upstream_failed(API, log, failure),
+    let upward = Upward {
+        endpoint: route.endpoint(),
+        served_model: (route == Route::Messages).then_some(shared.model.as_str()),
+        accept: Some(&accept(streaming)),
+        anthropic_version: Some(&version),
+        unencodable: "case-harness adapter: the pinned request could not be re-encoded",
+    };
+    let (answer, mut log) = match shared.post_admitted(API, log, &object, upward).await {
+        Ok(sent) => sent,
+        Err(refused) => return refused,
     };
     let status = answer.status();
     let mut headers = relayed_headers(answer.headers());

@@ -65,7 +65,61 @@ pub(crate) struct Shared {
     pub(super) sampling: SamplingPin,
 }
 
+/// An admitted JSON request on its way up, as [`Shared::post_admitted`] sends it.
+pub(crate) struct Upward<'a> {
+    /// Where it goes.
+    pub(crate) endpoint: Endpoint<'a>,
+    /// The model the ledger says served it (`None` for a request that asks no model).
+    pub(crate) served_model: Option<&'a str>,
+    /// `Accept` (see [`accept`]; the chat route passes Case's own).
+    pub(crate) accept: Option<&'a HeaderValue>,
+    /// `anthropic-version`, on the Anthropic pass-through routes.
+    pub(crate) anthropic_version: Option<&'a HeaderValue>,
+    /// The local error's words should the body not encode.
+    pub(crate) unencodable: &'static str,
+}
+
+/// `Accept` for an upstream request that asks for an event stream or for JSON.
+pub(crate) fn accept(streaming: bool) -> HeaderValue {
+    HeaderValue::from_static(if streaming {
+        "text/event-stream"
+    } else {
+        "application/json"
+    })
+}
+
 impl Shared {
+    /// Sends an admitted request up: encodes `body`, writes into `log` that it was forwarded,
+    /// and posts it. `Err` is the answer Case gets instead: a local 500 when `body` does not
+    /// encode (serde_json fails only on map keys that are not strings, which a parsed request
+    /// cannot hold), or the upstream's failure. Every generation route goes up through here.
+    pub(crate) async fn post_admitted(
+        &self,
+        api: Api,
+        mut log: RequestLog,
+        body: &impl serde::Serialize,
+        upward: Upward<'_>,
+    ) -> Result<(UpstreamAnswer, RequestLog), Response> {
+        let Ok(upstream_body) = serde_json::to_vec(body) else {
+            let status = StatusCode::INTERNAL_SERVER_ERROR;
+            return Err(local_error(log, api, status, Outcome::BadRequest, upward.unencodable));
+        };
+        log.set_forwarded(upward.served_model, &self.upstream_host);
+        let sent = self
+            .send_upstream(
+                Method::POST,
+                upward.endpoint,
+                Some(upstream_body),
+                upward.accept,
+                upward.anthropic_version,
+            )
+            .await;
+        match sent {
+            Ok(answer) => Ok((answer, log)),
+            Err(failure) => Err(self.upstream_failed(api, log, failure)),
+        }
+    }
+
     /// Sends one request to the upstream (see [`Forwarder::send`]).
     pub(crate) async fn send_upstream(
         &self,

@@ -1,5 +1,5 @@
 //! What both ways of serving `POST /v1/responses` answer alike: a refusal, an upstream
-//! error, the `accept` asked for and the headers of a stream.
+//! error and the headers of a stream.
 
 use axum::body::Body;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
@@ -26,18 +26,6 @@ pub(super) fn refused(log: RequestLog, err: &TranslateError) -> Response {
         &message,
         HeaderMap::new(),
     )
-}
-
-pub(super) fn encode(value: &impl serde::Serialize) -> Option<Vec<u8>> {
-    serde_json::to_vec(value).ok()
-}
-
-pub(super) fn accept(streaming: bool) -> HeaderValue {
-    HeaderValue::from_static(if streaming {
-        "text/event-stream"
-    } else {
-        "application/json"
-    })
 }
 
 pub(super) fn stream_headers(mut headers: HeaderMap) -> HeaderMap {

@@ -7,20 +7,20 @@
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
+use axum::http::HeaderValue;
 use axum::http::header::CONTENT_TYPE;
-use axum::http::{HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use serde_json::{Map, Value};
 
-use super::answers::{API, accept, encode, stream_headers, upstream_error};
-use crate::adapter::api_error::{local_error, response};
+use super::answers::{API, stream_headers, upstream_error};
+use crate::adapter::api_error::response;
 use crate::adapter::forward::{Endpoint, MAX_UPSTREAM_BODY_BYTES, is_event_stream, redact_body, relayed_headers};
 use crate::adapter::ledger::{Outcome, RequestLog};
 use crate::adapter::redact::SpreadSecretWatch;
 use crate::adapter::sampling;
 use crate::adapter::sse::SseData;
 use crate::adapter::sse_driver::{SseDriver, SseHandler, Step, UpstreamEvent};
-use crate::adapter::state::Shared;
+use crate::adapter::state::{Shared, Upward, accept};
 
 /// Pins the sampling, forwards the admitted request to `POST {base}/responses` and relays
 /// the answer.
@@ -32,29 +32,16 @@ pub(super) async fn pass_through(
 ) -> Response {
     sampling::apply(&shared.sampling, &mut object, &mut log);
     let streaming = object.get("stream").and_then(Value::as_bool) == Some(true);
-    let Some(upstream_body) = encode(&object) else {
-        let message = "case-harness adapter: the pinned request could not be re-encoded";
-        return local_error(
-            log,
-            API,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Outcome::BadRequest,
-            message,
-        );
+    let upward = Upward {
+        endpoint: Endpoint::Responses,
+        served_model: Some(&shared.model),
+        accept: Some(&accept(streaming)),
+        anthropic_version: None,
+        unencodable: "case-harness adapter: the pinned request could not be re-encoded",
     };
-    log.set_forwarded(Some(&shared.model), &shared.upstream_host);
-    let answer = match shared
-        .send_upstream(
-            Method::POST,
-            Endpoint::Responses,
-            Some(upstream_body),
-            Some(&accept(streaming)),
-            None,
-        )
-        .await
-    {
-        Ok(answer) => answer,
-        Err(failure) => return shared.upstream_failed(API, log, failure),
+    let (answer, mut log) = match shared.post_admitted(API, log, &object, upward).await {
+        Ok(sent) => sent,
+        Err(refused) => return refused,
     };
     let status = answer.status();
     let headers = relayed_headers(answer.headers());

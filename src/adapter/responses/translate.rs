@@ -6,15 +6,15 @@ use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::http::header::CONTENT_TYPE;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use serde_json::{Map, Value};
 
-use super::answers::{API, accept, encode, refused, stream_headers, upstream_error};
+use super::answers::{API, refused, stream_headers, upstream_error};
 use super::request::to_chat_request;
 use super::response::{from_chat_completion, new_id, skeleton};
 use super::stream::ResponsesStream;
-use crate::adapter::api_error::{ErrorType, error_response, local_error, response};
+use crate::adapter::api_error::{ErrorType, error_response, response};
 use crate::adapter::forward::{
     Endpoint, MAX_UPSTREAM_BODY_BYTES, is_event_stream, redact_body, relayed_headers, reported_model,
 };
@@ -23,7 +23,7 @@ use crate::adapter::redact::{SpreadSecretWatch, streamed_texts};
 use crate::adapter::sampling;
 use crate::adapter::sse::{SseData, SseEvent};
 use crate::adapter::sse_driver::{SseDriver, SseHandler, Step, UpstreamEvent};
-use crate::adapter::state::Shared;
+use crate::adapter::state::{Shared, Upward, accept};
 
 /// Translates the admitted request to `POST {base}/chat/completions` and the answer back.
 pub(super) async fn translate(
@@ -41,30 +41,17 @@ pub(super) async fn translate(
     }
     notes.extend(chat.notes);
     let streaming = chat.body.get("stream").and_then(Value::as_bool) == Some(true);
-    let Some(upstream_body) = encode(&chat.body) else {
-        let message = "case-harness adapter: the translated request could not be encoded";
-        return local_error(
-            log,
-            API,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Outcome::BadRequest,
-            message,
-        );
-    };
     let skeleton = skeleton(&object, &shared.model, &new_id("resp"));
-    log.set_forwarded(Some(&shared.model), &shared.upstream_host);
-    let answer = match shared
-        .send_upstream(
-            Method::POST,
-            Endpoint::ChatCompletions,
-            Some(upstream_body),
-            Some(&accept(streaming)),
-            None,
-        )
-        .await
-    {
-        Ok(answer) => answer,
-        Err(failure) => return shared.upstream_failed(API, log, failure),
+    let upward = Upward {
+        endpoint: Endpoint::ChatCompletions,
+        served_model: Some(&shared.model),
+        accept: Some(&accept(streaming)),
+        anthropic_version: None,
+        unencodable: "case-harness adapter: the translated request could not be encoded",
+    };
+    let (answer, mut log) = match shared.post_admitted(API, log, &chat.body, upward).await {
+        Ok(sent) => sent,
+        Err(refused) => return refused,
     };
     let status = answer.status();
     let sse = is_event_stream(answer.headers());
