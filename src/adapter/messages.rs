@@ -38,7 +38,7 @@ use super::anthropic::{
 use super::api_error::{ErrorType, TranslateError, error_response, response};
 use super::forward::{Endpoint, MAX_UPSTREAM_BODY_BYTES, UpstreamAnswer, is_event_stream, reported_model};
 use super::ledger::{Api, Outcome, RequestLog};
-use super::redact::{SpreadSecretWatch, streamed_texts};
+use super::redact::SpreadSecretWatch;
 use super::sampling;
 use super::sse::{SseData, SseEvent};
 use super::sse_driver::{SseDriver, SseHandler, Step, UpstreamEvent};
@@ -244,9 +244,7 @@ impl MessageStream {
                     if let Some(model) = value.get("model").and_then(Value::as_str) {
                         log.note_upstream_model(model);
                     }
-                    for text in streamed_texts(&value) {
-                        self.spread.push(text);
-                    }
+                    self.spread.push_payload(&value);
                     match self.translator.on_chunk(&value) {
                         Ok(more) => events.extend(more),
                         Err(err) => {

@@ -29,7 +29,7 @@ use super::forward::{
     Endpoint, MAX_UPSTREAM_BODY_BYTES, UpstreamAnswer, is_event_stream, redact_body, relayed_headers, reported_model,
 };
 use super::ledger::{Api, Outcome, RequestLog};
-use super::redact::{SpreadSecretWatch, streamed_texts};
+use super::redact::SpreadSecretWatch;
 use super::sampling;
 use super::sse::SseData;
 use super::sse_driver::{SseDriver, SseHandler, Step, UpstreamEvent};
@@ -178,9 +178,7 @@ impl ChatStreamWatch {
                 if value.get("error").is_some_and(|error| !error.is_null()) {
                     self.errored = true;
                 }
-                for text in streamed_texts(value) {
-                    self.spread.push(text);
-                }
+                self.spread.push_payload(value);
                 // Only a finish_reason ends an answer: `[DONE]` alone does not (as on the
                 // Anthropic route, where only message_stop does).
                 if value

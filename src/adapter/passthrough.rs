@@ -31,7 +31,7 @@ use serde_json::{Map, Value};
 use super::api_error::response;
 use super::forward::{Endpoint, MAX_UPSTREAM_BODY_BYTES, is_event_stream, redact_body, relayed_headers};
 use super::ledger::{Api, Outcome, RequestLog};
-use super::redact::{SpreadSecretWatch, streamed_texts};
+use super::redact::SpreadSecretWatch;
 use super::sampling;
 use super::sse::SseData;
 use super::sse_driver::{SseDriver, SseHandler, Step, UpstreamEvent};
@@ -201,9 +201,7 @@ impl SseHandler for MessageStreamWatch {
                     Ok(payloads) => {
                         for payload in payloads {
                             let SseData::Json(value) = payload else { continue };
-                            for text in streamed_texts(&value) {
-                                self.spread.push(text);
-                            }
+                            self.spread.push_payload(&value);
                             match value.get("type").and_then(Value::as_str) {
                                 Some("message_start") => {
                                     if let Some(model) = value.pointer("/message/model").and_then(Value::as_str) {

@@ -149,6 +149,13 @@ impl SpreadSecretWatch {
         }
     }
 
+    /// Adds the text pieces of one streamed JSON payload, whichever API shaped it.
+    pub(crate) fn push_payload(&mut self, payload: &serde_json::Value) {
+        for text in streamed_texts(payload) {
+            self.push(text);
+        }
+    }
+
     /// Adds one piece of streamed text.
     pub(crate) fn push(&mut self, text: &str) {
         self.window.push_str(text);
@@ -172,8 +179,9 @@ impl SpreadSecretWatch {
 
 /// The text pieces one streamed JSON payload carries, whichever API shaped it: OpenAI's
 /// `choices[].delta.content` and tool-call arguments, Anthropic's `delta.text` and
-/// `delta.partial_json`. A [`SpreadSecretWatch`] is fed these.
-pub(crate) fn streamed_texts(chunk: &serde_json::Value) -> impl Iterator<Item = &str> {
+/// `delta.partial_json`, the Responses API's string `delta` (text and function-call
+/// arguments). A [`SpreadSecretWatch`] is fed these.
+fn streamed_texts(chunk: &serde_json::Value) -> impl Iterator<Item = &str> {
     use serde_json::Value;
     let openai = chunk
         .get("choices")
@@ -196,7 +204,8 @@ pub(crate) fn streamed_texts(chunk: &serde_json::Value) -> impl Iterator<Item = 
             .into_iter()
             .filter_map(move |key| delta.get(key)?.as_str())
     });
-    openai.chain(anthropic)
+    let responses = chunk.get("delta").and_then(Value::as_str);
+    openai.chain(anthropic).chain(responses)
 }
 
 #[cfg(test)]
@@ -260,6 +269,34 @@ mod tests {
         let mut watch = SpreadSecretWatch::new(redactor());
         for piece in ["sk-up", "stream-", "0123", "45678", "x"] {
             watch.push(piece);
+        }
+        assert!(!watch.found());
+    }
+
+    /// Every API's streamed text shape feeds the watch; an event that carries no text (an
+    /// Anthropic `delta` object with neither text field, a `model` name) feeds nothing.
+    #[test]
+    fn a_secret_spread_over_payloads_of_each_api_is_noticed() {
+        let shapes: [fn(&str) -> serde_json::Value; 5] = [
+            |text| serde_json::json!({"choices": [{"delta": {"content": text}}]}),
+            |text| serde_json::json!({"choices": [{"delta": {"tool_calls": [{"function": {"arguments": text}}]}}]}),
+            |text| serde_json::json!({"type": "content_block_delta", "delta": {"text": text}}),
+            |text| serde_json::json!({"type": "content_block_delta", "delta": {"partial_json": text}}),
+            |text| serde_json::json!({"type": "response.output_text.delta", "delta": text}),
+        ];
+        for shape in shapes {
+            let mut watch = SpreadSecretWatch::new(redactor());
+            for piece in ["sk-upstream-", "0123456789"] {
+                watch.push_payload(&shape(piece));
+            }
+            assert!(watch.found(), "{}", shape("…"));
+        }
+        let mut watch = SpreadSecretWatch::new(redactor());
+        for payload in [
+            serde_json::json!({"model": "sk-upstream-0123456789"}),
+            serde_json::json!({"delta": {"stop_reason": "sk-upstream-0123456789"}}),
+        ] {
+            watch.push_payload(&payload);
         }
         assert!(!watch.found());
     }

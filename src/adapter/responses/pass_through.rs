@@ -104,9 +104,7 @@ impl SseHandler for RelayedStream {
                     Ok(payloads) => {
                         for payload in payloads {
                             let SseData::Json(value) = payload else { continue };
-                            if let Some(delta) = value.get("delta").and_then(Value::as_str) {
-                                self.spread.push(delta);
-                            }
+                            self.spread.push_payload(&value);
                             match value.get("type").and_then(Value::as_str) {
                                 Some("response.created") => {
                                     if let Some(model) = value.pointer("/response/model").and_then(Value::as_str) {

@@ -19,7 +19,7 @@ use crate::adapter::forward::{
     Endpoint, MAX_UPSTREAM_BODY_BYTES, is_event_stream, redact_body, relayed_headers, reported_model,
 };
 use crate::adapter::ledger::{Outcome, RequestLog};
-use crate::adapter::redact::{SpreadSecretWatch, streamed_texts};
+use crate::adapter::redact::SpreadSecretWatch;
 use crate::adapter::sampling;
 use crate::adapter::sse::{SseData, SseEvent};
 use crate::adapter::sse_driver::{SseDriver, SseHandler, Step, UpstreamEvent};
@@ -135,9 +135,7 @@ impl TranslatedStream {
                     if let Some(model) = value.get("model").and_then(Value::as_str) {
                         log.note_upstream_model(model);
                     }
-                    for text in streamed_texts(&value) {
-                        self.spread.push(text);
-                    }
+                    self.spread.push_payload(&value);
                     match self.translator.on_chunk(&value) {
                         Ok(more) => events.extend(more),
                         Err(message) => {
