@@ -11,8 +11,10 @@ Checks (on the agent's final text unless said otherwise):
   {"kind": "file_contains", "path": "hello.txt", "value": "hi"}
                                                CASE_OUTPUT_DIR/path exists and contains the value
 """
+import json
 import os
 import re
+import sys
 
 KINDS = ("non_empty", "contains", "not_contains", "word", "exact", "regex", "file_contains")
 
@@ -54,3 +56,25 @@ def check(spec, reply, output_dir):
 def judge(specs, reply, output_dir):
     """Every check of the task, judged."""
     return [check(spec, reply, output_dir) for spec in specs]
+
+
+def fail_contract(wrapper, message):
+    """The Case contract itself is broken (a variable unset, a check unknown): exit 2."""
+    print(f"{wrapper}: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def conclude(wrapper, task, model, reply, agent, error, output_dir):
+    """Judges the task's checks on `reply`, writes `result.json` in `output_dir` and exits:
+    0 on pass (no `error` and every check passed), 1 on fail, 2 on a broken contract."""
+    try:
+        checks = judge(task.get("checks", []), reply, output_dir)
+    except ContractError as contract_error:
+        fail_contract(wrapper, str(contract_error))
+    passed = error is None and all(item["passed"] for item in checks)
+    result = {"verdict": "pass" if passed else "fail", "model": model, "reply": reply, "checks": checks,
+              "agent": agent, "error": error}
+    with open(os.path.join(output_dir, "result.json"), "w", encoding="utf-8") as handle:
+        json.dump(result, handle, indent=1)
+    print(f"{wrapper}: reply {reply[:200]!r}; verdict {result['verdict']}", file=sys.stderr)
+    sys.exit(0 if passed else 1)

@@ -38,12 +38,13 @@ import subprocess
 import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ beside the scripts (a read-only host, or the repo)
-from case_checks import ContractError, judge  # noqa: E402
+from case_checks import conclude, fail_contract as contract_broken  # noqa: E402
+
+WRAPPER = "claude-case"
 
 
 def fail_contract(message):
-    print(f"claude-case: {message}", file=sys.stderr)
-    sys.exit(2)
+    contract_broken(WRAPPER, message)
 
 
 def variable(name):
@@ -102,18 +103,7 @@ def main():
         elif output is not None:
             error = "claude's JSON result is not an object"
 
-    try:
-        checks = judge(task.get("checks", []), reply, output_dir)
-    except ContractError as contract_error:
-        fail_contract(str(contract_error))
-    passed = error is None and all(item["passed"] for item in checks)
-    result = {"verdict": "pass" if passed else "fail", "model": model, "reply": reply, "checks": checks,
-              "agent": agent, "error": error}
-    with open(os.path.join(output_dir, "result.json"), "w", encoding="utf-8") as handle:
-        json.dump(result, handle, indent=1)
-    print(f"claude-case: reply {reply[:200]!r}; verdict {result['verdict']}", file=sys.stderr)
-    sys.exit(0 if passed else 1)
-
+    conclude(WRAPPER, task, model, reply, agent, error, output_dir)
 
 if __name__ == "__main__":
     main()

@@ -27,14 +27,15 @@ import subprocess
 import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ beside the scripts (a read-only host, or the repo)
-from case_checks import ContractError, judge  # noqa: E402
+from case_checks import conclude, fail_contract as contract_broken  # noqa: E402
+
+WRAPPER = "codex-case"
 
 PROVIDER = "case"
 
 
 def fail_contract(message):
-    print(f"codex-case: {message}", file=sys.stderr)
-    sys.exit(2)
+    contract_broken(WRAPPER, message)
 
 
 def variable(*names):
@@ -158,18 +159,7 @@ def main():
         if error is None and done.returncode != 0:
             error = f"codex exec exited {done.returncode}: {done.stderr.strip()[-400:]!r}"
 
-    try:
-        checks = judge(task.get("checks", []), reply, output_dir)
-    except ContractError as contract_error:
-        fail_contract(str(contract_error))
-    passed = error is None and all(item["passed"] for item in checks)
-    result = {"verdict": "pass" if passed else "fail", "model": model, "reply": reply, "checks": checks,
-              "agent": agent, "error": error}
-    with open(os.path.join(output_dir, "result.json"), "w", encoding="utf-8") as handle:
-        json.dump(result, handle, indent=1)
-    print(f"codex-case: reply {reply[:200]!r}; verdict {result['verdict']}", file=sys.stderr)
-    sys.exit(0 if passed else 1)
-
+    conclude(WRAPPER, task, model, reply, agent, error, output_dir)
 
 if __name__ == "__main__":
     main()
