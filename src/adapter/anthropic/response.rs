@@ -16,6 +16,7 @@
 use serde_json::{Value, json};
 
 use crate::adapter::api_error::TranslateError;
+use crate::adapter::upstream_api::{FirstChoice, first_choice};
 
 /// An upstream error object's message, for an `api_error`. Not shortened here: the caller
 /// redacts the run's secrets first and cuts after, so that a cut never leaves a secret's prefix.
@@ -110,20 +111,11 @@ pub(crate) fn from_openai_response(response: &Value, model: &str, message_id: &s
     if let Some(error) = response.get("error").filter(|error| !error.is_null()) {
         return Err(TranslateError::api(upstream_error_message(error)));
     }
-    let choice = response
-        .get("choices")
-        .and_then(Value::as_array)
-        .and_then(|choices| choices.first())
-        .ok_or_else(|| TranslateError::api("the upstream's answer has no choices"))?;
-    let message = choice
-        .get("message")
-        .filter(|message| message.is_object())
-        .ok_or_else(|| TranslateError::api("the upstream's choice has no message"))?;
-    // As for a stream: an answer without a finish_reason is incomplete, not an answer.
-    let finish_reason = choice
-        .get("finish_reason")
-        .and_then(Value::as_str)
-        .ok_or_else(|| TranslateError::api("the upstream's answer has no finish_reason; the answer is incomplete"))?;
+    let FirstChoice {
+        choice,
+        message,
+        finish_reason,
+    } = first_choice(response).map_err(TranslateError::api)?;
 
     let mut content = Vec::new();
     let text = response_text(message.get("content"))?;

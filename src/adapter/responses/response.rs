@@ -10,6 +10,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::adapter::api_error::TranslateError;
+use crate::adapter::upstream_api::{FirstChoice, first_choice};
 
 /// Fresh ids in OpenAI's style: `prefix_` and 24 hex digits.
 pub(crate) fn new_id(prefix: &str) -> String {
@@ -128,19 +129,9 @@ pub(crate) fn from_chat_completion(completion: &Value, mut response: Value) -> R
     if let Some(error) = completion.get("error").filter(|error| !error.is_null()) {
         return Err(TranslateError::api(upstream_error_message(error)));
     }
-    let choice = completion
-        .get("choices")
-        .and_then(Value::as_array)
-        .and_then(|choices| choices.first())
-        .ok_or_else(|| TranslateError::api("the upstream's answer has no choices"))?;
-    let message = choice
-        .get("message")
-        .filter(|message| message.is_object())
-        .ok_or_else(|| TranslateError::api("the upstream's choice has no message"))?;
-    let finish_reason = choice
-        .get("finish_reason")
-        .and_then(Value::as_str)
-        .ok_or_else(|| TranslateError::api("the upstream's answer has no finish_reason; the answer is incomplete"))?;
+    let FirstChoice {
+        message, finish_reason, ..
+    } = first_choice(completion).map_err(TranslateError::api)?;
     let mut output = Vec::new();
     match message.get("content") {
         None | Some(Value::Null) => {}

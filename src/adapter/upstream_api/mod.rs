@@ -16,6 +16,7 @@
 //! `decision.rs` the modes; `fields.rs` the allow-lists; `tools.rs` hosted tools;
 //! `routes.rs` the route table.
 
+mod chat_answer;
 mod choice;
 mod decision;
 mod fields;
@@ -23,6 +24,7 @@ mod probe;
 mod routes;
 mod tools;
 
+pub(crate) use self::chat_answer::{FirstChoice, first_choice};
 pub use self::choice::UpstreamApi;
 pub(crate) use self::decision::{ResponsesUpstream, decide_at_start};
 pub(crate) use self::fields::{CHAT_COMPLETIONS, MESSAGES_PASS_THROUGH, MESSAGES_TRANSLATION, RESPONSES};
