@@ -11,20 +11,7 @@ use crate::run::common::*;
 
 /// The pinned Claude Code binary; panics (a failure, not a skip) when it is not installed.
 fn claude() -> PathBuf {
-    if let Some(path) = std::env::var_os("CASE_HARNESS_CLAUDE") {
-        return PathBuf::from(path);
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/agents.sh");
-    let output = std::process::Command::new(&script)
-        .arg("path")
-        .output()
-        .expect("scripts/agents.sh runs");
-    assert!(
-        output.status.success(),
-        "Claude Code is not installed ({}): run scripts/agents.sh install, or set CASE_HARNESS_CLAUDE",
-        String::from_utf8_lossy(&output.stderr).trim()
-    );
-    PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
+    agent_binary("CASE_HARNESS_CLAUDE", &[], "Claude Code")
 }
 
 fn claude_command(args: &[&str]) -> Vec<String> {

@@ -16,20 +16,7 @@ use crate::run::common::*;
 
 /// The pinned Codex binary; panics (a failure, not a skip) when it is not installed.
 fn codex() -> PathBuf {
-    if let Some(path) = std::env::var_os("CASE_HARNESS_CODEX") {
-        return PathBuf::from(path);
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/agents.sh");
-    let output = std::process::Command::new(&script)
-        .args(["path", "codex"])
-        .output()
-        .expect("scripts/agents.sh runs");
-    assert!(
-        output.status.success(),
-        "Codex CLI is not installed ({}): run scripts/agents.sh install, or set CASE_HARNESS_CODEX",
-        String::from_utf8_lossy(&output.stderr).trim()
-    );
-    PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
+    agent_binary("CASE_HARNESS_CODEX", &["codex"], "Codex CLI")
 }
 
 /// `python3 scripts/codex-case.py --codex CODEX [-- extra…]`.

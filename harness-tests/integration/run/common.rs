@@ -52,6 +52,26 @@ impl Sandbox {
     }
 }
 
+/// A pinned agent binary: `$variable` when set, else what `scripts/agents.sh path [agent]`
+/// prints; panics (a failure, not a skip) when it is not installed.
+pub fn agent_binary(variable: &str, agents_sh_args: &[&str], name: &str) -> PathBuf {
+    if let Some(path) = std::env::var_os(variable) {
+        return PathBuf::from(path);
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/agents.sh");
+    let output = std::process::Command::new(&script)
+        .arg("path")
+        .args(agents_sh_args)
+        .output()
+        .expect("scripts/agents.sh runs");
+    assert!(
+        output.status.success(),
+        "{name} is not installed ({}): run scripts/agents.sh install, or set {variable}",
+        String::from_utf8_lossy(&output.stderr).trim()
+    );
+    PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
+}
+
 pub fn read_json(path: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(path).expect("read")).expect("json")
 }
