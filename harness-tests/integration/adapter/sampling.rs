@@ -67,29 +67,27 @@ fn assert_recorded(adapter: &TestAdapter) {
     assert!(record.departures(&pin()).is_empty());
 }
 
-#[tokio::test]
-async fn translation_overrides_the_agents_temperature_and_records_it() {
-    let server = upstream(
-        "/v1/chat/completions",
-        ResponseTemplate::new(200).set_body_json(chat_answer()),
-    )
-    .await;
-    let adapter = TestAdapter::start_pinned(
-        &upstream_base(&server),
-        UpstreamApi::OpenAi,
-        pin(),
-        None,
-        Duration::from_secs(5),
-    )
-    .await;
-    let answer = adapter
-        .post("/v1/messages")
-        .json(&anthropic_request())
-        .send()
-        .await
-        .expect("adapter answers");
+/// `request` sent to the adapter's `path`, pinned, in front of an upstream answering `answer`
+/// on `route` as `api`: the adapter, and the body the upstream received.
+async fn send_pinned(route: &str, answer: Value, api: UpstreamApi, path: &str, request: Value) -> (TestAdapter, Value) {
+    let server = upstream(route, ResponseTemplate::new(200).set_body_json(answer)).await;
+    let adapter = TestAdapter::start_pinned(&upstream_base(&server), api, pin(), None, Duration::from_secs(5)).await;
+    let answer = adapter.post(path).json(&request).send().await.expect("adapter answers");
     assert_eq!(answer.status(), 200);
     let sent = body_received(&server).await;
+    (adapter, sent)
+}
+
+#[tokio::test]
+async fn translation_overrides_the_agents_temperature_and_records_it() {
+    let (adapter, sent) = send_pinned(
+        "/v1/chat/completions",
+        chat_answer(),
+        UpstreamApi::OpenAi,
+        "/v1/messages",
+        anthropic_request(),
+    )
+    .await;
     assert_eq!(sent["temperature"], json!(0.0));
     assert_eq!(sent["seed"], json!(42));
     assert_recorded(&adapter);
@@ -97,27 +95,14 @@ async fn translation_overrides_the_agents_temperature_and_records_it() {
 
 #[tokio::test]
 async fn pass_through_overrides_the_agents_temperature_and_records_it() {
-    let server = upstream(
+    let (adapter, sent) = send_pinned(
         "/v1/messages",
-        ResponseTemplate::new(200).set_body_json(message_answer()),
-    )
-    .await;
-    let adapter = TestAdapter::start_pinned(
-        &upstream_base(&server),
+        message_answer(),
         UpstreamApi::Anthropic,
-        pin(),
-        None,
-        Duration::from_secs(5),
+        "/v1/messages",
+        anthropic_request(),
     )
     .await;
-    let answer = adapter
-        .post("/v1/messages")
-        .json(&anthropic_request())
-        .send()
-        .await
-        .expect("adapter answers");
-    assert_eq!(answer.status(), 200);
-    let sent = body_received(&server).await;
     assert_eq!(sent["temperature"], json!(0.0));
     assert_eq!(sent["seed"], json!(42), "the seed is sent, not dropped");
     assert_recorded(&adapter);
@@ -125,24 +110,15 @@ async fn pass_through_overrides_the_agents_temperature_and_records_it() {
 
 #[tokio::test]
 async fn chat_completions_override_the_agents_temperature_and_record_it() {
-    let server = upstream(
+    let request = json!({"model": MODEL, "temperature": 1.3, "messages": [{"role": "user", "content": "hi"}]});
+    let (adapter, sent) = send_pinned(
         "/v1/chat/completions",
-        ResponseTemplate::new(200).set_body_json(chat_answer()),
-    )
-    .await;
-    let adapter = TestAdapter::start_pinned(
-        &upstream_base(&server),
+        chat_answer(),
         UpstreamApi::OpenAi,
-        pin(),
-        None,
-        Duration::from_secs(5),
+        "/v1/chat/completions",
+        request,
     )
     .await;
-    let answer = adapter
-        .chat(json!({"model": MODEL, "temperature": 1.3, "messages": [{"role": "user", "content": "hi"}]}))
-        .await;
-    assert_eq!(answer.status(), 200);
-    let sent = body_received(&server).await;
     assert_eq!(sent["temperature"], json!(0.0));
     assert_eq!(sent["seed"], json!(42));
     assert_recorded(&adapter);
