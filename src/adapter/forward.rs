@@ -416,7 +416,7 @@ pub(crate) fn status_reason(status: StatusCode) -> Option<String> {
 /// the key it was sent, or the request, into what it says. An echo marks the ledger line
 /// [`super::ledger::Outcome::SecretEchoed`], which fails the run.
 pub(crate) fn redact_body(log: &mut RequestLog, body: Vec<u8>) -> Vec<u8> {
-    log.redact_upstream_bytes(&body)
+    log.redact_upstream_bytes(body)
 }
 
 #[cfg(test)]

@@ -99,7 +99,7 @@ pub(crate) async fn create(shared: &Arc<Shared>, headers: &HeaderMap, body: Byte
         Err(failure) => return shared.upstream_failed(API, log, failure),
     };
     // Everything Case gets is made from the redacted answer (and an echo fails the run).
-    let body = log.redact_upstream_bytes(&body);
+    let body = log.redact_upstream_bytes(body);
     let parsed = serde_json::from_slice::<Value>(&body).ok();
     if let Some(model) = parsed.as_ref().and_then(reported_model) {
         log.note_upstream_model(model);

@@ -67,6 +67,11 @@ impl Redactor {
         (out, true)
     }
 
+    /// Whether `bytes` hold one of the secrets (in any ASCII case).
+    pub(crate) fn finds(&self, bytes: &[u8]) -> bool {
+        self.matcher.as_ref().is_some_and(|matcher| matcher.is_match(bytes))
+    }
+
     /// `text` with every secret replaced, and whether there was one.
     pub(crate) fn redact_text(&self, text: &str) -> (String, bool) {
         match &self.matcher {
