@@ -16,12 +16,15 @@
 //! ([`SseParser`], shared with the Anthropic translation) watches
 //! the `data:` payloads go by for the reported model.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::http::header::ACCEPT;
 use axum::http::{HeaderMap, Method};
 use axum::response::Response;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
 use serde_json::Value;
 
 use super::api_error::response;
@@ -118,8 +121,26 @@ pub(crate) async fn relay(
     // Everything Case gets is redacted, answers as much as errors (and an echo fails the run);
     // the redacted answer is parsed once, for everything the ledger line says about it.
     let body = redact_body(&mut log, body);
-    let parsed = serde_json::from_slice::<Value>(&body).ok();
-    if let Some(model) = parsed.as_ref().and_then(reported_model) {
+    // A success is read through the small view (no tree built); anything it cannot read, and
+    // every error (whose cause is classified from its fields), is parsed whole.
+    let view = if status.is_success() {
+        AnswerView::read(&body)
+    } else {
+        None
+    };
+    let parsed = if view.is_none() {
+        serde_json::from_slice::<Value>(&body).ok()
+    } else {
+        None
+    };
+    let (model, completion) = match &view {
+        Some(view) => (view.model.as_deref(), view.is_completion()),
+        None => (
+            parsed.as_ref().and_then(reported_model),
+            parsed.as_ref().is_some_and(is_chat_answer),
+        ),
+    };
+    if let Some(model) = model {
         log.note_upstream_model(model);
     }
     let reason = if status.is_success() {
@@ -129,7 +150,7 @@ pub(crate) async fn relay(
         record_cause(&mut log, status, cause)
     };
     let (outcome, reason) = match reason {
-        None if chat && !parsed.as_ref().is_some_and(is_chat_answer) => (
+        None if chat && !completion => (
             Outcome::UpstreamError,
             Some(format!(
                 "upstream answered {} without a completion (no choices, or an error); relayed as is",
@@ -140,6 +161,42 @@ pub(crate) async fn relay(
     };
     log.finish(status.as_u16(), body.len() as u64, outcome, reason.as_deref());
     response(status, headers, Body::from(body))
+}
+
+/// What the relay reads of a whole JSON answer — the model it reports, and whether it is a chat
+/// completion — without building a tree of it: a `Value` of a short answer costs more than
+/// the rest of the relay (BENCHMARKS.md, "Fifth round").
+///
+/// It says the same as [`reported_model`] and [`is_chat_answer`] of every answer it reads; one
+/// it cannot read (not a UTF-8 JSON object, a duplicated field, a `model`, `choices` or `error`
+/// of another type) goes to them ([`AnswerView::read`] is `None`). It reads JSON as the grammar
+/// has it: where a `Value` refuses a well-formed answer for a limit of its own (a number beyond
+/// `f64`, nesting deeper than 128, a lone surrogate escape in a skipped string), the view still
+/// reads the three fields.
+#[derive(Deserialize)]
+struct AnswerView<'a> {
+    #[serde(borrow, default)]
+    model: Option<Cow<'a, str>>,
+    #[serde(default)]
+    choices: Option<Vec<IgnoredAny>>,
+    #[serde(default)]
+    error: Option<IgnoredAny>,
+}
+
+impl<'a> AnswerView<'a> {
+    fn read(body: &'a [u8]) -> Option<AnswerView<'a>> {
+        let text = std::str::from_utf8(body).ok()?;
+        // A struct also reads from an array (field by position): only an object is an answer.
+        if !text.trim_start().starts_with('{') {
+            return None;
+        }
+        serde_json::from_str(text).ok()
+    }
+
+    /// As [`is_chat_answer`]: a non-empty `choices` array and no (non-null) `error`.
+    fn is_completion(&self) -> bool {
+        self.choices.as_ref().is_some_and(|choices| !choices.is_empty()) && self.error.is_none()
+    }
 }
 
 /// True for a JSON object with a non-empty `choices` array and no (non-null) `error`.
@@ -235,5 +292,52 @@ impl SseHandler for ChatStreamWatch {
                 reason: format!("stream {reason}"),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the `Value` way says of `body`: the model it reports and whether it is an answer.
+    fn judged_whole(body: &str) -> (Option<String>, bool) {
+        let parsed = serde_json::from_str::<Value>(body).ok();
+        (
+            parsed.as_ref().and_then(reported_model).map(str::to_owned),
+            parsed.as_ref().is_some_and(is_chat_answer),
+        )
+    }
+
+    #[test]
+    fn the_view_says_what_the_whole_parse_says_or_leaves_the_answer_to_it() {
+        let read = [
+            r#"{"id":"x","model":"smollm2","choices":[{"message":{"content":"Paris"}}]}"#,
+            r#"{"model":"m\"quoted\u00e9","choices":[{}],"error":null}"#,
+            r#"{"choices":[],"model":"m"}"#,
+            r#"{"choices":[{}],"error":{"message":"busy"}}"#,
+            r#"{"error":"busy"}"#,
+            r#" {"object":"list","data":[{"id":"m"}]}"#,
+            r#"{"choices":null,"model":null}"#,
+        ];
+        for body in read {
+            let view = AnswerView::read(body.as_bytes()).unwrap_or_else(|| panic!("the view reads {body}"));
+            let seen = (view.model.as_deref().map(str::to_owned), view.is_completion());
+            assert_eq!(seen, judged_whole(body), "{body}");
+        }
+        let left_to_the_whole_parse = [
+            r#"["m",[{}],null]"#,
+            r#"{"model":"a","model":"b","choices":[{}]}"#,
+            r#"{"model":7,"choices":[{}]}"#,
+            r#"{"choices":{"0":{}}}"#,
+            r#"{"choices":[{}]"#,
+            "",
+        ];
+        for body in left_to_the_whole_parse {
+            assert!(AnswerView::read(body.as_bytes()).is_none(), "{body}");
+        }
+        assert!(
+            AnswerView::read(b"{\"choices\":[{}],\"x\":\"\xff\"}").is_none(),
+            "not UTF-8"
+        );
     }
 }
