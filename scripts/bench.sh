@@ -38,7 +38,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --quick)
             export BENCH_REQUESTS="${BENCH_REQUESTS:-500}" BENCH_PEER_REQUESTS="${BENCH_PEER_REQUESTS:-100}"
-            export BENCH_CONCURRENT_REQUESTS="${BENCH_CONCURRENT_REQUESTS:-5000}" BENCH_REPEATS="${BENCH_REPEATS:-5}"
+            export BENCH_CONCURRENT_REQUESTS="${BENCH_CONCURRENT_REQUESTS:-5000}" BENCH_REPEATS="${BENCH_REPEATS:-5}" BENCH_CONCURRENT_ROUNDS="${BENCH_CONCURRENT_ROUNDS:-3}"
             export BENCH_SCAN_MIB="${BENCH_SCAN_MIB:-64}"
             ;;
         --scan-mib) shift; export BENCH_SCAN_MIB="$1" ;;

@@ -63,6 +63,9 @@ pub struct Measured {
     /// CPU time (user + system, with children) the lane's proxy spent while the lane ran;
     /// `None` for `direct` or when `/proc` could not say.
     pub proxy_cpu: Option<Duration>,
+    /// Every round of this lane, in order — (requests/s, proxy CPU µs/request) — when it ran in
+    /// rounds ([`median_rounds`]); this `Measured` is the median one.
+    pub rounds: Vec<(f64, Option<f64>)>,
 }
 
 impl Measured {
@@ -75,6 +78,7 @@ impl Measured {
             elapsed: Duration::ZERO,
             sent: 0,
             proxy_cpu: None,
+            rounds: Vec::new(),
         }
     }
 
@@ -147,6 +151,35 @@ pub async fn sequential(client: &reqwest::Client, lanes: &[Lane], warmup: usize,
 }
 
 /// Concurrency `tasks`: back to back until `lane.cap` requests or `budget`.
+/// Each lane's median round by requests/s (a lane missing from later rounds keeps its one),
+/// in the order of the first round, with every round's figures in [`Measured::rounds`].
+pub fn median_rounds(rounds: Vec<Vec<(Kind, Measured)>>) -> Vec<(Kind, Measured)> {
+    let mut lanes: Vec<(Kind, Vec<Measured>)> = Vec::new();
+    for (kind, measured) in rounds.into_iter().flatten() {
+        match lanes
+            .iter_mut()
+            .find(|(of, runs)| *of == kind && runs[0].label == measured.label)
+        {
+            Some((_, runs)) => runs.push(measured),
+            None => lanes.push((kind, vec![measured])),
+        }
+    }
+    lanes
+        .into_iter()
+        .map(|(kind, runs)| {
+            let figures: Vec<(f64, Option<f64>)> = runs
+                .iter()
+                .map(|run| (run.requests_per_second(), run.proxy_cpu_per_request_us()))
+                .collect();
+            let mut runs = runs;
+            runs.sort_by(|a, b| a.requests_per_second().total_cmp(&b.requests_per_second()));
+            let mut median = runs.swap_remove(runs.len() / 2);
+            median.rounds = figures;
+            (kind, median)
+        })
+        .collect()
+}
+
 pub async fn concurrent(lane: &Lane, tasks: usize, warmup: usize, budget: Duration) -> Measured {
     let lane = Arc::new(lane.clone());
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));

@@ -138,8 +138,10 @@ fn errors<'a>(lanes: impl Iterator<Item = &'a Measured>) {
     }
 }
 
-pub fn concurrent(lanes: &[(Kind, Measured)], tasks: usize) {
-    println!("### Concurrency {tasks} (µs; each lane alone; added = lane − direct of the same kind)");
+pub fn concurrent(lanes: &[(Kind, Measured)], tasks: usize, rounds: usize) {
+    println!(
+        "### Concurrency {tasks} (µs; each lane alone; added = lane − direct of the same kind; median of {rounds} interleaved round(s) by req/s)"
+    );
     println!();
     println!(
         "| request | lane | n | err | req/s | p50 | p99 | added p50 | added p99 | ×direct req/s | proxy CPU µs/request |"
@@ -174,6 +176,24 @@ pub fn concurrent(lanes: &[(Kind, Measured)], tasks: usize) {
         );
     }
     println!();
+    if rounds > 1 {
+        println!("Every round, in order (req/s / proxy CPU µs per request; the median round is the table's):");
+        println!();
+        println!("| request | lane | rounds |");
+        println!("|---|---|---|");
+        for (kind, lane) in lanes {
+            let figures: Vec<String> = lane
+                .rounds
+                .iter()
+                .map(|(rps, cpu)| match cpu {
+                    Some(cpu) => format!("{rps:.0} / {cpu:.0}"),
+                    None => format!("{rps:.0}"),
+                })
+                .collect();
+            println!("| {} | {} | {} |", kind_name(*kind), lane.label, figures.join(" · "));
+        }
+        println!();
+    }
     errors(lanes.iter().map(|(_, lane)| lane));
 }
 
