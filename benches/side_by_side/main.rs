@@ -39,11 +39,6 @@ use std::time::Duration;
 
 use load::{Kind, Lane};
 
-// The floors are this binary re-executed, and they stand for the adapter's stack: the same
-// allocator as `case-harness` (src/main.rs).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Longest any group of lanes measures at concurrency 1.
 const SEQUENTIAL_BUDGET: Duration = Duration::from_secs(60);
 /// Longest any lane measures at concurrency 64.
