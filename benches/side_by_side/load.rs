@@ -150,7 +150,6 @@ pub async fn sequential(client: &reqwest::Client, lanes: &[Lane], warmup: usize,
     measured
 }
 
-/// Concurrency `tasks`: back to back until `lane.cap` requests or `budget`.
 /// Each lane's median round by requests/s (a lane missing from later rounds keeps its one),
 /// in the order of the first round, with every round's figures in [`Measured::rounds`].
 pub fn median_rounds(rounds: Vec<Vec<(Kind, Measured)>>) -> Vec<(Kind, Measured)> {
@@ -180,6 +179,7 @@ pub fn median_rounds(rounds: Vec<Vec<(Kind, Measured)>>) -> Vec<(Kind, Measured)
         .collect()
 }
 
+/// Concurrency `tasks`: back to back until `lane.cap` requests or `budget`.
 pub async fn concurrent(lane: &Lane, tasks: usize, warmup: usize, budget: Duration) -> Measured {
     let lane = Arc::new(lane.clone());
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
