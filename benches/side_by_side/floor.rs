@@ -9,6 +9,12 @@
 //! connection, copying bytes between the two sockets without reading HTTP at all. No proxy
 //! that looks at a request can cost less than that; it is what a hop costs in the kernel alone.
 //!
+//! A third floor goes the other way: the bare proxy plus the least any admitting proxy must do
+//! per request — parse the request as JSON and send the re-encoded object up, read the answer
+//! whole and parse it, and append one JSON line about it to a file with one `write(2)` — and
+//! nothing else of the adapter's (no token, no rules, no redaction). "adapter − working floor"
+//! is what the adapter's checks add beyond that minimum.
+//!
 //! Each runs as its own process, like the adapter: this bench binary re-executed with
 //! [`FLOOR_UPSTREAM_ENV`] set, printing its address on stdout. The difference "adapter − floor"
 //! is the cost of what the adapter checks and records; "floor − direct" is the cost of the hop.
@@ -22,7 +28,7 @@ use axum::extract::{Request, State};
 use axum::http::header::{ACCEPT, CONTENT_TYPE};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -36,11 +42,13 @@ const FLOOR_KIND_ENV: &str = "BENCH_FLOOR_KIND";
 /// What a floor proxy prints once it accepts connections.
 const LISTENING: &str = "floor proxy listening on ";
 
-/// The two floors.
-#[derive(Clone, Copy)]
+/// The floors.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Floor {
     /// axum + hyper-util's client on tokio, as the adapter.
     SameStack,
+    /// [`Floor::SameStack`] plus a JSON parse of each request and answer and a ledger-like line.
+    Working,
     /// Bytes copied between sockets by blocking threads.
     ByteRelay,
 }
@@ -49,6 +57,7 @@ impl Floor {
     fn env_value(self) -> &'static str {
         match self {
             Floor::SameStack => "stack",
+            Floor::Working => "working",
             Floor::ByteRelay => "relay",
         }
     }
@@ -56,6 +65,7 @@ impl Floor {
     fn label(self) -> &'static str {
         match self {
             Floor::SameStack => "floor: bare proxy, same stack",
+            Floor::Working => "floor: same stack + JSON parse and a ledger line",
             Floor::ByteRelay => "floor: byte relay, no HTTP",
         }
     }
@@ -87,9 +97,13 @@ pub fn start(floor: Floor, upstream_root: &str) -> Result<Proxy, String> {
 
 /// The floor proxy's `main`: serves until killed.
 pub fn serve(upstream_root: String) -> ! {
-    if std::env::var(FLOOR_KIND_ENV).as_deref() == Ok(Floor::ByteRelay.env_value()) {
+    let kind = std::env::var(FLOOR_KIND_ENV).unwrap_or_default();
+    if kind == Floor::ByteRelay.env_value() {
         relay(&upstream_root);
     }
+    // The working floor's ledger: an unnamed file, gone when the process is.
+    let ledger = (kind == Floor::Working.env_value())
+        .then(|| std::sync::Arc::new(tempfile::tempfile().expect("working floor's ledger file")));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -106,9 +120,11 @@ pub fn serve(upstream_root: String) -> ! {
             .expect("floor binds");
         let addr = listener.local_addr().expect("floor address");
         println!("{LISTENING}http://{addr}");
-        let app = axum::Router::new()
-            .fallback(forward)
-            .with_state((client, upstream_root));
+        let app = axum::Router::new().fallback(forward).with_state(FloorState {
+            client,
+            upstream: upstream_root,
+            ledger,
+        });
         let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
             let _ = tcp.set_nodelay(true);
         });
@@ -120,12 +136,28 @@ pub fn serve(upstream_root: String) -> ! {
 /// The floor's forwarding client: the adapter's kind (`src/adapter/forward.rs`).
 type FloorClient = Client<HttpConnector, Full<Bytes>>;
 
-async fn forward(State((client, upstream)): State<(FloorClient, String)>, request: Request) -> Response {
+#[derive(Clone)]
+struct FloorState {
+    client: FloorClient,
+    upstream: String,
+    /// Set for [`Floor::Working`]: where its one line per request goes.
+    ledger: Option<std::sync::Arc<std::fs::File>>,
+}
+
+async fn forward(State(floor): State<FloorState>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let Ok(body) = axum::body::to_bytes(body, 8 << 20).await else {
         return status(StatusCode::PAYLOAD_TOO_LARGE);
     };
-    let Ok(uri) = Uri::try_from(format!("{upstream}{}", parts.uri.path())) else {
+    let body = match &floor.ledger {
+        // What goes up is the parsed object, encoded again, as the adapter sends it.
+        Some(_) => match serde_json::from_slice::<serde_json::Value>(&body) {
+            Ok(object) => Bytes::from(serde_json::to_vec(&object).unwrap_or_default()),
+            Err(_) => return status(StatusCode::BAD_REQUEST),
+        },
+        None => body,
+    };
+    let Ok(uri) = Uri::try_from(format!("{}{}", floor.upstream, parts.uri.path())) else {
         return status(StatusCode::BAD_REQUEST);
     };
     let mut upstream_request = axum::http::Request::new(Full::new(body));
@@ -136,7 +168,7 @@ async fn forward(State((client, upstream)): State<(FloorClient, String)>, reques
             upstream_request.headers_mut().insert(name, value.clone());
         }
     }
-    let Ok(answer) = client.request(upstream_request).await else {
+    let Ok(answer) = floor.client.request(upstream_request).await else {
         return status(StatusCode::BAD_GATEWAY);
     };
     let mut headers = HeaderMap::new();
@@ -144,10 +176,36 @@ async fn forward(State((client, upstream)): State<(FloorClient, String)>, reques
         headers.insert(CONTENT_TYPE, value.clone());
     }
     let code = answer.status();
-    let mut response = Response::new(Body::new(answer.into_body()));
+    let body = match &floor.ledger {
+        Some(ledger) => {
+            let Ok(answer) = answer.into_body().collect().await else {
+                return status(StatusCode::BAD_GATEWAY);
+            };
+            let answer = answer.to_bytes();
+            record(ledger, parts.uri.path(), code, &answer);
+            Body::from(answer)
+        }
+        None => Body::new(answer.into_body()),
+    };
+    let mut response = Response::new(body);
     *response.status_mut() = code;
     *response.headers_mut() = headers;
     response
+}
+
+/// The working floor's line about one answer: parsed, a few fields, one `write(2)`.
+fn record(ledger: &std::fs::File, path: &str, code: StatusCode, answer: &[u8]) {
+    let parsed = serde_json::from_slice::<serde_json::Value>(answer).unwrap_or_default();
+    let line = serde_json::json!({
+        "path": path,
+        "status": code.as_u16(),
+        "upstream_model": parsed.get("model"),
+        "bytes_out": answer.len(),
+    });
+    if let Ok(mut line) = serde_json::to_vec(&line) {
+        line.push(b'\n');
+        let _ = std::io::Write::write_all(&mut &*ledger, &line);
+    }
 }
 
 fn status(code: StatusCode) -> Response {

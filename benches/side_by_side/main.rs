@@ -126,7 +126,7 @@ fn main() {
             None
         }
     };
-    let floors: Vec<proxies::Proxy> = [floor::Floor::SameStack, floor::Floor::ByteRelay]
+    let floors: Vec<proxies::Proxy> = [floor::Floor::SameStack, floor::Floor::Working, floor::Floor::ByteRelay]
         .into_iter()
         .filter_map(
             |which| match floor::start(which, &format!("http://{}", upstream.addr)) {

@@ -9,6 +9,7 @@ pub const ADAPTER: &str = "case-harness adapter";
 pub const PASS_THROUGH: &str = "case-harness adapter (pass-through)";
 pub const BARE_PROXY: &str = "floor: bare proxy, same stack";
 pub const BYTE_RELAY: &str = "floor: byte relay, no HTTP";
+pub const WORKING_FLOOR: &str = "floor: same stack + JSON parse and a ledger line";
 pub const PEER: &str = "LiteLLM";
 
 /// Everything the targets are computed from (each part may be missing: "not measured").
@@ -224,4 +225,21 @@ pub fn report(inputs: &Inputs) {
         println!("| {} | {} | {met} |", row.target, row.measured);
     }
     println!();
+    // Not a target: the same two ratios against the floor that also parses and records, the
+    // least an admitting proxy does (floor.rs), so that what the adapter's checks add is seen.
+    let chat = |label| concurrent_chat(inputs.concurrent, label);
+    if let (Some(adapter), Some(working)) = (chat(ADAPTER), chat(WORKING_FLOOR)) {
+        let cpu = adapter
+            .proxy_cpu_per_request_us()
+            .zip(working.proxy_cpu_per_request_us())
+            .map_or_else(
+                || "—".to_owned(),
+                |(adapter, working)| format!("{:.2}×", adapter / working.max(1e-9)),
+            );
+        let throughput = 100.0 * adapter.requests_per_second() / working.requests_per_second().max(1e-9);
+        println!(
+            "For scale, not a target: against the working floor (`{WORKING_FLOOR}`, chat, c=64) the adapter's CPU per request is {cpu} and its throughput {throughput:.0}%."
+        );
+        println!();
+    }
 }
