@@ -47,7 +47,8 @@ const LISTENING: &str = "floor proxy listening on ";
 pub enum Floor {
     /// axum + hyper-util's client on tokio, as the adapter.
     SameStack,
-    /// [`Floor::SameStack`] plus a JSON parse of each request and answer and a ledger-like line.
+    /// [`Floor::SameStack`] plus a JSON parse of each request and answer and a ledger-like line;
+    /// for whole answers only (it is not on the streamed lanes).
     Working,
     /// Bytes copied between sockets by blocking threads.
     ByteRelay,
@@ -62,7 +63,7 @@ impl Floor {
         }
     }
 
-    fn label(self) -> &'static str {
+    pub fn label(self) -> &'static str {
         match self {
             Floor::SameStack => "floor: bare proxy, same stack",
             Floor::Working => "floor: same stack + JSON parse and a ledger line",
