@@ -9,6 +9,23 @@ fn count_request() -> Value {
            "tools": [{"name": "lookup", "description": "Look it up", "input_schema": {"type": "object"}}]})
 }
 
+/// One `count_tokens` request: its status, the token-count source header and the body.
+async fn count(adapter: &TestAdapter) -> (u16, String, Value) {
+    let response = anthropic_post(adapter, "/v1/messages/count_tokens", &count_request())
+        .send()
+        .await
+        .expect("answer");
+    let source = response.headers()[HEADER_TOKEN_COUNT]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    (
+        response.status().as_u16(),
+        source,
+        response.json::<Value>().await.expect("json"),
+    )
+}
+
 #[tokio::test]
 async fn count_tokens_uses_llama_cpp_tokenize_when_the_upstream_has_it() {
     let server = MockServer::start().await;
@@ -20,16 +37,10 @@ async fn count_tokens_uses_llama_cpp_tokenize_when_the_upstream_has_it() {
         .await;
     let adapter = TestAdapter::start(&upstream_base(&server)).await;
     for _ in 0..2 {
-        let response = anthropic_post(&adapter, "/v1/messages/count_tokens", &count_request())
-            .send()
-            .await
-            .expect("answer");
-        assert_eq!(response.status(), 200);
-        assert_eq!(response.headers()[HEADER_TOKEN_COUNT], "exact");
-        assert_eq!(
-            response.json::<Value>().await.expect("json"),
-            json!({"input_tokens": 7})
-        );
+        let (status, source, body) = count(&adapter).await;
+        assert_eq!(status, 200);
+        assert_eq!(source, "exact");
+        assert_eq!(body, json!({"input_tokens": 7}));
     }
     server.verify().await;
     let got = received(&server).await;
@@ -67,15 +78,9 @@ async fn count_tokens_uses_llama_cpp_python_extras_when_tokenize_is_missing() {
         .await;
     let adapter = TestAdapter::start(&upstream_base(&server)).await;
     for _ in 0..2 {
-        let response = anthropic_post(&adapter, "/v1/messages/count_tokens", &count_request())
-            .send()
-            .await
-            .expect("answer");
-        assert_eq!(response.headers()[HEADER_TOKEN_COUNT], "exact");
-        assert_eq!(
-            response.json::<Value>().await.expect("json"),
-            json!({"input_tokens": 12})
-        );
+        let (_, source, body) = count(&adapter).await;
+        assert_eq!(source, "exact");
+        assert_eq!(body, json!({"input_tokens": 12}));
     }
     server.verify().await;
     let paths: Vec<String> = received(&server)
@@ -101,16 +106,10 @@ async fn count_tokens_asks_no_tokenizer_when_the_base_url_is_not_v1() {
     let server =
         upstream_answering_all(ResponseTemplate::new(200).set_body_json(json!({"tokens": [1, 2], "count": 2}))).await;
     let adapter = TestAdapter::start(&format!("{}/gateway/v1", server.uri())).await;
-    let response = anthropic_post(&adapter, "/v1/messages/count_tokens", &count_request())
-        .send()
-        .await
-        .expect("answer");
-    assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()[HEADER_TOKEN_COUNT], "estimate");
-    assert_eq!(
-        response.json::<Value>().await.expect("json"),
-        json!({"input_tokens": estimate_input_tokens(&count_request())})
-    );
+    let (status, source, body) = count(&adapter).await;
+    assert_eq!(status, 200);
+    assert_eq!(source, "estimate");
+    assert_eq!(body, json!({"input_tokens": estimate_input_tokens(&count_request())}));
     assert!(received(&server).await.is_empty(), "the server root was asked");
     assert_eq!(adapter.ledger()[0].outcome, Outcome::AnsweredLocally);
 }
@@ -126,16 +125,10 @@ async fn count_tokens_falls_back_to_a_flagged_estimate() {
     let expected = estimate_input_tokens(&count_request());
     assert!(expected > 0);
     for _ in 0..2 {
-        let response = anthropic_post(&adapter, "/v1/messages/count_tokens", &count_request())
-            .send()
-            .await
-            .expect("answer");
-        assert_eq!(response.status(), 200);
-        assert_eq!(response.headers()[HEADER_TOKEN_COUNT], "estimate");
-        assert_eq!(
-            response.json::<Value>().await.expect("json"),
-            json!({"input_tokens": expected})
-        );
+        let (status, source, body) = count(&adapter).await;
+        assert_eq!(status, 200);
+        assert_eq!(source, "estimate");
+        assert_eq!(body, json!({"input_tokens": expected}));
     }
     assert_eq!(
         received(&server).await.len(),
@@ -183,16 +176,7 @@ async fn a_transient_tokenizer_failure_is_an_estimate_but_not_remembered() {
     let adapter = TestAdapter::start(&upstream_base(&server)).await;
     let mut seen = Vec::new();
     for _ in 0..2 {
-        let response = anthropic_post(&adapter, "/v1/messages/count_tokens", &count_request())
-            .send()
-            .await
-            .expect("answer");
-        seen.push(
-            response.headers()[HEADER_TOKEN_COUNT]
-                .to_str()
-                .expect("ascii")
-                .to_owned(),
-        );
+        seen.push(count(&adapter).await.1);
     }
     assert_eq!(seen, ["estimate", "exact"]);
 }
